@@ -1,0 +1,22 @@
+"""The Celery app. Tasks live in each app's tasks.py and are thin: they take ids and call services."""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+from celery.signals import worker_init
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+app = Celery("memberguard")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+app.autodiscover_tasks(["config"], related_name="health")
+
+
+@worker_init.connect
+def _refuse_bad_keys(**kwargs):
+    from config.checks import fail_fast
+
+    fail_fast()

@@ -1,0 +1,21 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView
+
+from config.health import healthz
+from members.views import home
+
+urlpatterns = [
+    path("", home, name="home"),
+    path("healthz", healthz, name="healthz"),
+    path("admin/", admin.site.urls),
+    path("auth/", include("django.contrib.auth.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    # Each app owns its URLs (pages and /api/ endpoints) in its own urls.py.
+    path("", include("members.urls")),
+    path("", include("accounts.urls")),
+    path("", include("accounts.usage.urls")),
+    path("", include("redflags.urls")),
+    path("", include("disclosures.urls")),
+    path("", include("retention.urls")),
+]

@@ -1,0 +1,32 @@
+"""The staff admin: reachable only by active staff who hold one of the MemberGuard roles.
+
+Django's default lets any ``is_staff`` user in; a co-op employee who was made staff but never given a
+role (or whose role was removed) must see nothing. Superusers are not exempt: break-glass access is
+a role assignment, which is audited like any other.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.contrib.admin.apps import AdminConfig
+
+from members.roles import ALL_ROLES
+
+
+def has_staff_role(user) -> bool:
+    return bool(
+        user.is_active and user.is_staff and user.groups.filter(name__in=ALL_ROLES).exists()
+    )
+
+
+class MemberGuardAdminSite(admin.AdminSite):
+    site_header = "MemberGuard staff"
+    site_title = "MemberGuard"
+    index_title = "Member records, Red Flags, disclosures"
+
+    def has_permission(self, request) -> bool:
+        return has_staff_role(request.user)
+
+
+class MemberGuardAdminConfig(AdminConfig):
+    default_site = "members.admin_site.MemberGuardAdminSite"

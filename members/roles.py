@@ -1,0 +1,61 @@
+"""Staff roles as Django groups, least privilege first.
+
+Each role lists the permissions (``app_label.codename``) it needs and nothing more. Apps add the
+permissions of their own models here as they arrive; ``sync_roles`` is idempotent and removes any
+permission a role no longer lists, so this file is the single truth of who may do what.
+"""
+
+from __future__ import annotations
+
+CSR = "Member Services (CSR)"
+BILLING = "Billing"
+RED_FLAG_ANALYST = "Red Flag Analyst"
+PROGRAM_ADMINISTRATOR = "Program Administrator"
+PRIVACY_OFFICER = "Privacy Officer"
+AUDITOR = "Auditor"
+
+ALL_ROLES = (CSR, BILLING, RED_FLAG_ANALYST, PROGRAM_ADMINISTRATOR, PRIVACY_OFFICER, AUDITOR)
+
+# Permissions per role. Codenames for models that do not exist yet are ignored by sync_roles and
+# attached once their app migrates.
+ROLE_PERMISSIONS: dict[str, set[str]] = {
+    CSR: set(),
+    BILLING: set(),
+    RED_FLAG_ANALYST: set(),
+    PROGRAM_ADMINISTRATOR: {"members.view_auditevent"},
+    PRIVACY_OFFICER: {"members.view_auditevent"},
+    AUDITOR: {"members.view_auditevent"},
+}
+
+
+def grant(role: str, *permissions: str) -> None:
+    """Used by other apps' ``roles`` sections at import time to add their permissions to a role."""
+    ROLE_PERMISSIONS[role].update(permissions)
+
+
+def sync_roles(apps=None) -> None:
+    if apps is None:
+        from django.apps import apps as global_apps
+
+        apps = global_apps
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
+    for role in ALL_ROLES:
+        group, _ = Group.objects.get_or_create(name=role)
+        wanted = []
+        for dotted in sorted(ROLE_PERMISSIONS[role]):
+            app_label, codename = dotted.split(".", 1)
+            permission = Permission.objects.filter(content_type__app_label=app_label, codename=codename).first()
+            if permission is not None:
+                wanted.append(permission)
+        group.permissions.set(wanted)
+
+
+def sync_after_migrate(sender, **kwargs) -> None:
+    sync_roles()
+
+
+def roles_of(user) -> list[str]:
+    if not user.is_authenticated:
+        return []
+    return list(user.groups.filter(name__in=ALL_ROLES).values_list("name", flat=True))

@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+import pytest
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.test import override_settings
+
+from config import checks
+from config.env import env_bool, env_int, env_list, env_required, env_str
+
+STRONG_SECRET = "s" * 10 + "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJ"
+STRONG_FERNET = "f-0123456789abcdefghijklmnopqrstuvwxyz"
+STRONG_INDEX = "i-0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+def test_env_bool_rejects_a_value_that_is_not_a_boolean(monkeypatch):
+    monkeypatch.setenv("MG_FLAG", "maybe")
+    with pytest.raises(ImproperlyConfigured, match="MG_FLAG"):
+        env_bool("MG_FLAG")
+
+
+def test_env_int_names_the_variable_when_malformed(monkeypatch):
+    monkeypatch.setenv("MG_NUMBER", "twelve")
+    with pytest.raises(ImproperlyConfigured, match="MG_NUMBER"):
+        env_int("MG_NUMBER", 1)
+
+
+def test_env_required_fails_loudly_when_unset(monkeypatch):
+    monkeypatch.delenv("MG_MISSING", raising=False)
+    with pytest.raises(ImproperlyConfigured, match="MG_MISSING must be set"):
+        env_required("MG_MISSING")
+
+
+def test_secrets_can_be_read_from_a_file(monkeypatch, tmp_path):
+    secret_file = tmp_path / "secret"
+    secret_file.write_text("from-a-file\n")
+    monkeypatch.setenv("MG_SECRET_FILE", str(secret_file))
+    assert env_str("MG_SECRET") == "from-a-file"
+
+
+def test_env_list_splits_and_trims(monkeypatch):
+    monkeypatch.setenv("MG_LIST", " new-key , old-key ,")
+    assert env_list("MG_LIST") == ["new-key", "old-key"]
+
+
+@override_settings(SECRET_KEY=STRONG_SECRET, FERNET_KEYS=[STRONG_FERNET], BLIND_INDEX_KEY=STRONG_INDEX)
+def test_good_keys_raise_no_problem():
+    assert checks.key_problems() == []
+
+
+@pytest.mark.parametrize(
+    ("overrides", "variable"),
+    [
+        ({"SECRET_KEY": ""}, "SECRET_KEY is not set"),
+        ({"SECRET_KEY": "django-insecure-" + "x" * 60}, "SECRET_KEY is weak"),
+        ({"SECRET_KEY": "short"}, "SECRET_KEY is weak"),
+        ({"FERNET_KEYS": []}, "FERNET_KEYS is not set"),
+        ({"FERNET_KEYS": [STRONG_SECRET]}, "FERNET_KEYS entry 1 equals SECRET_KEY"),
+        ({"FERNET_KEYS": [STRONG_FERNET, "weak"]}, "FERNET_KEYS entry 2 is weak"),
+        ({"BLIND_INDEX_KEY": ""}, "BLIND_INDEX_KEY is not set"),
+        ({"BLIND_INDEX_KEY": STRONG_SECRET}, "BLIND_INDEX_KEY equals SECRET_KEY"),
+        ({"BLIND_INDEX_KEY": STRONG_FERNET}, "BLIND_INDEX_KEY equals a FERNET_KEYS entry"),
+    ],
+)
+def test_each_bad_key_is_reported_by_name(overrides, variable):
+    values = {"SECRET_KEY": STRONG_SECRET, "FERNET_KEYS": [STRONG_FERNET], "BLIND_INDEX_KEY": STRONG_INDEX, **overrides}
+    with override_settings(**values):
+        problems = checks.key_problems()
+    assert any(variable in problem for problem in problems), problems
+
+
+@override_settings(DEBUG=False, SECRET_KEY="", FERNET_KEYS=[STRONG_FERNET], BLIND_INDEX_KEY=STRONG_INDEX)
+def test_with_debug_off_a_missing_secret_is_an_error_that_stops_start_up():
+    errors = checks.check_keys()
+    assert errors and all(error.is_serious() for error in errors)
+    with pytest.raises(SystemExit, match="SECRET_KEY is not set"):
+        checks.fail_fast()
+
+
+@override_settings(DEBUG=True, SECRET_KEY="", FERNET_KEYS=[STRONG_FERNET], BLIND_INDEX_KEY=STRONG_INDEX)
+def test_with_debug_on_the_same_problem_is_only_a_warning():
+    errors = checks.check_keys()
+    assert errors and not any(error.is_serious() for error in errors)
+    checks.fail_fast()  # does not raise in development
+
+
+def test_the_database_is_postgresql_never_sqlite():
+    assert settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+
+
+def test_passwords_are_hashed_with_argon2(make_user):
+    user = make_user("hash-check")
+    assert user.password.startswith("argon2")
