@@ -10,3 +10,22 @@ import os
 os.environ.setdefault("DEBUG", "true")
 
 from config.settings import *  # noqa: E402,F403
+
+# Parallel test workers (pytest-xdist) each get their own Redis database, because tests clear the
+# cache (FLUSHDB) between them and must not wipe another worker's heartbeat or locks.
+_worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+if _worker.startswith("gw"):
+    from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
+
+    _parts = urlsplit(REDIS_URL)  # noqa: F405
+    if _parts.scheme == "unix":
+        _query = parse_qs(_parts.query)
+        _base = int(_query.get("db", ["0"])[0])
+        _query["db"] = [str(_base + 1 + int(_worker[2:]))]
+        REDIS_URL = urlunsplit(_parts._replace(query=urlencode(_query, doseq=True)))
+    else:
+        _base = int(_parts.path.strip("/") or 0)
+        REDIS_URL = urlunsplit(_parts._replace(path=f"/{(_base + 1 + int(_worker[2:])) % 16}"))
+    CACHES["default"]["LOCATION"] = REDIS_URL  # noqa: F405
+    _celery = REDIS_URL.replace("unix://", "redis+socket://", 1) if REDIS_URL.startswith("unix://") else REDIS_URL
+    CELERY_BROKER_URL = CELERY_RESULT_BACKEND = _celery
