@@ -22,7 +22,7 @@ if _worker.startswith("gw"):
         _query = parse_qs(_parts.query)
         _base = int(_query.get("db", ["0"])[0])
         _query["db"] = [str(_base + 1 + int(_worker[2:]))]
-        REDIS_URL = urlunsplit(_parts._replace(query=urlencode(_query, doseq=True)))
+        REDIS_URL = f"unix://{_parts.path}?{urlencode(_query, doseq=True)}"
     else:
         _base = int(_parts.path.strip("/") or 0)
         REDIS_URL = urlunsplit(_parts._replace(path=f"/{(_base + 1 + int(_worker[2:])) % 16}"))
