@@ -7,6 +7,7 @@ weak key is a start-up error (config/checks.py) naming the variable.
 
 from __future__ import annotations
 
+import hmac
 import json
 import secrets
 from pathlib import Path
@@ -143,6 +144,18 @@ CELERY_BEAT_SCHEDULE: dict = {
 for _module in ("members", "accounts", "accounts.usage", "redflags", "disclosures", "retention"):
     CELERY_BEAT_SCHEDULE.update(__import__(f"{_module}.schedule", fromlist=["BEAT_SCHEDULE"]).BEAT_SCHEDULE)
 HEARTBEAT_MAX_AGE_SECONDS = env_int("HEARTBEAT_MAX_AGE_SECONDS", 120)
+
+# --- disclosures (docs/disclosures.md) ---
+# Key of the disclosure log's hash chain: its own secret, never SECRET_KEY, and not the blind-index
+# key (which rotates, and would orphan every chained entry). Development derives one from the dev keys
+# under a domain-separation label; with DEBUG off an unset or weak key is a start-up error.
+DISCLOSURE_CHAIN_KEY = env_str("DISCLOSURE_CHAIN_KEY") or (
+    hmac.new(_dev["BLIND_INDEX_KEY"].encode(), b"memberguard:disclosure-chain:dev", "sha256").hexdigest() if _dev else ""
+)
+# The aggregation standard (seed 000 D.2/F.3): every group has at least this many members and no member
+# contributes more than this percentage of the group's total (California's rule would be 100 and 15).
+AGGREGATION_MIN_MEMBERS = env_int("AGGREGATION_MIN_MEMBERS", 15)
+AGGREGATION_MAX_SHARE_PERCENT = env_int("AGGREGATION_MAX_SHARE_PERCENT", 15)
 
 # --- Identity ---
 AUTH_USER_MODEL = "members.User"
