@@ -1,0 +1,209 @@
+"""Premises, meters, covered accounts and what happens on them (bills, payments, returned mail).
+
+Written only by accounts/services.py, which audits every write and sends the registry signals.
+Meter-reading notes and gate codes are encrypted; they are shown only to field roles.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from members.fields import EncryptedCharField, EncryptedTextField
+from members.models import FinancialAccount, Member
+
+
+class Premise(models.Model):
+    """A service location."""
+
+    premise_number = models.CharField(max_length=20, unique=True)
+    service_line1 = models.CharField(max_length=200)
+    service_line2 = models.CharField(max_length=200, blank=True)
+    service_city = models.CharField(max_length=100)
+    service_state = models.CharField(max_length=2)
+    service_postal_code = models.CharField(max_length=10)
+    address_index = models.CharField(max_length=16, blank=True, db_index=True)
+    # Information kept for meter reading (Privacy Policy A.3): field roles only.
+    meter_reading_notes = EncryptedTextField(null=True, blank=True)
+    gate_code = EncryptedCharField(max_length=40, null=True, blank=True)
+    dog_warning = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["premise_number"]
+        permissions = [("view_field_notes", "Can see gate codes, dog warnings and meter-reading notes")]
+
+    def __str__(self) -> str:
+        return f"{self.premise_number} {self.service_line1}, {self.service_city}"
+
+
+class Meter(models.Model):
+    meter_number = models.CharField(max_length=30, unique=True)
+    premise = models.ForeignKey(Premise, on_delete=models.PROTECT, related_name="meters")
+    has_solar = models.BooleanField(default=False)
+    installed_on = models.DateField(null=True, blank=True)
+    removed_on = models.DateField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["meter_number"]
+
+    def __str__(self) -> str:
+        return self.meter_number
+
+
+class Account(models.Model):
+    """A covered account (Red Flags rule): pending -> open -> closed / suspended, or denied."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        OPEN = "open", "Open"
+        CLOSED = "closed", "Closed"
+        SUSPENDED = "suspended", "Suspended"
+        DENIED = "denied", "Denied"
+
+    account_number = models.CharField(max_length=20, unique=True)
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="accounts")
+    premise = models.ForeignKey(Premise, null=True, blank=True, on_delete=models.PROTECT, related_name="accounts")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True)
+    status_reason = models.CharField(max_length=200, blank=True)
+    opened_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    suspended_at = models.DateTimeField(null=True, blank=True)
+    # The "Red Flag Exists" warning shown on the account to every staff screen.
+    red_flag_warning = models.BooleanField(default=False)
+    # Opening held pending identity verification (set by the Red Flags receivers).
+    on_hold = models.BooleanField(default=False)
+    opened_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["account_number"]
+
+    def __str__(self) -> str:
+        return self.account_number
+
+
+class AuthorizedParty(models.Model):
+    """Someone the member allows to act on an account. Removal keeps the row (history)."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="authorized_parties")
+    name = models.CharField(max_length=200)
+    relationship = models.CharField(max_length=100, blank=True)
+    phone = models.CharField(max_length=20, blank=True, help_text="E.164")
+    phone_index = models.CharField(max_length=16, blank=True, db_index=True)
+    email = models.EmailField(blank=True)
+    email_index = models.CharField(max_length=16, blank=True, db_index=True)
+    added_at = models.DateTimeField(auto_now_add=True)
+    added_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    removed_at = models.DateTimeField(null=True, blank=True)
+    removed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        ordering = ["account_id", "id"]
+        verbose_name_plural = "authorized parties"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Bill(models.Model):
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        PAID = "paid", "Paid"
+        VOID = "void", "Void"
+
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="bills")
+    statement_number = models.CharField(max_length=30, unique=True)
+    period_start = models.DateField()
+    period_end = models.DateField()
+    issued_on = models.DateField()
+    due_on = models.DateField()
+    kwh = models.DecimalField(max_digits=12, decimal_places=3, default=0)
+    amount_due = models.DecimalField(max_digits=12, decimal_places=2)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["account_id", "-issued_on"]
+        indexes = [models.Index(fields=["account", "-issued_on"], name="bill_account_issued_idx")]
+
+    def __str__(self) -> str:
+        return self.statement_number
+
+
+class Payment(models.Model):
+    class Method(models.TextChoices):
+        CHECK = "check", "Check"
+        ACH = "ach", "Bank draft (ACH)"
+        CARD = "card", "Card"
+        CASH = "cash", "Cash"
+        OTHER = "other", "Other"
+
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="payments")
+    bill = models.ForeignKey(Bill, null=True, blank=True, on_delete=models.SET_NULL, related_name="payments")
+    financial_account = models.ForeignKey(
+        FinancialAccount, null=True, blank=True, on_delete=models.SET_NULL, related_name="payments"
+    )
+    received_at = models.DateTimeField()
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    method = models.CharField(max_length=10, choices=Method.choices)
+    reference = models.CharField(max_length=60, blank=True)
+    returned = models.BooleanField(default=False)
+    returned_at = models.DateTimeField(null=True, blank=True)
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["account_id", "-received_at"]
+        indexes = [models.Index(fields=["account", "-received_at"], name="payment_account_received_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.account_id} {self.amount}"
+
+
+class ReturnedMail(models.Model):
+    """Mail returned as undeliverable although the account is active (a Red Flags notice)."""
+
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="returned_mail")
+    account = models.ForeignKey(Account, null=True, blank=True, on_delete=models.PROTECT, related_name="returned_mail")
+    returned_on = models.DateField()
+    # The address the item was sent to, as a blind index (compare with the current address_index).
+    address_index = models.CharField(max_length=16, blank=True)
+    reason = models.CharField(max_length=200, blank=True)
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    recorded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-returned_on", "-id"]
+        verbose_name_plural = "returned mail"
+
+    def __str__(self) -> str:
+        return f"returned mail {self.returned_on} member {self.member_id}"
+
+
+class StatementNotice(models.Model):
+    """A member reports not receiving statements (a Red Flags notice)."""
+
+    class Channel(models.TextChoices):
+        PHONE = "phone", "Phone"
+        PORTAL = "portal", "Portal"
+        MAIL = "mail", "Mail"
+        IN_PERSON = "in_person", "In person"
+
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="statement_notices")
+    account = models.ForeignKey(Account, null=True, blank=True, on_delete=models.PROTECT, related_name="statement_notices")
+    reported_on = models.DateField()
+    channel = models.CharField(max_length=10, choices=Channel.choices, default=Channel.PHONE)
+    notes = models.TextField(blank=True)
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    recorded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-reported_on", "-id"]
+
+    def __str__(self) -> str:
+        return f"statement not received {self.reported_on} member {self.member_id}"

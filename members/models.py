@@ -5,6 +5,8 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 
+from members.fields import EncryptedCharField, EncryptedDateField, EncryptedTextField
+
 
 class User(AbstractUser):
     """Staff and member logins. Staff act through roles (members/roles.py); members use the portal."""
@@ -42,3 +44,161 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.action} {self.object_type}#{self.object_id}"
+
+
+# --- The member registry -------------------------------------------------------------------------
+# Sensitive identifiers and financial numbers are Fernet-encrypted (members/fields.py) and searched
+# through blind-index columns (members/crypto.py). Rows are written only by members/services.py.
+
+
+class Member(models.Model):
+    class Kind(models.TextChoices):
+        PERSON = "person", "Person"
+        BUSINESS = "business", "Business entity"
+
+    class Status(models.TextChoices):
+        APPLICANT = "applicant", "Applicant"
+        ACTIVE = "active", "Active"
+        FORMER = "former", "Former member"
+
+    member_number = models.CharField(max_length=20, unique=True)
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.PERSON)
+    legal_name = models.CharField(max_length=200)
+    # Upper-cased, accent-folded copy for case-insensitive prefix search without a function index.
+    name_search = models.CharField(max_length=200, db_index=True, editable=False, default="")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.APPLICANT, db_index=True)
+    applied_on = models.DateField(null=True, blank=True)
+    joined_on = models.DateField(null=True, blank=True)
+    left_on = models.DateField(null=True, blank=True)
+    # Former members are kept (capital credits, contact) until the retention schedule says otherwise.
+    retain_until = models.DateField(null=True, blank=True)
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="member"
+    )
+
+    # Contact information. Mailing address, phone and email are kept in clear (staff search and mail
+    # them); their blind indexes let the Red Flags rules compare them without string games.
+    mailing_line1 = models.CharField(max_length=200, blank=True)
+    mailing_line2 = models.CharField(max_length=200, blank=True)
+    mailing_city = models.CharField(max_length=100, blank=True)
+    mailing_state = models.CharField(max_length=2, blank=True)
+    mailing_postal_code = models.CharField(max_length=10, blank=True)
+    address_index = models.CharField(max_length=16, blank=True, db_index=True)
+    phone = models.CharField(max_length=20, blank=True, help_text="E.164")
+    phone_index = models.CharField(max_length=16, blank=True, db_index=True)
+    email = models.EmailField(blank=True)
+    email_index = models.CharField(max_length=16, blank=True, db_index=True)
+
+    # Identifying information (Red Flags program definition), encrypted at rest.
+    ssn = EncryptedCharField(max_length=11, null=True, blank=True, help_text="Nine digits, stored encrypted")
+    tin = EncryptedCharField(max_length=11, null=True, blank=True, help_text="Employer/taxpayer id (EIN)")
+    date_of_birth = EncryptedDateField(null=True, blank=True)
+    drivers_licence_number = EncryptedCharField(max_length=40, null=True, blank=True)
+    drivers_licence_state = models.CharField(max_length=2, blank=True)
+    passport_number = EncryptedCharField(max_length=40, null=True, blank=True)
+    alien_registration_number = EncryptedCharField(max_length=40, null=True, blank=True)
+    employer_name = models.CharField(max_length=200, blank=True)
+    tax_id_index = models.CharField(max_length=16, blank=True, db_index=True)
+    licence_index = models.CharField(max_length=16, blank=True, db_index=True)
+    passport_index = models.CharField(max_length=16, blank=True, db_index=True)
+    alien_registration_index = models.CharField(max_length=16, blank=True, db_index=True)
+    # In clear on purpose: display (***-**-6789) and caller verification need only these.
+    ssn_last4 = models.CharField(max_length=4, blank=True, db_index=True)
+
+    # Credit information (billing information in the Privacy Policy), encrypted.
+    credit_notes = EncryptedTextField(null=True, blank=True)
+    deposit_required = models.DecimalField(max_digits=10, decimal_places=2, default=0)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["member_number"]
+        permissions = [
+            ("reveal_identifiers", "Can reveal full identifying values (with a reason)"),
+            ("search_identifiers", "Can search members by exact SSN/TIN or licence"),
+            ("import_members", "Can import members from a legacy CIS file"),
+            ("rotate_keys", "Can run encryption/blind-index key rotation"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.member_number} {self.legal_name}"
+
+
+class FinancialAccount(models.Model):
+    """A member's bank account or card on file. Numbers encrypted; last four digits in clear."""
+
+    class Kind(models.TextChoices):
+        BANK = "bank", "Bank account"
+        CARD = "card", "Payment card (token)"
+
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="financial_accounts")
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.BANK)
+    institution_name = models.CharField(max_length=200, blank=True)
+    routing_number = EncryptedCharField(max_length=20, null=True, blank=True)
+    account_number = EncryptedCharField(max_length=40, null=True, blank=True)
+    # A processor's token stands in for the card number, which this system never holds.
+    card_token = EncryptedCharField(max_length=200, null=True, blank=True)
+    last4 = models.CharField(max_length=4, blank=True)
+    bank_account_index = models.CharField(max_length=16, blank=True, db_index=True)
+    is_active = models.BooleanField(default=True)
+    added_at = models.DateTimeField(auto_now_add=True)
+    removed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["member_id", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} ****{self.last4}"
+
+
+class CapitalCreditAllocation(models.Model):
+    """Patronage capital allocated to a member for a year (kept for former members too)."""
+
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="capital_credits")
+    year = models.PositiveSmallIntegerField()
+    patronage_amount = models.DecimalField(max_digits=12, decimal_places=2, default=0)
+    allocated_amount = models.DecimalField(max_digits=12, decimal_places=2, default=0)
+    retired_amount = models.DecimalField(max_digits=12, decimal_places=2, default=0)
+    allocated_on = models.DateField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["member_id", "-year"]
+        constraints = [models.UniqueConstraint(fields=["member", "year"], name="capital_credit_member_year")]
+
+    def __str__(self) -> str:
+        return f"{self.member_id} {self.year}"
+
+
+class RevealGrant(models.Model):
+    """A time-limited permission to see one full value, given after a typed reason (audited)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="+")
+    field_name = models.CharField(max_length=50)
+    reason = models.TextField()
+    granted_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["-granted_at"]
+
+    def __str__(self) -> str:
+        return f"{self.field_name} of member {self.member_id} until {self.expires_at:%H:%M}"
+
+
+class KeyRotationRun(models.Model):
+    """Progress of one ``rotate_keys`` run, so an interrupted run resumes where it stopped."""
+
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # {"members.member": 12345, ...}: the last primary key done per table.
+    cursors = models.JSONField(default=dict, blank=True)
+    counts = models.JSONField(default=dict, blank=True)
+    rotate_indexes = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"key rotation started {self.started_at:%Y-%m-%d %H:%M}"

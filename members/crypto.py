@@ -1,0 +1,239 @@
+"""Canonical forms, blind indexes and the Fernet keyring of the member registry.
+
+Threat: a copy of the database (a backup, a dump, a replica, a SQL injection) must not reveal
+identifiers. Sensitive values are therefore stored Fernet-encrypted (``members/fields.py``) and are
+searched for *exact* matches through blind indexes: a keyed HMAC-SHA256 over a canonical form,
+truncated to ``BLIND_INDEX_BITS`` bits so that an index value is shared by several people (a match is
+a *candidate*, confirmed by decrypting). Without ``BLIND_INDEX_KEY`` an index reveals only which rows
+probably share a value; with the key an attacker could brute-force the small SSN space, which is why
+the index key lives apart from the database and from the Fernet keys (docs/keys.md).
+
+Canonicalisation comes first and is deliberately strict: Unicode NFKC (full-width digits become ASCII
+digits), then only ASCII ``0-9`` survive for numbers, so Arabic-Indic or other non-ASCII digits can
+neither produce a second index for the same number nor pass validation as digits (``str.isdigit`` and
+``int()`` would accept them; nothing here does).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import unicodedata
+from collections.abc import Sequence
+from functools import lru_cache
+
+import phonenumbers
+from cryptography.fernet import Fernet, MultiFernet
+from django.conf import settings
+from fernet_fields import hkdf
+
+# 16 bits (4 hex characters). See docs/keys.md: at the co-op's scale (10^4 to 10^5 members) an
+# index value is shared by ~0.15 to ~1.5 other members on average and by tens of thousands of
+# possible SSNs, so an index never identifies a person on its own; a lookup decrypts a handful of
+# candidates at most.
+BLIND_INDEX_BITS = 16
+BLIND_INDEX_HEX_LENGTH = BLIND_INDEX_BITS // 4
+
+# Kinds that share one index domain: an SSN and an EIN with the same nine digits are the same
+# taxpayer number for duplicate detection ("SSN is the same as another customer's").
+_DOMAIN = {
+    "ssn": "tax_id",
+    "tin": "tax_id",
+    "tax_id": "tax_id",
+    "licence": "licence",
+    "bank_account": "bank_account",
+    "phone": "phone",
+    "email": "email",
+    "address": "address",
+    "passport": "passport",
+    "alien_registration": "alien_registration",
+}
+
+_ASCII_DIGITS = re.compile(r"[^0-9]")
+_ASCII_ALNUM = re.compile(r"[^A-Z0-9]")
+_SPACES = re.compile(r"\s+")
+
+
+class CanonicalisationError(ValueError):
+    """The value cannot be put into the canonical form of its kind (it is not a valid value)."""
+
+
+def nfkc(value: str) -> str:
+    return unicodedata.normalize("NFKC", value or "").strip()
+
+
+def ascii_digits(value: str) -> str:
+    """NFKC, then keep ASCII 0-9 only. Full-width digits survive (NFKC maps them); others do not."""
+    return _ASCII_DIGITS.sub("", nfkc(value))
+
+
+def canonical_tax_id(value: str) -> str:
+    digits = ascii_digits(value)
+    if len(digits) != 9:
+        raise CanonicalisationError("a taxpayer number has nine digits")
+    return digits
+
+
+def canonical_licence(value: str | Sequence[str]) -> str:
+    """``"IL:A1234567"``. Accepts ``(number, state)`` or a ``"STATE:NUMBER"`` string."""
+    if isinstance(value, str):
+        state, _, number = value.partition(":")
+    else:
+        number, state = value
+    number = _ASCII_ALNUM.sub("", nfkc(number).upper())
+    state = _ASCII_ALNUM.sub("", nfkc(state).upper())
+    if not number or len(state) != 2:
+        raise CanonicalisationError("a licence needs a number and a two-letter state")
+    return f"{state}:{number}"
+
+
+def canonical_bank_account(value: str | Sequence[str]) -> str:
+    """``"ROUTING:ACCOUNT"`` in ASCII digits. Accepts ``(routing, account)`` or that string."""
+    if isinstance(value, str):
+        routing, _, account = value.partition(":")
+    else:
+        routing, account = value
+    routing, account = ascii_digits(routing), ascii_digits(account)
+    if len(routing) != 9 or not 4 <= len(account) <= 17:
+        raise CanonicalisationError("a bank account needs a 9-digit routing number and a 4-17 digit account number")
+    return f"{routing}:{account}"
+
+
+def canonical_phone(value: str, region: str = "US") -> str:
+    """E.164 (``+16185550123``). Non-ASCII digits other than full-width are not digits here."""
+    text = nfkc(value)
+    if re.search(r"[^0-9+()\-.\s xXextEXT]", text):
+        raise CanonicalisationError("a phone number may contain only digits, spaces, ()+-. and an extension")
+    try:
+        parsed = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException as exc:
+        raise CanonicalisationError("not a phone number") from exc
+    if not phonenumbers.is_valid_number(parsed):
+        raise CanonicalisationError("not a valid phone number")
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def canonical_email(value: str) -> str:
+    text = nfkc(value).casefold()
+    local, at, domain = text.rpartition("@")
+    if not at or not local or "." not in domain or any(char.isspace() for char in text):
+        raise CanonicalisationError("not an email address")
+    return text
+
+
+# US address normalisation for matching (USPS Publication 28 abbreviations, the common ones).
+_ADDRESS_WORDS = {
+    "STREET": "ST", "STR": "ST", "AVENUE": "AVE", "AV": "AVE", "ROAD": "RD", "DRIVE": "DR", "LANE": "LN",
+    "COURT": "CT", "CIRCLE": "CIR", "BOULEVARD": "BLVD", "PLACE": "PL", "TERRACE": "TER", "PARKWAY": "PKWY",
+    "HIGHWAY": "HWY", "TRAIL": "TRL", "SQUARE": "SQ", "ROUTE": "RTE", "COUNTY": "CO", "EXPRESSWAY": "EXPY",
+    "NORTH": "N", "SOUTH": "S", "EAST": "E", "WEST": "W", "NORTHEAST": "NE", "NORTHWEST": "NW",
+    "SOUTHEAST": "SE", "SOUTHWEST": "SW", "APARTMENT": "APT", "SUITE": "STE", "UNIT": "UNIT", "BUILDING": "BLDG",
+    "FLOOR": "FL", "ROOM": "RM", "POST": "PO", "P": "P", "BOX": "BOX", "RURAL": "RR",
+}
+
+
+def _address_words(value: str) -> str:
+    text = nfkc(value).upper().replace("#", " APT ")
+    text = re.sub(r"[^A-Z0-9 ]", " ", text.replace(".", ""))
+    words = [_ADDRESS_WORDS.get(word, word) for word in _SPACES.split(text) if word]
+    joined = " ".join(words)
+    return re.sub(r"\bP O BOX\b|\bPO BOX\b|\bPOST OFFICE BOX\b|\bPO OFFICE BOX\b", "PO BOX", joined)
+
+
+def canonical_address(value: Sequence[str] | dict) -> str:
+    """``line1|line2|city|state|zip5``, USPS-style upper case and abbreviations, ZIP+4 dropped."""
+    if isinstance(value, dict):
+        parts = [value.get(key, "") for key in ("line1", "line2", "city", "state", "postal_code")]
+    else:
+        parts = list(value)
+    line1, line2, city, state, postal_code = (parts + ["", "", "", "", ""])[:5]
+    zip5 = ascii_digits(postal_code)[:5]
+    if not nfkc(line1) or not nfkc(city) or len(zip5) != 5:
+        raise CanonicalisationError("an address needs a street line, a city and a ZIP code")
+    state = _ASCII_ALNUM.sub("", nfkc(state).upper())
+    return "|".join([_address_words(line1), _address_words(line2), _address_words(city), state, zip5])
+
+
+def is_po_box(line1: str) -> bool:
+    return _address_words(line1).startswith(("PO BOX", "BOX ")) or " PO BOX " in f" {_address_words(line1)} "
+
+
+def _identity(value: str) -> str:
+    text = nfkc(value).upper()
+    if not text:
+        raise CanonicalisationError("empty value")
+    return _ASCII_ALNUM.sub("", text)
+
+
+CANONICALISERS = {
+    "ssn": canonical_tax_id,
+    "tin": canonical_tax_id,
+    "tax_id": canonical_tax_id,
+    "licence": canonical_licence,
+    "bank_account": canonical_bank_account,
+    "phone": canonical_phone,
+    "email": canonical_email,
+    "address": canonical_address,
+    "passport": _identity,
+    "alien_registration": _identity,
+}
+
+
+def canonical(kind: str, value) -> str:
+    try:
+        return CANONICALISERS[kind](value)
+    except KeyError:
+        raise ValueError(f"unknown blind-index kind {kind!r}") from None
+
+
+@lru_cache(maxsize=16)
+def _domain_key(index_key: str, domain: str) -> bytes:
+    # One subkey per domain, so equal canonical strings of different kinds never share an index.
+    return hmac.new(index_key.encode(), f"memberguard-blind-index:{domain}".encode(), hashlib.sha256).digest()
+
+
+def blind_index(kind: str, value, *, key: str | None = None) -> str:
+    """Truncated HMAC-SHA256 of the canonical form, as lower-case hex. Raises ``CanonicalisationError``."""
+    index_key = key if key is not None else settings.BLIND_INDEX_KEY
+    if not index_key:
+        raise RuntimeError("BLIND_INDEX_KEY is not configured")
+    text = canonical(kind, value)
+    digest = hmac.new(_domain_key(index_key, _DOMAIN[kind]), text.encode(), hashlib.sha256).hexdigest()
+    return digest[:BLIND_INDEX_HEX_LENGTH]
+
+
+def blind_index_or_empty(kind: str, value, *, key: str | None = None) -> str:
+    """For optional fields: ``""`` when there is no value."""
+    if value is None or value == "" or (not isinstance(value, str) and not any(value)):
+        return ""
+    return blind_index(kind, value, key=key)
+
+
+def ssn_last4(value: str) -> str:
+    return ascii_digits(value)[-4:]
+
+
+# --- Fernet keyring ------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=8)
+def _fernet_for(keys: tuple[str, ...], use_hkdf: bool) -> MultiFernet:
+    if not keys:
+        raise RuntimeError("FERNET_KEYS is not configured")
+    derived = [hkdf.derive_fernet_key(key) if use_hkdf else key for key in keys]
+    return MultiFernet([Fernet(key) for key in derived])
+
+
+def fernet() -> MultiFernet:
+    """The keyring of the current settings: encrypts with the first key, decrypts with any.
+
+    Looked up on every use (and cached per key list) rather than once per field, so a process that
+    reloads its settings, and the rotation tests that swap keys, always use the configured keys.
+    """
+    return _fernet_for(tuple(settings.FERNET_KEYS), bool(getattr(settings, "FERNET_USE_HKDF", True)))
+
+
+def primary_fernet_key() -> bytes:
+    keys = tuple(settings.FERNET_KEYS)
+    return hkdf.derive_fernet_key(keys[0]) if getattr(settings, "FERNET_USE_HKDF", True) else keys[0].encode()
