@@ -10,6 +10,7 @@ class MembersConfig(AppConfig):
         import config.checks  # noqa: F401  (registers the key checks)
         from members import roles
 
-        # Roles are created by migration 0002; permissions of apps that migrate later are attached
-        # here, after every migration, so a role never silently lacks a permission it is meant to have.
-        post_migrate.connect(roles.sync_after_migrate, sender=self)
+        # Roles are created by migration 0002; permissions are attached here after migrate. Django
+        # creates each app's permissions in post_migrate *for that app*, so the sync listens to every
+        # app's post_migrate (it is cheap) rather than only ours, which comes before later apps'.
+        post_migrate.connect(roles.sync_after_migrate, dispatch_uid="memberguard-sync-roles")
