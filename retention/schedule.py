@@ -3,4 +3,9 @@
 Plain data only: settings import this module before Django is set up.
 """
 
-BEAT_SCHEDULE: dict = {}
+from celery.schedules import crontab
+
+BEAT_SCHEDULE: dict = {
+    # 02:30 local time, when the co-op's staff are not working records.
+    "retention-nightly": {"task": "retention.run_due_purges", "schedule": crontab(hour=2, minute=30)},
+}

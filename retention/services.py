@@ -1,0 +1,248 @@
+"""Retention purges: destroy what the schedule no longer lets the co-op keep, and prove it.
+
+Design (after Zulip's retention module and pretix's shredders):
+- A purge works in batches; each batch is one transaction that destroys up to ``batch_size`` records
+  and writes an ``AuditEvent`` listing the ids it destroyed and the fields it cleared (never values).
+  A crash loses at most the batch in flight, and re-running continues where it stopped, because each
+  category's selection only matches records that still hold something to destroy.
+- Identifiers are *redacted* (set to NULL, blind indexes cleared) rather than rows deleted where the
+  row itself must stay: a former member's name, mailing address and capital credits are kept (Privacy
+  Policy A.4) while the SSN, date of birth, licence and the rest go.
+- The audit trail and the disclosure log are never purged: they are the evidence.
+- ``Member.retain_until`` in the future is a hold (litigation, an open balance): such members are
+  skipped until it passes.
+
+Redaction uses ``QuerySet.update`` on purpose: it is not a change of a member's identity that the
+Red Flags program should score, and it must not pass through validators that require the values.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from members.audit import audit_record
+from retention.models import DEFAULT_RETENTION_DAYS, Category, PurgeRun, RetentionPolicy
+
+IDENTIFIER_FIELDS = (
+    "ssn",
+    "tin",
+    "date_of_birth",
+    "drivers_licence_number",
+    "passport_number",
+    "alien_registration_number",
+    "credit_notes",
+)
+IDENTIFIER_INDEX_FIELDS = ("tax_id_index", "licence_index", "passport_index", "alien_registration_index", "ssn_last4", "drivers_licence_state")
+
+
+class PurgeError(RuntimeError):
+    pass
+
+
+def _holds_identifiers() -> Q:
+    q = Q()
+    for name in IDENTIFIER_FIELDS:
+        q |= Q(**{f"{name}__isnull": False})
+    for name in IDENTIFIER_INDEX_FIELDS:
+        q |= ~Q(**{name: ""})
+    return q
+
+
+def _redact_members(queryset, batch_size: int) -> list[int]:
+    from members.models import FinancialAccount, Member
+
+    ids = list(queryset.filter(_holds_identifiers()).order_by("pk").values_list("pk", flat=True)[:batch_size])
+    if ids:
+        Member.objects.filter(pk__in=ids).update(
+            **dict.fromkeys(IDENTIFIER_FIELDS), **dict.fromkeys(IDENTIFIER_INDEX_FIELDS, ""), updated_at=timezone.now()
+        )
+        FinancialAccount.objects.filter(member_id__in=ids).delete()
+    return ids
+
+
+def _former_members(cutoff: dt.date, today: dt.date, batch_size: int) -> list[int]:
+    from members.models import Member
+
+    candidates = Member.objects.filter(status=Member.Status.FORMER, left_on__lt=cutoff).exclude(retain_until__gte=today)
+    return _redact_members(candidates, batch_size)
+
+
+def _denied_applicants(cutoff: dt.date, today: dt.date, batch_size: int) -> list[int]:
+    from accounts.models import Account
+    from members.models import Member
+
+    still_served = Account.objects.exclude(status=Account.Status.DENIED).values("member_id")
+    candidates = (
+        Member.objects.filter(status=Member.Status.APPLICANT, accounts__status=Account.Status.DENIED, accounts__updated_at__date__lt=cutoff)
+        .exclude(pk__in=still_served)
+        .exclude(retain_until__gte=today)
+        .distinct()
+    )
+    return _redact_members(Member.objects.filter(pk__in=candidates.values("pk")), batch_size)
+
+
+def _inactive_financial_accounts(cutoff: dt.date, today: dt.date, batch_size: int) -> list[int]:
+    from members.models import FinancialAccount
+
+    ids = list(
+        FinancialAccount.objects.filter(is_active=False, removed_at__date__lt=cutoff).order_by("pk").values_list("pk", flat=True)[:batch_size]
+    )
+    FinancialAccount.objects.filter(pk__in=ids).delete()
+    return ids
+
+
+def _vacant_premise_field_notes(cutoff: dt.date, today: dt.date, batch_size: int) -> list[int]:
+    from accounts.models import Account, Premise
+
+    served = Account.objects.filter(
+        Q(status__in=[Account.Status.PENDING, Account.Status.OPEN, Account.Status.SUSPENDED]) | Q(closed_at__date__gte=cutoff)
+    ).values("premise_id")
+    holds_notes = Q(gate_code__isnull=False) | Q(meter_reading_notes__isnull=False) | Q(dog_warning=True)
+    ids = list(
+        Premise.objects.filter(holds_notes, updated_at__date__lt=cutoff)
+        .exclude(pk__in=served)
+        .order_by("pk")
+        .values_list("pk", flat=True)[:batch_size]
+    )
+    Premise.objects.filter(pk__in=ids).update(gate_code=None, meter_reading_notes=None, dog_warning=False, updated_at=timezone.now())
+    return ids
+
+
+def _delete_older(model_path: str, date_field: str) -> Callable[[dt.date, dt.date, int], list[int]]:
+    def destroy(cutoff: dt.date, today: dt.date, batch_size: int) -> list[int]:
+        from django.apps import apps
+
+        model = apps.get_model(model_path)
+        ids = list(model.objects.filter(**{f"{date_field}__lt": cutoff}).order_by("pk").values_list("pk", flat=True)[:batch_size])
+        model.objects.filter(pk__in=ids).delete()
+        return ids
+
+    return destroy
+
+
+def _usage_partitions(cutoff: dt.date, today: dt.date, batch_size: int) -> list[int]:
+    try:
+        from accounts.usage.services import usage_drop_partitions_before
+    except ImportError as exc:  # the usage store is a separate capability; say so rather than pass
+        raise PurgeError("the usage store provides no partition drop (accounts.usage.services)") from exc
+    dropped = usage_drop_partitions_before(month=cutoff.replace(day=1), actor=None)
+    # Partitions are named by month; report them as yyyymm numbers so the audit row lists them.
+    return [int(name[-6:]) if name[-6:].isdigit() else 0 for name in dropped]
+
+
+@dataclass(frozen=True)
+class Handler:
+    destroy: Callable[[dt.date, dt.date, int], list[int]]
+    method: str
+    object_type: str
+    fields: tuple[str, ...] = ()
+    # A handler that does all its work in one call (dropping partitions) runs once, not in a loop.
+    single_pass: bool = False
+
+
+HANDLERS: dict[str, Handler] = {
+    Category.FORMER_MEMBER_IDENTIFIERS: Handler(
+        _former_members, "identifiers set to NULL, blind indexes cleared, bank accounts deleted", "members.member",
+        IDENTIFIER_FIELDS + IDENTIFIER_INDEX_FIELDS,
+    ),
+    Category.DENIED_APPLICANT_IDENTIFIERS: Handler(
+        _denied_applicants, "identifiers set to NULL, blind indexes cleared, bank accounts deleted", "members.member",
+        IDENTIFIER_FIELDS + IDENTIFIER_INDEX_FIELDS,
+    ),
+    Category.INACTIVE_FINANCIAL_ACCOUNTS: Handler(
+        _inactive_financial_accounts, "rows deleted", "members.financialaccount", ("routing_number", "account_number", "card_token")
+    ),
+    Category.VACANT_PREMISE_FIELD_NOTES: Handler(
+        _vacant_premise_field_notes, "gate code and notes set to NULL", "accounts.premise", ("gate_code", "meter_reading_notes", "dog_warning")
+    ),
+    Category.RETURNED_MAIL: Handler(_delete_older("accounts.ReturnedMail", "returned_on"), "rows deleted", "accounts.returnedmail"),
+    Category.STATEMENT_NOTICES: Handler(_delete_older("accounts.StatementNotice", "reported_on"), "rows deleted", "accounts.statementnotice"),
+    Category.USAGE_INTERVALS: Handler(_usage_partitions, "monthly partitions dropped", "usage.partition", single_pass=True),
+}
+
+
+def retention_policy_ensure_defaults() -> None:
+    """Create a policy row for every category that has none (idempotent; keeps edited rows)."""
+    for category, days in DEFAULT_RETENTION_DAYS.items():
+        RetentionPolicy.objects.get_or_create(
+            category=category,
+            defaults={"retain_days": days, "basis": "Default schedule; set by the Privacy Officer per Records Retention policy."},
+        )
+
+
+@transaction.atomic
+def retention_policy_update(*, policy: RetentionPolicy, retain_days: int, enabled: bool, basis: str, actor, reason: str) -> RetentionPolicy:
+    if retain_days < 1:
+        raise ValueError("retain_days must be at least 1")
+    if not reason.strip():
+        raise ValueError("a reason is required to change a retention schedule")
+    changed = [
+        name for name, value in (("retain_days", retain_days), ("enabled", enabled), ("basis", basis)) if getattr(policy, name) != value
+    ]
+    policy.retain_days, policy.enabled, policy.basis, policy.updated_by = retain_days, enabled, basis, actor
+    policy.save(update_fields=[*changed, "updated_by", "updated_at"])
+    audit_record(actor=actor, action="retention.policy_changed", obj=policy, fields=changed, reason=reason,
+                 detail={"category": policy.category, "retain_days": retain_days, "enabled": enabled})
+    return policy
+
+
+def retention_purge_category(*, category: str, actor=None, now: dt.datetime | None = None, batch_size: int = 500) -> PurgeRun:
+    """Destroy what is past its period in one category, in audited batches. Safe to re-run."""
+    if category not in HANDLERS:
+        raise ValueError(f"unknown retention category {category!r}")
+    now = now or timezone.now()
+    today = timezone.localdate(now)
+    policy = RetentionPolicy.objects.filter(category=category).first()
+    if policy is None:
+        raise PurgeError(f"no retention policy for {category}; run retention_policy_ensure_defaults()")
+    handler = HANDLERS[category]
+    cutoff = today - dt.timedelta(days=policy.retain_days)
+    with transaction.atomic():
+        run = PurgeRun.objects.create(
+            category=category, cutoff=cutoff, retain_days=policy.retain_days, method=handler.method, triggered_by=actor
+        )
+        audit_record(actor=actor, action="retention.purge_started", obj=run, detail={"category": category, "cutoff": cutoff.isoformat()})
+    try:
+        while True:
+            with transaction.atomic():
+                ids = handler.destroy(cutoff, today, batch_size)
+                if ids:
+                    run.records_destroyed += len(ids)
+                    run.batches += 1
+                    run.save(update_fields=["records_destroyed", "batches"])
+                    audit_record(
+                        actor=actor, action="retention.purge_batch", object_type=handler.object_type, object_id=run.pk,
+                        fields=handler.fields, detail={"category": category, "purge_run": run.pk, "ids": ids, "method": handler.method},
+                    )
+            if handler.single_pass or len(ids) < batch_size:
+                break
+    except Exception as exc:
+        with transaction.atomic():
+            run.status, run.finished_at, run.error = PurgeRun.Status.FAILED, timezone.now(), type(exc).__name__
+            run.save(update_fields=["status", "finished_at", "error"])
+            audit_record(actor=actor, action="retention.purge_failed", obj=run, detail={"category": category, "error": type(exc).__name__})
+        raise
+    with transaction.atomic():
+        run.status, run.finished_at = PurgeRun.Status.DONE, timezone.now()
+        run.save(update_fields=["status", "finished_at"])
+        audit_record(actor=actor, action="retention.purge_finished", obj=run,
+                     detail={"category": category, "records_destroyed": run.records_destroyed, "batches": run.batches})
+    return run
+
+
+def retention_run_due(*, now: dt.datetime | None = None) -> list[PurgeRun]:
+    """Run every enabled policy; a failing category does not stop the others (it is recorded)."""
+    retention_policy_ensure_defaults()
+    runs = []
+    for policy in RetentionPolicy.objects.filter(enabled=True):
+        try:
+            runs.append(retention_purge_category(category=policy.category, now=now))
+        except Exception:  # noqa: BLE001, S112 - recorded as a failed PurgeRun and audited; the other categories still run
+            continue
+    return runs
