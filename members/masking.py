@@ -1,0 +1,74 @@
+"""Masked representations of registry values, shared by admin, API, CSV exports and the portal.
+
+The masked forms are built from columns kept in clear for that purpose (``ssn_last4``,
+``FinancialAccount.last4``, licence state), so list pages never decrypt anything. Full values appear
+only through a reveal (members.services.member_reveal), which is permissioned, reasoned, time-limited
+and audited.
+"""
+
+from __future__ import annotations
+
+from members.models import FinancialAccount, Member
+
+MASK = "********"
+ON_FILE = "on file (masked)"
+NOT_ON_FILE = ""
+
+
+def mask_ssn(last4: str) -> str:
+    return f"***-**-{last4}" if last4 else NOT_ON_FILE
+
+
+def mask_tin(last4: str) -> str:
+    return f"**-***{last4}" if last4 else NOT_ON_FILE
+
+
+def mask_tax_id(member: Member) -> str:
+    """``***-**-6789`` for a person's SSN, ``**-***6789`` for a business TIN, from ``ssn_last4`` only."""
+    if not member.ssn_last4:
+        return NOT_ON_FILE
+    return mask_tin(member.ssn_last4) if member.kind == Member.Kind.BUSINESS else mask_ssn(member.ssn_last4)
+
+
+def mask_presence(has_value: bool, prefix: str = "") -> str:
+    if not has_value:
+        return NOT_ON_FILE
+    return f"{prefix} {MASK}".strip()
+
+
+def mask_date_of_birth(has_value: bool) -> str:
+    return "**/**/****" if has_value else NOT_ON_FILE
+
+
+def mask_licence(member: Member) -> str:
+    return mask_presence(bool(member.licence_index), member.drivers_licence_state)
+
+
+def mask_bank_account(last4: str) -> str:
+    return f"****{last4}" if last4 else NOT_ON_FILE
+
+
+def mask_financial_account(financial: FinancialAccount) -> str:
+    label = "card" if financial.kind == FinancialAccount.Kind.CARD else "bank"
+    return f"{label} {mask_bank_account(financial.last4)}".strip()
+
+
+def _has_date_of_birth(member: Member) -> bool:
+    # Selectors annotate ``has_date_of_birth`` (an IS NOT NULL test) so lists never load the ciphertext.
+    annotated = getattr(member, "has_date_of_birth", None)
+    if annotated is not None:
+        return bool(annotated)
+    if "date_of_birth" in member.__dict__:
+        return member.__dict__["date_of_birth"] is not None
+    return member.kind == Member.Kind.PERSON
+
+
+def masked_member(member: Member) -> dict[str, str]:
+    """The identifying information of a member as staff see it by default (no decryption)."""
+    return {
+        "tax_id": mask_tax_id(member),
+        "date_of_birth": mask_date_of_birth(_has_date_of_birth(member)),
+        "drivers_licence": mask_licence(member),
+        "passport_number": mask_presence(bool(member.passport_index)),
+        "alien_registration_number": mask_presence(bool(member.alien_registration_index)),
+    }

@@ -1,0 +1,119 @@
+"""Reads of the registry shared by admin, API, portal, Red Flags and the auditor pages."""
+
+from __future__ import annotations
+
+import datetime
+
+from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet
+from django.utils import timezone
+
+from members.crypto import CanonicalisationError, blind_index, canonical
+from members.fields import encrypted_field_names
+from members.masking import masked_member
+from members.models import AuditEvent, Member, RevealGrant
+
+# Columns a list page never needs: loading them would decrypt every row.
+ENCRYPTED_MEMBER_FIELDS = tuple(encrypted_field_names(Member))
+
+
+def member_list(*, queryset: QuerySet[Member] | None = None) -> QuerySet[Member]:
+    """Members without their ciphertexts, with ``has_date_of_birth`` for the masked display."""
+    queryset = queryset if queryset is not None else Member.objects.all()
+    return queryset.defer(*ENCRYPTED_MEMBER_FIELDS).annotate(
+        has_date_of_birth=ExpressionWrapper(Q(date_of_birth__isnull=False), output_field=BooleanField())
+    )
+
+
+def member_for_user(user) -> Member | None:
+    """The member record a portal login belongs to (``None`` for staff or an unlinked login)."""
+    if not getattr(user, "is_authenticated", False):
+        return None
+    return member_list().filter(user=user).first()
+
+
+def member_masked(member: Member) -> dict[str, str]:
+    """Masked identifiers for any screen (the portal reuses this for a member's own record)."""
+    return masked_member(member)
+
+
+_INDEX_COLUMN = {
+    "ssn": "tax_id_index",
+    "tin": "tax_id_index",
+    "tax_id": "tax_id_index",
+    "licence": "licence_index",
+    "phone": "phone_index",
+    "email": "email_index",
+    "address": "address_index",
+    "passport": "passport_index",
+    "alien_registration": "alien_registration_index",
+}
+
+
+def _stored_canonical(kind: str, member: Member) -> str | None:
+    try:
+        if kind in ("ssn", "tin", "tax_id"):
+            value = member.ssn or member.tin
+            return canonical("tax_id", value) if value else None
+        if kind == "licence":
+            if not member.drivers_licence_number:
+                return None
+            return canonical("licence", (member.drivers_licence_number, member.drivers_licence_state))
+        if kind == "phone":
+            return canonical("phone", member.phone) if member.phone else None
+        if kind == "email":
+            return canonical("email", member.email) if member.email else None
+        if kind == "address":
+            return canonical("address", (member.mailing_line1, member.mailing_line2, member.mailing_city,
+                                         member.mailing_state, member.mailing_postal_code))
+        if kind == "passport":
+            return canonical("passport", member.passport_number) if member.passport_number else None
+        if kind == "alien_registration":
+            value = member.alien_registration_number
+            return canonical("alien_registration", value) if value else None
+    except CanonicalisationError:
+        return None
+    raise ValueError(f"unknown kind {kind!r}")
+
+
+def members_matching(kind: str, value, *, exclude_member_id: int | None = None) -> list[Member]:
+    """Members whose ``kind`` value equals ``value`` exactly.
+
+    The blind index finds candidates (it is truncated, so it has deliberate false positives); each
+    candidate is confirmed by comparing canonical forms, decrypting only those few rows.
+    """
+    try:
+        index = blind_index(kind, value)
+        wanted = canonical(kind, value)
+    except CanonicalisationError:
+        return []
+    candidates = Member.objects.filter(**{_INDEX_COLUMN[kind]: index})
+    if exclude_member_id is not None:
+        candidates = candidates.exclude(pk=exclude_member_id)
+    return [member for member in candidates if _stored_canonical(kind, member) == wanted]
+
+
+def access_log(*, member: Member | int | None = None, actor=None, since: datetime.datetime | None = None,
+               until: datetime.datetime | None = None) -> QuerySet[AuditEvent]:
+    """Who looked at or revealed what: ``AuditEvent`` rows whose action starts with ``access.``."""
+    events = AuditEvent.objects.filter(action__startswith="access.").select_related("actor")
+    if member is not None:
+        member_id = member.pk if isinstance(member, Member) else member
+        events = events.filter(object_type="members.member", object_id=str(member_id))
+    if actor is not None:
+        events = events.filter(actor=actor)
+    if since is not None:
+        events = events.filter(at__gte=since)
+    if until is not None:
+        events = events.filter(at__lt=until)
+    return events
+
+
+def active_reveals(*, user, member: Member) -> dict[str, datetime.datetime]:
+    """Fields of ``member`` this user may currently see in full, with when each reveal expires."""
+    if not getattr(user, "is_authenticated", False):
+        return {}
+    grants = RevealGrant.objects.filter(user=user, member=member, expires_at__gt=timezone.now())
+    reveals: dict[str, datetime.datetime] = {}
+    for grant in grants:
+        reveals[grant.field_name] = max(grant.expires_at, reveals.get(grant.field_name, grant.expires_at))
+    return reveals
