@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "pgtrigger",
     "members",
+    "members.portal",
     "accounts",
     "accounts.usage",
     "redflags",

@@ -1,0 +1,20 @@
+from django.apps import AppConfig
+
+
+class PortalConfig(AppConfig):
+    """The member self-service portal: a member's own records, contact updates, correction requests.
+
+    Privacy Policy B.2 ("permits its members to access and seek correction of records about
+    themselves") and B.3 (usage data through an interface). Staff never use these pages.
+    """
+
+    name = "members.portal"
+    label = "portal"
+
+    def ready(self) -> None:
+        from members import roles
+
+        roles.grant(roles.CSR, "portal.view_correctionrequest", "portal.change_correctionrequest")
+        roles.grant(roles.BILLING, "portal.view_correctionrequest", "portal.change_correctionrequest")
+        roles.grant(roles.PRIVACY_OFFICER, "portal.view_correctionrequest")
+        roles.grant(roles.AUDITOR, "portal.view_correctionrequest")

@@ -1,0 +1,12 @@
+from django.urls import path
+
+from members.portal import views
+
+app_name = "portal"
+
+urlpatterns = [
+    path("portal/", views.portal_home, name="home"),
+    path("portal/accounts/<str:account_number>/", views.portal_account, name="account"),
+    path("portal/contact/", views.portal_contact, name="contact"),
+    path("portal/corrections/new/", views.portal_correction_new, name="correction_new"),
+]

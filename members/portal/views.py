@@ -1,0 +1,129 @@
+"""Member portal pages. Every page goes through ``_own_member`` / ``_own_account``, which return the
+signed-in member's own record or raise 404: no page fetches by a user-supplied id without them."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods
+
+from accounts.models import Account
+from members import services as member_services
+from members.models import Member
+from members.portal.models import CorrectionRequest
+from members.portal.services import correction_request_submit
+
+
+def _own_member(request) -> Member:
+    member = Member.objects.filter(user_id=request.user.pk).first()
+    if member is None:
+        raise Http404("No member record is linked to this login.")
+    return member
+
+
+def _own_account(request, account_number: str) -> Account:
+    account = (
+        Account.objects.select_related("premise")
+        .filter(member=_own_member(request), account_number=account_number)
+        .first()
+    )
+    if account is None:
+        raise Http404("No such account.")
+    return account
+
+
+def _apply_errors(form: forms.Form, error: ValidationError) -> None:
+    for field, messages_ in error.message_dict.items():
+        target = field if field in form.fields else None
+        for message in messages_:
+            form.add_error(target, message)
+
+
+@login_required
+def portal_home(request):
+    member = _own_member(request)
+    accounts = member.accounts.select_related("premise").order_by("account_number")
+    return render(request, "portal/home.html", {
+        "member": member,
+        "accounts": accounts,
+        "capital_credits": member.capital_credits.order_by("-year")[:10],
+        "corrections": member.correction_requests.all()[:10],
+    })
+
+
+@login_required
+def portal_account(request, account_number: str):
+    account = _own_account(request, account_number)
+    return render(request, "portal/account.html", {
+        "account": account,
+        "bills": account.bills.order_by("-issued_on")[:24],
+        "payments": account.payments.order_by("-received_at")[:24],
+    })
+
+
+class ContactForm(forms.Form):
+    mailing_line1 = forms.CharField(label="Street address", max_length=200)
+    mailing_line2 = forms.CharField(label="Apartment, suite", max_length=200, required=False)
+    mailing_city = forms.CharField(label="City", max_length=100)
+    mailing_state = forms.CharField(label="State", max_length=2)
+    mailing_postal_code = forms.CharField(label="ZIP code", max_length=10)
+    phone = forms.CharField(max_length=30, required=False)
+    email = forms.EmailField(required=False)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def portal_contact(request):
+    """Members keep their own contact information current; each change is audited and scored."""
+    member = _own_member(request)
+    initial = {name: getattr(member, name) for name in ContactForm.base_fields}
+    form = ContactForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            address = (data["mailing_line1"], data["mailing_line2"], data["mailing_city"], data["mailing_state"], data["mailing_postal_code"])
+            current = (member.mailing_line1, member.mailing_line2, member.mailing_city, member.mailing_state, member.mailing_postal_code)
+            from django.db import transaction
+
+            with transaction.atomic():
+                if address != current:
+                    member_services.member_change_address(
+                        actor=request.user, member=member, line1=address[0], line2=address[1], city=address[2],
+                        state=address[3], postal_code=address[4], reason="changed by the member in the portal",
+                    )
+                if data["phone"] != member.phone:
+                    member_services.member_change_phone(actor=request.user, member=member, phone=data["phone"], reason="portal")
+                if data["email"] != member.email:
+                    member_services.member_change_email(actor=request.user, member=member, email=data["email"], reason="portal")
+        except ValidationError as error:
+            _apply_errors(form, error)
+        else:
+            messages.success(request, "Your contact information was updated.")
+            return redirect("portal:home")
+    return render(request, "portal/contact.html", {"form": form, "member": member})
+
+
+class CorrectionForm(forms.Form):
+    topic = forms.ChoiceField(choices=CorrectionRequest.Topic.choices, label="What should be corrected?")
+    requested_correction = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), label="What the record should say")
+    explanation = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False, label="Anything we should know")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def portal_correction_new(request):
+    member = _own_member(request)
+    form = CorrectionForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            correction_request_submit(actor=request.user, member=member, **form.cleaned_data)
+        except ValidationError as error:
+            _apply_errors(form, error)
+        else:
+            messages.success(request, "Thank you. Member Services will review your request and reply.")
+            return redirect("portal:home")
+    return render(request, "portal/correction_new.html", {"form": form})

@@ -1,0 +1,147 @@
+from __future__ import annotations
+
+import pytest
+
+from members import roles
+from members.models import AuditEvent
+from members.portal.models import CorrectionRequest
+from members.portal.services import correction_request_resolve
+from tests.factories import AccountFactory, BillFactory, MemberFactory, PaymentFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def alice():
+    member = MemberFactory(legal_name="Alice Example", user=UserFactory(username="alice"))
+    account = AccountFactory(member=member)
+    BillFactory(account=account)
+    PaymentFactory(account=account)
+    return member
+
+
+@pytest.fixture
+def bob():
+    member = MemberFactory(legal_name="Bob Outsider", user=UserFactory(username="bob"))
+    AccountFactory(member=member)
+    return member
+
+
+def test_home_sends_a_member_to_their_portal(client, alice):
+    client.force_login(alice.user)
+    assert client.get("/")["Location"] == "/portal/"
+
+
+def test_a_member_sees_their_own_records_masked(client, alice):
+    client.force_login(alice.user)
+    response = client.get("/portal/")
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "Alice Example" in body and f"***-**-{alice.ssn_last4}" in body
+    assert alice.ssn not in body
+
+
+def test_a_member_sees_their_own_account_with_bills_and_payments(client, alice):
+    client.force_login(alice.user)
+    account = alice.accounts.get()
+    response = client.get(f"/portal/accounts/{account.account_number}/")
+    assert response.status_code == 200
+    assert account.bills.get().statement_number in response.content.decode()
+
+
+def test_charlie_has_no_access_to_alices_account(client, alice, bob):
+    client.force_login(bob.user)
+    account = alice.accounts.get()
+    assert client.get(f"/portal/accounts/{account.account_number}/").status_code == 404
+
+
+def test_anonymous_visitors_are_sent_to_sign_in(client, alice):
+    for url in ("/portal/", "/portal/contact/", "/portal/corrections/new/", f"/portal/accounts/{alice.accounts.get().account_number}/"):
+        response = client.get(url)
+        assert response.status_code == 302 and "/auth/login/" in response["Location"], url
+
+
+def test_staff_without_a_member_record_get_no_portal(client, make_user):
+    client.force_login(make_user("csr", role=roles.CSR))
+    assert client.get("/portal/").status_code == 404
+
+
+def test_a_member_updates_their_phone_through_the_registry_service(client, alice):
+    client.force_login(alice.user)
+    data = {
+        "mailing_line1": alice.mailing_line1, "mailing_line2": "", "mailing_city": alice.mailing_city,
+        "mailing_state": alice.mailing_state, "mailing_postal_code": alice.mailing_postal_code,
+        "phone": "(217) 555-0199", "email": alice.email,
+    }
+    response = client.post("/portal/contact/", data)
+    assert response.status_code == 302
+    alice.refresh_from_db()
+    assert alice.phone == "+12175550199"
+    assert AuditEvent.objects.filter(action="member.phone_changed", object_id=str(alice.pk), actor=alice.user).exists()
+
+
+def test_a_bad_contact_update_changes_nothing(client, alice):
+    client.force_login(alice.user)
+    before = (alice.phone, alice.mailing_line1)
+    data = {
+        "mailing_line1": "9 New Rd", "mailing_line2": "", "mailing_city": "Springfield", "mailing_state": "IL",
+        "mailing_postal_code": "62701", "phone": "not a phone", "email": alice.email,
+    }
+    response = client.post("/portal/contact/", data)
+    assert response.status_code == 200 and b"phone" in response.content.lower()
+    alice.refresh_from_db()
+    assert (alice.phone, alice.mailing_line1) == before
+
+
+def test_a_member_asks_for_a_correction_and_staff_resolve_it(client, alice, make_user):
+    client.force_login(alice.user)
+    response = client.post("/portal/corrections/new/", {"topic": "legal_name", "requested_correction": "Alice B. Example", "explanation": "marriage"})
+    assert response.status_code == 302
+    request = CorrectionRequest.objects.get(member=alice)
+    assert request.status == CorrectionRequest.Status.OPEN
+    assert AuditEvent.objects.filter(action="member.correction_requested", object_id=str(request.pk)).exists()
+    csr = make_user("csr", role=roles.CSR)
+    correction_request_resolve(actor=csr, request=request, status=CorrectionRequest.Status.CORRECTED, note="Name updated per certificate.")
+    assert client.get("/portal/").content.decode().count("Name updated per certificate.") == 1
+
+
+def test_a_correction_request_without_content_is_refused(client, alice):
+    client.force_login(alice.user)
+    response = client.post("/portal/corrections/new/", {"topic": "legal_name", "requested_correction": " "})
+    assert response.status_code == 200
+    assert not CorrectionRequest.objects.exists()
+
+
+class TestCorrectionAdmin:
+    def _request(self, alice):
+        return CorrectionRequest.objects.create(member=alice, topic="billing", requested_correction="x", submitted_by=alice.user)
+
+    def test_a_csr_resolves_a_request_with_a_note(self, client, alice, make_user):
+        request = self._request(alice)
+        client.force_login(make_user("csr", role=roles.CSR))
+        response = client.post(f"/admin/portal/correctionrequest/{request.pk}/change/", {"status": "declined", "resolution_note": "Bill is correct."})
+        assert response.status_code == 302
+        request.refresh_from_db()
+        assert request.status == "declined"
+        assert AuditEvent.objects.filter(action="member.correction_resolved").exists()
+
+    def test_resolving_without_a_note_is_refused(self, client, alice, make_user):
+        request = self._request(alice)
+        client.force_login(make_user("csr", role=roles.CSR))
+        response = client.post(f"/admin/portal/correctionrequest/{request.pk}/change/", {"status": "declined", "resolution_note": ""})
+        assert response.status_code == 200
+        request.refresh_from_db()
+        assert request.status == "open"
+
+    def test_an_auditor_can_read_but_not_resolve(self, client, alice, make_user):
+        request = self._request(alice)
+        client.force_login(make_user("aud", role=roles.AUDITOR))
+        assert client.get("/admin/portal/correctionrequest/").status_code == 200
+        client.post(f"/admin/portal/correctionrequest/{request.pk}/change/", {"status": "declined", "resolution_note": "x"})
+        request.refresh_from_db()
+        assert request.status == "open"
+
+    def test_a_red_flag_analyst_cannot_see_correction_requests(self, client, alice, make_user):
+        self._request(alice)
+        client.force_login(make_user("an", role=roles.RED_FLAG_ANALYST))
+        assert client.get("/admin/portal/correctionrequest/").status_code == 403
