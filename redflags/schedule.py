@@ -3,4 +3,7 @@
 Plain data only: settings import this module before Django is set up.
 """
 
-BEAT_SCHEDULE: dict = {}
+BEAT_SCHEDULE: dict = {
+    # C2 / C3 are about payments that did *not* arrive: nothing signals an absence, so look daily.
+    "redflags-payment-sweep": {"task": "redflags.payment_sweep", "schedule": 24 * 60 * 60.0},
+}

@@ -1,0 +1,640 @@
+"""The Red Flags rule engine: a plain service, callable and testable without signals or HTTP.
+
+``evaluate(event)`` runs every active rule version whose detector applies to the event and returns a
+``Result``: the score (sum of the weights of the rules that fired), the outcome (from the program's
+thresholds and each fired rule's minimum outcome) and, per fired rule, the version and evidence a
+person can read. It writes nothing; ``redflags.services`` persists results.
+
+Detectors are keyed by the rule's stable code. A rule version carries only weight, minimum outcome
+and parameters, so the Program Administrator can draft, dry-run and activate a change without new
+code; a new kind of detector is a code change (and a catalogue entry).
+
+Evidence names other members by member number and says *which kind* of identifier matched, never
+the value. Duplicate detection uses the registry's blind indexes (an indexed equality lookup). The
+indexes are deliberately short (members/crypto.py: 16 bits), so an index match is only a candidate:
+the handful of candidates is confirmed by comparing canonical forms, decrypting only those rows.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from django.utils import timezone
+
+from members import crypto
+from redflags.catalogue import CATALOGUE
+from redflags.models import (
+    CallerVerificationAttempt,
+    ConsumerReportAlert,
+    IdentityTheftNotice,
+    KnownFraudEntry,
+    Outcome,
+    ProgramSettings,
+    RuleVersion,
+    SecurityIncident,
+    VerificationChecklist,
+)
+
+OPENING = "account.opening"
+# Events the program's own services raise (notices, incidents, alerts, caller verification).
+CRA_ALERT = "redflags.cra_alert"
+IDENTITY_THEFT_NOTICE = "redflags.identity_theft_notice"
+SECURITY_INCIDENT = "redflags.security_incident"
+CALLER_VERIFICATION_FAILED = "redflags.caller_verification_failed"
+PAYMENT_SWEEP = "redflags.payment_sweep"
+
+# Registry events (members/signals.py EVENTS) the program watches. Every one of them is scored.
+WATCHED_REGISTRY_EVENTS = frozenset(
+    {
+        "member.name_changed",
+        "member.address_changed",
+        "member.phone_changed",
+        "member.email_changed",
+        "member.identifiers_changed",
+        "member.financial_account_added",
+        "account.party_added",
+        "account.bill_recorded",
+        "account.payment_recorded",
+        "account.payment_returned",
+        "account.mail_returned",
+        "account.statement_not_received",
+    }
+)
+
+# Candidates examined per blind-index lookup. With 16-bit indexes and a million members a value has
+# ~15 candidates; a cap keeps a pathological index (e.g. a common address) from costing seconds.
+MAX_CANDIDATES = 200
+MAX_NAMED = 3
+
+KIND_LABEL = {
+    "tax_id": "SSN/TIN",
+    "licence": "driver's licence",
+    "phone": "phone",
+    "email": "email",
+    "address": "address",
+    "bank_account": "bank account",
+}
+
+
+@dataclass(frozen=True)
+class Event:
+    name: str
+    member_id: int | None = None
+    account_id: int | None = None
+    actor_id: int | None = None
+    occurred_at: datetime.datetime = field(default_factory=timezone.now)
+    fields: tuple[str, ...] = ()
+    old_indexes: dict = field(default_factory=dict)
+    new_indexes: dict = field(default_factory=dict)
+    # Event-specific ids and facts: {"checklist": {...}}, {"alert_id": 3}, {"failures": 3}, ...
+    payload: dict = field(default_factory=dict)
+
+
+@dataclass
+class Fired:
+    version: RuleVersion
+    evidence: list[str]
+
+    def as_dict(self) -> dict:
+        return {
+            "code": self.version.rule.code,
+            "category": self.version.rule.category,
+            "version": self.version.number,
+            "version_id": self.version.pk,
+            "weight": self.version.weight,
+            "minimum_outcome": self.version.minimum_outcome,
+            "evidence": self.evidence,
+        }
+
+
+@dataclass
+class Result:
+    event: Event
+    score: int
+    outcome: str
+    fired: list[Fired]
+    program_version: str
+    warn_threshold: int
+    hold_threshold: int
+
+    @property
+    def codes(self) -> list[str]:
+        return [item.version.rule.code for item in self.fired]
+
+
+def _member_list(numbers: list[str]) -> str:
+    shown = ", ".join(numbers[:MAX_NAMED])
+    more = len(numbers) - MAX_NAMED
+    return f"{shown} and {more} more" if more > 0 else shown
+
+
+def _days(delta: datetime.timedelta) -> str:
+    days = delta.days
+    return "the same day" if days == 0 else ("1 day" if days == 1 else f"{days} days")
+
+
+class Context:
+    """What the detectors look at for one event, loaded lazily and once."""
+
+    def __init__(self, event: Event, *, now: datetime.datetime | None = None, account=None, checklist=None):
+        self.event = event
+        self.now = now or timezone.now()
+        if account is not None:
+            self.__dict__["account"] = account
+        if checklist is not None:
+            self.__dict__["checklist"] = checklist
+
+    @cached_property
+    def account(self):
+        from accounts.models import Account
+
+        if not self.event.account_id:
+            return None
+        return Account.objects.select_related("member").filter(pk=self.event.account_id).first()
+
+    @cached_property
+    def member(self):
+        from members.models import Member
+
+        if self.account is not None and (not self.event.member_id or self.event.member_id == self.account.member_id):
+            return self.account.member
+        if not self.event.member_id:
+            return None
+        return Member.objects.filter(pk=self.event.member_id).first()
+
+    @cached_property
+    def checklist(self) -> VerificationChecklist | None:
+        data = self.event.payload.get("checklist")
+        if data:
+            known = {f.name for f in VerificationChecklist._meta.concrete_fields}
+            return VerificationChecklist(**{key: value for key, value in data.items() if key in known and not key.endswith("_id")})
+        if self.event.name == OPENING and self.event.account_id:
+            return VerificationChecklist.objects.filter(account_id=self.event.account_id).first()
+        return None
+
+    # --- canonical values of the member (compared, never shown) -----------------------------
+
+    def canonical_values(self, member, kind: str) -> set[str]:
+        values: set[str] = set()
+        try:
+            if kind == "tax_id":
+                for raw in (member.ssn, member.tin):
+                    if raw:
+                        values.add(crypto.canonical("tax_id", raw))
+            elif kind == "address":
+                if member.mailing_line1:
+                    values.add(
+                        crypto.canonical(
+                            "address",
+                            (member.mailing_line1, member.mailing_line2, member.mailing_city, member.mailing_state, member.mailing_postal_code),
+                        )
+                    )
+            elif kind == "phone":
+                if member.phone:
+                    values.add(crypto.canonical("phone", member.phone))
+            elif kind == "email":
+                if member.email:
+                    values.add(crypto.canonical("email", member.email))
+            elif kind == "licence":
+                if member.drivers_licence_number and member.drivers_licence_state:
+                    values.add(crypto.canonical("licence", (member.drivers_licence_number, member.drivers_licence_state)))
+            elif kind == "bank_account":
+                for account in member.financial_accounts.filter(is_active=True).exclude(bank_account_index=""):
+                    if account.routing_number and account.account_number:
+                        values.add(crypto.canonical("bank_account", (account.routing_number, account.account_number)))
+        except crypto.CanonicalisationError:
+            pass
+        return values
+
+    @cached_property
+    def member_indexes(self) -> dict[str, set[str]]:
+        member = self.member
+        if member is None:
+            return {}
+        indexes = {
+            "tax_id": {member.tax_id_index},
+            "licence": {member.licence_index},
+            "phone": {member.phone_index},
+            "email": {member.email_index},
+            "address": {member.address_index},
+        }
+        if self.event.name in (OPENING, "member.financial_account_added"):
+            indexes["bank_account"] = set(
+                member.financial_accounts.filter(is_active=True).exclude(bank_account_index="").values_list("bank_account_index", flat=True)
+            )
+        return {kind: {value for value in values if value} for kind, values in indexes.items()}
+
+    @cached_property
+    def indexes_to_check(self) -> dict[str, set[str]]:
+        """At opening every identifier; on a change only the kinds that changed."""
+        if self.event.name == OPENING:
+            return self.member_indexes
+        changed = {kind for kind, value in self.event.new_indexes.items() if value}
+        if self.event.name == "member.financial_account_added":
+            changed.add("bank_account")
+        return {kind: values for kind, values in self.member_indexes.items() if kind in changed and values}
+
+    @cached_property
+    def fraud_matches(self) -> list[KnownFraudEntry]:
+        """Fraud-list entries whose blind index matches, confirmed against the canonical value."""
+        from django.db.models import Q
+
+        wanted = self.indexes_to_check
+        if not wanted:
+            return []
+        query = Q()
+        for kind, values in wanted.items():
+            query |= Q(kind=kind, index_value__in=list(values))
+        matches = []
+        for entry in KnownFraudEntry.objects.filter(query, active=True):
+            if entry.value and entry.value in self.canonical_values(self.member, entry.kind):
+                matches.append(entry)
+        return matches
+
+    def duplicates(self, kind: str, index_field: str) -> list:
+        """Other members whose blind index equals this member's, confirmed by canonical value."""
+        from members.models import Member
+
+        member = self.member
+        if member is None:
+            return []
+        index = getattr(member, index_field)
+        if not index:
+            return []
+        mine = self.canonical_values(member, kind)
+        if not mine:
+            return []
+        only = {
+            "tax_id": ("id", "member_number", "ssn", "tin"),
+            "address": ("id", "member_number", "mailing_line1", "mailing_line2", "mailing_city", "mailing_state", "mailing_postal_code"),
+            "phone": ("id", "member_number", "phone"),
+        }[kind]
+        candidates = Member.objects.filter(**{index_field: index}).exclude(pk=member.pk).only(*only).order_by("id")[:MAX_CANDIDATES]
+        return [candidate for candidate in candidates if self.canonical_values(candidate, kind) & mine]
+
+
+# --- detectors ---------------------------------------------------------------------------------
+
+Detector = Callable[[Context, dict], list[str]]
+
+
+@dataclass(frozen=True)
+class DetectorSpec:
+    code: str
+    events: frozenset[str]
+    detect: Detector
+
+
+DETECTORS: dict[str, DetectorSpec] = {}
+
+
+def detector(code: str, events: Iterable[str]):
+    def register(function: Detector) -> Detector:
+        DETECTORS[code] = DetectorSpec(code=code, events=frozenset(events), detect=function)
+        return function
+
+    return register
+
+
+def _checklist_flag(attribute: str, text: str) -> Detector:
+    def detect(ctx: Context, params: dict) -> list[str]:
+        checklist = ctx.checklist
+        return [text] if checklist is not None and getattr(checklist, attribute) else []
+
+    return detect
+
+
+detector("A1_FORGED_ID", {OPENING})(_checklist_flag("document_appears_forged", "staff recorded the identification as appearing forged or altered"))
+detector("A2_PHOTO_MISMATCH", {OPENING})(_checklist_flag("photo_or_description_mismatch", "staff recorded that the photo or description does not match the person presenting it"))
+detector("A3_DOCUMENTS_INCONSISTENT", {OPENING})(_checklist_flag("other_documents_inconsistent", "staff recorded other documentation (signature, check) inconsistent with customer information"))
+detector("A4_APPLICATION_ALTERED", {OPENING})(_checklist_flag("application_altered", "staff recorded the application as altered, forged or reassembled"))
+detector("B1_INCONSISTENT_WITH_SOURCES", {OPENING})(_checklist_flag("inconsistent_with_other_sources", "staff recorded identifying information inconsistent with other sources"))
+
+
+@detector("B2_INCONSISTENT_WITH_APPLICANT", {OPENING})
+def _b2(ctx: Context, params: dict) -> list[str]:
+    checklist = ctx.checklist
+    if checklist is None:
+        return []
+    evidence = []
+    if checklist.stated_ssn_last4_matches is False:
+        evidence.append("the SSN last 4 the applicant stated differs from the SSN given on the application")
+    if checklist.stated_date_of_birth_matches is False:
+        evidence.append("the birth date the applicant stated differs from the one given on the application")
+    if checklist.ssn_issued_before_birth:
+        evidence.append("the SSN was issued before the applicant's date of birth")
+    return evidence
+
+
+_FRAUD_EVENTS = {OPENING, "member.address_changed", "member.phone_changed", "member.email_changed", "member.identifiers_changed", "member.financial_account_added"}
+
+
+@detector("B3_KNOWN_FRAUD", _FRAUD_EVENTS)
+def _b3(ctx: Context, params: dict) -> list[str]:
+    return [
+        f"{KIND_LABEL[entry.kind]} matches known-fraud list entry #{entry.pk} ({entry.source})"
+        for entry in ctx.fraud_matches
+        if entry.listing == KnownFraudEntry.Listing.FRAUDULENT_APPLICATION
+    ]
+
+
+@detector("B4_CONSISTENT_WITH_FRAUD", {OPENING, "member.address_changed", "member.phone_changed"})
+def _b4(ctx: Context, params: dict) -> list[str]:
+    import phonenumbers
+
+    evidence = [
+        f"{KIND_LABEL[entry.kind]} is on the list of invalid or fictitious values (entry #{entry.pk}, {entry.source})"
+        for entry in ctx.fraud_matches
+        if entry.listing == KnownFraudEntry.Listing.FICTITIOUS
+    ]
+    member = ctx.member
+    if member is not None and member.phone and (ctx.event.name == OPENING or "phone" in ctx.event.new_indexes):
+        try:
+            valid = phonenumbers.is_valid_number(phonenumbers.parse(member.phone, "US"))
+        except phonenumbers.NumberParseException:
+            valid = False
+        if not valid:
+            evidence.append("the phone number on file is not a valid number")
+    if ctx.event.name == OPENING and ctx.checklist is not None and ctx.checklist.address_appears_fictitious:
+        evidence.append("staff recorded the billing address as appearing fictitious")
+    return evidence
+
+
+@detector("B5_SSN_SHARED", {OPENING, "member.identifiers_changed"})
+def _b5(ctx: Context, params: dict) -> list[str]:
+    if ctx.event.name != OPENING and "tax_id" not in ctx.event.new_indexes:
+        return []
+    others = ctx.duplicates("tax_id", "tax_id_index")
+    if not others:
+        return []
+    label = "SSN" if ctx.member.ssn else "TIN"
+    return [f"{label} matches member {_member_list([other.member_number for other in others])}"]
+
+
+@detector("B6_ADDRESS_OR_PHONE_SHARED", {OPENING, "member.address_changed", "member.phone_changed"})
+def _b6(ctx: Context, params: dict) -> list[str]:
+    evidence = []
+    for kind, index_field in (("address", "address_index"), ("phone", "phone_index")):
+        if ctx.event.name != OPENING and kind not in ctx.event.new_indexes:
+            continue
+        others = ctx.duplicates(kind, index_field)
+        if others:
+            evidence.append(f"{kind} matches member {_member_list([other.member_number for other in others])}")
+    return evidence
+
+
+@detector("B7_INCOMPLETE_AFTER_REMINDER", {OPENING})
+def _b7(ctx: Context, params: dict) -> list[str]:
+    checklist = ctx.checklist
+    if checklist is None or not checklist.reminded_of_missing_information:
+        return []
+    missing = list(checklist.missing_items or [])
+    member = ctx.member
+    if member is not None and member.kind == "person":
+        if not member.date_of_birth and "date of birth" not in missing:
+            missing.append("date of birth")
+        if not member.tax_id_index and "SSN" not in missing:
+            missing.append("SSN")
+    if not missing:
+        return []
+    return [f"still missing after a reminder: {', '.join(sorted(missing))}"]
+
+
+@detector("B8_INCONSISTENT_WITH_FILE", {OPENING, CALLER_VERIFICATION_FAILED})
+def _b8(ctx: Context, params: dict) -> list[str]:
+    if ctx.event.name == CALLER_VERIFICATION_FAILED:
+        failures = ctx.event.payload.get("failures", 0)
+        items = ", ".join(ctx.event.payload.get("failed_items", []))
+        return [f"{failures} failed caller verifications within {ctx.event.payload.get('window_hours', 24)} hours (last failed: {items})"]
+    if ctx.checklist is not None and ctx.checklist.inconsistent_with_file:
+        return ["staff recorded identifying information not consistent with what is on file for this member"]
+    return []
+
+
+@detector("C1_CHANGE_AFTER_ADDRESS_CHANGE", {"member.name_changed", "account.party_added"})
+def _c1(ctx: Context, params: dict) -> list[str]:
+    from redflags.models import ObservedEvent
+
+    member = ctx.member
+    if member is None:
+        return []
+    window = datetime.timedelta(days=int(params.get("window_days", 30)))
+    at = ctx.event.occurred_at
+    change = (
+        ObservedEvent.objects.filter(member_id=member.pk, event="member.address_changed", occurred_at__gte=at - window, occurred_at__lte=at)
+        .order_by("-occurred_at")
+        .first()
+    )
+    if change is None:
+        return []
+    what = "a new authorized party was added" if ctx.event.name == "account.party_added" else "the account holder's name was changed"
+    return [f"address changed {_days(at - change.occurred_at)} before {what}"]
+
+
+_PAYMENT_EVENTS = {"account.bill_recorded", "account.payment_recorded", "account.payment_returned", PAYMENT_SWEEP}
+
+
+def _bill_history(account, today: datetime.date):
+    bills = list(account.bills.exclude(status="void").order_by("issued_on", "id"))
+    payments = list(account.payments.filter(returned=False).order_by("received_at"))
+    return bills, payments
+
+
+@detector("C2_NEW_ACCOUNT_PAYMENT_PATTERN", _PAYMENT_EVENTS)
+def _c2(ctx: Context, params: dict) -> list[str]:
+    account = ctx.account
+    if account is None or account.opened_at is None:
+        return []
+    if ctx.now - account.opened_at > datetime.timedelta(days=int(params.get("new_account_days", 120))):
+        return []
+    today = timezone.localdate(ctx.now)
+    bills, payments = _bill_history(account, today)
+    overdue = [bill for bill in bills if bill.status == "open" and bill.due_on < today]
+    if not overdue:
+        return []
+    if not payments:
+        return [f"new account (opened {timezone.localdate(account.opened_at)}): first bill due {overdue[0].due_on} not paid"]
+    if len(payments) == 1 and overdue[-1].due_on > timezone.localdate(payments[0].received_at):
+        return [f"new account: only the initial payment was made; bill due {overdue[-1].due_on} unpaid"]
+    return []
+
+
+@detector("C3_LATE_AFTER_TIMELY", _PAYMENT_EVENTS)
+def _c3(ctx: Context, params: dict) -> list[str]:
+    account = ctx.account
+    if account is None:
+        return []
+    needed = int(params.get("timely_bills", 6))
+    today = timezone.localdate(ctx.now)
+    bills, payments = _bill_history(account, today)
+    if len(bills) < needed + 1:
+        return []
+    latest = bills[-1]
+    paid_by_bill: dict[int, datetime.date] = {}
+    for payment in payments:
+        if payment.bill_id:
+            day = timezone.localdate(payment.received_at)
+            paid_by_bill[payment.bill_id] = min(day, paid_by_bill.get(payment.bill_id, day))
+    prior = bills[-(needed + 1) : -1]
+    if not all(bill.pk in paid_by_bill and paid_by_bill[bill.pk] <= bill.due_on for bill in prior):
+        return []
+    if latest.status == "open" and latest.due_on < today:
+        return [f"bill due {latest.due_on} unpaid after {needed} bills paid on time"]
+    paid = paid_by_bill.get(latest.pk)
+    if paid is not None and paid > latest.due_on:
+        return [f"bill due {latest.due_on} paid {(paid - latest.due_on).days} days late after {needed} bills paid on time"]
+    return []
+
+
+@detector("C4_MAIL_RETURNED_REPEATEDLY", {"account.mail_returned"})
+def _c4(ctx: Context, params: dict) -> list[str]:
+    from accounts.models import ReturnedMail
+
+    member = ctx.member
+    if member is None:
+        return []
+    days = int(params.get("window_days", 90))
+    since = timezone.localdate(ctx.now) - datetime.timedelta(days=days)
+    count = ReturnedMail.objects.filter(member_id=member.pk, returned_on__gte=since).count()
+    if count < int(params.get("count", 2)):
+        return []
+    return [f"{count} pieces of mail returned as undeliverable within {days} days"]
+
+
+@detector("C5_STATEMENTS_NOT_RECEIVED", {"account.statement_not_received"})
+def _c5(ctx: Context, params: dict) -> list[str]:
+    return ["the member reported that paper statements are not arriving"]
+
+
+def _incident(kind: str, label: str) -> Detector:
+    def detect(ctx: Context, params: dict) -> list[str]:
+        if ctx.event.payload.get("incident_kind") != kind:
+            return []
+        incident = SecurityIncident.objects.filter(pk=ctx.event.payload.get("incident_id")).first()
+        when = f" on {timezone.localdate(incident.occurred_at)}" if incident else ""
+        return [f"{label} recorded (incident #{ctx.event.payload.get('incident_id')}{when})"]
+
+    return detect
+
+
+detector("C6_UNAUTHORIZED_ACTIVITY_NOTICE", {SECURITY_INCIDENT})(_incident("unauthorized_activity", "notice of unauthorized activity on this account"))
+detector("C7_SYSTEM_BREACH", {SECURITY_INCIDENT})(_incident("system_breach", "breach of the co-op's computer system affecting this account"))
+detector("C8_UNAUTHORIZED_ACCESS", {SECURITY_INCIDENT})(_incident("unauthorized_access", "unauthorized access to this account's information"))
+
+
+@detector("D1_IDENTITY_THEFT_NOTICE", {IDENTITY_THEFT_NOTICE, OPENING})
+def _d1(ctx: Context, params: dict) -> list[str]:
+    if ctx.event.name == IDENTITY_THEFT_NOTICE:
+        notice = IdentityTheftNotice.objects.filter(pk=ctx.event.payload.get("notice_id")).first()
+        if notice is None:
+            return []
+        return [f"notice of possible identity theft from {notice.get_reporter_display().lower()} on {timezone.localdate(notice.received_at)}"]
+    member = ctx.member
+    if member is None:
+        return []
+    since = ctx.now - datetime.timedelta(days=int(params.get("window_days", 365)))
+    notice = IdentityTheftNotice.objects.filter(member_id=member.pk, received_at__gte=since).order_by("-received_at").first()
+    if notice is None:
+        return []
+    return [f"this member was the subject of an identity-theft notice on {timezone.localdate(notice.received_at)}"]
+
+
+def _cra(kinds: set[str]) -> Detector:
+    def detect(ctx: Context, params: dict) -> list[str]:
+        if ctx.event.name == CRA_ALERT:
+            if ctx.event.payload.get("alert_kind") not in kinds:
+                return []
+            alert = ConsumerReportAlert.objects.filter(pk=ctx.event.payload.get("alert_id")).first()
+            if alert is None:
+                return []
+            return [f"{alert.get_kind_display().lower()} reported by {alert.agency} on {timezone.localdate(alert.received_at)}"]
+        member = ctx.member
+        if member is None:
+            return []
+        since = ctx.now - datetime.timedelta(days=int(params.get("window_days", 365)))
+        alerts = [alert for alert in _recent_alerts(ctx, since) if alert.kind in kinds]
+        if not alerts:
+            return []
+        latest = alerts[0]
+        return [f"{latest.get_kind_display().lower()} on file from {latest.agency} ({timezone.localdate(latest.received_at)})"]
+
+    return detect
+
+
+def _recent_alerts(ctx: Context, since: datetime.datetime) -> list[ConsumerReportAlert]:
+    # One query for all four CRA detectors at an opening.
+    cache = ctx.__dict__.setdefault("_cra_alerts", {})
+    if since not in cache:
+        cache[since] = list(ConsumerReportAlert.objects.filter(member_id=ctx.member.pk, received_at__gte=since).order_by("-received_at"))
+    return cache[since]
+
+
+detector("CRA1_FRAUD_OR_ACTIVE_DUTY_ALERT", {CRA_ALERT, OPENING})(_cra({"fraud_alert", "active_duty_alert"}))
+detector("CRA2_CREDIT_FREEZE", {CRA_ALERT, OPENING})(_cra({"credit_freeze"}))
+detector("CRA3_ADDRESS_DISCREPANCY", {CRA_ALERT, OPENING})(_cra({"address_discrepancy"}))
+detector("CRA4_INCONSISTENT_REPORT_PATTERN", {CRA_ALERT, OPENING})(_cra({"inconsistent_pattern"}))
+
+assert set(DETECTORS) == {entry["code"] for entry in CATALOGUE}, "every catalogue rule needs a detector"  # noqa: S101
+
+
+# --- evaluation --------------------------------------------------------------------------------
+
+
+def program_settings() -> ProgramSettings:
+    settings, _ = ProgramSettings.objects.get_or_create(pk=1)
+    return settings
+
+
+def active_versions() -> list[RuleVersion]:
+    return list(RuleVersion.objects.filter(status=RuleVersion.Status.ACTIVE).select_related("rule"))
+
+
+def outcome_for(score: int, fired: list[Fired], settings: ProgramSettings) -> str:
+    outcome = Outcome.RECORD
+    if score >= settings.hold_threshold:
+        outcome = Outcome.HOLD
+    elif score >= settings.warn_threshold:
+        outcome = Outcome.WARN
+    for item in fired:
+        if Outcome.rank(item.version.minimum_outcome) > Outcome.rank(outcome):
+            outcome = item.version.minimum_outcome
+    return str(outcome)
+
+
+def evaluate(
+    event: Event,
+    *,
+    versions: list[RuleVersion] | None = None,
+    settings: ProgramSettings | None = None,
+    context: Context | None = None,
+    now: datetime.datetime | None = None,
+) -> Result:
+    """Score one event. ``versions`` replaces the active set (dry runs); nothing is written."""
+    settings = settings or program_settings()
+    versions = active_versions() if versions is None else versions
+    ctx = context or Context(event, now=now)
+    fired: list[Fired] = []
+    for version in sorted(versions, key=lambda v: v.rule.code):
+        spec = DETECTORS.get(version.rule.code)
+        if spec is None or event.name not in spec.events:
+            continue
+        evidence = spec.detect(ctx, version.parameters or {})
+        if evidence:
+            fired.append(Fired(version=version, evidence=evidence))
+    score = sum(item.version.weight for item in fired)
+    return Result(
+        event=event,
+        score=score,
+        outcome=outcome_for(score, fired, settings),
+        fired=fired,
+        program_version=settings.program_version,
+        warn_threshold=settings.warn_threshold,
+        hold_threshold=settings.hold_threshold,
+    )
+
+
+def caller_failures(member_id: int, *, since: datetime.datetime) -> int:
+    return CallerVerificationAttempt.objects.filter(member_id=member_id, at__gte=since, passed=False).count()

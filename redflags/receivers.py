@@ -1,0 +1,28 @@
+"""Thin receivers: the registry announces, the program scores. No business logic here.
+
+An opening is scored synchronously (inside the opening transaction, before the account leaves
+``pending``), so the decision exists before the account opens. Every other watched change is scored
+after commit by a Celery task, so a rolled-back change is never scored and the registry's write is not
+slowed down.
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.dispatch import receiver
+
+from members.signals import account_opening, registry_changed
+from redflags import engine, services, tasks
+
+
+@receiver(account_opening, dispatch_uid="redflags.score_opening")
+def score_opening(sender, account, actor=None, checklist=None, **kwargs):
+    services.opening_assess(account=account, actor=actor, checklist=checklist)
+
+
+@receiver(registry_changed, dispatch_uid="redflags.score_change")
+def score_change(sender, change, **kwargs):
+    if change.event not in engine.WATCHED_REGISTRY_EVENTS:
+        return
+    payload = services.change_payload(change)
+    transaction.on_commit(lambda: tasks.assess_change.delay(payload))

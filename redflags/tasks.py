@@ -1,0 +1,20 @@
+"""Celery tasks of the Red Flags program: take plain data, call a service, safe to run twice."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from redflags import services
+
+
+@shared_task(name="redflags.assess_change", autoretry_for=(ConnectionError,), retry_backoff=True, max_retries=5)
+def assess_change(payload: dict) -> int | None:
+    """Score one registry change. The payload's key makes a re-delivery a no-op."""
+    assessment = services.change_assess(payload=payload)
+    return assessment.pk if assessment else None
+
+
+@shared_task(name="redflags.payment_sweep")
+def payment_sweep() -> int:
+    """Daily: accounts whose bill became overdue yesterday (C2, C3 need the absence of a payment)."""
+    return services.payment_sweep()
