@@ -12,6 +12,7 @@ COPY . .
 RUN SECRET_KEY=build-only-$(python -c "import secrets;print(secrets.token_urlsafe(50))") \
     FERNET_KEYS=build-only-$(python -c "import secrets;print(secrets.token_urlsafe(32))") \
     BLIND_INDEX_KEY=build-only-$(python -c "import secrets;print(secrets.token_urlsafe(32))") \
+    DISCLOSURE_CHAIN_KEY=build-only-$(python -c "import secrets;print(secrets.token_urlsafe(32))") \
     DATABASE_URL=postgres://build@localhost/build REDIS_URL=redis://localhost:6379/0 \
     python manage.py collectstatic --no-input -v 0
 

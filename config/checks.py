@@ -47,6 +47,14 @@ def key_problems() -> list[str]:
             problems.append("BLIND_INDEX_KEY equals SECRET_KEY; the index key must be separate.")
         if blind in fernet_keys:
             problems.append("BLIND_INDEX_KEY equals a FERNET_KEYS entry; the index key must be separate.")
+    chain = getattr(settings, "DISCLOSURE_CHAIN_KEY", "") or ""
+    if not chain:
+        problems.append("DISCLOSURE_CHAIN_KEY is not set (it keys the disclosure log's hash chain).")
+    else:
+        if _weak(chain, MIN_KEY_LENGTH):
+            problems.append(f"DISCLOSURE_CHAIN_KEY is weak: use at least {MIN_KEY_LENGTH} random characters.")
+        if chain in {secret, blind, *fernet_keys}:
+            problems.append("DISCLOSURE_CHAIN_KEY equals another key; every key must be separate.")
     return problems
 
 

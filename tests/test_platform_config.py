@@ -11,6 +11,8 @@ from config.env import env_bool, env_int, env_list, env_required, env_str
 STRONG_SECRET = "s" * 10 + "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJ"
 STRONG_FERNET = "f-0123456789abcdefghijklmnopqrstuvwxyz"
 STRONG_INDEX = "i-0123456789abcdefghijklmnopqrstuvwxyz"
+STRONG_CHAIN = "c-0123456789abcdefghijklmnopqrstuvwxyz"
+GOOD_KEYS = {"SECRET_KEY": STRONG_SECRET, "FERNET_KEYS": [STRONG_FERNET], "BLIND_INDEX_KEY": STRONG_INDEX, "DISCLOSURE_CHAIN_KEY": STRONG_CHAIN}
 
 
 def test_env_bool_rejects_a_value_that_is_not_a_boolean(monkeypatch):
@@ -43,7 +45,7 @@ def test_env_list_splits_and_trims(monkeypatch):
     assert env_list("MG_LIST") == ["new-key", "old-key"]
 
 
-@override_settings(SECRET_KEY=STRONG_SECRET, FERNET_KEYS=[STRONG_FERNET], BLIND_INDEX_KEY=STRONG_INDEX)
+@override_settings(**GOOD_KEYS)
 def test_good_keys_raise_no_problem():
     assert checks.key_problems() == []
 
@@ -60,16 +62,19 @@ def test_good_keys_raise_no_problem():
         ({"BLIND_INDEX_KEY": ""}, "BLIND_INDEX_KEY is not set"),
         ({"BLIND_INDEX_KEY": STRONG_SECRET}, "BLIND_INDEX_KEY equals SECRET_KEY"),
         ({"BLIND_INDEX_KEY": STRONG_FERNET}, "BLIND_INDEX_KEY equals a FERNET_KEYS entry"),
+        ({"DISCLOSURE_CHAIN_KEY": ""}, "DISCLOSURE_CHAIN_KEY is not set"),
+        ({"DISCLOSURE_CHAIN_KEY": "short"}, "DISCLOSURE_CHAIN_KEY is weak"),
+        ({"DISCLOSURE_CHAIN_KEY": STRONG_INDEX}, "DISCLOSURE_CHAIN_KEY equals another key"),
     ],
 )
 def test_each_bad_key_is_reported_by_name(overrides, variable):
-    values = {"SECRET_KEY": STRONG_SECRET, "FERNET_KEYS": [STRONG_FERNET], "BLIND_INDEX_KEY": STRONG_INDEX, **overrides}
+    values = {**GOOD_KEYS, **overrides}
     with override_settings(**values):
         problems = checks.key_problems()
     assert any(variable in problem for problem in problems), problems
 
 
-@override_settings(DEBUG=False, SECRET_KEY="", FERNET_KEYS=[STRONG_FERNET], BLIND_INDEX_KEY=STRONG_INDEX)
+@override_settings(**{**GOOD_KEYS, "DEBUG": False, "SECRET_KEY": ""})
 def test_with_debug_off_a_missing_secret_is_an_error_that_stops_start_up():
     errors = checks.check_keys()
     assert errors and all(error.is_serious() for error in errors)
@@ -77,7 +82,7 @@ def test_with_debug_off_a_missing_secret_is_an_error_that_stops_start_up():
         checks.fail_fast()
 
 
-@override_settings(DEBUG=True, SECRET_KEY="", FERNET_KEYS=[STRONG_FERNET], BLIND_INDEX_KEY=STRONG_INDEX)
+@override_settings(**{**GOOD_KEYS, "DEBUG": True, "SECRET_KEY": ""})
 def test_with_debug_on_the_same_problem_is_only_a_warning():
     errors = checks.check_keys()
     assert errors and not any(error.is_serious() for error in errors)
