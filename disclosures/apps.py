@@ -3,3 +3,43 @@ from django.apps import AppConfig
 
 class DisclosuresConfig(AppConfig):
     name = "disclosures"
+
+    def ready(self) -> None:
+        from disclosures import demo
+        from members import demo as members_demo
+        from members import roles
+
+        # Privacy Officer manages recipients, agreements, consents, legal bases and membership-list
+        # requests, releases data and approves (second approver, membership lists).
+        roles.grant(
+            roles.PRIVACY_OFFICER,
+            *(f"disclosures.{verb}_{model}" for verb in ("view", "add", "change") for model in ("recipient", "confidentialityagreement", "consent", "legalbasis", "membershiplistrequest")),
+            "disclosures.view_disclosurelogentry",
+            "disclosures.view_access_log",
+            "disclosures.verify_chain",
+            "disclosures.release_disclosure",
+            "disclosures.approve_legalbasis",
+            "disclosures.approve_membershiplistrequest",
+        )
+        # Auditors: read-only over everything here, the access log and the chain.
+        roles.grant(
+            roles.AUDITOR,
+            *(f"disclosures.view_{model}" for model in ("recipient", "confidentialityagreement", "consent", "legalbasis", "membershiplistrequest", "disclosurelogentry")),
+            "disclosures.view_access_log",
+            "disclosures.verify_chain",
+        )
+        # Member Services record consents given by phone or on a written form, and revocations, and take
+        # membership-list requests; they cannot release data or see the log.
+        roles.grant(
+            roles.CSR,
+            "disclosures.view_recipient",
+            "disclosures.view_consent",
+            "disclosures.add_consent",
+            "disclosures.change_consent",
+            "disclosures.add_membershiplistrequest",
+            "disclosures.view_membershiplistrequest",
+        )
+        # The chain key itself is checked at start-up by config/checks.py (memberguard.E004).
+        if demo.seed_disclosures not in members_demo.DEMO_STEPS:
+            members_demo.DEMO_STEPS.append(demo.seed_disclosures)
+

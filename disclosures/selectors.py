@@ -1,0 +1,138 @@
+"""Reads of the disclosures app: auditor lists with filters, the member's own view, the access log.
+
+Nothing here returns decrypted identifiers: auditors see member ids and member numbers, recipients,
+categories, bases and checksums.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, time
+
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from django.utils.dateparse import parse_date
+
+from disclosures.models import Consent, DisclosureLogEntry, Recipient
+from members.models import AuditEvent, Member
+
+
+def _day_start(value: str | None):
+    parsed = parse_date(value or "") if value else None
+    return timezone.make_aware(datetime.combine(parsed, time.min)) if parsed else None
+
+
+def _int(value) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def disclosure_log(*, filters: dict | None = None) -> QuerySet[DisclosureLogEntry]:
+    """Filters (all optional, strings as they come from a query string): outcome, recipient, basis_kind,
+    member (id), since / until (dates), q (text in basis reference or reason)."""
+    filters = filters or {}
+    entries = DisclosureLogEntry.objects.select_related("recipient").defer("member_ids")
+    if filters.get("outcome"):
+        entries = entries.filter(outcome=filters["outcome"])
+    if _int(filters.get("recipient")) is not None:
+        entries = entries.filter(recipient_id=_int(filters["recipient"]))
+    if filters.get("basis_kind"):
+        entries = entries.filter(basis_kind=filters["basis_kind"])
+    if _int(filters.get("member")) is not None:
+        entries = entries.filter(member_ids__contains=[_int(filters["member"])])
+    if since := _day_start(filters.get("since")):
+        entries = entries.filter(at__gte=since)
+    if until := _day_start(filters.get("until")):
+        entries = entries.filter(at__lt=until + timezone.timedelta(days=1))
+    if filters.get("q"):
+        from django.db.models import Q
+
+        entries = entries.filter(Q(basis_ref__icontains=filters["q"]) | Q(reason__icontains=filters["q"]))
+    return entries.order_by("-seq")
+
+
+def refused_attempts(*, filters: dict | None = None) -> QuerySet[DisclosureLogEntry]:
+    return disclosure_log(filters={**(filters or {}), "outcome": DisclosureLogEntry.Outcome.REFUSED})
+
+
+def consent_list(*, filters: dict | None = None) -> QuerySet[Consent]:
+    """Filters: status (active / revoked / expired), recipient, member, channel, purpose."""
+    filters = filters or {}
+    now = timezone.now()
+    consents = Consent.objects.select_related("recipient", "member", "recorded_by", "revoked_by").only(
+        "id", "categories", "purpose", "channel", "evidence", "granted_at", "expires_at", "revoked_at", "revocation_channel",
+        "recipient__name", "recipient__kind", "member__member_number", "recorded_by__username", "revoked_by__username",
+    )
+    status = filters.get("status")
+    if status == "revoked":
+        consents = consents.filter(revoked_at__isnull=False)
+    elif status == "expired":
+        consents = consents.filter(revoked_at__isnull=True, expires_at__lte=now)
+    elif status == "active":
+        from django.db.models import Q
+
+        consents = consents.filter(revoked_at__isnull=True).filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+    if _int(filters.get("recipient")) is not None:
+        consents = consents.filter(recipient_id=_int(filters["recipient"]))
+    if _int(filters.get("member")) is not None:
+        consents = consents.filter(member_id=_int(filters["member"]))
+    if filters.get("channel"):
+        consents = consents.filter(channel=filters["channel"])
+    if filters.get("purpose"):
+        consents = consents.filter(purpose=filters["purpose"])
+    return consents.order_by("-granted_at", "-id")
+
+
+def access_log(*, filters: dict | None = None) -> QuerySet[AuditEvent]:
+    """The registry's access trail (``access.*`` audit rows), through the registry's own selector."""
+    filters = filters or {}
+    try:
+        from members.selectors import access_log as registry_access_log
+    except ImportError:  # pragma: no cover - the registry selector is part of the contract
+        events = AuditEvent.objects.filter(action__startswith="access.").select_related("actor")
+    else:
+        events = registry_access_log(member=_int(filters.get("member")), since=_day_start(filters.get("since")),
+                                     until=(_day_start(filters.get("until")) + timezone.timedelta(days=1)) if filters.get("until") else None)
+    if filters.get("actor"):
+        events = events.filter(actor_label=filters["actor"])
+    if filters.get("action"):
+        events = events.filter(action=filters["action"])
+    return events.order_by("-at", "-id")
+
+
+def recipients_for_members() -> QuerySet[Recipient]:
+    """Recipients a member may consent to in the portal (not contractors, not law enforcement)."""
+    return Recipient.objects.filter(
+        is_active=True, kind__in=[Recipient.Kind.MEMBER_DESIGNATED, Recipient.Kind.NON_AFFILIATED, Recipient.Kind.AFFILIATE, Recipient.Kind.OTHER_UTILITY]
+    ).order_by("name")
+
+
+def member_for_user(user) -> Member:
+    """The member record behind a portal login, or PermissionDenied (staff and strangers have none)."""
+    member = Member.objects.filter(user=user).first() if getattr(user, "is_authenticated", False) else None
+    if member is None:
+        raise PermissionDenied("This login is not linked to a member.")
+    return member
+
+
+def consents_of_member(*, member: Member) -> QuerySet[Consent]:
+    return Consent.objects.filter(member=member).select_related("recipient").order_by("-granted_at", "-id")
+
+
+def consent_of_member(*, member: Member, consent_id: int) -> Consent:
+    """The access helper: another member's consent is a 404, never a 403 that confirms it exists."""
+    return get_object_or_404(Consent.objects.select_related("recipient"), pk=consent_id, member=member)
+
+
+def disclosures_to_member(*, member: Member) -> QuerySet[DisclosureLogEntry]:
+    """Who received my data and when: releases naming the member, except those whose notice is withheld by
+    legal order, and never refused attempts (nothing left) or auditor exports."""
+    return (
+        DisclosureLogEntry.objects.filter(member_ids__contains=[member.pk], notice_withheld=False)
+        .exclude(outcome=DisclosureLogEntry.Outcome.REFUSED)
+        .only("seq", "at", "outcome", "recipient_label", "basis_kind", "purpose", "categories", "format")
+        .order_by("-seq")
+    )
