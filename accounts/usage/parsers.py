@@ -136,7 +136,7 @@ def parse_csv(data: bytes, meters: dict[str, int]) -> ParsedReadings:
     except UnicodeDecodeError as exc:
         raise MalformedFile(f"the file is not UTF-8 text (byte {exc.start})") from None
     stream = io.StringIO(text, newline="")
-    reader = csv.reader(stream)
+    reader = csv.reader(stream, strict=True)
     try:
         header = next(reader)
     except StopIteration:
