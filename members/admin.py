@@ -31,3 +31,7 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+# The registry's staff screens (members, bank accounts, capital credits).
+from members import registry_admin  # noqa: E402,F401

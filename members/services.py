@@ -183,7 +183,9 @@ def member_create(
     employer_name: str = "",
     user=None,
     actor_label: str = "",
-) -> Member:
+    validate_only: bool = False,
+) -> Member | None:
+    """Create a member. ``validate_only=True`` runs every check and returns ``None`` (forms use it)."""
     collector = validation.Collector()
     if kind not in Member.Kind.values:
         collector.add("kind", "Choose person or business.")
@@ -207,6 +209,8 @@ def member_create(
     if member_number is not None and Member.objects.filter(member_number=member_number).exists():
         collector.add("member_number", "A member with this number already exists.")
     collector.raise_if_errors()
+    if validate_only:
+        return None
 
     member = Member(
         member_number=member_number or "",
@@ -316,6 +320,7 @@ def member_change_identifiers(
     passport_number: Any = _UNSET,
     alien_registration_number: Any = _UNSET,
     reason: str = "",
+    validate_only: bool = False,
 ) -> Member:
     """Change any identifiers passed (``None``/``""`` clears one). Decrypts the current values, so an
     undecryptable stored value raises ``UndecryptableValue`` instead of being silently re-encrypted."""
@@ -325,7 +330,11 @@ def member_change_identifiers(
         drivers_licence_number=drivers_licence_number, drivers_licence_state=drivers_licence_state,
         passport_number=passport_number, alien_registration_number=alien_registration_number,
     )
+    if changes.get("drivers_licence_number") and not (changes.get("drivers_licence_state") or member.drivers_licence_state):
+        collector.add("drivers_licence_state", "Give the state that issued the licence.")
     collector.raise_if_errors()
+    if validate_only:
+        return member
     old = _identifier_indexes(member)
     changed = [field for field, value in changes.items() if getattr(member, field) != value]
     for field in changed:

@@ -1,0 +1,366 @@
+"""Staff admin for the member registry: masked by default, searched through blind indexes, written
+only through members/services.py, and every record view recorded as an ``access.*`` audit event.
+
+Encrypted columns are never loaded on list pages (``members.selectors.member_list`` defers them) and
+never rendered into a form: identifier inputs are write-only (always empty), so an edit page cannot
+leak a value through its HTML and an undecryptable value can never be saved back.
+"""
+
+from __future__ import annotations
+
+import re
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpRequest
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+
+from members import services
+from members.crypto import CanonicalisationError, blind_index
+from members.masking import mask_financial_account, masked_member
+from members.models import CapitalCreditAllocation, FinancialAccount, Member
+from members.selectors import active_reveals, member_list, members_matching
+from members.validation import US_STATES
+
+_DIGITS_ONLY = re.compile(r"^[0-9\- ]+$")
+
+
+def client_ip(request: HttpRequest) -> str | None:
+    return request.META.get("REMOTE_ADDR")
+
+
+def member_search(queryset, term: str, user):
+    """Search by member number, name prefix, phone, email, SSN/TIN last four, and (for permitted
+    roles) exact SSN/TIN or licence through the blind index. Returns a filtered queryset."""
+    from members.crypto import nfkc
+
+    term = nfkc(term)
+    if not term:
+        return queryset
+    may_search_identifiers = user.has_perm("members.search_identifiers")
+    if "@" in term:
+        try:
+            return queryset.filter(email_index=blind_index("email", term))
+        except CanonicalisationError:
+            return queryset.none()
+    licence = re.match(r"^(?:licen[cs]e\s*:?\s*)?([A-Za-z]{2})\s*[:/ ]\s*([A-Za-z0-9\- ]{4,24})$", term)
+    if licence and any(ch.isdigit() for ch in licence.group(2)) and licence.group(1).upper() in US_STATES:
+        if not may_search_identifiers:
+            raise PermissionDenied("Your role may not search by licence number.")
+        found = members_matching("licence", (licence.group(2), licence.group(1)))
+        return queryset.filter(pk__in=[member.pk for member in found])
+    if _DIGITS_ONLY.match(term) and term.isascii():
+        digits = re.sub(r"[^0-9]", "", term)
+        if len(digits) == 4:
+            return queryset.filter(ssn_last4=digits)
+        if len(digits) == 9:
+            if not may_search_identifiers:
+                raise PermissionDenied("Your role may not search by full SSN/TIN.")
+            found = members_matching("ssn", digits)
+            return queryset.filter(pk__in=[member.pk for member in found])
+        if len(digits) in (10, 11):
+            try:
+                return queryset.filter(phone_index=blind_index("phone", term))
+            except CanonicalisationError:
+                return queryset.none()
+    if term.startswith("+"):
+        try:
+            return queryset.filter(phone_index=blind_index("phone", term))
+        except CanonicalisationError:
+            return queryset.none()
+    by_number = queryset.filter(member_number__iexact=term)
+    name = " ".join(term.upper().split())
+    return by_number | queryset.filter(name_search__startswith=name)
+
+
+class _IdentifierInputs(forms.Form):
+    """Write-only identifier fields shared by the add and change forms (never pre-filled)."""
+
+    ssn = forms.CharField(required=False, label="SSN", help_text="Leave empty to keep the value on file.",
+                          widget=forms.TextInput(attrs={"autocomplete": "off"}))
+    tin = forms.CharField(required=False, label="EIN / TIN", widget=forms.TextInput(attrs={"autocomplete": "off"}))
+    date_of_birth = forms.CharField(required=False, help_text="YYYY-MM-DD", widget=forms.TextInput(attrs={"autocomplete": "off"}))
+    drivers_licence_number = forms.CharField(required=False, widget=forms.TextInput(attrs={"autocomplete": "off"}))
+    passport_number = forms.CharField(required=False, widget=forms.TextInput(attrs={"autocomplete": "off"}))
+    alien_registration_number = forms.CharField(required=False, widget=forms.TextInput(attrs={"autocomplete": "off"}))
+
+
+IDENTIFIER_INPUTS = tuple(_IdentifierInputs.base_fields)
+
+
+class MemberForm(forms.ModelForm):
+    ssn = _IdentifierInputs.base_fields["ssn"]
+    tin = _IdentifierInputs.base_fields["tin"]
+    date_of_birth = _IdentifierInputs.base_fields["date_of_birth"]
+    drivers_licence_number = _IdentifierInputs.base_fields["drivers_licence_number"]
+    passport_number = _IdentifierInputs.base_fields["passport_number"]
+    alien_registration_number = _IdentifierInputs.base_fields["alien_registration_number"]
+
+    class Meta:
+        model = Member
+        fields = ["kind", "legal_name", "mailing_line1", "mailing_line2", "mailing_city", "mailing_state",
+                  "mailing_postal_code", "phone", "email", "drivers_licence_state", "employer_name"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in IDENTIFIER_INPUTS:
+            self.initial[name] = ""
+
+    def clean(self):
+        data = super().clean()
+        identifiers = {name: data.get(name) for name in IDENTIFIER_INPUTS if data.get(name)}
+        try:
+            if self.instance.pk is None:
+                services.member_create(
+                    actor=None, validate_only=True, kind=data.get("kind") or Member.Kind.PERSON,
+                    legal_name=data.get("legal_name") or "", mailing_line1=data.get("mailing_line1") or "",
+                    mailing_line2=data.get("mailing_line2") or "", mailing_city=data.get("mailing_city") or "",
+                    mailing_state=data.get("mailing_state") or "", mailing_postal_code=data.get("mailing_postal_code") or "",
+                    phone=data.get("phone") or "", email=data.get("email") or "",
+                    drivers_licence_state=data.get("drivers_licence_state") or "", **identifiers,
+                )
+            else:
+                self._check_change(data, identifiers)
+        except ValidationError as exc:
+            self._attach(exc)
+        return data
+
+    def _check_change(self, data, identifiers) -> None:
+        errors: dict[str, list[str]] = {}
+        for check in (
+            lambda: services.member_change_identifiers(
+                actor=None, member=self.instance, validate_only=True,
+                drivers_licence_state=data.get("drivers_licence_state") or "", **identifiers),
+            lambda: services.member_create(
+                actor=None, validate_only=True, kind=self.instance.kind, legal_name=data.get("legal_name") or "",
+                mailing_line1=data.get("mailing_line1") or "", mailing_line2=data.get("mailing_line2") or "",
+                mailing_city=data.get("mailing_city") or "", mailing_state=data.get("mailing_state") or "",
+                mailing_postal_code=data.get("mailing_postal_code") or "", phone=data.get("phone") or "",
+                email=data.get("email") or ""),
+        ):
+            try:
+                check()
+            except ValidationError as exc:
+                for field, messages_ in exc.message_dict.items():
+                    errors.setdefault(field, []).extend(messages_)
+        if errors:
+            raise ValidationError(errors)
+
+    def _attach(self, exc: ValidationError) -> None:
+        for field, field_messages in exc.message_dict.items():
+            self.add_error(field if field in self.fields else None, field_messages)
+
+
+@admin.register(Member)
+class MemberAdmin(admin.ModelAdmin):
+    form = MemberForm
+    list_display = ("member_number", "legal_name", "kind", "status", "masked_tax_id", "phone", "email", "mailing_city")
+    list_filter = ("status", "kind")
+    search_fields = ("member_number",)  # the real search is member_search (blind indexes)
+    search_help_text = "Member number, name, phone, email, last four of SSN/TIN; full SSN/TIN or licence (IL:D1234567) if your role allows."
+    show_full_result_count = False
+    list_per_page = 100
+    actions = ["make_active", "make_former"]
+    fieldsets = (
+        (None, {"fields": ("kind", "legal_name", "employer_name")}),
+        ("Mailing address", {"fields": ("mailing_line1", "mailing_line2", "mailing_city", "mailing_state", "mailing_postal_code")}),
+        ("Contact", {"fields": ("phone", "email")}),
+        ("Identifying information (write-only: leave empty to keep what is on file)",
+         {"fields": ("ssn", "tin", "date_of_birth", "drivers_licence_number", "drivers_licence_state", "passport_number",
+                     "alien_registration_number")}),
+    )
+
+    def get_queryset(self, request):
+        return member_list(queryset=super().get_queryset(request))
+
+    @admin.display(description="SSN / TIN")
+    def masked_tax_id(self, member: Member) -> str:
+        return masked_member(member)["tax_id"]
+
+    def get_search_results(self, request, queryset, search_term):
+        try:
+            return member_search(queryset, search_term, request.user), False
+        except PermissionDenied as exc:
+            messages.error(request, str(exc))
+            return queryset.none(), False
+
+    def changelist_view(self, request, extra_context=None):
+        response = super().changelist_view(request, extra_context)
+        changelist = getattr(response, "context_data", {}).get("cl") if hasattr(response, "context_data") else None
+        if changelist is not None:
+            def record(rendered):
+                shown = getattr(changelist.result_list, "_result_cache", None) or []
+                services.member_list_view(actor=request.user, member_ids=[member.pk for member in shown],
+                                          query=request.GET.get("q", ""), ip_address=client_ip(request))
+            response.add_post_render_callback(record)
+        return response
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        member = self.get_object(request, object_id)
+        if member is not None and request.method == "GET":
+            services.member_record_view(actor=request.user, member=member, ip_address=client_ip(request))
+        extra_context = dict(extra_context or {})
+        if member is not None:
+            extra_context["identifiers"] = self._identifier_rows(request, member)
+            extra_context["financial_accounts"] = [mask_financial_account(f) for f in member.financial_accounts.filter(is_active=True)]
+            extra_context["may_reveal"] = request.user.has_perm("members.reveal_identifiers")
+            extra_context["reveal_url"] = reverse("admin:members_member_reveal", args=[member.pk])
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def _identifier_rows(self, request, member: Member) -> list[dict]:
+        masked = masked_member(member)
+        reveals = active_reveals(user=request.user, member=member)
+        labels = {"ssn": "SSN", "tin": "EIN / TIN", "date_of_birth": "Date of birth", "drivers_licence_number": "Driver's licence",
+                  "passport_number": "Passport", "alien_registration_number": "Alien registration"}
+        masked_for = {"ssn": masked["tax_id"] if member.kind == Member.Kind.PERSON else "",
+                      "tin": masked["tax_id"] if member.kind == Member.Kind.BUSINESS else "",
+                      "date_of_birth": masked["date_of_birth"], "drivers_licence_number": masked["drivers_licence"],
+                      "passport_number": masked["passport_number"], "alien_registration_number": masked["alien_registration_number"]}
+        rows = []
+        for field, label in labels.items():
+            row = {"field": field, "label": label, "value": masked_for[field], "revealed": False}
+            if field in reveals:
+                full = getattr(Member.objects.only(field).get(pk=member.pk), field)
+                row.update(value=str(full or ""), revealed=True, expires_at=reveals[field])
+            rows.append(row)
+        return rows
+
+    def get_urls(self):
+        return [
+            path("<int:member_id>/reveal/", self.admin_site.admin_view(self.reveal_view), name="members_member_reveal"),
+            *super().get_urls(),
+        ]
+
+    def reveal_view(self, request, member_id: int):
+        member = get_object_or_404(member_list(), pk=member_id)
+        if not self.has_view_permission(request, member):
+            raise PermissionDenied
+        error = ""
+        if request.method == "POST":
+            try:
+                grant = services.member_reveal(actor=request.user, member=member, field_name=request.POST.get("field_name", ""),
+                                               reason=request.POST.get("reason", ""), ip_address=client_ip(request))
+            except ValidationError as exc:
+                error = " ".join(message for messages_ in exc.message_dict.values() for message in messages_)
+            else:
+                messages.info(request, f"Shown until {timezone.localtime(grant.expires_at):%H:%M}; this reveal is recorded.")
+                return redirect("admin:members_member_change", member.pk)
+        context = {**self.admin_site.each_context(request), "member": member, "error": error, "opts": self.model._meta,
+                   "fields": list(services.REVEALABLE_FIELDS), "title": f"Reveal an identifier of {member.member_number}"}
+        return TemplateResponse(request, "admin/members/member/reveal.html", context)
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        identifiers = {name: data[name] for name in IDENTIFIER_INPUTS if data.get(name)}
+        if not change:
+            created = services.member_create(
+                actor=request.user, kind=data["kind"], legal_name=data["legal_name"], mailing_line1=data["mailing_line1"],
+                mailing_line2=data["mailing_line2"], mailing_city=data["mailing_city"], mailing_state=data["mailing_state"],
+                mailing_postal_code=data["mailing_postal_code"], phone=data["phone"], email=data["email"],
+                drivers_licence_state=data["drivers_licence_state"], employer_name=data["employer_name"], **identifiers,
+            )
+            obj.pk = created.pk
+            return
+        member = Member.objects.get(pk=obj.pk)
+        changed = set(form.changed_data)
+        if "legal_name" in changed:
+            services.member_change_name(actor=request.user, member=member, legal_name=data["legal_name"])
+        if changed & {"mailing_line1", "mailing_line2", "mailing_city", "mailing_state", "mailing_postal_code"}:
+            services.member_change_address(actor=request.user, member=member, line1=data["mailing_line1"], line2=data["mailing_line2"],
+                                           city=data["mailing_city"], state=data["mailing_state"], postal_code=data["mailing_postal_code"])
+        if "phone" in changed:
+            services.member_change_phone(actor=request.user, member=member, phone=data["phone"])
+        if "email" in changed:
+            services.member_change_email(actor=request.user, member=member, email=data["email"])
+        if identifiers or "drivers_licence_state" in changed:
+            services.member_change_identifiers(actor=request.user, member=member,
+                                               drivers_licence_state=data["drivers_licence_state"], **identifiers)
+
+    def save_related(self, request, form, formsets, change):
+        pass  # no inlines; the services above wrote everything
+
+    def log_addition(self, request, obj, message):
+        pass  # the service wrote the audit row; Django's LogEntry would duplicate it outside the trail
+
+    def log_change(self, request, obj, message):
+        pass
+
+    def log_deletion(self, request, obj, object_repr):
+        pass
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # members become former members; purges belong to the retention app
+
+    @admin.action(description="Mark selected applicants/former members active", permissions=["change"])
+    def make_active(self, request, queryset):
+        self._change_status(request, queryset, Member.Status.ACTIVE)
+
+    @admin.action(description="Mark selected members former", permissions=["change"])
+    def make_former(self, request, queryset):
+        self._change_status(request, queryset, Member.Status.FORMER)
+
+    def _change_status(self, request, queryset, status: str) -> None:
+        done, refused = 0, 0
+        for member in queryset:
+            try:
+                services.member_change_status(actor=request.user, member=member, status=status)
+                done += 1
+            except ValidationError:
+                refused += 1
+        messages.info(request, f"{done} changed, {refused} could not make that move.")
+
+
+@admin.register(FinancialAccount)
+class FinancialAccountAdmin(admin.ModelAdmin):
+    list_display = ("member", "kind", "institution_name", "masked", "is_active", "added_at")
+    list_select_related = ("member",)
+    list_filter = ("kind", "is_active")
+    search_fields = ("member__member_number",)
+    actions = ["deactivate"]
+    fields = ("member", "kind", "institution_name", "masked", "is_active", "added_at", "removed_at")
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).defer("routing_number", "account_number", "card_token", "member__ssn",
+                                                   "member__tin", "member__date_of_birth", "member__drivers_licence_number",
+                                                   "member__passport_number", "member__alien_registration_number",
+                                                   "member__credit_notes")
+
+    @admin.display(description="Number")
+    def masked(self, financial: FinancialAccount) -> str:
+        return mask_financial_account(financial)
+
+    def has_add_permission(self, request) -> bool:
+        return False  # added through the member's bank-draft enrollment (services.financial_account_add / API)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.action(description="Deactivate selected", permissions=["change"])
+    def deactivate(self, request, queryset):
+        for financial in queryset:
+            services.financial_account_remove(actor=request.user, financial_account=financial, reason="deactivated in admin")
+
+
+@admin.register(CapitalCreditAllocation)
+class CapitalCreditAllocationAdmin(admin.ModelAdmin):
+    list_display = ("member", "year", "patronage_amount", "allocated_amount", "retired_amount")
+    list_select_related = ("member",)
+    list_filter = ("year",)
+    search_fields = ("member__member_number",)
+    readonly_fields = ("member", "year", "patronage_amount", "allocated_amount", "retired_amount", "allocated_on")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).defer(*[f"member__{name}" for name in (
+            "ssn", "tin", "date_of_birth", "drivers_licence_number", "passport_number", "alien_registration_number", "credit_notes")])
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
