@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from celery import Celery
-from celery.signals import worker_init
+from celery.signals import worker_init, worker_ready
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -20,3 +20,11 @@ def _refuse_bad_keys(**kwargs):
     from config.checks import fail_fast
 
     fail_fast()
+
+
+@worker_ready.connect
+def _first_heartbeat(sender=None, **kwargs):
+    # /healthz turns green as soon as a worker consumes, not only after beat's first 30 s tick.
+    from config.health import heartbeat
+
+    heartbeat.delay()
