@@ -1,3 +1,9 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from members import api
+
+urlpatterns = [
+    path("api/members/", api.MemberListCreateApi.as_view(), name="api-members"),
+    path("api/members/<int:member_id>/", api.MemberDetailApi.as_view(), name="api-member"),
+    path("api/members/<int:member_id>/reveal/", api.MemberRevealApi.as_view(), name="api-member-reveal"),
+]

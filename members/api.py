@@ -1,0 +1,235 @@
+"""REST API for members (staff integrations and staff sessions). Same permissions and masking as the
+admin: outputs carry masked identifiers only, a full value comes from the reveal endpoint (permission +
+reason, time-limited, logged), every record read is logged as ``access.view_member``, and writes go
+through members/services.py. Input and output serializers are kept apart.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics, serializers, status
+from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.permissions import BasePermission, IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from members import services
+from members.masking import masked_member
+from members.models import Member
+from members.registry_admin import client_ip, member_search
+from members.selectors import member_list
+
+
+class HasPermission(BasePermission):
+    """``permission_classes = [HasPermission.of("members.view_member")]``: one Django permission per view."""
+
+    required: str = ""
+
+    @classmethod
+    def of(cls, permission: str):
+        return type(f"Has_{permission.replace('.', '_')}", (cls,), {"required": permission})
+
+    def has_permission(self, request, view) -> bool:
+        return bool(request.user and request.user.is_authenticated and request.user.has_perm(self.required))
+
+
+def for_method(**permissions: str):
+    """Different permission per HTTP method: ``for_method(GET="app.view_x", POST="app.add_x")``."""
+
+    class _ByMethod(BasePermission):
+        def has_permission(self, request, view) -> bool:
+            needed = permissions.get(request.method, permissions.get("GET") if request.method in ("HEAD", "OPTIONS") else None)
+            return bool(needed and request.user and request.user.is_authenticated and request.user.has_perm(needed))
+
+    return _ByMethod
+
+
+def service_errors(exc: DjangoValidationError) -> ValidationError:
+    return ValidationError(exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages})
+
+
+def get_member_for_staff(request, member_id: int) -> Member:
+    """The one access helper for a member by id: the role must hold ``members.view_member``."""
+    if not request.user.has_perm("members.view_member"):
+        raise PermissionDenied
+    return get_object_or_404(member_list(), pk=member_id)
+
+
+class MemberOutput(serializers.ModelSerializer):
+    tax_id = serializers.SerializerMethodField()
+    date_of_birth = serializers.SerializerMethodField()
+    drivers_licence = serializers.SerializerMethodField()
+    passport_number = serializers.SerializerMethodField()
+    alien_registration_number = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Member
+        fields = ["id", "member_number", "kind", "legal_name", "status", "applied_on", "joined_on", "left_on",
+                  "mailing_line1", "mailing_line2", "mailing_city", "mailing_state", "mailing_postal_code", "phone",
+                  "email", "tax_id", "date_of_birth", "drivers_licence", "passport_number", "alien_registration_number",
+                  "created_at"]
+
+    def _masked(self, member: Member) -> dict[str, str]:
+        cache = self.context.setdefault("_masked", {})
+        if member.pk not in cache:
+            cache[member.pk] = masked_member(member)
+        return cache[member.pk]
+
+    def get_tax_id(self, member) -> str:
+        return self._masked(member)["tax_id"]
+
+    def get_date_of_birth(self, member) -> str:
+        return self._masked(member)["date_of_birth"]
+
+    def get_drivers_licence(self, member) -> str:
+        return self._masked(member)["drivers_licence"]
+
+    def get_passport_number(self, member) -> str:
+        return self._masked(member)["passport_number"]
+
+    def get_alien_registration_number(self, member) -> str:
+        return self._masked(member)["alien_registration_number"]
+
+
+class MemberCreateInput(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=Member.Kind.choices, default=Member.Kind.PERSON)
+    legal_name = serializers.CharField(max_length=200)
+    mailing_line1 = serializers.CharField(required=False, allow_blank=True, default="")
+    mailing_line2 = serializers.CharField(required=False, allow_blank=True, default="")
+    mailing_city = serializers.CharField(required=False, allow_blank=True, default="")
+    mailing_state = serializers.CharField(required=False, allow_blank=True, default="")
+    mailing_postal_code = serializers.CharField(required=False, allow_blank=True, default="")
+    phone = serializers.CharField(required=False, allow_blank=True, default="")
+    email = serializers.CharField(required=False, allow_blank=True, default="")
+    ssn = serializers.CharField(required=False, allow_blank=True, allow_null=True, default=None, write_only=True)
+    tin = serializers.CharField(required=False, allow_blank=True, allow_null=True, default=None, write_only=True)
+    date_of_birth = serializers.CharField(required=False, allow_blank=True, allow_null=True, default=None, write_only=True)
+    drivers_licence_number = serializers.CharField(required=False, allow_blank=True, allow_null=True, default=None, write_only=True)
+    drivers_licence_state = serializers.CharField(required=False, allow_blank=True, default="")
+    passport_number = serializers.CharField(required=False, allow_blank=True, allow_null=True, default=None, write_only=True)
+    alien_registration_number = serializers.CharField(required=False, allow_blank=True, allow_null=True, default=None, write_only=True)
+
+
+class MemberListCreateApi(generics.ListAPIView):
+    """GET: masked members, ``?q=`` searches like the admin. POST: create a member (service)."""
+
+    serializer_class = MemberOutput
+    permission_classes = [IsAuthenticated, for_method(GET="members.view_member", POST="members.add_member")]
+
+    def get_queryset(self):
+        queryset = member_list()
+        term = self.request.query_params.get("q", "")
+        if term:
+            try:
+                queryset = member_search(queryset, term, self.request.user)
+            except DjangoPermissionDenied as exc:
+                raise PermissionDenied(str(exc)) from None
+        return queryset.order_by("member_number")
+
+    @extend_schema(parameters=[OpenApiParameter("q", str, description="member number, name, phone, email, SSN last four; full SSN/licence if permitted")])
+    def get(self, request, *args, **kwargs):
+        response = super().get(request, *args, **kwargs)
+        ids = [row["id"] for row in response.data.get("results", [])] if isinstance(response.data, dict) else []
+        services.member_list_view(actor=request.user, member_ids=ids, channel="api", query=request.query_params.get("q", ""),
+                                  ip_address=client_ip(request))
+        return response
+
+    @extend_schema(request=MemberCreateInput, responses={201: MemberOutput})
+    def post(self, request):
+        data = MemberCreateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            member = services.member_create(actor=request.user, **data.validated_data)
+        except DjangoValidationError as exc:
+            raise service_errors(exc) from None
+        return Response(MemberOutput(member_list().get(pk=member.pk)).data, status=status.HTTP_201_CREATED)
+
+
+class MemberChangeInput(serializers.Serializer):
+    legal_name = serializers.CharField(required=False, max_length=200)
+    phone = serializers.CharField(required=False, allow_blank=True)
+    email = serializers.CharField(required=False, allow_blank=True)
+    mailing_line1 = serializers.CharField(required=False)
+    mailing_line2 = serializers.CharField(required=False, allow_blank=True)
+    mailing_city = serializers.CharField(required=False)
+    mailing_state = serializers.CharField(required=False)
+    mailing_postal_code = serializers.CharField(required=False)
+    status = serializers.ChoiceField(choices=Member.Status.choices, required=False)
+    reason = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class MemberDetailApi(APIView):
+    permission_classes = [IsAuthenticated, for_method(GET="members.view_member", PATCH="members.change_member")]
+
+    @extend_schema(responses=MemberOutput)
+    def get(self, request, member_id: int):
+        member = get_member_for_staff(request, member_id)
+        services.member_record_view(actor=request.user, member=member, channel="api", ip_address=client_ip(request))
+        return Response(MemberOutput(member).data)
+
+    @extend_schema(request=MemberChangeInput, responses=MemberOutput)
+    def patch(self, request, member_id: int):
+        member = get_member_for_staff(request, member_id)
+        data = MemberChangeInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        values, reason = data.validated_data, data.validated_data.get("reason", "")
+        address_keys = ("mailing_line1", "mailing_line2", "mailing_city", "mailing_state", "mailing_postal_code")
+        try:
+            from django.db import transaction
+
+            with transaction.atomic():  # several services, one outcome: all of them or none
+                member = Member.objects.select_for_update().get(pk=member.pk)
+                if "legal_name" in values:
+                    services.member_change_name(actor=request.user, member=member, legal_name=values["legal_name"], reason=reason)
+                if any(key in values for key in address_keys):
+                    current = {key: getattr(member, key) for key in address_keys}
+                    current.update({key: values[key] for key in address_keys if key in values})
+                    services.member_change_address(actor=request.user, member=member, line1=current["mailing_line1"],
+                                                   line2=current["mailing_line2"], city=current["mailing_city"],
+                                                   state=current["mailing_state"], postal_code=current["mailing_postal_code"],
+                                                   reason=reason)
+                if "phone" in values:
+                    services.member_change_phone(actor=request.user, member=member, phone=values["phone"], reason=reason)
+                if "email" in values:
+                    services.member_change_email(actor=request.user, member=member, email=values["email"], reason=reason)
+                if "status" in values and values["status"] != member.status:
+                    services.member_change_status(actor=request.user, member=member, status=values["status"], reason=reason)
+        except DjangoValidationError as exc:
+            raise service_errors(exc) from None
+        return Response(MemberOutput(member_list().get(pk=member.pk)).data)
+
+
+class RevealInput(serializers.Serializer):
+    field_name = serializers.ChoiceField(choices=sorted(services.REVEALABLE_FIELDS))
+    reason = serializers.CharField()
+
+
+class RevealOutput(serializers.Serializer):
+    field_name = serializers.CharField()
+    value = serializers.CharField(allow_null=True)
+    expires_at = serializers.DateTimeField()
+
+
+class MemberRevealApi(APIView):
+    """POST a field name and a typed reason; the full value comes back once, logged as ``access.reveal``."""
+
+    permission_classes = [IsAuthenticated, HasPermission.of("members.view_member")]
+
+    @extend_schema(request=RevealInput, responses=RevealOutput)
+    def post(self, request, member_id: int):
+        member = get_member_for_staff(request, member_id)
+        data = RevealInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            grant = services.member_reveal(actor=request.user, member=member, field_name=data.validated_data["field_name"],
+                                           reason=data.validated_data["reason"], channel="api", ip_address=client_ip(request))
+        except DjangoPermissionDenied as exc:
+            raise PermissionDenied(str(exc)) from None
+        except DjangoValidationError as exc:
+            raise service_errors(exc) from None
+        value = getattr(Member.objects.only(grant.field_name).get(pk=member.pk), grant.field_name)
+        return Response(RevealOutput({"field_name": grant.field_name, "value": None if value is None else str(value),
+                                      "expires_at": grant.expires_at}).data)
