@@ -127,13 +127,12 @@ def _delete_older(model_path: str, date_field: str) -> Callable[[dt.date, dt.dat
 
 
 def _usage_partitions(cutoff: dt.date, today: dt.date, batch_size: int) -> list[int]:
-    try:
-        from accounts.usage.services import usage_drop_partitions_before
-    except ImportError as exc:  # the usage store is a separate capability; say so rather than pass
-        raise PurgeError("the usage store provides no partition drop (accounts.usage.services)") from exc
-    dropped = usage_drop_partitions_before(month=cutoff.replace(day=1), actor=None)
-    # Partitions are named by month; report them as yyyymm numbers so the audit row lists them.
-    return [int(name[-6:]) if name[-6:].isdigit() else 0 for name in dropped]
+    """Whole months of interval data go by dropping their partition (constant time, docs/usage.md)."""
+    from accounts.usage.services import usage_drop_partitions_before
+
+    dropped = usage_drop_partitions_before(month=cutoff.replace(day=1), actor_label="retention", reason="retention schedule")
+    # The audit row of the batch lists the months as yyyymm numbers.
+    return [partition.month.year * 100 + partition.month.month for partition in dropped]
 
 
 @dataclass(frozen=True)
