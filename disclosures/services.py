@@ -562,7 +562,7 @@ def _log_refusal(*, actor, recipient, basis, categories, purpose, member_ids, fo
             fields=[], format=str(format)[:10], reason=reason,
         )
         audit_record(actor=actor, action="disclosure.refused", object_type="disclosures.disclosurelogentry", object_id=entry.seq,
-                     reason=reason, detail={"recipient_id": recipient.pk if recipient else None, "basis": basis_ref})
+                     reason=reason, detail={"recipient_id": recipient.pk if recipient else None, "basis_kind": basis_kind})
     return entry
 
 
@@ -710,8 +710,8 @@ def _stream_release(export: Export, *, plan: _Plan, actor, format: str, usage_st
                 format=format, row_count=rows_sent, file_sha256=digest.hexdigest(), notice_withheld=plan.notice_withheld,
             )
             audit_record(actor=actor, action="disclosure.released", object_type="disclosures.disclosurelogentry", object_id=entry.seq,
-                         fields=plan.fields, detail={"recipient_id": plan.recipient.pk if plan.recipient else None, "basis": basis_ref[:200],
-                                                     "member_count": len(released), "categories": plan.categories, "sha256": entry.file_sha256})
+                         fields=plan.fields, detail={"recipient_id": plan.recipient.pk if plan.recipient else None, "basis_kind": plan.basis_kind,
+                                                     "member_count": len(released), "categories": plan.categories})
             if plan.on_release:
                 plan.on_release()
             export.entry = entry
@@ -722,13 +722,15 @@ def _stream_release(export: Export, *, plan: _Plan, actor, format: str, usage_st
             # The transfer stopped part-way (client went away, or an error): the bytes already sent are
             # out of our hands, so say so on the log.
             with transaction.atomic():
-                chain_append(
+                interrupted = chain_append(
                     actor=_actor(actor), actor_label=_actor_label(actor), outcome=DisclosureLogEntry.Outcome.INTERRUPTED,
                     recipient=plan.recipient, recipient_label=plan.recipient_label, basis_kind=plan.basis_kind, basis_ref=plan.basis_ref[:300],
                     purpose=plan.purpose, member_ids=released, categories=plan.categories, fields=plan.fields, format=format,
                     row_count=rows_sent, file_sha256=digest.hexdigest(), notice_withheld=plan.notice_withheld,
                     reason="transfer interrupted before completion; members listed may have been partly sent",
                 )
+                audit_record(actor=actor, action="disclosure.interrupted", object_type="disclosures.disclosurelogentry", object_id=interrupted.seq,
+                             fields=plan.fields, detail={"member_count": len(released), "basis_kind": plan.basis_kind})
 
 
 def membership_list_export(*, actor, request: MembershipListRequest, format: str = "csv") -> Export:
@@ -806,7 +808,7 @@ def aggregate_export(
                 format=format, row_count=len(rows), file_sha256=digest.hexdigest(),
             )
             audit_record(actor=actor, action="disclosure.released", object_type="disclosures.disclosurelogentry", object_id=entry.seq,
-                         fields=header, detail={"basis": f"legal_basis:{basis.pk}", "groups": len(rows), "member_count": member_count})
+                         fields=header, detail={"legal_basis_id": basis.pk, "groups": len(rows), "member_count": member_count})
             export.entry = entry
 
     export = Export(filename=f"memberguard-aggregate-{timezone.localtime():%Y%m%d-%H%M%S}.{format}", content_type=FORMATS[format][0], _chunks=iter(()))
@@ -834,4 +836,4 @@ def auditor_csv_export(*, actor, kind: str, header: list[str], rows: Iterable[It
             file_sha256=digest.hexdigest(),
         )
         audit_record(actor=actor, action="audit.export", object_type="disclosures.disclosurelogentry", object_id=entry.seq,
-                     fields=header, detail={"kind": kind, "filters": {k: str(v) for k, v in filters.items()}, "sha256": entry.file_sha256})
+                     fields=header, detail={"kind": kind, "filters": sorted(filters)})

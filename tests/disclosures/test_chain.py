@@ -1,0 +1,197 @@
+"""The disclosure log: append-only in the database, hash-chained, serialised, verified."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import InternalError, connection, connections, transaction
+
+from disclosures.chain import GENESIS, chain_append, verify_chain
+from disclosures.models import ChainHead, DisclosureLogEntry
+
+pytestmark = pytest.mark.django_db
+
+
+def _append(n: int = 1, **extra) -> list[DisclosureLogEntry]:
+    entries = []
+    for index in range(n):
+        with transaction.atomic():
+            entries.append(chain_append(actor=None, actor_label="test", outcome="released", recipient=None, recipient_label=f"r{index}",
+                                        basis_kind="consent", basis_ref=f"consent:{index}", purpose="marketing", member_ids=[index + 1, index + 2],
+                                        categories=["A1_contact"], fields=["member_number"], format="csv", row_count=2, file_sha256="ab" * 32, **extra))
+    return entries
+
+
+def _tamper(sql: str, params=()) -> None:
+    """Tamper as a database administrator would: triggers off for this session only."""
+    with connection.cursor() as cursor:
+        cursor.execute("SET session_replication_role = replica")
+        try:
+            cursor.execute(sql, params)
+        finally:
+            cursor.execute("SET session_replication_role = DEFAULT")
+
+
+def test_entries_chain_onto_each_other_from_the_genesis_hash():
+    first, second = _append(2)
+    assert (first.seq, second.seq) == (1, 2)
+    assert first.prev_hash == GENESIS
+    assert second.prev_hash == first.entry_hash
+    assert ChainHead.objects.get().seq == 2
+
+
+def test_an_untouched_chain_verifies():
+    _append(5)
+    report = verify_chain()
+    assert report.ok, report.problems
+    assert report.entries == 5 and report.head_seq == 5
+
+
+def test_the_database_refuses_to_update_a_log_entry():
+    (entry,) = _append(1)
+    with pytest.raises(InternalError), transaction.atomic():
+        DisclosureLogEntry.objects.filter(pk=entry.pk).update(reason="nothing to see")
+
+
+def test_the_database_refuses_to_delete_a_log_entry():
+    (entry,) = _append(1)
+    with pytest.raises(InternalError), transaction.atomic():
+        DisclosureLogEntry.objects.filter(pk=entry.pk).delete()
+    assert DisclosureLogEntry.objects.filter(pk=entry.pk).exists()
+
+
+def test_verification_detects_a_deleted_entry():
+    entries = _append(4)
+    _tamper("DELETE FROM disclosures_disclosurelogentry WHERE seq = %s", [entries[1].seq])
+    report = verify_chain()
+    assert not report.ok
+    assert 3 in report.broken_seqs
+    assert any("missing" in p or "does not link" in p for p in report.problems)
+
+
+def test_verification_detects_an_altered_entry():
+    entries = _append(3)
+    _tamper("UPDATE disclosures_disclosurelogentry SET recipient_label = 'someone else', member_ids = '{99}' WHERE seq = %s", [entries[1].seq])
+    report = verify_chain()
+    assert not report.ok
+    assert report.broken_seqs == [2]
+    assert "altered" in report.problems[0]
+
+
+def test_verification_detects_reordered_entries():
+    entries = _append(4)
+    # Swap the positions of entries 2 and 3 (via a temporary sequence number to dodge the unique index).
+    _tamper("UPDATE disclosures_disclosurelogentry SET seq = -1 WHERE seq = 2")
+    _tamper("UPDATE disclosures_disclosurelogentry SET seq = 2 WHERE seq = 3")
+    _tamper("UPDATE disclosures_disclosurelogentry SET seq = 3 WHERE seq = -1")
+    report = verify_chain()
+    assert not report.ok
+    assert {2, 3} & set(report.broken_seqs)
+    del entries
+
+
+def test_verification_detects_the_newest_entry_removed():
+    _append(3)
+    _tamper("DELETE FROM disclosures_disclosurelogentry WHERE seq = 3")
+    report = verify_chain()
+    assert not report.ok
+    assert "head records #3" in report.problems[-1]
+
+
+def test_verification_detects_a_chain_rewritten_after_a_recorded_head():
+    entries = _append(2)
+    _tamper("UPDATE disclosures_disclosurelogentry SET entry_hash = %s WHERE seq = 2", ["f" * 64])
+    _tamper("UPDATE disclosures_chainhead SET entry_hash = %s", ["f" * 64])
+    report = verify_chain(expect_head=(2, entries[1].entry_hash))
+    assert not report.ok
+
+
+def test_the_command_reports_an_intact_chain(capsys):
+    _append(2)
+    call_command("verify_disclosure_chain")
+    assert "intact" in capsys.readouterr().out
+
+
+def test_the_command_fails_on_a_broken_chain():
+    _append(3)
+    _tamper("UPDATE disclosures_disclosurelogentry SET reason = 'x' WHERE seq = 1")
+    with pytest.raises(CommandError, match="broken"):
+        call_command("verify_disclosure_chain")
+
+
+def test_appending_outside_a_transaction_is_refused():
+    in_block = connection.in_atomic_block
+    connection.in_atomic_block = False
+    try:
+        with pytest.raises(RuntimeError):
+            chain_append(actor=None, outcome="released")
+    finally:
+        connection.in_atomic_block = in_block
+
+
+def test_a_different_key_cannot_verify_the_chain(settings):
+    _append(2)
+    settings.DISCLOSURE_CHAIN_KEY = "another-key-of-enough-length-0123456789abcdef"
+    report = verify_chain()
+    assert not report.ok
+
+
+def _truncate_log_from_another_connection() -> None:
+    """The threads commit for real (each has its own connection); TRUNCATE bypasses the row triggers."""
+    def run():
+        with connection.cursor() as cursor:
+            cursor.execute("TRUNCATE disclosures_disclosurelogentry, disclosures_chainhead")
+        connections.close_all()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+
+
+def test_concurrent_appends_never_fork_the_chain():
+    """Two threads, two connections, appending at once: one linear chain, no duplicate predecessor.
+
+    (Not a transaction=True test: flushing this project's database with TRUNCATE trips over the usage
+    app's partitioned table, so the threads commit and the log is truncated afterwards.)"""
+    per_thread = 15
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def worker(label: str) -> None:
+        try:
+            barrier.wait()
+            for _ in range(per_thread):
+                with transaction.atomic():
+                    chain_append(actor=None, actor_label=label, outcome="released", recipient_label=label, member_ids=[1], categories=["A1_contact"])
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=worker, args=(name,)) for name in ("t1", "t2")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    try:
+        assert not errors
+        entries: list = []
+
+        def read():
+            entries.extend(DisclosureLogEntry.objects.order_by("seq").values_list("seq", "prev_hash", "entry_hash", "actor_label"))
+            entries.append(verify_chain().ok)
+            connections.close_all()
+
+        reader = threading.Thread(target=read)
+        reader.start()
+        reader.join()
+        chain_ok = entries.pop()
+        assert [e[0] for e in entries] == list(range(1, 2 * per_thread + 1))
+        assert len({e[1] for e in entries}) == len(entries)  # no two entries share a predecessor
+        assert {e[3] for e in entries} == {"t1", "t2"}
+        assert chain_ok
+    finally:
+        _truncate_log_from_another_connection()
