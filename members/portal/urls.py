@@ -7,6 +7,7 @@ app_name = "portal"
 urlpatterns = [
     path("portal/", views.portal_home, name="home"),
     path("portal/accounts/<str:account_number>/", views.portal_account, name="account"),
+    path("portal/accounts/<str:account_number>/usage/", views.portal_usage, name="usage"),
     path("portal/contact/", views.portal_contact, name="contact"),
     path("portal/corrections/new/", views.portal_correction_new, name="correction_new"),
 ]

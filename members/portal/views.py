@@ -127,3 +127,50 @@ def portal_correction_new(request):
             messages.success(request, "Thank you. Member Services will review your request and reply.")
             return redirect("portal:home")
     return render(request, "portal/correction_new.html", {"form": form})
+
+
+def _parse_day(value: str | None, default):
+    import datetime as dt
+
+    try:
+        return dt.date.fromisoformat(value) if value else default
+    except ValueError:
+        return default
+
+
+@login_required
+def portal_usage(request, account_number: str):
+    """A member's own electric usage (Privacy Policy B.3): a month by day, or a year by month.
+
+    Read from the rollups the usage store maintains as readings arrive, never recomputed from raw
+    intervals on a page view.
+    """
+    from django.utils import timezone
+
+    from accounts.usage.selectors import usage_for_account
+
+    account = _own_account(request, account_number)
+    period = request.GET.get("period", "month")
+    if period not in ("month", "year"):
+        period = "month"
+    day = _parse_day(request.GET.get("day"), timezone.localdate())
+    usage = usage_for_account(account=account, period=period, day=day)
+    rows = usage.get("months") if period == "year" else usage["points"]
+    bars: dict = {}
+    for row in rows or []:
+        key = row.get("month") or row.get("day")
+        entry = bars.setdefault(key, {"label": key, "delivered": 0, "received": 0, "flag": False})
+        entry[row["channel"]] = row["wh"] / 1000
+        entry["flag"] = entry["flag"] or row.get("estimated", False) or row.get("missing", False)
+    series = sorted(bars.values(), key=lambda bar: bar["label"])
+    peak = max((bar["delivered"] for bar in series), default=0) or 1
+    for position, bar in enumerate(series):
+        bar["height"] = round(120 * bar["delivered"] / peak, 1)
+        bar["x"], bar["y"] = position * 10, round(125 - bar["height"], 1)
+        bar["text"] = bar["label"].strftime("%B %Y" if period == "year" else "%a %b %d")
+        bar["delivered"], bar["received"] = round(bar["delivered"], 2), round(bar["received"], 2)
+    return render(request, "portal/usage.html", {
+        "account": account, "period": period, "day": day, "series": series, "chart_width": max(len(series), 1) * 10,
+        "total_kwh": round(sum(bar["delivered"] for bar in series), 1),
+        "total_received_kwh": round(sum(bar["received"] for bar in series), 1),
+    })

@@ -145,3 +145,43 @@ class TestCorrectionAdmin:
         self._request(alice)
         client.force_login(make_user("an", role=roles.RED_FLAG_ANALYST))
         assert client.get("/admin/portal/correctionrequest/").status_code == 403
+
+
+class TestUsage:
+    @pytest.fixture
+    def metered(self, alice):
+        import datetime as dt
+
+        from accounts.usage.services import usage_ingest_file
+        from tests.factories import MeterFactory
+        from tests.usage.conftest import csv_bytes, day_lines
+
+        account = alice.accounts.get()
+        account.opened_at = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
+        account.save(update_fields=["opened_at"])
+        meter = MeterFactory(premise=account.premise, meter_number="MTR-P-0001")
+        lines = []
+        for day in (dt.date(2025, 6, 10), dt.date(2025, 6, 11)):
+            lines += day_lines(meter.meter_number, day, [250] * 96)
+        usage_ingest_file(data=csv_bytes(lines), source="test", filename="portal.csv")
+        return account
+
+    def test_a_member_sees_their_usage_by_day_for_a_month(self, client, alice, metered):
+        client.force_login(alice.user)
+        response = client.get(f"/portal/accounts/{metered.account_number}/usage/?period=month&day=2025-06-01")
+        body = response.content.decode()
+        assert response.status_code == 200
+        assert "48.0 kWh" in body  # 2 days x 96 intervals x 250 Wh
+        assert "Tue Jun 10" in body
+
+    def test_a_member_sees_a_year_by_month(self, client, alice, metered):
+        client.force_login(alice.user)
+        response = client.get(f"/portal/accounts/{metered.account_number}/usage/?period=year&day=2025-06-01")
+        assert response.status_code == 200 and "June 2025" in response.content.decode()
+
+    def test_another_member_cannot_see_alices_usage(self, client, alice, bob, metered):
+        client.force_login(bob.user)
+        assert client.get(f"/portal/accounts/{metered.account_number}/usage/").status_code == 404
+
+    def test_anonymous_cannot_see_usage(self, client, metered):
+        assert client.get(f"/portal/accounts/{metered.account_number}/usage/").status_code == 302
