@@ -21,6 +21,7 @@ from members.audit import audit_record
 from redflags import engine, registry
 from redflags.catalogue import CATALOGUE
 from redflags.models import (
+    AnnualReview,
     CallerVerificationAttempt,
     ConsumerReportAlert,
     Flag,
@@ -487,6 +488,40 @@ def program_change_decide(*, actor, change: ProgramChange, decision: str, decide
             settings = engine.program_settings()
             program_settings_update(actor=actor, warn_threshold=settings.warn_threshold, hold_threshold=settings.hold_threshold, program_version=change.new_program_version, reason=f"program change #{change.pk}")
     return change
+
+
+REVIEW_FIELDS = ("experiences", "changes_in_methods", "changes_in_detection", "changes_in_accounts", "changes_in_arrangements", "recommended_changes", "changes_warranted")
+
+
+def annual_review_save(*, actor, year: int, **considerations) -> AnnualReview:
+    """The Program Administrator's yearly consideration; the report figures are snapshotted with it."""
+    from redflags.selectors import annual_review_report
+
+    if not actor.has_perm("redflags.manage_program"):
+        raise PermissionDenied("only the Program Administrator records the annual review")
+    unknown = set(considerations) - set(REVIEW_FIELDS)
+    if unknown:
+        raise ValidationError(f"unknown fields: {', '.join(sorted(unknown))}")
+    if not 2000 <= int(year) <= 2100:
+        raise ValidationError({"year": "year out of range"})
+    report = annual_review_report(year=int(year))
+    snapshot = {
+        "flags_total": report["flags_total"],
+        "flags_by_type": {row["code"]: row["count"] for row in report["flags_by_type"]},
+        "assessments_by_outcome": report["assessments_by_outcome"],
+        "responses": {row["kind"]: row["count"] for row in report["responses"]},
+        "median_hours_to_resolution": report["median_hours_to_resolution"],
+        "accounts_closed_by_program": report["accounts_closed_by_program"],
+        "openings_denied_by_program": report["openings_denied_by_program"],
+    }
+    with transaction.atomic():
+        review, created = AnnualReview.objects.select_for_update().get_or_create(year=int(year), defaults={"prepared_by": actor})
+        for name, value in considerations.items():
+            setattr(review, name, value)
+        review.prepared_by, review.prepared_at, review.report = actor, timezone.now(), snapshot
+        review.save()
+        audit_record(actor=actor, action="redflags.annual_review_saved", obj=review, fields=sorted(considerations), detail={"year": int(year), "created": created})
+    return review
 
 
 # --- rule lifecycle ------------------------------------------------------------------------------
