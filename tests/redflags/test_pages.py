@@ -11,7 +11,15 @@ from accounts import services as account_services
 from accounts.models import Account
 from members.models import AuditEvent
 from redflags import engine, services
-from redflags.models import CallerVerificationAttempt, ConsumerReportAlert, KnownFraudEntry, ReviewItem, RiskAssessment, Rule, RuleVersion
+from redflags.models import (
+    CallerVerificationAttempt,
+    ConsumerReportAlert,
+    KnownFraudEntry,
+    ReviewItem,
+    RiskAssessment,
+    Rule,
+    RuleVersion,
+)
 from tests.factories import MemberFactory, OpenAccountFactory
 
 pytestmark = pytest.mark.django_db
