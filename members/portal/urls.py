@@ -9,5 +9,7 @@ urlpatterns = [
     path("portal/accounts/<str:account_number>/", views.portal_account, name="account"),
     path("portal/accounts/<str:account_number>/usage/", views.portal_usage, name="usage"),
     path("portal/contact/", views.portal_contact, name="contact"),
+    path("portal/privacy/", views.portal_privacy, name="privacy"),
+    path("portal/privacy/consents/<int:consent_id>/revoke/", views.portal_consent_revoke, name="consent_revoke"),
     path("portal/corrections/new/", views.portal_correction_new, name="correction_new"),
 ]

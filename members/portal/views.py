@@ -174,3 +174,78 @@ def portal_usage(request, account_number: str):
         "total_kwh": round(sum(bar["delivered"] for bar in series), 1),
         "total_received_kwh": round(sum(bar["received"] for bar in series), 1),
     })
+
+
+class ConsentForm(forms.Form):
+    """A member's own written (portal) consent to share their data with a third party (seed 001)."""
+
+    recipient = forms.ModelChoiceField(queryset=None, label="Share with")
+    categories = forms.MultipleChoiceField(widget=forms.CheckboxSelectMultiple, label="Which information")
+    purpose = forms.ChoiceField(label="For what purpose")
+    expires_on = forms.DateField(required=False, label="Until (optional)", widget=forms.DateInput(attrs={"type": "date"}))
+
+    def __init__(self, *args, **kwargs):
+        from disclosures.models import NOT_CONSENTABLE, SECONDARY_PURPOSES, DataCategory, Purpose
+        from disclosures.selectors import recipients_for_members
+        from disclosures.services import NOT_HELD
+
+        super().__init__(*args, **kwargs)
+        self.fields["recipient"].queryset = recipients_for_members()
+        self.fields["categories"].choices = [
+            (value, label) for value, label in DataCategory.choices if value not in NOT_CONSENTABLE | NOT_HELD
+        ]
+        self.fields["purpose"].choices = [(value, Purpose(value).label) for value in sorted(SECONDARY_PURPOSES)]
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def portal_privacy(request):
+    """My consents (grant, revoke) and who received my data, except releases a legal order keeps quiet."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from disclosures.selectors import consents_of_member, disclosures_to_member
+    from disclosures.services import consent_grant
+
+    member = _own_member(request)
+    form = ConsentForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        expires = None
+        if data["expires_on"]:
+            expires = timezone.make_aware(dt.datetime.combine(data["expires_on"], dt.time.max))
+        try:
+            consent_grant(
+                actor=request.user, member=member, recipient=data["recipient"], categories=data["categories"],
+                purpose=data["purpose"], channel="portal", evidence=f"portal login {request.user.get_username()}",
+                expires_at=expires,
+            )
+        except ValidationError as error:
+            for message in error.messages:
+                form.add_error(None, message)
+        else:
+            messages.success(request, f"You allowed us to share your information with {data['recipient'].name}.")
+            return redirect("portal:privacy")
+    return render(request, "portal/privacy.html", {
+        "form": form,
+        "consents": consents_of_member(member=member),
+        "releases": disclosures_to_member(member=member)[:50],
+        "now": timezone.now(),
+    })
+
+
+@login_required
+@require_http_methods(["POST"])
+def portal_consent_revoke(request, consent_id: int):
+    from disclosures.selectors import consent_of_member
+    from disclosures.services import consent_revoke
+
+    consent = consent_of_member(member=_own_member(request), consent_id=consent_id)
+    try:
+        consent_revoke(actor=request.user, consent=consent, channel="portal", reason="revoked by the member in the portal")
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, f"You withdrew your consent for {consent.recipient.name}. Nothing more will be shared.")
+    return redirect("portal:privacy")

@@ -185,3 +185,56 @@ class TestUsage:
 
     def test_anonymous_cannot_see_usage(self, client, metered):
         assert client.get(f"/portal/accounts/{metered.account_number}/usage/").status_code == 302
+
+
+class TestSharingMyData:
+    @pytest.fixture
+    def partner(self, make_user):
+        from disclosures.models import Recipient
+        from disclosures.services import recipient_create
+
+        return recipient_create(actor=make_user("po", role=roles.PRIVACY_OFFICER), name="HomeWarm Offers", kind=Recipient.Kind.NON_AFFILIATED)
+
+    def test_a_member_gives_written_consent_in_the_portal(self, client, alice, partner):
+        from disclosures.models import Consent
+
+        client.force_login(alice.user)
+        response = client.post("/portal/privacy/", {"recipient": partner.pk, "categories": ["A3_usage"], "purpose": "energy_services"})
+        assert response.status_code == 302
+        consent = Consent.objects.get(member=alice)
+        assert (consent.channel, consent.categories, consent.recorded_by) == ("portal", ["A3_usage"], alice.user)
+        assert AuditEvent.objects.filter(action="consent.granted", object_id=str(consent.pk)).exists()
+
+    def test_imaging_and_recordings_cannot_be_chosen(self, client, alice, partner):
+        client.force_login(alice.user)
+        response = client.post("/portal/privacy/", {"recipient": partner.pk, "categories": ["A8_recordings"], "purpose": "energy_services"})
+        assert response.status_code == 200
+        assert not alice.consents.exists()
+
+    def test_a_member_withdraws_consent_and_the_record_is_kept(self, client, alice, partner):
+        client.force_login(alice.user)
+        client.post("/portal/privacy/", {"recipient": partner.pk, "categories": ["A1_contact"], "purpose": "marketing"})
+        consent = alice.consents.get()
+        response = client.post(f"/portal/privacy/consents/{consent.pk}/revoke/")
+        assert response.status_code == 302
+        consent.refresh_from_db()
+        assert consent.revoked_at is not None and consent.revoked_by == alice.user
+        assert "withdrawn" in client.get("/portal/privacy/").content.decode()
+
+    def test_a_member_cannot_withdraw_another_members_consent(self, client, alice, bob, partner):
+        client.force_login(alice.user)
+        client.post("/portal/privacy/", {"recipient": partner.pk, "categories": ["A1_contact"], "purpose": "marketing"})
+        consent = alice.consents.get()
+        client.force_login(bob.user)
+        assert client.post(f"/portal/privacy/consents/{consent.pk}/revoke/").status_code == 404
+        consent.refresh_from_db()
+        assert consent.revoked_at is None
+
+    def test_revoking_needs_a_post(self, client, alice):
+        client.force_login(alice.user)
+        assert client.get("/portal/privacy/consents/1/revoke/").status_code == 405
+
+    def test_anonymous_and_staff_have_no_privacy_page(self, client, make_user):
+        assert client.get("/portal/privacy/").status_code == 302
+        client.force_login(make_user("csr", role=roles.CSR))
+        assert client.get("/portal/privacy/").status_code == 404
