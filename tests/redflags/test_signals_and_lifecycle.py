@@ -314,3 +314,22 @@ def test_payment_sweep_is_idempotent_per_day():
     assert services.payment_sweep(today=today) == 1
     assert services.payment_sweep(today=today) == 0
 
+
+
+def test_the_demo_step_queues_flagged_openings_trains_staff_and_is_idempotent(settings):
+    from django.core.management import call_command
+
+    from members.models import User
+    from redflags.demo import DEMO_MARK
+
+    settings.DEBUG = True
+    call_command("seed_demo")
+    held = Account.objects.filter(member__legal_name__endswith=DEMO_MARK, on_hold=True).count()
+    assert held == 2
+    household = Account.objects.get(member__legal_name=f"Morgan Pike {DEMO_MARK}")
+    assert household.status == "open" and not household.on_hold
+    for username in ("analyst", "programadmin", "csr"):
+        assert services.has_current_training(User.objects.get(username=username))
+    counts = (ReviewItem.objects.count(), RiskAssessment.objects.count(), AuditEvent.objects.count())
+    call_command("seed_demo")
+    assert (ReviewItem.objects.count(), RiskAssessment.objects.count(), AuditEvent.objects.count()) == counts
