@@ -138,7 +138,7 @@ def render_espi(usage_points: Iterable[dict], *, base_url: str, now: datetime) -
     """An Atom feed of UsagePoint, ReadingType, MeterReading and IntervalBlock entries.
 
     ``usage_points``: dicts with ``key`` (an opaque stable string, e.g. "acct-42-ch1"), ``title``,
-    ``channel`` (1 delivered, 2 received), ``readings`` (an iterator of
+    ``channel`` ("delivered" / "received"), ``readings`` (an iterator of
     ``(start_utc, duration_s, value_wh, quality, channel)`` in time order). Readings are grouped into
     one IntervalBlock per UTC day, so a year of 15-minute data streams in ~365 small chunks.
     """
@@ -157,7 +157,7 @@ def render_espi(usage_points: Iterable[dict], *, base_url: str, now: datetime) -
         reading_type_href = f"{base_url}/espi/1_1/resource/ReadingType/{key}"
         meter_reading_href = f"{up_self}/MeterReading/1"
         blocks_href = f"{meter_reading_href}/IntervalBlock"
-        flow = 19 if point.get("channel") == 2 else 1  # 19 = reverse (received), 1 = forward (delivered)
+        flow = 19 if point.get("channel") in (2, "received") else 1  # 19 = reverse (received), 1 = forward (delivered)
         yield _entry(
             entry_id=str(uuid.uuid5(feed_id, key + "/up")), self_href=up_self, up_href=up, kind="UsagePoint",
             title=point.get("title", "Usage point"), now=stamp, related=[f"{up_self}/MeterReading"],

@@ -64,14 +64,14 @@ CATEGORY_FIELDS: dict[str, tuple[str, ...]] = {
     C.CONTACT: ("legal_name", "mailing_line1", "mailing_line2", "mailing_city", "mailing_state", "mailing_postal_code", "phone", "email"),
     C.BILLING: ("ssn", "tin", "date_of_birth", "credit_notes", "deposit_required"),
     C.CAPITAL: ("capital_allocated_total", "capital_retired_total"),
-    C.USAGE: ("account_number", "month", "kwh_delivered"),
+    C.USAGE: ("account_number", "month", "channel", "kwh"),
 }
 # Categories MemberGuard does not hold (surveys, services data, imaging, recordings): consent may be
 # recorded for A.5/A.6, but there is nothing here to release.
 NOT_HELD = frozenset({C.SURVEYS, C.SERVICES, C.IMAGING, C.RECORDINGS})
 MEMBERSHIP_LIST_FIELDS = ("legal_name", "mailing_line1", "mailing_line2", "mailing_city", "mailing_state", "mailing_postal_code")
 FORMATS = {"csv": ("text/csv; charset=utf-8", "csv"), "json": ("application/json", "json"), "espi": ("application/atom+xml", "xml")}
-_ENCRYPTED_FIELDS = frozenset({"ssn", "tin", "date_of_birth", "credit_notes"})
+EXPORT_PAGE_SIZE = 2000
 
 
 class DisclosureRefused(Exception):
@@ -618,17 +618,25 @@ def _member_rows(plan: _Plan, sink: list[int], consent_sink: list[int]) -> Itera
         queryset = queryset.annotate(capital_allocated_total=Sum("capital_credits__allocated_amount"), capital_retired_total=Sum("capital_credits__retired_amount"))
     # Only the columns released are read, so fields outside the categories are never even decrypted.
     queryset = queryset.only("pk", *wanted)
-    for member in queryset.iterator(chunk_size=2000):
-        sink.append(member.pk)
-        if plan.consent_gate is not None:
-            consent_sink.append(member.consent_id)
-        yield [getattr(member, name) for name in plan.fields]
+    # Keyset pagination (pk > last, LIMIT n): memory stays at one page whatever the export's size, and
+    # unlike a server-side cursor nothing is left open if the download is abandoned half-way.
+    last_pk = 0
+    while True:
+        page = list(queryset.filter(pk__gt=last_pk)[:EXPORT_PAGE_SIZE])
+        for member in page:
+            sink.append(member.pk)
+            if plan.consent_gate is not None:
+                consent_sink.append(member.consent_id)
+            yield [getattr(member, name) for name in plan.fields]
+        if len(page) < EXPORT_PAGE_SIZE:
+            return
+        last_pk = page[-1].pk
 
 
 def _usage_rows(plan: _Plan, sink: list[int], *, start: date | None, end: date | None) -> Iterator[list]:
-    """Monthly kWh per account (CSV/JSON usage exports), from the usage app's selector."""
+    """Monthly kWh per account and channel (CSV/JSON usage exports), from the usage app's selector."""
     from accounts.models import Account
-    from accounts.usage import selectors as usage_selectors
+    from accounts.usage.selectors import monthly_totals_for_accounts
 
     today = timezone.localdate()
     start_month = (start or date(today.year - 1, today.month, 1)).replace(day=1)
@@ -636,36 +644,31 @@ def _usage_rows(plan: _Plan, sink: list[int], *, start: date | None, end: date |
     members = list(_members_queryset(plan).values_list("pk", flat=True))
     accounts = {a.pk: a for a in Account.objects.filter(member_id__in=members).select_related("member").only("pk", "account_number", "member__member_number")}
     sink.extend(members)
-    for row in usage_selectors.monthly_totals_for_accounts(account_ids=list(accounts), start_month=start_month, end_month=end_month):
-        account = accounts[_get(row, "account_id")]
-        wh = _get(row, "delivered_wh", None)
-        if wh is None:
-            wh = _get(row, "total_wh", 0)
-        yield [account.member.member_number, account.account_number, _get(row, "month"), Decimal(wh) / 1000]
-
-
-def _get(row, name, default=None):
-    if isinstance(row, dict):
-        return row.get(name, default)
-    return getattr(row, name, default)
+    for account_id, month, channel, wh in monthly_totals_for_accounts(account_ids=list(accounts), start_month=start_month, end_month=end_month):
+        account = accounts[account_id]
+        yield [account.member.member_number, account.account_number, month, channel, (Decimal(wh) / 1000).quantize(Decimal("0.001"))]
 
 
 def _espi_points(plan: _Plan, sink: list[int], *, start: date | None, end: date | None) -> Iterator[dict]:
-    from accounts.models import Account
-    from accounts.usage import selectors as usage_selectors
+    """One usage point per account and channel (energy received only where the premise has solar)."""
+    from accounts.models import Account, Meter
+    from accounts.usage.selectors import interval_readings_for_account
 
     today = timezone.localdate()
-    start_dt = timezone.make_aware(datetime.combine(start or today - timedelta(days=30), datetime.min.time()))
-    end_dt = timezone.make_aware(datetime.combine(end or today, datetime.min.time()))
+    start_day = start or today - timedelta(days=30)
+    end_day = end or today + timedelta(days=1)
     members = list(_members_queryset(plan).values_list("pk", flat=True))
     sink.extend(members)
-    for account in Account.objects.filter(member_id__in=members).order_by("pk").only("pk", "account_number"):
-        yield {
-            "key": f"account-{account.pk}",
-            "title": f"Account {account.account_number}",
-            "channel": 1,
-            "readings": usage_selectors.interval_readings_for_account(account=account, start=start_dt, end=end_dt),
-        }
+    for account in Account.objects.filter(member_id__in=members).order_by("pk"):
+        solar = Meter.objects.filter(premise_id=account.premise_id, has_solar=True).exists() if account.premise_id else False
+        for channel in ("delivered", "received") if solar else ("delivered",):
+            readings = interval_readings_for_account(account=account, start=start_day, end=end_day)
+            yield {
+                "key": f"account-{account.pk}-{channel}",
+                "title": f"Account {account.account_number} ({channel})",
+                "channel": channel,
+                "readings": (r for r in readings if r[4] == channel),
+            }
 
 
 def _stream_release(export: Export, *, plan: _Plan, actor, format: str, usage_start, usage_end) -> Iterator[bytes]:
@@ -696,9 +699,14 @@ def _stream_release(export: Export, *, plan: _Plan, actor, format: str, usage_st
                     chunks = rendering.render_csv(header, counted())
                 else:
                     chunks = rendering.render_json(header, counted(), meta={"basis": plan.basis_ref, "recipient": plan.recipient_label, "categories": plan.categories})
-            for chunk in chunks:
-                digest.update(chunk)
-                yield chunk
+            try:
+                for chunk in chunks:
+                    digest.update(chunk)
+                    yield chunk
+            finally:
+                # Close the renderer (and with it the row generators and their server-side cursor) while
+                # the transaction that declared the cursor is still open.
+                chunks.close()
             basis_ref = plan.basis_ref
             if consent_ids:
                 distinct = sorted(set(consent_ids))
