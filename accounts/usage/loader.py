@@ -81,7 +81,7 @@ def staging_buffer(groups: dict[int, list]) -> tuple[io.BytesIO, set[date], date
 _STAGE_DDL = """
 DROP TABLE IF EXISTS usage_stage;
 CREATE TEMP TABLE usage_stage (
-    meter_id bigint NOT NULL, day date NOT NULL, channel smallint NOT NULL, interval_minutes smallint NOT NULL,
+    meter_id integer NOT NULL, day date NOT NULL, channel smallint NOT NULL, interval_minutes smallint NOT NULL,
     total_wh integer NOT NULL, vals integer[] NOT NULL, quality text, estimated integer NOT NULL, missing integer NOT NULL
 ) ON COMMIT DROP;
 """

@@ -41,7 +41,7 @@ class MeterDay(models.Model):
     """Read-only view of the partitioned ``usage_meter_day`` table (see the module docstring)."""
 
     pk = models.CompositePrimaryKey("meter_id", "day", "channel", "interval_minutes")
-    meter_id = models.BigIntegerField()
+    meter_id = models.IntegerField()  # int4 keeps the row at 448 bytes: 18 rows per 8 kB page instead of 17
     day = models.DateField()
     channel = models.SmallIntegerField()
     interval_minutes = models.SmallIntegerField()
@@ -60,7 +60,8 @@ class MeterDay(models.Model):
 class MeterMonth(models.Model):
     """Monthly rollup per meter, channel and interval length, updated by each ingest with the difference it made."""
 
-    meter = models.ForeignKey("accounts.Meter", on_delete=models.PROTECT, related_name="+")
+    # No separate index on meter: the unique constraint below starts with it.
+    meter = models.ForeignKey("accounts.Meter", on_delete=models.PROTECT, related_name="+", db_index=False)
     month = models.DateField(help_text="First day of the month (local calendar).")
     channel = models.SmallIntegerField()
     interval_minutes = models.SmallIntegerField()
