@@ -6,3 +6,15 @@ class UsageConfig(AppConfig):
 
     name = "accounts.usage"
     label = "usage"
+
+    def ready(self) -> None:
+        from accounts.usage.demo import seed_usage
+        from members import demo, roles
+
+        # Billing reconciles meter reads with bills and runs the MDMS hand-off, so it may send files
+        # and read any account's usage; Member Services reads usage to answer high-bill calls. The
+        # MDMS integration itself is a user holding usage.ingest_readings directly (docs/usage.md).
+        roles.grant(roles.BILLING, "usage.ingest_readings", "usage.view_account_usage", "usage.view_ingestbatch")
+        roles.grant(roles.CSR, "usage.view_account_usage")
+        if seed_usage not in demo.DEMO_STEPS:
+            demo.DEMO_STEPS.append(seed_usage)

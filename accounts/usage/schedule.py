@@ -3,4 +3,9 @@
 Plain data only: settings import this module before Django is set up.
 """
 
-BEAT_SCHEDULE: dict = {}
+from celery.schedules import crontab
+
+BEAT_SCHEDULE: dict = {
+    # Daily, so a missed run (worker down) is made up the next night, months before it matters.
+    "usage-ensure-partitions": {"task": "usage.ensure_partitions", "schedule": crontab(hour=1, minute=15)},
+}

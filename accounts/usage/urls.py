@@ -1,3 +1,12 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from accounts.usage import api
+
+app_name = "usage"
+
+urlpatterns = [
+    path("api/usage/ingest/", api.IngestApi.as_view(), name="ingest"),
+    path("api/usage/batches/<int:batch_id>/", api.BatchDetailApi.as_view(), name="batch"),
+    path("api/usage/accounts/<int:account_id>/", api.AccountUsageApi.as_view(), name="account"),
+    path("api/usage/accounts/<int:account_id>/intervals.csv", api.AccountIntervalsCsvApi.as_view(), name="account-intervals"),
+]

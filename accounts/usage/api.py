@@ -1,0 +1,166 @@
+"""Usage API: the MDMS sends files here; staff and the account's own member read usage here.
+
+Interval data shows when a household is home (seed 000, A.3), so every read goes through
+``_account_for_reader``: staff need ``usage.view_account_usage`` (and their reads are audited), a
+member gets only accounts they hold (anything else is a 404, so account ids cannot be probed), and
+staff without the permission get a 403.
+"""
+
+from __future__ import annotations
+
+import csv
+from datetime import date
+
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.http import Http404, StreamingHttpResponse
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from rest_framework import serializers, status
+from rest_framework.parsers import MultiPartParser
+from rest_framework.permissions import BasePermission, IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.models import Account
+from accounts.usage import selectors, timegrid
+from accounts.usage.models import IngestBatch
+from accounts.usage.services import usage_ingest_file
+from members.audit import audit_record
+
+# Largest file accepted over HTTP (a day of 15-minute reads for 100,000 meters is ~600 MB, so the
+# MDMS splits its daily extract; the management command has no limit).
+MAX_UPLOAD_BYTES = 256 * 1024 * 1024
+
+
+class CanIngestReadings(BasePermission):
+    def has_permission(self, request, view) -> bool:
+        return request.user.has_perm("usage.ingest_readings")
+
+
+class BatchOutput(serializers.ModelSerializer):
+    class Meta:
+        model = IngestBatch
+        fields = [
+            "id", "received_at", "source", "filename", "sha256", "file_format", "status", "rejection_reason",
+            "readings_received", "meter_days_inserted", "meter_days_changed", "meter_days_unchanged",
+            "corrections", "bad_row_count", "bad_rows", "elapsed_ms",
+        ]
+
+
+class IngestApi(APIView):
+    """POST a CSV or ESPI XML file as multipart field ``file`` (optional ``format``: csv or espi).
+
+    201 with the batch when it loaded (bad rows listed in it), 400 when the file as a whole was
+    rejected (nothing loaded; the batch says why).
+    """
+
+    permission_classes = [IsAuthenticated, CanIngestReadings]
+    parser_classes = [MultiPartParser]
+
+    class InputSerializer(serializers.Serializer):
+        file = serializers.FileField()
+        format = serializers.ChoiceField(choices=["csv", "espi"], required=False)
+
+    def post(self, request):
+        given = self.InputSerializer(data=request.data)
+        given.is_valid(raise_exception=True)
+        upload = given.validated_data["file"]
+        if upload.size > MAX_UPLOAD_BYTES:
+            return Response({"detail": f"file larger than {MAX_UPLOAD_BYTES} bytes; split it"}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+        batch = usage_ingest_file(
+            data=upload.read(), source="api", filename=upload.name or "", file_format=given.validated_data.get("format"),
+            actor=request.user,
+        )
+        code = status.HTTP_201_CREATED if batch.status == IngestBatch.Status.LOADED else status.HTTP_400_BAD_REQUEST
+        return Response(BatchOutput(batch).data, status=code)
+
+
+class BatchDetailApi(APIView):
+    permission_classes = [IsAuthenticated, CanIngestReadings]
+
+    def get(self, request, batch_id: int):
+        return Response(BatchOutput(get_object_or_404(IngestBatch, pk=batch_id)).data)
+
+
+def _account_for_reader(request, account_id: int, *, purpose: dict) -> Account:
+    """The account if this user may read its usage, else 404 (members) / 403 (staff without the permission).
+
+    Staff reads leave an audit row (who looked at whose usage, which period).
+    """
+    user = request.user
+    if user.has_perm("usage.view_account_usage"):
+        account = get_object_or_404(Account, pk=account_id)
+        with transaction.atomic():
+            audit_record(actor=user, action="usage.viewed", obj=account, detail=purpose)
+        return account
+    member = getattr(user, "member", None)
+    account = Account.objects.filter(pk=account_id, member=member).first() if member is not None else None
+    if account is not None:
+        return account
+    if user.is_staff:
+        raise PermissionDenied("your role may not read meter usage")
+    raise Http404
+
+
+def _date_param(request, name: str, default: date | None = None) -> date | None:
+    raw = request.query_params.get(name)
+    if not raw:
+        return default
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise serializers.ValidationError({name: "use YYYY-MM-DD"}) from None
+
+
+class AccountUsageApi(APIView):
+    """GET ?period=day|month|year&day=YYYY-MM-DD, or ?period=range&first_day=..&last_day=..
+
+    Granularity follows the period: a day in intervals, a month or a year in days (a year also
+    in months), a long range in months.
+    """
+
+    permission_classes = [IsAuthenticated]
+
+    def get(self, request, account_id: int):
+        period = request.query_params.get("period", "month")
+        day = _date_param(request, "day", timezone.localdate())
+        first_day, last_day = _date_param(request, "first_day"), _date_param(request, "last_day")
+        if period not in ("day", "month", "year", "range"):
+            raise serializers.ValidationError({"period": "day, month, year or range"})
+        if period == "range" and (first_day is None or last_day is None or first_day > last_day or (last_day - first_day).days > 3660):
+            raise serializers.ValidationError({"first_day": "give first_day <= last_day, at most ten years apart"})
+        account = _account_for_reader(
+            request, account_id, purpose={"period": period, "day": str(day), "first_day": str(first_day), "last_day": str(last_day)}
+        )
+        usage = selectors.usage_for_account(account=account, period=period, day=day, first_day=first_day, last_day=last_day)
+        usage["account"] = account.account_number
+        return Response(usage)
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+class AccountIntervalsCsvApi(APIView):
+    """GET ?first_day=..&last_day=.. (at most 400 days): every interval as CSV, streamed from a server-side cursor."""
+
+    permission_classes = [IsAuthenticated]
+
+    def get(self, request, account_id: int):
+        first_day, last_day = _date_param(request, "first_day"), _date_param(request, "last_day")
+        if first_day is None or last_day is None or first_day > last_day or (last_day - first_day).days > 400:
+            raise serializers.ValidationError({"first_day": "give first_day <= last_day, at most 400 days apart"})
+        account = _account_for_reader(request, account_id, purpose={"export": "intervals.csv", "first_day": str(first_day), "last_day": str(last_day)})
+        start, end = timegrid.day_bounds_utc(first_day)[0], timegrid.day_bounds_utc(last_day)[1]
+        writer = csv.writer(_Echo())
+
+        def rows():
+            yield writer.writerow(["start_utc", "duration_s", "value_wh", "quality", "channel"])
+            for start_utc, duration, wh, quality, channel in selectors.interval_readings_for_account(account=account, start=start, end=end):
+                yield writer.writerow([start_utc.strftime("%Y-%m-%dT%H:%M:%SZ"), duration, wh, quality, channel])
+
+        response = StreamingHttpResponse(rows(), content_type="text/csv")
+        response["Content-Disposition"] = f'attachment; filename="usage-{account.account_number}-{first_day}-{last_day}.csv"'
+        return response
