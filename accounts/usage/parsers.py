@@ -367,7 +367,11 @@ def parse_espi(data: bytes, meters: dict[str, int]) -> ParsedReadings:
     except etree.XMLSyntaxError as exc:
         raise MalformedFile(f"not well-formed XML: {exc}") from None
     schema = espi_schema()
-    if not schema.validate(root):
+    try:
+        valid = schema.validate(root)
+    except etree.Error as exc:  # e.g. an unresolved entity reference (entities are never expanded)
+        raise MalformedFile(f"not valid against the ESPI schema: {exc}") from None
+    if not valid:
         error = schema.error_log.filter_from_errors()[0] if schema.error_log.filter_from_errors() else schema.error_log.last_error
         raise MalformedFile(f"not valid against the ESPI schema (line {error.line}): {error.message[:300]}")
     if root.tag != f"{ATOM}feed":
