@@ -173,6 +173,9 @@ class ReturnedMail(models.Model):
     returned_on = models.DateField()
     # The address the item was sent to, as a blind index (compare with the current address_index).
     address_index = models.CharField(max_length=16, blank=True)
+    # The canonical address it was sent to (mailing addresses are kept in clear), so the index can be
+    # recomputed when BLIND_INDEX_KEY rotates.
+    sent_to_address = models.CharField(max_length=400, blank=True)
     reason = models.CharField(max_length=200, blank=True)
     recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     recorded_at = models.DateTimeField(auto_now_add=True)

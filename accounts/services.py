@@ -19,7 +19,7 @@ from django.utils import timezone
 from accounts.models import Account, AuthorizedParty, Bill, Meter, Payment, Premise, ReturnedMail, StatementNotice
 from members import validation
 from members.audit import audit_record
-from members.crypto import blind_index, blind_index_or_empty, nfkc
+from members.crypto import blind_index, blind_index_or_empty, canonical, nfkc
 from members.models import FinancialAccount, Member
 from members.services import actor_id_of, clean_address, next_number
 from members.signals import RegistryChange, account_opening, registry_changed
@@ -363,6 +363,13 @@ def payment_return(*, actor, payment: Payment, reason: str) -> Payment:
     return payment
 
 
+def _canonical_mailing(member: Member) -> str:
+    if not member.mailing_line1:
+        return ""
+    return canonical("address", (member.mailing_line1, member.mailing_line2, member.mailing_city, member.mailing_state,
+                                 member.mailing_postal_code))
+
+
 def returned_mail_record(*, actor, member: Member, returned_on: datetime.date, account: Account | None = None,
                          reason: str = "") -> ReturnedMail:
     if returned_on > timezone.localdate():
@@ -371,7 +378,8 @@ def returned_mail_record(*, actor, member: Member, returned_on: datetime.date, a
         raise ValidationError({"account": ["The account belongs to another member."]})
     with transaction.atomic():
         item = ReturnedMail.objects.create(member=member, account=account, returned_on=returned_on,
-                                           address_index=member.address_index, reason=nfkc(reason)[:200],
+                                           address_index=member.address_index, sent_to_address=_canonical_mailing(member),
+                                           reason=nfkc(reason)[:200],
                                            recorded_by=actor if actor_id_of(actor) else None)
         audit_record(actor=actor, action="account.mail_returned", obj=item, fields=["returned_on"],
                      detail={"member_id": member.pk})

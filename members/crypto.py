@@ -225,6 +225,16 @@ def blind_index(kind: str, value, *, key: str | None = None) -> str:
     return hmac.digest(_domain_key(index_key, _DOMAIN[kind]), text.encode(), "sha256").hex()[:BLIND_INDEX_HEX_LENGTH]
 
 
+def index_values(kind: str, value) -> list[str]:
+    """Indexes to look for: under ``BLIND_INDEX_KEY`` and, while a rotation is under way, also under
+    ``BLIND_INDEX_KEY_PREVIOUS`` (rows not yet recomputed still carry the old one)."""
+    values = [blind_index(kind, value)]
+    previous = getattr(settings, "BLIND_INDEX_KEY_PREVIOUS", "") or ""
+    if previous and previous != settings.BLIND_INDEX_KEY:
+        values.append(blind_index(kind, value, key=previous))
+    return values
+
+
 def blind_index_or_empty(kind: str, value, *, key: str | None = None) -> str:
     """For optional fields: ``""`` when there is no value."""
     if value is None or value == "" or (not isinstance(value, str) and not any(value)):
@@ -254,6 +264,12 @@ def fernet() -> MultiFernet:
     reloads its settings, and the rotation tests that swap keys, always use the configured keys.
     """
     return _fernet_for(tuple(settings.FERNET_KEYS), bool(getattr(settings, "FERNET_USE_HKDF", True)))
+
+
+def derived_fernet_keys() -> list[bytes]:
+    """The configured Fernet keys as Fernet key bytes, newest first (what the fields use)."""
+    use_hkdf = getattr(settings, "FERNET_USE_HKDF", True)
+    return [hkdf.derive_fernet_key(key) if use_hkdf else key.encode() for key in settings.FERNET_KEYS]
 
 
 def primary_fernet_key() -> bytes:

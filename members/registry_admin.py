@@ -20,7 +20,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 
 from members import services
-from members.crypto import CanonicalisationError, blind_index
+from members.crypto import CanonicalisationError, index_values
 from members.masking import mask_financial_account, masked_member
 from members.models import CapitalCreditAllocation, FinancialAccount, Member
 from members.selectors import active_reveals, member_list, members_matching
@@ -44,7 +44,7 @@ def member_search(queryset, term: str, user):
     may_search_identifiers = user.has_perm("members.search_identifiers")
     if "@" in term:
         try:
-            return queryset.filter(email_index=blind_index("email", term))
+            return queryset.filter(email_index__in=index_values("email", term))
         except CanonicalisationError:
             return queryset.none()
     licence = re.match(r"^(?:licen[cs]e\s*:?\s*)?([A-Za-z]{2})\s*[:/ ]\s*([A-Za-z0-9\- ]{4,24})$", term)
@@ -64,12 +64,12 @@ def member_search(queryset, term: str, user):
             return queryset.filter(pk__in=[member.pk for member in found])
         if len(digits) in (10, 11):
             try:
-                return queryset.filter(phone_index=blind_index("phone", term))
+                return queryset.filter(phone_index__in=index_values("phone", term))
             except CanonicalisationError:
                 return queryset.none()
     if term.startswith("+"):
         try:
-            return queryset.filter(phone_index=blind_index("phone", term))
+            return queryset.filter(phone_index__in=index_values("phone", term))
         except CanonicalisationError:
             return queryset.none()
     by_number = queryset.filter(member_number__iexact=term)

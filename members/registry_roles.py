@@ -68,9 +68,7 @@ def sync_field_services(**kwargs) -> None:
     """post_migrate: give the Field Services group exactly its permissions (idempotent)."""
     from django.contrib.auth.models import Group, Permission
 
-    group = Group.objects.filter(name=FIELD_SERVICES).first()
-    if group is None:
-        return
+    group, _ = Group.objects.get_or_create(name=FIELD_SERVICES)  # also after a test flush
     wanted = []
     for dotted in sorted(FIELD_SERVICES_PERMISSIONS):
         app_label, codename = dotted.split(".", 1)

@@ -7,7 +7,7 @@ import datetime
 from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet
 from django.utils import timezone
 
-from members.crypto import CanonicalisationError, blind_index, canonical
+from members.crypto import CanonicalisationError, canonical, index_values
 from members.fields import encrypted_field_names
 from members.masking import masked_member
 from members.models import AuditEvent, Member, RevealGrant
@@ -82,11 +82,11 @@ def members_matching(kind: str, value, *, exclude_member_id: int | None = None) 
     candidate is confirmed by comparing canonical forms, decrypting only those few rows.
     """
     try:
-        index = blind_index(kind, value)
+        indexes = index_values(kind, value)
         wanted = canonical(kind, value)
     except CanonicalisationError:
         return []
-    candidates = Member.objects.filter(**{_INDEX_COLUMN[kind]: index})
+    candidates = Member.objects.filter(**{f"{_INDEX_COLUMN[kind]}__in": indexes})
     if exclude_member_id is not None:
         candidates = candidates.exclude(pk=exclude_member_id)
     return [member for member in candidates if _stored_canonical(kind, member) == wanted]

@@ -22,6 +22,9 @@ from django.utils import timezone
 
 account_opening = Signal()
 registry_changed = Signal()
+# Sent when ``rotate_keys`` has recomputed every registry blind index under a new BLIND_INDEX_KEY
+# (``run_id``). An app that stores blind-index values of its own recomputes them on this signal.
+blind_index_key_rotated = Signal()
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,139 @@
+from __future__ import annotations
+
+import datetime
+
+import pytest
+from cryptography.fernet import Fernet
+from django.core.management import call_command
+from django.db import connection
+from django.test import override_settings
+
+from accounts import services as account_services
+from accounts.models import AuthorizedParty, Premise, ReturnedMail
+from members import rotation, services
+from members.crypto import blind_index, derived_fernet_keys
+from members.fields import UndecryptableValue
+from members.models import AuditEvent, FinancialAccount, KeyRotationRun, Member
+from members.rotation import UndecryptableDuringRotation, keys_rotate
+from members.selectors import members_matching
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+OLD_FERNET = "old-fernet-key-for-tests-0123456789abcdefghij"
+NEW_FERNET = "new-fernet-key-for-tests-9876543210zyxwvutsrq"
+OLD_INDEX = "old-index-key-for-tests-0123456789abcdefghijk"
+NEW_INDEX = "new-index-key-for-tests-9876543210zyxwvutsrqp"
+SSNS = ["123-45-6701", "123-45-6702", "123-45-6703", "123-45-6704", "123-45-6705"]
+
+
+def _raw(table: str, column: str, row_id: int) -> bytes:
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {column} FROM {table} WHERE id = %s", [row_id])  # noqa: S608
+        return bytes(cursor.fetchone()[0])
+
+
+def _plant(csr):
+    members = [services.member_create(actor=csr, legal_name=f"Rotation Person {i}", ssn=ssn, date_of_birth="1971-02-03",
+                                      drivers_licence_number=f"R{i}2345678", drivers_licence_state="IL",
+                                      phone=f"217-555-01{i:02d}", email=f"rot{i}@example.test", mailing_line1=f"{i} Oak St",
+                                      mailing_city="Springfield", mailing_state="IL", mailing_postal_code="62701")
+               for i, ssn in enumerate(SSNS)]
+    bank = services.financial_account_add(actor=csr, member=members[0], routing_number="011000015", account_number="55667788")
+    premise = account_services.premise_create(actor=csr, service_line1="9 Gate Rd", service_city="Decatur", service_state="IL",
+                                              service_postal_code="62521", gate_code="1942#", meter_reading_notes="Dog in the yard")
+    account = account_services.account_open(actor=csr, member=members[1], premise=premise)
+    party = account_services.authorized_party_add(actor=csr, account=account, name="Pat Party", phone="309-555-0188")
+    mail = account_services.returned_mail_record(actor=csr, member=members[1], returned_on=datetime.date(2026, 10, 1))
+    return members, bank, premise, party, mail
+
+
+def test_rotating_both_keys_then_dropping_the_old_ones_keeps_everything_readable_and_searchable(csr):
+    with override_settings(FERNET_KEYS=[OLD_FERNET], BLIND_INDEX_KEY=OLD_INDEX, BLIND_INDEX_KEY_PREVIOUS=""):
+        members, bank, premise, party, mail = _plant(csr)
+        old_token = _raw("members_member", "ssn", members[0].pk)
+
+    with override_settings(FERNET_KEYS=[NEW_FERNET, OLD_FERNET], BLIND_INDEX_KEY=NEW_INDEX, BLIND_INDEX_KEY_PREVIOUS=OLD_INDEX):
+        # Mid-rotation the app still finds rows carrying the previous index.
+        assert [m.pk for m in members_matching("ssn", SSNS[2])] == [members[2].pk]
+        report = keys_rotate(batch_size=2)
+
+    assert report.values_reencrypted >= len(SSNS) * 3 + 2 + 2
+    assert report.per_table["members.member"]["rows"] == len(SSNS)
+    assert report.indexes_recomputed > 0
+    assert AuditEvent.objects.filter(action="keys.rotated").exists()
+
+    with override_settings(FERNET_KEYS=[NEW_FERNET], BLIND_INDEX_KEY=NEW_INDEX, BLIND_INDEX_KEY_PREVIOUS=""):
+        new_key = derived_fernet_keys()[0]
+        assert _raw("members_member", "ssn", members[0].pk) != old_token
+        assert Fernet(new_key).decrypt(_raw("members_member", "ssn", members[0].pk)) == b"123456701"
+        for member, ssn in zip(members, SSNS, strict=True):
+            stored = Member.objects.get(pk=member.pk)
+            assert stored.ssn == ssn.replace("-", "")
+            assert stored.date_of_birth == datetime.date(1971, 2, 3)
+            assert stored.tax_id_index == blind_index("ssn", ssn)
+            assert [m.pk for m in members_matching("ssn", ssn)] == [member.pk]
+        assert [m.pk for m in members_matching("licence", ("R32345678", "IL"))] == [members[3].pk]
+        assert [m.pk for m in members_matching("phone", "217-555-0104")] == [members[4].pk]
+        assert FinancialAccount.objects.get(pk=bank.pk).account_number == "55667788"
+        assert FinancialAccount.objects.get(pk=bank.pk).bank_account_index == blind_index("bank_account", ("011000015", "55667788"))
+        assert Premise.objects.get(pk=premise.pk).gate_code == "1942#"
+        assert Premise.objects.get(pk=premise.pk).address_index == blind_index("address", ("9 Gate Rd", "", "Decatur", "IL", "62521"))
+        assert AuthorizedParty.objects.get(pk=party.pk).phone_index == blind_index("phone", "+13095550188")
+        assert ReturnedMail.objects.get(pk=mail.pk).address_index == Member.objects.get(pk=members[1].pk).address_index
+
+    with override_settings(FERNET_KEYS=[OLD_FERNET], BLIND_INDEX_KEY=NEW_INDEX):
+        with pytest.raises(UndecryptableValue):
+            Member.objects.get(pk=members[0].pk)
+
+
+def test_an_interrupted_rotation_resumes_where_it_stopped(csr, monkeypatch):
+    with override_settings(FERNET_KEYS=[OLD_FERNET], BLIND_INDEX_KEY=OLD_INDEX, BLIND_INDEX_KEY_PREVIOUS=""):
+        members = _plant(csr)[0]
+
+    real = rotation._process_batch
+    calls = {"n": 0}
+
+    def flaky(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise RuntimeError("worker killed")
+        return real(*args, **kwargs)
+
+    with override_settings(FERNET_KEYS=[NEW_FERNET, OLD_FERNET], BLIND_INDEX_KEY=OLD_INDEX, BLIND_INDEX_KEY_PREVIOUS=""):
+        monkeypatch.setattr(rotation, "_process_batch", flaky)
+        with pytest.raises(RuntimeError):
+            keys_rotate(batch_size=2)
+        run = KeyRotationRun.objects.get()
+        assert run.finished_at is None and run.cursors
+        monkeypatch.setattr(rotation, "_process_batch", real)
+        report = keys_rotate(batch_size=2)
+        assert report.resumed and report.run_id == run.pk
+
+    with override_settings(FERNET_KEYS=[NEW_FERNET], BLIND_INDEX_KEY=OLD_INDEX):
+        assert all(Member.objects.get(pk=m.pk).ssn for m in members)
+        assert Premise.objects.get().gate_code == "1942#"
+
+
+def test_a_value_no_key_can_decrypt_stops_the_rotation_and_is_never_reencrypted(csr):
+    member = factories.MemberFactory()
+    stranger = Fernet(Fernet.generate_key()).encrypt(b"123456789")
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE members_member SET ssn = %s WHERE id = %s", [stranger, member.pk])
+
+    with pytest.raises(UndecryptableValue, match="members.Member.ssn"):
+        Member.objects.get(pk=member.pk)
+    with pytest.raises(UndecryptableDuringRotation) as caught:
+        keys_rotate(batch_size=10)
+    assert caught.value.row_id == member.pk and caught.value.column == "ssn"
+    assert _raw("members_member", "ssn", member.pk) == stranger
+
+
+def test_the_command_and_the_task_report_counts(csr, capsys):
+    factories.MemberFactory.create_batch(3)
+    call_command("rotate_keys", "--batch-size", "2")
+    assert "values re-encrypted" in capsys.readouterr().out
+    from members.tasks import rotate_keys_task
+
+    result = rotate_keys_task.delay(batch_size=2).get()
+    assert result["status"] == "done" and result["values"] >= 9
