@@ -22,6 +22,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from django.db.models import BinaryField
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from members import crypto
@@ -136,6 +138,31 @@ def _days(delta: datetime.timedelta) -> str:
     return "the same day" if days == 0 else ("1 day" if days == 1 else f"{days} days")
 
 
+class Candidate:
+    """Another member found by blind index; ciphertexts decrypted only if a detector asks."""
+
+    def __init__(self, row: dict):
+        self._row = row
+        self.pk = row["id"]
+        self.member_number = row["member_number"]
+        self.mailing_line1, self.mailing_line2 = row["mailing_line1"], row["mailing_line2"]
+        self.mailing_city, self.mailing_state, self.mailing_postal_code = row["mailing_city"], row["mailing_state"], row["mailing_postal_code"]
+        self.phone = row["phone"]
+        self.email = self.drivers_licence_number = self.drivers_licence_state = None
+
+    def _decrypt(self, name: str) -> str | None:
+        value = self._row.get(name)
+        return crypto.fernet().decrypt(bytes(value)).decode() if value is not None else None
+
+    @cached_property
+    def ssn(self) -> str | None:
+        return self._decrypt("ssn_cipher")
+
+    @cached_property
+    def tin(self) -> str | None:
+        return self._decrypt("tin_cipher")
+
+
 class Context:
     """What the detectors look at for one event, loaded lazily and once."""
 
@@ -221,11 +248,15 @@ class Context:
             "email": {member.email_index},
             "address": {member.address_index},
         }
-        if self.event.name in (OPENING, "member.financial_account_added"):
-            indexes["bank_account"] = set(
-                member.financial_accounts.filter(is_active=True).exclude(bank_account_index="").values_list("bank_account_index", flat=True)
-            )
         return {kind: {value for value in values if value} for kind, values in indexes.items()}
+
+    @cached_property
+    def bank_account_indexes(self) -> set[str]:
+        if self.member is None:
+            return set()
+        return set(
+            self.member.financial_accounts.filter(is_active=True).exclude(bank_account_index="").values_list("bank_account_index", flat=True)
+        )
 
     @cached_property
     def indexes_to_check(self) -> dict[str, set[str]]:
@@ -233,47 +264,94 @@ class Context:
         if self.event.name == OPENING:
             return self.member_indexes
         changed = {kind for kind, value in self.event.new_indexes.items() if value}
-        if self.event.name == "member.financial_account_added":
-            changed.add("bank_account")
         return {kind: values for kind, values in self.member_indexes.items() if kind in changed and values}
 
     @cached_property
     def fraud_matches(self) -> list[KnownFraudEntry]:
-        """Fraud-list entries whose blind index matches, confirmed against the canonical value."""
+        """Fraud-list entries whose blind index matches, confirmed against the canonical value.
+
+        One indexed lookup; the member's bank-account indexes join in as a subquery so an opening
+        does not pay a separate round trip for them.
+        """
         from django.db.models import Q
 
+        from members.models import FinancialAccount
+
         wanted = self.indexes_to_check
-        if not wanted:
+        values = sorted({value for kind_values in wanted.values() for value in kind_values})
+        check_bank = self.member is not None and self.event.name in (OPENING, "member.financial_account_added")
+        query = Q(index_value__in=values) if values else Q(pk__in=[])
+        if check_bank:
+            bank = FinancialAccount.objects.filter(member_id=self.member.pk, is_active=True).exclude(bank_account_index="").values("bank_account_index")
+            query |= Q(kind="bank_account", index_value__in=bank)
+        if not values and not check_bank:
             return []
-        query = Q()
-        for kind, values in wanted.items():
-            query |= Q(kind=kind, index_value__in=list(values))
         matches = []
         for entry in KnownFraudEntry.objects.filter(query, active=True):
+            if entry.kind == "bank_account":
+                if not check_bank or entry.index_value not in self.bank_account_indexes:
+                    continue
+            elif entry.kind not in wanted or entry.index_value not in wanted[entry.kind]:
+                continue
             if entry.value and entry.value in self.canonical_values(self.member, entry.kind):
                 matches.append(entry)
         return matches
 
-    def duplicates(self, kind: str, index_field: str) -> list:
-        """Other members whose blind index equals this member's, confirmed by canonical value."""
+    @cached_property
+    def candidates(self) -> dict[str, list]:
+        """Other members sharing this member's SSN/TIN, address or phone blind index: one query.
+
+        The three indexed equality lookups are OR-ed (a BitmapOr in PostgreSQL) so an opening pays
+        one round trip; each row is sorted into the kinds whose index it shares.
+        """
+        from django.db.models import Q
+
         from members.models import Member
 
         member = self.member
+        result: dict[str, list] = {"tax_id": [], "address": [], "phone": []}
         if member is None:
-            return []
-        index = getattr(member, index_field)
-        if not index:
+            return result
+        fields = {"tax_id": "tax_id_index", "address": "address_index", "phone": "phone_index"}
+        wanted = {kind: getattr(member, field) for kind, field in fields.items() if getattr(member, field)}
+        if self.event.name != OPENING:
+            wanted = {kind: value for kind, value in wanted.items() if kind in self._changed_kinds}
+        if not wanted:
+            return result
+        query = Q()
+        for kind, value in wanted.items():
+            query |= Q(**{fields[kind]: value})
+        columns = ("id", "member_number", "mailing_line1", "mailing_line2", "mailing_city", "mailing_state", "mailing_postal_code", "phone", *fields.values())
+        # Ciphertexts come back as raw bytes: only candidates that share the SSN/TIN index are decrypted.
+        rows = (
+            Member.objects.filter(query)
+            .exclude(pk=member.pk)
+            .order_by("id")
+            .values(*columns, ssn_cipher=Cast("ssn", BinaryField()), tin_cipher=Cast("tin", BinaryField()))[: MAX_CANDIDATES * 3]
+        )
+        for row in rows:
+            candidate = Candidate(row)
+            for kind, value in wanted.items():
+                if row[fields[kind]] == value:
+                    result[kind].append(candidate)
+        return result
+
+    @cached_property
+    def _changed_kinds(self) -> set[str]:
+        kinds = set(self.event.new_indexes)
+        if self.event.name == "member.identifiers_changed":
+            kinds.add("tax_id")
+        return kinds
+
+    def duplicates(self, kind: str, index_field: str = "") -> list:
+        """Other members whose blind index equals this member's, confirmed by canonical value."""
+        member = self.member
+        if member is None:
             return []
         mine = self.canonical_values(member, kind)
         if not mine:
             return []
-        only = {
-            "tax_id": ("id", "member_number", "ssn", "tin"),
-            "address": ("id", "member_number", "mailing_line1", "mailing_line2", "mailing_city", "mailing_state", "mailing_postal_code"),
-            "phone": ("id", "member_number", "phone"),
-        }[kind]
-        candidates = Member.objects.filter(**{index_field: index}).exclude(pk=member.pk).only(*only).order_by("id")[:MAX_CANDIDATES]
-        return [candidate for candidate in candidates if self.canonical_values(candidate, kind) & mine]
+        return [candidate for candidate in self.candidates[kind] if self.canonical_values(candidate, kind) & mine]
 
 
 # --- detectors ---------------------------------------------------------------------------------

@@ -333,7 +333,7 @@ class KnownFraudEntry(models.Model):
 
     class Meta:
         verbose_name_plural = "known fraud entries"
-        indexes = [models.Index(fields=["kind", "index_value"], name="redflags_fraud_lookup_idx")]
+        indexes = [models.Index(fields=["index_value"], name="redflags_fraud_value_idx")]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} ({self.get_listing_display()}) from {self.source}"

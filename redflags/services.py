@@ -95,20 +95,21 @@ def checklist_fields(checklist) -> dict:
 
 
 def event_record(event: engine.Event, *, key: uuid.UUID | None = None) -> tuple[ObservedEvent, bool]:
-    return ObservedEvent.objects.get_or_create(
-        key=key or uuid.uuid4(),
-        defaults={
-            "event": event.name,
-            "member_id": event.member_id,
-            "account_id": event.account_id,
-            "fields": list(event.fields),
-            "old_indexes": dict(event.old_indexes),
-            "new_indexes": dict(event.new_indexes),
-            "payload": dict(event.payload),
-            "actor_id": event.actor_id,
-            "occurred_at": event.occurred_at,
-        },
-    )
+    """Remember an event. With a caller's key (a task re-delivery) an existing row is returned."""
+    fields = {
+        "event": event.name,
+        "member_id": event.member_id,
+        "account_id": event.account_id,
+        "fields": list(event.fields),
+        "old_indexes": dict(event.old_indexes),
+        "new_indexes": dict(event.new_indexes),
+        "payload": dict(event.payload),
+        "actor_id": event.actor_id,
+        "occurred_at": event.occurred_at,
+    }
+    if key is None:  # a fresh event (an opening, a notice): one INSERT, nothing to look up
+        return ObservedEvent.objects.create(key=uuid.uuid4(), **fields), True
+    return ObservedEvent.objects.get_or_create(key=key, defaults=fields)
 
 
 def _review_account(ctx: engine.Context):
@@ -187,10 +188,10 @@ def opening_assess(*, account, actor=None, checklist=None) -> RiskAssessment:
     Sets ``red_flag_warning`` / ``on_hold`` / ``status_reason`` on the instance; the registry saves.
     """
     fields = checklist_fields(checklist)
-    if fields and account.pk and not VerificationChecklist.objects.filter(account_id=account.pk).exists():
-        recorder = actor if getattr(actor, "pk", None) else None
-        if recorder is not None:
-            VerificationChecklist.objects.create(account_id=account.pk, recorded_by=recorder, **fields)
+    recorder = actor if getattr(actor, "pk", None) else None
+    if fields and account.pk and recorder is not None:
+        # The account was created a moment ago in this transaction: it has no checklist yet.
+        VerificationChecklist.objects.create(account_id=account.pk, recorded_by=recorder, **fields)
     event = engine.Event(
         name=engine.OPENING,
         member_id=account.member_id,
