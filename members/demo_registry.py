@@ -1,7 +1,97 @@
-"""Demo data for the registry (filled in by the registry demo step; see seed_registry)."""
+"""Demo data for the registry: ~300 members with premises, meters (some solar), open and closed
+accounts, bank accounts, a year of bills and payments, capital credits, and portal logins
+``member0001`` .. ``member0005`` (password ``members.demo.DEMO_PASSWORD``).
+
+Members, premises, accounts and meters come in through the legacy CIS import (the same path a co-op's
+real data would take), so they are validated, encrypted and indexed exactly like production rows.
+Bills, payments and capital credits are bulk-created history with one audit row for the step. Every
+part is idempotent: a second run finds what exists and adds nothing.
+"""
 
 from __future__ import annotations
 
+import datetime
+import io
+from decimal import Decimal
+
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import Account, Bill, Payment
+from members.audit import audit_record
+from members.importing import import_members
+from members.legacy_csv import synthetic_csv
+from members.models import CapitalCreditAllocation, Member, User
+
+DEMO_MEMBERS = 300
+DEMO_PREFIX = "D"
+PORTAL_LOGINS = 5
+
+
+def _history(accounts: list[Account]) -> tuple[int, int, int]:
+    today = timezone.localdate()
+    bills, payments, credits = [], [], []
+    with_bills = set(Bill.objects.filter(account__in=accounts).values_list("account_id", flat=True))
+    for account in accounts:
+        if account.pk in with_bills:
+            continue
+        seed = account.pk
+        for months_back in range(12, 0, -1):
+            first = (today.replace(day=1) - datetime.timedelta(days=30 * months_back)).replace(day=1)
+            last = (first + datetime.timedelta(days=32)).replace(day=1) - datetime.timedelta(days=1)
+            kwh = Decimal(450 + (seed * 37 + months_back * 53) % 900)
+            amount = (kwh * Decimal("0.1320") + Decimal("24.00")).quantize(Decimal("0.01"))
+            bills.append(Bill(account=account, statement_number=f"DS{account.pk:07d}{months_back:02d}", period_start=first,
+                              period_end=last, issued_on=last + datetime.timedelta(days=2), due_on=last + datetime.timedelta(days=22),
+                              kwh=kwh, amount_due=amount, status=Bill.Status.PAID if months_back > 1 else Bill.Status.OPEN))
+    Bill.objects.bulk_create(bills, batch_size=1000)
+    for bill in bills:
+        if bill.status == Bill.Status.PAID:
+            received = datetime.datetime.combine(bill.due_on - datetime.timedelta(days=5), datetime.time(10), tzinfo=datetime.UTC)
+            payments.append(Payment(account_id=bill.account_id, bill=bill, amount=bill.amount_due, received_at=received,
+                                    method=(Payment.Method.ACH, Payment.Method.CHECK, Payment.Method.CARD)[bill.account_id % 3]))
+    Payment.objects.bulk_create(payments, batch_size=1000)
+    members_with_credits = set(CapitalCreditAllocation.objects.filter(member__in=[a.member_id for a in accounts])
+                               .values_list("member_id", flat=True))
+    for account in accounts:
+        if account.member_id in members_with_credits:
+            continue
+        members_with_credits.add(account.member_id)
+        for year in range(today.year - 3, today.year):
+            patronage = Decimal(900 + (account.member_id * 17 + year) % 1400)
+            credits.append(CapitalCreditAllocation(member_id=account.member_id, year=year, patronage_amount=patronage,
+                                                   allocated_amount=(patronage * Decimal("0.07")).quantize(Decimal("0.01")),
+                                                   allocated_on=datetime.date(year + 1, 4, 30)))
+    CapitalCreditAllocation.objects.bulk_create(credits, batch_size=1000)
+    return len(bills), len(payments), len(credits)
+
+
+def _portal_logins() -> int:
+    from members.demo import DEMO_PASSWORD
+
+    created = 0
+    for number in range(1, PORTAL_LOGINS + 1):
+        member = Member.objects.only("id", "user_id", "email").get(member_number=f"{DEMO_PREFIX}{number:08d}")
+        if member.user_id:
+            continue
+        user, was_created = User.objects.get_or_create(username=f"member{number:04d}", defaults={"email": member.email})
+        if was_created:
+            user.set_password(DEMO_PASSWORD)
+            user.save(update_fields=["password"])
+            created += 1
+        Member.objects.filter(pk=member.pk).update(user=user)  # demo wiring only; services.member_link_user audits real links
+    return created
+
 
 def seed_registry() -> str:
-    return "registry demo data: not built yet"
+    report = import_members(io.StringIO(synthetic_csv(DEMO_MEMBERS, prefix=DEMO_PREFIX)), batch_size=500, actor_label="demo")
+    with transaction.atomic():
+        accounts = list(Account.objects.filter(member__member_number__startswith=DEMO_PREFIX).only("id", "member_id"))
+        bills, payments, credits = _history(accounts)
+        logins = _portal_logins()
+        if bills or payments or credits or logins:
+            audit_record(actor=None, actor_label="demo", action="demo.registry_history", object_type="accounts.account",
+                         fields=["bills", "payments", "capital_credits", "user"],
+                         detail={"bills": bills, "payments": payments, "capital_credits": credits, "portal_logins": logins})
+    return (f"registry: {report.members_loaded} members loaded ({report.members_already_present} already present), "
+            f"{bills} bills, {payments} payments, {credits} capital credits, {logins} portal logins")
