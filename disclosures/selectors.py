@@ -136,3 +136,25 @@ def disclosures_to_member(*, member: Member) -> QuerySet[DisclosureLogEntry]:
         .only("seq", "at", "outcome", "recipient_label", "basis_kind", "purpose", "categories", "format")
         .order_by("-seq")
     )
+
+
+def usage_groups(*, start_month, end_month, group_by: str = "postal_code") -> dict[str, dict[int, int]]:
+    """Delivered Wh per member, grouped by the premise's postal code (or ``"all"``), for an aggregate
+    release. The result is member-level data: it only leaves through ``services.aggregate_export``,
+    which checks the aggregation standard first."""
+    from accounts.models import Account
+    from accounts.usage.selectors import monthly_totals_for_accounts
+
+    accounts = {
+        pk: (member_id, postal or "unknown")
+        for pk, member_id, postal in Account.objects.filter(opened_at__isnull=False).values_list("pk", "member_id", "premise__service_postal_code")
+    }
+    groups: dict[str, dict[int, int]] = {}
+    for account_id, _month, channel, wh in monthly_totals_for_accounts(account_ids=list(accounts), start_month=start_month, end_month=end_month):
+        if channel != "delivered":
+            continue
+        member_id, postal = accounts[account_id]
+        key = postal if group_by == "postal_code" else "all"
+        group = groups.setdefault(key, {})
+        group[member_id] = group.get(member_id, 0) + wh
+    return groups

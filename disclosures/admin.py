@@ -1,0 +1,265 @@
+"""Staff screens by role. Adds and actions hand off to disclosures.services (which validate and audit);
+the log is read-only for everyone. Privacy Officer manages recipients, agreements, legal bases and
+membership-list requests; Member Services record consents given on a written form or by phone; the
+Auditor views everything and changes nothing."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+
+from disclosures import services
+from disclosures.models import (
+    ConfidentialityAgreement,
+    Consent,
+    DataCategory,
+    DisclosureLogEntry,
+    LegalBasis,
+    MembershipListRequest,
+    Recipient,
+)
+
+
+class _DryRun(Exception):
+    pass
+
+
+class CategoriesField(forms.MultipleChoiceField):
+    def __init__(self, **kwargs):
+        super().__init__(choices=DataCategory.choices, widget=forms.CheckboxSelectMultiple, **kwargs)
+
+
+class _ServiceAdmin(admin.ModelAdmin):
+    """Existing rows are shown read-only; creation goes through ``create_via_service``."""
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is not None:
+            return [f.name for f in self.model._meta.fields] + [m.name for m in self.model._meta.many_to_many]
+        return super().get_readonly_fields(request, obj)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def get_form(self, request, obj=None, **kwargs):
+        form_class = super().get_form(request, obj, **kwargs)
+        if obj is not None:
+            return form_class
+        admin_self = self
+
+        class ServiceCheckedForm(form_class):
+            def clean(self):
+                data = super().clean()
+                if self.errors:
+                    return data
+                # Dry run of the service in a savepoint, so its rules show as form errors.
+                try:
+                    with transaction.atomic():
+                        admin_self.create_via_service(request, dict(data))
+                        raise _DryRun
+                except _DryRun:
+                    pass
+                except ValidationError as exc:
+                    raise forms.ValidationError(exc.messages) from None
+                return data
+
+        return ServiceCheckedForm
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            raise PermissionDenied("Records are changed through their actions (revoke, approve), never edited.")
+        try:
+            form.instance = self.create_via_service(request, form.cleaned_data)
+        except ValidationError as exc:
+            raise PermissionDenied("; ".join(exc.messages)) from None
+        obj.pk = form.instance.pk
+
+    def save_related(self, request, form, formsets, change):
+        # Many-to-many fields were set by the service.
+        return None
+
+    def create_via_service(self, request, data):  # pragma: no cover - every subclass overrides
+        raise NotImplementedError
+
+
+class RecipientForm(forms.ModelForm):
+    class Meta:
+        model = Recipient
+        fields = ["name", "kind", "contact_name", "contact_email", "address", "notes"]
+
+
+class AgreementInline(admin.TabularInline):
+    model = ConfidentialityAgreement
+    extra = 0
+    can_delete = False
+    fields = ["reference", "scope", "categories", "effective_from", "expires_on", "document_reference"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Recipient)
+class RecipientAdmin(_ServiceAdmin):
+    form = RecipientForm
+    list_display = ("name", "kind", "is_active", "created_at")
+    list_filter = ("kind", "is_active")
+    search_fields = ("name",)
+    inlines = [AgreementInline]
+
+    def create_via_service(self, request, data):
+        return services.recipient_create(actor=request.user, **data)
+
+
+class AgreementForm(forms.ModelForm):
+    categories = CategoriesField()
+
+    class Meta:
+        model = ConfidentialityAgreement
+        fields = ["recipient", "reference", "scope", "categories", "signed_on", "effective_from", "expires_on", "document_reference"]
+
+
+@admin.register(ConfidentialityAgreement)
+class AgreementAdmin(_ServiceAdmin):
+    form = AgreementForm
+    list_display = ("reference", "recipient", "effective_from", "expires_on")
+    list_select_related = ("recipient",)
+    list_filter = ("expires_on",)
+
+    def create_via_service(self, request, data):
+        return services.agreement_record(actor=request.user, **data)
+
+
+class ConsentForm(forms.ModelForm):
+    categories = CategoriesField()
+
+    class Meta:
+        model = Consent
+        fields = ["member", "recipient", "categories", "purpose", "purpose_detail", "channel", "evidence", "expires_at"]
+
+
+@admin.register(Consent)
+class ConsentAdmin(_ServiceAdmin):
+    form = ConsentForm
+    list_display = ("id", "member", "recipient", "purpose", "channel", "granted_at", "expires_at", "revoked_at")
+    list_select_related = ("member", "recipient")
+    list_filter = ("channel", "purpose", "recipient")
+    raw_id_fields = ("member",)
+    actions = ["revoke_written", "revoke_phone"]
+
+    def create_via_service(self, request, data):
+        return services.consent_grant(actor=request.user, **data)
+
+    def _revoke(self, request, queryset, channel):
+        done = 0
+        for consent in queryset:
+            try:
+                services.consent_revoke(actor=request.user, consent=consent, channel=channel, reason=f"recorded by staff ({channel})")
+                done += 1
+            except ValidationError as exc:
+                self.message_user(request, f"consent #{consent.pk}: {'; '.join(exc.messages)}", messages.WARNING)
+        self.message_user(request, f"{done} consent(s) revoked; the records are kept.")
+
+    @admin.action(description="Revoke (member asked in writing)", permissions=["change"])
+    def revoke_written(self, request, queryset):
+        self._revoke(request, queryset, Consent.Channel.WRITTEN)
+
+    @admin.action(description="Revoke (member asked by phone)", permissions=["change"])
+    def revoke_phone(self, request, queryset):
+        self._revoke(request, queryset, Consent.Channel.PHONE)
+
+
+class LegalBasisForm(forms.ModelForm):
+    categories = CategoriesField()
+
+    class Meta:
+        model = LegalBasis
+        fields = ["kind", "recipient", "agreement", "members", "categories", "purpose", "description", "request_reference", "process_type",
+                  "document_reference", "issuing_authority", "document_date", "notice_withheld", "justification", "valid_until"]
+
+
+@admin.register(LegalBasis)
+class LegalBasisAdmin(_ServiceAdmin):
+    form = LegalBasisForm
+    list_display = ("id", "kind", "recipient", "purpose", "valid_until", "approved_at", "revoked_at")
+    list_select_related = ("recipient",)
+    list_filter = ("kind",)
+    raw_id_fields = ("members",)
+    actions = ["approve"]
+
+    def create_via_service(self, request, data):
+        return services.legal_basis_record(actor=request.user, **data)
+
+    @admin.action(description="Approve as second approver (imminent threat)", permissions=["approve"])
+    def approve(self, request, queryset):
+        for basis in queryset:
+            try:
+                services.legal_basis_approve(actor=request.user, basis=basis)
+                self.message_user(request, f"basis #{basis.pk} approved")
+            except (ValidationError, PermissionDenied) as exc:
+                self.message_user(request, f"basis #{basis.pk}: {exc}", messages.ERROR)
+
+    def has_approve_permission(self, request) -> bool:
+        return request.user.has_perm("disclosures.approve_legalbasis")
+
+
+class MembershipListRequestForm(forms.ModelForm):
+    class Meta:
+        model = MembershipListRequest
+        fields = ["requester", "purpose"]
+
+
+@admin.register(MembershipListRequest)
+class MembershipListRequestAdmin(_ServiceAdmin):
+    form = MembershipListRequestForm
+    list_display = ("id", "requester", "status", "requested_at", "decided_by", "valid_until")
+    list_select_related = ("requester", "decided_by")
+    list_filter = ("status",)
+    raw_id_fields = ("requester",)
+    actions = ["approve", "deny"]
+
+    def create_via_service(self, request, data):
+        return services.membership_list_request_create(actor=request.user, requester=data["requester"], purpose=data["purpose"])
+
+    def _decide(self, request, queryset, approve):
+        for item in queryset:
+            try:
+                services.membership_list_request_decide(actor=request.user, request=item, approve=approve,
+                                                        note="approved in the admin: proper purpose" if approve else "denied in the admin")
+            except (ValidationError, PermissionDenied) as exc:
+                self.message_user(request, f"request #{item.pk}: {exc}", messages.ERROR)
+
+    @admin.action(description="Approve (proper purpose)", permissions=["approve"])
+    def approve(self, request, queryset):
+        self._decide(request, queryset, True)
+
+    @admin.action(description="Deny", permissions=["approve"])
+    def deny(self, request, queryset):
+        self._decide(request, queryset, False)
+
+    def has_approve_permission(self, request) -> bool:
+        return request.user.has_perm("disclosures.approve_membershiplistrequest")
+
+
+@admin.register(DisclosureLogEntry)
+class DisclosureLogEntryAdmin(admin.ModelAdmin):
+    """Read-only: the database refuses edits anyway (trigger), the admin does not offer them."""
+
+    list_display = ("seq", "at", "outcome", "recipient_label", "basis_kind", "member_count", "format")
+    list_filter = ("outcome", "basis_kind")
+    search_fields = ("basis_ref", "recipient_label", "reason")
+    date_hierarchy = "at"
+    exclude = ("member_ids",)
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in DisclosureLogEntry._meta.fields if f.name != "member_ids"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

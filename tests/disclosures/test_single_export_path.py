@@ -1,0 +1,73 @@
+"""Member data leaves only through disclosures.services (seed 000 F.1: "does not share ... except").
+
+The test scans the project's own source for the ways Python and Django write data out as a file or a
+download. Every hit must be on the allow-list below, each entry with the reason it is not a release of
+member information. Adding a CSV/file download anywhere else fails this test: route it through
+``disclosures.services.disclosure_export`` (or argue for an allow-list entry in review).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+WRITE_OUT = re.compile(
+    r"csv\.writer|csv\.DictWriter|StreamingHttpResponse|FileResponse|text/csv|attachment;|application/atom\+xml"
+    r"|\.to_csv\(|xlsxwriter|openpyxl|EmailMessage\(|\.attach\(|\.attach_file\(|application/vnd\.ms-excel"
+)
+
+ALLOWED = {
+    # The gate itself: renderers, the export service, and the auditor pages' logged CSV downloads.
+    "disclosures/rendering.py": "the one renderer (CSV/JSON/ESPI) used by the export service",
+    "disclosures/services.py": "disclosure_export / aggregate_export / auditor_csv_export: checked, logged releases",
+    "disclosures/views.py": "auditor CSV downloads, streamed from services.auditor_csv_export (logged)",
+    # Not member information:
+    "redflags/views.py": "the Red Flags annual review for the board: counts per flag type/outcome, no member fields",
+    # Access, not disclosure: the member's own meter intervals to the member (seed 000 B.3, seed 001
+    # "timely access in a readily accessible format"), or to staff through the usage app's audited
+    # access helper (_account_for_reader). A third party gets usage only via disclosure_export.
+    "accounts/usage/api.py": "member's own interval CSV (B.3 access) and audited staff reads, never a third party",
+    "members/legacy_csv.py": "writes SYNTHETIC fake rows for the import tests and benchmark; never reads the database",
+}
+
+SKIP_DIRS = {".venv", "var", "migrations", "tests", "node_modules", "staticfiles", ".git", ".ruff_cache", "__pycache__"}
+
+
+def _source_files():
+    for path in ROOT.rglob("*.py"):
+        relative = path.relative_to(ROOT)
+        if SKIP_DIRS & set(relative.parts):
+            continue
+        yield relative.as_posix(), path.read_text(encoding="utf-8", errors="replace")
+
+
+def test_no_module_outside_the_allow_list_writes_data_out():
+    offenders = []
+    for relative, text in _source_files():
+        if relative in ALLOWED:
+            continue
+        for number, line in enumerate(text.splitlines(), start=1):
+            if WRITE_OUT.search(line):
+                offenders.append(f"{relative}:{number}: {line.strip()[:100]}")
+    assert not offenders, "member data may leave only through disclosures.services:\n" + "\n".join(offenders)
+
+
+def test_the_allow_list_is_tight():
+    """Every allow-listed file exists and still needs its entry (no stale holes in the gate)."""
+    files = dict(_source_files())
+    for relative in ALLOWED:
+        assert relative in files, f"{relative} is allow-listed but gone: remove the entry"
+        assert WRITE_OUT.search(files[relative]), f"{relative} no longer writes files: remove its allow-list entry"
+
+
+def test_the_scan_would_catch_a_new_csv_download(tmp_path):
+    sample = 'response = HttpResponse(data, content_type="text/csv")\nwriter = csv.writer(response)\n'
+    assert len([line for line in sample.splitlines() if WRITE_OUT.search(line)]) == 2
+
+
+def test_disclosure_views_stream_only_through_the_service():
+    """The auditor views never build CSV themselves: they hand rows to services.auditor_csv_export."""
+    views = (ROOT / "disclosures/views.py").read_text()
+    assert "csv.writer" not in views and "services.auditor_csv_export" in views
