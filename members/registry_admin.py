@@ -8,12 +8,13 @@ leak a value through its HTML and an undecryptable value can never be saved back
 
 from __future__ import annotations
 
+import csv
 import re
 
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -75,6 +76,20 @@ def member_search(queryset, term: str, user):
     by_number = queryset.filter(member_number__iexact=term)
     name = " ".join(term.upper().split())
     return by_number | queryset.filter(name_search__startswith=name)
+
+
+CSV_COLUMNS = ("member_number", "legal_name", "kind", "status", "mailing_line1", "mailing_line2", "mailing_city",
+               "mailing_state", "mailing_postal_code", "phone", "email", "tax_id", "date_of_birth", "drivers_licence")
+
+
+def write_members_csv(out, members) -> None:
+    """Members as CSV with masked identifiers (the only CSV shape staff can download)."""
+    writer = csv.writer(out)
+    writer.writerow(CSV_COLUMNS)
+    for member in members:
+        masked = masked_member(member)
+        writer.writerow([*(getattr(member, name) for name in CSV_COLUMNS[:11]), masked["tax_id"], masked["date_of_birth"],
+                         masked["drivers_licence"]])
 
 
 class _IdentifierInputs(forms.Form):
@@ -164,7 +179,7 @@ class MemberAdmin(admin.ModelAdmin):
     search_help_text = "Member number, name, phone, email, last four of SSN/TIN; full SSN/TIN or licence (IL:D1234567) if your role allows."
     show_full_result_count = False
     list_per_page = 100
-    actions = ["make_active", "make_former"]
+    actions = ["make_active", "make_former", "export_masked_csv"]
     fieldsets = (
         (None, {"fields": ("kind", "legal_name", "employer_name")}),
         ("Mailing address", {"fields": ("mailing_line1", "mailing_line2", "mailing_city", "mailing_state", "mailing_postal_code")}),
@@ -294,6 +309,16 @@ class MemberAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # members become former members; purges belong to the retention app
+
+    @admin.action(description="Export selected as CSV (masked)", permissions=["view"])
+    def export_masked_csv(self, request, queryset):
+        response = HttpResponse(content_type="text/csv")
+        response["Content-Disposition"] = 'attachment; filename="members-masked.csv"'
+        members = list(member_list(queryset=queryset.model.objects.filter(pk__in=queryset.values("pk"))))
+        write_members_csv(response, members)
+        services.member_list_view(actor=request.user, member_ids=[m.pk for m in members], channel="admin-csv",
+                                  ip_address=client_ip(request))
+        return response
 
     @admin.action(description="Mark selected applicants/former members active", permissions=["change"])
     def make_active(self, request, queryset):

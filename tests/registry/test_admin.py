@@ -148,3 +148,13 @@ def test_gate_codes_are_shown_to_field_services_only(client, csr, field_worker):
     assert "4417#" not in html and "Dog in the yard" not in html
     assert field_worker.has_perm("accounts.view_field_notes")
     assert not csr.has_perm("accounts.view_field_notes")
+
+
+def test_the_csv_export_is_masked_and_logged(client, csr):
+    members = factories.MemberFactory.create_batch(3)
+    _login(client, csr)
+    response = client.post(MEMBERS, {"action": "export_masked_csv", "_selected_action": [m.pk for m in members]})
+    body = response.content.decode()
+    assert response["Content-Type"] == "text/csv"
+    assert f"***-**-{members[0].ssn_last4}" in body and members[0].ssn not in body
+    assert AuditEvent.objects.filter(action="access.list_members", detail__channel="admin-csv").exists()
