@@ -171,6 +171,7 @@ def portal_usage(request, account_number: str):
         bar["delivered"], bar["received"] = round(bar["delivered"], 2), round(bar["received"], 2)
     return render(request, "portal/usage.html", {
         "account": account, "period": period, "day": day, "series": series, "chart_width": max(len(series), 1) * 10,
+        "first_day": usage["first_day"], "last_day": usage["last_day"],
         "total_kwh": round(sum(bar["delivered"] for bar in series), 1),
         "total_received_kwh": round(sum(bar["received"] for bar in series), 1),
     })

@@ -174,6 +174,15 @@ class TestUsage:
         assert "48.0 kWh" in body  # 2 days x 96 intervals x 250 Wh
         assert "Tue Jun 10" in body
 
+    def test_the_member_can_download_their_own_readings_from_the_usage_page(self, client, alice, metered):
+        client.force_login(alice.user)
+        page = client.get(f"/portal/accounts/{metered.account_number}/usage/?period=month&day=2025-06-01").content.decode()
+        link = f"/api/usage/accounts/{metered.pk}/intervals.csv?first_day=2025-06-01&amp;last_day=2025-06-30"
+        assert link in page
+        response = client.get(link.replace("&amp;", "&"))
+        assert response.status_code == 200
+        assert len(b"".join(response.streaming_content).splitlines()) == 1 + 2 * 96
+
     def test_a_member_sees_a_year_by_month(self, client, alice, metered):
         client.force_login(alice.user)
         response = client.get(f"/portal/accounts/{metered.account_number}/usage/?period=year&day=2025-06-01")
