@@ -33,7 +33,8 @@ from decimal import Decimal
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q, Subquery, Sum
+from django.db.models import BinaryField, Exists, F, OuterRef, Q, Subquery, Sum
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from disclosures import rendering
@@ -611,26 +612,56 @@ def _members_queryset(plan: _Plan):
     return queryset.order_by("pk")
 
 
+def _encrypted_field_names() -> frozenset[str]:
+    from fernet_fields.fields import EncryptedField
+
+    return frozenset(f.name for f in Member._meta.fields if isinstance(f, EncryptedField))
+
+
 def _member_rows(plan: _Plan, sink: list[int], consent_sink: list[int]) -> Iterator[list]:
+    """Rows of the released fields, a page at a time.
+
+    Only the columns released are read, so fields outside the categories are never even decrypted.
+    Encrypted columns are fetched as raw tokens and decrypted a page at a time with the registry's
+    bulk Fernet (members/fernet_bulk.py: ordinary Fernet tokens, one AES call per block position),
+    which is what lets a 100,000-member export run at thousands of members a second.
+    """
+    from members import crypto
+    from members.fernet_bulk import decrypt_many
+
     queryset = _members_queryset(plan)
-    wanted = [f for f in plan.fields if f not in ("capital_allocated_total", "capital_retired_total")]
     if "capital_allocated_total" in plan.fields or "capital_retired_total" in plan.fields:
         queryset = queryset.annotate(capital_allocated_total=Sum("capital_credits__allocated_amount"), capital_retired_total=Sum("capital_credits__retired_amount"))
-    # Only the columns released are read, so fields outside the categories are never even decrypted.
-    queryset = queryset.only("pk", *wanted)
+    encrypted = _encrypted_field_names()
+    columns: list = []
+    for name in plan.fields:
+        columns.append(Cast(name, output_field=BinaryField()) if name in encrypted else F(name))
+    with_consent = plan.consent_gate is not None
+    values = queryset.values_list("pk", *(["consent_id"] if with_consent else []), *columns)
+    offset = 2 if with_consent else 1
+    encrypted_positions = [(index, Member._meta.get_field(name)) for index, name in enumerate(plan.fields) if name in encrypted]
+    keys = crypto.derived_fernet_keys()
     # Keyset pagination (pk > last, LIMIT n): memory stays at one page whatever the export's size, and
     # unlike a server-side cursor nothing is left open if the download is abandoned half-way.
     last_pk = 0
     while True:
-        page = list(queryset.filter(pk__gt=last_pk)[:EXPORT_PAGE_SIZE])
-        for member in page:
-            sink.append(member.pk)
-            if plan.consent_gate is not None:
-                consent_sink.append(member.consent_id)
-            yield [getattr(member, name) for name in plan.fields]
+        page = list(values.filter(pk__gt=last_pk)[:EXPORT_PAGE_SIZE])
+        rows = [list(row[offset:]) for row in page]
+        if encrypted_positions:
+            tokens = [bytes(row[index]) for row in rows for index, _ in encrypted_positions if row[index] is not None]
+            plaintexts = iter(decrypt_many(keys, tokens)[0]) if tokens else iter(())
+            for row in rows:
+                for index, model_field in encrypted_positions:
+                    if row[index] is not None:
+                        row[index] = model_field.to_python(next(plaintexts).decode())
+        for source, row in zip(page, rows, strict=True):
+            sink.append(source[0])
+            if with_consent:
+                consent_sink.append(source[1])
+            yield row
         if len(page) < EXPORT_PAGE_SIZE:
             return
-        last_pk = page[-1].pk
+        last_pk = page[-1][0]
 
 
 def _usage_rows(plan: _Plan, sink: list[int], *, start: date | None, end: date | None) -> Iterator[list]:

@@ -1,0 +1,194 @@
+"""Benchmarks of the disclosures app.
+
+- ``disclosures.export_members_per_s`` / ``disclosures.export_peak_mb``: a consent-gated CSV export of
+  100,000 members (contact + billing: four Fernet-encrypted fields each: SSN, TIN, date of birth,
+  credit notes), consumed as a stream the way a StreamingHttpResponse would. Peak memory is the
+  process's resident set size sampled every 20 ms during the export (so it includes Django itself).
+- ``disclosures.verify_chain_entries_per_s``: verifying 1,000,000 chained log entries. They are written
+  into a TEMPORARY copy of the log table (same columns, same hash function), so a benchmark never
+  adds a million fake entries to a real, append-only log.
+
+Runs only against a database whose name contains "bench" (``make bench`` uses ``memberguard_bench``):
+it creates 100,000 fake members. Members and consents are removed afterwards; the one release it logs
+stays on that database's log, which is append-only by design.
+"""
+
+from __future__ import annotations
+
+import datetime
+import io
+import os
+import threading
+import time
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from disclosures.chain import CANONICAL_COLUMNS, GENESIS, chain_key, entry_hash, verify_chain
+
+
+def _guard() -> bool:
+    return "bench" in connection.settings_dict["NAME"]
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as handle:
+        pages = int(handle.read().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / (1024 * 1024)
+
+
+class _PeakSampler(threading.Thread):
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.peak = _rss_mb()
+        self._halt = threading.Event()
+
+    def run(self):
+        while not self._halt.wait(0.02):
+            self.peak = max(self.peak, _rss_mb())
+
+    def stop(self) -> float:
+        self._halt.set()
+        self.join()
+        self.peak = max(self.peak, _rss_mb())
+        return self.peak
+
+
+def bench_export(quick: bool = False) -> dict[str, float]:
+    if not _guard():
+        print("disclosures bench skipped: the database name must contain 'bench'")  # noqa: T201
+        return {}
+    from disclosures import services
+    from disclosures.models import Consent, Purpose, Recipient
+    from disclosures.models import DataCategory as C
+    from members.models import Member
+
+    count = 10_000 if quick else 100_000
+    stamp = timezone.now().strftime("%Y%m%d%H%M%S")
+    prefix = f"BX{stamp[-8:]}"
+    with transaction.atomic():
+        recipient = services.recipient_create(actor=None, name=f"Bench energy-services partner {stamp}", kind=Recipient.Kind.MEMBER_DESIGNATED)
+    try:
+        batch = 5_000
+        for start in range(0, count, batch):
+            Member.objects.bulk_create(
+                [
+                    Member(
+                        member_number=f"{prefix}{i:07d}", legal_name=f"Bench Member {i}", status="active",
+                        mailing_line1=f"{i} Bench Rd", mailing_city="Springfield", mailing_state="IL", mailing_postal_code="62701",
+                        phone=f"+1217555{i % 10000:04d}", email=f"bench{i}@example.test",
+                        ssn=f"123{45 + i % 50:02d}{i % 10000:04d}", tin=f"12{i % 10000000:07d}", date_of_birth=datetime.date(1960, 1, 1) + datetime.timedelta(days=i % 15000),
+                        credit_notes="Deposit waived after 12 months on time",
+                    )
+                    for i in range(start, min(start + batch, count))
+                ]
+            )
+        ids = list(Member.objects.filter(member_number__startswith=prefix).values_list("pk", flat=True))
+        now = timezone.now()
+        for start in range(0, len(ids), batch):
+            Consent.objects.bulk_create(
+                [
+                    Consent(member_id=pk, recipient=recipient, categories=[C.CONTACT, C.BILLING], purpose=Purpose.ENERGY_SERVICES,
+                            channel=Consent.Channel.WRITTEN, evidence="bench form", granted_at=now)
+                    for pk in ids[start:start + batch]
+                ]
+            )
+        del ids
+        sampler = _PeakSampler()
+        sampler.start()
+        started = time.perf_counter()
+        export = services.disclosure_export(actor=None, recipient=recipient, categories=[C.CONTACT, C.BILLING], purpose=Purpose.ENERGY_SERVICES)
+        size = 0
+        for chunk in export.chunks():
+            size += len(chunk)
+        elapsed = time.perf_counter() - started
+        peak = sampler.stop()
+        assert export.entry is not None and export.entry.row_count == count, "the export did not release every member"  # noqa: S101
+        return {
+            "disclosures.export_members_per_s": count / elapsed,
+            "disclosures.export_peak_mb": peak,
+            "disclosures.export_mb": size / (1024 * 1024),
+        }
+    finally:
+        Consent.objects.filter(recipient=recipient).delete()
+        Member.objects.filter(member_number__startswith=prefix).delete()
+
+
+class _CopyFeed(io.RawIOBase):
+    """A file-like object over a generator of COPY lines, so a million rows never sit in memory."""
+
+    def __init__(self, lines):
+        self._lines = lines
+        self._buffer = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, target) -> int:
+        while len(self._buffer) < len(target):
+            try:
+                self._buffer += next(self._lines)
+            except StopIteration:
+                break
+        size = min(len(target), len(self._buffer))
+        target[:size] = self._buffer[:size]
+        self._buffer = self._buffer[size:]
+        return size
+
+
+def _copy_text(value) -> str:
+    if value is None:
+        return r"\N"
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if isinstance(value, list):
+        return "{" + ",".join(str(v) for v in value) + "}"
+    if isinstance(value, datetime.datetime):
+        return value.isoformat()
+    return str(value).replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
+
+
+def bench_verify_chain(quick: bool = False) -> dict[str, float]:
+    if not _guard():
+        return {}
+    count = 50_000 if quick else 1_000_000
+    key = chain_key()
+    table = "bench_disclosure_log"
+    base = timezone.now() - datetime.timedelta(days=365)
+
+    def lines():
+        prev = GENESIS
+        for seq in range(1, count + 1):
+            values = (
+                seq, base + datetime.timedelta(seconds=seq), None, "bench", "released" if seq % 10 else "refused", None, "Bench partner",
+                "consent", f"consent:{seq}", "energy_services", [seq, seq + 1], 2, ["A1_contact", "A2_billing"],
+                ["member_number", "legal_name"], "csv", 2, "ab" * 32, "" if seq % 10 else "no valid consent", False,
+            )
+            digest = entry_hash(key, prev, values)
+            yield ("\t".join(_copy_text(v) for v in (*values, prev, digest)) + "\n").encode()
+            prev = digest
+
+    columns = ", ".join((*CANONICAL_COLUMNS, "prev_hash", "entry_hash"))
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {table}")
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE {table} (LIKE disclosures_disclosurelogentry INCLUDING DEFAULTS)"  # noqa: S608 - fixed names
+        )
+        cursor.execute(f"ALTER TABLE {table} ALTER COLUMN id DROP NOT NULL")
+        build = time.perf_counter()
+        cursor.copy_expert(f"COPY {table} ({columns}) FROM STDIN", _CopyFeed(lines()))
+        cursor.execute(f"CREATE UNIQUE INDEX ON {table} (seq)")
+        cursor.execute(f"ANALYZE {table}")
+        print(f"  built {count:,} chained entries in {time.perf_counter() - build:.1f}s")  # noqa: T201
+    try:
+        started = time.perf_counter()
+        report = verify_chain(table=table)
+        elapsed = time.perf_counter() - started
+        assert report.ok and report.entries == count, report.problems[:3]  # noqa: S101
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE IF EXISTS {table}")
+    return {"disclosures.verify_chain_entries_per_s": count / elapsed, "disclosures.verify_chain_seconds": elapsed}
+
+
+BENCHMARKS = [bench_verify_chain, bench_export]
