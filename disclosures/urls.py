@@ -12,6 +12,8 @@ urlpatterns = [
     path("audit/consents/", views.audit_consents, name="audit-consents"),
     path("audit/access-log/", views.audit_access_log, name="audit-access-log"),
     path("audit/chain/", views.audit_chain, name="audit-chain"),
+    # Privacy Officer: releases through the export service
+    path("disclosures/release/", views.release, name="release"),
     # Auditor API
     path("api/audit/disclosures/", api.AuditLogApi.as_view(), name="api-audit-log"),
     path("api/audit/refused/", api.AuditRefusedApi.as_view(), name="api-audit-refused"),

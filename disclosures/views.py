@@ -5,6 +5,7 @@ No page shows a decrypted identifier."""
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
@@ -14,7 +15,16 @@ from django.utils import timezone
 
 from disclosures import selectors, services
 from disclosures.chain import verify_chain
-from disclosures.models import Consent, DisclosureLogEntry, LegalBasis, Recipient
+from disclosures.models import (
+    Consent,
+    DataCategory,
+    DisclosureLogEntry,
+    LegalBasis,
+    MembershipListRequest,
+    Purpose,
+    Recipient,
+)
+from members.models import Member
 
 PAGE_SIZE = 50
 FILTER_KEYS = ("outcome", "recipient", "basis_kind", "member", "since", "until", "q", "status", "channel", "purpose", "actor", "action")
@@ -122,3 +132,69 @@ def audit_chain(request):
     _require_auditor(request)
     report = verify_chain()
     return render(request, "disclosures/audit_chain.html", {"report": report, "checked_at": timezone.now()})
+
+
+# --- Privacy Officer: run a release through the gate ------------------------------------------------
+
+
+class ReleaseForm(forms.Form):
+    BASIS_CHOICES = [
+        ("consents", "The members' consents (each member must have one)"),
+        ("consent", "One consent record (id)"),
+        ("legal_basis", "A legal basis (id)"),
+        ("membership_list", "An approved membership-list request (id)"),
+    ]
+    recipient = forms.ModelChoiceField(queryset=Recipient.objects.filter(is_active=True).order_by("name"), required=False)
+    basis_type = forms.ChoiceField(choices=BASIS_CHOICES)
+    basis_id = forms.IntegerField(required=False, min_value=1)
+    categories = forms.MultipleChoiceField(choices=DataCategory.choices, widget=forms.CheckboxSelectMultiple)
+    purpose = forms.ChoiceField(choices=Purpose.choices)
+    member_numbers = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False,
+                                     help_text="One per line or comma-separated; empty = every member the basis covers")
+    format = forms.ChoiceField(choices=[("csv", "CSV"), ("json", "JSON"), ("espi", "Green Button XML (usage)")])
+    usage_start = forms.DateField(required=False)
+    usage_end = forms.DateField(required=False)
+
+    def clean(self):
+        data = super().clean()
+        kind, pk = data.get("basis_type"), data.get("basis_id")
+        models_by_kind = {"consent": Consent, "legal_basis": LegalBasis, "membership_list": MembershipListRequest}
+        data["basis"] = None
+        if kind in models_by_kind:
+            if not pk:
+                raise forms.ValidationError("Give the id of the basis.")
+            data["basis"] = models_by_kind[kind].objects.filter(pk=pk).first()
+            if data["basis"] is None:
+                raise forms.ValidationError(f"There is no {kind.replace('_', ' ')} #{pk}.")
+        numbers = [n.strip() for n in data.get("member_numbers", "").replace(",", "\n").splitlines() if n.strip()]
+        data["member_ids"] = None
+        if numbers:
+            found = dict(Member.objects.filter(member_number__in=numbers).values_list("member_number", "pk"))
+            unknown = [n for n in numbers if n not in found]
+            if unknown:
+                raise forms.ValidationError(f"Unknown member numbers: {', '.join(unknown[:10])}")
+            data["member_ids"] = list(found.values())
+        return data
+
+
+@login_required
+def release(request):
+    """The Privacy Officer's release form: every download here goes through disclosure_export."""
+    if not (request.user.is_active and request.user.has_perm("disclosures.release_disclosure")):
+        raise PermissionDenied
+    form = ReleaseForm(request.POST or None)
+    refusal = ""
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            export = services.disclosure_export(
+                actor=request.user, recipient=data["recipient"], categories=data["categories"], purpose=data["purpose"], basis=data["basis"],
+                member_ids=data["member_ids"], format=data["format"], usage_start=data["usage_start"], usage_end=data["usage_end"],
+            )
+        except services.DisclosureRefused as exc:
+            refusal = f"Refused (logged as entry #{exc.entry.seq if exc.entry else '?'}): {exc.reason}"
+        else:
+            response = StreamingHttpResponse(export.chunks(), content_type=export.content_type)
+            response["Content-Disposition"] = f'attachment; filename="{export.filename}"'
+            return response
+    return render(request, "disclosures/release.html", {"form": form, "refusal": refusal})

@@ -310,3 +310,53 @@ def test_the_demo_step_gives_the_auditor_pages_content(make_user):
     assert DisclosureLogEntry.objects.filter(outcome="released").count() == 3
     assert DisclosureLogEntry.objects.filter(outcome="refused").count() == 3
     assert seed_disclosures().endswith("already present")
+
+
+# --- The Privacy Officer's release page -----------------------------------------------------------------
+
+
+def test_the_release_page_sends_anonymous_to_login(client):
+    response = client.get("/disclosures/release/")
+    assert response.status_code == 302 and "/auth/login/" in response["Location"]
+
+
+@pytest.mark.parametrize("who", ["csr", "auditor", "member"])
+def test_the_release_page_refuses_everyone_but_the_privacy_officer(client, csr, auditor, member_with_login, who):
+    user = {"csr": csr, "auditor": auditor, "member": member_with_login.user}[who]
+    client.force_login(user)
+    assert client.get("/disclosures/release/").status_code == 403
+    assert client.post("/disclosures/release/", {}).status_code == 403
+
+
+def test_the_privacy_officer_downloads_a_release_through_the_gate(client, privacy_officer, csr, members, partner):
+    written_consent(csr, members[0], partner)
+    client.force_login(privacy_officer)
+    response = client.post("/disclosures/release/", {
+        "recipient": partner.pk, "basis_type": "consents", "categories": [C.CONTACT], "purpose": Purpose.MARKETING,
+        "member_numbers": members[0].member_number, "format": "csv",
+    })
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
+    body = b"".join(response.streaming_content).decode()
+    assert members[0].member_number in body
+    entry = DisclosureLogEntry.objects.get(outcome="released")
+    assert entry.actor == privacy_officer and entry.member_ids == [members[0].pk]
+
+
+def test_a_refused_release_shows_the_reason_and_is_logged(client, privacy_officer, members, partner):
+    client.force_login(privacy_officer)
+    response = client.post("/disclosures/release/", {
+        "recipient": partner.pk, "basis_type": "consents", "categories": [C.CONTACT], "purpose": Purpose.MARKETING,
+        "member_numbers": members[1].member_number, "format": "csv",
+    })
+    assert response.status_code == 200 and b"no valid consent" in response.content
+    assert DisclosureLogEntry.objects.filter(outcome="refused", actor=privacy_officer).count() == 1
+
+
+def test_the_release_form_rejects_unknown_members_and_changes_nothing(client, privacy_officer, partner):
+    client.force_login(privacy_officer)
+    response = client.post("/disclosures/release/", {
+        "recipient": partner.pk, "basis_type": "consents", "categories": [C.CONTACT], "purpose": Purpose.MARKETING,
+        "member_numbers": "NOPE-1", "format": "csv",
+    })
+    assert response.status_code == 200 and b"Unknown member numbers" in response.content
+    assert not DisclosureLogEntry.objects.exists()
