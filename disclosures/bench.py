@@ -2,7 +2,7 @@
 
 - ``disclosures.export_members_per_s`` / ``disclosures.export_peak_mb``: a consent-gated CSV export of
   100,000 members (contact + billing: four Fernet-encrypted fields each: SSN, TIN, date of birth,
-  credit notes), consumed as a stream the way a StreamingHttpResponse would. Peak memory is the
+  credit notes), consumed chunk by chunk as a streamed download would be. Peak memory is the
   process's resident set size sampled every 20 ms during the export (so it includes Django itself).
 - ``disclosures.verify_chain_entries_per_s``: verifying 1,000,000 chained log entries. They are written
   into a TEMPORARY copy of the log table (same columns, same hash function), so a benchmark never
