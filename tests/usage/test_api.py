@@ -175,3 +175,13 @@ def test_the_command_fails_loudly_on_a_malformed_file(meter, tmp_path):
     with pytest.raises(CommandError, match="rejected"):
         call_command("ingest_usage", str(path))
     assert not MeterDay.objects.exists()
+
+
+def test_billing_sees_received_files_in_the_admin_and_a_csr_does_not(staff_client, loaded, django_assert_max_num_queries):
+    client = staff_client(roles.BILLING)
+    with django_assert_max_num_queries(12):
+        response = client.get("/admin/usage/ingestbatch/")
+    assert response.status_code == 200 and b"test.csv" in response.content
+    assert client.get(f"/admin/usage/ingestbatch/{loaded.pk}/change/").status_code == 200
+    client.logout()
+    assert staff_client(roles.CSR).get("/admin/usage/ingestbatch/").status_code == 403
