@@ -337,6 +337,27 @@ class Context:
         return result
 
     @cached_property
+    def member_notices(self) -> list[dict]:
+        """CRA alerts and identity-theft notices about this member (newest first), in one query.
+
+        Looks back ten years; each detector applies its own window.
+        """
+        from django.db.models import CharField, F, Value
+
+        if self.member is None:
+            return []
+        since = self.now - datetime.timedelta(days=3650)
+        text = CharField()
+        alerts = ConsumerReportAlert.objects.filter(member_id=self.member.pk, received_at__gte=since).values(
+            n_when=F("received_at"), n_kind=F("kind"), n_agency=F("agency"), n_origin=Value("cra", output_field=text)
+        )
+        notices = IdentityTheftNotice.objects.filter(member_id=self.member.pk, received_at__gte=since).values(
+            n_when=F("received_at"), n_kind=F("reporter"), n_agency=Value("", output_field=text), n_origin=Value("notice", output_field=text)
+        )
+        rows = alerts.union(notices, all=True).order_by("-n_when")[:200]
+        return [{"received_at": row["n_when"], "kind": row["n_kind"], "agency": row["n_agency"], "source": row["n_origin"]} for row in rows]
+
+    @cached_property
     def _changed_kinds(self) -> set[str]:
         kinds = set(self.event.new_indexes)
         if self.event.name == "member.identifiers_changed":
@@ -614,10 +635,10 @@ def _d1(ctx: Context, params: dict) -> list[str]:
     if member is None:
         return []
     since = ctx.now - datetime.timedelta(days=int(params.get("window_days", 365)))
-    notice = IdentityTheftNotice.objects.filter(member_id=member.pk, received_at__gte=since).order_by("-received_at").first()
-    if notice is None:
+    notices = [row for row in ctx.member_notices if row["source"] == "notice" and row["received_at"] >= since]
+    if not notices:
         return []
-    return [f"this member was the subject of an identity-theft notice on {timezone.localdate(notice.received_at)}"]
+    return [f"this member was the subject of an identity-theft notice on {timezone.localdate(notices[0]['received_at'])}"]
 
 
 def _cra(kinds: set[str]) -> Detector:
@@ -633,21 +654,18 @@ def _cra(kinds: set[str]) -> Detector:
         if member is None:
             return []
         since = ctx.now - datetime.timedelta(days=int(params.get("window_days", 365)))
-        alerts = [alert for alert in _recent_alerts(ctx, since) if alert.kind in kinds]
+        alerts = [alert for alert in _recent_alerts(ctx, since) if alert["kind"] in kinds]
         if not alerts:
             return []
         latest = alerts[0]
-        return [f"{latest.get_kind_display().lower()} on file from {latest.agency} ({timezone.localdate(latest.received_at)})"]
+        label = ConsumerReportAlert.Kind(latest["kind"]).label.lower()
+        return [f"{label} on file from {latest['agency']} ({timezone.localdate(latest['received_at'])})"]
 
     return detect
 
 
-def _recent_alerts(ctx: Context, since: datetime.datetime) -> list[ConsumerReportAlert]:
-    # One query for all four CRA detectors at an opening.
-    cache = ctx.__dict__.setdefault("_cra_alerts", {})
-    if since not in cache:
-        cache[since] = list(ConsumerReportAlert.objects.filter(member_id=ctx.member.pk, received_at__gte=since).order_by("-received_at"))
-    return cache[since]
+def _recent_alerts(ctx: Context, since: datetime.datetime) -> list:
+    return [row for row in ctx.member_notices if row["source"] == "cra" and row["received_at"] >= since]
 
 
 detector("CRA1_FRAUD_OR_ACTIVE_DUTY_ALERT", {CRA_ALERT, OPENING})(_cra({"fraud_alert", "active_duty_alert"}))
@@ -668,6 +686,30 @@ def program_settings() -> ProgramSettings:
 
 def active_versions() -> list[RuleVersion]:
     return list(RuleVersion.objects.filter(status=RuleVersion.Status.ACTIVE).select_related("rule"))
+
+
+_SETTINGS_FIELDS = ("program_version", "warn_threshold", "hold_threshold", "caller_failures_to_flag", "caller_failure_window_hours")
+
+
+def settings_and_active_versions() -> tuple[ProgramSettings, list[RuleVersion]]:
+    """The thresholds and the active rule set in one round trip (an opening is scored on the hot path).
+
+    Read fresh every time rather than cached, so an activation or a threshold change applies to the
+    very next event in every process.
+    """
+    from django.db.models import Subquery
+
+    settings_row = ProgramSettings.objects.filter(pk=1)
+    versions = list(
+        RuleVersion.objects.filter(status=RuleVersion.Status.ACTIVE)
+        .select_related("rule")
+        .annotate(**{f"_settings_{name}": Subquery(settings_row.values(name)[:1]) for name in _SETTINGS_FIELDS})
+    )
+    if not versions or getattr(versions[0], "_settings_program_version", None) is None:
+        return program_settings(), versions
+    first = versions[0]
+    settings = ProgramSettings(pk=1, **{name: getattr(first, f"_settings_{name}") for name in _SETTINGS_FIELDS})
+    return settings, versions
 
 
 def outcome_for(score: int, fired: list[Fired], settings: ProgramSettings) -> str:
@@ -691,6 +733,8 @@ def evaluate(
     now: datetime.datetime | None = None,
 ) -> Result:
     """Score one event. ``versions`` replaces the active set (dry runs); nothing is written."""
+    if settings is None and versions is None:
+        settings, versions = settings_and_active_versions()
     settings = settings or program_settings()
     versions = active_versions() if versions is None else versions
     ctx = context or Context(event, now=now)

@@ -316,20 +316,20 @@ def test_payment_sweep_is_idempotent_per_day():
 
 
 
-def test_the_demo_step_queues_flagged_openings_trains_staff_and_is_idempotent(settings):
-    from django.core.management import call_command
-
+def test_the_demo_step_queues_flagged_openings_trains_staff_and_is_idempotent():
+    from members.demo import DEMO_STEPS, seed_staff
     from members.models import User
-    from redflags.demo import DEMO_MARK
+    from redflags.demo import DEMO_MARK, seed_redflags
 
-    settings.DEBUG = True
-    call_command("seed_demo")
+    assert seed_redflags in DEMO_STEPS
+    seed_staff()
+    seed_redflags()
     held = Account.objects.filter(member__legal_name__endswith=DEMO_MARK, on_hold=True).count()
-    assert held == 2
+    assert held == 2 and ReviewItem.objects.count() == 2
     household = Account.objects.get(member__legal_name=f"Morgan Pike {DEMO_MARK}")
     assert household.status == "open" and not household.on_hold
     for username in ("analyst", "programadmin", "csr"):
         assert services.has_current_training(User.objects.get(username=username))
     counts = (ReviewItem.objects.count(), RiskAssessment.objects.count(), AuditEvent.objects.count())
-    call_command("seed_demo")
+    seed_redflags()
     assert (ReviewItem.objects.count(), RiskAssessment.objects.count(), AuditEvent.objects.count()) == counts
