@@ -22,8 +22,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from django.db.models import BinaryField
-from django.db.models.functions import Cast
+from django.db import connection
 from django.utils import timezone
 
 from members import crypto
@@ -273,21 +272,22 @@ class Context:
         One indexed lookup; the member's bank-account indexes join in as a subquery so an opening
         does not pay a separate round trip for them.
         """
-        from django.db.models import Q
-
-        from members.models import FinancialAccount
-
         wanted = self.indexes_to_check
         values = sorted({value for kind_values in wanted.values() for value in kind_values})
         check_bank = self.member is not None and self.event.name in (OPENING, "member.financial_account_added")
-        query = Q(index_value__in=values) if values else Q(pk__in=[])
-        if check_bank:
-            bank = FinancialAccount.objects.filter(member_id=self.member.pk, is_active=True).exclude(bank_account_index="").values("bank_account_index")
-            query |= Q(kind="bank_account", index_value__in=bank)
         if not values and not check_bank:
             return []
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT id FROM redflags_knownfraudentry WHERE active AND (index_value = ANY(%s) OR (%s AND kind = 'bank_account' AND index_value IN "
+                "(SELECT bank_account_index FROM members_financialaccount WHERE member_id = %s AND is_active AND bank_account_index <> '')))",
+                [values, check_bank, self.member.pk if self.member is not None else 0],
+            )
+            ids = [row[0] for row in cursor.fetchall()]
+        if not ids:  # the usual case: one cheap probe, no decryption
+            return []
         matches = []
-        for entry in KnownFraudEntry.objects.filter(query, active=True):
+        for entry in KnownFraudEntry.objects.filter(pk__in=ids):
             if entry.kind == "bank_account":
                 if not check_bank or entry.index_value not in self.bank_account_indexes:
                     continue
@@ -304,10 +304,6 @@ class Context:
         The three indexed equality lookups are OR-ed (a BitmapOr in PostgreSQL) so an opening pays
         one round trip; each row is sorted into the kinds whose index it shares.
         """
-        from django.db.models import Q
-
-        from members.models import Member
-
         member = self.member
         result: dict[str, list] = {"tax_id": [], "address": [], "phone": []}
         if member is None:
@@ -318,17 +314,20 @@ class Context:
             wanted = {kind: value for kind, value in wanted.items() if kind in self._changed_kinds}
         if not wanted:
             return result
-        query = Q()
-        for kind, value in wanted.items():
-            query |= Q(**{fields[kind]: value})
-        columns = ("id", "member_number", "mailing_line1", "mailing_line2", "mailing_city", "mailing_state", "mailing_postal_code", "phone", *fields.values())
-        # Ciphertexts come back as raw bytes: only candidates that share the SSN/TIN index are decrypted.
-        rows = (
-            Member.objects.filter(query)
-            .exclude(pk=member.pk)
-            .order_by("id")
-            .values(*columns, ssn_cipher=Cast("ssn", BinaryField()), tin_cipher=Cast("tin", BinaryField()))[: MAX_CANDIDATES * 3]
-        )
+        # Raw SQL on the hot path: three indexed equalities OR-ed (a BitmapOr), one round trip, and the
+        # ciphertexts returned as bytes so only SSN/TIN candidates are ever decrypted.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT id, member_number, mailing_line1, mailing_line2, mailing_city, mailing_state, mailing_postal_code, phone, "
+                "tax_id_index, address_index, phone_index, ssn, tin FROM members_member "
+                "WHERE (tax_id_index = %s OR address_index = %s OR phone_index = %s) AND id <> %s ORDER BY id LIMIT %s",
+                # A kind not looked for gets NULL, which equals nothing.
+                [wanted.get("tax_id"), wanted.get("address"), wanted.get("phone"), member.pk, MAX_CANDIDATES * 3],
+            )
+            names = [column[0] for column in cursor.description]
+            rows = [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
+        for row in rows:
+            row["ssn_cipher"], row["tin_cipher"] = row.pop("ssn"), row.pop("tin")
         for row in rows:
             candidate = Candidate(row)
             for kind, value in wanted.items():
@@ -342,20 +341,17 @@ class Context:
 
         Looks back ten years; each detector applies its own window.
         """
-        from django.db.models import CharField, F, Value
-
         if self.member is None:
             return []
         since = self.now - datetime.timedelta(days=3650)
-        text = CharField()
-        alerts = ConsumerReportAlert.objects.filter(member_id=self.member.pk, received_at__gte=since).values(
-            n_when=F("received_at"), n_kind=F("kind"), n_agency=F("agency"), n_origin=Value("cra", output_field=text)
-        )
-        notices = IdentityTheftNotice.objects.filter(member_id=self.member.pk, received_at__gte=since).values(
-            n_when=F("received_at"), n_kind=F("reporter"), n_agency=Value("", output_field=text), n_origin=Value("notice", output_field=text)
-        )
-        rows = alerts.union(notices, all=True).order_by("-n_when")[:200]
-        return [{"received_at": row["n_when"], "kind": row["n_kind"], "agency": row["n_agency"], "source": row["n_origin"]} for row in rows]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "(SELECT received_at, kind, agency, 'cra' FROM redflags_consumerreportalert WHERE member_id = %s AND received_at >= %s) "
+                "UNION ALL (SELECT received_at, reporter, '', 'notice' FROM redflags_identitytheftnotice WHERE member_id = %s AND received_at >= %s) "
+                "ORDER BY 1 DESC LIMIT 200",
+                [self.member.pk, since, self.member.pk, since],
+            )
+            return [{"received_at": when, "kind": kind, "agency": agency, "source": source} for when, kind, agency, source in cursor.fetchall()]
 
     @cached_property
     def _changed_kinds(self) -> set[str]:
@@ -691,25 +687,37 @@ def active_versions() -> list[RuleVersion]:
 _SETTINGS_FIELDS = ("program_version", "warn_threshold", "hold_threshold", "caller_failures_to_flag", "caller_failure_window_hours")
 
 
+# Active versions by id. A version that has ever been live is immutable (a database trigger refuses
+# any change but its retirement), so a cached object for an id that is still active is exact.
+_VERSION_CACHE: dict[int, RuleVersion] = {}
+
+
 def settings_and_active_versions() -> tuple[ProgramSettings, list[RuleVersion]]:
-    """The thresholds and the active rule set in one round trip (an opening is scored on the hot path).
+    """The thresholds and the ids of the active rule set in one small query, read fresh every time.
 
-    Read fresh every time rather than cached, so an activation or a threshold change applies to the
-    very next event in every process.
+    An activation, retirement or threshold change therefore applies to the very next event in every
+    process; only the version objects themselves are reused (see _VERSION_CACHE).
     """
-    from django.db.models import Subquery
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT s.program_version, s.warn_threshold, s.hold_threshold, s.caller_failures_to_flag, s.caller_failure_window_hours, "
+            "(SELECT array_agg(v.id ORDER BY v.id) FROM redflags_ruleversion v WHERE v.status = 'active') "
+            "FROM redflags_programsettings s WHERE s.id = 1"
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return program_settings(), active_versions()
+    settings = ProgramSettings(pk=1, **dict(zip(_SETTINGS_FIELDS, row[:5], strict=True)))
+    ids = list(row[5] or [])
+    missing = [pk for pk in ids if pk not in _VERSION_CACHE]
+    if missing:
+        for version in RuleVersion.objects.filter(pk__in=missing).select_related("rule"):
+            _VERSION_CACHE[version.pk] = version
+    return settings, [_VERSION_CACHE[pk] for pk in ids if pk in _VERSION_CACHE]
 
-    settings_row = ProgramSettings.objects.filter(pk=1)
-    versions = list(
-        RuleVersion.objects.filter(status=RuleVersion.Status.ACTIVE)
-        .select_related("rule")
-        .annotate(**{f"_settings_{name}": Subquery(settings_row.values(name)[:1]) for name in _SETTINGS_FIELDS})
-    )
-    if not versions or getattr(versions[0], "_settings_program_version", None) is None:
-        return program_settings(), versions
-    first = versions[0]
-    settings = ProgramSettings(pk=1, **{name: getattr(first, f"_settings_{name}") for name in _SETTINGS_FIELDS})
-    return settings, versions
+
+def clear_version_cache() -> None:
+    _VERSION_CACHE.clear()
 
 
 def outcome_for(score: int, fired: list[Fired], settings: ProgramSettings) -> str:
