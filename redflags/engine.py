@@ -137,6 +137,29 @@ def _days(delta: datetime.timedelta) -> str:
     return "the same day" if days == 0 else ("1 day" if days == 1 else f"{days} days")
 
 
+# The hot-path SQL, kept as constants so the opening prefetch runs exactly the lazy lookups' SQL.
+# A kind not looked for is passed as NULL, which equals nothing.
+_CANDIDATES_SQL = (
+    "SELECT id, member_number, mailing_line1, mailing_line2, mailing_city, mailing_state, mailing_postal_code, phone, "
+    "tax_id_index, address_index, phone_index, ssn AS ssn_cipher, tin AS tin_cipher FROM members_member "
+    "WHERE (tax_id_index = %s OR address_index = %s OR phone_index = %s) AND id <> %s ORDER BY id LIMIT %s"
+)
+_FRAUD_PROBE = (
+    "SELECT id FROM redflags_knownfraudentry WHERE active AND (index_value = ANY(%s) OR (%s AND kind = 'bank_account' AND index_value IN "
+    "(SELECT bank_account_index FROM members_financialaccount WHERE member_id = %s AND is_active AND bank_account_index <> '')))"
+)
+_NOTICES_SQL = (
+    "(SELECT received_at, kind, agency, 'cra' AS source FROM redflags_consumerreportalert WHERE member_id = %s AND received_at >= %s ORDER BY received_at DESC LIMIT 200) "
+    "UNION ALL (SELECT received_at, reporter, '', 'notice' FROM redflags_identitytheftnotice WHERE member_id = %s AND received_at >= %s ORDER BY received_at DESC LIMIT 200)"
+)
+_OPENING_PREFETCH_SQL = (
+    "SELECT 'm', c.id, c.member_number, c.mailing_line1, c.mailing_line2, c.mailing_city, c.mailing_state, c.mailing_postal_code, c.phone, "  # noqa: S608 - constants only
+    "c.tax_id_index, c.address_index, c.phone_index, c.ssn_cipher, c.tin_cipher, NULL::timestamptz FROM (" + _CANDIDATES_SQL + ") AS c "
+    "UNION ALL SELECT 'f', f.id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM (" + _FRAUD_PROBE + ") AS f "
+    "UNION ALL SELECT n.source, NULL, n.kind, n.agency, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, n.received_at FROM (" + _NOTICES_SQL + ") AS n"
+)
+
+
 class Candidate:
     """Another member found by blind index; ciphertexts decrypted only if a detector asks."""
 
@@ -266,6 +289,21 @@ class Context:
         return {kind: values for kind, values in self.member_indexes.items() if kind in changed and values}
 
     @cached_property
+    def _fraud_probe_args(self) -> tuple[list[str], bool]:
+        values = sorted({value for kind_values in self.indexes_to_check.values() for value in kind_values})
+        check_bank = self.member is not None and self.event.name in (OPENING, "member.financial_account_added")
+        return values, check_bank
+
+    @cached_property
+    def fraud_ids(self) -> list[int]:
+        values, check_bank = self._fraud_probe_args
+        if not values and not check_bank:
+            return []
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT id FROM ({_FRAUD_PROBE}) AS probe", [values, check_bank, self.member.pk if self.member is not None else 0])  # noqa: S608 - constant SQL
+            return [row[0] for row in cursor.fetchall()]
+
+    @cached_property
     def fraud_matches(self) -> list[KnownFraudEntry]:
         """Fraud-list entries whose blind index matches, confirmed against the canonical value.
 
@@ -273,17 +311,8 @@ class Context:
         does not pay a separate round trip for them.
         """
         wanted = self.indexes_to_check
-        values = sorted({value for kind_values in wanted.values() for value in kind_values})
-        check_bank = self.member is not None and self.event.name in (OPENING, "member.financial_account_added")
-        if not values and not check_bank:
-            return []
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT id FROM redflags_knownfraudentry WHERE active AND (index_value = ANY(%s) OR (%s AND kind = 'bank_account' AND index_value IN "
-                "(SELECT bank_account_index FROM members_financialaccount WHERE member_id = %s AND is_active AND bank_account_index <> '')))",
-                [values, check_bank, self.member.pk if self.member is not None else 0],
-            )
-            ids = [row[0] for row in cursor.fetchall()]
+        check_bank = self._fraud_probe_args[1]
+        ids = self.fraud_ids
         if not ids:  # the usual case: one cheap probe, no decryption
             return []
         matches = []
@@ -305,35 +334,73 @@ class Context:
         one round trip; each row is sorted into the kinds whose index it shares.
         """
         member = self.member
-        result: dict[str, list] = {"tax_id": [], "address": [], "phone": []}
-        if member is None:
-            return result
+        if member is None or not self._candidate_wanted:
+            return {"tax_id": [], "address": [], "phone": []}
+        wanted = self._candidate_wanted
+        with connection.cursor() as cursor:
+            cursor.execute(_CANDIDATES_SQL, [wanted.get("tax_id"), wanted.get("address"), wanted.get("phone"), member.pk, MAX_CANDIDATES * 3])
+            names = [column[0] for column in cursor.description]
+            rows = [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
+        return self._sort_candidates(rows, wanted)
+
+    @cached_property
+    def _candidate_wanted(self) -> dict[str, str]:
+        member = self.member
         fields = {"tax_id": "tax_id_index", "address": "address_index", "phone": "phone_index"}
         wanted = {kind: getattr(member, field) for kind, field in fields.items() if getattr(member, field)}
         if self.event.name != OPENING:
             wanted = {kind: value for kind, value in wanted.items() if kind in self._changed_kinds}
-        if not wanted:
-            return result
-        # Raw SQL on the hot path: three indexed equalities OR-ed (a BitmapOr), one round trip, and the
-        # ciphertexts returned as bytes so only SSN/TIN candidates are ever decrypted.
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT id, member_number, mailing_line1, mailing_line2, mailing_city, mailing_state, mailing_postal_code, phone, "
-                "tax_id_index, address_index, phone_index, ssn, tin FROM members_member "
-                "WHERE (tax_id_index = %s OR address_index = %s OR phone_index = %s) AND id <> %s ORDER BY id LIMIT %s",
-                # A kind not looked for gets NULL, which equals nothing.
-                [wanted.get("tax_id"), wanted.get("address"), wanted.get("phone"), member.pk, MAX_CANDIDATES * 3],
-            )
-            names = [column[0] for column in cursor.description]
-            rows = [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
-        for row in rows:
-            row["ssn_cipher"], row["tin_cipher"] = row.pop("ssn"), row.pop("tin")
+        return wanted
+
+    @staticmethod
+    def _sort_candidates(rows: list[dict], wanted: dict[str, str]) -> dict[str, list]:
+        fields = {"tax_id": "tax_id_index", "address": "address_index", "phone": "phone_index"}
+        result: dict[str, list] = {"tax_id": [], "address": [], "phone": []}
         for row in rows:
             candidate = Candidate(row)
             for kind, value in wanted.items():
                 if row[fields[kind]] == value:
                     result[kind].append(candidate)
         return result
+
+    def prefetch_opening(self) -> None:
+        """An opening needs candidates, the fraud-list probe and the member's notices: one round trip.
+
+        The three lookups are the same SQL the lazy properties run, joined with UNION ALL; their
+        results are stored in the same cached properties, so detectors do not know the difference.
+        """
+        member = self.member
+        if member is None or self.event.name != OPENING:
+            return
+        wanted = self._candidate_wanted
+        values, check_bank = self._fraud_probe_args
+        since = self.now - datetime.timedelta(days=3650)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _OPENING_PREFETCH_SQL,
+                [
+                    wanted.get("tax_id"), wanted.get("address"), wanted.get("phone"), member.pk, MAX_CANDIDATES * 3,
+                    values, check_bank, member.pk,
+                    member.pk, since, member.pk, since,
+                ],
+            )
+            rows = cursor.fetchall()
+        candidates, fraud_ids, notices = [], [], []
+        for src, pk, t1, t2, t3, t4, t5, t6, t7, t8, t9, t10, b1, b2, when in rows:
+            if src == "m":
+                candidates.append({
+                    "id": pk, "member_number": t1, "mailing_line1": t2, "mailing_line2": t3, "mailing_city": t4, "mailing_state": t5,
+                    "mailing_postal_code": t6, "phone": t7, "tax_id_index": t8, "address_index": t9, "phone_index": t10,
+                    "ssn_cipher": b1, "tin_cipher": b2,
+                })
+            elif src == "f":
+                fraud_ids.append(pk)
+            else:
+                notices.append({"received_at": when, "kind": t1, "agency": t2, "source": src})
+        notices.sort(key=lambda row: row["received_at"], reverse=True)
+        self.__dict__["candidates"] = self._sort_candidates(candidates, wanted)
+        self.__dict__["fraud_ids"] = fraud_ids
+        self.__dict__["member_notices"] = notices
 
     @cached_property
     def member_notices(self) -> list[dict]:
@@ -345,12 +412,7 @@ class Context:
             return []
         since = self.now - datetime.timedelta(days=3650)
         with connection.cursor() as cursor:
-            cursor.execute(
-                "(SELECT received_at, kind, agency, 'cra' FROM redflags_consumerreportalert WHERE member_id = %s AND received_at >= %s) "
-                "UNION ALL (SELECT received_at, reporter, '', 'notice' FROM redflags_identitytheftnotice WHERE member_id = %s AND received_at >= %s) "
-                "ORDER BY 1 DESC LIMIT 200",
-                [self.member.pk, since, self.member.pk, since],
-            )
+            cursor.execute(_NOTICES_SQL + " ORDER BY 1 DESC", [self.member.pk, since, self.member.pk, since])
             return [{"received_at": when, "kind": kind, "agency": agency, "source": source} for when, kind, agency, source in cursor.fetchall()]
 
     @cached_property

@@ -202,6 +202,7 @@ def opening_assess(*, account, actor=None, checklist=None) -> RiskAssessment:
     ctx = engine.Context(event, account=account)
     if fields:
         ctx.__dict__["checklist"] = VerificationChecklist(**fields)
+    ctx.prefetch_opening()
     result = engine.evaluate(event, context=ctx)
     observed, _ = event_record(event)
     assessment = assessment_create(result=result, observed=observed, ctx=ctx)

@@ -482,3 +482,32 @@ def test_every_catalogue_rule_has_an_active_version_and_a_detector():
 
     assert set(Rule.objects.values_list("code", flat=True)) == set(CODES) == set(engine.DETECTORS)
     assert all(rule.active_version is not None for rule in Rule.objects.all())
+
+
+def test_the_opening_prefetch_finds_exactly_what_the_separate_lookups_find(csr, analyst):
+    from tests.factories import AccountFactory
+
+    first = MemberFactory()
+    member = MemberFactory(ssn=first.ssn, phone=first.phone)
+    services.fraud_entry_add(kind="phone", value=member.phone, listing=KnownFraudEntry.Listing.FRAUDULENT_APPLICATION, source="case 3", actor=analyst)
+    services.cra_alert_record(member=member, kind="fraud_alert", agency="Equifax", actor=csr)
+    services.identity_theft_notice_record(reporter="victim", summary="someone used my name", actor=csr, member=member)
+    account = AccountFactory(member=member)
+    event = engine.Event(name=engine.OPENING, member_id=member.pk, account_id=account.pk)
+    separate = engine.evaluate(event, context=engine.Context(event))
+    prefetched_context = engine.Context(event)
+    prefetched_context.prefetch_opening()
+    prefetched = engine.evaluate(event, context=prefetched_context)
+    assert {"B3_KNOWN_FRAUD", "B5_SSN_SHARED", "B6_ADDRESS_OR_PHONE_SHARED", "CRA1_FRAUD_OR_ACTIVE_DUTY_ALERT", "D1_IDENTITY_THEFT_NOTICE"} <= set(separate.codes)
+    assert [(f.version.rule.code, f.evidence) for f in prefetched.fired] == [(f.version.rule.code, f.evidence) for f in separate.fired]
+
+
+def test_an_opening_is_scored_in_a_handful_of_queries(csr, django_assert_max_num_queries):
+    from tests.factories import AccountFactory
+
+    member = MemberFactory()
+    account = AccountFactory(member=member)
+    engine.settings_and_active_versions()  # a running process has the immutable versions cached
+    # thresholds + active ids, one prefetch, observed event, assessment, audit row, checklist
+    with django_assert_max_num_queries(6):
+        services.opening_assess(account=account, actor=csr, checklist={"identity_document_reviewed": True})
