@@ -28,11 +28,12 @@ from cryptography.fernet import Fernet, MultiFernet
 from django.conf import settings
 from fernet_fields import hkdf
 
-# 16 bits (4 hex characters). See docs/keys.md: at the co-op's scale (10^4 to 10^5 members) an
-# index value is shared by ~0.15 to ~1.5 other members on average and by tens of thousands of
-# possible SSNs, so an index never identifies a person on its own; a lookup decrypts a handful of
-# candidates at most.
-BLIND_INDEX_BITS = 16
+# 12 bits (3 hex characters); the reasoning is in docs/keys.md. In short: at the co-op's scale
+# (10^4 to 10^5 members) every index value is shared by ~2.4 to ~24 members, so an index never singles
+# out a person, and even with a leaked index key the SSN last four (kept in clear) plus the index still
+# leave tens of candidate SSNs. Every lookup therefore confirms its candidates
+# (members.selectors.members_matching), decrypting at most a few dozen rows.
+BLIND_INDEX_BITS = 12
 BLIND_INDEX_HEX_LENGTH = BLIND_INDEX_BITS // 4
 
 # Kinds that share one index domain: an SSN and an EIN with the same nine digits are the same

@@ -21,7 +21,6 @@ from django.urls import path, reverse
 from django.utils import timezone
 
 from members import services
-from members.crypto import CanonicalisationError, index_values
 from members.masking import mask_financial_account, masked_member
 from members.models import CapitalCreditAllocation, FinancialAccount, Member
 from members.selectors import active_reveals, member_list, members_matching
@@ -34,6 +33,11 @@ def client_ip(request: HttpRequest) -> str | None:
     return request.META.get("REMOTE_ADDR")
 
 
+def _exact(queryset, kind: str, term: str):
+    # The blind index is truncated on purpose (docs/keys.md), so candidates are confirmed.
+    return queryset.filter(pk__in=[member.pk for member in members_matching(kind, term)])
+
+
 def member_search(queryset, term: str, user):
     """Search by member number, name prefix, phone, email, SSN/TIN last four, and (for permitted
     roles) exact SSN/TIN or licence through the blind index. Returns a filtered queryset."""
@@ -44,10 +48,7 @@ def member_search(queryset, term: str, user):
         return queryset
     may_search_identifiers = user.has_perm("members.search_identifiers")
     if "@" in term:
-        try:
-            return queryset.filter(email_index__in=index_values("email", term))
-        except CanonicalisationError:
-            return queryset.none()
+        return _exact(queryset, "email", term)
     licence = re.match(r"^(?:licen[cs]e\s*:?\s*)?([A-Za-z]{2})\s*[:/ ]\s*([A-Za-z0-9\- ]{4,24})$", term)
     if licence and any(ch.isdigit() for ch in licence.group(2)) and licence.group(1).upper() in US_STATES:
         if not may_search_identifiers:
@@ -64,15 +65,9 @@ def member_search(queryset, term: str, user):
             found = members_matching("ssn", digits)
             return queryset.filter(pk__in=[member.pk for member in found])
         if len(digits) in (10, 11):
-            try:
-                return queryset.filter(phone_index__in=index_values("phone", term))
-            except CanonicalisationError:
-                return queryset.none()
+            return _exact(queryset, "phone", term)
     if term.startswith("+"):
-        try:
-            return queryset.filter(phone_index__in=index_values("phone", term))
-        except CanonicalisationError:
-            return queryset.none()
+        return _exact(queryset, "phone", term)
     by_number = queryset.filter(member_number__iexact=term)
     name = " ".join(term.upper().split())
     return by_number | queryset.filter(name_search__startswith=name)

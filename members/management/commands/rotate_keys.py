@@ -14,15 +14,18 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--batch-size", type=int, default=2000)
         parser.add_argument("--skip-indexes", action="store_true", help="Only re-encrypt, even if BLIND_INDEX_KEY_PREVIOUS is set.")
+        parser.add_argument("--indexes", action="store_true",
+                            help="Recompute every blind index under BLIND_INDEX_KEY even without a previous key "
+                                 "(after changing the index length, or to repair indexes).")
 
-    def handle(self, *args, batch_size: int, skip_indexes: bool, **options):
+    def handle(self, *args, batch_size: int, skip_indexes: bool, indexes: bool, **options):
         def progress(label, report):
             stats = report.per_table.get(label, {})
             self.stderr.write(f"  {label}: {stats.get('rows', 0)} rows, {stats.get('values', 0)} values, "
                               f"{stats.get('indexes', 0)} indexes")
 
         try:
-            report = keys_rotate(batch_size=batch_size, rotate_indexes=False if skip_indexes else None, progress=progress)
+            report = keys_rotate(batch_size=batch_size, rotate_indexes=False if skip_indexes else (True if indexes else None), progress=progress)
         except RotationError as exc:
             raise CommandError(str(exc)) from None
         for label, stats in sorted(report.per_table.items()):
