@@ -2,8 +2,8 @@
 
 Members are bulk-loaded with COPY (random 16-bit blind-index values, one shared ciphertext for the SSN
 so candidate confirmation really decrypts), plus a fraud list of 1,000 entries. Each timed opening is
-a fresh applicant whose SSN, address and phone indexes each collide with ~15 loaded members (what a
-16-bit index gives at this scale), scored by the same service the ``account_opening`` receiver calls,
+a fresh applicant whose SSN, address and phone indexes each collide with ~250 loaded members (what the
+registry's 12-bit index gives at this scale; the engine narrows them in SQL), scored by the same service the ``account_opening`` receiver calls,
 inside a transaction that is rolled back. Everything loaded is deleted afterwards.
 
 Run it against its own database: ``DATABASE_URL=.../mg_redflags_bench manage.py bench --only redflags``.
@@ -32,6 +32,11 @@ def _p(values: list[float], pct: float) -> float:
 
 def _load_members(count: int, rng: random.Random) -> None:
     ciphertext = crypto.fernet().encrypt(b"123009999").hex()
+    bits, width = crypto.BLIND_INDEX_BITS, crypto.BLIND_INDEX_HEX_LENGTH
+
+    def index() -> str:
+        return f"{rng.getrandbits(bits):0{width}x}"
+
     now = timezone.now().isoformat()
     columns = (
         "member_number, kind, legal_name, name_search, status, mailing_line1, mailing_line2, mailing_city, mailing_state, "
@@ -45,8 +50,8 @@ def _load_members(count: int, rng: random.Random) -> None:
             for number in range(start, min(count, start + chunk)):
                 buffer.write(
                     f"{PREFIX}{number:07d}\tperson\tBench Member {number}\tBENCH MEMBER {number}\tactive\t{number} Bench St\t\tSpringfield\tIL\t"
-                    f"62701\t{rng.getrandbits(16):04x}\t+12175550100\t{rng.getrandbits(16):04x}\t\t{rng.getrandbits(16):04x}\t\\\\x{ciphertext}\t\t\t"
-                    f"{rng.getrandbits(16):04x}\t\t\t\t9999\t0\t{now}\t{now}\n"
+                    f"62701\t{index()}\t+12175550100\t{index()}\t\t{index()}\t\\\\x{ciphertext}\t\t\t"
+                    f"{index()}\t\t\t\t{rng.randrange(10000):04d}\t0\t{now}\t{now}\n"
                 )
             buffer.seek(0)
             cursor.copy_expert(f"COPY members_member ({columns}) FROM STDIN", buffer)
@@ -59,7 +64,9 @@ def _load_fraud_list(rng: random.Random) -> None:
     kinds = ["tax_id", "phone", "address", "email", "licence", "bank_account"]
     KnownFraudEntry.objects.bulk_create(
         [
-            KnownFraudEntry(kind=rng.choice(kinds), index_value=f"{rng.getrandbits(16):04x}", value=f"bench-{index}", source=FRAUD_SOURCE)
+            KnownFraudEntry(
+                kind=rng.choice(kinds), index_value=f"{rng.getrandbits(crypto.BLIND_INDEX_BITS):0{crypto.BLIND_INDEX_HEX_LENGTH}x}", value=f"bench-{index}", source=FRAUD_SOURCE
+            )
             for index in range(1_000)
         ]
     )

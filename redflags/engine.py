@@ -139,10 +139,18 @@ def _days(delta: datetime.timedelta) -> str:
 
 # The hot-path SQL, kept as constants so the opening prefetch runs exactly the lazy lookups' SQL.
 # A kind not looked for is passed as NULL, which equals nothing.
+# The registry's blind indexes are short on purpose (12 bits: at a million members ~250 members share
+# each value), so each indexed equality is narrowed in SQL by something that equal values must share:
+# SSN/TIN by the clear last four digits, phone by the stored E.164 form, address by ZIP5 and the first
+# word of the street line (any spelling that canonicalises to the same word). The survivors are then
+# confirmed in Python by canonical form. A narrowing term never excludes a true duplicate.
 _CANDIDATES_SQL = (
     "SELECT id, member_number, mailing_line1, mailing_line2, mailing_city, mailing_state, mailing_postal_code, phone, "
     "tax_id_index, address_index, phone_index, ssn AS ssn_cipher, tin AS tin_cipher FROM members_member "
-    "WHERE (tax_id_index = %s OR address_index = %s OR phone_index = %s) AND id <> %s ORDER BY id LIMIT %s"
+    "WHERE ((tax_id_index = %s AND ssn_last4 = %s) "
+    "OR (address_index = %s AND left(mailing_postal_code, 5) = %s "
+    "AND (%s::text[] IS NULL OR upper(substring(replace(mailing_line1, '.', '') from '[A-Za-z0-9]+')) = ANY(%s::text[]))) "
+    "OR (phone_index = %s AND phone = %s)) AND id <> %s ORDER BY id LIMIT %s"
 )
 _FRAUD_PROBE = (
     "SELECT id FROM redflags_knownfraudentry WHERE active AND (index_value = ANY(%s) OR (%s AND kind = 'bank_account' AND index_value IN "
@@ -158,6 +166,22 @@ _OPENING_PREFETCH_SQL = (
     "UNION ALL SELECT 'f', f.id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM (" + _FRAUD_PROBE + ") AS f "
     "UNION ALL SELECT n.source, NULL, n.kind, n.agency, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, n.received_at FROM (" + _NOTICES_SQL + ") AS n"
 )
+
+
+def _first_word_spellings(line1: str) -> list[str] | None:
+    """Every upper-case first word of a street line that canonicalises to this line's first word.
+
+    ``None`` (no narrowing) when the canonical first word is rewritten from other characters (a leading
+    "#" becomes APT, "P O BOX" becomes PO BOX), so a true duplicate is never filtered out.
+    """
+    words = crypto._address_words(line1).split()  # noqa: SLF001 - the registry's own canonicaliser
+    if not words:
+        return None
+    first = words[0]
+    if first in ("APT", "PO", "P", "BOX") or "#" in line1:
+        return None
+    spellings = {first} | {raw for raw, canonical in crypto._ADDRESS_WORDS.items() if canonical == first}  # noqa: SLF001
+    return sorted(spellings)
 
 
 class Candidate:
@@ -338,7 +362,7 @@ class Context:
             return {"tax_id": [], "address": [], "phone": []}
         wanted = self._candidate_wanted
         with connection.cursor() as cursor:
-            cursor.execute(_CANDIDATES_SQL, [wanted.get("tax_id"), wanted.get("address"), wanted.get("phone"), member.pk, MAX_CANDIDATES * 3])
+            cursor.execute(_CANDIDATES_SQL, [*self._candidate_params, member.pk, MAX_CANDIDATES * 3])
             names = [column[0] for column in cursor.description]
             rows = [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
         return self._sort_candidates(rows, wanted)
@@ -351,6 +375,27 @@ class Context:
         if self.event.name != OPENING:
             wanted = {kind: value for kind, value in wanted.items() if kind in self._changed_kinds}
         return wanted
+
+    @cached_property
+    def _candidate_params(self) -> list:
+        """Parameters of _CANDIDATES_SQL; a kind not looked for gets NULL, which equals nothing."""
+        member, wanted = self.member, self._candidate_wanted
+        tax = wanted.get("tax_id")
+        address = wanted.get("address")
+        zip5, first_words = None, None
+        if address:
+            zip5 = crypto.ascii_digits(member.mailing_postal_code)[:5]
+            first_words = _first_word_spellings(member.mailing_line1)
+        phone = wanted.get("phone")
+        try:
+            e164 = crypto.canonical("phone", member.phone) if phone and member.phone else None
+        except crypto.CanonicalisationError:
+            e164 = None
+        return [
+            tax, member.ssn_last4 if tax else None,
+            address, zip5, first_words, first_words,
+            phone if e164 else None, e164,
+        ]
 
     @staticmethod
     def _sort_candidates(rows: list[dict], wanted: dict[str, str]) -> dict[str, list]:
@@ -379,7 +424,7 @@ class Context:
             cursor.execute(
                 _OPENING_PREFETCH_SQL,
                 [
-                    wanted.get("tax_id"), wanted.get("address"), wanted.get("phone"), member.pk, MAX_CANDIDATES * 3,
+                    *self._candidate_params, member.pk, MAX_CANDIDATES * 3,
                     values, check_bank, member.pk,
                     member.pk, since, member.pk, since,
                 ],

@@ -511,3 +511,15 @@ def test_an_opening_is_scored_in_a_handful_of_queries(csr, django_assert_max_num
     # thresholds + active ids, one prefetch, observed event, assessment, audit row, checklist
     with django_assert_max_num_queries(6):
         services.opening_assess(account=account, actor=csr, checklist={"identity_document_reviewed": True})
+
+
+@pytest.mark.parametrize(("theirs", "mine"), [("12 North Birch Lane", "12 N Birch Ln."), ("North 5th Street", "N 5th St"), ("PO Box 12", "P.O. Box 12")])
+def test_b6_finds_the_same_address_written_another_way(csr, theirs, mine):
+    from members.crypto import blind_index
+
+    other = MemberFactory(mailing_line1=theirs)
+    address = (mine, "", other.mailing_city, other.mailing_state, other.mailing_postal_code)
+    member = MemberFactory(mailing_line1=mine, address_index=blind_index("address", address))
+    assert member.address_index == other.address_index
+    assessment = RiskAssessment.objects.get(account=open_account(member, csr))
+    assert f"address matches member {other.member_number}" in assessment.evidence_text
