@@ -400,9 +400,11 @@ def _active_consents(*, recipient: Recipient, purpose: str, categories: list[str
     return queryset
 
 
-def _consent_status_reason(*, recipient, purpose, categories, member_ids: list[int]) -> str:
+def _consent_status_reason(*, recipient, purpose, categories, member_ids: list[int], consent_id: int | None = None) -> str:
     """Why the consent gate fails, in words an auditor can act on (revoked / expired / narrower / none)."""
     any_consent = Consent.objects.filter(recipient=recipient, member_id__in=member_ids).order_by("-granted_at")
+    if consent_id is not None:
+        any_consent = any_consent.filter(pk=consent_id)
     now = _now()
     reasons = []
     for consent in any_consent[:5]:
@@ -465,7 +467,7 @@ def _plan_release(
                 raise _Refusal(f"consent #{consent.pk} covers member {consent.member_id} only")
             ok = _active_consents(recipient=recipient, purpose=purpose, categories=categories).filter(pk=consent.pk).exists()
             if not ok:
-                raise _Refusal(_consent_status_reason(recipient=recipient, purpose=purpose, categories=categories, member_ids=[consent.member_id]).split(";")[0])
+                raise _Refusal(_consent_status_reason(recipient=recipient, purpose=purpose, categories=categories, member_ids=[consent.member_id], consent_id=consent.pk))
             return _Plan("consent", f"consent:{consent.pk}", purpose, recipient, label, categories, _check_fields(categories, fields), [consent.member_id])
         gate = {"recipient": recipient, "purpose": purpose, "categories": categories}
         if member_ids is not None:
@@ -538,7 +540,8 @@ def _plan_release(
         outside = sorted(set(member_ids) - scope)
         if outside:
             raise _Refusal(f"{ref}: does not cover members {', '.join(map(str, outside[:20]))}")
-        purpose = lb.purpose
+        if purpose != lb.purpose:
+            raise _Refusal(f"{ref}: is for {lb.purpose}, not {purpose}")
     if member_ids is None:
         raise _Refusal(f"{ref}: name the members to release")
     return _Plan(lb.kind, ref, purpose, recipient, label or "the member (own request)", categories, _check_fields(categories, fields), list(member_ids),

@@ -358,3 +358,20 @@ def test_a_refusal_is_also_an_audit_row(privacy_officer, members, partner):
     entry = _refused(actor=privacy_officer, recipient=partner, categories=[C.CONTACT], purpose=Purpose.MARKETING, member_ids=[members[0].pk])
     event = AuditEvent.objects.get(action="disclosure.refused", object_id=str(entry.seq))
     assert event.actor == privacy_officer and "consent" in event.reason
+
+
+def test_a_legal_basis_cannot_be_used_for_another_purpose(privacy_officer, recipient, members):
+    court = recipient(Recipient.Kind.LAW_ENFORCEMENT, "County Court X")
+    order = services.legal_basis_record(actor=privacy_officer, kind=LegalBasis.Kind.LEGAL_PROCESS, recipient=court, members=members[:1], categories=[C.CONTACT],
+                                        purpose=Purpose.LEGAL_PROCESS, valid_until=timezone.now() + timedelta(days=1), process_type="warrant",
+                                        document_reference="W-1", issuing_authority="Judge", document_date=timezone.localdate())
+    entry = _refused(actor=privacy_officer, recipient=court, categories=[C.CONTACT], purpose=Purpose.MARKETING, basis=order)
+    assert "is for legal_process, not marketing" in entry.reason
+
+
+def test_a_single_consent_refusal_names_that_consent(csr, privacy_officer, members, partner):
+    old = written_consent(csr, members[0], partner)
+    services.consent_revoke(actor=csr, consent=old, channel="written")
+    written_consent(csr, members[0], partner, categories=[C.BILLING])
+    entry = _refused(actor=privacy_officer, recipient=partner, categories=[C.CONTACT], purpose=Purpose.MARKETING, basis=old)
+    assert f"consent #{old.pk} was revoked" in entry.reason
