@@ -1,6 +1,6 @@
 """Red Flags benchmark: scoring an account opening with a million members in the registry.
 
-Members are bulk-loaded with COPY (random 16-bit blind-index values, one shared ciphertext for the SSN
+Members are bulk-loaded with COPY (random blind-index values of the registry's width, one shared ciphertext for the SSN
 so candidate confirmation really decrypts), plus a fraud list of 1,000 entries. Each timed opening is
 a fresh applicant whose SSN, address and phone indexes each collide with ~250 loaded members (what the
 registry's 12-bit index gives at this scale; the engine narrows them in SQL), scored by the same service the ``account_opening`` receiver calls,

@@ -11,8 +11,9 @@ code; a new kind of detector is a code change (and a catalogue entry).
 
 Evidence names other members by member number and says *which kind* of identifier matched, never
 the value. Duplicate detection uses the registry's blind indexes (an indexed equality lookup). The
-indexes are deliberately short (members/crypto.py: 16 bits), so an index match is only a candidate:
-the handful of candidates is confirmed by comparing canonical forms, decrypting only those rows.
+indexes are deliberately short (members/crypto.py: 12 bits), so an index match is only a candidate:
+each lookup is narrowed in SQL by what equal values must share (SSN last four, E.164 phone, ZIP5 and
+street first word) and the survivors are confirmed by canonical form, decrypting only those rows.
 """
 
 from __future__ import annotations
@@ -65,8 +66,8 @@ WATCHED_REGISTRY_EVENTS = frozenset(
     }
 )
 
-# Candidates examined per blind-index lookup. With 16-bit indexes and a million members a value has
-# ~15 candidates; a cap keeps a pathological index (e.g. a common address) from costing seconds.
+# Candidates examined per lookup, after the SQL narrowing (usually a handful); a cap keeps a
+# pathological value (e.g. one address shared by a whole apartment block) from costing seconds.
 MAX_CANDIDATES = 200
 MAX_NAMED = 3
 
