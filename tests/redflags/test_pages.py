@@ -344,3 +344,29 @@ class TestApiDenials:
         client.force_login(portal_member)
         assert client.post(url, self.body(), content_type="application/json").status_code == 403
         assert not RiskAssessment.objects.exists()
+
+
+def test_thresholds_are_set_by_the_program_administrator_in_the_admin_and_no_one_else(client, program_admin, analyst):
+    from redflags.models import ProgramSettings
+
+    url = "/admin/redflags/programsettings/1/change/"
+    form = {"program_version": "2008.1", "warn_threshold": 35, "hold_threshold": 75, "caller_failures_to_flag": 3}
+    client.force_login(analyst)
+    assert client.post(url, form).status_code == 403
+    assert ProgramSettings.objects.get(pk=1).warn_threshold == 40
+    client.force_login(program_admin)
+    assert client.post(url, form).status_code == 302
+    assert (ProgramSettings.objects.get(pk=1).warn_threshold, ProgramSettings.objects.get(pk=1).hold_threshold) == (35, 75)
+    assert AuditEvent.objects.filter(action="redflags.settings_changed", actor=program_admin).exists()
+
+
+def test_the_program_administrator_records_the_annual_review_in_the_admin(client, program_admin, csr):
+    from redflags.models import AnnualReview
+
+    client.force_login(csr)
+    assert client.get("/admin/redflags/annualreview/add/").status_code == 403
+    client.force_login(program_admin)
+    response = client.post("/admin/redflags/annualreview/add/", {"year": 2026, "experiences": "two cases", "recommended_changes": "add CRA alerts", "changes_warranted": "on"})
+    assert response.status_code == 302
+    review = AnnualReview.objects.get(year=2026)
+    assert review.prepared_by == program_admin and "flags_total" in review.report
