@@ -3,4 +3,8 @@
 Plain data only: settings import this module before Django is set up.
 """
 
-BEAT_SCHEDULE: dict = {}
+BEAT_SCHEDULE: dict = {
+    # Verify the disclosure log's chain every night and anchor its head on the audit trail, so a later
+    # truncation or rewrite of the log disagrees with a head recorded in another append-only table.
+    "disclosures-verify-chain": {"task": "disclosures.verify_chain", "schedule": 24 * 60 * 60.0},
+}

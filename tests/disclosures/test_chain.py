@@ -195,3 +195,39 @@ def test_concurrent_appends_never_fork_the_chain():
         assert chain_ok
     finally:
         _truncate_log_from_another_connection()
+
+
+def test_the_nightly_task_anchors_the_head_on_the_audit_trail():
+    from disclosures.tasks import verify_chain_daily
+    from members.models import AuditEvent
+
+    _append(2)
+    assert verify_chain_daily.delay().get()["ok"] is True
+    event = AuditEvent.objects.get(action="disclosures.chain_verified")
+    assert event.detail["head_seq"] == 2 and event.detail["ok"] is True
+
+
+def test_a_rewrite_after_the_anchored_head_is_detected_by_the_next_run():
+    """Someone with database access AND the key re-forges entry 2 and the head: the head anchored on the
+    audit trail by the previous nightly run no longer matches."""
+    from disclosures.chain import CANONICAL_COLUMNS, chain_key, entry_hash
+    from disclosures.services import chain_verification_record
+
+    entries = _append(2)
+    assert chain_verification_record(actor_label="test").ok
+    forged = entries[1]
+    forged.recipient_label = "nobody"
+    new_hash = entry_hash(chain_key(), forged.prev_hash, tuple(getattr(forged, c) for c in CANONICAL_COLUMNS))
+    _tamper("UPDATE disclosures_disclosurelogentry SET recipient_label = 'nobody', entry_hash = %s WHERE seq = 2", [new_hash])
+    _tamper("UPDATE disclosures_chainhead SET entry_hash = %s", [new_hash])
+    assert verify_chain().ok  # internally consistent: the forger had the key
+    report = chain_verification_record(actor_label="test")
+    assert not report.ok and "recorded earlier" in report.problems[0]
+
+
+def test_the_command_can_record_and_check_the_anchor(capsys):
+    from members.models import AuditEvent
+
+    _append(1)
+    call_command("verify_disclosure_chain", "--record")
+    assert AuditEvent.objects.filter(action="disclosures.chain_verified").count() == 1

@@ -21,6 +21,8 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--expect-head", default="", help="SEQ:HASH of a head recorded earlier")
+        parser.add_argument("--record", action="store_true",
+                            help="check against the head anchored on the audit trail by the last run, then anchor the current head")
 
     def handle(self, *args, **options):
         expect = None
@@ -31,7 +33,12 @@ class Command(BaseCommand):
             except ValueError:
                 raise CommandError("--expect-head takes SEQ:HASH") from None
         started = time.perf_counter()
-        report = verify_chain(expect_head=expect)
+        if options["record"]:
+            from disclosures.services import chain_verification_record
+
+            report = chain_verification_record(actor_label="command:verify_disclosure_chain")
+        else:
+            report = verify_chain(expect_head=expect)
         elapsed = time.perf_counter() - started
         for problem in report.problems:
             self.stderr.write(f"BROKEN: {problem}")
