@@ -11,7 +11,7 @@ from __future__ import annotations
 from django.db import transaction
 from django.dispatch import receiver
 
-from members.signals import account_opening, registry_changed
+from members.signals import account_opening, blind_index_key_rotated, registry_changed
 from redflags import engine, services, tasks
 
 
@@ -26,3 +26,8 @@ def score_change(sender, change, **kwargs):
         return
     payload = services.change_payload(change)
     transaction.on_commit(lambda: tasks.assess_change.delay(payload))
+
+
+@receiver(blind_index_key_rotated, dispatch_uid="redflags.fraud_list_reindex")
+def reindex_fraud_list(sender, **kwargs):
+    services.fraud_list_reindex()

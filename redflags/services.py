@@ -299,6 +299,31 @@ def fraud_entry_add(*, kind: str, value, listing: str, source: str, actor) -> Kn
     return entry
 
 
+def _index_input(kind: str, canonical_value: str):
+    """A stored canonical value in the form ``crypto.blind_index`` accepts for its kind."""
+    return tuple(canonical_value.split("|")) if kind == "address" else canonical_value
+
+
+def fraud_list_reindex() -> int:
+    """Recompute the fraud list's blind indexes (after the registry rotated the index key or changed
+    its width). The canonical values are kept encrypted for exactly this and for confirming matches."""
+    changed = 0
+    with transaction.atomic():
+        for entry in KnownFraudEntry.objects.select_for_update().order_by("id"):
+            if not entry.value:
+                continue
+            try:
+                index = crypto.blind_index(entry.kind, _index_input(entry.kind, entry.value))
+            except crypto.CanonicalisationError:
+                continue
+            if index != entry.index_value:
+                entry.index_value = index
+                entry.save(update_fields=["index_value"])
+                changed += 1
+        audit_record(actor=None, actor_label="system:redflags", action="redflags.fraud_list_reindexed", object_type="redflags.knownfraudentry", detail={"changed": changed})
+    return changed
+
+
 def _notice_event(name: str, *, member_id, account_id, actor, payload: dict) -> RiskAssessment | None:
     return event_assess(event=engine.Event(name=name, member_id=member_id, account_id=account_id, actor_id=getattr(actor, "pk", None), payload=payload))
 

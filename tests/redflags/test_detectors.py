@@ -523,3 +523,16 @@ def test_b6_finds_the_same_address_written_another_way(csr, theirs, mine):
     assert member.address_index == other.address_index
     assessment = RiskAssessment.objects.get(account=open_account(member, csr))
     assert f"address matches member {other.member_number}" in assessment.evidence_text
+
+
+def test_the_fraud_list_follows_a_blind_index_key_rotation(csr, analyst, settings):
+    from members.crypto import blind_index
+    from members.signals import blind_index_key_rotated
+
+    member = MemberFactory()
+    entry = services.fraud_entry_add(kind="address", value=(member.mailing_line1, "", member.mailing_city, member.mailing_state, member.mailing_postal_code),
+                                     listing=KnownFraudEntry.Listing.FRAUDULENT_APPLICATION, source="case 5", actor=analyst)
+    settings.BLIND_INDEX_KEY = "a-completely-different-index-key-for-this-test-0123456789"
+    blind_index_key_rotated.send(sender=None)
+    entry.refresh_from_db()
+    assert entry.index_value == blind_index("address", (member.mailing_line1, "", member.mailing_city, member.mailing_state, member.mailing_postal_code))
