@@ -73,10 +73,13 @@ def _load_fraud_list(rng: random.Random) -> None:
 
 
 def _explain_uses_index() -> bool:
+    """The opening's candidate lookup (the engine's own SQL) must be index scans, not a table scan."""
+    from redflags.engine import _CANDIDATES_SQL
+
     with connection.cursor() as cursor:
-        cursor.execute("EXPLAIN SELECT id FROM members_member WHERE tax_id_index = %s", ["abcd"])
+        cursor.execute("EXPLAIN " + _CANDIDATES_SQL, ["abc", "1234", "abc", "62701", ["12"], ["12"], "abc", "+12175550100", 0, 600])
         plan = " ".join(row[0] for row in cursor.fetchall())
-    return "Index" in plan and "Seq Scan" not in plan
+    return "Index" in plan and "Seq Scan on members_member" not in plan
 
 
 def _cleanup() -> None:
