@@ -98,7 +98,11 @@ def access_log(*, member: Member | int | None = None, actor=None, since: datetim
     events = AuditEvent.objects.filter(action__startswith="access.").select_related("actor")
     if member is not None:
         member_id = member.pk if isinstance(member, Member) else member
-        events = events.filter(object_type="members.member", object_id=str(member_id))
+        # Record views name the member in object_id; list pages and CSV exports list the ids they showed.
+        events = events.filter(
+            Q(object_type="members.member", object_id=str(member_id))
+            | Q(action="access.list_members", detail__member_ids__contains=[member_id])
+        )
     if actor is not None:
         events = events.filter(actor=actor)
     if since is not None:

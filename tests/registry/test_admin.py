@@ -158,3 +158,14 @@ def test_the_csv_export_is_masked_and_logged(client, csr):
     assert response["Content-Type"] == "text/csv"
     assert f"***-**-{members[0].ssn_last4}" in body and members[0].ssn not in body
     assert AuditEvent.objects.filter(action="access.list_members", detail__channel="admin-csv").exists()
+
+
+def test_the_access_log_of_a_member_includes_the_lists_that_showed_them(client, csr):
+    from members.selectors import access_log
+
+    shown, other = factories.MemberFactory(), factories.MemberFactory()
+    _login(client, csr)
+    client.get(MEMBERS, {"q": shown.member_number})
+    client.get(reverse("admin:members_member_change", args=[shown.pk]))
+    assert sorted(access_log(member=shown).values_list("action", flat=True)) == ["access.list_members", "access.view_member"]
+    assert list(access_log(member=other)) == []
