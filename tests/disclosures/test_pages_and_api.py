@@ -360,3 +360,48 @@ def test_the_release_form_rejects_unknown_members_and_changes_nothing(client, pr
     })
     assert response.status_code == 200 and b"Unknown member numbers" in response.content
     assert not DisclosureLogEntry.objects.exists()
+
+
+ADMIN_LISTS = ["recipient", "confidentialityagreement", "consent", "legalbasis", "membershiplistrequest", "disclosurelogentry"]
+
+
+@pytest.mark.parametrize("model", ADMIN_LISTS)
+def test_the_admin_screens_send_anonymous_to_the_admin_login(client, model):
+    response = client.get(f"/admin/disclosures/{model}/")
+    assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+@pytest.mark.parametrize("model", ADMIN_LISTS)
+def test_the_admin_screens_refuse_a_member_login(client, member_with_login, model):
+    client.force_login(member_with_login.user)
+    response = client.get(f"/admin/disclosures/{model}/")
+    assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+@pytest.mark.parametrize("model", ["confidentialityagreement", "legalbasis", "disclosurelogentry"])
+def test_a_csr_cannot_see_agreements_legal_bases_or_the_log(client, csr, model):
+    client.force_login(csr)
+    assert client.get(f"/admin/disclosures/{model}/").status_code == 403
+
+
+def test_revoking_through_the_api_needs_a_login(client, csr, members, partner):
+    consent = written_consent(csr, members[0], partner)
+    client.logout()
+    assert client.post(f"/api/me/consents/{consent.pk}/revoke/").status_code in (401, 403)
+    consent.refresh_from_db()
+    assert consent.revoked_at is None
+
+
+def test_the_access_log_and_refused_pages_do_not_query_per_row(client, auditor, history, members, django_assert_max_num_queries):
+    from django.db import transaction
+
+    from members.audit import audit_record
+
+    with transaction.atomic():
+        for member in members:
+            audit_record(actor=auditor, action="access.view_member", obj=member, fields=["ssn_last4"])
+    client.force_login(auditor)
+    with django_assert_max_num_queries(12):
+        client.get("/audit/access-log/")
+    with django_assert_max_num_queries(12):
+        client.get("/audit/refused/")
