@@ -107,9 +107,18 @@ class RecipientAdmin(_ServiceAdmin):
     list_filter = ("kind", "is_active")
     search_fields = ("name",)
     inlines = [AgreementInline]
+    actions = ["deactivate"]
 
     def create_via_service(self, request, data):
         return services.recipient_create(actor=request.user, **data)
+
+    @admin.action(description="Deactivate (stop every release to them)", permissions=["change"])
+    def deactivate(self, request, queryset):
+        for recipient in queryset:
+            try:
+                services.recipient_deactivate(actor=request.user, recipient=recipient, reason="deactivated by the Privacy Officer in the admin")
+            except ValidationError as exc:
+                self.message_user(request, f"{recipient}: {'; '.join(exc.messages)}", messages.WARNING)
 
 
 class AgreementForm(forms.ModelForm):

@@ -127,6 +127,20 @@ def recipient_create(*, actor, name: str, kind: str, contact_name: str = "", con
 
 
 @transaction.atomic
+def recipient_deactivate(*, actor, recipient: Recipient, reason: str) -> Recipient:
+    """Stop every release to a recipient (consents and bases stay on record)."""
+    recipient = Recipient.objects.select_for_update().get(pk=recipient.pk)
+    if not recipient.is_active:
+        raise ValidationError("The recipient is already inactive.")
+    if not reason.strip():
+        raise ValidationError("Give the reason (e.g. contract ended, breach).")
+    recipient.is_active = False
+    recipient.save(update_fields=["is_active"])
+    audit_record(actor=actor, action="disclosures.recipient_deactivated", obj=recipient, fields=["is_active"], reason=reason)
+    return recipient
+
+
+@transaction.atomic
 def agreement_record(
     *, actor, recipient: Recipient, reference: str, scope: str, categories: Iterable[str], signed_on: date, effective_from: date, expires_on: date, document_reference: str = ""
 ) -> ConfidentialityAgreement:
@@ -447,8 +461,10 @@ def _plan_release(
         raise _Refusal("usage data is exported on its own, not combined with other categories")
     if format == "espi" and categories != [C.USAGE]:
         raise _Refusal("Green Button XML carries usage data only")
-    if recipient is not None and not recipient.is_active:
-        raise _Refusal("the recipient is not active")
+    if recipient is not None:
+        recipient.refresh_from_db(fields=["is_active", "kind", "name"])  # a deactivation seconds ago counts
+        if not recipient.is_active:
+            raise _Refusal("the recipient is not active")
     now = _now()
     label = recipient.name if recipient else ""
 

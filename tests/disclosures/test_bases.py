@@ -375,3 +375,11 @@ def test_a_single_consent_refusal_names_that_consent(csr, privacy_officer, membe
     written_consent(csr, members[0], partner, categories=[C.BILLING])
     entry = _refused(actor=privacy_officer, recipient=partner, categories=[C.CONTACT], purpose=Purpose.MARKETING, basis=old)
     assert f"consent #{old.pk} was revoked" in entry.reason
+
+
+def test_a_deactivated_recipient_receives_nothing(csr, privacy_officer, members, partner):
+    consent = written_consent(csr, members[0], partner)
+    services.recipient_deactivate(actor=privacy_officer, recipient=partner, reason="contract ended")
+    entry = _refused(actor=privacy_officer, recipient=partner, categories=[C.CONTACT], purpose=Purpose.MARKETING, basis=consent)
+    assert "not active" in entry.reason
+    assert AuditEvent.objects.filter(action="disclosures.recipient_deactivated", object_id=str(partner.pk)).exists()
