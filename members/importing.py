@@ -350,13 +350,15 @@ def _load_batch(rows: list[_Row], report: ImportReport, *, actor_label: str, bat
             _copy(cursor, "accounts_meter", ["meter_number", "premise_id", "has_solar", "installed_on", "removed_on"], meter_rows)
             report.meters_loaded += len(meter_rows)
 
+        report.batches += 1
+        if not fresh:
+            return  # a re-run of rows already loaded changes nothing, so it leaves no audit row either
         audit_record(actor=None, actor_label=actor_label, action="member.imported", object_type="members.member",
                      fields=sorted({name for row in fresh for name in row.secrets} | {"member_number", "legal_name"}),
                      detail={"batch": batch_number, "rows": len(rows), "loaded": len(fresh),
                              "already_present": len(rows) - len(fresh),
                              "first_member_number": fresh[0].member["member_number"] if fresh else "",
                              "last_member_number": fresh[-1].member["member_number"] if fresh else ""})
-        report.batches += 1
 
 
 def _rows(handle: TextIO, report: ImportReport) -> Iterator[tuple[int, dict[str, str]]]:
