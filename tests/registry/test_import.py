@@ -64,8 +64,10 @@ def test_bad_rows_are_reported_by_line_and_reason_without_their_values_and_the_r
 def test_a_re_run_loads_nothing_twice():
     text = synthetic_csv(12)
     import_members(io.StringIO(text), batch_size=5)
+    audit_rows = AuditEvent.objects.count()
     report = import_members(io.StringIO(text), batch_size=5)
     assert (report.members_loaded, report.members_already_present) == (0, 12)
+    assert AuditEvent.objects.count() == audit_rows
     assert Member.objects.count() == 12 and Account.objects.count() == 12 and Meter.objects.count() == 12
 
 
