@@ -153,9 +153,12 @@ _CANDIDATES_SQL = (
     "AND (%s::text[] IS NULL OR upper(substring(replace(mailing_line1, '.', '') from '[A-Za-z0-9]+')) = ANY(%s::text[]))) "
     "OR (phone_index = %s AND phone = %s)) AND id <> %s ORDER BY id LIMIT %s"
 )
+# Two branches rather than one OR, so each uses the index on index_value (an OR with a subquery
+# turns into a sequential scan of the whole fraud list).
 _FRAUD_PROBE = (
-    "SELECT id FROM redflags_knownfraudentry WHERE active AND (index_value = ANY(%s) OR (%s AND kind = 'bank_account' AND index_value IN "
-    "(SELECT bank_account_index FROM members_financialaccount WHERE member_id = %s AND is_active AND bank_account_index <> '')))"
+    "SELECT id FROM redflags_knownfraudentry WHERE active AND index_value = ANY(%s) "
+    "UNION SELECT id FROM redflags_knownfraudentry WHERE active AND %s AND kind = 'bank_account' AND index_value IN "
+    "(SELECT bank_account_index FROM members_financialaccount WHERE member_id = %s AND is_active AND bank_account_index <> '')"
 )
 _NOTICES_SQL = (
     "(SELECT received_at, kind, agency, 'cra' AS source FROM redflags_consumerreportalert WHERE member_id = %s AND received_at >= %s ORDER BY received_at DESC LIMIT 200) "
