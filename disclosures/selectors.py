@@ -16,6 +16,7 @@ from django.utils.dateparse import parse_date
 
 from disclosures.models import Consent, DisclosureLogEntry, Recipient
 from members.models import AuditEvent, Member
+from members.selectors import member_for_user as registry_member_for_user
 
 
 def _day_start(value: str | None):
@@ -112,7 +113,7 @@ def recipients_for_members() -> QuerySet[Recipient]:
 
 def member_for_user(user) -> Member:
     """The member record behind a portal login, or PermissionDenied (staff and strangers have none)."""
-    member = Member.objects.filter(user=user).first() if getattr(user, "is_authenticated", False) else None
+    member = registry_member_for_user(user)
     if member is None:
         raise PermissionDenied("This login is not linked to a member.")
     return member

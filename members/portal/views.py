@@ -16,10 +16,11 @@ from members import services as member_services
 from members.models import Member
 from members.portal.models import CorrectionRequest
 from members.portal.services import correction_request_submit
+from members.selectors import member_for_user
 
 
 def _own_member(request) -> Member:
-    member = Member.objects.filter(user_id=request.user.pk).first()
+    member = member_for_user(request.user)
     if member is None:
         raise Http404("No member record is linked to this login.")
     return member
