@@ -60,3 +60,8 @@ def env_list(name: str, default: list[str] | None = None, separator: str = ",") 
     if raw is None:
         return list(default or [])
     return [item.strip() for item in raw.split(separator) if item.strip()]
+
+
+def celery_broker_url(redis_url: str) -> str:
+    """Celery's transport spells a unix-socket Redis ``redis+socket://``; redis-py spells it ``unix://``."""
+    return redis_url.replace("unix://", "redis+socket://", 1) if redis_url.startswith("unix://") else redis_url

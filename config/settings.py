@@ -14,7 +14,7 @@ from pathlib import Path
 
 import dj_database_url
 
-from config.env import env_bool, env_int, env_list, env_str
+from config.env import celery_broker_url, env_bool, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -123,8 +123,7 @@ if EMBEDDED_REDIS:
     from config import embedded
 
     REDIS_URL = embedded.redis_url()
-# Celery's transport spells a unix socket differently from redis-py.
-_celery_redis = REDIS_URL.replace("unix://", "redis+socket://", 1) if REDIS_URL.startswith("unix://") else REDIS_URL
+_celery_redis = celery_broker_url(REDIS_URL)
 
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 

@@ -27,5 +27,6 @@ if _worker.startswith("gw"):
         _base = int(_parts.path.strip("/") or 0)
         REDIS_URL = urlunsplit(_parts._replace(path=f"/{(_base + 1 + int(_worker[2:])) % 16}"))
     CACHES["default"]["LOCATION"] = REDIS_URL  # noqa: F405
-    _celery = REDIS_URL.replace("unix://", "redis+socket://", 1) if REDIS_URL.startswith("unix://") else REDIS_URL
-    CELERY_BROKER_URL = CELERY_RESULT_BACKEND = _celery
+    from config.env import celery_broker_url
+
+    CELERY_BROKER_URL = CELERY_RESULT_BACKEND = celery_broker_url(REDIS_URL)
