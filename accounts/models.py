@@ -22,7 +22,7 @@ class Premise(models.Model):
     service_city = models.CharField(max_length=100)
     service_state = models.CharField(max_length=2)
     service_postal_code = models.CharField(max_length=10)
-    address_index = models.CharField(max_length=16, blank=True, db_index=True)
+    address_index = models.CharField(max_length=16, blank=True)
     # Information kept for meter reading (Privacy Policy A.3): field roles only.
     meter_reading_notes = EncryptedTextField(null=True, blank=True)
     gate_code = EncryptedCharField(max_length=40, null=True, blank=True)
@@ -32,6 +32,7 @@ class Premise(models.Model):
 
     class Meta:
         ordering = ["premise_number"]
+        indexes = [models.Index(fields=["address_index"], name="premise_address_bi_idx")]  # no LIKE index: equality only
         permissions = [("view_field_notes", "Can see gate codes, dog warnings and meter-reading notes")]
 
     def __str__(self) -> str:
@@ -65,7 +66,7 @@ class Account(models.Model):
     account_number = models.CharField(max_length=20, unique=True)
     member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="accounts")
     premise = models.ForeignKey(Premise, null=True, blank=True, on_delete=models.PROTECT, related_name="accounts")
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     status_reason = models.CharField(max_length=200, blank=True)
     opened_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
@@ -82,6 +83,7 @@ class Account(models.Model):
 
     class Meta:
         ordering = ["account_number"]
+        indexes = [models.Index(fields=["status"], name="account_status_idx")]  # no LIKE index: equality only
 
     def __str__(self) -> str:
         return self.account_number
@@ -94,9 +96,9 @@ class AuthorizedParty(models.Model):
     name = models.CharField(max_length=200)
     relationship = models.CharField(max_length=100, blank=True)
     phone = models.CharField(max_length=20, blank=True, help_text="E.164")
-    phone_index = models.CharField(max_length=16, blank=True, db_index=True)
+    phone_index = models.CharField(max_length=16, blank=True)
     email = models.EmailField(blank=True)
-    email_index = models.CharField(max_length=16, blank=True, db_index=True)
+    email_index = models.CharField(max_length=16, blank=True)
     added_at = models.DateTimeField(auto_now_add=True)
     added_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     removed_at = models.DateTimeField(null=True, blank=True)
@@ -105,6 +107,8 @@ class AuthorizedParty(models.Model):
     class Meta:
         ordering = ["account_id", "id"]
         verbose_name_plural = "authorized parties"
+        indexes = [models.Index(fields=["phone_index"], name="authparty_phone_bi_idx"),
+                   models.Index(fields=["email_index"], name="authparty_email_bi_idx")]
 
     def __str__(self) -> str:
         return self.name

@@ -66,7 +66,7 @@ class Member(models.Model):
     legal_name = models.CharField(max_length=200)
     # Upper-cased, accent-folded copy for case-insensitive prefix search without a function index.
     name_search = models.CharField(max_length=200, db_index=True, editable=False, default="")
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.APPLICANT, db_index=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.APPLICANT)
     applied_on = models.DateField(null=True, blank=True)
     joined_on = models.DateField(null=True, blank=True)
     left_on = models.DateField(null=True, blank=True)
@@ -83,11 +83,11 @@ class Member(models.Model):
     mailing_city = models.CharField(max_length=100, blank=True)
     mailing_state = models.CharField(max_length=2, blank=True)
     mailing_postal_code = models.CharField(max_length=10, blank=True)
-    address_index = models.CharField(max_length=16, blank=True, db_index=True)
+    address_index = models.CharField(max_length=16, blank=True)
     phone = models.CharField(max_length=20, blank=True, help_text="E.164")
-    phone_index = models.CharField(max_length=16, blank=True, db_index=True)
+    phone_index = models.CharField(max_length=16, blank=True)
     email = models.EmailField(blank=True)
-    email_index = models.CharField(max_length=16, blank=True, db_index=True)
+    email_index = models.CharField(max_length=16, blank=True)
 
     # Identifying information (Red Flags program definition), encrypted at rest.
     ssn = EncryptedCharField(max_length=11, null=True, blank=True, help_text="Nine digits, stored encrypted")
@@ -98,12 +98,12 @@ class Member(models.Model):
     passport_number = EncryptedCharField(max_length=40, null=True, blank=True)
     alien_registration_number = EncryptedCharField(max_length=40, null=True, blank=True)
     employer_name = models.CharField(max_length=200, blank=True)
-    tax_id_index = models.CharField(max_length=16, blank=True, db_index=True)
-    licence_index = models.CharField(max_length=16, blank=True, db_index=True)
-    passport_index = models.CharField(max_length=16, blank=True, db_index=True)
-    alien_registration_index = models.CharField(max_length=16, blank=True, db_index=True)
+    tax_id_index = models.CharField(max_length=16, blank=True)
+    licence_index = models.CharField(max_length=16, blank=True)
+    passport_index = models.CharField(max_length=16, blank=True)
+    alien_registration_index = models.CharField(max_length=16, blank=True)
     # In clear on purpose: display (***-**-6789) and caller verification need only these.
-    ssn_last4 = models.CharField(max_length=4, blank=True, db_index=True)
+    ssn_last4 = models.CharField(max_length=4, blank=True)
 
     # Credit information (billing information in the Privacy Policy), encrypted.
     credit_notes = EncryptedTextField(null=True, blank=True)
@@ -114,6 +114,20 @@ class Member(models.Model):
 
     class Meta:
         ordering = ["member_number"]
+        # Plain b-tree indexes declared here rather than db_index=True: for a CharField, db_index also
+        # builds a second varchar_pattern_ops index for LIKE, which equality lookups on blind indexes,
+        # last-4 and status never use and which every insert and rotation update would pay for.
+        indexes = [
+            models.Index(fields=["status"], name="member_status_idx"),
+            models.Index(fields=["address_index"], name="member_address_bi_idx"),
+            models.Index(fields=["phone_index"], name="member_phone_bi_idx"),
+            models.Index(fields=["email_index"], name="member_email_bi_idx"),
+            models.Index(fields=["tax_id_index"], name="member_tax_id_bi_idx"),
+            models.Index(fields=["licence_index"], name="member_licence_bi_idx"),
+            models.Index(fields=["passport_index"], name="member_passport_bi_idx"),
+            models.Index(fields=["alien_registration_index"], name="member_alien_reg_bi_idx"),
+            models.Index(fields=["ssn_last4"], name="member_ssn_last4_idx"),
+        ]
         permissions = [
             ("reveal_identifiers", "Can reveal full identifying values (with a reason)"),
             ("search_identifiers", "Can search members by exact SSN/TIN or licence"),
@@ -140,13 +154,14 @@ class FinancialAccount(models.Model):
     # A processor's token stands in for the card number, which this system never holds.
     card_token = EncryptedCharField(max_length=200, null=True, blank=True)
     last4 = models.CharField(max_length=4, blank=True)
-    bank_account_index = models.CharField(max_length=16, blank=True, db_index=True)
+    bank_account_index = models.CharField(max_length=16, blank=True)
     is_active = models.BooleanField(default=True)
     added_at = models.DateTimeField(auto_now_add=True)
     removed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["member_id", "id"]
+        indexes = [models.Index(fields=["bank_account_index"], name="finacct_bank_bi_idx")]  # no LIKE index (see Member)
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} ****{self.last4}"
