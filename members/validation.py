@@ -34,6 +34,15 @@ _INVALID_EIN_PREFIXES = frozenset({"00", "07", "08", "09", "17", "18", "19", "28
 _SSN_SHAPE = re.compile(r"^[0-9]{3}[- ]?[0-9]{2}[- ]?[0-9]{4}$")
 _EIN_SHAPE = re.compile(r"^[0-9]{2}-?[0-9]{7}$")
 _DIGITS_SEPARATORS = re.compile(r"^[0-9 \-]+$")
+# Compiled once: re.match(str, ...) pays a cache lookup per call, measurable at 100,000 import rows.
+_ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+_ZIP = re.compile(r"^[0-9]{5}(-?[0-9]{4})?$")
+_SPACE_OR_HYPHEN = re.compile(r"[\s\-]")
+_LICENCE = re.compile(r"^[A-Z0-9]{4,20}$")
+_SPACE = re.compile(r"\s")
+_PASSPORT = re.compile(r"^[A-Z0-9]{6,9}$")
+_ALIEN_REGISTRATION = re.compile(r"^A?[0-9]{7,9}$")
+_ROUTING = re.compile(r"^[0-9]{9}$")
 MINIMUM_AGE_YEARS = 18
 MAXIMUM_AGE_YEARS = 120
 
@@ -69,7 +78,7 @@ def clean_ein(value: str) -> str:
 def clean_date_of_birth(value: datetime.date | str, *, today: datetime.date | None = None) -> datetime.date:
     if isinstance(value, str):
         text = nfkc(value)
-        if not re.match(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$", text):
+        if not _ISO_DATE.match(text):
             raise ValidationError("Enter the date of birth as YYYY-MM-DD.", code="dob_format")
         try:
             value = datetime.date.fromisoformat(text)
@@ -95,8 +104,17 @@ def clean_phone(value: str) -> str:
         raise ValidationError("Enter a valid phone number, e.g. (217) 555-0123 or +1 217 555 0123.", code="phone") from None
 
 
+# A strict subset of what Django's EmailValidator accepts (dot-atom local part without the rarer
+# symbols, LDH domain labels, an alphabetic TLD). Addresses of this shape (nearly all real ones) skip
+# the validator, whose per-call overhead was a fifth of the CIS import's validation time; anything
+# else still goes through Django's validator. tests/registry/test_validation_email.py checks the subset.
+_PLAIN_EMAIL = re.compile(r"^[a-z0-9_%+\-]+(?:\.[a-z0-9_%+\-]+)*@(?:[a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}\Z")
+
+
 def clean_email(value: str) -> str:
     text = nfkc(value).casefold()
+    if len(text) <= 320 and _PLAIN_EMAIL.match(text):
+        return text
     try:
         validate_email(text)
     except ValidationError:
@@ -113,7 +131,7 @@ def clean_state(value: str) -> str:
 
 def clean_postal_code(value: str) -> str:
     text = nfkc(value)
-    if not re.match(r"^[0-9]{5}(-?[0-9]{4})?$", text):
+    if not _ZIP.match(text):
         raise ValidationError("Enter a ZIP code as 5 digits or ZIP+4 (62701-1234).", code="postal_code")
     digits = ascii_digits(text)
     return digits if len(digits) == 5 else f"{digits[:5]}-{digits[5:]}"
@@ -129,29 +147,29 @@ def clean_address_line(value: str, *, required: bool = True) -> str:
 
 
 def clean_licence_number(value: str) -> str:
-    text = re.sub(r"[\s\-]", "", nfkc(value).upper())
-    if not re.match(r"^[A-Z0-9]{4,20}$", text):
+    text = _SPACE_OR_HYPHEN.sub("", nfkc(value).upper())
+    if not _LICENCE.match(text):
         raise ValidationError("Enter the licence number as 4-20 letters and digits.", code="licence")
     return text
 
 
 def clean_passport_number(value: str) -> str:
-    text = re.sub(r"\s", "", nfkc(value).upper())
-    if not re.match(r"^[A-Z0-9]{6,9}$", text):
+    text = _SPACE.sub("", nfkc(value).upper())
+    if not _PASSPORT.match(text):
         raise ValidationError("Enter a passport number as 6-9 letters and digits.", code="passport")
     return text
 
 
 def clean_alien_registration_number(value: str) -> str:
-    text = re.sub(r"[\s\-]", "", nfkc(value).upper())
-    if not re.match(r"^A?[0-9]{7,9}$", text):
+    text = _SPACE_OR_HYPHEN.sub("", nfkc(value).upper())
+    if not _ALIEN_REGISTRATION.match(text):
         raise ValidationError("Enter an alien registration number as A followed by 7-9 digits.", code="alien_registration")
     return "A" + text.lstrip("A")
 
 
 def clean_routing_number(value: str) -> str:
     text = nfkc(value)
-    if not re.match(r"^[0-9]{9}$", text):
+    if not _ROUTING.match(text):
         raise ValidationError("Enter a routing number as nine digits.", code="routing_format")
     weights = (3, 7, 1) * 3
     if sum(int(digit) * weight for digit, weight in zip(text, weights, strict=True)) % 10:
