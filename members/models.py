@@ -65,7 +65,7 @@ class Member(models.Model):
     kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.PERSON)
     legal_name = models.CharField(max_length=200)
     # Upper-cased, accent-folded copy for case-insensitive prefix search without a function index.
-    name_search = models.CharField(max_length=200, db_index=True, editable=False, default="")
+    name_search = models.CharField(max_length=200, editable=False, default="")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.APPLICANT)
     applied_on = models.DateField(null=True, blank=True)
     joined_on = models.DateField(null=True, blank=True)
@@ -118,6 +118,8 @@ class Member(models.Model):
         # builds a second varchar_pattern_ops index for LIKE, which equality lookups on blind indexes,
         # last-4 and status never use and which every insert and rotation update would pay for.
         indexes = [
+            # Name search is a prefix match (LIKE 'SMI%'): one pattern-ops index serves it and equality.
+            models.Index(fields=["name_search"], name="member_name_prefix_idx", opclasses=["varchar_pattern_ops"]),
             models.Index(fields=["status"], name="member_status_idx"),
             models.Index(fields=["address_index"], name="member_address_bi_idx"),
             models.Index(fields=["phone_index"], name="member_phone_bi_idx"),
