@@ -8,7 +8,7 @@ from pathlib import Path
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from members.importing import COLUMNS, import_members
+from members.importing import COLUMNS, default_workers, import_members
 
 
 class Command(BaseCommand):
@@ -18,8 +18,10 @@ class Command(BaseCommand):
         parser.add_argument("csv_path", help=f"CSV with a header; columns: {', '.join(COLUMNS)}")
         parser.add_argument("--batch-size", type=int, default=2000)
         parser.add_argument("--report", help="Write bad rows (line, field, reason) to this CSV file.")
+        parser.add_argument("--workers", type=int, default=None,
+                            help=f"Processes loading batches (default {default_workers()}: one per core, at most four).")
 
-    def handle(self, *args, csv_path: str, batch_size: int, report: str | None, **options):
+    def handle(self, *args, csv_path: str, batch_size: int, report: str | None, workers: int | None, **options):
         path = Path(csv_path)
         if not path.is_file():
             raise CommandError(f"{csv_path} does not exist")
@@ -31,7 +33,8 @@ class Command(BaseCommand):
 
         try:
             with path.open(newline="", encoding="utf-8-sig") as handle:
-                result = import_members(handle, batch_size=batch_size, actor_label=f"import:{path.name}", on_batch=progress)
+                result = import_members(handle, batch_size=batch_size, actor_label=f"import:{path.name}", on_batch=progress,
+                                        workers=workers or default_workers())
         except ValidationError as exc:
             raise CommandError(" ".join(exc.messages)) from None
         for error in result.errors:
