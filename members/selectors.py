@@ -121,3 +121,27 @@ def active_reveals(*, user, member: Member) -> dict[str, datetime.datetime]:
     for grant in grants:
         reveals[grant.field_name] = max(grant.expires_at, reveals.get(grant.field_name, grant.expires_at))
     return reveals
+
+
+def member_count_estimate() -> int | None:
+    """PostgreSQL's own idea of how many members there are, without counting them.
+
+    The live-tuple statistic (``pg_stat_user_tables.n_live_tup``) follows every committed insert and
+    delete; ``pg_class.reltuples`` (set by VACUUM/ANALYZE) stands in when the statistics have nothing.
+    ``None`` when neither knows (a table never analysed, statistics reset): callers count exactly then.
+    One catalog row, no table scan.
+    """
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_get_live_tuples(oid), reltuples FROM pg_class WHERE oid = %s::regclass",
+                       [connection.ops.quote_name(Member._meta.db_table)])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    live, reltuples = row
+    if live:
+        return int(live)
+    if reltuples is not None and reltuples >= 0:
+        return int(reltuples)
+    return None
