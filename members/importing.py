@@ -95,9 +95,8 @@ def _clean_row(line: int, raw: dict[str, str], today: datetime.date) -> tuple[_R
     for key in REQUIRED:
         if not value[key]:
             collector.add(key, "This column is required.")
-    number = crypto.nfkc(value["member_number"]).upper()
-    if number and (len(number) > 20 or not number.isascii() or not number.replace("-", "").isalnum()):
-        collector.add("member_number", "A member number is up to 20 letters and digits.")
+    number = collector.clean("member_number", validation.clean_member_number, value["member_number"]) \
+        if value["member_number"] else ""
     kind = value["kind"].lower() or _PERSON
     if kind not in _KINDS:
         collector.add("kind", "Use person or business.")

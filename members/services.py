@@ -206,7 +206,9 @@ def member_create(
     )
     if identifiers.get("drivers_licence_number") and not identifiers.get("drivers_licence_state"):
         collector.add("drivers_licence_state", "Give the state that issued the licence.")
-    if member_number is not None and Member.objects.filter(member_number=member_number).exists():
+    if member_number:
+        member_number = collector.clean("member_number", validation.clean_member_number, member_number)
+    if member_number and Member.objects.filter(member_number=member_number).exists():
         collector.add("member_number", "A member with this number already exists.")
     collector.raise_if_errors()
     if validate_only:

@@ -167,6 +167,14 @@ def clean_alien_registration_number(value: str) -> str:
     return "A" + text.lstrip("A")
 
 
+def clean_member_number(value: str) -> str:
+    """Up to 20 ASCII letters, digits and hyphens, stored upper-case (searches match it exactly)."""
+    number = nfkc(value).upper()
+    if not number or len(number) > 20 or not number.isascii() or not number.replace("-", "").isalnum():
+        raise ValidationError("A member number is up to 20 letters and digits.", code="member_number")
+    return number
+
+
 def clean_routing_number(value: str) -> str:
     text = nfkc(value)
     if not _ROUTING.match(text):

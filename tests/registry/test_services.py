@@ -240,3 +240,16 @@ def test_revealing_needs_the_permission_and_a_reason_and_is_logged(csr, analyst)
     actions = list(access_log(member=member).values_list("action", "actor__username"))
     assert ("access.reveal", "analyst-ana") in actions
     assert ("access.reveal_denied", "csr-casey") in actions
+
+
+def test_a_given_member_number_is_stored_upper_case_and_checked(csr):
+    from members.services import member_create
+
+    member = member_create(actor=csr, legal_name="Lower Case Number", member_number="legacy-42")
+    assert member.member_number == "LEGACY-42"
+    with pytest.raises(ValidationError) as excinfo:
+        member_create(actor=csr, legal_name="Dup", member_number="Legacy-42")
+    assert "member_number" in excinfo.value.message_dict
+    with pytest.raises(ValidationError) as excinfo:
+        member_create(actor=csr, legal_name="Bad", member_number="no spaces allowed")
+    assert "member_number" in excinfo.value.message_dict
