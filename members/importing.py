@@ -528,6 +528,16 @@ class _ParallelLoader:
             self._collect_one()
 
 
+IMPORTED_TABLES = ("members_member", "members_financialaccount", "accounts_premise", "accounts_account", "accounts_meter")
+
+
+def analyze_imported_tables() -> None:
+    """Refresh the planner's statistics after a bulk load (autovacuum would, later; searches and the
+    admin's row estimate should not wait for it)."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {', '.join(IMPORTED_TABLES)}")
+
+
 def default_workers() -> int:
     """Worker processes for a command-line import: one per core, at most four (PostgreSQL needs cores too)."""
     import os

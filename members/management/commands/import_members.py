@@ -8,7 +8,7 @@ from pathlib import Path
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from members.importing import COLUMNS, default_workers, import_members
+from members.importing import COLUMNS, analyze_imported_tables, default_workers, import_members
 
 
 class Command(BaseCommand):
@@ -37,6 +37,8 @@ class Command(BaseCommand):
                                         workers=workers or default_workers())
         except ValidationError as exc:
             raise CommandError(" ".join(exc.messages)) from None
+        if result.members_loaded:
+            analyze_imported_tables()
         for error in result.errors:
             self.stdout.write(f"  bad row {error}")
         if report:
