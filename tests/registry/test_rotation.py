@@ -137,3 +137,67 @@ def test_the_command_and_the_task_report_counts(csr, capsys):
 
     result = rotate_keys_task.delay(batch_size=2).get()
     assert result["status"] == "done" and result["values"] >= 9
+
+
+def test_progress_moves_the_cursor_only_over_batches_with_nothing_pending_before_them():
+    progress = rotation.TableProgress(10, [[40, 49]])
+    progress.pending = {(11, 20), (21, 30), (31, 39), (50, 60)}
+    progress.complete(21, 30)  # out of order: recorded as a range, the cursor stays
+    assert (progress.prefix, progress.done) == (10, [[21, 30], [40, 49]])
+    progress.complete(11, 20)
+    assert (progress.prefix, progress.done) == (30, [[40, 49]])
+    progress.complete(31, 39)  # reaches the range an earlier attempt finished
+    assert (progress.prefix, progress.done) == (49, [])
+    progress.complete(50, 60)
+    assert (progress.prefix, progress.done) == (60, [])
+
+
+def test_a_resumed_run_plans_batches_only_for_rows_not_yet_done(csr):
+    with override_settings(FERNET_KEYS=[OLD_FERNET]):
+        members = factories.MemberFactory.create_batch(9)
+    ids = [member.pk for member in members]
+    # As a parallel run interrupted after two batches out of order would have left it.
+    KeyRotationRun.objects.create(cursors={"members.member": ids[1], "done": {"members.member": [[ids[4], ids[5]]]}})
+    progress = rotation.TableProgress(ids[1], [[ids[4], ids[5]]])
+    target = next(t for t in rotation.targets(with_indexes=False) if t.label == "members.member")
+    with connection.cursor() as cursor:
+        planned = progress.plan(cursor, target, 2)
+    assert [(batch.first, batch.last) for batch in planned] == [(ids[2], ids[3]), (ids[6], ids[7]), (ids[8], ids[8])]
+
+    skipped = {member_id: _raw("members_member", "ssn", member_id) for member_id in [*ids[:2], *ids[4:6]]}
+    with override_settings(FERNET_KEYS=[NEW_FERNET, OLD_FERNET]):
+        report = keys_rotate(batch_size=2, workers=2)
+    assert report.resumed and report.workers == 1  # inside the test's transaction: this process only
+    assert report.per_table["members.member"]["rows"] == 5
+    assert {member_id: _raw("members_member", "ssn", member_id) for member_id in skipped} == skipped
+    with override_settings(FERNET_KEYS=[NEW_FERNET]):
+        new_key = derived_fernet_keys()[0]
+    for member_id in [*ids[2:4], *ids[6:]]:
+        assert Fernet(new_key).decrypt(_raw("members_member", "ssn", member_id))
+    run = KeyRotationRun.objects.get()
+    assert run.finished_at is not None and run.cursors["members.member"] == -1 and run.cursors["done"] == {}
+
+
+def test_only_one_rotation_runs_at_a_time(csr):
+    import psycopg2
+
+    factories.MemberFactory()
+    other = psycopg2.connect(**connection.get_connection_params())
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(%s)", [rotation._LOCK_ID])
+        with pytest.raises(rotation.RotationError, match="another key rotation is running"):
+            keys_rotate(batch_size=10)
+        assert not KeyRotationRun.objects.exists()
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [rotation._LOCK_ID])
+    finally:
+        other.close()
+    assert keys_rotate(batch_size=10).values_reencrypted >= 3
+
+
+def test_the_command_takes_a_worker_count(csr, capsys):
+    factories.MemberFactory.create_batch(2)
+    call_command("rotate_keys", "--batch-size", "1", "--workers", "3")
+    out = capsys.readouterr().out
+    assert "values re-encrypted" in out and "1 worker)" in out  # in a transaction: never forks
