@@ -156,6 +156,8 @@ DISCLOSURE_CHAIN_KEY = env_str("DISCLOSURE_CHAIN_KEY") or (
 # contributes more than this percentage of the group's total (California's rule would be 100 and 15).
 AGGREGATION_MIN_MEMBERS = env_int("AGGREGATION_MIN_MEMBERS", 15)
 AGGREGATION_MAX_SHARE_PERCENT = env_int("AGGREGATION_MAX_SHARE_PERCENT", 15)
+# Processes `rotate_keys` forks (0 = one per CPU, at most four); docs/keys.md.
+KEY_ROTATION_WORKERS = env_int("KEY_ROTATION_WORKERS", 0)
 
 # --- Identity ---
 AUTH_USER_MODEL = "members.User"

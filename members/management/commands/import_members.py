@@ -16,7 +16,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("csv_path", help=f"CSV with a header; columns: {', '.join(COLUMNS)}")
-        parser.add_argument("--batch-size", type=int, default=2000)
+        parser.add_argument("--batch-size", type=int, default=5000)
         parser.add_argument("--report", help="Write bad rows (line, field, reason) to this CSV file.")
         parser.add_argument("--workers", type=int, default=None,
                             help=f"Processes loading batches (default {default_workers()}: one per core, at most four).")
