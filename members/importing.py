@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import datetime
+import gc
 import io
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -511,6 +512,9 @@ class _ParallelLoader:
             self._check()
         self.submitted += 1
         receiver, sender = self.context.Pipe(duplex=False)
+        # Objects that exist now are the parent's: frozen, the child's garbage collector never walks them,
+        # so it does not copy every page of the parent it would touch on the way (copy-on-write).
+        gc.freeze()
         process = self.context.Process(target=_load_batch_in_child,
                                        args=(sender, batch, self.actor_label, self.submitted), daemon=True)
         process.start()
@@ -518,14 +522,20 @@ class _ParallelLoader:
         self.running[self.submitted] = (process, receiver)
 
     def finish(self) -> None:
-        while self.running:
-            self._collect_one()
+        try:
+            while self.running:
+                self._collect_one()
+        finally:
+            gc.unfreeze()
         self._check()
 
     def abort(self) -> None:
         # Batches already running finish (each is its own transaction); nothing new starts.
-        while self.running:
-            self._collect_one()
+        try:
+            while self.running:
+                self._collect_one()
+        finally:
+            gc.unfreeze()
 
 
 IMPORTED_TABLES = ("members_member", "members_financialaccount", "accounts_premise", "accounts_account", "accounts_meter")
