@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 from datetime import date
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import Http404, StreamingHttpResponse
@@ -22,7 +23,7 @@ from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.models import Account
+from accounts.models import Account, Meter
 from accounts.usage import selectors, timegrid
 from accounts.usage.models import IngestBatch
 from accounts.usage.services import usage_ingest_file
@@ -164,3 +165,37 @@ class AccountIntervalsCsvApi(APIView):
         response = StreamingHttpResponse(rows(), content_type="text/csv")
         response["Content-Disposition"] = f'attachment; filename="usage-{account.account_number}-{first_day}-{last_day}.csv"'
         return response
+
+
+class AccountGreenButtonApi(APIView):
+    """GET ?first_day=..&last_day=.. (at most 400 days): the account's intervals as a Green Button
+    (NAESB ESPI) Atom feed, the "Download My Data" format the Michigan rules call readily accessible.
+
+    Same reader rules as the CSV: the member's own account (404 otherwise) or staff holding
+    ``usage.view_account_usage`` (audited). One usage point per channel; energy received only where the
+    premise has solar. A third party gets this format only through ``disclosures.services``.
+    """
+
+    permission_classes = [IsAuthenticated]
+
+    def get(self, request, account_id: int):
+        from disclosures.rendering import render_espi  # a pure renderer; nothing in disclosures is recorded here
+
+        first_day, last_day = _date_param(request, "first_day"), _date_param(request, "last_day")
+        if first_day is None or last_day is None or first_day > last_day or (last_day - first_day).days > 400:
+            raise serializers.ValidationError({"first_day": "give first_day <= last_day, at most 400 days apart"})
+        account = _account_for_reader(request, account_id, purpose={"export": "greenbutton.xml", "first_day": str(first_day), "last_day": str(last_day)})
+        start, end = timegrid.day_bounds_utc(first_day)[0], timegrid.day_bounds_utc(last_day)[1]
+        solar = account.premise_id is not None and Meter.objects.filter(premise_id=account.premise_id, has_solar=True).exists()
+
+        def points():
+            for channel in ("delivered", "received") if solar else ("delivered",):
+                readings = selectors.interval_readings_for_account(account=account, start=start, end=end)
+                yield {"key": f"account-{account.pk}-{channel}", "title": f"Account {account.account_number} ({channel})",
+                       "channel": channel, "readings": (reading for reading in readings if reading[4] == channel)}
+
+        response = StreamingHttpResponse(render_espi(points(), base_url=settings.SITE_URL, now=timezone.now()),
+                                         content_type="application/atom+xml")
+        response["Content-Disposition"] = f'attachment; filename="greenbutton-{account.account_number}-{first_day}-{last_day}.xml"'
+        return response
+

@@ -28,7 +28,7 @@ ALLOWED = {
     # Access, not disclosure: the member's own meter intervals to the member (seed 000 B.3, seed 001
     # "timely access in a readily accessible format"), or to staff through the usage app's audited
     # access helper (_account_for_reader). A third party gets usage only via disclosure_export.
-    "accounts/usage/api.py": "member's own interval CSV (B.3 access) and audited staff reads, never a third party",
+    "accounts/usage/api.py": "member's own interval CSV and Green Button XML (B.3 access) and audited staff reads, never a third party",
     # Internal staff access, not a release: the registry admin's "Export selected as CSV (masked)" action
     # for staff with view permission; identifiers masked, each download written to the access log
     # (members.services.member_list_view, shown on /audit/access-log/). Anything that goes on to a third

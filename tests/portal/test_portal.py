@@ -183,6 +183,18 @@ class TestUsage:
         assert response.status_code == 200
         assert len(b"".join(response.streaming_content).splitlines()) == 1 + 2 * 96
 
+    def test_the_member_can_download_green_button_xml_from_the_usage_page(self, client, alice, metered):
+        from disclosures.rendering import espi_validate
+
+        client.force_login(alice.user)
+        page = client.get(f"/portal/accounts/{metered.account_number}/usage/?period=month&day=2025-06-01").content.decode()
+        link = f"/api/usage/accounts/{metered.pk}/greenbutton.xml?first_day=2025-06-01&amp;last_day=2025-06-30"
+        assert link in page
+        response = client.get(link.replace("&amp;", "&"))
+        document = b"".join(response.streaming_content)
+        assert response.status_code == 200 and espi_validate(document) == []
+        assert document.count(b"<espi:IntervalReading>") == 2 * 96
+
     def test_a_member_sees_a_year_by_month(self, client, alice, metered):
         client.force_login(alice.user)
         response = client.get(f"/portal/accounts/{metered.account_number}/usage/?period=year&day=2025-06-01")

@@ -185,3 +185,44 @@ def test_billing_sees_received_files_in_the_admin_and_a_csr_does_not(staff_clien
     assert client.get(f"/admin/usage/ingestbatch/{loaded.pk}/change/").status_code == 200
     client.logout()
     assert staff_client(roles.CSR).get("/admin/usage/ingestbatch/").status_code == 403
+
+
+# --- Green Button (ESPI) download ---------------------------------------------------------------
+
+
+def test_the_member_downloads_green_button_xml_that_validates_against_the_espi_schema(client, owner, account, loaded):
+    from lxml import etree
+
+    from disclosures.rendering import espi_validate
+
+    client.force_login(owner)
+    response = client.get(f"/api/usage/accounts/{account.pk}/greenbutton.xml", {"first_day": "2026-10-14", "last_day": "2026-10-14"})
+    assert response.status_code == 200 and response.streaming and response["Content-Type"] == "application/atom+xml"
+    assert "attachment" in response["Content-Disposition"]
+    document = b"".join(response.streaming_content)
+    assert espi_validate(document) == []
+    ns = {"espi": "http://naesb.org/espi"}
+    readings = etree.fromstring(document).findall(".//espi:IntervalReading", ns)
+    assert len(readings) == 96
+    assert [int(r.find("espi:value", ns).text) for r in readings[:3]] == [100, 101, 102]
+    assert int(readings[0].find("espi:timePeriod/espi:start", ns).text) == int(datetime.datetime(2026, 10, 14, 5, tzinfo=datetime.UTC).timestamp())
+    assert not AuditEvent.objects.filter(action="usage.viewed").exists()  # a member's own data: access, not a staff read
+
+
+def test_green_button_is_refused_to_another_member_anonymous_and_roles_without_usage(client, account, loaded, make_user, staff_client):
+    url = f"/api/usage/accounts/{account.pk}/greenbutton.xml"
+    params = {"first_day": "2026-10-14", "last_day": "2026-10-14"}
+    assert client.get(url, params).status_code in (401, 403)
+    stranger = make_user("member-stranger-gb", is_staff=False)
+    MemberFactory(user=stranger)
+    client.force_login(stranger)
+    assert client.get(url, params).status_code == 404
+    assert staff_client(roles.AUDITOR).get(url, params).status_code == 403
+
+
+def test_green_button_needs_a_bounded_period(client, owner, account, loaded):
+    client.force_login(owner)
+    url = f"/api/usage/accounts/{account.pk}/greenbutton.xml"
+    assert client.get(url).status_code == 400
+    assert client.get(url, {"first_day": "2026-10-14", "last_day": "2025-01-01"}).status_code == 400
+    assert client.get(url, {"first_day": "2024-01-01", "last_day": "2026-10-14"}).status_code == 400
