@@ -44,7 +44,7 @@ CATALOGUE: list[dict] = [
      "detects_on": "opening; address and phone changes", "weight": 40, "minimum_outcome": WARN},
     {"code": "B5_SSN_SHARED", "category": "B", "title": "SSN the same as another customer's",
      "wording": "A customer's SSN is the same as another customer's SSN",
-     "detects_on": "opening; SSN/TIN changes (blind index, candidates confirmed)", "weight": 80, "minimum_outcome": HOLD},
+     "detects_on": "opening; SSN/TIN changes (blind index, candidates confirmed); shared SSN/TIN scan after a bulk import", "weight": 80, "minimum_outcome": HOLD},
     {"code": "B6_ADDRESS_OR_PHONE_SHARED", "category": "B", "title": "Address or phone the same as another person's",
      "wording": "A customer's address or phone number is the same as that of another person",
      "detects_on": "opening; address and phone changes", "weight": 15, "minimum_outcome": RECORD},

@@ -47,6 +47,10 @@ IDENTITY_THEFT_NOTICE = "redflags.identity_theft_notice"
 SECURITY_INCIDENT = "redflags.security_incident"
 CALLER_VERIFICATION_FAILED = "redflags.caller_verification_failed"
 PAYMENT_SWEEP = "redflags.payment_sweep"
+# The shared-SSN/TIN scan (services.shared_tax_id_scan) raises this for each member it found in a
+# group of members sharing one taxpayer number: members loaded in bulk (the CIS import) never had an
+# opening to be scored at. Only B5 listens to it.
+TAX_ID_SCAN = "redflags.tax_id_scan"
 
 # Registry events (members/signals.py EVENTS) the program watches. Every one of them is scored.
 WATCHED_REGISTRY_EVENTS = frozenset(
@@ -467,7 +471,7 @@ class Context:
     @cached_property
     def _changed_kinds(self) -> set[str]:
         kinds = set(self.event.new_indexes)
-        if self.event.name == "member.identifiers_changed":
+        if self.event.name in ("member.identifiers_changed", TAX_ID_SCAN):
             kinds.add("tax_id")
         return kinds
 
@@ -569,9 +573,9 @@ def _b4(ctx: Context, params: dict) -> list[str]:
     return evidence
 
 
-@detector("B5_SSN_SHARED", {OPENING, "member.identifiers_changed"})
+@detector("B5_SSN_SHARED", {OPENING, "member.identifiers_changed", TAX_ID_SCAN})
 def _b5(ctx: Context, params: dict) -> list[str]:
-    if ctx.event.name != OPENING and "tax_id" not in ctx.event.new_indexes:
+    if ctx.event.name not in (OPENING, TAX_ID_SCAN) and "tax_id" not in ctx.event.new_indexes:
         return []
     others = ctx.duplicates("tax_id", "tax_id_index")
     if not others:

@@ -18,3 +18,9 @@ def assess_change(payload: dict) -> int | None:
 def payment_sweep() -> int:
     """Daily: accounts whose bill became overdue yesterday (C2, C3 need the absence of a payment)."""
     return services.payment_sweep()
+
+
+@shared_task(name="redflags.shared_tax_id_scan")
+def shared_tax_id_scan(member_ids: list[int] | None = None) -> dict:
+    """Red Flag B5 for bulk-loaded members (after a CIS import): counts only, never a value."""
+    return services.shared_tax_id_scan(member_ids=member_ids, actor_label="system:redflags.tax_id_scan_task")
