@@ -8,7 +8,8 @@ already exists are skipped and counted, never duplicated.
 
 Accounts in the file were opened in the legacy system, so they are loaded with their status and no
 ``account_opening`` signal; each batch writes one ``member.imported`` audit row naming its member-number
-range. The Red Flags program can scan imported members for shared indexes afterwards.
+range. ``manage.py import_members`` then runs ``redflags_scan_shared_ids`` (Red Flag B5 over the
+whole registry).
 
 The CSV header names the columns (order free; unknown columns are an error, missing optional ones are
 empty): see ``COLUMNS``.

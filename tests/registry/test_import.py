@@ -145,3 +145,16 @@ def test_copy_keeps_empty_strings_nulls_and_awkward_text_apart():
     assert first.legal_name == 'Quote "Q" O\'Neil, Jr.\\ Tab End'  # whitespace runs collapse, the rest survives
     assert first.mailing_line2 == "" and first.passport_number is None and first.left_on is None
     assert Member.objects.get(member_number="L00000001").mailing_line1 == '12 Main St, Apt "B"'
+
+
+def test_the_import_command_queues_members_sharing_an_ssn_for_red_flags_review(tmp_path, capsys):
+    from redflags.models import Flag
+
+    rows = [synthetic_row(i) for i in range(4)]
+    rows[3]["ssn"] = rows[1]["ssn"]
+    source = tmp_path / "legacy.csv"
+    source.write_text(_csv(rows).getvalue())
+    call_command("import_members", str(source))
+    flagged = set(Flag.objects.filter(code="B5_SSN_SHARED").values_list("assessment__member__member_number", flat=True))
+    assert flagged == {rows[1]["member_number"], rows[3]["member_number"]}
+    assert rows[1]["ssn"] not in capsys.readouterr().out

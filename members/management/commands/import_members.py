@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 from django.core.exceptions import ValidationError
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from members.importing import COLUMNS, analyze_imported_tables, default_workers, import_members
@@ -39,6 +40,9 @@ class Command(BaseCommand):
             raise CommandError(" ".join(exc.messages)) from None
         if result.members_loaded:
             analyze_imported_tables()
+            # Imported accounts were opened in the legacy system, so no opening was scored here: check
+            # the whole registry for members sharing an SSN/TIN (Red Flag B5) now.
+            call_command("redflags_scan_shared_ids", stdout=self.stdout)
         for error in result.errors:
             self.stdout.write(f"  bad row {error}")
         if report:
