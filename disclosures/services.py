@@ -697,8 +697,8 @@ def _usage_rows(plan: _Plan, sink: list[int], *, start: date | None, end: date |
 
 def _espi_points(plan: _Plan, sink: list[int], *, start: date | None, end: date | None) -> Iterator[dict]:
     """One usage point per account and channel (energy received only where the premise has solar)."""
-    from accounts.models import Account, Meter
-    from accounts.usage.selectors import interval_readings_for_account
+    from accounts.models import Account
+    from accounts.usage.selectors import espi_usage_points
 
     today = timezone.localdate()
     start_day = start or today - timedelta(days=30)
@@ -706,15 +706,7 @@ def _espi_points(plan: _Plan, sink: list[int], *, start: date | None, end: date 
     members = list(_members_queryset(plan).values_list("pk", flat=True))
     sink.extend(members)
     for account in Account.objects.filter(member_id__in=members).order_by("pk"):
-        solar = Meter.objects.filter(premise_id=account.premise_id, has_solar=True).exists() if account.premise_id else False
-        for channel in ("delivered", "received") if solar else ("delivered",):
-            readings = interval_readings_for_account(account=account, start=start_day, end=end_day)
-            yield {
-                "key": f"account-{account.pk}-{channel}",
-                "title": f"Account {account.account_number} ({channel})",
-                "channel": channel,
-                "readings": (r for r in readings if r[4] == channel),
-            }
+        yield from espi_usage_points(account=account, start=start_day, end=end_day)
 
 
 def _stream_release(export: Export, *, plan: _Plan, actor, format: str, usage_start, usage_end) -> Iterator[bytes]:

@@ -177,13 +177,13 @@ def canonical_address(value: Sequence[str] | dict) -> str:
     zip5 = ascii_digits(postal_code)[:5]
     if not nfkc(line1) or not nfkc(city) or len(zip5) != 5:
         raise CanonicalisationError("an address needs a street line, a city and a ZIP code")
-    state = _ASCII_ALNUM.sub("", nfkc(state).upper())
-    return "|".join([_address_words(line1), _address_words(line2), _address_words(city), state, zip5])
+    return canonical_cleaned_address(line1, line2, city, _ASCII_ALNUM.sub("", nfkc(state).upper()), zip5)
 
 
 def canonical_cleaned_address(line1: str, line2: str, city: str, state: str, postal_code: str) -> str:
     """``canonical_address`` for parts already cleaned by ``members.validation`` (two-letter upper-case
-    state, ZIP or ZIP+4 in ASCII digits): the bulk import's shortcut, tested to agree."""
+    state, ZIP or ZIP+4 in ASCII digits): the bulk import's shortcut, and the last step of
+    ``canonical_address``."""
     return f"{_address_words(line1)}|{_address_words(line2)}|{_address_words(city)}|{state}|{postal_code[:5]}"
 
 

@@ -550,10 +550,12 @@ def analyze_imported_tables() -> None:
 
 
 def default_workers() -> int:
-    """Worker processes for a command-line import: one per core, at most four (PostgreSQL needs cores too)."""
+    """Worker processes for the bulk commands (import, key rotation): one per core this process may
+    use, at most four (PostgreSQL needs cores too)."""
     import os
 
-    return max(1, min(4, os.cpu_count() or 1))
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(4, cpus))
 
 
 def import_members(handle: TextIO, *, batch_size: int = 2000, actor_label: str = "import:cis",

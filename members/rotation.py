@@ -443,12 +443,10 @@ def _run_parallel(batches: list[PlannedBatch], workers: int, by_label: dict[str,
 
 
 def default_workers() -> int:
-    """``KEY_ROTATION_WORKERS`` if set, else one per CPU this process may use, at most four."""
-    configured = getattr(settings, "KEY_ROTATION_WORKERS", None)
-    if configured:
-        return max(1, int(configured))
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return max(1, min(4, cpus))
+    """``KEY_ROTATION_WORKERS`` if set, else the bulk commands' default (one per usable CPU, at most four)."""
+    from members.importing import default_workers as per_core
+
+    return max(1, settings.KEY_ROTATION_WORKERS) if settings.KEY_ROTATION_WORKERS else per_core()
 
 
 def _parallel_possible() -> bool:

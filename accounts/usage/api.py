@@ -23,7 +23,7 @@ from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.models import Account, Meter
+from accounts.models import Account
 from accounts.usage import selectors, timegrid
 from accounts.usage.models import IngestBatch
 from accounts.usage.services import usage_ingest_file
@@ -139,6 +139,16 @@ class AccountUsageApi(APIView):
         return Response(usage)
 
 
+def _download(request, account_id: int, export: str):
+    """``(account, first_day, last_day, start_utc, end_utc)`` of a download of at most 400 days, after the
+    reader check (which audits staff reads, naming the export and period)."""
+    first_day, last_day = _date_param(request, "first_day"), _date_param(request, "last_day")
+    if first_day is None or last_day is None or first_day > last_day or (last_day - first_day).days > 400:
+        raise serializers.ValidationError({"first_day": "give first_day <= last_day, at most 400 days apart"})
+    account = _account_for_reader(request, account_id, purpose={"export": export, "first_day": str(first_day), "last_day": str(last_day)})
+    return account, first_day, last_day, timegrid.day_bounds_utc(first_day)[0], timegrid.day_bounds_utc(last_day)[1]
+
+
 class _Echo:
     def write(self, value: str) -> str:
         return value
@@ -150,11 +160,7 @@ class AccountIntervalsCsvApi(APIView):
     permission_classes = [IsAuthenticated]
 
     def get(self, request, account_id: int):
-        first_day, last_day = _date_param(request, "first_day"), _date_param(request, "last_day")
-        if first_day is None or last_day is None or first_day > last_day or (last_day - first_day).days > 400:
-            raise serializers.ValidationError({"first_day": "give first_day <= last_day, at most 400 days apart"})
-        account = _account_for_reader(request, account_id, purpose={"export": "intervals.csv", "first_day": str(first_day), "last_day": str(last_day)})
-        start, end = timegrid.day_bounds_utc(first_day)[0], timegrid.day_bounds_utc(last_day)[1]
+        account, first_day, last_day, start, end = _download(request, account_id, "intervals.csv")
         writer = csv.writer(_Echo())
 
         def rows():
@@ -181,20 +187,9 @@ class AccountGreenButtonApi(APIView):
     def get(self, request, account_id: int):
         from disclosures.rendering import render_espi  # a pure renderer; nothing in disclosures is recorded here
 
-        first_day, last_day = _date_param(request, "first_day"), _date_param(request, "last_day")
-        if first_day is None or last_day is None or first_day > last_day or (last_day - first_day).days > 400:
-            raise serializers.ValidationError({"first_day": "give first_day <= last_day, at most 400 days apart"})
-        account = _account_for_reader(request, account_id, purpose={"export": "greenbutton.xml", "first_day": str(first_day), "last_day": str(last_day)})
-        start, end = timegrid.day_bounds_utc(first_day)[0], timegrid.day_bounds_utc(last_day)[1]
-        solar = account.premise_id is not None and Meter.objects.filter(premise_id=account.premise_id, has_solar=True).exists()
-
-        def points():
-            for channel in ("delivered", "received") if solar else ("delivered",):
-                readings = selectors.interval_readings_for_account(account=account, start=start, end=end)
-                yield {"key": f"account-{account.pk}-{channel}", "title": f"Account {account.account_number} ({channel})",
-                       "channel": channel, "readings": (reading for reading in readings if reading[4] == channel)}
-
-        response = StreamingHttpResponse(render_espi(points(), base_url=settings.SITE_URL, now=timezone.now()),
+        account, first_day, last_day, start, end = _download(request, account_id, "greenbutton.xml")
+        points = selectors.espi_usage_points(account=account, start=start, end=end)
+        response = StreamingHttpResponse(render_espi(points, base_url=settings.SITE_URL, now=timezone.now()),
                                          content_type="application/atom+xml")
         response["Content-Disposition"] = f'attachment; filename="greenbutton-{account.account_number}-{first_day}-{last_day}.xml"'
         return response

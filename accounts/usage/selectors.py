@@ -276,3 +276,17 @@ def usage_for_account(*, account, period: str, day: date | None = None, first_da
         result["granularity"] = "month"
         result["points"] = [t.__dict__ for t in monthly_totals_for_account(account=account, start_month=first_day, end_month=last_day)]
     return result
+
+
+def espi_usage_points(*, account, start: datetime | date, end: datetime | date) -> Iterator[dict]:
+    """The account's readings in [start, end) as Green Button usage points for
+    ``disclosures.rendering.render_espi``: one per channel, energy received only where the premise has
+    solar. Used by the member's own download and by the disclosures export."""
+    from accounts.models import Meter
+
+    solar = account.premise_id is not None and Meter.objects.filter(premise_id=account.premise_id, has_solar=True).exists()
+    for channel in ("delivered", "received") if solar else ("delivered",):
+        readings = interval_readings_for_account(account=account, start=start, end=end)
+        yield {"key": f"account-{account.pk}-{channel}", "title": f"Account {account.account_number} ({channel})",
+               "channel": channel, "readings": (reading for reading in readings if reading[4] == channel)}
+
