@@ -15,8 +15,15 @@ from django.core.exceptions import ValidationError
 from accounts import services
 from accounts.models import Account, AuthorizedParty, Bill, Meter, Payment, Premise, ReturnedMail, StatementNotice
 
-MEMBER_CIPHERTEXTS = ("ssn", "tin", "date_of_birth", "drivers_licence_number", "passport_number",
-                      "alien_registration_number", "credit_notes")
+MEMBER_CIPHERTEXTS = (
+    "ssn",
+    "tin",
+    "date_of_birth",
+    "drivers_licence_number",
+    "passport_number",
+    "alien_registration_number",
+    "credit_notes",
+)
 
 
 def _defer_member(queryset, prefix: str = "member__"):
@@ -101,8 +108,9 @@ class AccountOpenForm(ServiceForm):
         fields = ["member", "premise"]
 
     def perform(self, data):
-        return services.account_open(actor=self.actor, member=data["member"], premise=data.get("premise"),
-                                     checklist={"opened_in": "admin"})
+        return services.account_open(
+            actor=self.actor, member=data["member"], premise=data.get("premise"), checklist={"opened_in": "admin"}
+        )
 
 
 class AuthorizedPartyInline(admin.TabularInline):
@@ -119,15 +127,35 @@ class AuthorizedPartyInline(admin.TabularInline):
 @admin.register(Account)
 class AccountAdmin(ServiceAdmin):
     add_form = AccountOpenForm
-    list_display = ("account_number", "member_number", "member_name", "premise", "status", "red_flag_warning", "on_hold", "opened_at")
+    list_display = (
+        "account_number",
+        "member_number",
+        "member_name",
+        "premise",
+        "status",
+        "red_flag_warning",
+        "on_hold",
+        "opened_at",
+    )
     list_filter = ("status", "red_flag_warning", "on_hold")
     list_select_related = ("member", "premise")
     search_fields = ("account_number", "member__member_number", "premise__premise_number")
     show_full_result_count = False
     list_per_page = 100
     raw_id_fields = ("member", "premise")
-    fields = ("account_number", "member", "premise", "status", "status_reason", "red_flag_warning", "on_hold",
-              "opened_at", "opened_by", "closed_at", "suspended_at")
+    fields = (
+        "account_number",
+        "member",
+        "premise",
+        "status",
+        "status_reason",
+        "red_flag_warning",
+        "on_hold",
+        "opened_at",
+        "opened_by",
+        "closed_at",
+        "suspended_at",
+    )
     inlines = [AuthorizedPartyInline]
     actions = ["close_accounts", "suspend_accounts", "reinstate_accounts"]
 
@@ -174,8 +202,16 @@ class AccountAdmin(ServiceAdmin):
 class PremiseCreateForm(ServiceForm):
     class Meta:
         model = Premise
-        fields = ["service_line1", "service_line2", "service_city", "service_state", "service_postal_code",
-                  "dog_warning", "gate_code", "meter_reading_notes"]
+        fields = [
+            "service_line1",
+            "service_line2",
+            "service_city",
+            "service_state",
+            "service_postal_code",
+            "dog_warning",
+            "gate_code",
+            "meter_reading_notes",
+        ]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -185,10 +221,15 @@ class PremiseCreateForm(ServiceForm):
 
     def perform(self, data):
         return services.premise_create(
-            actor=self.actor, service_line1=data["service_line1"], service_line2=data.get("service_line2") or "",
-            service_city=data["service_city"], service_state=data["service_state"],
-            service_postal_code=data["service_postal_code"], dog_warning=data.get("dog_warning", False),
-            gate_code=data.get("gate_code") or "", meter_reading_notes=data.get("meter_reading_notes") or "",
+            actor=self.actor,
+            service_line1=data["service_line1"],
+            service_line2=data.get("service_line2") or "",
+            service_city=data["service_city"],
+            service_state=data["service_state"],
+            service_postal_code=data["service_postal_code"],
+            dog_warning=data.get("dog_warning", False),
+            gate_code=data.get("gate_code") or "",
+            meter_reading_notes=data.get("meter_reading_notes") or "",
         )
 
 
@@ -218,7 +259,14 @@ class PremiseAdmin(ServiceAdmin):
         return super().get_queryset(request).defer("meter_reading_notes", "gate_code")
 
     def get_fields(self, request, obj=None):
-        base = ["premise_number", "service_line1", "service_line2", "service_city", "service_state", "service_postal_code"]
+        base = [
+            "premise_number",
+            "service_line1",
+            "service_line2",
+            "service_city",
+            "service_state",
+            "service_postal_code",
+        ]
         if request.user.has_perm("accounts.view_field_notes"):
             base += list(FIELD_NOTE_FIELDS)
         return base
@@ -249,7 +297,17 @@ class BillAdmin(ServiceAdmin):
     list_filter = ("status",)
     search_fields = ("statement_number", "account__account_number")
     show_full_result_count = False
-    fields = ("statement_number", "account", "period_start", "period_end", "issued_on", "due_on", "kwh", "amount_due", "status")
+    fields = (
+        "statement_number",
+        "account",
+        "period_start",
+        "period_end",
+        "issued_on",
+        "due_on",
+        "kwh",
+        "amount_due",
+        "status",
+    )
 
 
 class PaymentForm(ServiceForm):
@@ -258,9 +316,15 @@ class PaymentForm(ServiceForm):
         fields = ["account", "bill", "amount", "method", "received_at", "reference"]
 
     def perform(self, data):
-        return services.payment_record(actor=self.actor, account=data["account"], bill=data.get("bill"), amount=data["amount"],
-                                       method=data["method"], received_at=data.get("received_at"),
-                                       reference=data.get("reference") or "")
+        return services.payment_record(
+            actor=self.actor,
+            account=data["account"],
+            bill=data.get("bill"),
+            amount=data["amount"],
+            method=data["method"],
+            received_at=data.get("received_at"),
+            reference=data.get("reference") or "",
+        )
 
 
 @admin.register(Payment)
@@ -272,7 +336,17 @@ class PaymentAdmin(ServiceAdmin):
     search_fields = ("account__account_number", "reference")
     raw_id_fields = ("account", "bill")
     show_full_result_count = False
-    fields = ("account", "bill", "amount", "method", "received_at", "reference", "returned", "returned_at", "recorded_by")
+    fields = (
+        "account",
+        "bill",
+        "amount",
+        "method",
+        "received_at",
+        "reference",
+        "returned",
+        "returned_at",
+        "recorded_by",
+    )
     actions = ["mark_returned"]
 
     @admin.action(description="Mark selected payments returned (NSF / charge-back)", permissions=["change"])
@@ -287,8 +361,13 @@ class ReturnedMailForm(ServiceForm):
         fields = ["member", "account", "returned_on", "reason"]
 
     def perform(self, data):
-        return services.returned_mail_record(actor=self.actor, member=data["member"], account=data.get("account"),
-                                             returned_on=data["returned_on"], reason=data.get("reason") or "")
+        return services.returned_mail_record(
+            actor=self.actor,
+            member=data["member"],
+            account=data.get("account"),
+            returned_on=data["returned_on"],
+            reason=data.get("reason") or "",
+        )
 
 
 @admin.register(ReturnedMail)
@@ -310,9 +389,14 @@ class StatementNoticeForm(ServiceForm):
         fields = ["member", "account", "reported_on", "channel", "notes"]
 
     def perform(self, data):
-        return services.statement_notice_record(actor=self.actor, member=data["member"], account=data.get("account"),
-                                                reported_on=data["reported_on"], channel=data["channel"],
-                                                notes=data.get("notes") or "")
+        return services.statement_notice_record(
+            actor=self.actor,
+            member=data["member"],
+            account=data.get("account"),
+            reported_on=data["reported_on"],
+            channel=data["channel"],
+            notes=data.get("notes") or "",
+        )
 
 
 @admin.register(StatementNotice)
@@ -334,9 +418,14 @@ class AuthorizedPartyForm(ServiceForm):
         fields = ["account", "name", "relationship", "phone", "email"]
 
     def perform(self, data):
-        return services.authorized_party_add(actor=self.actor, account=data["account"], name=data["name"],
-                                             relationship=data.get("relationship") or "", phone=data.get("phone") or "",
-                                             email=data.get("email") or "")
+        return services.authorized_party_add(
+            actor=self.actor,
+            account=data["account"],
+            name=data["name"],
+            relationship=data.get("relationship") or "",
+            phone=data.get("phone") or "",
+            email=data.get("email") or "",
+        )
 
 
 @admin.register(AuthorizedParty)
@@ -353,5 +442,3 @@ class AuthorizedPartyAdmin(ServiceAdmin):
     def remove_parties(self, request, queryset):
         for party in queryset.select_related("account"):
             services.authorized_party_remove(actor=request.user, party=party, reason="Removed in the staff admin")
-
-

@@ -19,13 +19,21 @@ from accounts.models import Account, Bill, Payment, Premise
 from members.api import HasPermission, for_method, service_errors
 from members.models import Member
 
-_MEMBER_CIPHERTEXTS = ("ssn", "tin", "date_of_birth", "drivers_licence_number", "passport_number",
-                       "alien_registration_number", "credit_notes")
+_MEMBER_CIPHERTEXTS = (
+    "ssn",
+    "tin",
+    "date_of_birth",
+    "drivers_licence_number",
+    "passport_number",
+    "alien_registration_number",
+    "credit_notes",
+)
 
 
 def _accounts():
-    return (Account.objects.select_related("member", "premise")
-            .defer(*[f"member__{name}" for name in _MEMBER_CIPHERTEXTS], "premise__gate_code", "premise__meter_reading_notes"))
+    return Account.objects.select_related("member", "premise").defer(
+        *[f"member__{name}" for name in _MEMBER_CIPHERTEXTS], "premise__gate_code", "premise__meter_reading_notes"
+    )
 
 
 def get_account_for_staff(request, account_id: int, permission: str = "accounts.view_account") -> Account:
@@ -40,8 +48,21 @@ class AccountOutput(serializers.ModelSerializer):
 
     class Meta:
         model = Account
-        fields = ["id", "account_number", "member", "member_number", "premise", "premise_number", "status", "status_reason",
-                  "opened_at", "closed_at", "suspended_at", "red_flag_warning", "on_hold"]
+        fields = [
+            "id",
+            "account_number",
+            "member",
+            "member_number",
+            "premise",
+            "premise_number",
+            "status",
+            "status_reason",
+            "opened_at",
+            "closed_at",
+            "suspended_at",
+            "red_flag_warning",
+            "on_hold",
+        ]
 
 
 class AccountOpenInput(serializers.Serializer):
@@ -71,8 +92,12 @@ class AccountListOpenApi(generics.ListAPIView):
         data.is_valid(raise_exception=True)
         member = Member.objects.get(pk=data.validated_data["member"].pk)
         try:
-            account = services.account_open(actor=request.user, member=member, premise=data.validated_data.get("premise"),
-                                            checklist=data.validated_data["checklist"])
+            account = services.account_open(
+                actor=request.user,
+                member=member,
+                premise=data.validated_data.get("premise"),
+                checklist=data.validated_data["checklist"],
+            )
         except DjangoValidationError as exc:
             raise service_errors(exc) from None
         return Response(AccountOutput(_accounts().get(pk=account.pk)).data, status=status.HTTP_201_CREATED)
@@ -94,7 +119,11 @@ class AccountStatusApi(APIView):
     """POST /api/accounts/<id>/<close|suspend|reinstate>/ with a reason."""
 
     permission_classes = [IsAuthenticated, HasPermission.of("accounts.change_account")]
-    actions = {"close": services.account_close, "suspend": services.account_suspend, "reinstate": services.account_reinstate}
+    actions = {
+        "close": services.account_close,
+        "suspend": services.account_suspend,
+        "reinstate": services.account_reinstate,
+    }
 
     @extend_schema(request=ReasonInput, responses=AccountOutput, operation_id="accounts_change_status")
     def post(self, request, account_id: int, action: str):
@@ -145,8 +174,16 @@ class PremiseOutput(serializers.ModelSerializer):
 
     class Meta:
         model = Premise
-        fields = ["id", "premise_number", "service_line1", "service_line2", "service_city", "service_state",
-                  "service_postal_code", "meters"]
+        fields = [
+            "id",
+            "premise_number",
+            "service_line1",
+            "service_line2",
+            "service_city",
+            "service_state",
+            "service_postal_code",
+            "meters",
+        ]
 
 
 class PremiseFieldOutput(PremiseOutput):
@@ -209,8 +246,18 @@ class PremiseDetailApi(APIView):
 class BillOutput(serializers.ModelSerializer):
     class Meta:
         model = Bill
-        fields = ["id", "account", "statement_number", "period_start", "period_end", "issued_on", "due_on", "kwh",
-                  "amount_due", "status"]
+        fields = [
+            "id",
+            "account",
+            "statement_number",
+            "period_start",
+            "period_end",
+            "issued_on",
+            "due_on",
+            "kwh",
+            "amount_due",
+            "status",
+        ]
 
 
 class BillInput(serializers.Serializer):

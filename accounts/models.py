@@ -32,7 +32,9 @@ class Premise(models.Model):
 
     class Meta:
         ordering = ["premise_number"]
-        indexes = [models.Index(fields=["address_index"], name="premise_address_bi_idx")]  # no LIKE index: equality only
+        indexes = [
+            models.Index(fields=["address_index"], name="premise_address_bi_idx")
+        ]  # no LIKE index: equality only
         permissions = [("view_field_notes", "Can see gate codes, dog warnings and meter-reading notes")]
 
     def __str__(self) -> str:
@@ -100,15 +102,21 @@ class AuthorizedParty(models.Model):
     email = models.EmailField(blank=True)
     email_index = models.CharField(max_length=16, blank=True)
     added_at = models.DateTimeField(auto_now_add=True)
-    added_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    added_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     removed_at = models.DateTimeField(null=True, blank=True)
-    removed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    removed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
 
     class Meta:
         ordering = ["account_id", "id"]
         verbose_name_plural = "authorized parties"
-        indexes = [models.Index(fields=["phone_index"], name="authparty_phone_bi_idx"),
-                   models.Index(fields=["email_index"], name="authparty_email_bi_idx")]
+        indexes = [
+            models.Index(fields=["phone_index"], name="authparty_phone_bi_idx"),
+            models.Index(fields=["email_index"], name="authparty_email_bi_idx"),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -158,7 +166,9 @@ class Payment(models.Model):
     reference = models.CharField(max_length=60, blank=True)
     returned = models.BooleanField(default=False)
     returned_at = models.DateTimeField(null=True, blank=True)
-    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -181,7 +191,9 @@ class ReturnedMail(models.Model):
     # recomputed when BLIND_INDEX_KEY rotates.
     sent_to_address = models.CharField(max_length=400, blank=True)
     reason = models.CharField(max_length=200, blank=True)
-    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     recorded_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -202,11 +214,15 @@ class StatementNotice(models.Model):
         IN_PERSON = "in_person", "In person"
 
     member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="statement_notices")
-    account = models.ForeignKey(Account, null=True, blank=True, on_delete=models.PROTECT, related_name="statement_notices")
+    account = models.ForeignKey(
+        Account, null=True, blank=True, on_delete=models.PROTECT, related_name="statement_notices"
+    )
     reported_on = models.DateField()
     channel = models.CharField(max_length=10, choices=Channel.choices, default=Channel.PHONE)
     notes = models.TextField(blank=True)
-    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     recorded_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -30,7 +30,9 @@ class StyleguideAutoSchema(AutoSchema):
         output = getattr(self.view, "OutputSerializer", None)
         if output is None:
             return None
-        many = self.method == "GET" and getattr(self.view, "many", self.view.__class__.__name__.endswith(("ListApi", "ListCreateApi")))
+        many = self.method == "GET" and getattr(
+            self.view, "many", self.view.__class__.__name__.endswith(("ListApi", "ListCreateApi"))
+        )
         return output(many=True) if many else output
 
     def _get_serializer_name(self, serializer, direction, bypass_extensions=False):

@@ -150,7 +150,9 @@ HEARTBEAT_MAX_AGE_SECONDS = env_int("HEARTBEAT_MAX_AGE_SECONDS", 120)
 # key (which rotates, and would orphan every chained entry). Development derives one from the dev keys
 # under a domain-separation label; with DEBUG off an unset or weak key is a start-up error.
 DISCLOSURE_CHAIN_KEY = env_str("DISCLOSURE_CHAIN_KEY") or (
-    hmac.new(_dev["BLIND_INDEX_KEY"].encode(), b"memberguard:disclosure-chain:dev", "sha256").hexdigest() if _dev else ""
+    hmac.new(_dev["BLIND_INDEX_KEY"].encode(), b"memberguard:disclosure-chain:dev", "sha256").hexdigest()
+    if _dev
+    else ""
 )
 # The aggregation standard (seed 000 D.2/F.3): every group has at least this many members and no member
 # contributes more than this percentage of the group's total (California's rule would be 100 and 15).
@@ -197,7 +199,10 @@ X_FRAME_OPTIONS = "DENY"
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 
 # --- Email ---
-EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend" if DEBUG else "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_BACKEND = env_str(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.console.EmailBackend" if DEBUG else "django.core.mail.backends.smtp.EmailBackend",
+)
 EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
 EMAIL_PORT = env_int("EMAIL_PORT", 587)
 EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")

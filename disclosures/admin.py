@@ -116,7 +116,9 @@ class RecipientAdmin(_ServiceAdmin):
     def deactivate(self, request, queryset):
         for recipient in queryset:
             try:
-                services.recipient_deactivate(actor=request.user, recipient=recipient, reason="deactivated by the Privacy Officer in the admin")
+                services.recipient_deactivate(
+                    actor=request.user, recipient=recipient, reason="deactivated by the Privacy Officer in the admin"
+                )
             except ValidationError as exc:
                 self.message_user(request, f"{recipient}: {'; '.join(exc.messages)}", messages.WARNING)
 
@@ -126,7 +128,16 @@ class AgreementForm(forms.ModelForm):
 
     class Meta:
         model = ConfidentialityAgreement
-        fields = ["recipient", "reference", "scope", "categories", "signed_on", "effective_from", "expires_on", "document_reference"]
+        fields = [
+            "recipient",
+            "reference",
+            "scope",
+            "categories",
+            "signed_on",
+            "effective_from",
+            "expires_on",
+            "document_reference",
+        ]
 
 
 @admin.register(ConfidentialityAgreement)
@@ -164,7 +175,9 @@ class ConsentAdmin(_ServiceAdmin):
         done = 0
         for consent in queryset:
             try:
-                services.consent_revoke(actor=request.user, consent=consent, channel=channel, reason=f"recorded by staff ({channel})")
+                services.consent_revoke(
+                    actor=request.user, consent=consent, channel=channel, reason=f"recorded by staff ({channel})"
+                )
                 done += 1
             except ValidationError as exc:
                 self.message_user(request, f"consent #{consent.pk}: {'; '.join(exc.messages)}", messages.WARNING)
@@ -184,8 +197,23 @@ class LegalBasisForm(forms.ModelForm):
 
     class Meta:
         model = LegalBasis
-        fields = ["kind", "recipient", "agreement", "members", "categories", "purpose", "description", "request_reference", "process_type",
-                  "document_reference", "issuing_authority", "document_date", "notice_withheld", "justification", "valid_until"]
+        fields = [
+            "kind",
+            "recipient",
+            "agreement",
+            "members",
+            "categories",
+            "purpose",
+            "description",
+            "request_reference",
+            "process_type",
+            "document_reference",
+            "issuing_authority",
+            "document_date",
+            "notice_withheld",
+            "justification",
+            "valid_until",
+        ]
 
 
 @admin.register(LegalBasis)
@@ -229,13 +257,19 @@ class MembershipListRequestAdmin(_ServiceAdmin):
     actions = ["approve", "deny"]
 
     def create_via_service(self, request, data):
-        return services.membership_list_request_create(actor=request.user, requester=data["requester"], purpose=data["purpose"])
+        return services.membership_list_request_create(
+            actor=request.user, requester=data["requester"], purpose=data["purpose"]
+        )
 
     def _decide(self, request, queryset, approve):
         for item in queryset:
             try:
-                services.membership_list_request_decide(actor=request.user, request=item, approve=approve,
-                                                        note="approved in the admin: proper purpose" if approve else "denied in the admin")
+                services.membership_list_request_decide(
+                    actor=request.user,
+                    request=item,
+                    approve=approve,
+                    note="approved in the admin: proper purpose" if approve else "denied in the admin",
+                )
             except (ValidationError, PermissionDenied) as exc:
                 self.message_user(request, f"request #{item.pk}: {exc}", messages.ERROR)
 

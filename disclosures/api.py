@@ -46,7 +46,19 @@ class MemberConsentOutput(serializers.ModelSerializer):
 
     class Meta:
         model = Consent
-        fields = ["id", "recipient", "recipient_kind", "categories", "purpose", "purpose_detail", "channel", "granted_at", "expires_at", "revoked_at", "status"]
+        fields = [
+            "id",
+            "recipient",
+            "recipient_kind",
+            "categories",
+            "purpose",
+            "purpose_detail",
+            "channel",
+            "granted_at",
+            "expires_at",
+            "revoked_at",
+            "status",
+        ]
 
 
 class MyConsentsApi(APIView):
@@ -54,7 +66,9 @@ class MyConsentsApi(APIView):
 
     class InputSerializer(serializers.Serializer):
         recipient = serializers.IntegerField()
-        categories = serializers.ListField(child=serializers.ChoiceField(choices=DataCategory.choices), allow_empty=False)
+        categories = serializers.ListField(
+            child=serializers.ChoiceField(choices=DataCategory.choices), allow_empty=False
+        )
         purpose = serializers.ChoiceField(choices=[(p, Purpose(p).label) for p in sorted(SECONDARY_PURPOSES)])
         purpose_detail = serializers.CharField(required=False, allow_blank=True, default="")
         expires_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
@@ -72,9 +86,14 @@ class MyConsentsApi(APIView):
             raise ValidationError({"recipient": "Choose one of the recipients offered in the portal."})
         try:
             consent = services.consent_grant(
-                actor=request.user, member=member, recipient=recipient, categories=data.validated_data["categories"],
-                purpose=data.validated_data["purpose"], purpose_detail=data.validated_data["purpose_detail"],
-                channel=Consent.Channel.PORTAL, evidence=f"portal session of {request.user.get_username()}",
+                actor=request.user,
+                member=member,
+                recipient=recipient,
+                categories=data.validated_data["categories"],
+                purpose=data.validated_data["purpose"],
+                purpose_detail=data.validated_data["purpose_detail"],
+                channel=Consent.Channel.PORTAL,
+                evidence=f"portal session of {request.user.get_username()}",
                 expires_at=data.validated_data["expires_at"],
             )
         except DjangoValidationError as exc:
@@ -89,7 +108,12 @@ class MyConsentRevokeApi(APIView):
         member = _member(request)
         consent = selectors.consent_of_member(member=member, consent_id=consent_id)
         try:
-            consent = services.consent_revoke(actor=request.user, consent=consent, channel=Consent.Channel.PORTAL, reason="revoked by the member in the portal")
+            consent = services.consent_revoke(
+                actor=request.user,
+                consent=consent,
+                channel=Consent.Channel.PORTAL,
+                reason="revoked by the member in the portal",
+            )
         except DjangoValidationError as exc:
             raise ValidationError({"detail": exc.messages}) from None
         return Response(MemberConsentOutput(consent).data)
@@ -139,8 +163,25 @@ class LogEntryOutput(serializers.ModelSerializer):
     class Meta:
         model = DisclosureLogEntry
         fields = [
-            "seq", "at", "actor_label", "outcome", "recipient_id", "recipient_label", "basis_kind", "basis_ref", "purpose",
-            "member_count", "categories", "fields", "format", "row_count", "file_sha256", "reason", "notice_withheld", "prev_hash", "entry_hash",
+            "seq",
+            "at",
+            "actor_label",
+            "outcome",
+            "recipient_id",
+            "recipient_label",
+            "basis_kind",
+            "basis_ref",
+            "purpose",
+            "member_count",
+            "categories",
+            "fields",
+            "format",
+            "row_count",
+            "file_sha256",
+            "reason",
+            "notice_withheld",
+            "prev_hash",
+            "entry_hash",
         ]
 
 
@@ -153,8 +194,22 @@ class AuditConsentOutput(serializers.ModelSerializer):
 
     class Meta:
         model = Consent
-        fields = ["id", "member_number", "recipient", "categories", "purpose", "channel", "evidence", "granted_at", "expires_at",
-                  "revoked_at", "revoked_by", "revocation_channel", "recorded_by", "status"]
+        fields = [
+            "id",
+            "member_number",
+            "recipient",
+            "categories",
+            "purpose",
+            "channel",
+            "evidence",
+            "granted_at",
+            "expires_at",
+            "revoked_at",
+            "revoked_by",
+            "revocation_channel",
+            "recorded_by",
+            "status",
+        ]
 
 
 class AccessEventOutput(serializers.Serializer):
@@ -201,5 +256,13 @@ class AuditChainApi(APIView):
 
     def get(self, request):
         report = verify_chain()
-        return Response({"ok": report.ok, "entries": report.entries, "head_seq": report.head_seq, "head_hash": report.head_hash,
-                         "problems": report.problems, "broken_seqs": report.broken_seqs})
+        return Response(
+            {
+                "ok": report.ok,
+                "entries": report.entries,
+                "head_seq": report.head_seq,
+                "head_hash": report.head_hash,
+                "problems": report.problems,
+                "broken_seqs": report.broken_seqs,
+            }
+        )

@@ -13,7 +13,11 @@ class DisclosuresConfig(AppConfig):
         # requests, releases data and approves (second approver, membership lists).
         roles.grant(
             roles.PRIVACY_OFFICER,
-            *(f"disclosures.{verb}_{model}" for verb in ("view", "add", "change") for model in ("recipient", "confidentialityagreement", "consent", "legalbasis", "membershiplistrequest")),
+            *(
+                f"disclosures.{verb}_{model}"
+                for verb in ("view", "add", "change")
+                for model in ("recipient", "confidentialityagreement", "consent", "legalbasis", "membershiplistrequest")
+            ),
             "disclosures.view_disclosurelogentry",
             "disclosures.view_access_log",
             "disclosures.verify_chain",
@@ -24,7 +28,17 @@ class DisclosuresConfig(AppConfig):
         # Auditors: read-only over everything here, the access log and the chain.
         roles.grant(
             roles.AUDITOR,
-            *(f"disclosures.view_{model}" for model in ("recipient", "confidentialityagreement", "consent", "legalbasis", "membershiplistrequest", "disclosurelogentry")),
+            *(
+                f"disclosures.view_{model}"
+                for model in (
+                    "recipient",
+                    "confidentialityagreement",
+                    "consent",
+                    "legalbasis",
+                    "membershiplistrequest",
+                    "disclosurelogentry",
+                )
+            ),
             "disclosures.view_access_log",
             "disclosures.verify_chain",
         )
@@ -42,4 +56,3 @@ class DisclosuresConfig(AppConfig):
         # The chain key itself is checked at start-up by config/checks.py (memberguard.E004).
         if demo.seed_disclosures not in members_demo.DEMO_STEPS:
             members_demo.DEMO_STEPS.append(demo.seed_disclosures)
-

@@ -68,7 +68,9 @@ def bench_export(quick: bool = False) -> dict[str, float]:
     stamp = timezone.now().strftime("%Y%m%d%H%M%S")
     prefix = f"BX{stamp[-8:]}"
     with transaction.atomic():
-        recipient = services.recipient_create(actor=None, name=f"Bench energy-services partner {stamp}", kind=Recipient.Kind.MEMBER_DESIGNATED)
+        recipient = services.recipient_create(
+            actor=None, name=f"Bench energy-services partner {stamp}", kind=Recipient.Kind.MEMBER_DESIGNATED
+        )
     try:
         # The fake members are created in a child process, so the memory that creating (and encrypting)
         # 100,000 rows takes is not counted in the export's peak.
@@ -85,7 +87,9 @@ def bench_export(quick: bool = False) -> dict[str, float]:
         sampler = _PeakSampler()
         sampler.start()
         started = time.perf_counter()
-        export = services.disclosure_export(actor=None, recipient=recipient, categories=[C.CONTACT, C.BILLING], purpose=Purpose.ENERGY_SERVICES)
+        export = services.disclosure_export(
+            actor=None, recipient=recipient, categories=[C.CONTACT, C.BILLING], purpose=Purpose.ENERGY_SERVICES
+        )
         size = 0
         for chunk in export.chunks():
             size += len(chunk)
@@ -112,10 +116,17 @@ def _create_members(prefix: str, count: int, recipient_id: int) -> None:
         Member.objects.bulk_create(
             [
                 Member(
-                    member_number=f"{prefix}{i:07d}", legal_name=f"Bench Member {i}", status="active",
-                    mailing_line1=f"{i} Bench Rd", mailing_city="Springfield", mailing_state="IL", mailing_postal_code="62701",
-                    phone=f"+1217555{i % 10000:04d}", email=f"bench{i}@example.test",
-                    ssn=f"123{45 + i % 50:02d}{i % 10000:04d}", tin=f"12{i % 10000000:07d}",
+                    member_number=f"{prefix}{i:07d}",
+                    legal_name=f"Bench Member {i}",
+                    status="active",
+                    mailing_line1=f"{i} Bench Rd",
+                    mailing_city="Springfield",
+                    mailing_state="IL",
+                    mailing_postal_code="62701",
+                    phone=f"+1217555{i % 10000:04d}",
+                    email=f"bench{i}@example.test",
+                    ssn=f"123{45 + i % 50:02d}{i % 10000:04d}",
+                    tin=f"12{i % 10000000:07d}",
                     date_of_birth=datetime.date(1960, 1, 1) + datetime.timedelta(days=i % 15000),
                     credit_notes="Deposit waived after 12 months on time",
                 )
@@ -127,9 +138,16 @@ def _create_members(prefix: str, count: int, recipient_id: int) -> None:
     for start in range(0, len(ids), batch):
         Consent.objects.bulk_create(
             [
-                Consent(member_id=pk, recipient_id=recipient_id, categories=[C.CONTACT, C.BILLING], purpose=Purpose.ENERGY_SERVICES,
-                        channel=Consent.Channel.WRITTEN, evidence="bench form", granted_at=now)
-                for pk in ids[start:start + batch]
+                Consent(
+                    member_id=pk,
+                    recipient_id=recipient_id,
+                    categories=[C.CONTACT, C.BILLING],
+                    purpose=Purpose.ENERGY_SERVICES,
+                    channel=Consent.Channel.WRITTEN,
+                    evidence="bench form",
+                    granted_at=now,
+                )
+                for pk in ids[start : start + batch]
             ]
         )
     connections.close_all()
@@ -181,9 +199,25 @@ def bench_verify_chain(quick: bool = False) -> dict[str, float]:
         prev = GENESIS
         for seq in range(1, count + 1):
             values = (
-                seq, base + datetime.timedelta(seconds=seq), None, "bench", "released" if seq % 10 else "refused", None, "Bench partner",
-                "consent", f"consent:{seq}", "energy_services", [seq, seq + 1], 2, ["A1_contact", "A2_billing"],
-                ["member_number", "legal_name"], "csv", 2, "ab" * 32, "" if seq % 10 else "no valid consent", False,
+                seq,
+                base + datetime.timedelta(seconds=seq),
+                None,
+                "bench",
+                "released" if seq % 10 else "refused",
+                None,
+                "Bench partner",
+                "consent",
+                f"consent:{seq}",
+                "energy_services",
+                [seq, seq + 1],
+                2,
+                ["A1_contact", "A2_billing"],
+                ["member_number", "legal_name"],
+                "csv",
+                2,
+                "ab" * 32,
+                "" if seq % 10 else "no valid consent",
+                False,
             )
             digest = entry_hash(key, prev, values)
             yield ("\t".join(_copy_text(v) for v in (*values, prev, digest)) + "\n").encode()

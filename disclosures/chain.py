@@ -154,9 +154,14 @@ def verify_rows(rows: Iterable[tuple], *, key: bytes | None = None) -> ChainRepo
         if not isinstance(values[1], str):
             values[1] = _iso(values[1])
         if seq != expected_seq:
-            report.fail(seq, f"entry #{seq}: expected #{expected_seq} next: {seq - expected_seq} entr{'y' if seq - expected_seq == 1 else 'ies'} missing or out of order")
+            report.fail(
+                seq,
+                f"entry #{seq}: expected #{expected_seq} next: {seq - expected_seq} entr{'y' if seq - expected_seq == 1 else 'ies'} missing or out of order",
+            )
         if prev_hash != expected_prev:
-            report.fail(seq, f"entry #{seq}: does not link to the entry before it (deleted, inserted or reordered entry)")
+            report.fail(
+                seq, f"entry #{seq}: does not link to the entry before it (deleted, inserted or reordered entry)"
+            )
         recomputed = digest(key, prev_hash.encode() + b"\n" + encode(values).encode(), "sha256").hex()
         if not compare(recomputed, stored_hash):
             report.fail(seq, f"entry #{seq}: content does not match its hash (altered entry)")
@@ -171,7 +176,8 @@ def verify_rows(rows: Iterable[tuple], *, key: bytes | None = None) -> ChainRepo
 # PostgreSQL formats the timestamp exactly as _iso() does (UTC, microseconds), which spares the
 # verifier a datetime parse and a strftime per entry.
 _SELECT_COLUMNS = ", ".join(
-    """to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')""" if column == "at" else column for column in CANONICAL_COLUMNS
+    """to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')""" if column == "at" else column
+    for column in CANONICAL_COLUMNS
 )
 _SELECT = "SELECT " + _SELECT_COLUMNS + ", prev_hash, entry_hash FROM {table} ORDER BY seq"  # noqa: S608
 
@@ -193,10 +199,17 @@ def verify_chain(*, expect_head: tuple[int, str] | None = None, table: str | Non
         head = ChainHead.objects.filter(id=1).first()
         head_seq, head_hash = (head.seq, head.entry_hash) if head else (0, GENESIS)
         if (head_seq, head_hash) != (report.head_seq, report.head_hash):
-            report.fail(None, f"the chain ends at #{report.head_seq} but the head records #{head_seq}: newest entries removed or head tampered with")
+            report.fail(
+                None,
+                f"the chain ends at #{report.head_seq} but the head records #{head_seq}: newest entries removed or head tampered with",
+            )
     if expect_head is not None:
         seq, hash_ = expect_head
-        known = DisclosureLogEntry.objects.filter(seq=seq).values_list("entry_hash", flat=True).first() if table is None else None
+        known = (
+            DisclosureLogEntry.objects.filter(seq=seq).values_list("entry_hash", flat=True).first()
+            if table is None
+            else None
+        )
         if table is None and known != hash_:
             report.fail(seq, f"entry #{seq} does not carry the hash recorded earlier for it (rewritten chain)")
     return report

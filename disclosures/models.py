@@ -92,7 +92,9 @@ class Recipient(models.Model):
     is_active = models.BooleanField(default=True)
     notes = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
 
     class Meta:
         ordering = ["name"]
@@ -113,13 +115,17 @@ class ConfidentialityAgreement(models.Model):
     effective_from = models.DateField()
     expires_on = models.DateField()
     document_reference = models.CharField(max_length=200, blank=True, help_text="Where the signed copy is filed")
-    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     recorded_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["recipient_id", "-expires_on"]
         constraints = [
-            models.CheckConstraint(condition=models.Q(expires_on__gte=models.F("effective_from")), name="agreement_dates_ordered"),
+            models.CheckConstraint(
+                condition=models.Q(expires_on__gte=models.F("effective_from")), name="agreement_dates_ordered"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -151,9 +157,13 @@ class Consent(models.Model):
     granted_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
-    revoked_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     revocation_channel = models.CharField(max_length=10, choices=Channel.choices, blank=True)
-    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
 
     class Meta:
         ordering = ["-granted_at", "-id"]
@@ -199,8 +209,12 @@ class LegalBasis(models.Model):
         COURT_ORDER = "court_order", "Court or law-enforcement order"
 
     kind = models.CharField(max_length=20, choices=Kind.choices, db_index=True)
-    recipient = models.ForeignKey(Recipient, null=True, blank=True, on_delete=models.PROTECT, related_name="legal_bases")
-    agreement = models.ForeignKey(ConfidentialityAgreement, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    recipient = models.ForeignKey(
+        Recipient, null=True, blank=True, on_delete=models.PROTECT, related_name="legal_bases"
+    )
+    agreement = models.ForeignKey(
+        ConfidentialityAgreement, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     members = models.ManyToManyField("members.Member", blank=True, related_name="+")
     categories = ArrayField(models.CharField(max_length=20, choices=DataCategory.choices))
     purpose = models.CharField(max_length=20, choices=Purpose.choices)
@@ -213,25 +227,37 @@ class LegalBasis(models.Model):
     document_date = models.DateField(null=True, blank=True)
     notice_withheld = models.BooleanField(default=False, help_text="Notice to the member withheld by order")
     justification = models.TextField(blank=True)
-    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    approved_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     approved_at = models.DateTimeField(null=True, blank=True)
     valid_from = models.DateTimeField(default=timezone.now)
     valid_until = models.DateTimeField()
     revoked_at = models.DateTimeField(null=True, blank=True)
-    revoked_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     revocation_reason = models.TextField(blank=True)
     recorded_at = models.DateTimeField(auto_now_add=True)
-    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
 
     class Meta:
         ordering = ["-recorded_at", "-id"]
         verbose_name_plural = "legal bases"
         constraints = [
-            models.CheckConstraint(condition=models.Q(valid_until__gt=models.F("valid_from")), name="legal_basis_valid_range"),
+            models.CheckConstraint(
+                condition=models.Q(valid_until__gt=models.F("valid_from")), name="legal_basis_valid_range"
+            ),
             # A second approver who is not the requester (imminent threat); enforced by the service too.
             models.CheckConstraint(
-                condition=~models.Q(kind="imminent_threat") | models.Q(approved_by__isnull=True) | ~models.Q(approved_by=models.F("requested_by")),
+                condition=~models.Q(kind="imminent_threat")
+                | models.Q(approved_by__isnull=True)
+                | ~models.Q(approved_by=models.F("requested_by")),
                 name="threat_second_approver",
             ),
         ]
@@ -265,9 +291,13 @@ class MembershipListRequest(models.Model):
     requester = models.ForeignKey("members.Member", on_delete=models.PROTECT, related_name="+")
     purpose = models.TextField()
     requested_at = models.DateTimeField(default=timezone.now)
-    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True)
-    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     decided_at = models.DateTimeField(null=True, blank=True)
     decision_note = models.TextField(blank=True)
     valid_until = models.DateTimeField(null=True, blank=True, help_text="Approval lapses after this time")
@@ -307,7 +337,9 @@ class DisclosureLogEntry(models.Model):
 
     seq = models.BigIntegerField(unique=True)
     at = models.DateTimeField(db_index=True)
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     actor_label = models.CharField(max_length=150, blank=True)
     outcome = models.CharField(max_length=12, choices=Outcome.choices, db_index=True)
     recipient = models.ForeignKey(Recipient, null=True, blank=True, on_delete=models.PROTECT, related_name="+")

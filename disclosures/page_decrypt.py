@@ -72,7 +72,7 @@ def decrypt_page(fernet_keys: Sequence[bytes], tokens: Sequence[bytes]) -> list[
             continue
         ciphertext = b"".join([datas[i][_HEADER:-_MAC] for i in indexes])
         # The block before each ciphertext block: the token's IV, then its own previous blocks.
-        previous = b"".join([datas[i][_HEADER - _BLOCK:-_MAC - _BLOCK] for i in indexes])
+        previous = b"".join([datas[i][_HEADER - _BLOCK : -_MAC - _BLOCK] for i in indexes])
         decryptor = Cipher(algorithms.AES(keys[position][1]), modes.ECB()).decryptor()  # noqa: S305 - CBC is undone below
         raw = decryptor.update(ciphertext) + decryptor.finalize()
         size = len(raw)
@@ -80,7 +80,7 @@ def decrypt_page(fernet_keys: Sequence[bytes], tokens: Sequence[bytes]) -> list[
         offset = 0
         for i in indexes:
             length = len(datas[i]) - _HEADER - _MAC
-            chunk = plain[offset:offset + length]
+            chunk = plain[offset : offset + length]
             offset += length
             pad = chunk[-1]
             if not 1 <= pad <= _BLOCK or chunk[-pad:] != bytes((pad,)) * pad:

@@ -111,10 +111,15 @@ def render_json(header: list[str], rows: Iterable[Iterable], *, meta: dict | Non
 
 # The usage app's quality codes (characters or names) to ESPI QualityOfReading.
 _ESPI_QUALITY = {
-    "A": 0, "actual": 0, "valid": 0,
-    "E": 8, "estimated": 8,
-    "D": 7, "edited": 7,
-    "M": 10, "missing": 10,
+    "A": 0,
+    "actual": 0,
+    "valid": 0,
+    "E": 8,
+    "estimated": 8,
+    "D": 7,
+    "edited": 7,
+    "M": 10,
+    "missing": 10,
 }
 
 
@@ -126,7 +131,17 @@ def _atom_time(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _entry(*, entry_id: str, self_href: str, up_href: str, kind: str, title: str, content: str, now: str, related: Iterable[str] = ()) -> str:
+def _entry(
+    *,
+    entry_id: str,
+    self_href: str,
+    up_href: str,
+    kind: str,
+    title: str,
+    content: str,
+    now: str,
+    related: Iterable[str] = (),
+) -> str:
     links = [
         f'<link rel="self" href={quoteattr(self_href)} type="espi-entry/{kind}"/>',
         f'<link rel="up" href={quoteattr(up_href)} type="espi-feed/{kind}"/>',
@@ -163,18 +178,32 @@ def render_espi(usage_points: Iterable[dict], *, base_url: str, now: datetime) -
         blocks_href = f"{meter_reading_href}/IntervalBlock"
         flow = 19 if point.get("channel") in (2, "received") else 1  # 19 = reverse (received), 1 = forward (delivered)
         yield _entry(
-            entry_id=str(uuid.uuid5(feed_id, key + "/up")), self_href=up_self, up_href=up, kind="UsagePoint",
-            title=point.get("title", "Usage point"), now=stamp, related=[f"{up_self}/MeterReading"],
+            entry_id=str(uuid.uuid5(feed_id, key + "/up")),
+            self_href=up_self,
+            up_href=up,
+            kind="UsagePoint",
+            title=point.get("title", "Usage point"),
+            now=stamp,
+            related=[f"{up_self}/MeterReading"],
             content="<espi:UsagePoint><espi:ServiceCategory><espi:kind>0</espi:kind></espi:ServiceCategory></espi:UsagePoint>",
         ).encode()
         yield _entry(
-            entry_id=str(uuid.uuid5(feed_id, key + "/mr")), self_href=meter_reading_href, up_href=f"{up_self}/MeterReading",
-            kind="MeterReading", title="Interval readings", now=stamp, related=[blocks_href, reading_type_href],
+            entry_id=str(uuid.uuid5(feed_id, key + "/mr")),
+            self_href=meter_reading_href,
+            up_href=f"{up_self}/MeterReading",
+            kind="MeterReading",
+            title="Interval readings",
+            now=stamp,
+            related=[blocks_href, reading_type_href],
             content="<espi:MeterReading/>",
         ).encode()
         yield _entry(
-            entry_id=str(uuid.uuid5(feed_id, key + "/rt")), self_href=reading_type_href, up_href=f"{base_url}/espi/1_1/resource/ReadingType",
-            kind="ReadingType", title="Energy delivered (Wh)" if flow == 1 else "Energy received (Wh)", now=stamp,
+            entry_id=str(uuid.uuid5(feed_id, key + "/rt")),
+            self_href=reading_type_href,
+            up_href=f"{base_url}/espi/1_1/resource/ReadingType",
+            kind="ReadingType",
+            title="Energy delivered (Wh)" if flow == 1 else "Energy received (Wh)",
+            now=stamp,
             content=(
                 "<espi:ReadingType><espi:accumulationBehaviour>4</espi:accumulationBehaviour>"
                 "<espi:commodity>1</espi:commodity><espi:dataQualifier>12</espi:dataQualifier>"
@@ -191,7 +220,18 @@ def render_espi(usage_points: Iterable[dict], *, base_url: str, now: datetime) -
         for start, duration, value_wh, quality, _channel in point["readings"]:
             day = start.astimezone(UTC).date()
             if block_day is not None and day != block_day:
-                yield _block(feed_id, key, block_number, blocks_href, reading_type_href, stamp, block_day, block_start, block_end, readings_xml)
+                yield _block(
+                    feed_id,
+                    key,
+                    block_number,
+                    blocks_href,
+                    reading_type_href,
+                    stamp,
+                    block_day,
+                    block_start,
+                    block_end,
+                    readings_xml,
+                )
                 readings_xml = []
                 block_day = None
             if block_day is None:
@@ -199,21 +239,41 @@ def render_espi(usage_points: Iterable[dict], *, base_url: str, now: datetime) -
             begin = _ts(start)
             block_end = begin + int(duration)
             quality_code = _ESPI_QUALITY.get(quality if quality is not None else "A", 16)
-            quality_xml = "" if quality_code == 0 else f"<espi:ReadingQuality><espi:quality>{quality_code}</espi:quality></espi:ReadingQuality>"
+            quality_xml = (
+                ""
+                if quality_code == 0
+                else f"<espi:ReadingQuality><espi:quality>{quality_code}</espi:quality></espi:ReadingQuality>"
+            )
             value_xml = "" if value_wh is None else f"<espi:value>{int(value_wh)}</espi:value>"
             readings_xml.append(
                 f"<espi:IntervalReading>{quality_xml}<espi:timePeriod><espi:duration>{int(duration)}</espi:duration>"
                 f"<espi:start>{begin}</espi:start></espi:timePeriod>{value_xml}</espi:IntervalReading>"
             )
         if block_day is not None:
-            yield _block(feed_id, key, block_number, blocks_href, reading_type_href, stamp, block_day, block_start, block_end, readings_xml)
+            yield _block(
+                feed_id,
+                key,
+                block_number,
+                blocks_href,
+                reading_type_href,
+                stamp,
+                block_day,
+                block_start,
+                block_end,
+                readings_xml,
+            )
     yield b"</feed>\n"
 
 
 def _block(feed_id, key, number, blocks_href, reading_type_href, stamp, day, start, end, readings_xml) -> bytes:
     return _entry(
-        entry_id=str(uuid.uuid5(feed_id, f"{key}/ib/{number}")), self_href=f"{blocks_href}/{number}",
-        up_href=blocks_href, kind="IntervalBlock", title=f"Readings {day}", now=stamp, related=[reading_type_href],
+        entry_id=str(uuid.uuid5(feed_id, f"{key}/ib/{number}")),
+        self_href=f"{blocks_href}/{number}",
+        up_href=blocks_href,
+        kind="IntervalBlock",
+        title=f"Readings {day}",
+        now=stamp,
+        related=[reading_type_href],
         content=(
             f"<espi:IntervalBlock><espi:interval><espi:duration>{end - start}</espi:duration>"
             f"<espi:start>{start}</espi:start></espi:interval>{''.join(readings_xml)}</espi:IntervalBlock>"

@@ -64,8 +64,20 @@ def consent_list(*, filters: dict | None = None) -> QuerySet[Consent]:
     filters = filters or {}
     now = timezone.now()
     consents = Consent.objects.select_related("recipient", "member", "recorded_by", "revoked_by").only(
-        "id", "categories", "purpose", "channel", "evidence", "granted_at", "expires_at", "revoked_at", "revocation_channel",
-        "recipient__name", "recipient__kind", "member__member_number", "recorded_by__username", "revoked_by__username",
+        "id",
+        "categories",
+        "purpose",
+        "channel",
+        "evidence",
+        "granted_at",
+        "expires_at",
+        "revoked_at",
+        "revocation_channel",
+        "recipient__name",
+        "recipient__kind",
+        "member__member_number",
+        "recorded_by__username",
+        "revoked_by__username",
     )
     status = filters.get("status")
     if status == "revoked":
@@ -95,8 +107,11 @@ def access_log(*, filters: dict | None = None) -> QuerySet[AuditEvent]:
     except ImportError:  # pragma: no cover - the registry selector is part of the contract
         events = AuditEvent.objects.filter(action__startswith="access.").select_related("actor")
     else:
-        events = registry_access_log(member=_int(filters.get("member")), since=_day_start(filters.get("since")),
-                                     until=(_day_start(filters.get("until")) + timezone.timedelta(days=1)) if filters.get("until") else None)
+        events = registry_access_log(
+            member=_int(filters.get("member")),
+            since=_day_start(filters.get("since")),
+            until=(_day_start(filters.get("until")) + timezone.timedelta(days=1)) if filters.get("until") else None,
+        )
     if filters.get("actor"):
         events = events.filter(actor_label=filters["actor"])
     if filters.get("action"):
@@ -107,7 +122,13 @@ def access_log(*, filters: dict | None = None) -> QuerySet[AuditEvent]:
 def recipients_for_members() -> QuerySet[Recipient]:
     """Recipients a member may consent to in the portal (not contractors, not law enforcement)."""
     return Recipient.objects.filter(
-        is_active=True, kind__in=[Recipient.Kind.MEMBER_DESIGNATED, Recipient.Kind.NON_AFFILIATED, Recipient.Kind.AFFILIATE, Recipient.Kind.OTHER_UTILITY]
+        is_active=True,
+        kind__in=[
+            Recipient.Kind.MEMBER_DESIGNATED,
+            Recipient.Kind.NON_AFFILIATED,
+            Recipient.Kind.AFFILIATE,
+            Recipient.Kind.OTHER_UTILITY,
+        ],
     ).order_by("name")
 
 
@@ -148,10 +169,14 @@ def usage_groups(*, start_month, end_month, group_by: str = "postal_code") -> di
 
     accounts = {
         pk: (member_id, postal or "unknown")
-        for pk, member_id, postal in Account.objects.filter(opened_at__isnull=False).values_list("pk", "member_id", "premise__service_postal_code")
+        for pk, member_id, postal in Account.objects.filter(opened_at__isnull=False).values_list(
+            "pk", "member_id", "premise__service_postal_code"
+        )
     }
     groups: dict[str, dict[int, int]] = {}
-    for account_id, _month, channel, wh in monthly_totals_for_accounts(account_ids=list(accounts), start_month=start_month, end_month=end_month):
+    for account_id, _month, channel, wh in monthly_totals_for_accounts(
+        account_ids=list(accounts), start_month=start_month, end_month=end_month
+    ):
         if channel != "delivered":
             continue
         member_id, postal = accounts[account_id]

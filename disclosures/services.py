@@ -62,7 +62,16 @@ WRITTEN_CHANNELS = frozenset({Consent.Channel.WRITTEN, Consent.Channel.PORTAL})
 # ``member_number`` keys every row. Identifiers outside every category (driver's licence, passport,
 # alien registration, bank accounts) are never exportable.
 CATEGORY_FIELDS: dict[str, tuple[str, ...]] = {
-    C.CONTACT: ("legal_name", "mailing_line1", "mailing_line2", "mailing_city", "mailing_state", "mailing_postal_code", "phone", "email"),
+    C.CONTACT: (
+        "legal_name",
+        "mailing_line1",
+        "mailing_line2",
+        "mailing_city",
+        "mailing_state",
+        "mailing_postal_code",
+        "phone",
+        "email",
+    ),
     C.BILLING: ("ssn", "tin", "date_of_birth", "credit_notes", "deposit_required"),
     C.CAPITAL: ("capital_allocated_total", "capital_retired_total"),
     C.USAGE: ("account_number", "month", "channel", "kwh"),
@@ -70,8 +79,19 @@ CATEGORY_FIELDS: dict[str, tuple[str, ...]] = {
 # Categories MemberGuard does not hold (surveys, services data, imaging, recordings): consent may be
 # recorded for A.5/A.6, but there is nothing here to release.
 NOT_HELD = frozenset({C.SURVEYS, C.SERVICES, C.IMAGING, C.RECORDINGS})
-MEMBERSHIP_LIST_FIELDS = ("legal_name", "mailing_line1", "mailing_line2", "mailing_city", "mailing_state", "mailing_postal_code")
-FORMATS = {"csv": ("text/csv; charset=utf-8", "csv"), "json": ("application/json", "json"), "espi": ("application/atom+xml", "xml")}
+MEMBERSHIP_LIST_FIELDS = (
+    "legal_name",
+    "mailing_line1",
+    "mailing_line2",
+    "mailing_city",
+    "mailing_state",
+    "mailing_postal_code",
+)
+FORMATS = {
+    "csv": ("text/csv; charset=utf-8", "csv"),
+    "json": ("application/json", "json"),
+    "espi": ("application/atom+xml", "xml"),
+}
 EXPORT_PAGE_SIZE = 5000
 
 
@@ -114,15 +134,31 @@ def _clean_categories(categories: Iterable[str]) -> list[str]:
 
 
 @transaction.atomic
-def recipient_create(*, actor, name: str, kind: str, contact_name: str = "", contact_email: str = "", address: str = "", notes: str = "") -> Recipient:
+def recipient_create(
+    *, actor, name: str, kind: str, contact_name: str = "", contact_email: str = "", address: str = "", notes: str = ""
+) -> Recipient:
     if kind not in Recipient.Kind.values:
         raise ValidationError(f"Unknown recipient kind {kind!r}.")
     if not name.strip():
         raise ValidationError("A recipient needs a name.")
-    recipient = Recipient(name=name.strip(), kind=kind, contact_name=contact_name, contact_email=contact_email, address=address, notes=notes, created_by=_actor(actor))
+    recipient = Recipient(
+        name=name.strip(),
+        kind=kind,
+        contact_name=contact_name,
+        contact_email=contact_email,
+        address=address,
+        notes=notes,
+        created_by=_actor(actor),
+    )
     recipient.full_clean()
     recipient.save()
-    audit_record(actor=actor, action="disclosures.recipient_created", obj=recipient, fields=["name", "kind"], detail={"kind": kind})
+    audit_record(
+        actor=actor,
+        action="disclosures.recipient_created",
+        obj=recipient,
+        fields=["name", "kind"],
+        detail={"kind": kind},
+    )
     return recipient
 
 
@@ -136,13 +172,24 @@ def recipient_deactivate(*, actor, recipient: Recipient, reason: str) -> Recipie
         raise ValidationError("Give the reason (e.g. contract ended, breach).")
     recipient.is_active = False
     recipient.save(update_fields=["is_active"])
-    audit_record(actor=actor, action="disclosures.recipient_deactivated", obj=recipient, fields=["is_active"], reason=reason)
+    audit_record(
+        actor=actor, action="disclosures.recipient_deactivated", obj=recipient, fields=["is_active"], reason=reason
+    )
     return recipient
 
 
 @transaction.atomic
 def agreement_record(
-    *, actor, recipient: Recipient, reference: str, scope: str, categories: Iterable[str], signed_on: date, effective_from: date, expires_on: date, document_reference: str = ""
+    *,
+    actor,
+    recipient: Recipient,
+    reference: str,
+    scope: str,
+    categories: Iterable[str],
+    signed_on: date,
+    effective_from: date,
+    expires_on: date,
+    document_reference: str = "",
 ) -> ConfidentialityAgreement:
     cats = _clean_categories(categories)
     if expires_on < effective_from:
@@ -150,11 +197,23 @@ def agreement_record(
     if not scope.strip() or not reference.strip():
         raise ValidationError("An agreement needs a reference and the scope of the services.")
     agreement = ConfidentialityAgreement.objects.create(
-        recipient=recipient, reference=reference.strip(), scope=scope.strip(), categories=cats, signed_on=signed_on,
-        effective_from=effective_from, expires_on=expires_on, document_reference=document_reference, recorded_by=_actor(actor),
+        recipient=recipient,
+        reference=reference.strip(),
+        scope=scope.strip(),
+        categories=cats,
+        signed_on=signed_on,
+        effective_from=effective_from,
+        expires_on=expires_on,
+        document_reference=document_reference,
+        recorded_by=_actor(actor),
     )
-    audit_record(actor=actor, action="disclosures.agreement_recorded", obj=agreement, fields=["categories", "effective_from", "expires_on"],
-                 detail={"recipient_id": recipient.pk, "categories": cats, "expires_on": expires_on.isoformat()})
+    audit_record(
+        actor=actor,
+        action="disclosures.agreement_recorded",
+        obj=agreement,
+        fields=["categories", "effective_from", "expires_on"],
+        detail={"recipient_id": recipient.pk, "categories": cats, "expires_on": expires_on.isoformat()},
+    )
     return agreement
 
 
@@ -163,21 +222,33 @@ def agreement_record(
 
 @transaction.atomic
 def consent_grant(
-    *, actor, member: Member, recipient: Recipient, categories: Iterable[str], purpose: str, channel: str,
-    evidence: str = "", purpose_detail: str = "", expires_at: datetime | None = None,
+    *,
+    actor,
+    member: Member,
+    recipient: Recipient,
+    categories: Iterable[str],
+    purpose: str,
+    channel: str,
+    evidence: str = "",
+    purpose_detail: str = "",
+    expires_at: datetime | None = None,
 ) -> Consent:
     """Record a member's consent. Secondary purposes need written consent (seed 001): the written form or
     the member's own signed-in portal session; a phone call is recorded but cannot authorise them."""
     cats = _clean_categories(categories)
     excluded = sorted(set(cats) & NOT_CONSENTABLE)
     if excluded:
-        raise ValidationError(f"Imaging and telephone recordings cannot be released on a member's consent (seed 000 F.1): {', '.join(excluded)}")
+        raise ValidationError(
+            f"Imaging and telephone recordings cannot be released on a member's consent (seed 000 F.1): {', '.join(excluded)}"
+        )
     if purpose not in Purpose.values or purpose not in (PRIMARY_PURPOSES | SECONDARY_PURPOSES):
         raise ValidationError(f"{purpose!r} is not a purpose a member can consent to.")
     if channel not in Consent.Channel.values:
         raise ValidationError(f"Unknown consent channel {channel!r}.")
     if purpose in SECONDARY_PURPOSES and channel not in WRITTEN_CHANNELS:
-        raise ValidationError("A secondary purpose needs the member's written consent (written form or the member portal), not a phone call.")
+        raise ValidationError(
+            "A secondary purpose needs the member's written consent (written form or the member portal), not a phone call."
+        )
     if channel != Consent.Channel.PORTAL and not evidence.strip():
         raise ValidationError("Record the evidence: the form reference or the call id.")
     if not recipient.is_active:
@@ -188,11 +259,30 @@ def consent_grant(
     if expires_at is not None and expires_at <= now:
         raise ValidationError("The consent would already be expired.")
     consent = Consent.objects.create(
-        member=member, recipient=recipient, categories=cats, purpose=purpose, purpose_detail=purpose_detail, channel=channel,
-        evidence=evidence.strip(), granted_at=now, expires_at=expires_at, recorded_by=_actor(actor),
+        member=member,
+        recipient=recipient,
+        categories=cats,
+        purpose=purpose,
+        purpose_detail=purpose_detail,
+        channel=channel,
+        evidence=evidence.strip(),
+        granted_at=now,
+        expires_at=expires_at,
+        recorded_by=_actor(actor),
     )
-    audit_record(actor=actor, action="consent.granted", obj=consent, fields=["categories", "purpose", "channel", "expires_at"],
-                 detail={"member_id": member.pk, "recipient_id": recipient.pk, "categories": cats, "purpose": purpose, "channel": channel})
+    audit_record(
+        actor=actor,
+        action="consent.granted",
+        obj=consent,
+        fields=["categories", "purpose", "channel", "expires_at"],
+        detail={
+            "member_id": member.pk,
+            "recipient_id": recipient.pk,
+            "categories": cats,
+            "purpose": purpose,
+            "channel": channel,
+        },
+    )
     return consent
 
 
@@ -208,8 +298,14 @@ def consent_revoke(*, actor, consent: Consent, channel: str, reason: str = "") -
     consent.revoked_by = _actor(actor)
     consent.revocation_channel = channel
     consent.save(update_fields=["revoked_at", "revoked_by", "revocation_channel"])
-    audit_record(actor=actor, action="consent.revoked", obj=consent, fields=["revoked_at", "revoked_by"], reason=reason,
-                 detail={"member_id": consent.member_id, "recipient_id": consent.recipient_id, "channel": channel})
+    audit_record(
+        actor=actor,
+        action="consent.revoked",
+        obj=consent,
+        fields=["revoked_at", "revoked_by"],
+        reason=reason,
+        detail={"member_id": consent.member_id, "recipient_id": consent.recipient_id, "channel": channel},
+    )
     return consent
 
 
@@ -218,10 +314,23 @@ def consent_revoke(*, actor, consent: Consent, channel: str, reason: str = "") -
 
 @transaction.atomic
 def legal_basis_record(
-    *, actor, kind: str, categories: Iterable[str], purpose: str, valid_until: datetime, recipient: Recipient | None = None,
-    members: Iterable[Member] = (), agreement: ConfidentialityAgreement | None = None, description: str = "",
-    request_reference: str = "", process_type: str = "", document_reference: str = "", issuing_authority: str = "",
-    document_date: date | None = None, notice_withheld: bool = False, justification: str = "",
+    *,
+    actor,
+    kind: str,
+    categories: Iterable[str],
+    purpose: str,
+    valid_until: datetime,
+    recipient: Recipient | None = None,
+    members: Iterable[Member] = (),
+    agreement: ConfidentialityAgreement | None = None,
+    description: str = "",
+    request_reference: str = "",
+    process_type: str = "",
+    document_reference: str = "",
+    issuing_authority: str = "",
+    document_date: date | None = None,
+    notice_withheld: bool = False,
+    justification: str = "",
 ) -> LegalBasis:
     """Record a basis other than consent with the evidence its kind requires."""
     K = LegalBasis.Kind
@@ -237,8 +346,15 @@ def legal_basis_record(
             problems.append("A member's request covers exactly that member.")
         if not request_reference.strip():
             problems.append("Record the member's request (its reference).")
-        if recipient is not None and recipient.kind not in (Recipient.Kind.MEMBER_DESIGNATED, Recipient.Kind.NON_AFFILIATED, Recipient.Kind.AFFILIATE, Recipient.Kind.OTHER_UTILITY):
-            problems.append("A member may direct their data to a recipient they choose, not to a contractor or law enforcement.")
+        if recipient is not None and recipient.kind not in (
+            Recipient.Kind.MEMBER_DESIGNATED,
+            Recipient.Kind.NON_AFFILIATED,
+            Recipient.Kind.AFFILIATE,
+            Recipient.Kind.OTHER_UTILITY,
+        ):
+            problems.append(
+                "A member may direct their data to a recipient they choose, not to a contractor or law enforcement."
+            )
         purpose = Purpose.MEMBER_ACCESS if recipient is None else Purpose.MEMBER_DESIGNATED
     elif kind in (K.CONTRACTOR, K.OTHER_UTILITY):
         wanted_kind = Recipient.Kind.CONTRACTOR if kind == K.CONTRACTOR else Recipient.Kind.OTHER_UTILITY
@@ -279,15 +395,37 @@ def legal_basis_record(
     if problems:
         raise ValidationError(problems)
     basis = LegalBasis.objects.create(
-        kind=kind, recipient=recipient, agreement=agreement, categories=cats, purpose=purpose, description=description,
-        request_reference=request_reference.strip(), process_type=process_type, document_reference=document_reference.strip(),
-        issuing_authority=issuing_authority.strip(), document_date=document_date, notice_withheld=notice_withheld if kind == K.LEGAL_PROCESS else False,
-        justification=justification.strip(), requested_by=_actor(actor), valid_until=valid_until, recorded_by=_actor(actor),
+        kind=kind,
+        recipient=recipient,
+        agreement=agreement,
+        categories=cats,
+        purpose=purpose,
+        description=description,
+        request_reference=request_reference.strip(),
+        process_type=process_type,
+        document_reference=document_reference.strip(),
+        issuing_authority=issuing_authority.strip(),
+        document_date=document_date,
+        notice_withheld=notice_withheld if kind == K.LEGAL_PROCESS else False,
+        justification=justification.strip(),
+        requested_by=_actor(actor),
+        valid_until=valid_until,
+        recorded_by=_actor(actor),
     )
     if members:
         basis.members.set(members)
-    audit_record(actor=actor, action="legal_basis.recorded", obj=basis, fields=["kind", "categories", "valid_until"],
-                 detail={"kind": kind, "recipient_id": recipient.pk if recipient else None, "member_ids": [m.pk for m in members], "categories": cats})
+    audit_record(
+        actor=actor,
+        action="legal_basis.recorded",
+        obj=basis,
+        fields=["kind", "categories", "valid_until"],
+        detail={
+            "kind": kind,
+            "recipient_id": recipient.pk if recipient else None,
+            "member_ids": [m.pk for m in members],
+            "categories": cats,
+        },
+    )
     return basis
 
 
@@ -331,13 +469,23 @@ def membership_list_request_create(*, actor, requester: Member, purpose: str) ->
         raise ValidationError("A membership-list request states its purpose (e.g. a board election petition).")
     if requester.status != Member.Status.ACTIVE:
         raise ValidationError("Only an active member may request the membership list.")
-    request = MembershipListRequest.objects.create(requester=requester, purpose=purpose.strip(), recorded_by=_actor(actor))
-    audit_record(actor=actor, action="membership_list.requested", obj=request, fields=["purpose"], detail={"member_id": requester.pk})
+    request = MembershipListRequest.objects.create(
+        requester=requester, purpose=purpose.strip(), recorded_by=_actor(actor)
+    )
+    audit_record(
+        actor=actor,
+        action="membership_list.requested",
+        obj=request,
+        fields=["purpose"],
+        detail={"member_id": requester.pk},
+    )
     return request
 
 
 @transaction.atomic
-def membership_list_request_decide(*, actor, request: MembershipListRequest, approve: bool, note: str, valid_days: int = 30) -> MembershipListRequest:
+def membership_list_request_decide(
+    *, actor, request: MembershipListRequest, approve: bool, note: str, valid_days: int = 30
+) -> MembershipListRequest:
     request = MembershipListRequest.objects.select_for_update().get(pk=request.pk)
     if not actor.has_perm("disclosures.approve_membershiplistrequest"):
         raise PermissionDenied("Only the Privacy Officer decides membership-list requests.")
@@ -351,12 +499,20 @@ def membership_list_request_decide(*, actor, request: MembershipListRequest, app
     request.decided_by, request.decided_at, request.decision_note = actor, _now(), note.strip()
     request.valid_until = _now() + timedelta(days=valid_days) if approve else None
     request.save(update_fields=["status", "decided_by", "decided_at", "decision_note", "valid_until"])
-    audit_record(actor=actor, action=f"membership_list.{'approved' if approve else 'denied'}", obj=request, fields=["status"], reason=note)
+    audit_record(
+        actor=actor,
+        action=f"membership_list.{'approved' if approve else 'denied'}",
+        obj=request,
+        fields=["status"],
+        reason=note,
+    )
     return request
 
 
 @transaction.atomic
-def membership_list_request_withdraw(*, actor, request: MembershipListRequest, reason: str = "") -> MembershipListRequest:
+def membership_list_request_withdraw(
+    *, actor, request: MembershipListRequest, reason: str = ""
+) -> MembershipListRequest:
     request = MembershipListRequest.objects.select_for_update().get(pk=request.pk)
     if request.status not in (MembershipListRequest.Status.PENDING, MembershipListRequest.Status.APPROVED):
         raise ValidationError("Only a pending or approved request can be withdrawn.")
@@ -407,14 +563,20 @@ class Export:
 def _active_consents(*, recipient: Recipient, purpose: str, categories: list[str]):
     now = _now()
     queryset = Consent.objects.filter(
-        recipient=recipient, purpose=purpose, revoked_at__isnull=True, categories__contains=categories, granted_at__lte=now
+        recipient=recipient,
+        purpose=purpose,
+        revoked_at__isnull=True,
+        categories__contains=categories,
+        granted_at__lte=now,
     ).filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
     if purpose in SECONDARY_PURPOSES:
         queryset = queryset.filter(channel__in=WRITTEN_CHANNELS)
     return queryset
 
 
-def _consent_status_reason(*, recipient, purpose, categories, member_ids: list[int], consent_id: int | None = None) -> str:
+def _consent_status_reason(
+    *, recipient, purpose, categories, member_ids: list[int], consent_id: int | None = None
+) -> str:
     """Why the consent gate fails, in words an auditor can act on (revoked / expired / narrower / none)."""
     any_consent = Consent.objects.filter(recipient=recipient, member_id__in=member_ids).order_by("-granted_at")
     if consent_id is not None:
@@ -429,7 +591,9 @@ def _consent_status_reason(*, recipient, purpose, categories, member_ids: list[i
         elif consent.purpose != purpose:
             reasons.append(f"consent #{consent.pk} is for another purpose ({consent.purpose})")
         elif not set(categories) <= set(consent.categories):
-            reasons.append(f"consent #{consent.pk} does not cover {', '.join(sorted(set(categories) - set(consent.categories)))}")
+            reasons.append(
+                f"consent #{consent.pk} does not cover {', '.join(sorted(set(categories) - set(consent.categories)))}"
+            )
         elif purpose in SECONDARY_PURPOSES and consent.channel not in WRITTEN_CHANNELS:
             reasons.append(f"consent #{consent.pk} was by phone; a secondary purpose needs written consent")
     return "; ".join(reasons) or "no consent on record"
@@ -447,11 +611,20 @@ def _check_fields(categories: list[str], fields: Iterable[str] | None) -> list[s
 
 
 def _plan_release(
-    *, basis, recipient: Recipient | None, categories: list[str], purpose: str, member_ids: list[int] | None, fields, format: str,
+    *,
+    basis,
+    recipient: Recipient | None,
+    categories: list[str],
+    purpose: str,
+    member_ids: list[int] | None,
+    fields,
+    format: str,
 ) -> _Plan:
     """Resolve the basis or raise _Refusal(reason). Pure checks, no writes."""
     if purpose not in Purpose.values:
-        raise _Refusal(f"unknown purpose {purpose!r}: there is no purpose for selling, renting or exchanging member information")
+        raise _Refusal(
+            f"unknown purpose {purpose!r}: there is no purpose for selling, renting or exchanging member information"
+        )
     if format not in FORMATS:
         raise _Refusal(f"unknown format {format!r}")
     not_held = sorted(set(categories) & NOT_HELD)
@@ -472,7 +645,13 @@ def _plan_release(
         # Consent: the member's own, per member (seed 000 F.1, F.5; seed 001 written consent).
         if recipient is None:
             raise _Refusal("a consent-based release names its recipient")
-        if purpose in (Purpose.LEGAL_PROCESS, Purpose.IMMINENT_THREAT, Purpose.AGGREGATE_REPORTING, Purpose.MEMBERSHIP_LIST, Purpose.MEMBER_ACCESS):
+        if purpose in (
+            Purpose.LEGAL_PROCESS,
+            Purpose.IMMINENT_THREAT,
+            Purpose.AGGREGATE_REPORTING,
+            Purpose.MEMBERSHIP_LIST,
+            Purpose.MEMBER_ACCESS,
+        ):
             raise _Refusal(f"purpose {purpose} is not released on consent")
         if isinstance(basis, Consent):
             consent = basis
@@ -481,31 +660,65 @@ def _plan_release(
                 raise _Refusal(f"consent #{consent.pk} is for another recipient")
             if member_ids is not None and set(member_ids) != {consent.member_id}:
                 raise _Refusal(f"consent #{consent.pk} covers member {consent.member_id} only")
-            ok = _active_consents(recipient=recipient, purpose=purpose, categories=categories).filter(pk=consent.pk).exists()
+            ok = (
+                _active_consents(recipient=recipient, purpose=purpose, categories=categories)
+                .filter(pk=consent.pk)
+                .exists()
+            )
             if not ok:
-                raise _Refusal(_consent_status_reason(recipient=recipient, purpose=purpose, categories=categories, member_ids=[consent.member_id], consent_id=consent.pk))
-            return _Plan("consent", f"consent:{consent.pk}", purpose, recipient, label, categories, _check_fields(categories, fields), [consent.member_id])
+                raise _Refusal(
+                    _consent_status_reason(
+                        recipient=recipient,
+                        purpose=purpose,
+                        categories=categories,
+                        member_ids=[consent.member_id],
+                        consent_id=consent.pk,
+                    )
+                )
+            return _Plan(
+                "consent",
+                f"consent:{consent.pk}",
+                purpose,
+                recipient,
+                label,
+                categories,
+                _check_fields(categories, fields),
+                [consent.member_id],
+            )
         gate = {"recipient": recipient, "purpose": purpose, "categories": categories}
         if member_ids is not None:
-            covered = set(
-                _active_consents(**gate).filter(member_id__in=member_ids).values_list("member_id", flat=True)
-            )
+            covered = set(_active_consents(**gate).filter(member_id__in=member_ids).values_list("member_id", flat=True))
             missing = sorted(set(member_ids) - covered)
             if missing:
                 shown = ", ".join(str(m) for m in missing[:20])
                 why = _consent_status_reason(member_ids=missing, **gate)
-                raise _Refusal(f"{len(missing)} of {len(set(member_ids))} members have no valid consent (members {shown}{'...' if len(missing) > 20 else ''}): {why}")
-        return _Plan("consent", f"consent:recipient={recipient.pk},purpose={purpose}", purpose, recipient, label, categories,
-                     _check_fields(categories, fields), member_ids, consent_gate=gate)
+                raise _Refusal(
+                    f"{len(missing)} of {len(set(member_ids))} members have no valid consent (members {shown}{'...' if len(missing) > 20 else ''}): {why}"
+                )
+        return _Plan(
+            "consent",
+            f"consent:recipient={recipient.pk},purpose={purpose}",
+            purpose,
+            recipient,
+            label,
+            categories,
+            _check_fields(categories, fields),
+            member_ids,
+            consent_gate=gate,
+        )
 
     if isinstance(basis, MembershipListRequest):
         request = MembershipListRequest.objects.select_related("requester").get(pk=basis.pk)
         if request.status == MembershipListRequest.Status.WITHDRAWN:
             raise _Refusal(f"membership-list request #{request.pk} was withdrawn")
         if request.status != MembershipListRequest.Status.APPROVED:
-            raise _Refusal(f"membership-list request #{request.pk} is {request.status}, not approved by the Privacy Officer")
+            raise _Refusal(
+                f"membership-list request #{request.pk} is {request.status}, not approved by the Privacy Officer"
+            )
         if request.valid_until and request.valid_until <= now:
-            raise _Refusal(f"the approval of membership-list request #{request.pk} expired {request.valid_until:%Y-%m-%d}")
+            raise _Refusal(
+                f"the approval of membership-list request #{request.pk} expired {request.valid_until:%Y-%m-%d}"
+            )
         if categories != [C.CONTACT]:
             raise _Refusal("a membership list carries contact information only")
         wanted = list(fields) if fields is not None else list(MEMBERSHIP_LIST_FIELDS)
@@ -513,11 +726,22 @@ def _plan_release(
             raise _Refusal("a membership list is limited to names and mailing addresses (seed 000 G)")
 
         def _mark_released():
-            MembershipListRequest.objects.filter(pk=request.pk).update(status=MembershipListRequest.Status.RELEASED, released_at=_now())
+            MembershipListRequest.objects.filter(pk=request.pk).update(
+                status=MembershipListRequest.Status.RELEASED, released_at=_now()
+            )
 
-        return _Plan("membership_list", f"membership_list:{request.pk}", Purpose.MEMBERSHIP_LIST, None,
-                     f"member {request.requester.member_number} (membership list)", categories, wanted, member_ids,
-                     consent_gate=None, on_release=_mark_released)
+        return _Plan(
+            "membership_list",
+            f"membership_list:{request.pk}",
+            Purpose.MEMBERSHIP_LIST,
+            None,
+            f"member {request.requester.member_number} (membership list)",
+            categories,
+            wanted,
+            member_ids,
+            consent_gate=None,
+            on_release=_mark_released,
+        )
 
     if not isinstance(basis, LegalBasis):
         raise _Refusal("no basis for this release")
@@ -541,9 +765,13 @@ def _plan_release(
     if lb.kind in (K.CONTRACTOR, K.OTHER_UTILITY):
         agreement = lb.agreement
         if agreement is None or not agreement.in_force(timezone.localdate()):
-            raise _Refusal(f"{ref}: the confidentiality agreement {agreement.reference if agreement else ''} is not in force (expired {agreement.expires_on if agreement else '-'})")
+            raise _Refusal(
+                f"{ref}: the confidentiality agreement {agreement.reference if agreement else ''} is not in force (expired {agreement.expires_on if agreement else '-'})"
+            )
         if not set(categories) <= set(agreement.categories):
-            raise _Refusal(f"{ref}: the agreement {agreement.reference} does not cover {', '.join(sorted(set(categories) - set(agreement.categories)))}")
+            raise _Refusal(
+                f"{ref}: the agreement {agreement.reference} does not cover {', '.join(sorted(set(categories) - set(agreement.categories)))}"
+            )
         if purpose != lb.purpose:
             raise _Refusal(f"{ref}: is for {lb.purpose}, not {purpose}")
         ref += f" agreement {agreement.reference}"
@@ -560,8 +788,17 @@ def _plan_release(
             raise _Refusal(f"{ref}: is for {lb.purpose}, not {purpose}")
     if member_ids is None:
         raise _Refusal(f"{ref}: name the members to release")
-    return _Plan(lb.kind, ref, purpose, recipient, label or "the member (own request)", categories, _check_fields(categories, fields), list(member_ids),
-                 notice_withheld=lb.notice_withheld)
+    return _Plan(
+        lb.kind,
+        ref,
+        purpose,
+        recipient,
+        label or "the member (own request)",
+        categories,
+        _check_fields(categories, fields),
+        list(member_ids),
+        notice_withheld=lb.notice_withheld,
+    )
 
 
 def _log_refusal(*, actor, recipient, basis, categories, purpose, member_ids, format, reason) -> DisclosureLogEntry:
@@ -576,20 +813,43 @@ def _log_refusal(*, actor, recipient, basis, categories, purpose, member_ids, fo
         basis_kind = "consent"
     with transaction.atomic():
         entry = chain_append(
-            actor=_actor(actor), actor_label=_actor_label(actor), outcome=DisclosureLogEntry.Outcome.REFUSED,
-            recipient=recipient, recipient_label=recipient.name if recipient else "", basis_kind=basis_kind, basis_ref=basis_ref,
-            purpose=str(purpose or "")[:20], member_ids=sorted(set(member_ids or [])), categories=[str(c) for c in categories],
-            fields=[], format=str(format)[:10], reason=reason,
+            actor=_actor(actor),
+            actor_label=_actor_label(actor),
+            outcome=DisclosureLogEntry.Outcome.REFUSED,
+            recipient=recipient,
+            recipient_label=recipient.name if recipient else "",
+            basis_kind=basis_kind,
+            basis_ref=basis_ref,
+            purpose=str(purpose or "")[:20],
+            member_ids=sorted(set(member_ids or [])),
+            categories=[str(c) for c in categories],
+            fields=[],
+            format=str(format)[:10],
+            reason=reason,
         )
-        audit_record(actor=actor, action="disclosure.refused", object_type="disclosures.disclosurelogentry", object_id=entry.seq,
-                     reason=reason, detail={"recipient_id": recipient.pk if recipient else None, "basis_kind": basis_kind})
+        audit_record(
+            actor=actor,
+            action="disclosure.refused",
+            object_type="disclosures.disclosurelogentry",
+            object_id=entry.seq,
+            reason=reason,
+            detail={"recipient_id": recipient.pk if recipient else None, "basis_kind": basis_kind},
+        )
     return entry
 
 
 def disclosure_export(
-    *, actor, recipient: Recipient | None, categories: Iterable[str], purpose: str,
-    basis: Consent | LegalBasis | MembershipListRequest | None = None, member_ids: Iterable[int] | None = None,
-    fields: Iterable[str] | None = None, format: str = "csv", usage_start: date | None = None, usage_end: date | None = None,
+    *,
+    actor,
+    recipient: Recipient | None,
+    categories: Iterable[str],
+    purpose: str,
+    basis: Consent | LegalBasis | MembershipListRequest | None = None,
+    member_ids: Iterable[int] | None = None,
+    fields: Iterable[str] | None = None,
+    format: str = "csv",
+    usage_start: date | None = None,
+    usage_end: date | None = None,
 ) -> Export:
     """THE export path. Returns a streaming ``Export`` or raises ``DisclosureRefused`` (already logged).
 
@@ -603,19 +863,48 @@ def disclosure_export(
     except ValidationError as exc:
         raise DisclosureRefused(
             "; ".join(exc.messages),
-            _log_refusal(actor=actor, recipient=recipient, basis=basis, categories=[], purpose=purpose, member_ids=member_list, format=format, reason="; ".join(exc.messages)),
+            _log_refusal(
+                actor=actor,
+                recipient=recipient,
+                basis=basis,
+                categories=[],
+                purpose=purpose,
+                member_ids=member_list,
+                format=format,
+                reason="; ".join(exc.messages),
+            ),
         ) from None
     try:
-        plan = _plan_release(basis=basis, recipient=recipient, categories=cats, purpose=purpose, member_ids=member_list,
-                             fields=list(fields) if fields is not None else None, format=format)
+        plan = _plan_release(
+            basis=basis,
+            recipient=recipient,
+            categories=cats,
+            purpose=purpose,
+            member_ids=member_list,
+            fields=list(fields) if fields is not None else None,
+            format=format,
+        )
     except _Refusal as refusal:
         reason = str(refusal)
-        entry = _log_refusal(actor=actor, recipient=recipient, basis=basis, categories=cats, purpose=purpose, member_ids=member_list, format=format, reason=reason)
+        entry = _log_refusal(
+            actor=actor,
+            recipient=recipient,
+            basis=basis,
+            categories=cats,
+            purpose=purpose,
+            member_ids=member_list,
+            format=format,
+            reason=reason,
+        )
         raise DisclosureRefused(reason, entry) from None
     content_type, extension = FORMATS[format]
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M%S")
-    export = Export(filename=f"memberguard-{plan.basis_kind}-{stamp}.{extension}", content_type=content_type, _chunks=iter(()))
-    export._chunks = _stream_release(export, plan=plan, actor=actor, format=format, usage_start=usage_start, usage_end=usage_end)
+    export = Export(
+        filename=f"memberguard-{plan.basis_kind}-{stamp}.{extension}", content_type=content_type, _chunks=iter(())
+    )
+    export._chunks = _stream_release(
+        export, plan=plan, actor=actor, format=format, usage_start=usage_start, usage_end=usage_end
+    )
     return export
 
 
@@ -650,13 +939,18 @@ def _member_rows(plan: _Plan, sink: list[int]) -> Iterator[list]:
 
     queryset = _members_queryset(plan)
     if "capital_allocated_total" in plan.fields or "capital_retired_total" in plan.fields:
-        queryset = queryset.annotate(capital_allocated_total=Sum("capital_credits__allocated_amount"), capital_retired_total=Sum("capital_credits__retired_amount"))
+        queryset = queryset.annotate(
+            capital_allocated_total=Sum("capital_credits__allocated_amount"),
+            capital_retired_total=Sum("capital_credits__retired_amount"),
+        )
     encrypted = _encrypted_field_names()
     columns: list = []
     for name in plan.fields:
         columns.append(Cast(name, output_field=BinaryField()) if name in encrypted else F(name))
     values = queryset.values_list("pk", *columns)
-    encrypted_positions = [(index, Member._meta.get_field(name)) for index, name in enumerate(plan.fields) if name in encrypted]
+    encrypted_positions = [
+        (index, Member._meta.get_field(name)) for index, name in enumerate(plan.fields) if name in encrypted
+    ]
     keys = crypto.derived_fernet_keys()
     # Keyset pagination (pk > last, LIMIT n): memory stays at one page whatever the export's size, and
     # unlike a server-side cursor nothing is left open if the download is abandoned half-way.
@@ -688,11 +982,24 @@ def _usage_rows(plan: _Plan, sink: list[int], *, start: date | None, end: date |
     start_month = (start or date(today.year - 1, today.month, 1)).replace(day=1)
     end_month = (end or today).replace(day=1)
     members = list(_members_queryset(plan).values_list("pk", flat=True))
-    accounts = {a.pk: a for a in Account.objects.filter(member_id__in=members).select_related("member").only("pk", "account_number", "member__member_number")}
+    accounts = {
+        a.pk: a
+        for a in Account.objects.filter(member_id__in=members)
+        .select_related("member")
+        .only("pk", "account_number", "member__member_number")
+    }
     sink.extend(members)
-    for account_id, month, channel, wh in monthly_totals_for_accounts(account_ids=list(accounts), start_month=start_month, end_month=end_month):
+    for account_id, month, channel, wh in monthly_totals_for_accounts(
+        account_ids=list(accounts), start_month=start_month, end_month=end_month
+    ):
         account = accounts[account_id]
-        yield [account.member.member_number, account.account_number, month, channel, (Decimal(wh) / 1000).quantize(Decimal("0.001"))]
+        yield [
+            account.member.member_number,
+            account.account_number,
+            month,
+            channel,
+            (Decimal(wh) / 1000).quantize(Decimal("0.001")),
+        ]
 
 
 def _espi_points(plan: _Plan, sink: list[int], *, start: date | None, end: date | None) -> Iterator[dict]:
@@ -717,7 +1024,11 @@ def _stream_release(export: Export, *, plan: _Plan, actor, format: str, usage_st
     try:
         with transaction.atomic():
             if format == "espi":
-                chunks = rendering.render_espi(_espi_points(plan, released, start=usage_start, end=usage_end), base_url=settings.SITE_URL, now=_now())
+                chunks = rendering.render_espi(
+                    _espi_points(plan, released, start=usage_start, end=usage_end),
+                    base_url=settings.SITE_URL,
+                    now=_now(),
+                )
             else:
                 if plan.categories == [C.USAGE]:
                     header = ["member_number", *CATEGORY_FIELDS[C.USAGE]]
@@ -735,7 +1046,15 @@ def _stream_release(export: Export, *, plan: _Plan, actor, format: str, usage_st
                 if format == "csv":
                     chunks = rendering.render_csv(header, counted())
                 else:
-                    chunks = rendering.render_json(header, counted(), meta={"basis": plan.basis_ref, "recipient": plan.recipient_label, "categories": plan.categories})
+                    chunks = rendering.render_json(
+                        header,
+                        counted(),
+                        meta={
+                            "basis": plan.basis_ref,
+                            "recipient": plan.recipient_label,
+                            "categories": plan.categories,
+                        },
+                    )
             try:
                 for chunk in chunks:
                     digest.update(chunk)
@@ -752,16 +1071,41 @@ def _stream_release(export: Export, *, plan: _Plan, actor, format: str, usage_st
                     authorising = authorising.filter(member_id__in=plan.member_ids)
                 consents = authorising.aggregate(low=Min("pk"), high=Max("pk"), n=Count("pk"))
                 if consents["n"]:
-                    basis_ref += f" consent:{consents['low']}" if consents["n"] == 1 else f" consents {consents['low']}..{consents['high']} ({consents['n']})"
+                    basis_ref += (
+                        f" consent:{consents['low']}"
+                        if consents["n"] == 1
+                        else f" consents {consents['low']}..{consents['high']} ({consents['n']})"
+                    )
             entry = chain_append(
-                actor=_actor(actor), actor_label=_actor_label(actor), outcome=DisclosureLogEntry.Outcome.RELEASED,
-                recipient=plan.recipient, recipient_label=plan.recipient_label, basis_kind=plan.basis_kind, basis_ref=basis_ref[:300],
-                purpose=plan.purpose, member_ids=released, categories=plan.categories, fields=plan.fields if format != "espi" else ["interval_readings"],
-                format=format, row_count=rows_sent, file_sha256=digest.hexdigest(), notice_withheld=plan.notice_withheld,
+                actor=_actor(actor),
+                actor_label=_actor_label(actor),
+                outcome=DisclosureLogEntry.Outcome.RELEASED,
+                recipient=plan.recipient,
+                recipient_label=plan.recipient_label,
+                basis_kind=plan.basis_kind,
+                basis_ref=basis_ref[:300],
+                purpose=plan.purpose,
+                member_ids=released,
+                categories=plan.categories,
+                fields=plan.fields if format != "espi" else ["interval_readings"],
+                format=format,
+                row_count=rows_sent,
+                file_sha256=digest.hexdigest(),
+                notice_withheld=plan.notice_withheld,
             )
-            audit_record(actor=actor, action="disclosure.released", object_type="disclosures.disclosurelogentry", object_id=entry.seq,
-                         fields=plan.fields, detail={"recipient_id": plan.recipient.pk if plan.recipient else None, "basis_kind": plan.basis_kind,
-                                                     "member_count": len(released), "categories": plan.categories})
+            audit_record(
+                actor=actor,
+                action="disclosure.released",
+                object_type="disclosures.disclosurelogentry",
+                object_id=entry.seq,
+                fields=plan.fields,
+                detail={
+                    "recipient_id": plan.recipient.pk if plan.recipient else None,
+                    "basis_kind": plan.basis_kind,
+                    "member_count": len(released),
+                    "categories": plan.categories,
+                },
+            )
             if plan.on_release:
                 plan.on_release()
             export.entry = entry
@@ -773,28 +1117,59 @@ def _stream_release(export: Export, *, plan: _Plan, actor, format: str, usage_st
             # out of our hands, so say so on the log.
             with transaction.atomic():
                 interrupted = chain_append(
-                    actor=_actor(actor), actor_label=_actor_label(actor), outcome=DisclosureLogEntry.Outcome.INTERRUPTED,
-                    recipient=plan.recipient, recipient_label=plan.recipient_label, basis_kind=plan.basis_kind, basis_ref=plan.basis_ref[:300],
-                    purpose=plan.purpose, member_ids=released, categories=plan.categories, fields=plan.fields, format=format,
-                    row_count=rows_sent, file_sha256=digest.hexdigest(), notice_withheld=plan.notice_withheld,
+                    actor=_actor(actor),
+                    actor_label=_actor_label(actor),
+                    outcome=DisclosureLogEntry.Outcome.INTERRUPTED,
+                    recipient=plan.recipient,
+                    recipient_label=plan.recipient_label,
+                    basis_kind=plan.basis_kind,
+                    basis_ref=plan.basis_ref[:300],
+                    purpose=plan.purpose,
+                    member_ids=released,
+                    categories=plan.categories,
+                    fields=plan.fields,
+                    format=format,
+                    row_count=rows_sent,
+                    file_sha256=digest.hexdigest(),
+                    notice_withheld=plan.notice_withheld,
                     reason="transfer interrupted before completion; members listed may have been partly sent",
                 )
-                audit_record(actor=actor, action="disclosure.interrupted", object_type="disclosures.disclosurelogentry", object_id=interrupted.seq,
-                             fields=plan.fields, detail={"member_count": len(released), "basis_kind": plan.basis_kind})
+                audit_record(
+                    actor=actor,
+                    action="disclosure.interrupted",
+                    object_type="disclosures.disclosurelogentry",
+                    object_id=interrupted.seq,
+                    fields=plan.fields,
+                    detail={"member_count": len(released), "basis_kind": plan.basis_kind},
+                )
 
 
 def membership_list_export(*, actor, request: MembershipListRequest, format: str = "csv") -> Export:
     """Seed 000 G: the approved list, names and mailing addresses of active members only, logged."""
-    return disclosure_export(actor=actor, recipient=None, categories=[C.CONTACT], purpose=Purpose.MEMBERSHIP_LIST, basis=request, format=format)
+    return disclosure_export(
+        actor=actor,
+        recipient=None,
+        categories=[C.CONTACT],
+        purpose=Purpose.MEMBERSHIP_LIST,
+        basis=request,
+        format=format,
+    )
 
 
 # --- Aggregated data (seed 000 D.2, F.3; seed 001) ---------------------------------------------------
 
 
-def aggregation_problems(groups: dict[str, dict[int, Decimal | int | float]], *, min_members: int | None = None, max_share_percent: int | None = None) -> list[str]:
+def aggregation_problems(
+    groups: dict[str, dict[int, Decimal | int | float]],
+    *,
+    min_members: int | None = None,
+    max_share_percent: int | None = None,
+) -> list[str]:
     """Every group that fails the aggregation standard, with why. Empty list = releasable."""
     min_members = settings.AGGREGATION_MIN_MEMBERS if min_members is None else min_members
-    max_share = Decimal(settings.AGGREGATION_MAX_SHARE_PERCENT if max_share_percent is None else max_share_percent) / 100
+    max_share = (
+        Decimal(settings.AGGREGATION_MAX_SHARE_PERCENT if max_share_percent is None else max_share_percent) / 100
+    )
     problems = []
     if not groups:
         problems.append("there are no groups to release")
@@ -807,12 +1182,20 @@ def aggregation_problems(groups: dict[str, dict[int, Decimal | int | float]], *,
         if total > 0:
             largest = max(Decimal(str(v)) for v in contributions.values())
             if largest / total > max_share:
-                problems.append(f"group {name!r}: one member contributes {largest / total:.0%} of the total; the standard allows at most {max_share:.0%}")
+                problems.append(
+                    f"group {name!r}: one member contributes {largest / total:.0%} of the total; the standard allows at most {max_share:.0%}"
+                )
     return problems
 
 
 def aggregate_export(
-    *, actor, basis: LegalBasis, recipient: Recipient | None, groups: dict[str, dict[int, Decimal | int | float]], metric: str = "kwh", format: str = "csv",
+    *,
+    actor,
+    basis: LegalBasis,
+    recipient: Recipient | None,
+    groups: dict[str, dict[int, Decimal | int | float]],
+    metric: str = "kwh",
+    format: str = "csv",
 ) -> Export:
     """Release group totals only when every group meets the standard; otherwise refuse, logged, with the
     reason (never a silent partial release)."""
@@ -834,7 +1217,16 @@ def aggregate_export(
         if problems:
             reason = "aggregation standard not met: " + "; ".join(problems)
     if reason:
-        entry = _log_refusal(actor=actor, recipient=recipient, basis=basis, categories=[C.USAGE], purpose=Purpose.AGGREGATE_REPORTING, member_ids=[], format=format, reason=reason)
+        entry = _log_refusal(
+            actor=actor,
+            recipient=recipient,
+            basis=basis,
+            categories=[C.USAGE],
+            purpose=Purpose.AGGREGATE_REPORTING,
+            member_ids=[],
+            format=format,
+            reason=reason,
+        )
         raise DisclosureRefused(reason, entry)
     rows = []
     for name in sorted(groups):
@@ -847,21 +1239,46 @@ def aggregate_export(
     def _stream() -> Iterator[bytes]:
         digest = hashlib.sha256()
         with transaction.atomic():
-            chunks = rendering.render_csv(header, rows) if format == "csv" else rendering.render_json(header, rows, meta={"basis": f"legal_basis:{basis.pk}"})
+            chunks = (
+                rendering.render_csv(header, rows)
+                if format == "csv"
+                else rendering.render_json(header, rows, meta={"basis": f"legal_basis:{basis.pk}"})
+            )
             for chunk in chunks:
                 digest.update(chunk)
                 yield chunk
             entry = chain_append(
-                actor=_actor(actor), actor_label=_actor_label(actor), outcome=DisclosureLogEntry.Outcome.RELEASED, recipient=recipient,
-                recipient_label=recipient.name if recipient else "", basis_kind=LegalBasis.Kind.AGGREGATED, basis_ref=f"legal_basis:{basis.pk} aggregated",
-                purpose=Purpose.AGGREGATE_REPORTING, member_ids=[], member_count=member_count, categories=[C.USAGE], fields=header,
-                format=format, row_count=len(rows), file_sha256=digest.hexdigest(),
+                actor=_actor(actor),
+                actor_label=_actor_label(actor),
+                outcome=DisclosureLogEntry.Outcome.RELEASED,
+                recipient=recipient,
+                recipient_label=recipient.name if recipient else "",
+                basis_kind=LegalBasis.Kind.AGGREGATED,
+                basis_ref=f"legal_basis:{basis.pk} aggregated",
+                purpose=Purpose.AGGREGATE_REPORTING,
+                member_ids=[],
+                member_count=member_count,
+                categories=[C.USAGE],
+                fields=header,
+                format=format,
+                row_count=len(rows),
+                file_sha256=digest.hexdigest(),
             )
-            audit_record(actor=actor, action="disclosure.released", object_type="disclosures.disclosurelogentry", object_id=entry.seq,
-                         fields=header, detail={"legal_basis_id": basis.pk, "groups": len(rows), "member_count": member_count})
+            audit_record(
+                actor=actor,
+                action="disclosure.released",
+                object_type="disclosures.disclosurelogentry",
+                object_id=entry.seq,
+                fields=header,
+                detail={"legal_basis_id": basis.pk, "groups": len(rows), "member_count": member_count},
+            )
             export.entry = entry
 
-    export = Export(filename=f"memberguard-aggregate-{timezone.localtime():%Y%m%d-%H%M%S}.{format}", content_type=FORMATS[format][0], _chunks=iter(()))
+    export = Export(
+        filename=f"memberguard-aggregate-{timezone.localtime():%Y%m%d-%H%M%S}.{format}",
+        content_type=FORMATS[format][0],
+        _chunks=iter(()),
+    )
     export._chunks = _stream()
     return export
 
@@ -880,23 +1297,43 @@ def chain_verification_record(*, actor=None, actor_label: str = ""):
     from members.models import AuditEvent
 
     previous = (
-        AuditEvent.objects.filter(action="disclosures.chain_verified", detail__ok=True).order_by("-at", "-id").values_list("detail", flat=True).first()
+        AuditEvent.objects.filter(action="disclosures.chain_verified", detail__ok=True)
+        .order_by("-at", "-id")
+        .values_list("detail", flat=True)
+        .first()
     )
-    expect = (int(previous["head_seq"]), previous["head_hash"].replace(":", "")) if previous and previous.get("head_seq") else None
+    expect = (
+        (int(previous["head_seq"]), previous["head_hash"].replace(":", ""))
+        if previous and previous.get("head_seq")
+        else None
+    )
     report = verify_chain(expect_head=expect)
     with transaction.atomic():
-        audit_record(actor=actor, actor_label=actor_label, action="disclosures.chain_verified", object_type="disclosures.chainhead", object_id=1,
-                     detail={"ok": report.ok, "entries": report.entries, "head_seq": report.head_seq,
-                             # Grouped by four so no run of digits looks like an SSN to the audit guard.
-                             "head_hash": ":".join(report.head_hash[i:i + 4] for i in range(0, 64, 4)), "problems": len(report.problems)},
-                     reason="; ".join(report.problems[:5]))
+        audit_record(
+            actor=actor,
+            actor_label=actor_label,
+            action="disclosures.chain_verified",
+            object_type="disclosures.chainhead",
+            object_id=1,
+            detail={
+                "ok": report.ok,
+                "entries": report.entries,
+                "head_seq": report.head_seq,
+                # Grouped by four so no run of digits looks like an SSN to the audit guard.
+                "head_hash": ":".join(report.head_hash[i : i + 4] for i in range(0, 64, 4)),
+                "problems": len(report.problems),
+            },
+            reason="; ".join(report.problems[:5]),
+        )
     return report
 
 
 # --- Auditor exports --------------------------------------------------------------------------------
 
 
-def auditor_csv_export(*, actor, kind: str, header: list[str], rows: Iterable[Iterable], filters: dict) -> Iterator[bytes]:
+def auditor_csv_export(
+    *, actor, kind: str, header: list[str], rows: Iterable[Iterable], filters: dict
+) -> Iterator[bytes]:
     """The auditor pages' CSV downloads. They carry ids, never plaintext identifiers, and are themselves
     recorded: an audit row plus a chained log entry (recipient: the auditor) in the same transaction."""
     digest = hashlib.sha256()
@@ -907,10 +1344,26 @@ def auditor_csv_export(*, actor, kind: str, header: list[str], rows: Iterable[It
             count += chunk.count(b"\r\n")
             yield chunk
         entry = chain_append(
-            actor=_actor(actor), actor_label=_actor_label(actor), outcome=DisclosureLogEntry.Outcome.RELEASED, recipient=None,
-            recipient_label=f"auditor {_actor_label(actor)}", basis_kind="audit_review", basis_ref=f"auditor export: {kind}",
-            purpose=Purpose.LEGAL_AUDIT, member_ids=[], categories=[], fields=header, format="csv", row_count=max(count - 1, 0),
+            actor=_actor(actor),
+            actor_label=_actor_label(actor),
+            outcome=DisclosureLogEntry.Outcome.RELEASED,
+            recipient=None,
+            recipient_label=f"auditor {_actor_label(actor)}",
+            basis_kind="audit_review",
+            basis_ref=f"auditor export: {kind}",
+            purpose=Purpose.LEGAL_AUDIT,
+            member_ids=[],
+            categories=[],
+            fields=header,
+            format="csv",
+            row_count=max(count - 1, 0),
             file_sha256=digest.hexdigest(),
         )
-        audit_record(actor=actor, action="audit.export", object_type="disclosures.disclosurelogentry", object_id=entry.seq,
-                     fields=header, detail={"kind": kind, "filters": sorted(filters)})
+        audit_record(
+            actor=actor,
+            action="audit.export",
+            object_type="disclosures.disclosurelogentry",
+            object_id=entry.seq,
+            fields=header,
+            detail={"kind": kind, "filters": sorted(filters)},
+        )

@@ -27,7 +27,20 @@ from disclosures.models import (
 from members.models import Member
 
 PAGE_SIZE = 50
-FILTER_KEYS = ("outcome", "recipient", "basis_kind", "member", "since", "until", "q", "status", "channel", "purpose", "actor", "action")
+FILTER_KEYS = (
+    "outcome",
+    "recipient",
+    "basis_kind",
+    "member",
+    "since",
+    "until",
+    "q",
+    "status",
+    "channel",
+    "purpose",
+    "actor",
+    "action",
+)
 
 
 def _require_auditor(request) -> None:
@@ -46,7 +59,9 @@ def _csv(request, *, kind: str, header: list[str], rows) -> StreamingHttpRespons
         services.auditor_csv_export(actor=request.user, kind=kind, header=header, rows=rows, filters=_filters(request)),
         content_type="text/csv; charset=utf-8",
     )
-    response["Content-Disposition"] = f'attachment; filename="memberguard-{kind}-{timezone.localtime():%Y%m%d-%H%M%S}.csv"'
+    response["Content-Disposition"] = (
+        f'attachment; filename="memberguard-{kind}-{timezone.localtime():%Y%m%d-%H%M%S}.csv"'
+    )
     return response
 
 
@@ -54,28 +69,67 @@ def _page(request, template: str, queryset, **context):
     page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
-    return render(request, template, {"page": page, "filters": _filters(request), "query": query.urlencode(), **context})
+    return render(
+        request, template, {"page": page, "filters": _filters(request), "query": query.urlencode(), **context}
+    )
 
 
-LOG_HEADER = ["seq", "at", "actor", "outcome", "recipient", "basis_kind", "basis_ref", "purpose", "member_count", "categories", "format", "rows", "file_sha256", "reason", "notice_withheld", "entry_hash"]
+LOG_HEADER = [
+    "seq",
+    "at",
+    "actor",
+    "outcome",
+    "recipient",
+    "basis_kind",
+    "basis_ref",
+    "purpose",
+    "member_count",
+    "categories",
+    "format",
+    "rows",
+    "file_sha256",
+    "reason",
+    "notice_withheld",
+    "entry_hash",
+]
 
 
 def _log_rows(queryset):
     for e in queryset.iterator(chunk_size=1000):
-        yield [e.seq, e.at, e.actor_label, e.outcome, e.recipient_label, e.basis_kind, e.basis_ref, e.purpose, e.member_count,
-               " ".join(e.categories), e.format, e.row_count, e.file_sha256, e.reason, e.notice_withheld, e.entry_hash]
+        yield [
+            e.seq,
+            e.at,
+            e.actor_label,
+            e.outcome,
+            e.recipient_label,
+            e.basis_kind,
+            e.basis_ref,
+            e.purpose,
+            e.member_count,
+            " ".join(e.categories),
+            e.format,
+            e.row_count,
+            e.file_sha256,
+            e.reason,
+            e.notice_withheld,
+            e.entry_hash,
+        ]
 
 
 @login_required
 def audit_index(request):
     _require_auditor(request)
-    return render(request, "disclosures/audit_index.html", {
-        "released": DisclosureLogEntry.objects.filter(outcome="released").count(),
-        "refused": DisclosureLogEntry.objects.filter(outcome="refused").count(),
-        "consents": Consent.objects.count(),
-        "recipients": Recipient.objects.count(),
-        "bases": LegalBasis.objects.count(),
-    })
+    return render(
+        request,
+        "disclosures/audit_index.html",
+        {
+            "released": DisclosureLogEntry.objects.filter(outcome="released").count(),
+            "refused": DisclosureLogEntry.objects.filter(outcome="refused").count(),
+            "consents": Consent.objects.count(),
+            "recipients": Recipient.objects.count(),
+            "bases": LegalBasis.objects.count(),
+        },
+    )
 
 
 @login_required
@@ -84,8 +138,14 @@ def audit_log(request):
     entries = selectors.disclosure_log(filters=_filters(request))
     if request.GET.get("export") == "csv":
         return _csv(request, kind="disclosure-log", header=LOG_HEADER, rows=_log_rows(entries))
-    return _page(request, "disclosures/audit_log.html", entries, title="Disclosure log", outcomes=DisclosureLogEntry.Outcome.choices,
-                 recipients=Recipient.objects.order_by("name").only("id", "name"))
+    return _page(
+        request,
+        "disclosures/audit_log.html",
+        entries,
+        title="Disclosure log",
+        outcomes=DisclosureLogEntry.Outcome.choices,
+        recipients=Recipient.objects.order_by("name").only("id", "name"),
+    )
 
 
 @login_required
@@ -94,11 +154,31 @@ def audit_refused(request):
     entries = selectors.refused_attempts(filters=_filters(request))
     if request.GET.get("export") == "csv":
         return _csv(request, kind="refused-attempts", header=LOG_HEADER, rows=_log_rows(entries))
-    return _page(request, "disclosures/audit_log.html", entries, title="Refused attempts", refused_only=True,
-                 recipients=Recipient.objects.order_by("name").only("id", "name"))
+    return _page(
+        request,
+        "disclosures/audit_log.html",
+        entries,
+        title="Refused attempts",
+        refused_only=True,
+        recipients=Recipient.objects.order_by("name").only("id", "name"),
+    )
 
 
-CONSENT_HEADER = ["id", "member_number", "recipient", "categories", "purpose", "channel", "evidence", "granted_at", "expires_at", "revoked_at", "revoked_by", "recorded_by", "status"]
+CONSENT_HEADER = [
+    "id",
+    "member_number",
+    "recipient",
+    "categories",
+    "purpose",
+    "channel",
+    "evidence",
+    "granted_at",
+    "expires_at",
+    "revoked_at",
+    "revoked_by",
+    "recorded_by",
+    "status",
+]
 
 
 @login_required
@@ -106,12 +186,32 @@ def audit_consents(request):
     _require_auditor(request)
     consents = selectors.consent_list(filters=_filters(request))
     if request.GET.get("export") == "csv":
-        rows = ([c.pk, c.member.member_number, c.recipient.name, " ".join(c.categories), c.purpose, c.channel, c.evidence, c.granted_at,
-                 c.expires_at, c.revoked_at, c.revoked_by.username if c.revoked_by else "", c.recorded_by.username if c.recorded_by else "", c.status]
-                for c in consents.iterator(chunk_size=1000))
+        rows = (
+            [
+                c.pk,
+                c.member.member_number,
+                c.recipient.name,
+                " ".join(c.categories),
+                c.purpose,
+                c.channel,
+                c.evidence,
+                c.granted_at,
+                c.expires_at,
+                c.revoked_at,
+                c.revoked_by.username if c.revoked_by else "",
+                c.recorded_by.username if c.recorded_by else "",
+                c.status,
+            ]
+            for c in consents.iterator(chunk_size=1000)
+        )
         return _csv(request, kind="consents", header=CONSENT_HEADER, rows=rows)
-    return _page(request, "disclosures/audit_consents.html", consents, channels=Consent.Channel.choices,
-                 recipients=Recipient.objects.order_by("name").only("id", "name"))
+    return _page(
+        request,
+        "disclosures/audit_consents.html",
+        consents,
+        channels=Consent.Channel.choices,
+        recipients=Recipient.objects.order_by("name").only("id", "name"),
+    )
 
 
 ACCESS_HEADER = ["id", "at", "actor", "action", "object_type", "object_id", "fields", "reason"]
@@ -122,7 +222,10 @@ def audit_access_log(request):
     _require_auditor(request)
     events = selectors.access_log(filters=_filters(request))
     if request.GET.get("export") == "csv":
-        rows = ([e.pk, e.at, e.actor_label, e.action, e.object_type, e.object_id, " ".join(e.fields), e.reason] for e in events.iterator(chunk_size=1000))
+        rows = (
+            [e.pk, e.at, e.actor_label, e.action, e.object_type, e.object_id, " ".join(e.fields), e.reason]
+            for e in events.iterator(chunk_size=1000)
+        )
         return _csv(request, kind="access-log", header=ACCESS_HEADER, rows=rows)
     return _page(request, "disclosures/audit_access.html", events)
 
@@ -144,13 +247,18 @@ class ReleaseForm(forms.Form):
         ("legal_basis", "A legal basis (id)"),
         ("membership_list", "An approved membership-list request (id)"),
     ]
-    recipient = forms.ModelChoiceField(queryset=Recipient.objects.filter(is_active=True).order_by("name"), required=False)
+    recipient = forms.ModelChoiceField(
+        queryset=Recipient.objects.filter(is_active=True).order_by("name"), required=False
+    )
     basis_type = forms.ChoiceField(choices=BASIS_CHOICES)
     basis_id = forms.IntegerField(required=False, min_value=1)
     categories = forms.MultipleChoiceField(choices=DataCategory.choices, widget=forms.CheckboxSelectMultiple)
     purpose = forms.ChoiceField(choices=Purpose.choices)
-    member_numbers = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False,
-                                     help_text="One per line or comma-separated; empty = every member the basis covers")
+    member_numbers = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        required=False,
+        help_text="One per line or comma-separated; empty = every member the basis covers",
+    )
     format = forms.ChoiceField(choices=[("csv", "CSV"), ("json", "JSON"), ("espi", "Green Button XML (usage)")])
     usage_start = forms.DateField(required=False)
     usage_end = forms.DateField(required=False)
@@ -188,8 +296,15 @@ def release(request):
         data = form.cleaned_data
         try:
             export = services.disclosure_export(
-                actor=request.user, recipient=data["recipient"], categories=data["categories"], purpose=data["purpose"], basis=data["basis"],
-                member_ids=data["member_ids"], format=data["format"], usage_start=data["usage_start"], usage_end=data["usage_end"],
+                actor=request.user,
+                recipient=data["recipient"],
+                categories=data["categories"],
+                purpose=data["purpose"],
+                basis=data["basis"],
+                member_ids=data["member_ids"],
+                format=data["format"],
+                usage_start=data["usage_start"],
+                usage_end=data["usage_end"],
             )
         except services.DisclosureRefused as exc:
             refusal = f"Refused (logged as entry #{exc.entry.seq if exc.entry else '?'}): {exc.reason}"

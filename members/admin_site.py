@@ -14,9 +14,7 @@ from members.roles import ALL_ROLES
 
 
 def has_staff_role(user) -> bool:
-    return bool(
-        user.is_active and user.is_staff and user.groups.filter(name__in=ALL_ROLES).exists()
-    )
+    return bool(user.is_active and user.is_staff and user.groups.filter(name__in=ALL_ROLES).exists())
 
 
 class MemberGuardAdminSite(admin.AdminSite):

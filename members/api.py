@@ -41,7 +41,9 @@ def for_method(**permissions: str):
 
     class _ByMethod(BasePermission):
         def has_permission(self, request, view) -> bool:
-            needed = permissions.get(request.method, permissions.get("GET") if request.method in ("HEAD", "OPTIONS") else None)
+            needed = permissions.get(
+                request.method, permissions.get("GET") if request.method in ("HEAD", "OPTIONS") else None
+            )
             return bool(needed and request.user and request.user.is_authenticated and request.user.has_perm(needed))
 
     return _ByMethod
@@ -67,10 +69,29 @@ class MemberOutput(serializers.ModelSerializer):
 
     class Meta:
         model = Member
-        fields = ["id", "member_number", "kind", "legal_name", "status", "applied_on", "joined_on", "left_on",
-                  "mailing_line1", "mailing_line2", "mailing_city", "mailing_state", "mailing_postal_code", "phone",
-                  "email", "tax_id", "date_of_birth", "drivers_licence", "passport_number", "alien_registration_number",
-                  "created_at"]
+        fields = [
+            "id",
+            "member_number",
+            "kind",
+            "legal_name",
+            "status",
+            "applied_on",
+            "joined_on",
+            "left_on",
+            "mailing_line1",
+            "mailing_line2",
+            "mailing_city",
+            "mailing_state",
+            "mailing_postal_code",
+            "phone",
+            "email",
+            "tax_id",
+            "date_of_birth",
+            "drivers_licence",
+            "passport_number",
+            "alien_registration_number",
+            "created_at",
+        ]
 
     def _masked(self, member: Member) -> dict[str, str]:
         cache = self.context.setdefault("_masked", {})
@@ -106,11 +127,19 @@ class MemberCreateInput(serializers.Serializer):
     email = serializers.CharField(required=False, allow_blank=True, default="")
     ssn = serializers.CharField(required=False, allow_blank=True, allow_null=True, default=None, write_only=True)
     tin = serializers.CharField(required=False, allow_blank=True, allow_null=True, default=None, write_only=True)
-    date_of_birth = serializers.CharField(required=False, allow_blank=True, allow_null=True, default=None, write_only=True)
-    drivers_licence_number = serializers.CharField(required=False, allow_blank=True, allow_null=True, default=None, write_only=True)
+    date_of_birth = serializers.CharField(
+        required=False, allow_blank=True, allow_null=True, default=None, write_only=True
+    )
+    drivers_licence_number = serializers.CharField(
+        required=False, allow_blank=True, allow_null=True, default=None, write_only=True
+    )
     drivers_licence_state = serializers.CharField(required=False, allow_blank=True, default="")
-    passport_number = serializers.CharField(required=False, allow_blank=True, allow_null=True, default=None, write_only=True)
-    alien_registration_number = serializers.CharField(required=False, allow_blank=True, allow_null=True, default=None, write_only=True)
+    passport_number = serializers.CharField(
+        required=False, allow_blank=True, allow_null=True, default=None, write_only=True
+    )
+    alien_registration_number = serializers.CharField(
+        required=False, allow_blank=True, allow_null=True, default=None, write_only=True
+    )
 
 
 class MemberListCreateApi(generics.ListAPIView):
@@ -129,12 +158,23 @@ class MemberListCreateApi(generics.ListAPIView):
                 raise PermissionDenied(str(exc)) from None
         return queryset.order_by("member_number")
 
-    @extend_schema(parameters=[OpenApiParameter("q", str, description="member number, name, phone, email, SSN last four; full SSN/licence if permitted")])
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "q", str, description="member number, name, phone, email, SSN last four; full SSN/licence if permitted"
+            )
+        ]
+    )
     def get(self, request, *args, **kwargs):
         response = super().get(request, *args, **kwargs)
         ids = [row["id"] for row in response.data.get("results", [])] if isinstance(response.data, dict) else []
-        services.member_list_view(actor=request.user, member_ids=ids, channel="api", query=request.query_params.get("q", ""),
-                                  ip_address=client_ip(request))
+        services.member_list_view(
+            actor=request.user,
+            member_ids=ids,
+            channel="api",
+            query=request.query_params.get("q", ""),
+            ip_address=client_ip(request),
+        )
         return response
 
     @extend_schema(request=MemberCreateInput, responses={201: MemberOutput})
@@ -183,20 +223,34 @@ class MemberDetailApi(APIView):
             with transaction.atomic():  # several services, one outcome: all of them or none
                 member = Member.objects.select_for_update().get(pk=member.pk)
                 if "legal_name" in values:
-                    services.member_change_name(actor=request.user, member=member, legal_name=values["legal_name"], reason=reason)
+                    services.member_change_name(
+                        actor=request.user, member=member, legal_name=values["legal_name"], reason=reason
+                    )
                 if any(key in values for key in address_keys):
                     current = {key: getattr(member, key) for key in address_keys}
                     current.update({key: values[key] for key in address_keys if key in values})
-                    services.member_change_address(actor=request.user, member=member, line1=current["mailing_line1"],
-                                                   line2=current["mailing_line2"], city=current["mailing_city"],
-                                                   state=current["mailing_state"], postal_code=current["mailing_postal_code"],
-                                                   reason=reason)
+                    services.member_change_address(
+                        actor=request.user,
+                        member=member,
+                        line1=current["mailing_line1"],
+                        line2=current["mailing_line2"],
+                        city=current["mailing_city"],
+                        state=current["mailing_state"],
+                        postal_code=current["mailing_postal_code"],
+                        reason=reason,
+                    )
                 if "phone" in values:
-                    services.member_change_phone(actor=request.user, member=member, phone=values["phone"], reason=reason)
+                    services.member_change_phone(
+                        actor=request.user, member=member, phone=values["phone"], reason=reason
+                    )
                 if "email" in values:
-                    services.member_change_email(actor=request.user, member=member, email=values["email"], reason=reason)
+                    services.member_change_email(
+                        actor=request.user, member=member, email=values["email"], reason=reason
+                    )
                 if "status" in values and values["status"] != member.status:
-                    services.member_change_status(actor=request.user, member=member, status=values["status"], reason=reason)
+                    services.member_change_status(
+                        actor=request.user, member=member, status=values["status"], reason=reason
+                    )
         except DjangoValidationError as exc:
             raise service_errors(exc) from None
         return Response(MemberOutput(member_list().get(pk=member.pk)).data)
@@ -224,12 +278,25 @@ class MemberRevealApi(APIView):
         data = RevealInput(data=request.data)
         data.is_valid(raise_exception=True)
         try:
-            grant = services.member_reveal(actor=request.user, member=member, field_name=data.validated_data["field_name"],
-                                           reason=data.validated_data["reason"], channel="api", ip_address=client_ip(request))
+            grant = services.member_reveal(
+                actor=request.user,
+                member=member,
+                field_name=data.validated_data["field_name"],
+                reason=data.validated_data["reason"],
+                channel="api",
+                ip_address=client_ip(request),
+            )
         except DjangoPermissionDenied as exc:
             raise PermissionDenied(str(exc)) from None
         except DjangoValidationError as exc:
             raise service_errors(exc) from None
         value = getattr(Member.objects.only(grant.field_name).get(pk=member.pk), grant.field_name)
-        return Response(RevealOutput({"field_name": grant.field_name, "value": None if value is None else str(value),
-                                      "expires_at": grant.expires_at}).data)
+        return Response(
+            RevealOutput(
+                {
+                    "field_name": grant.field_name,
+                    "value": None if value is None else str(value),
+                    "expires_at": grant.expires_at,
+                }
+            ).data
+        )

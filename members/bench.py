@@ -23,7 +23,14 @@ def bench_audit_writes(quick: bool = False) -> dict[str, float]:
     for batch in range(count // 100):
         with transaction.atomic():
             for index in range(100):
-                audit_record(actor=None, actor_label="bench", action="bench.write", object_type="bench", object_id=batch * 100 + index, fields=["x"])
+                audit_record(
+                    actor=None,
+                    actor_label="bench",
+                    action="bench.write",
+                    object_type="bench",
+                    object_id=batch * 100 + index,
+                    fields=["x"],
+                )
     elapsed = time.perf_counter() - started
     return {"platform.audit_writes_per_s": count / elapsed}
 
@@ -59,8 +66,11 @@ def _registry_cleanup() -> None:
         cursor.execute("DELETE FROM accounts_meter WHERE meter_number LIKE %s", [f"MTR{like}"])
         cursor.execute("DELETE FROM accounts_account WHERE account_number LIKE %s", [f"A{like}"])
         cursor.execute("DELETE FROM accounts_premise WHERE premise_number LIKE %s", [f"P{like}"])
-        cursor.execute("DELETE FROM members_financialaccount WHERE member_id IN "
-                       "(SELECT id FROM members_member WHERE member_number LIKE %s)", [like])
+        cursor.execute(
+            "DELETE FROM members_financialaccount WHERE member_id IN "
+            "(SELECT id FROM members_member WHERE member_number LIKE %s)",
+            [like],
+        )
         cursor.execute("DELETE FROM members_member WHERE member_number LIKE %s", [like])
     # Leave no dead rows behind for the next run (a server without autovacuum would keep them forever).
     from members.importing import IMPORTED_TABLES

@@ -41,27 +41,55 @@ def _history(accounts: list[Account]) -> tuple[int, int, int]:
             last = (first + datetime.timedelta(days=32)).replace(day=1) - datetime.timedelta(days=1)
             kwh = Decimal(450 + (seed * 37 + months_back * 53) % 900)
             amount = (kwh * Decimal("0.1320") + Decimal("24.00")).quantize(Decimal("0.01"))
-            bills.append(Bill(account=account, statement_number=f"DS{account.pk:07d}{months_back:02d}", period_start=first,
-                              period_end=last, issued_on=last + datetime.timedelta(days=2), due_on=last + datetime.timedelta(days=22),
-                              kwh=kwh, amount_due=amount, status=Bill.Status.PAID if months_back > 1 else Bill.Status.OPEN))
+            bills.append(
+                Bill(
+                    account=account,
+                    statement_number=f"DS{account.pk:07d}{months_back:02d}",
+                    period_start=first,
+                    period_end=last,
+                    issued_on=last + datetime.timedelta(days=2),
+                    due_on=last + datetime.timedelta(days=22),
+                    kwh=kwh,
+                    amount_due=amount,
+                    status=Bill.Status.PAID if months_back > 1 else Bill.Status.OPEN,
+                )
+            )
     Bill.objects.bulk_create(bills, batch_size=1000)
     for bill in bills:
         if bill.status == Bill.Status.PAID:
-            received = datetime.datetime.combine(bill.due_on - datetime.timedelta(days=5), datetime.time(10), tzinfo=datetime.UTC)
-            payments.append(Payment(account_id=bill.account_id, bill=bill, amount=bill.amount_due, received_at=received,
-                                    method=(Payment.Method.ACH, Payment.Method.CHECK, Payment.Method.CARD)[bill.account_id % 3]))
+            received = datetime.datetime.combine(
+                bill.due_on - datetime.timedelta(days=5), datetime.time(10), tzinfo=datetime.UTC
+            )
+            payments.append(
+                Payment(
+                    account_id=bill.account_id,
+                    bill=bill,
+                    amount=bill.amount_due,
+                    received_at=received,
+                    method=(Payment.Method.ACH, Payment.Method.CHECK, Payment.Method.CARD)[bill.account_id % 3],
+                )
+            )
     Payment.objects.bulk_create(payments, batch_size=1000)
-    members_with_credits = set(CapitalCreditAllocation.objects.filter(member__in=[a.member_id for a in accounts])
-                               .values_list("member_id", flat=True))
+    members_with_credits = set(
+        CapitalCreditAllocation.objects.filter(member__in=[a.member_id for a in accounts]).values_list(
+            "member_id", flat=True
+        )
+    )
     for account in accounts:
         if account.member_id in members_with_credits:
             continue
         members_with_credits.add(account.member_id)
         for year in range(today.year - 3, today.year):
             patronage = Decimal(900 + (account.member_id * 17 + year) % 1400)
-            credits.append(CapitalCreditAllocation(member_id=account.member_id, year=year, patronage_amount=patronage,
-                                                   allocated_amount=(patronage * Decimal("0.07")).quantize(Decimal("0.01")),
-                                                   allocated_on=datetime.date(year + 1, 4, 30)))
+            credits.append(
+                CapitalCreditAllocation(
+                    member_id=account.member_id,
+                    year=year,
+                    patronage_amount=patronage,
+                    allocated_amount=(patronage * Decimal("0.07")).quantize(Decimal("0.01")),
+                    allocated_on=datetime.date(year + 1, 4, 30),
+                )
+            )
     CapitalCreditAllocation.objects.bulk_create(credits, batch_size=1000)
     return len(bills), len(payments), len(credits)
 
@@ -79,19 +107,30 @@ def _portal_logins() -> int:
             user.set_password(DEMO_PASSWORD)
             user.save(update_fields=["password"])
             created += 1
-        Member.objects.filter(pk=member.pk).update(user=user)  # demo wiring only; services.member_link_user audits real links
+        Member.objects.filter(pk=member.pk).update(
+            user=user
+        )  # demo wiring only; services.member_link_user audits real links
     return created
 
 
 def seed_registry() -> str:
-    report = import_members(io.StringIO(synthetic_csv(DEMO_MEMBERS, prefix=DEMO_PREFIX)), batch_size=500, actor_label="demo")
+    report = import_members(
+        io.StringIO(synthetic_csv(DEMO_MEMBERS, prefix=DEMO_PREFIX)), batch_size=500, actor_label="demo"
+    )
     with transaction.atomic():
         accounts = list(Account.objects.filter(member__member_number__startswith=DEMO_PREFIX).only("id", "member_id"))
         bills, payments, credits = _history(accounts)
         logins = _portal_logins()
         if bills or payments or credits or logins:
-            audit_record(actor=None, actor_label="demo", action="demo.registry_history", object_type="accounts.account",
-                         fields=["bills", "payments", "capital_credits", "user"],
-                         detail={"bills": bills, "payments": payments, "capital_credits": credits, "portal_logins": logins})
-    return (f"registry: {report.members_loaded} members loaded ({report.members_already_present} already present), "
-            f"{bills} bills, {payments} payments, {credits} capital credits, {logins} portal logins")
+            audit_record(
+                actor=None,
+                actor_label="demo",
+                action="demo.registry_history",
+                object_type="accounts.account",
+                fields=["bills", "payments", "capital_credits", "user"],
+                detail={"bills": bills, "payments": payments, "capital_credits": credits, "portal_logins": logins},
+            )
+    return (
+        f"registry: {report.members_loaded} members loaded ({report.members_already_present} already present), "
+        f"{bills} bills, {payments} payments, {credits} capital credits, {logins} portal logins"
+    )

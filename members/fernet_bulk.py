@@ -91,7 +91,7 @@ def encrypt_many(fernet_key: bytes, plaintexts: Sequence[bytes], *, now: int | N
     ciphertexts: list[bytes] = [b""] * count
     encryptor = Cipher(algorithms.AES(encryption_key), modes.ECB()).encryptor()  # noqa: S305 - CBC chaining is done here
     for length, members in groups.items():
-        previous = b"".join([ivs[i * _BLOCK:(i + 1) * _BLOCK] for i in members])
+        previous = b"".join([ivs[i * _BLOCK : (i + 1) * _BLOCK] for i in members])
         columns = []
         for offset in range(0, length, _BLOCK):
             end = offset + _BLOCK
@@ -100,16 +100,16 @@ def encrypt_many(fernet_key: bytes, plaintexts: Sequence[bytes], *, now: int | N
         if len(columns) == 1:
             only = columns[0]
             for slot, i in enumerate(members):
-                ciphertexts[i] = only[slot * _BLOCK:(slot + 1) * _BLOCK]
+                ciphertexts[i] = only[slot * _BLOCK : (slot + 1) * _BLOCK]
         else:
             for slot, i in enumerate(members):
                 start = slot * _BLOCK
-                ciphertexts[i] = b"".join([column[start:start + _BLOCK] for column in columns])
+                ciphertexts[i] = b"".join([column[start : start + _BLOCK] for column in columns])
     header = _VERSION + struct.pack(">Q", int(time.time()) if now is None else now)
     sign, b2a = _hmac_sha256(signing_key), binascii.b2a_base64
     tokens = []
     for i in range(count):
-        body = header + ivs[i * _BLOCK:(i + 1) * _BLOCK] + ciphertexts[i]
+        body = header + ivs[i * _BLOCK : (i + 1) * _BLOCK] + ciphertexts[i]
         tokens.append(b2a(body + sign(body), newline=False).translate(_TO_URLSAFE))
     return tokens
 
@@ -165,7 +165,7 @@ def decrypt_many(fernet_keys: Sequence[bytes], tokens: Sequence[bytes]) -> tuple
         for i in members:
             start, end = end, end + len(bodies[i]) - 25
             pad = stream[end - 1]
-            if not 0 < pad <= _BLOCK or stream[end - pad:end] != _PADDING[pad]:
+            if not 0 < pad <= _BLOCK or stream[end - pad : end] != _PADDING[pad]:
                 raise BulkInvalidToken(i)
-            plaintexts[i] = stream[start:end - pad]
+            plaintexts[i] = stream[start : end - pad]
     return plaintexts, key_of

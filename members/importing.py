@@ -37,13 +37,41 @@ from members.services import name_search_form
 
 REQUIRED = ("member_number", "legal_name")
 COLUMNS = (
-    "member_number", "kind", "legal_name", "status", "joined_on",
-    "mailing_line1", "mailing_line2", "mailing_city", "mailing_state", "mailing_postal_code",
-    "phone", "email", "ssn", "tin", "date_of_birth", "drivers_licence_number", "drivers_licence_state",
-    "passport_number", "alien_registration_number", "employer_name",
-    "bank_routing_number", "bank_account_number",
-    "account_number", "account_status", "premise_number", "service_line1", "service_line2", "service_city",
-    "service_state", "service_postal_code", "meter_number", "has_solar", "gate_code", "meter_reading_notes", "dog_warning",
+    "member_number",
+    "kind",
+    "legal_name",
+    "status",
+    "joined_on",
+    "mailing_line1",
+    "mailing_line2",
+    "mailing_city",
+    "mailing_state",
+    "mailing_postal_code",
+    "phone",
+    "email",
+    "ssn",
+    "tin",
+    "date_of_birth",
+    "drivers_licence_number",
+    "drivers_licence_state",
+    "passport_number",
+    "alien_registration_number",
+    "employer_name",
+    "bank_routing_number",
+    "bank_account_number",
+    "account_number",
+    "account_status",
+    "premise_number",
+    "service_line1",
+    "service_line2",
+    "service_city",
+    "service_state",
+    "service_postal_code",
+    "meter_number",
+    "has_solar",
+    "gate_code",
+    "meter_reading_notes",
+    "dog_warning",
 )
 _TRUE = {"1", "y", "yes", "true", "t"}
 _KINDS = frozenset(Member.Kind.values)
@@ -97,8 +125,11 @@ def _clean_row(line: int, raw: dict[str, str], today: datetime.date) -> tuple[_R
     for key in REQUIRED:
         if not value[key]:
             collector.add(key, "This column is required.")
-    number = collector.clean("member_number", validation.clean_member_number, value["member_number"]) \
-        if value["member_number"] else ""
+    number = (
+        collector.clean("member_number", validation.clean_member_number, value["member_number"])
+        if value["member_number"]
+        else ""
+    )
     kind = value["kind"].lower() or _PERSON
     if kind not in _KINDS:
         collector.add("kind", "Use person or business.")
@@ -141,8 +172,12 @@ def _clean_row(line: int, raw: dict[str, str], today: datetime.date) -> tuple[_R
             secrets["date_of_birth"] = dob.isoformat()
     licence_state = ""
     if value["drivers_licence_number"]:
-        licence = collector.clean("drivers_licence_number", validation.clean_licence_number, value["drivers_licence_number"])
-        licence_state = collector.clean("drivers_licence_state", validation.clean_state, value["drivers_licence_state"]) or ""
+        licence = collector.clean(
+            "drivers_licence_number", validation.clean_licence_number, value["drivers_licence_number"]
+        )
+        licence_state = (
+            collector.clean("drivers_licence_state", validation.clean_state, value["drivers_licence_state"]) or ""
+        )
         if licence:
             secrets["drivers_licence_number"] = licence
     if value["passport_number"]:
@@ -150,14 +185,17 @@ def _clean_row(line: int, raw: dict[str, str], today: datetime.date) -> tuple[_R
         if passport:
             secrets["passport_number"] = passport
     if value["alien_registration_number"]:
-        alien = collector.clean("alien_registration_number", validation.clean_alien_registration_number,
-                                value["alien_registration_number"])
+        alien = collector.clean(
+            "alien_registration_number", validation.clean_alien_registration_number, value["alien_registration_number"]
+        )
         if alien:
             secrets["alien_registration_number"] = alien
     bank = None
     if value["bank_routing_number"] or value["bank_account_number"]:
         routing = collector.clean("bank_routing_number", validation.clean_routing_number, value["bank_routing_number"])
-        account_number = collector.clean("bank_account_number", validation.clean_bank_account_number, value["bank_account_number"])
+        account_number = collector.clean(
+            "bank_account_number", validation.clean_bank_account_number, value["bank_account_number"]
+        )
         if routing and account_number:
             bank = (routing, account_number)
     premise = account = meter = None
@@ -178,26 +216,45 @@ def _clean_row(line: int, raw: dict[str, str], today: datetime.date) -> tuple[_R
             collector.clean("service_postal_code", validation.clean_postal_code, value["service_postal_code"]),
         ]
         if None not in service and value["premise_number"] and value["account_number"]:
-            premise = {"premise_number": crypto.nfkc(value["premise_number"]).upper(), "address": tuple(service),
-                       "dog_warning": value["dog_warning"].lower() in _TRUE}
+            premise = {
+                "premise_number": crypto.nfkc(value["premise_number"]).upper(),
+                "address": tuple(service),
+                "dog_warning": value["dog_warning"].lower() in _TRUE,
+            }
             if value["gate_code"]:
                 premise_secrets["gate_code"] = crypto.nfkc(value["gate_code"])[:40]
             if value["meter_reading_notes"]:
                 premise_secrets["meter_reading_notes"] = crypto.nfkc(value["meter_reading_notes"])
             account = {"account_number": crypto.nfkc(value["account_number"]).upper(), "status": account_status}
             if value["meter_number"]:
-                meter = {"meter_number": crypto.nfkc(value["meter_number"]).upper(), "has_solar": value["has_solar"].lower() in _TRUE}
+                meter = {
+                    "meter_number": crypto.nfkc(value["meter_number"]).upper(),
+                    "has_solar": value["has_solar"].lower() in _TRUE,
+                }
     if collector.errors:
-        return None, [RowError(line, field_name, message) for field_name, messages in collector.errors.items() for message in messages]
+        return None, [
+            RowError(line, field_name, message)
+            for field_name, messages in collector.errors.items()
+            for message in messages
+        ]
     member = {
-        "member_number": number, "kind": kind, "legal_name": " ".join(crypto.nfkc(value["legal_name"]).split()),
-        "status": status, "joined_on": joined_on, "address": address, "phone": phone or "", "email": email or "",
-        "drivers_licence_state": licence_state, "employer_name": crypto.nfkc(value["employer_name"])[:200],
+        "member_number": number,
+        "kind": kind,
+        "legal_name": " ".join(crypto.nfkc(value["legal_name"]).split()),
+        "status": status,
+        "joined_on": joined_on,
+        "address": address,
+        "phone": phone or "",
+        "email": email or "",
+        "drivers_licence_state": licence_state,
+        "employer_name": crypto.nfkc(value["employer_name"])[:200],
     }
     return _Row(line, member, secrets, bank, premise, premise_secrets, account, meter), []
 
 
-def _copy(cursor, table: str, columns: list[str], rows: Iterable[list[Any]], nullable: frozenset[str] = frozenset()) -> None:
+def _copy(
+    cursor, table: str, columns: list[str], rows: Iterable[list[Any]], nullable: frozenset[str] = frozenset()
+) -> None:
     """COPY ``rows`` into ``table`` in CSV format, written by the ``csv`` module (in C: a third of the
     import's Python time went into escaping values one by one for the text format).
 
@@ -214,7 +271,9 @@ def _copy(cursor, table: str, columns: list[str], rows: Iterable[list[Any]], nul
     cursor.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv{options})", buffer)
 
 
-def _insert_new(cursor, table: str, key: str, columns: list[str], rows: list[list[Any]], nullable: frozenset[str]) -> dict[str, int]:
+def _insert_new(
+    cursor, table: str, key: str, columns: list[str], rows: list[list[Any]], nullable: frozenset[str]
+) -> dict[str, int]:
     """Insert the rows whose ``key`` is not in ``table`` yet, skip the others; returns ``{key: id}`` of
     those inserted.
 
@@ -231,37 +290,125 @@ def _insert_new(cursor, table: str, key: str, columns: list[str], rows: list[lis
     names = ", ".join(columns)
     cursor.execute(f"CREATE TEMPORARY TABLE {staging} ON COMMIT DROP AS SELECT {names} FROM {table} WITH NO DATA")  # noqa: S608 - fixed identifiers
     _copy(cursor, staging, columns, rows, nullable)
-    cursor.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM {staging} ORDER BY {key} "  # noqa: S608 - fixed identifiers
-                   f"ON CONFLICT ({key}) DO NOTHING RETURNING {key}, id")
+    cursor.execute(
+        f"INSERT INTO {table} ({names}) SELECT {names} FROM {staging} ORDER BY {key} "  # noqa: S608 - fixed identifiers
+        f"ON CONFLICT ({key}) DO NOTHING RETURNING {key}, id"
+    )
     inserted = dict(cursor.fetchall())
     cursor.execute(f"DROP TABLE {staging}")
     return inserted
 
 
 _MEMBER_COLUMNS = [
-    "member_number", "kind", "legal_name", "name_search", "status", "applied_on", "joined_on", "left_on", "retain_until",
-    "user_id", "mailing_line1", "mailing_line2", "mailing_city", "mailing_state", "mailing_postal_code", "address_index",
-    "phone", "phone_index", "email", "email_index", "ssn", "tin", "date_of_birth", "drivers_licence_number",
-    "drivers_licence_state", "passport_number", "alien_registration_number", "employer_name", "tax_id_index",
-    "licence_index", "passport_index", "alien_registration_index", "ssn_last4", "credit_notes", "deposit_required",
-    "created_at", "updated_at",
+    "member_number",
+    "kind",
+    "legal_name",
+    "name_search",
+    "status",
+    "applied_on",
+    "joined_on",
+    "left_on",
+    "retain_until",
+    "user_id",
+    "mailing_line1",
+    "mailing_line2",
+    "mailing_city",
+    "mailing_state",
+    "mailing_postal_code",
+    "address_index",
+    "phone",
+    "phone_index",
+    "email",
+    "email_index",
+    "ssn",
+    "tin",
+    "date_of_birth",
+    "drivers_licence_number",
+    "drivers_licence_state",
+    "passport_number",
+    "alien_registration_number",
+    "employer_name",
+    "tax_id_index",
+    "licence_index",
+    "passport_index",
+    "alien_registration_index",
+    "ssn_last4",
+    "credit_notes",
+    "deposit_required",
+    "created_at",
+    "updated_at",
 ]
-_MEMBER_NULLABLE = frozenset({
-    "applied_on", "joined_on", "left_on", "retain_until", "user_id", "ssn", "tin", "date_of_birth",
-    "drivers_licence_number", "passport_number", "alien_registration_number", "credit_notes",
-})
-_BANK_COLUMNS = ["member_id", "kind", "institution_name", "routing_number", "account_number", "card_token", "last4",
-                 "bank_account_index", "is_active", "added_at", "removed_at"]
+_MEMBER_NULLABLE = frozenset(
+    {
+        "applied_on",
+        "joined_on",
+        "left_on",
+        "retain_until",
+        "user_id",
+        "ssn",
+        "tin",
+        "date_of_birth",
+        "drivers_licence_number",
+        "passport_number",
+        "alien_registration_number",
+        "credit_notes",
+    }
+)
+_BANK_COLUMNS = [
+    "member_id",
+    "kind",
+    "institution_name",
+    "routing_number",
+    "account_number",
+    "card_token",
+    "last4",
+    "bank_account_index",
+    "is_active",
+    "added_at",
+    "removed_at",
+]
 _BANK_NULLABLE = frozenset({"routing_number", "account_number", "card_token", "removed_at"})
-_PREMISE_COLUMNS = ["premise_number", "service_line1", "service_line2", "service_city", "service_state", "service_postal_code",
-                    "address_index", "meter_reading_notes", "gate_code", "dog_warning", "created_at", "updated_at"]
+_PREMISE_COLUMNS = [
+    "premise_number",
+    "service_line1",
+    "service_line2",
+    "service_city",
+    "service_state",
+    "service_postal_code",
+    "address_index",
+    "meter_reading_notes",
+    "gate_code",
+    "dog_warning",
+    "created_at",
+    "updated_at",
+]
 _PREMISE_NULLABLE = frozenset({"meter_reading_notes", "gate_code"})
-_ACCOUNT_COLUMNS = ["account_number", "member_id", "premise_id", "status", "status_reason", "opened_at", "closed_at",
-                    "suspended_at", "red_flag_warning", "on_hold", "opened_by_id", "created_at", "updated_at"]
+_ACCOUNT_COLUMNS = [
+    "account_number",
+    "member_id",
+    "premise_id",
+    "status",
+    "status_reason",
+    "opened_at",
+    "closed_at",
+    "suspended_at",
+    "red_flag_warning",
+    "on_hold",
+    "opened_by_id",
+    "created_at",
+    "updated_at",
+]
 _ACCOUNT_NULLABLE = frozenset({"premise_id", "opened_at", "closed_at", "suspended_at", "opened_by_id"})
 _METER_COLUMNS = ["meter_number", "premise_id", "has_solar", "installed_on", "removed_on"]
 _METER_NULLABLE = frozenset({"installed_on", "removed_on"})
-_SECRET_FIELDS = ("ssn", "tin", "date_of_birth", "drivers_licence_number", "passport_number", "alien_registration_number")
+_SECRET_FIELDS = (
+    "ssn",
+    "tin",
+    "date_of_birth",
+    "drivers_licence_number",
+    "passport_number",
+    "alien_registration_number",
+)
 
 
 def _existing(cursor, table: str, column: str, values: list[str]) -> dict[str, int]:
@@ -289,8 +436,11 @@ def _load_batch(rows: list[_Row], report: ImportReport, *, actor_label: str, bat
             plaintexts.extend(row.secrets[name].encode() for name in _SECRET_FIELDS if name in row.secrets)
             if row.bank:
                 plaintexts.extend([row.bank[0].encode(), row.bank[1].encode()])
-            plaintexts.extend(row.premise_secrets[name].encode() for name in ("gate_code", "meter_reading_notes")
-                              if name in row.premise_secrets)
+            plaintexts.extend(
+                row.premise_secrets[name].encode()
+                for name in ("gate_code", "meter_reading_notes")
+                if name in row.premise_secrets
+            )
         tokens = iter([token.decode("ascii") for token in encrypt_many(key, plaintexts)])
 
         member_rows, bank_rows, premise_rows, account_rows = [], [], [], []
@@ -301,37 +451,88 @@ def _load_batch(rows: list[_Row], report: ImportReport, *, actor_label: str, bat
             joined_on = m["joined_on"].isoformat() if m["joined_on"] else None
             tax_id = s.get("ssn") or s.get("tin")
             licence_state = m["drivers_licence_state"]
-            member_rows.append([
-                m["member_number"], m["kind"], m["legal_name"], name_search_form(m["legal_name"]), m["status"],
-                joined_on, joined_on if m["status"] != applicant else None, None, None, None,
-                *m["address"], index("address", crypto.canonical_cleaned_address(*m["address"])) if m["address"][0] else "",
-                m["phone"], index("phone", m["phone"]) if m["phone"] else "",
-                m["email"], index("email", m["email"]) if m["email"] else "",
-                encrypted["ssn"], encrypted["tin"], encrypted["date_of_birth"], encrypted["drivers_licence_number"],
-                licence_state, encrypted["passport_number"], encrypted["alien_registration_number"],
-                m["employer_name"],
-                index("tax_id", tax_id) if tax_id else "",
-                index("licence", f"{licence_state}:{s['drivers_licence_number']}")
-                if "drivers_licence_number" in s and licence_state else "",
-                index("passport", s["passport_number"]) if "passport_number" in s else "",
-                index("alien_registration", s["alien_registration_number"]) if "alien_registration_number" in s else "",
-                tax_id[-4:] if tax_id else "", None, 0, now, now,
-            ])
+            member_rows.append(
+                [
+                    m["member_number"],
+                    m["kind"],
+                    m["legal_name"],
+                    name_search_form(m["legal_name"]),
+                    m["status"],
+                    joined_on,
+                    joined_on if m["status"] != applicant else None,
+                    None,
+                    None,
+                    None,
+                    *m["address"],
+                    index("address", crypto.canonical_cleaned_address(*m["address"])) if m["address"][0] else "",
+                    m["phone"],
+                    index("phone", m["phone"]) if m["phone"] else "",
+                    m["email"],
+                    index("email", m["email"]) if m["email"] else "",
+                    encrypted["ssn"],
+                    encrypted["tin"],
+                    encrypted["date_of_birth"],
+                    encrypted["drivers_licence_number"],
+                    licence_state,
+                    encrypted["passport_number"],
+                    encrypted["alien_registration_number"],
+                    m["employer_name"],
+                    index("tax_id", tax_id) if tax_id else "",
+                    index("licence", f"{licence_state}:{s['drivers_licence_number']}")
+                    if "drivers_licence_number" in s and licence_state
+                    else "",
+                    index("passport", s["passport_number"]) if "passport_number" in s else "",
+                    index("alien_registration", s["alien_registration_number"])
+                    if "alien_registration_number" in s
+                    else "",
+                    tax_id[-4:] if tax_id else "",
+                    None,
+                    0,
+                    now,
+                    now,
+                ]
+            )
             if row.bank:
                 routing_token, account_token = next(tokens), next(tokens)
                 bank_rows.append((row, routing_token, account_token))
             if row.premise:
-                premise_rows.append((row, {name: next(tokens) for name in ("gate_code", "meter_reading_notes")
-                                           if name in row.premise_secrets}))
+                premise_rows.append(
+                    (
+                        row,
+                        {
+                            name: next(tokens)
+                            for name in ("gate_code", "meter_reading_notes")
+                            if name in row.premise_secrets
+                        },
+                    )
+                )
         _copy(cursor, "members_member", _MEMBER_COLUMNS, member_rows, _MEMBER_NULLABLE)
         ids = _existing(cursor, "members_member", "member_number", [row.member["member_number"] for row in fresh])
         report.members_loaded += len(fresh)
 
         if bank_rows:
-            _copy(cursor, "members_financialaccount", _BANK_COLUMNS,
-                  [[ids[row.member["member_number"]], "bank", "", routing_token, account_token, None, row.bank[1][-4:],
-                    index("bank_account", f"{row.bank[0]}:{row.bank[1]}"), True, now, None]
-                   for row, routing_token, account_token in bank_rows], _BANK_NULLABLE)
+            _copy(
+                cursor,
+                "members_financialaccount",
+                _BANK_COLUMNS,
+                [
+                    [
+                        ids[row.member["member_number"]],
+                        "bank",
+                        "",
+                        routing_token,
+                        account_token,
+                        None,
+                        row.bank[1][-4:],
+                        index("bank_account", f"{row.bank[0]}:{row.bank[1]}"),
+                        True,
+                        now,
+                        None,
+                    ]
+                    for row, routing_token, account_token in bank_rows
+                ],
+                _BANK_NULLABLE,
+            )
             report.bank_accounts_loaded += len(bank_rows)
 
         if premise_rows:
@@ -341,18 +542,35 @@ def _load_batch(rows: list[_Row], report: ImportReport, *, actor_label: str, bat
                 if number in seen:
                     continue
                 seen.add(number)
-                new_premises.append([number, *row.premise["address"], index("address", crypto.canonical_cleaned_address(*row.premise["address"])),
-                                     premise_tokens.get("meter_reading_notes"), premise_tokens.get("gate_code"),
-                                     row.premise["dog_warning"], now, now])
-            premise_ids = _insert_new(cursor, "accounts_premise", "premise_number", _PREMISE_COLUMNS, new_premises,
-                                      _PREMISE_NULLABLE)
+                new_premises.append(
+                    [
+                        number,
+                        *row.premise["address"],
+                        index("address", crypto.canonical_cleaned_address(*row.premise["address"])),
+                        premise_tokens.get("meter_reading_notes"),
+                        premise_tokens.get("gate_code"),
+                        row.premise["dog_warning"],
+                        now,
+                        now,
+                    ]
+                )
+            premise_ids = _insert_new(
+                cursor, "accounts_premise", "premise_number", _PREMISE_COLUMNS, new_premises, _PREMISE_NULLABLE
+            )
             report.premises_loaded += len(premise_ids)
             # Premises that were there already (or that another batch just inserted): look those up only.
-            premise_ids.update(_existing(cursor, "accounts_premise", "premise_number",
-                                         [number for number in seen if number not in premise_ids]))
+            premise_ids.update(
+                _existing(
+                    cursor,
+                    "accounts_premise",
+                    "premise_number",
+                    [number for number in seen if number not in premise_ids],
+                )
+            )
 
-            present_accounts = _existing(cursor, "accounts_account", "account_number",
-                                         [row.account["account_number"] for row, _ in premise_rows])
+            present_accounts = _existing(
+                cursor, "accounts_account", "account_number", [row.account["account_number"] for row, _ in premise_rows]
+            )
             seen_accounts = set(present_accounts)
             for row, _ in premise_rows:
                 number = row.account["account_number"]
@@ -361,9 +579,23 @@ def _load_batch(rows: list[_Row], report: ImportReport, *, actor_label: str, bat
                 seen_accounts.add(number)
                 status = row.account["status"]
                 opened_at = f"{(row.member['joined_on'] or today).isoformat()} 12:00:00+00:00"
-                account_rows.append([number, ids[row.member["member_number"]], premise_ids[row.premise["premise_number"]], status,
-                                     "imported from the legacy CIS", opened_at, now if status == "closed" else None,
-                                     now if status == "suspended" else None, False, False, None, now, now])
+                account_rows.append(
+                    [
+                        number,
+                        ids[row.member["member_number"]],
+                        premise_ids[row.premise["premise_number"]],
+                        status,
+                        "imported from the legacy CIS",
+                        opened_at,
+                        now if status == "closed" else None,
+                        now if status == "suspended" else None,
+                        False,
+                        False,
+                        None,
+                        now,
+                        now,
+                    ]
+                )
             _copy(cursor, "accounts_account", _ACCOUNT_COLUMNS, account_rows, _ACCOUNT_NULLABLE)
             report.accounts_loaded += len(account_rows)
 
@@ -373,19 +605,31 @@ def _load_batch(rows: list[_Row], report: ImportReport, *, actor_label: str, bat
                 if meter is None or meter["meter_number"] in seen_meters:
                     continue
                 seen_meters.add(meter["meter_number"])
-                meter_rows.append([meter["meter_number"], premise_ids[row.premise["premise_number"]], meter["has_solar"], None, None])
-            report.meters_loaded += len(_insert_new(cursor, "accounts_meter", "meter_number", _METER_COLUMNS, meter_rows,
-                                                    _METER_NULLABLE))
+                meter_rows.append(
+                    [meter["meter_number"], premise_ids[row.premise["premise_number"]], meter["has_solar"], None, None]
+                )
+            report.meters_loaded += len(
+                _insert_new(cursor, "accounts_meter", "meter_number", _METER_COLUMNS, meter_rows, _METER_NULLABLE)
+            )
 
         report.batches += 1
         if not fresh:
             return  # a re-run of rows already loaded changes nothing, so it leaves no audit row either
-        audit_record(actor=None, actor_label=actor_label, action="member.imported", object_type="members.member",
-                     fields=sorted({name for row in fresh for name in row.secrets} | {"member_number", "legal_name"}),
-                     detail={"batch": batch_number, "rows": len(rows), "loaded": len(fresh),
-                             "already_present": len(rows) - len(fresh),
-                             "first_member_number": fresh[0].member["member_number"] if fresh else "",
-                             "last_member_number": fresh[-1].member["member_number"] if fresh else ""})
+        audit_record(
+            actor=None,
+            actor_label=actor_label,
+            action="member.imported",
+            object_type="members.member",
+            fields=sorted({name for row in fresh for name in row.secrets} | {"member_number", "legal_name"}),
+            detail={
+                "batch": batch_number,
+                "rows": len(rows),
+                "loaded": len(fresh),
+                "already_present": len(rows) - len(fresh),
+                "first_member_number": fresh[0].member["member_number"] if fresh else "",
+                "last_member_number": fresh[-1].member["member_number"] if fresh else "",
+            },
+        )
 
 
 def _rows(handle: TextIO, report: ImportReport) -> Iterator[tuple[int, dict[str, str]]]:
@@ -427,8 +671,15 @@ class _SerialLoader:
 
 
 def _merge(report: ImportReport, partial: ImportReport) -> None:
-    for name in ("members_loaded", "members_already_present", "accounts_loaded", "premises_loaded", "meters_loaded",
-                 "bank_accounts_loaded", "batches"):
+    for name in (
+        "members_loaded",
+        "members_already_present",
+        "accounts_loaded",
+        "premises_loaded",
+        "meters_loaded",
+        "bank_accounts_loaded",
+        "batches",
+    ):
         setattr(report, name, getattr(report, name) + getattr(partial, name))
 
 
@@ -516,8 +767,9 @@ class _ParallelLoader:
         # Objects that exist now are the parent's: frozen, the child's garbage collector never walks them,
         # so it does not copy every page of the parent it would touch on the way (copy-on-write).
         gc.freeze()
-        process = self.context.Process(target=_load_batch_in_child,
-                                       args=(sender, batch, self.actor_label, self.submitted), daemon=True)
+        process = self.context.Process(
+            target=_load_batch_in_child, args=(sender, batch, self.actor_label, self.submitted), daemon=True
+        )
         process.start()
         sender.close()  # the child holds its own copy; ours would keep EOF from ever arriving
         self.running[self.submitted] = (process, receiver)
@@ -539,7 +791,13 @@ class _ParallelLoader:
             gc.unfreeze()
 
 
-IMPORTED_TABLES = ("members_member", "members_financialaccount", "accounts_premise", "accounts_account", "accounts_meter")
+IMPORTED_TABLES = (
+    "members_member",
+    "members_financialaccount",
+    "accounts_premise",
+    "accounts_account",
+    "accounts_meter",
+)
 
 
 def analyze_imported_tables() -> None:
@@ -558,8 +816,9 @@ def default_workers() -> int:
     return max(1, min(4, cpus))
 
 
-def import_members(handle: TextIO, *, batch_size: int = 2000, actor_label: str = "import:cis",
-                   on_batch=None, workers: int = 1) -> ImportReport:
+def import_members(
+    handle: TextIO, *, batch_size: int = 2000, actor_label: str = "import:cis", on_batch=None, workers: int = 1
+) -> ImportReport:
     """Validate every row, load the good ones batch by batch. Returns the report (bad rows inside).
 
     ``workers`` > 1 loads batches in that many processes (``_ParallelLoader``). Called inside a
@@ -581,7 +840,13 @@ def import_members(handle: TextIO, *, batch_size: int = 2000, actor_label: str =
                     errors = [RowError(line, "member_number", f"Duplicate of the member on line {seen[number]}.")]
                     row = None
                 elif row.account and row.account["account_number"] in seen_accounts:
-                    errors = [RowError(line, "account_number", f"Duplicate of the account on line {seen_accounts[row.account['account_number']]}.")]
+                    errors = [
+                        RowError(
+                            line,
+                            "account_number",
+                            f"Duplicate of the account on line {seen_accounts[row.account['account_number']]}.",
+                        )
+                    ]
                     row = None
                 else:
                     seen[number] = line

@@ -16,9 +16,28 @@ from members.importing import COLUMNS
 
 _AREA_CODES = ("217", "309", "618", "815", "630", "708", "773", "312", "847", "224", "331", "779")
 _FIRST = ("Alex", "Jordan", "Casey", "Riley", "Morgan", "Taylor", "Jamie", "Avery", "Quinn", "Rowan", "Sage", "Emerson")
-_LAST = ("Whitfield", "Okafor", "Lindqvist", "Reyes", "Novak", "Marsh", "Iyer", "Hale", "Oduya", "Brandt", "Kowalski", "Nguyen")
+_LAST = (
+    "Whitfield",
+    "Okafor",
+    "Lindqvist",
+    "Reyes",
+    "Novak",
+    "Marsh",
+    "Iyer",
+    "Hale",
+    "Oduya",
+    "Brandt",
+    "Kowalski",
+    "Nguyen",
+)
 _STREETS = ("Main St", "N Oak Ave", "County Road 5", "W Elm St", "Prairie Ln", "S Church St", "Cedar Ct", "Mill Rd")
-_CITIES = (("Springfield", "62701"), ("Decatur", "62521"), ("Peoria", "61602"), ("Carlinville", "62626"), ("Taylorville", "62568"))
+_CITIES = (
+    ("Springfield", "62701"),
+    ("Decatur", "62521"),
+    ("Peoria", "61602"),
+    ("Carlinville", "62626"),
+    ("Taylorville", "62568"),
+)
 
 
 def synthetic_row(index: int, *, prefix: str = "L") -> dict[str, str]:
@@ -30,16 +49,24 @@ def synthetic_row(index: int, *, prefix: str = "L") -> dict[str, str]:
     row = {
         "member_number": f"{prefix}{index:08d}",
         "kind": "business" if business else "person",
-        "legal_name": f"{_FIRST[index % 12]} {_LAST[index // 12 % 12]} {index}" if not business else f"{_LAST[index % 12]} Farms {index} LLC",
+        "legal_name": f"{_FIRST[index % 12]} {_LAST[index // 12 % 12]} {index}"
+        if not business
+        else f"{_LAST[index % 12]} Farms {index} LLC",
         "status": "active" if index % 20 else "former",
         "joined_on": (datetime.date(1995, 1, 1) + datetime.timedelta(days=index % 9000)).isoformat(),
         "mailing_line1": f"{1 + index % 9000} {_STREETS[index % len(_STREETS)]}",
-        "mailing_city": city, "mailing_state": "IL", "mailing_postal_code": postal,
+        "mailing_city": city,
+        "mailing_state": "IL",
+        "mailing_postal_code": postal,
         "phone": f"({_AREA_CODES[index // 10000 % len(_AREA_CODES)]}) 555-{index % 10000:04d}",
         "email": f"member{index}@example.test",
         "ssn": "" if business else f"{area:03d}-{group:02d}-{serial:04d}",
-        "tin": f"{(12, 20, 30, 41, 52, 61, 75, 84, 91, 98)[index % 10]:02d}-{index % 10_000_000:07d}" if business else "",
-        "date_of_birth": "" if business else (datetime.date(1940, 1, 1) + datetime.timedelta(days=index * 37 % 21000)).isoformat(),
+        "tin": f"{(12, 20, 30, 41, 52, 61, 75, 84, 91, 98)[index % 10]:02d}-{index % 10_000_000:07d}"
+        if business
+        else "",
+        "date_of_birth": ""
+        if business
+        else (datetime.date(1940, 1, 1) + datetime.timedelta(days=index * 37 % 21000)).isoformat(),
         "drivers_licence_number": "" if business else f"D{index:011d}",
         "drivers_licence_state": "" if business else "IL",
         "bank_routing_number": "011000015" if index % 3 == 0 else "",
@@ -48,7 +75,9 @@ def synthetic_row(index: int, *, prefix: str = "L") -> dict[str, str]:
         "account_status": "closed" if index % 20 == 0 else "open",
         "premise_number": f"P{prefix}{index:08d}",
         "service_line1": f"{1 + index % 9000} {_STREETS[(index + 3) % len(_STREETS)]}",
-        "service_city": city, "service_state": "IL", "service_postal_code": postal,
+        "service_city": city,
+        "service_state": "IL",
+        "service_postal_code": postal,
         "meter_number": f"MTR{prefix}{index:08d}",
         "has_solar": "yes" if index % 10 == 0 else "no",
         "gate_code": f"{index % 10000:04d}#" if index % 7 == 0 else "",

@@ -57,8 +57,15 @@ def record_failure(username: str, request) -> None:
             continue
         if count == limit:
             with transaction.atomic():
-                audit_record(actor=None, actor_label="login-throttle", action="access.login_locked", object_type="login",
-                             object_id=key.rsplit(":", 2)[-2], detail={"window_s": window}, ip_address=_client_ip(request) if request else None)
+                audit_record(
+                    actor=None,
+                    actor_label="login-throttle",
+                    action="access.login_locked",
+                    object_type="login",
+                    object_id=key.rsplit(":", 2)[-2],
+                    detail={"window_s": window},
+                    ip_address=_client_ip(request) if request else None,
+                )
 
 
 def clear_failures(username: str, request) -> None:

@@ -24,7 +24,9 @@ class AuditEvent(models.Model):
     """
 
     at = models.DateTimeField(auto_now_add=True, db_index=True)
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     # For work done by the system (a Celery task, an import): "system:rotate_keys", "import:legacy.csv".
     actor_label = models.CharField(max_length=150, blank=True)
     action = models.CharField(max_length=100, db_index=True)
@@ -163,7 +165,9 @@ class FinancialAccount(models.Model):
 
     class Meta:
         ordering = ["member_id", "id"]
-        indexes = [models.Index(fields=["bank_account_index"], name="finacct_bank_bi_idx")]  # no LIKE index (see Member)
+        indexes = [
+            models.Index(fields=["bank_account_index"], name="finacct_bank_bi_idx")
+        ]  # no LIKE index (see Member)
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} ****{self.last4}"

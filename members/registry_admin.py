@@ -84,8 +84,22 @@ def member_search(queryset, term: str, user):
     return by_number | queryset.filter(name_search__startswith=name)
 
 
-CSV_COLUMNS = ("member_number", "legal_name", "kind", "status", "mailing_line1", "mailing_line2", "mailing_city",
-               "mailing_state", "mailing_postal_code", "phone", "email", "tax_id", "date_of_birth", "drivers_licence")
+CSV_COLUMNS = (
+    "member_number",
+    "legal_name",
+    "kind",
+    "status",
+    "mailing_line1",
+    "mailing_line2",
+    "mailing_city",
+    "mailing_state",
+    "mailing_postal_code",
+    "phone",
+    "email",
+    "tax_id",
+    "date_of_birth",
+    "drivers_licence",
+)
 
 
 def write_members_csv(out, members) -> None:
@@ -94,17 +108,29 @@ def write_members_csv(out, members) -> None:
     writer.writerow(CSV_COLUMNS)
     for member in members:
         masked = masked_member(member)
-        writer.writerow([*(getattr(member, name) for name in CSV_COLUMNS[:11]), masked["tax_id"], masked["date_of_birth"],
-                         masked["drivers_licence"]])
+        writer.writerow(
+            [
+                *(getattr(member, name) for name in CSV_COLUMNS[:11]),
+                masked["tax_id"],
+                masked["date_of_birth"],
+                masked["drivers_licence"],
+            ]
+        )
 
 
 class _IdentifierInputs(forms.Form):
     """Write-only identifier fields shared by the add and change forms (never pre-filled)."""
 
-    ssn = forms.CharField(required=False, label="SSN", help_text="Leave empty to keep the value on file.",
-                          widget=forms.TextInput(attrs={"autocomplete": "off"}))
+    ssn = forms.CharField(
+        required=False,
+        label="SSN",
+        help_text="Leave empty to keep the value on file.",
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )
     tin = forms.CharField(required=False, label="EIN / TIN", widget=forms.TextInput(attrs={"autocomplete": "off"}))
-    date_of_birth = forms.CharField(required=False, help_text="YYYY-MM-DD", widget=forms.TextInput(attrs={"autocomplete": "off"}))
+    date_of_birth = forms.CharField(
+        required=False, help_text="YYYY-MM-DD", widget=forms.TextInput(attrs={"autocomplete": "off"})
+    )
     drivers_licence_number = forms.CharField(required=False, widget=forms.TextInput(attrs={"autocomplete": "off"}))
     passport_number = forms.CharField(required=False, widget=forms.TextInput(attrs={"autocomplete": "off"}))
     alien_registration_number = forms.CharField(required=False, widget=forms.TextInput(attrs={"autocomplete": "off"}))
@@ -123,8 +149,19 @@ class MemberForm(forms.ModelForm):
 
     class Meta:
         model = Member
-        fields = ["kind", "legal_name", "mailing_line1", "mailing_line2", "mailing_city", "mailing_state",
-                  "mailing_postal_code", "phone", "email", "drivers_licence_state", "employer_name"]
+        fields = [
+            "kind",
+            "legal_name",
+            "mailing_line1",
+            "mailing_line2",
+            "mailing_city",
+            "mailing_state",
+            "mailing_postal_code",
+            "phone",
+            "email",
+            "drivers_licence_state",
+            "employer_name",
+        ]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -137,12 +174,19 @@ class MemberForm(forms.ModelForm):
         try:
             if self.instance.pk is None:
                 services.member_create(
-                    actor=None, validate_only=True, kind=data.get("kind") or Member.Kind.PERSON,
-                    legal_name=data.get("legal_name") or "", mailing_line1=data.get("mailing_line1") or "",
-                    mailing_line2=data.get("mailing_line2") or "", mailing_city=data.get("mailing_city") or "",
-                    mailing_state=data.get("mailing_state") or "", mailing_postal_code=data.get("mailing_postal_code") or "",
-                    phone=data.get("phone") or "", email=data.get("email") or "",
-                    drivers_licence_state=data.get("drivers_licence_state") or "", **identifiers,
+                    actor=None,
+                    validate_only=True,
+                    kind=data.get("kind") or Member.Kind.PERSON,
+                    legal_name=data.get("legal_name") or "",
+                    mailing_line1=data.get("mailing_line1") or "",
+                    mailing_line2=data.get("mailing_line2") or "",
+                    mailing_city=data.get("mailing_city") or "",
+                    mailing_state=data.get("mailing_state") or "",
+                    mailing_postal_code=data.get("mailing_postal_code") or "",
+                    phone=data.get("phone") or "",
+                    email=data.get("email") or "",
+                    drivers_licence_state=data.get("drivers_licence_state") or "",
+                    **identifiers,
                 )
             else:
                 self._check_change(data, identifiers)
@@ -154,14 +198,25 @@ class MemberForm(forms.ModelForm):
         errors: dict[str, list[str]] = {}
         for check in (
             lambda: services.member_change_identifiers(
-                actor=None, member=self.instance, validate_only=True,
-                drivers_licence_state=data.get("drivers_licence_state") or "", **identifiers),
+                actor=None,
+                member=self.instance,
+                validate_only=True,
+                drivers_licence_state=data.get("drivers_licence_state") or "",
+                **identifiers,
+            ),
             lambda: services.member_create(
-                actor=None, validate_only=True, kind=self.instance.kind, legal_name=data.get("legal_name") or "",
-                mailing_line1=data.get("mailing_line1") or "", mailing_line2=data.get("mailing_line2") or "",
-                mailing_city=data.get("mailing_city") or "", mailing_state=data.get("mailing_state") or "",
-                mailing_postal_code=data.get("mailing_postal_code") or "", phone=data.get("phone") or "",
-                email=data.get("email") or ""),
+                actor=None,
+                validate_only=True,
+                kind=self.instance.kind,
+                legal_name=data.get("legal_name") or "",
+                mailing_line1=data.get("mailing_line1") or "",
+                mailing_line2=data.get("mailing_line2") or "",
+                mailing_city=data.get("mailing_city") or "",
+                mailing_state=data.get("mailing_state") or "",
+                mailing_postal_code=data.get("mailing_postal_code") or "",
+                phone=data.get("phone") or "",
+                email=data.get("email") or "",
+            ),
         ):
             try:
                 check()
@@ -253,9 +308,14 @@ def result_list_context(changelist) -> dict | None:
     if sum(1 for column in columns if column[5]) > 1:
         return None
 
-    change_url = reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=(_PK_PLACEHOLDER,),
-                         current_app=model_admin.admin_site.name)
-    change_url = escape(add_preserved_filters({"preserved_filters": changelist.preserved_filters, "opts": opts}, change_url))
+    change_url = reverse(
+        f"admin:{opts.app_label}_{opts.model_name}_change",
+        args=(_PK_PLACEHOLDER,),
+        current_app=model_admin.admin_site.name,
+    )
+    change_url = escape(
+        add_preserved_filters({"preserved_filters": changelist.preserved_filters, "opts": opts}, change_url)
+    )
     if change_url.count(_PK_PLACEHOLDER) != 1:
         return None
     url_before, url_after = change_url.split(_PK_PLACEHOLDER)
@@ -307,11 +367,25 @@ class MemberAdmin(admin.ModelAdmin):
     actions = ["make_active", "make_former", "export_masked_csv"]
     fieldsets = (
         (None, {"fields": ("kind", "legal_name", "employer_name")}),
-        ("Mailing address", {"fields": ("mailing_line1", "mailing_line2", "mailing_city", "mailing_state", "mailing_postal_code")}),
+        (
+            "Mailing address",
+            {"fields": ("mailing_line1", "mailing_line2", "mailing_city", "mailing_state", "mailing_postal_code")},
+        ),
         ("Contact", {"fields": ("phone", "email")}),
-        ("Identifying information (write-only: leave empty to keep what is on file)",
-         {"fields": ("ssn", "tin", "date_of_birth", "drivers_licence_number", "drivers_licence_state", "passport_number",
-                     "alien_registration_number")}),
+        (
+            "Identifying information (write-only: leave empty to keep what is on file)",
+            {
+                "fields": (
+                    "ssn",
+                    "tin",
+                    "date_of_birth",
+                    "drivers_licence_number",
+                    "drivers_licence_state",
+                    "passport_number",
+                    "alien_registration_number",
+                )
+            },
+        ),
     )
 
     def get_queryset(self, request):
@@ -325,9 +399,12 @@ class MemberAdmin(admin.ModelAdmin):
     def action_checkbox(self, obj: Member) -> str:
         # Django's version renders a CheckboxInput through the form template engine for every row (a
         # third of the page's rendering time at 100 rows); this is the same markup, built directly.
-        return format_html('<input type="checkbox" name="{}" value="{}" class="action-select" aria-label="{}">',
-                           helpers.ACTION_CHECKBOX_NAME, str(obj.pk),
-                           format_html(_("Select this object for an action - {}"), str(obj)))
+        return format_html(
+            '<input type="checkbox" name="{}" value="{}" class="action-select" aria-label="{}">',
+            helpers.ACTION_CHECKBOX_NAME,
+            str(obj.pk),
+            format_html(_("Select this object for an action - {}"), str(obj)),
+        )
 
     def get_search_results(self, request, queryset, search_term):
         try:
@@ -343,12 +420,18 @@ class MemberAdmin(admin.ModelAdmin):
             response.context_data["member_result_list"] = result_list_context(changelist)
             if changelist.paginator.count_is_estimate:
                 response.context_data["selection_note_all"] = _("All %(total_count)s selected") % {
-                    "total_count": f"about {changelist.result_count}"}
+                    "total_count": f"about {changelist.result_count}"
+                }
 
             def record(rendered):
                 shown = getattr(changelist.result_list, "_result_cache", None) or []
-                services.member_list_view(actor=request.user, member_ids=[member.pk for member in shown],
-                                          query=request.GET.get("q", ""), ip_address=client_ip(request))
+                services.member_list_view(
+                    actor=request.user,
+                    member_ids=[member.pk for member in shown],
+                    query=request.GET.get("q", ""),
+                    ip_address=client_ip(request),
+                )
+
             response.add_post_render_callback(record)
         return response
 
@@ -359,7 +442,9 @@ class MemberAdmin(admin.ModelAdmin):
         extra_context = dict(extra_context or {})
         if member is not None:
             extra_context["identifiers"] = self._identifier_rows(request, member)
-            extra_context["financial_accounts"] = [mask_financial_account(f) for f in member.financial_accounts.filter(is_active=True)]
+            extra_context["financial_accounts"] = [
+                mask_financial_account(f) for f in member.financial_accounts.filter(is_active=True)
+            ]
             extra_context["may_reveal"] = request.user.has_perm("members.reveal_identifiers")
             extra_context["reveal_url"] = reverse("admin:members_member_reveal", args=[member.pk])
         return super().change_view(request, object_id, form_url, extra_context)
@@ -367,12 +452,22 @@ class MemberAdmin(admin.ModelAdmin):
     def _identifier_rows(self, request, member: Member) -> list[dict]:
         masked = masked_member(member)
         reveals = active_reveals(user=request.user, member=member)
-        labels = {"ssn": "SSN", "tin": "EIN / TIN", "date_of_birth": "Date of birth", "drivers_licence_number": "Driver's licence",
-                  "passport_number": "Passport", "alien_registration_number": "Alien registration"}
-        masked_for = {"ssn": masked["tax_id"] if member.kind == Member.Kind.PERSON else "",
-                      "tin": masked["tax_id"] if member.kind == Member.Kind.BUSINESS else "",
-                      "date_of_birth": masked["date_of_birth"], "drivers_licence_number": masked["drivers_licence"],
-                      "passport_number": masked["passport_number"], "alien_registration_number": masked["alien_registration_number"]}
+        labels = {
+            "ssn": "SSN",
+            "tin": "EIN / TIN",
+            "date_of_birth": "Date of birth",
+            "drivers_licence_number": "Driver's licence",
+            "passport_number": "Passport",
+            "alien_registration_number": "Alien registration",
+        }
+        masked_for = {
+            "ssn": masked["tax_id"] if member.kind == Member.Kind.PERSON else "",
+            "tin": masked["tax_id"] if member.kind == Member.Kind.BUSINESS else "",
+            "date_of_birth": masked["date_of_birth"],
+            "drivers_licence_number": masked["drivers_licence"],
+            "passport_number": masked["passport_number"],
+            "alien_registration_number": masked["alien_registration_number"],
+        }
         rows = []
         for field, label in labels.items():
             row = {"field": field, "label": label, "value": masked_for[field], "revealed": False}
@@ -395,15 +490,28 @@ class MemberAdmin(admin.ModelAdmin):
         error = ""
         if request.method == "POST":
             try:
-                grant = services.member_reveal(actor=request.user, member=member, field_name=request.POST.get("field_name", ""),
-                                               reason=request.POST.get("reason", ""), ip_address=client_ip(request))
+                grant = services.member_reveal(
+                    actor=request.user,
+                    member=member,
+                    field_name=request.POST.get("field_name", ""),
+                    reason=request.POST.get("reason", ""),
+                    ip_address=client_ip(request),
+                )
             except ValidationError as exc:
                 error = " ".join(message for messages_ in exc.message_dict.values() for message in messages_)
             else:
-                messages.info(request, f"Shown until {timezone.localtime(grant.expires_at):%H:%M}; this reveal is recorded.")
+                messages.info(
+                    request, f"Shown until {timezone.localtime(grant.expires_at):%H:%M}; this reveal is recorded."
+                )
                 return redirect("admin:members_member_change", member.pk)
-        context = {**self.admin_site.each_context(request), "member": member, "error": error, "opts": self.model._meta,
-                   "fields": list(services.REVEALABLE_FIELDS), "title": f"Reveal an identifier of {member.member_number}"}
+        context = {
+            **self.admin_site.each_context(request),
+            "member": member,
+            "error": error,
+            "opts": self.model._meta,
+            "fields": list(services.REVEALABLE_FIELDS),
+            "title": f"Reveal an identifier of {member.member_number}",
+        }
         return TemplateResponse(request, "admin/members/member/reveal.html", context)
 
     def save_model(self, request, obj, form, change):
@@ -411,10 +519,19 @@ class MemberAdmin(admin.ModelAdmin):
         identifiers = {name: data[name] for name in IDENTIFIER_INPUTS if data.get(name)}
         if not change:
             created = services.member_create(
-                actor=request.user, kind=data["kind"], legal_name=data["legal_name"], mailing_line1=data["mailing_line1"],
-                mailing_line2=data["mailing_line2"], mailing_city=data["mailing_city"], mailing_state=data["mailing_state"],
-                mailing_postal_code=data["mailing_postal_code"], phone=data["phone"], email=data["email"],
-                drivers_licence_state=data["drivers_licence_state"], employer_name=data["employer_name"], **identifiers,
+                actor=request.user,
+                kind=data["kind"],
+                legal_name=data["legal_name"],
+                mailing_line1=data["mailing_line1"],
+                mailing_line2=data["mailing_line2"],
+                mailing_city=data["mailing_city"],
+                mailing_state=data["mailing_state"],
+                mailing_postal_code=data["mailing_postal_code"],
+                phone=data["phone"],
+                email=data["email"],
+                drivers_licence_state=data["drivers_licence_state"],
+                employer_name=data["employer_name"],
+                **identifiers,
             )
             obj.pk = created.pk
             return
@@ -423,15 +540,23 @@ class MemberAdmin(admin.ModelAdmin):
         if "legal_name" in changed:
             services.member_change_name(actor=request.user, member=member, legal_name=data["legal_name"])
         if changed & {"mailing_line1", "mailing_line2", "mailing_city", "mailing_state", "mailing_postal_code"}:
-            services.member_change_address(actor=request.user, member=member, line1=data["mailing_line1"], line2=data["mailing_line2"],
-                                           city=data["mailing_city"], state=data["mailing_state"], postal_code=data["mailing_postal_code"])
+            services.member_change_address(
+                actor=request.user,
+                member=member,
+                line1=data["mailing_line1"],
+                line2=data["mailing_line2"],
+                city=data["mailing_city"],
+                state=data["mailing_state"],
+                postal_code=data["mailing_postal_code"],
+            )
         if "phone" in changed:
             services.member_change_phone(actor=request.user, member=member, phone=data["phone"])
         if "email" in changed:
             services.member_change_email(actor=request.user, member=member, email=data["email"])
         if identifiers or "drivers_licence_state" in changed:
-            services.member_change_identifiers(actor=request.user, member=member,
-                                               drivers_licence_state=data["drivers_licence_state"], **identifiers)
+            services.member_change_identifiers(
+                actor=request.user, member=member, drivers_licence_state=data["drivers_licence_state"], **identifiers
+            )
 
     def save_related(self, request, form, formsets, change):
         pass  # no inlines; the services above wrote everything
@@ -454,8 +579,9 @@ class MemberAdmin(admin.ModelAdmin):
         response["Content-Disposition"] = 'attachment; filename="members-masked.csv"'
         members = list(member_list(queryset=queryset.model.objects.filter(pk__in=queryset.values("pk"))))
         write_members_csv(response, members)
-        services.member_list_view(actor=request.user, member_ids=[m.pk for m in members], channel="admin-csv",
-                                  ip_address=client_ip(request))
+        services.member_list_view(
+            actor=request.user, member_ids=[m.pk for m in members], channel="admin-csv", ip_address=client_ip(request)
+        )
         return response
 
     @admin.action(description="Mark selected applicants/former members active", permissions=["change"])
@@ -488,10 +614,22 @@ class FinancialAccountAdmin(admin.ModelAdmin):
     readonly_fields = fields
 
     def get_queryset(self, request):
-        return super().get_queryset(request).defer("routing_number", "account_number", "card_token", "member__ssn",
-                                                   "member__tin", "member__date_of_birth", "member__drivers_licence_number",
-                                                   "member__passport_number", "member__alien_registration_number",
-                                                   "member__credit_notes")
+        return (
+            super()
+            .get_queryset(request)
+            .defer(
+                "routing_number",
+                "account_number",
+                "card_token",
+                "member__ssn",
+                "member__tin",
+                "member__date_of_birth",
+                "member__drivers_licence_number",
+                "member__passport_number",
+                "member__alien_registration_number",
+                "member__credit_notes",
+            )
+        )
 
     @admin.display(description="Number")
     def masked(self, financial: FinancialAccount) -> str:
@@ -506,7 +644,9 @@ class FinancialAccountAdmin(admin.ModelAdmin):
     @admin.action(description="Deactivate selected", permissions=["change"])
     def deactivate(self, request, queryset):
         for financial in queryset:
-            services.financial_account_remove(actor=request.user, financial_account=financial, reason="deactivated in admin")
+            services.financial_account_remove(
+                actor=request.user, financial_account=financial, reason="deactivated in admin"
+            )
 
 
 @admin.register(CapitalCreditAllocation)
@@ -518,12 +658,27 @@ class CapitalCreditAllocationAdmin(admin.ModelAdmin):
     readonly_fields = ("member", "year", "patronage_amount", "allocated_amount", "retired_amount", "allocated_on")
 
     def get_queryset(self, request):
-        return super().get_queryset(request).defer(*[f"member__{name}" for name in (
-            "ssn", "tin", "date_of_birth", "drivers_licence_number", "passport_number", "alien_registration_number", "credit_notes")])
+        return (
+            super()
+            .get_queryset(request)
+            .defer(
+                *[
+                    f"member__{name}"
+                    for name in (
+                        "ssn",
+                        "tin",
+                        "date_of_birth",
+                        "drivers_licence_number",
+                        "passport_number",
+                        "alien_registration_number",
+                        "credit_notes",
+                    )
+                ]
+            )
+        )
 
     def has_add_permission(self, request) -> bool:
         return False
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
-

@@ -27,7 +27,8 @@ _READ_REGISTRY = {
 }
 
 REGISTRY_PERMISSIONS: dict[str, set[str]] = {
-    roles.CSR: _READ_REGISTRY | {
+    roles.CSR: _READ_REGISTRY
+    | {
         "members.add_member",
         "members.change_member",
         "members.search_identifiers",
@@ -39,7 +40,8 @@ REGISTRY_PERMISSIONS: dict[str, set[str]] = {
         "accounts.add_returnedmail",
         "accounts.add_statementnotice",
     },
-    roles.BILLING: _READ_REGISTRY | {
+    roles.BILLING: _READ_REGISTRY
+    | {
         "members.add_financialaccount",
         "members.change_financialaccount",
         "members.add_capitalcreditallocation",

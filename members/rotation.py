@@ -80,14 +80,25 @@ def _member_indexes(row: dict, key: str) -> dict[str, str]:
     return {
         "tax_id_index": _index_or_empty("ssn" if row["ssn"] else "tin", tax_id, key) if tax_id else "",
         "licence_index": _index_or_empty("licence", (row["drivers_licence_number"], row["drivers_licence_state"]), key)
-        if row["drivers_licence_number"] and row["drivers_licence_state"] else "",
+        if row["drivers_licence_number"] and row["drivers_licence_state"]
+        else "",
         "passport_index": _index_or_empty("passport", row["passport_number"], key),
         "alien_registration_index": _index_or_empty("alien_registration", row["alien_registration_number"], key),
         "phone_index": _index_or_empty("phone", row["phone"], key),
         "email_index": _index_or_empty("email", row["email"], key),
-        "address_index": _index_or_empty("address", (row["mailing_line1"], row["mailing_line2"], row["mailing_city"],
-                                                     row["mailing_state"], row["mailing_postal_code"]), key)
-        if row["mailing_line1"] else "",
+        "address_index": _index_or_empty(
+            "address",
+            (
+                row["mailing_line1"],
+                row["mailing_line2"],
+                row["mailing_city"],
+                row["mailing_state"],
+                row["mailing_postal_code"],
+            ),
+            key,
+        )
+        if row["mailing_line1"]
+        else "",
     }
 
 
@@ -101,29 +112,61 @@ class IndexSpec:
 
 INDEX_SPECS: dict[str, IndexSpec] = {
     "members.member": IndexSpec(
-        ("ssn", "tin", "drivers_licence_number", "drivers_licence_state", "passport_number", "alien_registration_number",
-         "phone", "email", "mailing_line1", "mailing_line2", "mailing_city", "mailing_state", "mailing_postal_code"),
+        (
+            "ssn",
+            "tin",
+            "drivers_licence_number",
+            "drivers_licence_state",
+            "passport_number",
+            "alien_registration_number",
+            "phone",
+            "email",
+            "mailing_line1",
+            "mailing_line2",
+            "mailing_city",
+            "mailing_state",
+            "mailing_postal_code",
+        ),
         _member_indexes,
     ),
     "members.financialaccount": IndexSpec(
         ("routing_number", "account_number"),
-        lambda row, key: {"bank_account_index": _index_or_empty("bank_account", (row["routing_number"], row["account_number"]), key)
-                          if row["routing_number"] and row["account_number"] else ""},
+        lambda row, key: {
+            "bank_account_index": _index_or_empty("bank_account", (row["routing_number"], row["account_number"]), key)
+            if row["routing_number"] and row["account_number"]
+            else ""
+        },
     ),
     "accounts.premise": IndexSpec(
         ("service_line1", "service_line2", "service_city", "service_state", "service_postal_code"),
-        lambda row, key: {"address_index": _index_or_empty("address", (row["service_line1"], row["service_line2"], row["service_city"],
-                                                                        row["service_state"], row["service_postal_code"]), key)},
+        lambda row, key: {
+            "address_index": _index_or_empty(
+                "address",
+                (
+                    row["service_line1"],
+                    row["service_line2"],
+                    row["service_city"],
+                    row["service_state"],
+                    row["service_postal_code"],
+                ),
+                key,
+            )
+        },
     ),
     "accounts.authorizedparty": IndexSpec(
         ("phone", "email"),
-        lambda row, key: {"phone_index": _index_or_empty("phone", row["phone"], key),
-                          "email_index": _index_or_empty("email", row["email"], key)},
+        lambda row, key: {
+            "phone_index": _index_or_empty("phone", row["phone"], key),
+            "email_index": _index_or_empty("email", row["email"], key),
+        },
     ),
     "accounts.returnedmail": IndexSpec(
         ("sent_to_address",),
-        lambda row, key: {"address_index": _index_or_empty("address", row["sent_to_address"].split("|"), key)
-                          if row["sent_to_address"] else ""},
+        lambda row, key: {
+            "address_index": _index_or_empty("address", row["sent_to_address"].split("|"), key)
+            if row["sent_to_address"]
+            else ""
+        },
     ),
 }
 
@@ -185,7 +228,9 @@ def _copy_text(value) -> bytes:
     return _NULL if value is None else str(value).translate(_COPY_ESCAPES).encode()
 
 
-def _lock_rows(cursor, target: Target, columns: list[str], cursor_after: int, batch_size: int, upto: int | None) -> list[tuple]:
+def _lock_rows(
+    cursor, target: Target, columns: list[str], cursor_after: int, batch_size: int, upto: int | None
+) -> list[tuple]:
     """Lock and read the batch: rows after ``cursor_after``, either the next ``batch_size`` of them or
     (a planned batch) those up to ``upto``. The locks are held until the batch commits."""
     select = f"SELECT id, {', '.join(columns)} FROM {target.table} WHERE id > %s"  # noqa: S608 - identifiers from model metadata
@@ -207,8 +252,15 @@ def _cell_at(rows: list[tuple], encrypted: tuple[str, ...], index: int) -> tuple
     raise IndexError(index)
 
 
-def _process_batch(target: Target, cursor_after: int, batch_size: int, keys: list[bytes], index_key: str | None,
-                   report: RotationReport, upto: int | None = None) -> int | None:
+def _process_batch(
+    target: Target,
+    cursor_after: int,
+    batch_size: int,
+    keys: list[bytes],
+    index_key: str | None,
+    report: RotationReport,
+    upto: int | None = None,
+) -> int | None:
     """One batch in its own transaction. Returns the last id done, or None when there was no row.
 
     Every value of the batch is checked and decrypted before anything is written; the new tokens (and
@@ -249,13 +301,17 @@ def _process_batch(target: Target, cursor_after: int, batch_size: int, keys: lis
             # Fernet tokens are URL-safe base64: nothing in them needs escaping in COPY's text format,
             # and bytea's input reads them as they are (no backslash).
             for row in rows:
-                lines.append(b"\t".join([b"%d" % row[0], *[_NULL if row[p] is None else next(fresh) for p in positions]]))
+                lines.append(
+                    b"\t".join([b"%d" % row[0], *[_NULL if row[p] is None else next(fresh) for p in positions]])
+                )
         set_columns = [*target.encrypted, *index_names]
         if set_columns:
             listed = ", ".join(set_columns)
             cursor.execute(f"DROP TABLE IF EXISTS pg_temp.{_STAGING}")
-            cursor.execute(f"CREATE TEMPORARY TABLE {_STAGING} ON COMMIT DROP AS "  # noqa: S608 - identifiers from model metadata
-                           f"SELECT id, {listed} FROM {target.table} WITH NO DATA")
+            cursor.execute(
+                f"CREATE TEMPORARY TABLE {_STAGING} ON COMMIT DROP AS "  # noqa: S608 - identifiers from model metadata
+                f"SELECT id, {listed} FROM {target.table} WITH NO DATA"
+            )
             cursor.copy_expert(f"COPY {_STAGING} (id, {listed}) FROM STDIN", io.BytesIO(b"\n".join(lines) + b"\n"))
             cursor.execute(
                 f"UPDATE {target.table} AS t SET {', '.join(f'{column} = v.{column}' for column in set_columns)} "  # noqa: S608
@@ -360,8 +416,15 @@ def _use_own_connections() -> None:
         connections[alias] = fresh
 
 
-def _worker(batches: list[PlannedBatch], by_label: dict[str, Target], keys: list[bytes], index_key: str | None,
-            channel, stop, parent_pid: int) -> None:
+def _worker(
+    batches: list[PlannedBatch],
+    by_label: dict[str, Target],
+    keys: list[bytes],
+    index_key: str | None,
+    channel,
+    stop,
+    parent_pid: int,
+) -> None:
     """Process this worker's share of the plan, reporting each committed batch to the parent. Stops when
     told to, when the parent is gone, or at the first failure (reported, without values)."""
     _use_own_connections()
@@ -379,16 +442,32 @@ def _worker(batches: list[PlannedBatch], by_label: dict[str, Target], keys: list
                 channel.send(("failed", batch.label, batch.first, batch.last, type(exc).__name__, str(exc)))
                 return
             stats = local.per_table.get(batch.label, {"rows": 0, "values": 0, "indexes": 0})
-            channel.send(("done", batch.label, batch.first, batch.last, stats["rows"], stats["values"], stats["indexes"],
-                          os.getpid()))
+            channel.send(
+                (
+                    "done",
+                    batch.label,
+                    batch.first,
+                    batch.last,
+                    stats["rows"],
+                    stats["values"],
+                    stats["indexes"],
+                    os.getpid(),
+                )
+            )
         channel.send(("end",))
     finally:
         connections.close_all()
         channel.close()
 
 
-def _run_parallel(batches: list[PlannedBatch], workers: int, by_label: dict[str, Target], keys: list[bytes],
-                  index_key: str | None, on_done: Callable[[PlannedBatch, int, int, int, int], None]) -> None:
+def _run_parallel(
+    batches: list[PlannedBatch],
+    workers: int,
+    by_label: dict[str, Target],
+    keys: list[bytes],
+    index_key: str | None,
+    on_done: Callable[[PlannedBatch, int, int, int, int], None],
+) -> None:
     """Run the planned batches in ``workers`` forked processes, each with its own database connection and
     every ``workers``-th batch of the plan. ``on_done`` runs here, in the parent, for each committed batch."""
     context = multiprocessing.get_context("fork")
@@ -396,8 +475,12 @@ def _run_parallel(batches: list[PlannedBatch], workers: int, by_label: dict[str,
     readers: dict = {}
     for number in range(workers):
         reader, writer = context.Pipe(duplex=False)
-        process = context.Process(target=_worker, name=f"rotate-keys-{number + 1}", daemon=True,
-                                  args=(batches[number::workers], by_label, keys, index_key, writer, stop, os.getpid()))
+        process = context.Process(
+            target=_worker,
+            name=f"rotate-keys-{number + 1}",
+            daemon=True,
+            args=(batches[number::workers], by_label, keys, index_key, writer, stop, os.getpid()),
+        )
         process.start()
         writer.close()  # the parent's copy: the worker's end closing is how the parent sees it exit
         readers[reader] = process
@@ -414,8 +497,10 @@ def _run_parallel(batches: list[PlannedBatch], workers: int, by_label: dict[str,
                     reader.close()
                     if reader not in finished and failure is None:
                         stop.set()
-                        failure = RotationError(f"key rotation worker {process.name} exited (code {process.exitcode}) "
-                                                "before finishing its batches; re-run to resume.")
+                        failure = RotationError(
+                            f"key rotation worker {process.name} exited (code {process.exitcode}) "
+                            "before finishing its batches; re-run to resume."
+                        )
                     continue
                 kind = message[0]
                 if kind == "done":
@@ -427,9 +512,14 @@ def _run_parallel(batches: list[PlannedBatch], workers: int, by_label: dict[str,
                     finished.add(reader)
                     stop.set()
                     if failure is None:
-                        failure = (UndecryptableDuringRotation(*message[1:]) if kind == "undecryptable" else
-                                   RotationError(f"key rotation worker failed on {message[1]} ids {message[2]}-{message[3]}: "
-                                                 f"{message[4]}: {message[5]}"))
+                        failure = (
+                            UndecryptableDuringRotation(*message[1:])
+                            if kind == "undecryptable"
+                            else RotationError(
+                                f"key rotation worker failed on {message[1]} ids {message[2]}-{message[3]}: "
+                                f"{message[4]}: {message[5]}"
+                            )
+                        )
     finally:
         stop.set()
         for reader, process in readers.items():  # only when the parent itself is interrupted
@@ -453,16 +543,24 @@ def _parallel_possible() -> bool:
     """Workers are forked processes with their own connections and transactions, so the caller must not
     be inside a transaction (they could not see its rows; tests run inside one), the platform must fork,
     and a daemonic process (a multiprocessing pool worker) may not have children."""
-    return (not transaction.get_connection().in_atomic_block
-            and "fork" in multiprocessing.get_all_start_methods()
-            and not multiprocessing.current_process().daemon)
+    return (
+        not transaction.get_connection().in_atomic_block
+        and "fork" in multiprocessing.get_all_start_methods()
+        and not multiprocessing.current_process().daemon
+    )
 
 
 # --- The run -----------------------------------------------------------------------------------------
 
 
-def keys_rotate(*, batch_size: int = 2000, rotate_indexes: bool | None = None, progress=None,
-                actor_label: str = "system:rotate_keys", workers: int | None = None) -> RotationReport:
+def keys_rotate(
+    *,
+    batch_size: int = 2000,
+    rotate_indexes: bool | None = None,
+    progress=None,
+    actor_label: str = "system:rotate_keys",
+    workers: int | None = None,
+) -> RotationReport:
     """Run (or resume) a rotation. Holds an advisory lock so two runs never interleave.
 
     ``workers`` processes (default: ``default_workers()``) share the batches when the caller is not in a
@@ -479,7 +577,11 @@ def keys_rotate(*, batch_size: int = 2000, rotate_indexes: bool | None = None, p
         if not cursor.fetchone()[0]:
             raise RotationError("another key rotation is running")
     try:
-        run = KeyRotationRun.objects.filter(finished_at__isnull=True, rotate_indexes=rotate_indexes).order_by("-started_at").first()
+        run = (
+            KeyRotationRun.objects.filter(finished_at__isnull=True, rotate_indexes=rotate_indexes)
+            .order_by("-started_at")
+            .first()
+        )
         resumed = run is not None
         if run is None:
             run = KeyRotationRun.objects.create(rotate_indexes=rotate_indexes)
@@ -487,10 +589,14 @@ def keys_rotate(*, batch_size: int = 2000, rotate_indexes: bool | None = None, p
         started = time.perf_counter()
         todo = [target for target in targets(with_indexes=rotate_indexes) if int(run.cursors.get(target.label, 0)) >= 0]
         saved_ranges = run.cursors.get("done", {})
-        progress_by_label = {target.label: TableProgress(int(run.cursors.get(target.label, 0)), saved_ranges.get(target.label))
-                             for target in todo}
+        progress_by_label = {
+            target.label: TableProgress(int(run.cursors.get(target.label, 0)), saved_ranges.get(target.label))
+            for target in todo
+        }
         with connection.cursor() as cursor:
-            plan = [batch for target in todo for batch in progress_by_label[target.label].plan(cursor, target, batch_size)]
+            plan = [
+                batch for target in todo for batch in progress_by_label[target.label].plan(cursor, target, batch_size)
+            ]
 
         def on_done(batch: PlannedBatch, rows: int, values: int, indexes: int, pid: int) -> None:
             report.add(batch.label, rows, values, indexes, pid)
@@ -507,7 +613,10 @@ def keys_rotate(*, batch_size: int = 2000, rotate_indexes: bool | None = None, p
             report.workers = 1
             for batch in plan:
                 local = RotationReport(run_id=run.pk)
-                if _process_batch(by_label[batch.label], batch.first - 1, 0, keys, index_key, local, upto=batch.last) is not None:
+                if (
+                    _process_batch(by_label[batch.label], batch.first - 1, 0, keys, index_key, local, upto=batch.last)
+                    is not None
+                ):
                     stats = local.per_table[batch.label]
                     on_done(batch, stats["rows"], stats["values"], stats["indexes"], os.getpid())
                 else:
@@ -532,11 +641,21 @@ def keys_rotate(*, batch_size: int = 2000, rotate_indexes: bool | None = None, p
         with transaction.atomic():
             run.finished_at = timezone.now()
             run.save(update_fields=["finished_at"])
-            audit_record(actor=None, actor_label=actor_label, action="keys.rotated", obj=run,
-                         fields=["fernet_keys", *(["blind_index_key"] if rotate_indexes else [])],
-                         detail={"values_reencrypted": report.values_reencrypted, "rows": report.rows_seen,
-                                 "indexes_recomputed": report.indexes_recomputed, "resumed": resumed,
-                                 "workers": report.workers, "tables": sorted(report.per_table)})
+            audit_record(
+                actor=None,
+                actor_label=actor_label,
+                action="keys.rotated",
+                obj=run,
+                fields=["fernet_keys", *(["blind_index_key"] if rotate_indexes else [])],
+                detail={
+                    "values_reencrypted": report.values_reencrypted,
+                    "rows": report.rows_seen,
+                    "indexes_recomputed": report.indexes_recomputed,
+                    "resumed": resumed,
+                    "workers": report.workers,
+                    "tables": sorted(report.per_table),
+                },
+            )
             if rotate_indexes:
                 blind_index_key_rotated.send(sender=KeyRotationRun, run_id=run.pk)
         return report

@@ -63,8 +63,16 @@ def _stored_canonical(kind: str, member: Member) -> str | None:
         if kind == "email":
             return canonical("email", member.email) if member.email else None
         if kind == "address":
-            return canonical("address", (member.mailing_line1, member.mailing_line2, member.mailing_city,
-                                         member.mailing_state, member.mailing_postal_code))
+            return canonical(
+                "address",
+                (
+                    member.mailing_line1,
+                    member.mailing_line2,
+                    member.mailing_city,
+                    member.mailing_state,
+                    member.mailing_postal_code,
+                ),
+            )
         if kind == "passport":
             return canonical("passport", member.passport_number) if member.passport_number else None
         if kind == "alien_registration":
@@ -92,8 +100,13 @@ def members_matching(kind: str, value, *, exclude_member_id: int | None = None) 
     return [member for member in candidates if _stored_canonical(kind, member) == wanted]
 
 
-def access_log(*, member: Member | int | None = None, actor=None, since: datetime.datetime | None = None,
-               until: datetime.datetime | None = None) -> QuerySet[AuditEvent]:
+def access_log(
+    *,
+    member: Member | int | None = None,
+    actor=None,
+    since: datetime.datetime | None = None,
+    until: datetime.datetime | None = None,
+) -> QuerySet[AuditEvent]:
     """Who looked at or revealed what: ``AuditEvent`` rows whose action starts with ``access.``."""
     events = AuditEvent.objects.filter(action__startswith="access.").select_related("actor")
     if member is not None:
@@ -134,8 +147,10 @@ def member_count_estimate() -> int | None:
     from django.db import connection
 
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_stat_get_live_tuples(oid), reltuples FROM pg_class WHERE oid = %s::regclass",
-                       [connection.ops.quote_name(Member._meta.db_table)])
+        cursor.execute(
+            "SELECT pg_stat_get_live_tuples(oid), reltuples FROM pg_class WHERE oid = %s::regclass",
+            [connection.ops.quote_name(Member._meta.db_table)],
+        )
         row = cursor.fetchone()
     if row is None:
         return None

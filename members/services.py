@@ -62,8 +62,16 @@ def actor_id_of(actor) -> int | None:
     return actor.pk if getattr(actor, "is_authenticated", False) else None
 
 
-def _send(event: str, *, actor, member_id: int | None = None, account_id: int | None = None,
-          fields: Iterable[str] = (), old: dict | None = None, new: dict | None = None) -> None:
+def _send(
+    event: str,
+    *,
+    actor,
+    member_id: int | None = None,
+    account_id: int | None = None,
+    fields: Iterable[str] = (),
+    old: dict | None = None,
+    new: dict | None = None,
+) -> None:
     registry_changed.send(
         sender=Member,
         change=RegistryChange(
@@ -82,8 +90,9 @@ def name_search_form(name: str) -> str:
     return " ".join(nfkc(name).upper().split())
 
 
-def clean_address(collector: validation.Collector, prefix: str, line1: str, line2: str, city: str, state: str,
-                  postal_code: str) -> Address | None:
+def clean_address(
+    collector: validation.Collector, prefix: str, line1: str, line2: str, city: str, state: str, postal_code: str
+) -> Address | None:
     cleaned = [
         collector.clean(f"{prefix}line1", validation.clean_address_line, line1),
         collector.clean(f"{prefix}line2", validation.clean_address_line, line2 or "", required=False),
@@ -96,9 +105,18 @@ def clean_address(collector: validation.Collector, prefix: str, line1: str, line
     return Address(*cleaned)
 
 
-def _clean_identifiers(collector: validation.Collector, *, kind: str, ssn, tin, date_of_birth,
-                       drivers_licence_number, drivers_licence_state, passport_number,
-                       alien_registration_number) -> dict[str, Any]:
+def _clean_identifiers(
+    collector: validation.Collector,
+    *,
+    kind: str,
+    ssn,
+    tin,
+    date_of_birth,
+    drivers_licence_number,
+    drivers_licence_state,
+    passport_number,
+    alien_registration_number,
+) -> dict[str, Any]:
     """Cleans the identifiers that were passed (``_UNSET`` = leave alone, ``""``/None = clear)."""
     out: dict[str, Any] = {}
 
@@ -136,7 +154,8 @@ def _identifier_indexes(member: Member) -> dict[str, str]:
     return {
         "tax_id": blind_index(tax_kind, tax_id) if tax_id else "",
         "licence": blind_index("licence", (member.drivers_licence_number, member.drivers_licence_state))
-        if member.drivers_licence_number and member.drivers_licence_state else "",
+        if member.drivers_licence_number and member.drivers_licence_state
+        else "",
         "passport": blind_index_or_empty("passport", member.passport_number),
         "alien_registration": blind_index_or_empty("alien_registration", member.alien_registration_number),
     }
@@ -196,13 +215,21 @@ def member_create(
         collector.add("status", "A new member is an applicant or active.")
     address = None
     if any([mailing_line1, mailing_city, mailing_state, mailing_postal_code]):
-        address = clean_address(collector, "mailing_", mailing_line1, mailing_line2, mailing_city, mailing_state, mailing_postal_code)
+        address = clean_address(
+            collector, "mailing_", mailing_line1, mailing_line2, mailing_city, mailing_state, mailing_postal_code
+        )
     phone_value = collector.clean("phone", validation.clean_phone, phone) if phone else ""
     email_value = collector.clean("email", validation.clean_email, email) if email else ""
     identifiers = _clean_identifiers(
-        collector, kind=kind, ssn=ssn, tin=tin, date_of_birth=date_of_birth,
-        drivers_licence_number=drivers_licence_number, drivers_licence_state=drivers_licence_state,
-        passport_number=passport_number, alien_registration_number=alien_registration_number,
+        collector,
+        kind=kind,
+        ssn=ssn,
+        tin=tin,
+        date_of_birth=date_of_birth,
+        drivers_licence_number=drivers_licence_number,
+        drivers_licence_state=drivers_licence_state,
+        passport_number=passport_number,
+        alien_registration_number=alien_registration_number,
     )
     if identifiers.get("drivers_licence_number") and not identifiers.get("drivers_licence_state"):
         collector.add("drivers_licence_state", "Give the state that issued the licence.")
@@ -229,7 +256,13 @@ def member_create(
         **identifiers,
     )
     if address:
-        member.mailing_line1, member.mailing_line2, member.mailing_city, member.mailing_state, member.mailing_postal_code = address.as_tuple()
+        (
+            member.mailing_line1,
+            member.mailing_line2,
+            member.mailing_city,
+            member.mailing_state,
+            member.mailing_postal_code,
+        ) = address.as_tuple()
         member.address_index = blind_index("address", address.as_tuple())
     member.phone_index = blind_index_or_empty("phone", member.phone)
     member.email_index = blind_index_or_empty("email", member.email)
@@ -241,37 +274,74 @@ def member_create(
         filled = [f for f in ("mailing_line1", "phone", "email", *identifiers) if getattr(member, f, None)]
         audit_record(actor=actor, actor_label=actor_label, action="member.created", obj=member, fields=filled)
         _send(
-            "member.created", actor=actor, member_id=member.pk, fields=filled,
-            new={key: value for key, value in {
-                "address": member.address_index, "phone": member.phone_index, "email": member.email_index,
-                **_identifier_indexes(member),
-            }.items() if value},
+            "member.created",
+            actor=actor,
+            member_id=member.pk,
+            fields=filled,
+            new={
+                key: value
+                for key, value in {
+                    "address": member.address_index,
+                    "phone": member.phone_index,
+                    "email": member.email_index,
+                    **_identifier_indexes(member),
+                }.items()
+                if value
+            },
         )
     return member
 
 
-def _save_and_announce(*, actor, member: Member, event: str, fields: list[str], old: dict, new: dict,
-                       reason: str = "", detail: dict | None = None) -> Member:
+def _save_and_announce(
+    *,
+    actor,
+    member: Member,
+    event: str,
+    fields: list[str],
+    old: dict,
+    new: dict,
+    reason: str = "",
+    detail: dict | None = None,
+) -> Member:
     with transaction.atomic():
         member.save(update_fields=[*fields, "updated_at"])
         audit_record(actor=actor, action=event, obj=member, fields=fields, reason=reason, detail=detail)
-        _send(event, actor=actor, member_id=member.pk, fields=fields,
-              old={k: v for k, v in old.items() if new.get(k) != v},
-              new={k: v for k, v in new.items() if old.get(k) != v})
+        _send(
+            event,
+            actor=actor,
+            member_id=member.pk,
+            fields=fields,
+            old={k: v for k, v in old.items() if new.get(k) != v},
+            new={k: v for k, v in new.items() if old.get(k) != v},
+        )
     return member
 
 
-def member_change_address(*, actor, member: Member, line1: str, line2: str = "", city: str, state: str,
-                          postal_code: str, reason: str = "") -> Member:
+def member_change_address(
+    *, actor, member: Member, line1: str, line2: str = "", city: str, state: str, postal_code: str, reason: str = ""
+) -> Member:
     collector = validation.Collector()
     address = clean_address(collector, "mailing_", line1, line2, city, state, postal_code)
     collector.raise_if_errors()
     old = {"address": member.address_index}
-    member.mailing_line1, member.mailing_line2, member.mailing_city, member.mailing_state, member.mailing_postal_code = address.as_tuple()
+    (
+        member.mailing_line1,
+        member.mailing_line2,
+        member.mailing_city,
+        member.mailing_state,
+        member.mailing_postal_code,
+    ) = address.as_tuple()
     member.address_index = blind_index("address", address.as_tuple())
     fields = ["mailing_line1", "mailing_line2", "mailing_city", "mailing_state", "mailing_postal_code", "address_index"]
-    return _save_and_announce(actor=actor, member=member, event="member.address_changed", fields=fields,
-                              old=old, new={"address": member.address_index}, reason=reason)
+    return _save_and_announce(
+        actor=actor,
+        member=member,
+        event="member.address_changed",
+        fields=fields,
+        old=old,
+        new={"address": member.address_index},
+        reason=reason,
+    )
 
 
 def member_change_name(*, actor, member: Member, legal_name: str, reason: str = "") -> Member:
@@ -280,8 +350,15 @@ def member_change_name(*, actor, member: Member, legal_name: str, reason: str = 
         raise ValidationError({"legal_name": ["The legal name is required."]})
     member.legal_name = name
     member.name_search = name_search_form(name)
-    return _save_and_announce(actor=actor, member=member, event="member.name_changed",
-                              fields=["legal_name", "name_search"], old={}, new={}, reason=reason)
+    return _save_and_announce(
+        actor=actor,
+        member=member,
+        event="member.name_changed",
+        fields=["legal_name", "name_search"],
+        old={},
+        new={},
+        reason=reason,
+    )
 
 
 def member_change_phone(*, actor, member: Member, phone: str, reason: str = "") -> Member:
@@ -293,8 +370,15 @@ def member_change_phone(*, actor, member: Member, phone: str, reason: str = "") 
     old = {"phone": member.phone_index}
     member.phone = value
     member.phone_index = blind_index_or_empty("phone", value)
-    return _save_and_announce(actor=actor, member=member, event="member.phone_changed",
-                              fields=["phone", "phone_index"], old=old, new={"phone": member.phone_index}, reason=reason)
+    return _save_and_announce(
+        actor=actor,
+        member=member,
+        event="member.phone_changed",
+        fields=["phone", "phone_index"],
+        old=old,
+        new={"phone": member.phone_index},
+        reason=reason,
+    )
 
 
 def member_change_email(*, actor, member: Member, email: str, reason: str = "") -> Member:
@@ -306,8 +390,15 @@ def member_change_email(*, actor, member: Member, email: str, reason: str = "") 
     old = {"email": member.email_index}
     member.email = value
     member.email_index = blind_index_or_empty("email", value)
-    return _save_and_announce(actor=actor, member=member, event="member.email_changed",
-                              fields=["email", "email_index"], old=old, new={"email": member.email_index}, reason=reason)
+    return _save_and_announce(
+        actor=actor,
+        member=member,
+        event="member.email_changed",
+        fields=["email", "email_index"],
+        old=old,
+        new={"email": member.email_index},
+        reason=reason,
+    )
 
 
 def member_change_identifiers(
@@ -328,11 +419,19 @@ def member_change_identifiers(
     undecryptable stored value raises ``UndecryptableValue`` instead of being silently re-encrypted."""
     collector = validation.Collector()
     changes = _clean_identifiers(
-        collector, kind=member.kind, ssn=ssn, tin=tin, date_of_birth=date_of_birth,
-        drivers_licence_number=drivers_licence_number, drivers_licence_state=drivers_licence_state,
-        passport_number=passport_number, alien_registration_number=alien_registration_number,
+        collector,
+        kind=member.kind,
+        ssn=ssn,
+        tin=tin,
+        date_of_birth=date_of_birth,
+        drivers_licence_number=drivers_licence_number,
+        drivers_licence_state=drivers_licence_state,
+        passport_number=passport_number,
+        alien_registration_number=alien_registration_number,
     )
-    if changes.get("drivers_licence_number") and not (changes.get("drivers_licence_state") or member.drivers_licence_state):
+    if changes.get("drivers_licence_number") and not (
+        changes.get("drivers_licence_state") or member.drivers_licence_state
+    ):
         collector.add("drivers_licence_state", "Give the state that issued the licence.")
     collector.raise_if_errors()
     if validate_only:
@@ -348,8 +447,9 @@ def member_change_identifiers(
     _apply_identifier_indexes(member)
     new = _identifier_indexes(member)
     fields = [*changed, "tax_id_index", "licence_index", "passport_index", "alien_registration_index", "ssn_last4"]
-    return _save_and_announce(actor=actor, member=member, event="member.identifiers_changed", fields=fields,
-                              old=old, new=new, reason=reason)
+    return _save_and_announce(
+        actor=actor, member=member, event="member.identifiers_changed", fields=fields, old=old, new=new, reason=reason
+    )
 
 
 _STATUS_FLOW = {
@@ -359,8 +459,9 @@ _STATUS_FLOW = {
 }
 
 
-def member_change_status(*, actor, member: Member, status: str, on: datetime.date | None = None,
-                         reason: str = "") -> Member:
+def member_change_status(
+    *, actor, member: Member, status: str, on: datetime.date | None = None, reason: str = ""
+) -> Member:
     """applicant -> active -> former (a former member may rejoin). Former members are kept until
     ``retain_until`` for capital credits and contact, then the retention app decides."""
     if status not in _STATUS_FLOW.get(member.status, set()):
@@ -374,11 +475,22 @@ def member_change_status(*, actor, member: Member, status: str, on: datetime.dat
         fields += ["joined_on", "left_on", "retain_until"]
     else:
         member.left_on = on
-        member.retain_until = on.replace(year=on.year + FORMER_MEMBER_RETENTION_YEARS) if not (on.month == 2 and on.day == 29) \
+        member.retain_until = (
+            on.replace(year=on.year + FORMER_MEMBER_RETENTION_YEARS)
+            if not (on.month == 2 and on.day == 29)
             else on.replace(year=on.year + FORMER_MEMBER_RETENTION_YEARS, day=28)
+        )
         fields += ["left_on", "retain_until"]
-    return _save_and_announce(actor=actor, member=member, event="member.status_changed", fields=fields,
-                              old={}, new={}, reason=reason, detail={"from": old_status, "to": status})
+    return _save_and_announce(
+        actor=actor,
+        member=member,
+        event="member.status_changed",
+        fields=fields,
+        old={},
+        new={},
+        reason=reason,
+        detail={"from": old_status, "to": status},
+    )
 
 
 def member_link_user(*, actor, member: Member, user) -> Member:
@@ -390,9 +502,17 @@ def member_link_user(*, actor, member: Member, user) -> Member:
     return member
 
 
-def financial_account_add(*, actor, member: Member, kind: str = FinancialAccount.Kind.BANK,
-                          institution_name: str = "", routing_number: str = "", account_number: str = "",
-                          card_token: str = "", card_last4: str = "") -> FinancialAccount:
+def financial_account_add(
+    *,
+    actor,
+    member: Member,
+    kind: str = FinancialAccount.Kind.BANK,
+    institution_name: str = "",
+    routing_number: str = "",
+    account_number: str = "",
+    card_token: str = "",
+    card_last4: str = "",
+) -> FinancialAccount:
     collector = validation.Collector()
     financial = FinancialAccount(member=member, kind=kind, institution_name=nfkc(institution_name))
     if kind == FinancialAccount.Kind.BANK:
@@ -412,10 +532,20 @@ def financial_account_add(*, actor, member: Member, kind: str = FinancialAccount
         raise ValidationError({"kind": ["Choose bank or card."]})
     with transaction.atomic():
         financial.save(force_insert=True)
-        audit_record(actor=actor, action="member.financial_account_added", obj=financial,
-                     fields=["kind", "last4"], detail={"member_id": member.pk})
-        _send("member.financial_account_added", actor=actor, member_id=member.pk, fields=["financial_accounts"],
-              new={"bank_account": financial.bank_account_index} if financial.bank_account_index else {})
+        audit_record(
+            actor=actor,
+            action="member.financial_account_added",
+            obj=financial,
+            fields=["kind", "last4"],
+            detail={"member_id": member.pk},
+        )
+        _send(
+            "member.financial_account_added",
+            actor=actor,
+            member_id=member.pk,
+            fields=["financial_accounts"],
+            new={"bank_account": financial.bank_account_index} if financial.bank_account_index else {},
+        )
     return financial
 
 
@@ -426,16 +556,33 @@ def financial_account_remove(*, actor, financial_account: FinancialAccount, reas
     financial_account.removed_at = timezone.now()
     with transaction.atomic():
         financial_account.save(update_fields=["is_active", "removed_at"])
-        audit_record(actor=actor, action="member.financial_account_removed", obj=financial_account,
-                     fields=["is_active"], reason=reason, detail={"member_id": financial_account.member_id})
-        _send("member.financial_account_removed", actor=actor, member_id=financial_account.member_id,
-              fields=["financial_accounts"], old={"bank_account": financial_account.bank_account_index})
+        audit_record(
+            actor=actor,
+            action="member.financial_account_removed",
+            obj=financial_account,
+            fields=["is_active"],
+            reason=reason,
+            detail={"member_id": financial_account.member_id},
+        )
+        _send(
+            "member.financial_account_removed",
+            actor=actor,
+            member_id=financial_account.member_id,
+            fields=["financial_accounts"],
+            old={"bank_account": financial_account.bank_account_index},
+        )
     return financial_account
 
 
-def capital_credit_allocate(*, actor, member: Member, year: int, patronage_amount: Decimal | str,
-                            allocated_amount: Decimal | str, allocated_on: datetime.date | None = None
-                            ) -> CapitalCreditAllocation:
+def capital_credit_allocate(
+    *,
+    actor,
+    member: Member,
+    year: int,
+    patronage_amount: Decimal | str,
+    allocated_amount: Decimal | str,
+    allocated_on: datetime.date | None = None,
+) -> CapitalCreditAllocation:
     collector = validation.Collector()
     patronage = collector.clean("patronage_amount", validation.clean_amount, patronage_amount, allow_zero=True)
     allocated = collector.clean("allocated_amount", validation.clean_amount, allocated_amount, allow_zero=True)
@@ -444,15 +591,21 @@ def capital_credit_allocate(*, actor, member: Member, year: int, patronage_amoun
     collector.raise_if_errors()
     with transaction.atomic():
         allocation, created = CapitalCreditAllocation.objects.select_for_update().get_or_create(
-            member=member, year=int(year),
+            member=member,
+            year=int(year),
             defaults={"patronage_amount": patronage, "allocated_amount": allocated, "allocated_on": allocated_on},
         )
         if not created:
             allocation.patronage_amount, allocation.allocated_amount = patronage, allocated
             allocation.allocated_on = allocated_on or allocation.allocated_on
             allocation.save(update_fields=["patronage_amount", "allocated_amount", "allocated_on"])
-        audit_record(actor=actor, action="member.capital_credit_allocated", obj=allocation,
-                     fields=["patronage_amount", "allocated_amount"], detail={"member_id": member.pk, "year": int(year)})
+        audit_record(
+            actor=actor,
+            action="member.capital_credit_allocated",
+            obj=allocation,
+            fields=["patronage_amount", "allocated_amount"],
+            detail={"member_id": member.pk, "year": int(year)},
+        )
     return allocation
 
 
@@ -462,40 +615,65 @@ def capital_credit_allocate(*, actor, member: Member, year: int, patronage_amoun
 def member_record_view(*, actor, member: Member, channel: str = "admin", ip_address: str | None = None) -> None:
     """Every staff view of a member's record leaves an ``access.view_member`` row."""
     with transaction.atomic():
-        audit_record(actor=actor, action="access.view_member", obj=member, detail={"channel": channel},
-                     ip_address=ip_address)
+        audit_record(
+            actor=actor, action="access.view_member", obj=member, detail={"channel": channel}, ip_address=ip_address
+        )
 
 
-def member_list_view(*, actor, member_ids: list[int], channel: str = "admin", query: str = "",
-                     ip_address: str | None = None) -> None:
+def member_list_view(
+    *, actor, member_ids: list[int], channel: str = "admin", query: str = "", ip_address: str | None = None
+) -> None:
     """A list page showing members (masked) is recorded once, naming the ids shown."""
     with transaction.atomic():
-        audit_record(actor=actor, action="access.list_members", object_type="members.member",
-                     detail={"channel": channel, "member_ids": member_ids[:200], "searched": bool(query)},
-                     ip_address=ip_address)
+        audit_record(
+            actor=actor,
+            action="access.list_members",
+            object_type="members.member",
+            detail={"channel": channel, "member_ids": member_ids[:200], "searched": bool(query)},
+            ip_address=ip_address,
+        )
 
 
-def member_reveal(*, actor, member: Member, field_name: str, reason: str, channel: str = "admin",
-                  ip_address: str | None = None) -> RevealGrant:
+def member_reveal(
+    *, actor, member: Member, field_name: str, reason: str, channel: str = "admin", ip_address: str | None = None
+) -> RevealGrant:
     """Show one full value for ``REVEAL_SECONDS``: needs the permission and a typed reason; audited."""
     permission = REVEALABLE_FIELDS.get(field_name)
     if permission is None:
         raise ValidationError({"field_name": ["This field cannot be revealed."]})
     if not actor.has_perm(permission):
         with transaction.atomic():
-            audit_record(actor=actor, action="access.reveal_denied", obj=member, fields=[field_name],
-                         detail={"channel": channel}, ip_address=ip_address)
+            audit_record(
+                actor=actor,
+                action="access.reveal_denied",
+                obj=member,
+                fields=[field_name],
+                detail={"channel": channel},
+                ip_address=ip_address,
+            )
         raise PermissionDenied("You do not have permission to reveal identifying information.")
     reason = " ".join(nfkc(reason or "").split())
     if len(reason) < MINIMUM_REASON_LENGTH:
-        raise ValidationError({"reason": [f"Type why you need the full value (at least {MINIMUM_REASON_LENGTH} characters)."]})
+        raise ValidationError(
+            {"reason": [f"Type why you need the full value (at least {MINIMUM_REASON_LENGTH} characters)."]}
+        )
     if _LOOKS_LIKE_IDENTIFIER.search(reason):
         raise ValidationError({"reason": ["Do not type identifying numbers into the reason."]})
     with transaction.atomic():
         grant = RevealGrant.objects.create(
-            user=actor, member=member, field_name=field_name, reason=reason,
+            user=actor,
+            member=member,
+            field_name=field_name,
+            reason=reason,
             expires_at=timezone.now() + datetime.timedelta(seconds=REVEAL_SECONDS),
         )
-        audit_record(actor=actor, action="access.reveal", obj=member, fields=[field_name], reason=reason,
-                     detail={"channel": channel, "expires_at": grant.expires_at.isoformat()}, ip_address=ip_address)
+        audit_record(
+            actor=actor,
+            action="access.reveal",
+            obj=member,
+            fields=[field_name],
+            reason=reason,
+            detail={"channel": channel, "expires_at": grant.expires_at.isoformat()},
+            ip_address=ip_address,
+        )
     return grant

@@ -16,5 +16,11 @@ def rotate_keys_task(batch_size: int = 2000, workers: int | None = None) -> dict
         report = keys_rotate(batch_size=batch_size, workers=workers, actor_label="system:rotate_keys_task")
     except RotationError as exc:
         return {"status": "not run", "reason": str(exc)}
-    return {"status": "done", "run_id": report.run_id, "values": report.values_reencrypted, "workers": report.workers,
-            "indexes": report.indexes_recomputed, "seconds": round(report.seconds, 2)}
+    return {
+        "status": "done",
+        "run_id": report.run_id,
+        "values": report.values_reencrypted,
+        "workers": report.workers,
+        "indexes": report.indexes_recomputed,
+        "seconds": round(report.seconds, 2),
+    }

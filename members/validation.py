@@ -29,7 +29,9 @@ US_STATES = frozenset(
 # Numbers the SSA has voided or that circulate as examples (Woolworth wallet card, the 1940s ad card).
 _VOIDED_SSNS = frozenset({"078051120", "219099999"})
 # EIN prefixes the IRS has never assigned (irs.gov "How EINs are assigned and valid EIN prefixes").
-_INVALID_EIN_PREFIXES = frozenset({"00", "07", "08", "09", "17", "18", "19", "28", "29", "49", "69", "70", "78", "79", "89", "96", "97"})
+_INVALID_EIN_PREFIXES = frozenset(
+    {"00", "07", "08", "09", "17", "18", "19", "28", "29", "49", "69", "70", "78", "79", "89", "96", "97"}
+)
 
 _SSN_SHAPE = re.compile(r"^[0-9]{3}[- ]?[0-9]{2}[- ]?[0-9]{4}$")
 _EIN_SHAPE = re.compile(r"^[0-9]{2}-?[0-9]{7}$")
@@ -55,11 +57,17 @@ def clean_ssn(value: str) -> str:
     digits = ascii_digits(text)
     area, group, serial = digits[:3], digits[3:5], digits[5:]
     if area in {"000", "666"} or area >= "900":
-        raise ValidationError("This is not a valid Social Security number: the first three digits are never issued.", code="ssn_area")
+        raise ValidationError(
+            "This is not a valid Social Security number: the first three digits are never issued.", code="ssn_area"
+        )
     if group == "00":
-        raise ValidationError("This is not a valid Social Security number: the middle two digits cannot be 00.", code="ssn_group")
+        raise ValidationError(
+            "This is not a valid Social Security number: the middle two digits cannot be 00.", code="ssn_group"
+        )
     if serial == "0000":
-        raise ValidationError("This is not a valid Social Security number: the last four digits cannot be 0000.", code="ssn_serial")
+        raise ValidationError(
+            "This is not a valid Social Security number: the last four digits cannot be 0000.", code="ssn_serial"
+        )
     if digits in _VOIDED_SSNS:
         raise ValidationError("This Social Security number was voided by the SSA.", code="ssn_voided")
     return digits
@@ -71,7 +79,9 @@ def clean_ein(value: str) -> str:
         raise ValidationError("Enter an employer identification number as nine digits (12-3456789).", code="ein_format")
     digits = ascii_digits(text)
     if digits[:2] in _INVALID_EIN_PREFIXES:
-        raise ValidationError("This is not a valid employer identification number: the IRS does not issue that prefix.", code="ein_prefix")
+        raise ValidationError(
+            "This is not a valid employer identification number: the IRS does not issue that prefix.", code="ein_prefix"
+        )
     return digits
 
 
@@ -101,14 +111,18 @@ def clean_phone(value: str) -> str:
     try:
         return canonical_phone(value)
     except CanonicalisationError:
-        raise ValidationError("Enter a valid phone number, e.g. (217) 555-0123 or +1 217 555 0123.", code="phone") from None
+        raise ValidationError(
+            "Enter a valid phone number, e.g. (217) 555-0123 or +1 217 555 0123.", code="phone"
+        ) from None
 
 
 # A strict subset of what Django's EmailValidator accepts (dot-atom local part without the rarer
 # symbols, LDH domain labels, an alphabetic TLD). Addresses of this shape (nearly all real ones) skip
 # the validator, whose per-call overhead was a fifth of the CIS import's validation time; anything
 # else still goes through Django's validator. tests/registry/test_validation_email.py checks the subset.
-_PLAIN_EMAIL = re.compile(r"^[a-z0-9_%+\-]+(?:\.[a-z0-9_%+\-]+)*@(?:[a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}\Z")
+_PLAIN_EMAIL = re.compile(
+    r"^[a-z0-9_%+\-]+(?:\.[a-z0-9_%+\-]+)*@(?:[a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}\Z"
+)
 
 
 def clean_email(value: str) -> str:
@@ -163,7 +177,9 @@ def clean_passport_number(value: str) -> str:
 def clean_alien_registration_number(value: str) -> str:
     text = _SPACE_OR_HYPHEN.sub("", nfkc(value).upper())
     if not _ALIEN_REGISTRATION.match(text):
-        raise ValidationError("Enter an alien registration number as A followed by 7-9 digits.", code="alien_registration")
+        raise ValidationError(
+            "Enter an alien registration number as A followed by 7-9 digits.", code="alien_registration"
+        )
     return "A" + text.lstrip("A")
 
 

@@ -108,20 +108,47 @@ class ResponseInline(admin.TabularInline):
 
 class ResponseForm(forms.Form):
     kind = forms.ChoiceField(choices=Response.Kind.choices, label="Response")
-    notes = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False, help_text="What was done, how the customer was contacted, how identity was verified.")
+    notes = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        required=False,
+        help_text="What was done, how the customer was contacted, how identity was verified.",
+    )
     agency = forms.CharField(required=False, help_text="Law enforcement: the agency notified.")
     case_number = forms.CharField(required=False, help_text="Law enforcement: their case number.")
-    justification = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False, help_text="No response warranted: why.")
+    justification = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}), required=False, help_text="No response warranted: why."
+    )
 
 
 @admin.register(ReviewItem)
 class ReviewItemAdmin(ReadOnlyAdmin):
-    list_display = ("id", "created_at", "status", "outcome", "account", "member_number", "score", "rules", "respond_link")
+    list_display = (
+        "id",
+        "created_at",
+        "status",
+        "outcome",
+        "account",
+        "member_number",
+        "score",
+        "rules",
+        "respond_link",
+    )
     list_filter = ("status", "outcome")
     list_select_related = ("assessment", "account", "member")
     search_fields = ("account__account_number", "member__member_number")
     ordering = ("status", "-created_at")
-    fields = ("status", "outcome", "account", "member", "created_at", "resolved_at", "resolved_by", "score", "evidence", "respond_link")
+    fields = (
+        "status",
+        "outcome",
+        "account",
+        "member",
+        "created_at",
+        "resolved_at",
+        "resolved_by",
+        "score",
+        "evidence",
+        "respond_link",
+    )
     readonly_fields = fields
     inlines = [ResponseInline]
 
@@ -139,7 +166,14 @@ class ReviewItemAdmin(ReadOnlyAdmin):
 
     @admin.display(description="evidence")
     def evidence(self, obj):
-        return format_html("<ul>{}</ul>", format_html_join("", "<li>{} v{}: {}</li>", ((i["code"], i["version"], "; ".join(i["evidence"])) for i in obj.assessment.fired)))
+        return format_html(
+            "<ul>{}</ul>",
+            format_html_join(
+                "",
+                "<li>{} v{}: {}</li>",
+                ((i["code"], i["version"], "; ".join(i["evidence"])) for i in obj.assessment.fired),
+            ),
+        )
 
     @admin.display(description="")
     def respond_link(self, obj):
@@ -148,7 +182,12 @@ class ReviewItemAdmin(ReadOnlyAdmin):
         return format_html('<a href="{}">Respond</a>', reverse("admin:redflags_reviewitem_respond", args=[obj.pk]))
 
     def get_urls(self):
-        return [path("<int:pk>/respond/", self.admin_site.admin_view(self.respond_view), name="redflags_reviewitem_respond"), *super().get_urls()]
+        return [
+            path(
+                "<int:pk>/respond/", self.admin_site.admin_view(self.respond_view), name="redflags_reviewitem_respond"
+            ),
+            *super().get_urls(),
+        ]
 
     def respond_view(self, request, pk: int):
         if not request.user.has_perm("redflags.work_queue"):
@@ -183,7 +222,18 @@ class RiskAssessmentAdmin(ReadOnlyAdmin):
     list_filter = ("outcome", "event_name")
     list_select_related = ("account", "member")
     search_fields = ("account__account_number", "member__member_number")
-    readonly_fields = ("event_name", "account", "member", "score", "outcome", "fired", "program_version", "warn_threshold", "hold_threshold", "created_at")
+    readonly_fields = (
+        "event_name",
+        "account",
+        "member",
+        "score",
+        "outcome",
+        "fired",
+        "program_version",
+        "warn_threshold",
+        "hold_threshold",
+        "created_at",
+    )
     fields = readonly_fields
     inlines = [FlagInline]
 
@@ -239,7 +289,16 @@ class RuleVersionForm(forms.ModelForm):
 @admin.register(RuleVersion)
 class RuleVersionAdmin(RecordOnlyAdmin):
     form = RuleVersionForm
-    list_display = ("rule", "number", "status", "weight", "minimum_outcome", "activated_at", "retired_at", "dry_run_summary")
+    list_display = (
+        "rule",
+        "number",
+        "status",
+        "weight",
+        "minimum_outcome",
+        "activated_at",
+        "retired_at",
+        "dry_run_summary",
+    )
     list_filter = ("status", "rule__category")
     list_select_related = ("rule",)
     actions = ["dry_run", "activate", "retire"]
@@ -252,8 +311,14 @@ class RuleVersionAdmin(RecordOnlyAdmin):
 
     def save_model(self, request, obj, form, change):
         version = self._call(
-            request, services.rule_version_draft, actor=request.user, rule=obj.rule, weight=obj.weight,
-            minimum_outcome=obj.minimum_outcome, parameters=obj.parameters, notes=obj.notes,
+            request,
+            services.rule_version_draft,
+            actor=request.user,
+            rule=obj.rule,
+            weight=obj.weight,
+            minimum_outcome=obj.minimum_outcome,
+            parameters=obj.parameters,
+            notes=obj.notes,
         )
         if version is not None:
             obj.pk = version.pk
@@ -267,7 +332,10 @@ class RuleVersionAdmin(RecordOnlyAdmin):
         for version in queryset:
             summary = self._call(request, services.rule_version_dry_run, actor=request.user, version=version)
             if summary:
-                messages.info(request, f"{version}: {summary['accounts_flagged_with_draft']} accounts would have been queued (now {summary['accounts_flagged_now']}), {summary['events']} past events.")
+                messages.info(
+                    request,
+                    f"{version}: {summary['accounts_flagged_with_draft']} accounts would have been queued (now {summary['accounts_flagged_now']}), {summary['events']} past events.",
+                )
 
     @admin.action(description="Activate (retires the current version)", permissions=["manage"])
     def activate(self, request, queryset):
@@ -278,7 +346,13 @@ class RuleVersionAdmin(RecordOnlyAdmin):
     @admin.action(description="Retire", permissions=["manage"])
     def retire(self, request, queryset):
         for version in queryset:
-            if self._call(request, services.rule_version_retire, actor=request.user, version=version, reason="retired in the admin"):
+            if self._call(
+                request,
+                services.rule_version_retire,
+                actor=request.user,
+                version=version,
+                reason="retired in the admin",
+            ):
                 messages.success(request, f"{version.rule.code} v{version.number} retired.")
 
 
@@ -287,7 +361,15 @@ class RuleVersionAdmin(RecordOnlyAdmin):
 
 @admin.register(ProgramSettings)
 class ProgramSettingsAdmin(admin.ModelAdmin):
-    fields = ("program_version", "warn_threshold", "hold_threshold", "caller_failures_to_flag", "caller_failure_window_hours", "updated_at", "updated_by")
+    fields = (
+        "program_version",
+        "warn_threshold",
+        "hold_threshold",
+        "caller_failures_to_flag",
+        "caller_failure_window_hours",
+        "updated_at",
+        "updated_by",
+    )
     readonly_fields = ("updated_at", "updated_by", "caller_failure_window_hours")
     list_display = ("program_version", "warn_threshold", "hold_threshold", "updated_at", "updated_by")
 
@@ -303,8 +385,12 @@ class ProgramSettingsAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         try:
             services.program_settings_update(
-                actor=request.user, warn_threshold=obj.warn_threshold, hold_threshold=obj.hold_threshold,
-                program_version=obj.program_version, caller_failures_to_flag=obj.caller_failures_to_flag, reason="admin",
+                actor=request.user,
+                warn_threshold=obj.warn_threshold,
+                hold_threshold=obj.hold_threshold,
+                program_version=obj.program_version,
+                caller_failures_to_flag=obj.caller_failures_to_flag,
+                reason="admin",
             )
         except (ValidationError, PermissionDenied) as exc:
             messages.error(request, "; ".join(getattr(exc, "messages", [str(exc)])))
@@ -321,7 +407,13 @@ class TrainingAcknowledgementAdmin(RecordOnlyAdmin):
         return {"program_version": services.engine.program_settings().program_version}
 
     def save_model(self, request, obj, form, change):
-        ack = self._call(request, services.training_acknowledge, user=obj.user, trained_by=request.user, program_version=obj.program_version)
+        ack = self._call(
+            request,
+            services.training_acknowledge,
+            user=obj.user,
+            trained_by=request.user,
+            program_version=obj.program_version,
+        )
         if ack is not None:
             obj.pk = ack.pk
 
@@ -329,7 +421,15 @@ class TrainingAcknowledgementAdmin(RecordOnlyAdmin):
 class ProgramChangeForm(forms.ModelForm):
     class Meta:
         model = ProgramChange
-        fields = ("title", "recommendation", "decision", "decided_on", "board_reference", "decision_notes", "new_program_version")
+        fields = (
+            "title",
+            "recommendation",
+            "decision",
+            "decided_on",
+            "board_reference",
+            "decision_notes",
+            "new_program_version",
+        )
 
 
 @admin.register(ProgramChange)
@@ -351,13 +451,20 @@ class ProgramChangeAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         try:
             if not change:
-                created = services.program_change_recommend(actor=request.user, title=obj.title, recommendation=obj.recommendation)
+                created = services.program_change_recommend(
+                    actor=request.user, title=obj.title, recommendation=obj.recommendation
+                )
                 obj.pk = created.pk
             else:
                 current = ProgramChange.objects.get(pk=obj.pk)
                 services.program_change_decide(
-                    actor=request.user, change=current, decision=obj.decision, decided_on=obj.decided_on,
-                    board_reference=obj.board_reference, notes=obj.decision_notes, new_program_version=obj.new_program_version,
+                    actor=request.user,
+                    change=current,
+                    decision=obj.decision,
+                    decided_on=obj.decided_on,
+                    board_reference=obj.board_reference,
+                    notes=obj.decision_notes,
+                    new_program_version=obj.new_program_version,
                 )
         except (ValidationError, PermissionDenied) as exc:
             messages.error(request, "; ".join(getattr(exc, "messages", [str(exc)])))
@@ -366,7 +473,16 @@ class ProgramChangeAdmin(admin.ModelAdmin):
 @admin.register(AnnualReview)
 class AnnualReviewAdmin(admin.ModelAdmin):
     list_display = ("year", "prepared_by", "prepared_at", "changes_warranted", "report_link")
-    fields = ("year", "experiences", "changes_in_methods", "changes_in_detection", "changes_in_accounts", "changes_in_arrangements", "recommended_changes", "changes_warranted")
+    fields = (
+        "year",
+        "experiences",
+        "changes_in_methods",
+        "changes_in_detection",
+        "changes_in_accounts",
+        "changes_in_arrangements",
+        "recommended_changes",
+        "changes_warranted",
+    )
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
@@ -377,7 +493,11 @@ class AnnualReviewAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         try:
-            saved = services.annual_review_save(actor=request.user, year=obj.year, **{name: getattr(obj, name) for name in self.fields if name != "year"})
+            saved = services.annual_review_save(
+                actor=request.user,
+                year=obj.year,
+                **{name: getattr(obj, name) for name in self.fields if name != "year"},
+            )
             obj.pk = saved.pk
         except (ValidationError, PermissionDenied) as exc:
             messages.error(request, "; ".join(getattr(exc, "messages", [str(exc)])))
@@ -388,7 +508,8 @@ class AnnualReviewAdmin(admin.ModelAdmin):
 
 class KnownFraudEntryForm(forms.ModelForm):
     typed_value = forms.CharField(
-        label="Value", help_text="Typed once, stored only as a blind index and encrypted for confirming matches; never shown again. "
+        label="Value",
+        help_text="Typed once, stored only as a blind index and encrypted for confirming matches; never shown again. "
         "Address: line1|line2|city|state|ZIP. Licence: STATE:NUMBER. Bank account: ROUTING:ACCOUNT.",
         widget=forms.TextInput(attrs={"autocomplete": "off"}),
     )
@@ -409,13 +530,25 @@ class KnownFraudEntryAdmin(RecordOnlyAdmin):
         return ("kind", "listing", "source", "added_at", "added_by", "active") if obj else ()
 
     def get_fields(self, request, obj=None):
-        return ("kind", "listing", "source", "added_at", "added_by", "active") if obj else ("kind", "listing", "source", "typed_value")
+        return (
+            ("kind", "listing", "source", "added_at", "added_by", "active")
+            if obj
+            else ("kind", "listing", "source", "typed_value")
+        )
 
     def save_model(self, request, obj, form, change):
         value = form.cleaned_data["typed_value"]
         if obj.kind == "address":
             value = tuple(value.split("|"))
-        entry = self._call(request, services.fraud_entry_add, kind=obj.kind, value=value, listing=obj.listing, source=obj.source, actor=request.user)
+        entry = self._call(
+            request,
+            services.fraud_entry_add,
+            kind=obj.kind,
+            value=value,
+            listing=obj.listing,
+            source=obj.source,
+            actor=request.user,
+        )
         if entry is not None:
             obj.pk = entry.pk
 
@@ -429,7 +562,17 @@ class ConsumerReportAlertAdmin(RecordOnlyAdmin):
     fields = ("member", "account", "kind", "agency", "received_at", "notes")
 
     def save_model(self, request, obj, form, change):
-        alert = self._call(request, services.cra_alert_record, member=obj.member, account=obj.account, kind=obj.kind, agency=obj.agency, actor=request.user, notes=obj.notes, received_at=obj.received_at)
+        alert = self._call(
+            request,
+            services.cra_alert_record,
+            member=obj.member,
+            account=obj.account,
+            kind=obj.kind,
+            agency=obj.agency,
+            actor=request.user,
+            notes=obj.notes,
+            received_at=obj.received_at,
+        )
         if alert is not None:
             obj.pk = alert.pk
 
@@ -443,7 +586,16 @@ class IdentityTheftNoticeAdmin(RecordOnlyAdmin):
     fields = ("member", "account", "reporter", "received_at", "summary")
 
     def save_model(self, request, obj, form, change):
-        notice = self._call(request, services.identity_theft_notice_record, reporter=obj.reporter, summary=obj.summary, actor=request.user, member=obj.member, account=obj.account, received_at=obj.received_at)
+        notice = self._call(
+            request,
+            services.identity_theft_notice_record,
+            reporter=obj.reporter,
+            summary=obj.summary,
+            actor=request.user,
+            member=obj.member,
+            account=obj.account,
+            received_at=obj.received_at,
+        )
         if notice is not None:
             obj.pk = notice.pk
 
@@ -457,8 +609,13 @@ class SecurityIncidentAdmin(RecordOnlyAdmin):
 
     def save_model(self, request, obj, form, change):
         incident = self._call(
-            request, services.security_incident_record, kind=obj.kind, description=obj.description, actor=request.user,
-            accounts=form.cleaned_data.get("accounts", []), occurred_at=obj.occurred_at,
+            request,
+            services.security_incident_record,
+            kind=obj.kind,
+            description=obj.description,
+            actor=request.user,
+            accounts=form.cleaned_data.get("accounts", []),
+            occurred_at=obj.occurred_at,
         )
         if incident is not None:
             obj.pk = incident.pk
@@ -470,7 +627,13 @@ class SecurityIncidentAdmin(RecordOnlyAdmin):
 
 @admin.register(VerificationChecklist)
 class VerificationChecklistAdmin(ReadOnlyAdmin):
-    list_display = ("account", "recorded_by", "recorded_at", "identity_document_reviewed", "customer_contacted_independently")
+    list_display = (
+        "account",
+        "recorded_by",
+        "recorded_at",
+        "identity_document_reviewed",
+        "customer_contacted_independently",
+    )
     list_select_related = ("account", "recorded_by")
 
 

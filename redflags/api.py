@@ -46,7 +46,12 @@ def _assessment_output(event_name: str, member_id: int) -> dict:
     assessment = RiskAssessment.objects.filter(event_name=event_name, member_id=member_id).order_by("-id").first()
     if assessment is None:
         return {}
-    return {"id": assessment.pk, "score": assessment.score, "outcome": assessment.outcome, "rules": [f"{item['code']}@v{item['version']}" for item in assessment.fired]}
+    return {
+        "id": assessment.pk,
+        "score": assessment.score,
+        "outcome": assessment.outcome,
+        "rules": [f"{item['code']}@v{item['version']}" for item in assessment.fired],
+    }
 
 
 class CraAlertCreateApi(APIView):
@@ -67,12 +72,21 @@ class CraAlertCreateApi(APIView):
         member, account = _member_and_account(values["member_number"], values.get("account_number"))
         try:
             alert = services.cra_alert_record(
-                member=member, account=account, kind=values["kind"], agency=values["agency"], actor=request.user,
-                source=ConsumerReportAlert.Source.API, notes=values["notes"], received_at=values.get("received_at"),
+                member=member,
+                account=account,
+                kind=values["kind"],
+                agency=values["agency"],
+                actor=request.user,
+                source=ConsumerReportAlert.Source.API,
+                notes=values["notes"],
+                received_at=values.get("received_at"),
             )
         except DjangoValidationError as exc:
             raise ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages) from None
-        return Response({"id": alert.pk, "kind": alert.kind, "assessment": _assessment_output("redflags.cra_alert", member.pk)}, status=status.HTTP_201_CREATED)
+        return Response(
+            {"id": alert.pk, "kind": alert.kind, "assessment": _assessment_output("redflags.cra_alert", member.pk)},
+            status=status.HTTP_201_CREATED,
+        )
 
 
 class IdentityTheftNoticeCreateApi(APIView):
@@ -90,7 +104,16 @@ class IdentityTheftNoticeCreateApi(APIView):
         values = data.validated_data
         member, account = _member_and_account(values["member_number"], values.get("account_number"))
         try:
-            notice = services.identity_theft_notice_record(reporter=values["reporter"], summary=values["summary"], actor=request.user, member=member, account=account)
+            notice = services.identity_theft_notice_record(
+                reporter=values["reporter"],
+                summary=values["summary"],
+                actor=request.user,
+                member=member,
+                account=account,
+            )
         except DjangoValidationError as exc:
             raise ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages) from None
-        return Response({"id": notice.pk, "assessment": _assessment_output("redflags.identity_theft_notice", member.pk)}, status=status.HTTP_201_CREATED)
+        return Response(
+            {"id": notice.pk, "assessment": _assessment_output("redflags.identity_theft_notice", member.pk)},
+            status=status.HTTP_201_CREATED,
+        )

@@ -15,8 +15,17 @@ class RedflagsConfig(AppConfig):
         view = [
             f"redflags.view_{model}"
             for model in (
-                "rule", "ruleversion", "riskassessment", "flag", "reviewitem", "response", "verificationchecklist",
-                "knownfraudentry", "consumerreportalert", "identitytheftnotice", "securityincident",
+                "rule",
+                "ruleversion",
+                "riskassessment",
+                "flag",
+                "reviewitem",
+                "response",
+                "verificationchecklist",
+                "knownfraudentry",
+                "consumerreportalert",
+                "identitytheftnotice",
+                "securityincident",
             )
         ]
         roles.grant(

@@ -68,7 +68,10 @@ def _load_fraud_list(rng: random.Random) -> None:
     KnownFraudEntry.objects.bulk_create(
         [
             KnownFraudEntry(
-                kind=rng.choice(kinds), index_value=f"{rng.getrandbits(crypto.BLIND_INDEX_BITS):0{crypto.BLIND_INDEX_HEX_LENGTH}x}", value=f"bench-{index}", source=FRAUD_SOURCE
+                kind=rng.choice(kinds),
+                index_value=f"{rng.getrandbits(crypto.BLIND_INDEX_BITS):0{crypto.BLIND_INDEX_HEX_LENGTH}x}",
+                value=f"bench-{index}",
+                source=FRAUD_SOURCE,
             )
             for index in range(1_000)
         ]
@@ -80,7 +83,9 @@ def _explain_uses_index() -> bool:
     from redflags.engine import _CANDIDATES_SQL
 
     with connection.cursor() as cursor:
-        cursor.execute("EXPLAIN " + _CANDIDATES_SQL, ["abc", "1234", "abc", "62701", ["12"], ["12"], "abc", "+12175550100", 0, 600])
+        cursor.execute(
+            "EXPLAIN " + _CANDIDATES_SQL, ["abc", "1234", "abc", "62701", ["12"], ["12"], "abc", "+12175550100", 0, 600]
+        )
         plan = " ".join(row[0] for row in cursor.fetchall())
     return "Index" in plan and "Seq Scan on members_member" not in plan
 
@@ -109,20 +114,34 @@ def bench_opening_score(quick: bool = False) -> dict[str, float]:
         load_seconds = time.perf_counter() - started
         uses_index = _explain_uses_index()
         timings: list[float] = []
-        checklist = {"identity_document_reviewed": True, "identity_document_type": "drivers_licence", "identifying_information_obtained": True}
+        checklist = {
+            "identity_document_reviewed": True,
+            "identity_document_type": "drivers_licence",
+            "identifying_information_obtained": True,
+        }
         for index in range(iterations + 5):
             with transaction.atomic():
                 ssn = f"1230{rng.randrange(10**5):05d}"
                 line1 = f"{rng.randrange(1, 99999)} Applicant Ave"
                 phone = f"+1217555{rng.randrange(200, 9999):04d}"
                 member = Member.objects.create(
-                    member_number=f"{PREFIX}X{index:06d}", legal_name="Bench Applicant", status="applicant",
-                    mailing_line1=line1, mailing_city="Springfield", mailing_state="IL", mailing_postal_code="62701",
+                    member_number=f"{PREFIX}X{index:06d}",
+                    legal_name="Bench Applicant",
+                    status="applicant",
+                    mailing_line1=line1,
+                    mailing_city="Springfield",
+                    mailing_state="IL",
+                    mailing_postal_code="62701",
                     address_index=crypto.blind_index("address", (line1, "", "Springfield", "IL", "62701")),
-                    phone=phone, phone_index=crypto.blind_index("phone", phone),
-                    ssn=ssn, tax_id_index=crypto.blind_index("ssn", ssn), ssn_last4=ssn[-4:],
+                    phone=phone,
+                    phone_index=crypto.blind_index("phone", phone),
+                    ssn=ssn,
+                    tax_id_index=crypto.blind_index("ssn", ssn),
+                    ssn_last4=ssn[-4:],
                 )
-                account = Account.objects.create(member=member, account_number=f"{PREFIX}A{index:06d}", status="pending")
+                account = Account.objects.create(
+                    member=member, account_number=f"{PREFIX}A{index:06d}", status="pending"
+                )
                 begin = time.perf_counter()
                 services.opening_assess(account=account, actor=None, checklist=checklist)
                 elapsed = (time.perf_counter() - begin) * 1000

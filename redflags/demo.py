@@ -15,12 +15,40 @@ DEMO_MARK = "(Red Flags demo)"
 # Obviously fake values: area 123 SSNs, 555-01xx phone numbers.
 _APPLICANTS = [
     # name, ssn, line1, phone, checklist
-    ("Jordan Pike", "123-40-0001", "400 Demo Rd", "+12175550101", {"identity_document_reviewed": True, "identity_document_type": "drivers_licence", "photo_or_description_mismatch": True}),
-    ("Riley Stone", "123-40-0002", "401 Demo Rd", "+12175550102", {"identity_document_reviewed": True, "identity_document_type": "drivers_licence"}),
+    (
+        "Jordan Pike",
+        "123-40-0001",
+        "400 Demo Rd",
+        "+12175550101",
+        {
+            "identity_document_reviewed": True,
+            "identity_document_type": "drivers_licence",
+            "photo_or_description_mismatch": True,
+        },
+    ),
+    (
+        "Riley Stone",
+        "123-40-0002",
+        "401 Demo Rd",
+        "+12175550102",
+        {"identity_document_reviewed": True, "identity_document_type": "drivers_licence"},
+    ),
     # Gives Riley Stone's SSN: shared SSN, held.
-    ("Casey Marsh", "123-40-0002", "402 Demo Rd", "+12175550103", {"identity_document_reviewed": True, "identity_document_type": "state_id"}),
+    (
+        "Casey Marsh",
+        "123-40-0002",
+        "402 Demo Rd",
+        "+12175550103",
+        {"identity_document_reviewed": True, "identity_document_type": "state_id"},
+    ),
     # Jordan Pike's spouse: same address and phone, recorded only, opens normally.
-    ("Morgan Pike", "123-40-0004", "400 Demo Rd", "+12175550101", {"identity_document_reviewed": True, "identity_document_type": "drivers_licence"}),
+    (
+        "Morgan Pike",
+        "123-40-0004",
+        "400 Demo Rd",
+        "+12175550101",
+        {"identity_document_reviewed": True, "identity_document_type": "drivers_licence"},
+    ),
 ]
 
 
@@ -47,8 +75,15 @@ def _flag_demo_applicants(csr) -> int:
     opened = 0
     for name, ssn, line1, phone, checklist in _APPLICANTS:
         member = member_services.member_create(
-            actor=csr, legal_name=f"{name} {DEMO_MARK}", mailing_line1=line1, mailing_city="Springfield", mailing_state="IL",
-            mailing_postal_code="62701", phone=phone, ssn=ssn, date_of_birth=datetime.date(1980, 5, 17),
+            actor=csr,
+            legal_name=f"{name} {DEMO_MARK}",
+            mailing_line1=line1,
+            mailing_city="Springfield",
+            mailing_state="IL",
+            mailing_postal_code="62701",
+            phone=phone,
+            ssn=ssn,
+            date_of_birth=datetime.date(1980, 5, 17),
         )
         account_services.account_open(actor=csr, member=member, checklist=checklist)
         opened += 1

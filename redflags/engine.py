@@ -170,9 +170,15 @@ _NOTICES_SQL = (
 )
 _OPENING_PREFETCH_SQL = (
     "SELECT 'm', c.id, c.member_number, c.mailing_line1, c.mailing_line2, c.mailing_city, c.mailing_state, c.mailing_postal_code, c.phone, "  # noqa: S608 - constants only
-    "c.tax_id_index, c.address_index, c.phone_index, c.ssn_cipher, c.tin_cipher, NULL::timestamptz FROM (" + _CANDIDATES_SQL + ") AS c "
-    "UNION ALL SELECT 'f', f.id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM (" + _FRAUD_PROBE + ") AS f "
-    "UNION ALL SELECT n.source, NULL, n.kind, n.agency, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, n.received_at FROM (" + _NOTICES_SQL + ") AS n"
+    "c.tax_id_index, c.address_index, c.phone_index, c.ssn_cipher, c.tin_cipher, NULL::timestamptz FROM ("
+    + _CANDIDATES_SQL
+    + ") AS c "
+    "UNION ALL SELECT 'f', f.id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM ("
+    + _FRAUD_PROBE
+    + ") AS f "
+    "UNION ALL SELECT n.source, NULL, n.kind, n.agency, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, n.received_at FROM ("
+    + _NOTICES_SQL
+    + ") AS n"
 )
 
 
@@ -200,7 +206,11 @@ class Candidate:
         self.pk = row["id"]
         self.member_number = row["member_number"]
         self.mailing_line1, self.mailing_line2 = row["mailing_line1"], row["mailing_line2"]
-        self.mailing_city, self.mailing_state, self.mailing_postal_code = row["mailing_city"], row["mailing_state"], row["mailing_postal_code"]
+        self.mailing_city, self.mailing_state, self.mailing_postal_code = (
+            row["mailing_city"],
+            row["mailing_state"],
+            row["mailing_postal_code"],
+        )
         self.phone = row["phone"]
         self.email = self.drivers_licence_number = self.drivers_licence_state = None
 
@@ -251,7 +261,9 @@ class Context:
         data = self.event.payload.get("checklist")
         if data:
             known = {f.name for f in VerificationChecklist._meta.concrete_fields}
-            return VerificationChecklist(**{key: value for key, value in data.items() if key in known and not key.endswith("_id")})
+            return VerificationChecklist(
+                **{key: value for key, value in data.items() if key in known and not key.endswith("_id")}
+            )
         if self.event.name == OPENING and self.event.account_id:
             return VerificationChecklist.objects.filter(account_id=self.event.account_id).first()
         return None
@@ -270,7 +282,13 @@ class Context:
                     values.add(
                         crypto.canonical(
                             "address",
-                            (member.mailing_line1, member.mailing_line2, member.mailing_city, member.mailing_state, member.mailing_postal_code),
+                            (
+                                member.mailing_line1,
+                                member.mailing_line2,
+                                member.mailing_city,
+                                member.mailing_state,
+                                member.mailing_postal_code,
+                            ),
                         )
                     )
             elif kind == "phone":
@@ -281,7 +299,9 @@ class Context:
                     values.add(crypto.canonical("email", member.email))
             elif kind == "licence":
                 if member.drivers_licence_number and member.drivers_licence_state:
-                    values.add(crypto.canonical("licence", (member.drivers_licence_number, member.drivers_licence_state)))
+                    values.add(
+                        crypto.canonical("licence", (member.drivers_licence_number, member.drivers_licence_state))
+                    )
             elif kind == "bank_account":
                 for account in member.financial_accounts.filter(is_active=True).exclude(bank_account_index=""):
                     if account.routing_number and account.account_number:
@@ -309,7 +329,9 @@ class Context:
         if self.member is None:
             return set()
         return set(
-            self.member.financial_accounts.filter(is_active=True).exclude(bank_account_index="").values_list("bank_account_index", flat=True)
+            self.member.financial_accounts.filter(is_active=True)
+            .exclude(bank_account_index="")
+            .values_list("bank_account_index", flat=True)
         )
 
     @cached_property
@@ -332,7 +354,10 @@ class Context:
         if not values and not check_bank:
             return []
         with connection.cursor() as cursor:
-            cursor.execute(f"SELECT id FROM ({_FRAUD_PROBE}) AS probe", [values, check_bank, self.member.pk if self.member is not None else 0])  # noqa: S608 - constant SQL
+            cursor.execute(
+                f"SELECT id FROM ({_FRAUD_PROBE}) AS probe",  # noqa: S608 - constant SQL
+                [values, check_bank, self.member.pk if self.member is not None else 0],
+            )
             return [row[0] for row in cursor.fetchall()]
 
     @cached_property
@@ -400,9 +425,14 @@ class Context:
         except crypto.CanonicalisationError:
             e164 = None
         return [
-            tax, member.ssn_last4 if tax else None,
-            address, zip5, first_words, first_words,
-            phone if e164 else None, e164,
+            tax,
+            member.ssn_last4 if tax else None,
+            address,
+            zip5,
+            first_words,
+            first_words,
+            phone if e164 else None,
+            e164,
         ]
 
     @staticmethod
@@ -432,20 +462,39 @@ class Context:
             cursor.execute(
                 _OPENING_PREFETCH_SQL,
                 [
-                    *self._candidate_params, member.pk, MAX_CANDIDATES * 3,
-                    values, check_bank, member.pk,
-                    member.pk, since, member.pk, since,
+                    *self._candidate_params,
+                    member.pk,
+                    MAX_CANDIDATES * 3,
+                    values,
+                    check_bank,
+                    member.pk,
+                    member.pk,
+                    since,
+                    member.pk,
+                    since,
                 ],
             )
             rows = cursor.fetchall()
         candidates, fraud_ids, notices = [], [], []
         for src, pk, t1, t2, t3, t4, t5, t6, t7, t8, t9, t10, b1, b2, when in rows:
             if src == "m":
-                candidates.append({
-                    "id": pk, "member_number": t1, "mailing_line1": t2, "mailing_line2": t3, "mailing_city": t4, "mailing_state": t5,
-                    "mailing_postal_code": t6, "phone": t7, "tax_id_index": t8, "address_index": t9, "phone_index": t10,
-                    "ssn_cipher": b1, "tin_cipher": b2,
-                })
+                candidates.append(
+                    {
+                        "id": pk,
+                        "member_number": t1,
+                        "mailing_line1": t2,
+                        "mailing_line2": t3,
+                        "mailing_city": t4,
+                        "mailing_state": t5,
+                        "mailing_postal_code": t6,
+                        "phone": t7,
+                        "tax_id_index": t8,
+                        "address_index": t9,
+                        "phone_index": t10,
+                        "ssn_cipher": b1,
+                        "tin_cipher": b2,
+                    }
+                )
             elif src == "f":
                 fraud_ids.append(pk)
             else:
@@ -466,7 +515,10 @@ class Context:
         since = self.now - datetime.timedelta(days=3650)
         with connection.cursor() as cursor:
             cursor.execute(_NOTICES_SQL + " ORDER BY 1 DESC", [self.member.pk, since, self.member.pk, since])
-            return [{"received_at": when, "kind": kind, "agency": agency, "source": source} for when, kind, agency, source in cursor.fetchall()]
+            return [
+                {"received_at": when, "kind": kind, "agency": agency, "source": source}
+                for when, kind, agency, source in cursor.fetchall()
+            ]
 
     @cached_property
     def _changed_kinds(self) -> set[str]:
@@ -517,11 +569,29 @@ def _checklist_flag(attribute: str, text: str) -> Detector:
     return detect
 
 
-detector("A1_FORGED_ID", {OPENING})(_checklist_flag("document_appears_forged", "staff recorded the identification as appearing forged or altered"))
-detector("A2_PHOTO_MISMATCH", {OPENING})(_checklist_flag("photo_or_description_mismatch", "staff recorded that the photo or description does not match the person presenting it"))
-detector("A3_DOCUMENTS_INCONSISTENT", {OPENING})(_checklist_flag("other_documents_inconsistent", "staff recorded other documentation (signature, check) inconsistent with customer information"))
-detector("A4_APPLICATION_ALTERED", {OPENING})(_checklist_flag("application_altered", "staff recorded the application as altered, forged or reassembled"))
-detector("B1_INCONSISTENT_WITH_SOURCES", {OPENING})(_checklist_flag("inconsistent_with_other_sources", "staff recorded identifying information inconsistent with other sources"))
+detector("A1_FORGED_ID", {OPENING})(
+    _checklist_flag("document_appears_forged", "staff recorded the identification as appearing forged or altered")
+)
+detector("A2_PHOTO_MISMATCH", {OPENING})(
+    _checklist_flag(
+        "photo_or_description_mismatch",
+        "staff recorded that the photo or description does not match the person presenting it",
+    )
+)
+detector("A3_DOCUMENTS_INCONSISTENT", {OPENING})(
+    _checklist_flag(
+        "other_documents_inconsistent",
+        "staff recorded other documentation (signature, check) inconsistent with customer information",
+    )
+)
+detector("A4_APPLICATION_ALTERED", {OPENING})(
+    _checklist_flag("application_altered", "staff recorded the application as altered, forged or reassembled")
+)
+detector("B1_INCONSISTENT_WITH_SOURCES", {OPENING})(
+    _checklist_flag(
+        "inconsistent_with_other_sources", "staff recorded identifying information inconsistent with other sources"
+    )
+)
 
 
 @detector("B2_INCONSISTENT_WITH_APPLICANT", {OPENING})
@@ -539,7 +609,14 @@ def _b2(ctx: Context, params: dict) -> list[str]:
     return evidence
 
 
-_FRAUD_EVENTS = {OPENING, "member.address_changed", "member.phone_changed", "member.email_changed", "member.identifiers_changed", "member.financial_account_added"}
+_FRAUD_EVENTS = {
+    OPENING,
+    "member.address_changed",
+    "member.phone_changed",
+    "member.email_changed",
+    "member.identifiers_changed",
+    "member.financial_account_added",
+}
 
 
 @detector("B3_KNOWN_FRAUD", _FRAUD_EVENTS)
@@ -618,7 +695,9 @@ def _b8(ctx: Context, params: dict) -> list[str]:
     if ctx.event.name == CALLER_VERIFICATION_FAILED:
         failures = ctx.event.payload.get("failures", 0)
         items = ", ".join(ctx.event.payload.get("failed_items", []))
-        return [f"{failures} failed caller verifications within {ctx.event.payload.get('window_hours', 24)} hours (last failed: {items})"]
+        return [
+            f"{failures} failed caller verifications within {ctx.event.payload.get('window_hours', 24)} hours (last failed: {items})"
+        ]
     if ctx.checklist is not None and ctx.checklist.inconsistent_with_file:
         return ["staff recorded identifying information not consistent with what is on file for this member"]
     return []
@@ -634,13 +713,19 @@ def _c1(ctx: Context, params: dict) -> list[str]:
     window = datetime.timedelta(days=int(params.get("window_days", 30)))
     at = ctx.event.occurred_at
     change = (
-        ObservedEvent.objects.filter(member_id=member.pk, event="member.address_changed", occurred_at__gte=at - window, occurred_at__lte=at)
+        ObservedEvent.objects.filter(
+            member_id=member.pk, event="member.address_changed", occurred_at__gte=at - window, occurred_at__lte=at
+        )
         .order_by("-occurred_at")
         .first()
     )
     if change is None:
         return []
-    what = "a new authorized party was added" if ctx.event.name == "account.party_added" else "the account holder's name was changed"
+    what = (
+        "a new authorized party was added"
+        if ctx.event.name == "account.party_added"
+        else "the account holder's name was changed"
+    )
     return [f"address changed {_days(at - change.occurred_at)} before {what}"]
 
 
@@ -666,7 +751,9 @@ def _c2(ctx: Context, params: dict) -> list[str]:
     if not overdue:
         return []
     if not payments:
-        return [f"new account (opened {timezone.localdate(account.opened_at)}): first bill due {overdue[0].due_on} not paid"]
+        return [
+            f"new account (opened {timezone.localdate(account.opened_at)}): first bill due {overdue[0].due_on} not paid"
+        ]
     if len(payments) == 1 and overdue[-1].due_on > timezone.localdate(payments[0].received_at):
         return [f"new account: only the initial payment was made; bill due {overdue[-1].due_on} unpaid"]
     return []
@@ -695,7 +782,9 @@ def _c3(ctx: Context, params: dict) -> list[str]:
         return [f"bill due {latest.due_on} unpaid after {needed} bills paid on time"]
     paid = paid_by_bill.get(latest.pk)
     if paid is not None and paid > latest.due_on:
-        return [f"bill due {latest.due_on} paid {(paid - latest.due_on).days} days late after {needed} bills paid on time"]
+        return [
+            f"bill due {latest.due_on} paid {(paid - latest.due_on).days} days late after {needed} bills paid on time"
+        ]
     return []
 
 
@@ -730,9 +819,15 @@ def _incident(kind: str, label: str) -> Detector:
     return detect
 
 
-detector("C6_UNAUTHORIZED_ACTIVITY_NOTICE", {SECURITY_INCIDENT})(_incident("unauthorized_activity", "notice of unauthorized activity on this account"))
-detector("C7_SYSTEM_BREACH", {SECURITY_INCIDENT})(_incident("system_breach", "breach of the co-op's computer system affecting this account"))
-detector("C8_UNAUTHORIZED_ACCESS", {SECURITY_INCIDENT})(_incident("unauthorized_access", "unauthorized access to this account's information"))
+detector("C6_UNAUTHORIZED_ACTIVITY_NOTICE", {SECURITY_INCIDENT})(
+    _incident("unauthorized_activity", "notice of unauthorized activity on this account")
+)
+detector("C7_SYSTEM_BREACH", {SECURITY_INCIDENT})(
+    _incident("system_breach", "breach of the co-op's computer system affecting this account")
+)
+detector("C8_UNAUTHORIZED_ACCESS", {SECURITY_INCIDENT})(
+    _incident("unauthorized_access", "unauthorized access to this account's information")
+)
 
 
 @detector("D1_IDENTITY_THEFT_NOTICE", {IDENTITY_THEFT_NOTICE, OPENING})
@@ -741,7 +836,9 @@ def _d1(ctx: Context, params: dict) -> list[str]:
         notice = IdentityTheftNotice.objects.filter(pk=ctx.event.payload.get("notice_id")).first()
         if notice is None:
             return []
-        return [f"notice of possible identity theft from {notice.get_reporter_display().lower()} on {timezone.localdate(notice.received_at)}"]
+        return [
+            f"notice of possible identity theft from {notice.get_reporter_display().lower()} on {timezone.localdate(notice.received_at)}"
+        ]
     member = ctx.member
     if member is None:
         return []
@@ -749,7 +846,9 @@ def _d1(ctx: Context, params: dict) -> list[str]:
     notices = [row for row in ctx.member_notices if row["source"] == "notice" and row["received_at"] >= since]
     if not notices:
         return []
-    return [f"this member was the subject of an identity-theft notice on {timezone.localdate(notices[0]['received_at'])}"]
+    return [
+        f"this member was the subject of an identity-theft notice on {timezone.localdate(notices[0]['received_at'])}"
+    ]
 
 
 def _cra(kinds: set[str]) -> Detector:
@@ -760,7 +859,9 @@ def _cra(kinds: set[str]) -> Detector:
             alert = ConsumerReportAlert.objects.filter(pk=ctx.event.payload.get("alert_id")).first()
             if alert is None:
                 return []
-            return [f"{alert.get_kind_display().lower()} reported by {alert.agency} on {timezone.localdate(alert.received_at)}"]
+            return [
+                f"{alert.get_kind_display().lower()} reported by {alert.agency} on {timezone.localdate(alert.received_at)}"
+            ]
         member = ctx.member
         if member is None:
             return []
@@ -799,7 +900,13 @@ def active_versions() -> list[RuleVersion]:
     return list(RuleVersion.objects.filter(status=RuleVersion.Status.ACTIVE).select_related("rule"))
 
 
-_SETTINGS_FIELDS = ("program_version", "warn_threshold", "hold_threshold", "caller_failures_to_flag", "caller_failure_window_hours")
+_SETTINGS_FIELDS = (
+    "program_version",
+    "warn_threshold",
+    "hold_threshold",
+    "caller_failures_to_flag",
+    "caller_failure_window_hours",
+)
 
 
 # Active versions by id. A version that has ever been live is immutable (a database trigger refuses

@@ -30,13 +30,16 @@ class Category(models.TextChoices):
     SUSPICIOUS_IDENTIFYING_INFORMATION = "B", "B. Suspicious identifying information"
     UNUSUAL_ACCOUNT_ACTIVITY = "C", "C. Unusual use of, or suspicious activity related to, a covered account"
     NOTICE_OF_IDENTITY_THEFT = "D", "D. Notice regarding possible identity theft"
-    CONSUMER_REPORTING_AGENCY = "E", "CRA. Alerts from consumer reporting agencies (FTC Supplement A, not in the program)"
+    CONSUMER_REPORTING_AGENCY = (
+        "E",
+        "CRA. Alerts from consumer reporting agencies (FTC Supplement A, not in the program)",
+    )
 
 
 class Outcome(models.TextChoices):
     # Ordered from least to most severe; ``Outcome.rank`` relies on this order.
     RECORD = "record", "Record only"
-    WARN = "warn", "\"Red Flag Exists\" warning and review queue"
+    WARN = "warn", '"Red Flag Exists" warning and review queue'
     HOLD = "hold", "Hold the opening pending identity verification"
 
     @classmethod
@@ -80,9 +83,13 @@ class RuleVersion(models.Model):
     parameters = models.JSONField(default=dict, blank=True)
     notes = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     activated_at = models.DateTimeField(null=True, blank=True)
-    activated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    activated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     retired_at = models.DateTimeField(null=True, blank=True)
     # The last dry run against past events (services.rule_version_dry_run).
     dry_run = models.JSONField(default=dict, blank=True)
@@ -91,7 +98,9 @@ class RuleVersion(models.Model):
         ordering = ["rule__code", "-number"]
         constraints = [
             models.UniqueConstraint(fields=["rule", "number"], name="redflags_rule_version_number"),
-            models.UniqueConstraint(fields=["rule"], condition=models.Q(status="active"), name="redflags_one_active_version"),
+            models.UniqueConstraint(
+                fields=["rule"], condition=models.Q(status="active"), name="redflags_one_active_version"
+            ),
         ]
         triggers = [
             # A version that has ever been live is immutable: decisions reference it. Only its status
@@ -109,7 +118,11 @@ class RuleVersion(models.Model):
                     | pgtrigger.Q(old__number__df=pgtrigger.F("new__number"))
                 ),
             ),
-            pgtrigger.Protect(name="rule_version_no_delete", operation=pgtrigger.Delete, condition=pgtrigger.Q(old__status__in=["active", "retired"])),
+            pgtrigger.Protect(
+                name="rule_version_no_delete",
+                operation=pgtrigger.Delete,
+                condition=pgtrigger.Q(old__status__in=["active", "retired"]),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -128,7 +141,9 @@ class ProgramSettings(models.Model):
     caller_failures_to_flag = models.PositiveSmallIntegerField(default=3)
     caller_failure_window_hours = models.PositiveSmallIntegerField(default=24)
     updated_at = models.DateTimeField(default=timezone.now)
-    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
 
     class Meta:
         verbose_name = "program settings"
@@ -169,7 +184,9 @@ class ObservedEvent(models.Model):
 
 
 class RiskAssessment(models.Model):
-    event = models.ForeignKey(ObservedEvent, null=True, blank=True, on_delete=models.PROTECT, related_name="assessments")
+    event = models.ForeignKey(
+        ObservedEvent, null=True, blank=True, on_delete=models.PROTECT, related_name="assessments"
+    )
     event_name = models.CharField(max_length=64, db_index=True)
     member = models.ForeignKey("members.Member", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     account = models.ForeignKey("accounts.Account", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
@@ -223,7 +240,9 @@ class ReviewItem(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN, db_index=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
-    resolved_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
 
     class Meta:
         ordering = ["status", "-created_at"]
@@ -237,7 +256,7 @@ class Response(models.Model):
     """A response of the program (seed 002, responses 1-7), plus releasing a hold after verification."""
 
     class Kind(models.TextChoices):
-        MONITOR = "monitor", "1. Continue to monitor with the \"Red Flag Exists\" warning"
+        MONITOR = "monitor", '1. Continue to monitor with the "Red Flag Exists" warning'
         TRACK = "track", "2. Track in the Red Flags database"
         CONTACT_CUSTOMER = "contact_customer", "3. Contact the customer"
         DO_NOT_OPEN = "do_not_open", "4. Do not open the account"
@@ -275,25 +294,45 @@ class VerificationChecklist(models.Model):
     recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     recorded_at = models.DateTimeField(default=timezone.now)
     # Detection at opening, steps (1)-(4).
-    identifying_information_obtained = models.BooleanField(default=False, help_text="(1) name, DOB, address, SSN last 4, licence or other ID")
-    identity_document_reviewed = models.BooleanField(default=False, help_text="(2) a driver's licence or other ID copied and reviewed")
+    identifying_information_obtained = models.BooleanField(
+        default=False, help_text="(1) name, DOB, address, SSN last 4, licence or other ID"
+    )
+    identity_document_reviewed = models.BooleanField(
+        default=False, help_text="(2) a driver's licence or other ID copied and reviewed"
+    )
     identity_document_type = models.CharField(max_length=60, blank=True)
-    business_documentation_reviewed = models.BooleanField(default=False, help_text="(3) documentation showing the business entity exists")
-    customer_contacted_independently = models.BooleanField(default=False, help_text="(4) contacted at a number/address not given on the application")
+    business_documentation_reviewed = models.BooleanField(
+        default=False, help_text="(3) documentation showing the business entity exists"
+    )
+    customer_contacted_independently = models.BooleanField(
+        default=False, help_text="(4) contacted at a number/address not given on the application"
+    )
     # Suspicious documents A1-A4.
     document_appears_forged = models.BooleanField(default=False, help_text="A1")
     photo_or_description_mismatch = models.BooleanField(default=False, help_text="A2")
     other_documents_inconsistent = models.BooleanField(default=False, help_text="A3 (signature, recent check)")
-    application_altered = models.BooleanField(default=False, help_text="A4 (altered, forged, destroyed and reassembled)")
+    application_altered = models.BooleanField(
+        default=False, help_text="A4 (altered, forged, destroyed and reassembled)"
+    )
     # Suspicious identifying information B1, B2, B4, B7, B8 as staff observe them.
     inconsistent_with_other_sources = models.BooleanField(default=False, help_text="B1")
-    stated_ssn_last4_matches = models.BooleanField(null=True, blank=True, help_text="B2: the SSN last 4 the applicant wrote vs. the one given")
-    stated_date_of_birth_matches = models.BooleanField(null=True, blank=True, help_text="B2: the birth date the applicant stated vs. the record")
-    ssn_issued_before_birth = models.BooleanField(default=False, help_text="B2: SSN issue year (from SSA verification) is before the birth year")
+    stated_ssn_last4_matches = models.BooleanField(
+        null=True, blank=True, help_text="B2: the SSN last 4 the applicant wrote vs. the one given"
+    )
+    stated_date_of_birth_matches = models.BooleanField(
+        null=True, blank=True, help_text="B2: the birth date the applicant stated vs. the record"
+    )
+    ssn_issued_before_birth = models.BooleanField(
+        default=False, help_text="B2: SSN issue year (from SSA verification) is before the birth year"
+    )
     address_appears_fictitious = models.BooleanField(default=False, help_text="B4")
-    reminded_of_missing_information = models.BooleanField(default=False, help_text="B7: applicant was reminded of missing items")
+    reminded_of_missing_information = models.BooleanField(
+        default=False, help_text="B7: applicant was reminded of missing items"
+    )
     missing_items = models.JSONField(default=list, blank=True, help_text="B7: items still missing after the reminder")
-    inconsistent_with_file = models.BooleanField(default=False, help_text="B8: differs from what is on file for an existing member")
+    inconsistent_with_file = models.BooleanField(
+        default=False, help_text="B8: differs from what is on file for an existing member"
+    )
     notes = models.TextField(blank=True)
 
     class Meta:
@@ -327,7 +366,9 @@ class KnownFraudEntry(models.Model):
     value = EncryptedCharField(max_length=300, null=True, blank=True)
     listing = models.CharField(max_length=30, choices=Listing.choices, default=Listing.FRAUDULENT_APPLICATION)
     source = models.CharField(max_length=200, help_text="Case, report or incident this came from")
-    added_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    added_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     added_at = models.DateTimeField(default=timezone.now)
     active = models.BooleanField(default=True)
 
@@ -359,7 +400,9 @@ class ConsumerReportAlert(models.Model):
     agency = models.CharField(max_length=100)
     received_at = models.DateTimeField(default=timezone.now)
     source = models.CharField(max_length=10, choices=Source.choices, default=Source.STAFF)
-    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     notes = models.TextField(blank=True)
 
     class Meta:
@@ -439,10 +482,14 @@ class CallerVerificationAttempt(models.Model):
 class TrainingAcknowledgement(models.Model):
     """The signed Identity Theft Program Acknowledgement (Staff Training and Reports)."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="redflags_acknowledgements")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="redflags_acknowledgements"
+    )
     program_version = models.CharField(max_length=32)
     acknowledged_at = models.DateTimeField(default=timezone.now)
-    trained_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    trained_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
 
     class Meta:
         ordering = ["-acknowledged_at"]
@@ -488,7 +535,9 @@ class AnnualReview(models.Model):
     changes_in_methods = models.TextField(blank=True, help_text="Changes in identity theft methods")
     changes_in_detection = models.TextField(blank=True, help_text="Changes in detection and prevention methods")
     changes_in_accounts = models.TextField(blank=True, help_text="Changes in the types of accounts maintained")
-    changes_in_arrangements = models.TextField(blank=True, help_text="Changes in business arrangements with other entities")
+    changes_in_arrangements = models.TextField(
+        blank=True, help_text="Changes in business arrangements with other entities"
+    )
     recommended_changes = models.TextField(blank=True)
     changes_warranted = models.BooleanField(default=False)
     report = models.JSONField(default=dict, blank=True)

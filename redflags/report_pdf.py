@@ -19,9 +19,23 @@ def render_pdf(report: dict) -> bytes:
     pdf.set_auto_page_break(auto=True, margin=15)
     pdf.add_page()
     pdf.set_font("Helvetica", "B", 14)
-    pdf.multi_cell(0, 8, _latin1(f"Identity Theft Prevention Program - annual review {report['year']}"), new_x="LMARGIN", new_y="NEXT")
+    pdf.multi_cell(
+        0,
+        8,
+        _latin1(f"Identity Theft Prevention Program - annual review {report['year']}"),
+        new_x="LMARGIN",
+        new_y="NEXT",
+    )
     pdf.set_font("Helvetica", "", 9)
-    pdf.multi_cell(0, 5, _latin1(f"Period {report['period_start']} to {report['period_end']}. Generated {report['generated_at']:%Y-%m-%d %H:%M}."), new_x="LMARGIN", new_y="NEXT")
+    pdf.multi_cell(
+        0,
+        5,
+        _latin1(
+            f"Period {report['period_start']} to {report['period_end']}. Generated {report['generated_at']:%Y-%m-%d %H:%M}."
+        ),
+        new_x="LMARGIN",
+        new_y="NEXT",
+    )
     pdf.ln(2)
     section = None
     for name, item, value in annual_review_rows(report):

@@ -38,37 +38,60 @@ def annual_review_report(*, year: int) -> dict:
     titles = dict(Rule.objects.values_list("code", "title"))
 
     flags = (
-        Flag.objects.filter(**in_year).values("category", "code").annotate(count=Count("id")).order_by("category", "code")
+        Flag.objects.filter(**in_year)
+        .values("category", "code")
+        .annotate(count=Count("id"))
+        .order_by("category", "code")
     )
-    responses = Response.objects.filter(at__gte=start, at__lt=end).values("kind").annotate(count=Count("id")).order_by("kind")
+    responses = (
+        Response.objects.filter(at__gte=start, at__lt=end).values("kind").annotate(count=Count("id")).order_by("kind")
+    )
     kind_labels = dict(Response.Kind.choices)
-    resolved = list(ReviewItem.objects.filter(resolved_at__gte=start, resolved_at__lt=end).values_list("created_at", "resolved_at"))
+    resolved = list(
+        ReviewItem.objects.filter(resolved_at__gte=start, resolved_at__lt=end).values_list("created_at", "resolved_at")
+    )
     hours = [(done - made).total_seconds() / 3600 for made, done in resolved]
     outcomes = Counter(RiskAssessment.objects.filter(**in_year).values_list("outcome", flat=True))
     closed_by_program = Response.objects.filter(at__gte=start, at__lt=end, kind=Response.Kind.CLOSE_ACCOUNT).count()
     denied_by_program = Response.objects.filter(at__gte=start, at__lt=end, kind=Response.Kind.DO_NOT_OPEN).count()
     law = list(
-        Response.objects.filter(at__gte=start, at__lt=end, kind=Response.Kind.NOTIFY_LAW_ENFORCEMENT).values("agency", "case_number", "at")
+        Response.objects.filter(at__gte=start, at__lt=end, kind=Response.Kind.NOTIFY_LAW_ENFORCEMENT).values(
+            "agency", "case_number", "at"
+        )
     )
-    incidents = Counter(SecurityIncident.objects.filter(recorded_at__gte=start, recorded_at__lt=end).values_list("kind", flat=True))
-    notices = Counter(IdentityTheftNotice.objects.filter(received_at__gte=start, received_at__lt=end).values_list("reporter", flat=True))
-    alerts = Counter(ConsumerReportAlert.objects.filter(received_at__gte=start, received_at__lt=end).values_list("kind", flat=True))
+    incidents = Counter(
+        SecurityIncident.objects.filter(recorded_at__gte=start, recorded_at__lt=end).values_list("kind", flat=True)
+    )
+    notices = Counter(
+        IdentityTheftNotice.objects.filter(received_at__gte=start, received_at__lt=end).values_list(
+            "reporter", flat=True
+        )
+    )
+    alerts = Counter(
+        ConsumerReportAlert.objects.filter(received_at__gte=start, received_at__lt=end).values_list("kind", flat=True)
+    )
     rule_changes = [
         {
             "code": version.rule.code,
             "version": version.number,
             "change": "activated" if version.activated_at and start <= version.activated_at < end else "retired",
-            "at": (version.activated_at if version.activated_at and start <= version.activated_at < end else version.retired_at),
+            "at": (
+                version.activated_at
+                if version.activated_at and start <= version.activated_at < end
+                else version.retired_at
+            ),
             "weight": version.weight,
             "minimum_outcome": version.minimum_outcome,
             "notes": version.notes,
         }
-        for version in RuleVersion.objects.select_related("rule").filter(
-            _between("activated_at", start, end) | _between("retired_at", start, end)
-        ).exclude(number=1, notes__startswith="Version 1 from the program")
+        for version in RuleVersion.objects.select_related("rule")
+        .filter(_between("activated_at", start, end) | _between("retired_at", start, end))
+        .exclude(number=1, notes__startswith="Version 1 from the program")
         .order_by("activated_at")
     ]
-    program_changes = list(ProgramChange.objects.filter(recommended_at__gte=start, recommended_at__lt=end).order_by("recommended_at"))
+    program_changes = list(
+        ProgramChange.objects.filter(recommended_at__gte=start, recommended_at__lt=end).order_by("recommended_at")
+    )
     review = AnnualReview.objects.filter(year=year).first()
     attempts = CallerVerificationAttempt.objects.filter(at__gte=start, at__lt=end)
     return {
@@ -88,11 +111,15 @@ def annual_review_report(*, year: int) -> dict:
         "openings_denied_by_program": denied_by_program,
         "law_enforcement_notifications": law,
         "incidents": {dict(SecurityIncident.Kind.choices)[key]: value for key, value in incidents.items()},
-        "identity_theft_notices": {dict(IdentityTheftNotice.Reporter.choices)[key]: value for key, value in notices.items()},
+        "identity_theft_notices": {
+            dict(IdentityTheftNotice.Reporter.choices)[key]: value for key, value in notices.items()
+        },
         "cra_alerts": {dict(ConsumerReportAlert.Kind.choices)[key]: value for key, value in alerts.items()},
         "rule_changes": rule_changes,
         "program_changes": program_changes,
-        "training_acknowledgements": TrainingAcknowledgement.objects.filter(acknowledged_at__gte=start, acknowledged_at__lt=end).count(),
+        "training_acknowledgements": TrainingAcknowledgement.objects.filter(
+            acknowledged_at__gte=start, acknowledged_at__lt=end
+        ).count(),
         "caller_verifications": attempts.count(),
         "caller_verification_failures": attempts.filter(passed=False).count(),
         "review": review,
@@ -109,7 +136,10 @@ def _between(field: str, start, end):
 
 def annual_review_rows(report: dict) -> list[list[str]]:
     """The report as (section, item, value) rows for CSV and PDF."""
-    rows: list[list[str]] = [["period", "from", str(report["period_start"])], ["period", "to", str(report["period_end"])]]
+    rows: list[list[str]] = [
+        ["period", "from", str(report["period_start"])],
+        ["period", "to", str(report["period_end"])],
+    ]
     for row in report["flags_by_type"]:
         rows.append(["flags by type", f"{row['code']} {row['title']}", str(row["count"])])
     rows.append(["flags by type", "total", str(report["flags_total"])])
@@ -131,7 +161,13 @@ def annual_review_rows(report: dict) -> list[list[str]]:
         for key, value in report[section].items():
             rows.append([section.replace("_", " "), key, str(value)])
     for change in report["rule_changes"]:
-        rows.append(["rule changes", f"{change['code']} v{change['version']} {change['change']}", f"weight {change['weight']}, {change['minimum_outcome']}"])
+        rows.append(
+            [
+                "rule changes",
+                f"{change['code']} v{change['version']} {change['change']}",
+                f"weight {change['weight']}, {change['minimum_outcome']}",
+            ]
+        )
     for change in report["program_changes"]:
         rows.append(["program changes", change.title, change.get_decision_display()])
     rows += [

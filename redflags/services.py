@@ -53,7 +53,12 @@ def catalogue_sync() -> int:
         for entry in CATALOGUE:
             rule, was_created = Rule.objects.get_or_create(
                 code=entry["code"],
-                defaults={"category": entry["category"], "title": entry["title"], "wording": entry["wording"], "detects_on": entry["detects_on"]},
+                defaults={
+                    "category": entry["category"],
+                    "title": entry["title"],
+                    "wording": entry["wording"],
+                    "detects_on": entry["detects_on"],
+                },
             )
             if was_created or not rule.versions.exists():
                 RuleVersion.objects.create(
@@ -68,7 +73,13 @@ def catalogue_sync() -> int:
                 )
                 created += 1
         if created:
-            audit_record(actor=None, actor_label="system:catalogue_sync", action="redflags.catalogue_sync", object_type="redflags.rule", detail={"created": created})
+            audit_record(
+                actor=None,
+                actor_label="system:catalogue_sync",
+                action="redflags.catalogue_sync",
+                object_type="redflags.rule",
+                detail={"created": created},
+            )
     return created
 
 
@@ -124,7 +135,9 @@ def _review_account(ctx: engine.Context):
     return live[0] if len(live) == 1 else None
 
 
-def assessment_create(*, result: engine.Result, observed: ObservedEvent, ctx: engine.Context, apply: bool = True) -> RiskAssessment:
+def assessment_create(
+    *, result: engine.Result, observed: ObservedEvent, ctx: engine.Context, apply: bool = True
+) -> RiskAssessment:
     """Persist a result: the assessment, one Flag per fired rule, a review item when queued.
 
     For an opening, the outcome is applied by setting attributes on the account instance the
@@ -217,7 +230,10 @@ def opening_assess(*, account, actor=None, checklist=None) -> RiskAssessment:
 
 
 def _json_safe(data: dict) -> dict:
-    return {key: (value.isoformat() if isinstance(value, datetime.date | datetime.datetime) else value) for key, value in data.items()}
+    return {
+        key: (value.isoformat() if isinstance(value, datetime.date | datetime.datetime) else value)
+        for key, value in data.items()
+    }
 
 
 def change_payload(change) -> dict:
@@ -307,7 +323,9 @@ def _decrypt_by_id(keys: list[bytes], pairs: list[tuple[int, bytes]]) -> dict[in
     try:
         plaintexts, _ = fernet_bulk.decrypt_many(keys, [token for _, token in pairs])
     except fernet_bulk.BulkInvalidToken as exc:
-        raise TaxIdScanError(f"member id {ids[exc.index]}: its SSN/TIN does not decrypt under any configured Fernet key") from None
+        raise TaxIdScanError(
+            f"member id {ids[exc.index]}: its SSN/TIN does not decrypt under any configured Fernet key"
+        ) from None
     return dict(zip(ids, plaintexts, strict=True))
 
 
@@ -337,7 +355,11 @@ def shared_tax_id_groups(*, chunk: int = TAX_ID_SCAN_CHUNK) -> tuple[int, list[l
             read += len(rows)
             values = _decrypt_by_id(keys, [(pk, bytes(ssn)) for pk, ssn, _ in rows if ssn is not None])
             # A member without an SSN is indexed by its TIN (members.services: ``ssn or tin``).
-            values.update(_decrypt_by_id(keys, [(pk, bytes(tin)) for pk, _, tin in rows if tin is not None and not values.get(pk)]))
+            values.update(
+                _decrypt_by_id(
+                    keys, [(pk, bytes(tin)) for pk, _, tin in rows if tin is not None and not values.get(pk)]
+                )
+            )
             for pk, _, _ in rows:
                 value = _canonical_tax_id(values.get(pk) or b"")
                 if value is None:
@@ -358,16 +380,25 @@ def _already_flagged(group_of: dict[int, list[int]]) -> set[int]:
     if not ids:
         return set()
     open_items = set(
-        ReviewItem.objects.filter(member_id__in=ids, status=ReviewItem.Status.OPEN, assessment__flags__code=_B5).values_list("member_id", flat=True)
+        ReviewItem.objects.filter(
+            member_id__in=ids, status=ReviewItem.Status.OPEN, assessment__flags__code=_B5
+        ).values_list("member_id", flat=True)
     )
     latest: dict[int, datetime.datetime] = {}
-    for member_id, at in Flag.objects.filter(code=_B5, assessment__member_id__in=ids).values_list("assessment__member_id", "assessment__created_at"):
+    for member_id, at in Flag.objects.filter(code=_B5, assessment__member_id__in=ids).values_list(
+        "assessment__member_id", "assessment__created_at"
+    ):
         latest[member_id] = max(at, latest.get(member_id, at))
     from members.models import Member
 
-    created = dict(Member.objects.filter(pk__in={pk for group in group_of.values() for pk in group}).values_list("pk", "created_at"))
+    created = dict(
+        Member.objects.filter(pk__in={pk for group in group_of.values() for pk in group}).values_list(
+            "pk", "created_at"
+        )
+    )
     covered = {
-        pk for pk, at in latest.items()
+        pk
+        for pk, at in latest.items()
         if all(created.get(other) and created[other] <= at for other in group_of[pk] if other != pk)
     }
     return open_items | covered
@@ -417,7 +448,13 @@ def shared_tax_id_scan(*, member_ids=None, actor_label: str = "system:redflags.t
             "limited_to_members": None if wanted is None else len(wanted),
             "seconds": round(time.monotonic() - started, 2),
         }
-        audit_record(actor=None, actor_label=actor_label, action="redflags.tax_id_scan", object_type="members.member", detail=counts)
+        audit_record(
+            actor=None,
+            actor_label=actor_label,
+            action="redflags.tax_id_scan",
+            object_type="members.member",
+            detail=counts,
+        )
     return counts
 
 
@@ -437,8 +474,16 @@ def fraud_entry_add(*, kind: str, value, listing: str, source: str, actor) -> Kn
     except crypto.CanonicalisationError as exc:
         raise ValidationError({"value": str(exc)}) from None
     with transaction.atomic():
-        entry = KnownFraudEntry.objects.create(kind=kind, index_value=index, value=canonical, listing=listing, source=source.strip(), added_by=actor)
-        audit_record(actor=actor, action="redflags.fraud_entry_added", obj=entry, fields=["kind", "index_value", "value"], detail={"kind": kind, "listing": listing})
+        entry = KnownFraudEntry.objects.create(
+            kind=kind, index_value=index, value=canonical, listing=listing, source=source.strip(), added_by=actor
+        )
+        audit_record(
+            actor=actor,
+            action="redflags.fraud_entry_added",
+            obj=entry,
+            fields=["kind", "index_value", "value"],
+            detail={"kind": kind, "listing": listing},
+        )
     return entry
 
 
@@ -463,15 +508,35 @@ def fraud_list_reindex() -> int:
                 entry.index_value = index
                 entry.save(update_fields=["index_value"])
                 changed += 1
-        audit_record(actor=None, actor_label="system:redflags", action="redflags.fraud_list_reindexed", object_type="redflags.knownfraudentry", detail={"changed": changed})
+        audit_record(
+            actor=None,
+            actor_label="system:redflags",
+            action="redflags.fraud_list_reindexed",
+            object_type="redflags.knownfraudentry",
+            detail={"changed": changed},
+        )
     return changed
 
 
 def _notice_event(name: str, *, member_id, account_id, actor, payload: dict) -> RiskAssessment | None:
-    return event_assess(event=engine.Event(name=name, member_id=member_id, account_id=account_id, actor_id=getattr(actor, "pk", None), payload=payload))
+    return event_assess(
+        event=engine.Event(
+            name=name, member_id=member_id, account_id=account_id, actor_id=getattr(actor, "pk", None), payload=payload
+        )
+    )
 
 
-def cra_alert_record(*, member, kind: str, agency: str, actor=None, source: str = ConsumerReportAlert.Source.STAFF, account=None, notes: str = "", received_at=None) -> ConsumerReportAlert:
+def cra_alert_record(
+    *,
+    member,
+    kind: str,
+    agency: str,
+    actor=None,
+    source: str = ConsumerReportAlert.Source.STAFF,
+    account=None,
+    notes: str = "",
+    received_at=None,
+) -> ConsumerReportAlert:
     if kind not in ConsumerReportAlert.Kind.values:
         raise ValidationError({"kind": f"one of {', '.join(ConsumerReportAlert.Kind.values)}"})
     if not agency.strip():
@@ -480,15 +545,35 @@ def cra_alert_record(*, member, kind: str, agency: str, actor=None, source: str 
         raise ValidationError({"account": "the account belongs to another member"})
     with transaction.atomic():
         alert = ConsumerReportAlert.objects.create(
-            member=member, account=account, kind=kind, agency=agency.strip(), source=source, recorded_by=actor if getattr(actor, "pk", None) else None,
-            notes=notes, received_at=received_at or timezone.now(),
+            member=member,
+            account=account,
+            kind=kind,
+            agency=agency.strip(),
+            source=source,
+            recorded_by=actor if getattr(actor, "pk", None) else None,
+            notes=notes,
+            received_at=received_at or timezone.now(),
         )
-        audit_record(actor=actor, action="redflags.cra_alert_recorded", obj=alert, fields=["kind", "agency"], detail={"kind": kind, "source": source, "member_id": member.pk})
-        _notice_event(engine.CRA_ALERT, member_id=member.pk, account_id=account.pk if account else None, actor=actor, payload={"alert_id": alert.pk, "alert_kind": kind})
+        audit_record(
+            actor=actor,
+            action="redflags.cra_alert_recorded",
+            obj=alert,
+            fields=["kind", "agency"],
+            detail={"kind": kind, "source": source, "member_id": member.pk},
+        )
+        _notice_event(
+            engine.CRA_ALERT,
+            member_id=member.pk,
+            account_id=account.pk if account else None,
+            actor=actor,
+            payload={"alert_id": alert.pk, "alert_kind": kind},
+        )
     return alert
 
 
-def identity_theft_notice_record(*, reporter: str, summary: str, actor, member=None, account=None, received_at=None) -> IdentityTheftNotice:
+def identity_theft_notice_record(
+    *, reporter: str, summary: str, actor, member=None, account=None, received_at=None
+) -> IdentityTheftNotice:
     if reporter not in IdentityTheftNotice.Reporter.values:
         raise ValidationError({"reporter": "unknown reporter"})
     if not summary.strip():
@@ -500,10 +585,27 @@ def identity_theft_notice_record(*, reporter: str, summary: str, actor, member=N
     member_id = member.pk if member is not None else account.member_id
     with transaction.atomic():
         notice = IdentityTheftNotice.objects.create(
-            member_id=member_id, account=account, reporter=reporter, summary=summary.strip(), recorded_by=actor, received_at=received_at or timezone.now()
+            member_id=member_id,
+            account=account,
+            reporter=reporter,
+            summary=summary.strip(),
+            recorded_by=actor,
+            received_at=received_at or timezone.now(),
         )
-        audit_record(actor=actor, action="redflags.identity_theft_notice_recorded", obj=notice, fields=["reporter", "summary"], detail={"reporter": reporter, "member_id": member_id})
-        _notice_event(engine.IDENTITY_THEFT_NOTICE, member_id=member_id, account_id=account.pk if account else None, actor=actor, payload={"notice_id": notice.pk})
+        audit_record(
+            actor=actor,
+            action="redflags.identity_theft_notice_recorded",
+            obj=notice,
+            fields=["reporter", "summary"],
+            detail={"reporter": reporter, "member_id": member_id},
+        )
+        _notice_event(
+            engine.IDENTITY_THEFT_NOTICE,
+            member_id=member_id,
+            account_id=account.pk if account else None,
+            actor=actor,
+            payload={"notice_id": notice.pk},
+        )
     return notice
 
 
@@ -514,11 +616,25 @@ def security_incident_record(*, kind: str, description: str, actor, accounts=(),
         raise ValidationError({"description": "describe the incident"})
     accounts = list(accounts)
     with transaction.atomic():
-        incident = SecurityIncident.objects.create(kind=kind, description=description.strip(), recorded_by=actor, occurred_at=occurred_at or timezone.now())
+        incident = SecurityIncident.objects.create(
+            kind=kind, description=description.strip(), recorded_by=actor, occurred_at=occurred_at or timezone.now()
+        )
         incident.accounts.set(accounts)
-        audit_record(actor=actor, action="redflags.security_incident_recorded", obj=incident, fields=["kind", "accounts"], detail={"kind": kind, "accounts": len(accounts)})
+        audit_record(
+            actor=actor,
+            action="redflags.security_incident_recorded",
+            obj=incident,
+            fields=["kind", "accounts"],
+            detail={"kind": kind, "accounts": len(accounts)},
+        )
         for account in accounts:
-            _notice_event(engine.SECURITY_INCIDENT, member_id=account.member_id, account_id=account.pk, actor=actor, payload={"incident_id": incident.pk, "incident_kind": kind})
+            _notice_event(
+                engine.SECURITY_INCIDENT,
+                member_id=account.member_id,
+                account_id=account.pk,
+                actor=actor,
+                payload={"incident_id": incident.pk, "incident_kind": kind},
+            )
     return incident
 
 
@@ -546,14 +662,26 @@ def caller_verify(*, member, staff, stated: dict) -> dict[str, bool]:
         results["date_of_birth"] = member.date_of_birth is not None and value == member.date_of_birth
     if stated.get("address"):
         try:
-            results["address"] = _same(crypto.blind_index("address", stated["address"]), member.address_index) and crypto.canonical(
-                "address", stated["address"]
-            ) == crypto.canonical("address", (member.mailing_line1, member.mailing_line2, member.mailing_city, member.mailing_state, member.mailing_postal_code))
+            results["address"] = _same(
+                crypto.blind_index("address", stated["address"]), member.address_index
+            ) and crypto.canonical("address", stated["address"]) == crypto.canonical(
+                "address",
+                (
+                    member.mailing_line1,
+                    member.mailing_line2,
+                    member.mailing_city,
+                    member.mailing_state,
+                    member.mailing_postal_code,
+                ),
+            )
         except crypto.CanonicalisationError:
             results["address"] = False
     if stated.get("phone"):
         try:
-            results["phone"] = _same(crypto.canonical("phone", stated["phone"]), crypto.canonical("phone", member.phone) if member.phone else "")
+            results["phone"] = _same(
+                crypto.canonical("phone", stated["phone"]),
+                crypto.canonical("phone", member.phone) if member.phone else "",
+            )
         except crypto.CanonicalisationError:
             results["phone"] = False
     if not results:
@@ -567,20 +695,30 @@ def caller_verify(*, member, staff, stated: dict) -> dict[str, bool]:
             action="redflags.caller_verification",
             obj=attempt,
             fields=sorted(results),
-            detail={"member_id": member.pk, "passed": passed, "results": {key: ("match" if ok else "no match") for key, ok in results.items()}},
+            detail={
+                "member_id": member.pk,
+                "passed": passed,
+                "results": {key: ("match" if ok else "no match") for key, ok in results.items()},
+            },
         )
         if not passed:
             since = timezone.now() - datetime.timedelta(hours=settings.caller_failure_window_hours)
             failures = engine.caller_failures(member.pk, since=since)
             if failures >= settings.caller_failures_to_flag:
-                already = ObservedEvent.objects.filter(event=engine.CALLER_VERIFICATION_FAILED, member_id=member.pk, occurred_at__gte=since).exists()
+                already = ObservedEvent.objects.filter(
+                    event=engine.CALLER_VERIFICATION_FAILED, member_id=member.pk, occurred_at__gte=since
+                ).exists()
                 if not already:
                     _notice_event(
                         engine.CALLER_VERIFICATION_FAILED,
                         member_id=member.pk,
                         account_id=None,
                         actor=staff,
-                        payload={"failures": failures, "window_hours": settings.caller_failure_window_hours, "failed_items": sorted(k for k, ok in results.items() if not ok)},
+                        payload={
+                            "failures": failures,
+                            "window_hours": settings.caller_failure_window_hours,
+                            "failed_items": sorted(k for k, ok in results.items() if not ok),
+                        },
                     )
     return results
 
@@ -604,13 +742,29 @@ def require_current_training(user) -> None:
 def training_acknowledge(*, user, trained_by, program_version: str | None = None) -> TrainingAcknowledgement:
     version = program_version or engine.program_settings().program_version
     with transaction.atomic():
-        ack, created = TrainingAcknowledgement.objects.get_or_create(user=user, program_version=version, defaults={"trained_by": trained_by})
+        ack, created = TrainingAcknowledgement.objects.get_or_create(
+            user=user, program_version=version, defaults={"trained_by": trained_by}
+        )
         if created:
-            audit_record(actor=trained_by, action="redflags.training_acknowledged", obj=ack, fields=["user", "program_version"], detail={"user_id": user.pk, "program_version": version})
+            audit_record(
+                actor=trained_by,
+                action="redflags.training_acknowledged",
+                obj=ack,
+                fields=["user", "program_version"],
+                detail={"user_id": user.pk, "program_version": version},
+            )
     return ack
 
 
-def program_settings_update(*, actor, warn_threshold: int, hold_threshold: int, program_version: str | None = None, caller_failures_to_flag: int | None = None, reason: str = "") -> ProgramSettings:
+def program_settings_update(
+    *,
+    actor,
+    warn_threshold: int,
+    hold_threshold: int,
+    program_version: str | None = None,
+    caller_failures_to_flag: int | None = None,
+    reason: str = "",
+) -> ProgramSettings:
     if not actor.has_perm("redflags.manage_program"):
         raise PermissionDenied("only the Program Administrator sets thresholds")
     if not 0 < warn_threshold <= hold_threshold:
@@ -618,13 +772,25 @@ def program_settings_update(*, actor, warn_threshold: int, hold_threshold: int, 
     with transaction.atomic():
         settings = ProgramSettings.objects.select_for_update().get_or_create(pk=1)[0]
         changed = []
-        for name, value in (("warn_threshold", warn_threshold), ("hold_threshold", hold_threshold), ("program_version", program_version), ("caller_failures_to_flag", caller_failures_to_flag)):
+        for name, value in (
+            ("warn_threshold", warn_threshold),
+            ("hold_threshold", hold_threshold),
+            ("program_version", program_version),
+            ("caller_failures_to_flag", caller_failures_to_flag),
+        ):
             if value is not None and getattr(settings, name) != value:
                 setattr(settings, name, value)
                 changed.append(name)
         settings.updated_at, settings.updated_by = timezone.now(), actor
         settings.save(update_fields=[*changed, "updated_at", "updated_by"])
-        audit_record(actor=actor, action="redflags.settings_changed", obj=settings, fields=changed, reason=reason, detail={name: getattr(settings, name) for name in changed})
+        audit_record(
+            actor=actor,
+            action="redflags.settings_changed",
+            obj=settings,
+            fields=changed,
+            reason=reason,
+            detail={name: getattr(settings, name) for name in changed},
+        )
     return settings
 
 
@@ -634,16 +800,33 @@ def program_change_recommend(*, actor, title: str, recommendation: str) -> Progr
     if not title.strip() or not recommendation.strip():
         raise ValidationError("a program change needs a title and the recommendation")
     with transaction.atomic():
-        change = ProgramChange.objects.create(title=title.strip(), recommendation=recommendation.strip(), recommended_by=actor)
-        audit_record(actor=actor, action="redflags.program_change_recommended", obj=change, fields=["title", "recommendation"])
+        change = ProgramChange.objects.create(
+            title=title.strip(), recommendation=recommendation.strip(), recommended_by=actor
+        )
+        audit_record(
+            actor=actor, action="redflags.program_change_recommended", obj=change, fields=["title", "recommendation"]
+        )
     return change
 
 
-def program_change_decide(*, actor, change: ProgramChange, decision: str, decided_on: datetime.date, board_reference: str, notes: str = "", new_program_version: str = "") -> ProgramChange:
+def program_change_decide(
+    *,
+    actor,
+    change: ProgramChange,
+    decision: str,
+    decided_on: datetime.date,
+    board_reference: str,
+    notes: str = "",
+    new_program_version: str = "",
+) -> ProgramChange:
     """Record the board's determination (accept, modify or reject); an accepted change may bump the program version."""
     if not actor.has_perm("redflags.manage_program"):
         raise PermissionDenied("only the Program Administrator records the board's decision")
-    if decision not in (ProgramChange.Decision.ACCEPTED, ProgramChange.Decision.MODIFIED, ProgramChange.Decision.REJECTED):
+    if decision not in (
+        ProgramChange.Decision.ACCEPTED,
+        ProgramChange.Decision.MODIFIED,
+        ProgramChange.Decision.REJECTED,
+    ):
         raise ValidationError({"decision": "accepted, modified or rejected"})
     if not board_reference.strip():
         raise ValidationError({"board_reference": "cite the board's minutes or ordinance"})
@@ -651,16 +834,41 @@ def program_change_decide(*, actor, change: ProgramChange, decision: str, decide
         raise ValidationError("the board has already decided on this change")
     with transaction.atomic():
         change.decision, change.decided_on, change.board_reference = decision, decided_on, board_reference.strip()
-        change.decision_notes, change.new_program_version = notes, new_program_version if decision != ProgramChange.Decision.REJECTED else ""
-        change.save(update_fields=["decision", "decided_on", "board_reference", "decision_notes", "new_program_version"])
-        audit_record(actor=actor, action="redflags.program_change_decided", obj=change, fields=["decision", "decided_on", "board_reference"], detail={"decision": decision})
+        change.decision_notes, change.new_program_version = (
+            notes,
+            new_program_version if decision != ProgramChange.Decision.REJECTED else "",
+        )
+        change.save(
+            update_fields=["decision", "decided_on", "board_reference", "decision_notes", "new_program_version"]
+        )
+        audit_record(
+            actor=actor,
+            action="redflags.program_change_decided",
+            obj=change,
+            fields=["decision", "decided_on", "board_reference"],
+            detail={"decision": decision},
+        )
         if change.new_program_version:
             settings = engine.program_settings()
-            program_settings_update(actor=actor, warn_threshold=settings.warn_threshold, hold_threshold=settings.hold_threshold, program_version=change.new_program_version, reason=f"program change #{change.pk}")
+            program_settings_update(
+                actor=actor,
+                warn_threshold=settings.warn_threshold,
+                hold_threshold=settings.hold_threshold,
+                program_version=change.new_program_version,
+                reason=f"program change #{change.pk}",
+            )
     return change
 
 
-REVIEW_FIELDS = ("experiences", "changes_in_methods", "changes_in_detection", "changes_in_accounts", "changes_in_arrangements", "recommended_changes", "changes_warranted")
+REVIEW_FIELDS = (
+    "experiences",
+    "changes_in_methods",
+    "changes_in_detection",
+    "changes_in_accounts",
+    "changes_in_arrangements",
+    "recommended_changes",
+    "changes_warranted",
+)
 
 
 def annual_review_save(*, actor, year: int, **considerations) -> AnnualReview:
@@ -685,12 +893,20 @@ def annual_review_save(*, actor, year: int, **considerations) -> AnnualReview:
         "openings_denied_by_program": report["openings_denied_by_program"],
     }
     with transaction.atomic():
-        review, created = AnnualReview.objects.select_for_update().get_or_create(year=int(year), defaults={"prepared_by": actor})
+        review, created = AnnualReview.objects.select_for_update().get_or_create(
+            year=int(year), defaults={"prepared_by": actor}
+        )
         for name, value in considerations.items():
             setattr(review, name, value)
         review.prepared_by, review.prepared_at, review.report = actor, timezone.now(), snapshot
         review.save()
-        audit_record(actor=actor, action="redflags.annual_review_saved", obj=review, fields=sorted(considerations), detail={"year": int(year), "created": created})
+        audit_record(
+            actor=actor,
+            action="redflags.annual_review_saved",
+            obj=review,
+            fields=sorted(considerations),
+            detail={"year": int(year), "created": created},
+        )
     return review
 
 
@@ -702,16 +918,40 @@ def _require_rule_manager(actor) -> None:
         raise PermissionDenied("only the Program Administrator manages rules")
 
 
-def rule_version_draft(*, actor, rule: Rule, weight: int, minimum_outcome: str = Outcome.RECORD, parameters: dict | None = None, notes: str = "") -> RuleVersion:
+def rule_version_draft(
+    *,
+    actor,
+    rule: Rule,
+    weight: int,
+    minimum_outcome: str = Outcome.RECORD,
+    parameters: dict | None = None,
+    notes: str = "",
+) -> RuleVersion:
     _require_rule_manager(actor)
     if minimum_outcome not in Outcome.values:
         raise ValidationError({"minimum_outcome": "record, warn or hold"})
     if not 0 <= int(weight) <= 1000:
         raise ValidationError({"weight": "between 0 and 1000"})
     with transaction.atomic():
-        number = (rule.versions.select_for_update().order_by("-number").values_list("number", flat=True).first() or 0) + 1
-        version = RuleVersion.objects.create(rule=rule, number=number, weight=weight, minimum_outcome=minimum_outcome, parameters=parameters or {}, notes=notes, created_by=actor)
-        audit_record(actor=actor, action="redflags.rule_drafted", obj=version, fields=["weight", "minimum_outcome", "parameters"], detail={"rule": rule.code, "number": number})
+        number = (
+            rule.versions.select_for_update().order_by("-number").values_list("number", flat=True).first() or 0
+        ) + 1
+        version = RuleVersion.objects.create(
+            rule=rule,
+            number=number,
+            weight=weight,
+            minimum_outcome=minimum_outcome,
+            parameters=parameters or {},
+            notes=notes,
+            created_by=actor,
+        )
+        audit_record(
+            actor=actor,
+            action="redflags.rule_drafted",
+            obj=version,
+            fields=["weight", "minimum_outcome", "parameters"],
+            detail={"rule": rule.code, "number": number},
+        )
     return version
 
 
@@ -736,8 +976,14 @@ def rule_version_dry_run(*, actor, version: RuleVersion, days: int = 365) -> dic
     for observed in events.iterator():
         count += 1
         event = engine.Event(
-            name=observed.event, member_id=observed.member_id, account_id=observed.account_id, occurred_at=observed.occurred_at,
-            fields=tuple(observed.fields), old_indexes=observed.old_indexes, new_indexes=observed.new_indexes, payload=observed.payload,
+            name=observed.event,
+            member_id=observed.member_id,
+            account_id=observed.account_id,
+            occurred_at=observed.occurred_at,
+            fields=tuple(observed.fields),
+            old_indexes=observed.old_indexes,
+            new_indexes=observed.new_indexes,
+            payload=observed.payload,
         )
         ctx = engine.Context(event)
         draft_result = engine.evaluate(event, versions=with_draft, settings=settings, context=ctx)
@@ -773,7 +1019,11 @@ def rule_version_activate(*, actor, version: RuleVersion) -> RuleVersion:
             raise ValidationError("only a draft can be activated")
         if not version.dry_run:
             raise ValidationError("run a dry run against past events before activating")
-        previous = RuleVersion.objects.select_for_update().filter(rule_id=version.rule_id, status=RuleVersion.Status.ACTIVE).first()
+        previous = (
+            RuleVersion.objects.select_for_update()
+            .filter(rule_id=version.rule_id, status=RuleVersion.Status.ACTIVE)
+            .first()
+        )
         now = timezone.now()
         if previous is not None:
             previous.status, previous.retired_at = RuleVersion.Status.RETIRED, now
@@ -781,8 +1031,15 @@ def rule_version_activate(*, actor, version: RuleVersion) -> RuleVersion:
         version.status, version.activated_at, version.activated_by = RuleVersion.Status.ACTIVE, now, actor
         version.save(update_fields=["status", "activated_at", "activated_by"])
         audit_record(
-            actor=actor, action="redflags.rule_activated", obj=version, fields=["status"],
-            detail={"rule": version.rule.code, "number": version.number, "replaces": previous.number if previous else None},
+            actor=actor,
+            action="redflags.rule_activated",
+            obj=version,
+            fields=["status"],
+            detail={
+                "rule": version.rule.code,
+                "number": version.number,
+                "replaces": previous.number if previous else None,
+            },
         )
     return version
 
@@ -795,7 +1052,14 @@ def rule_version_retire(*, actor, version: RuleVersion, reason: str = "") -> Rul
             raise ValidationError("already retired")
         version.status, version.retired_at = RuleVersion.Status.RETIRED, timezone.now()
         version.save(update_fields=["status", "retired_at"])
-        audit_record(actor=actor, action="redflags.rule_retired", obj=version, fields=["status"], reason=reason, detail={"rule": version.rule.code, "number": version.number})
+        audit_record(
+            actor=actor,
+            action="redflags.rule_retired",
+            obj=version,
+            fields=["status"],
+            reason=reason,
+            detail={"rule": version.rule.code, "number": version.number},
+        )
     return version
 
 
@@ -811,7 +1075,14 @@ RESOLVING = {
 
 
 def review_respond(
-    *, item: ReviewItem, actor, kind: str, notes: str = "", agency: str = "", case_number: str = "", justification: str = ""
+    *,
+    item: ReviewItem,
+    actor,
+    kind: str,
+    notes: str = "",
+    agency: str = "",
+    case_number: str = "",
+    justification: str = "",
 ) -> Response:
     """Record one response of the program to a queued Red Flag, and carry it out through the registry."""
     if not actor.has_perm("redflags.work_queue"):
@@ -836,8 +1107,19 @@ def review_respond(
         if kind == Response.Kind.CONTACT_CUSTOMER and not notes.strip():
             raise ValidationError("note how and when the customer was contacted and what they said")
         if kind in (Response.Kind.MONITOR, Response.Kind.NO_RESPONSE) and held:
-            raise ValidationError("the opening is on hold: release it after verifying identity, or do not open the account")
-        if kind in (Response.Kind.MONITOR, Response.Kind.DO_NOT_OPEN, Response.Kind.CLOSE_ACCOUNT, Response.Kind.RELEASE_HOLD) and account is None:
+            raise ValidationError(
+                "the opening is on hold: release it after verifying identity, or do not open the account"
+            )
+        if (
+            kind
+            in (
+                Response.Kind.MONITOR,
+                Response.Kind.DO_NOT_OPEN,
+                Response.Kind.CLOSE_ACCOUNT,
+                Response.Kind.RELEASE_HOLD,
+            )
+            and account is None
+        ):
             raise ValidationError("this response needs an account; the flag is about the member only")
         if kind == Response.Kind.DO_NOT_OPEN and account.status != "pending":
             raise ValidationError("only an account that is not yet open can be refused")
@@ -878,7 +1160,12 @@ def review_respond(
             obj=response,
             fields=["kind", "notes", "agency", "case_number", "justification"],
             reason=notes or justification,
-            detail={"review_item": item.pk, "account_id": item.account_id, "rule_versions": response.rule_versions, "resolved": kind in RESOLVING},
+            detail={
+                "review_item": item.pk,
+                "account_id": item.account_id,
+                "rule_versions": response.rule_versions,
+                "resolved": kind in RESOLVING,
+            },
         )
     return response
 

@@ -38,20 +38,50 @@ def staff_permission_required(permission: str):
 
 class CallerVerificationForm(forms.Form):
     member_number = forms.CharField(max_length=20, help_text="The member number the caller gives.")
-    ssn_last4 = forms.CharField(label="SSN last 4 (as stated)", max_length=4, required=False, widget=forms.TextInput(attrs={"autocomplete": "off"}))
-    date_of_birth = forms.DateField(label="Date of birth (as stated)", required=False, widget=forms.DateInput(attrs={"type": "date", "autocomplete": "off"}))
-    address_line1 = forms.CharField(label="Street address (as stated)", max_length=200, required=False, widget=forms.TextInput(attrs={"autocomplete": "off"}))
-    address_line2 = forms.CharField(label="Apartment / unit", max_length=200, required=False, widget=forms.TextInput(attrs={"autocomplete": "off"}))
-    address_city = forms.CharField(label="City", max_length=100, required=False, widget=forms.TextInput(attrs={"autocomplete": "off"}))
-    address_state = forms.CharField(label="State", max_length=2, required=False, widget=forms.TextInput(attrs={"autocomplete": "off"}))
-    address_postal_code = forms.CharField(label="ZIP", max_length=10, required=False, widget=forms.TextInput(attrs={"autocomplete": "off"}))
-    phone = forms.CharField(label="Phone (as stated)", max_length=30, required=False, widget=forms.TextInput(attrs={"autocomplete": "off"}))
+    ssn_last4 = forms.CharField(
+        label="SSN last 4 (as stated)",
+        max_length=4,
+        required=False,
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )
+    date_of_birth = forms.DateField(
+        label="Date of birth (as stated)",
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date", "autocomplete": "off"}),
+    )
+    address_line1 = forms.CharField(
+        label="Street address (as stated)",
+        max_length=200,
+        required=False,
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )
+    address_line2 = forms.CharField(
+        label="Apartment / unit", max_length=200, required=False, widget=forms.TextInput(attrs={"autocomplete": "off"})
+    )
+    address_city = forms.CharField(
+        label="City", max_length=100, required=False, widget=forms.TextInput(attrs={"autocomplete": "off"})
+    )
+    address_state = forms.CharField(
+        label="State", max_length=2, required=False, widget=forms.TextInput(attrs={"autocomplete": "off"})
+    )
+    address_postal_code = forms.CharField(
+        label="ZIP", max_length=10, required=False, widget=forms.TextInput(attrs={"autocomplete": "off"})
+    )
+    phone = forms.CharField(
+        label="Phone (as stated)", max_length=30, required=False, widget=forms.TextInput(attrs={"autocomplete": "off"})
+    )
 
     def stated(self) -> dict:
         data = self.cleaned_data
         stated = {"ssn_last4": data["ssn_last4"], "date_of_birth": data["date_of_birth"], "phone": data["phone"]}
         if data["address_line1"]:
-            stated["address"] = (data["address_line1"], data["address_line2"], data["address_city"], data["address_state"], data["address_postal_code"])
+            stated["address"] = (
+                data["address_line1"],
+                data["address_line2"],
+                data["address_city"],
+                data["address_state"],
+                data["address_postal_code"],
+            )
         return stated
 
 
@@ -83,10 +113,19 @@ def caller_verification(request):
                 except ValidationError as exc:
                     errors.extend(exc.messages)
         else:
-            errors.extend(f"{posted.fields[name].label or name}: {' '.join(messages)}" if name in posted.fields else " ".join(messages) for name, messages in posted.errors.items())
+            errors.extend(
+                f"{posted.fields[name].label or name}: {' '.join(messages)}"
+                if name in posted.fields
+                else " ".join(messages)
+                for name, messages in posted.errors.items()
+            )
     # Never re-filled with what was typed: only the member number survives a submission.
     form = CallerVerificationForm(initial={"member_number": request.POST.get("member_number", "")[:20]})
-    response = render(request, "redflags/caller_verification.html", {"form": form, "results": results, "member_number": member_number, "errors": errors})
+    response = render(
+        request,
+        "redflags/caller_verification.html",
+        {"form": form, "results": results, "member_number": member_number, "errors": errors},
+    )
     response["Cache-Control"] = "no-store"
     return response
 

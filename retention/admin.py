@@ -34,8 +34,12 @@ class RetentionPolicyAdmin(admin.ModelAdmin):
         # The service writes the row and its audit event together; the admin never saves directly.
         original = RetentionPolicy.objects.get(pk=obj.pk)
         retention_policy_update(
-            policy=original, retain_days=form.cleaned_data["retain_days"], enabled=form.cleaned_data["enabled"],
-            basis=form.cleaned_data["basis"], actor=request.user, reason=form.cleaned_data["reason"],
+            policy=original,
+            retain_days=form.cleaned_data["retain_days"],
+            enabled=form.cleaned_data["enabled"],
+            basis=form.cleaned_data["basis"],
+            actor=request.user,
+            reason=form.cleaned_data["reason"],
         )
 
     @admin.action(description="Run the purge for the selected categories now", permissions=["run_purge"])

@@ -8,8 +8,13 @@ class RetentionConfig(AppConfig):
         from members import roles
         from members.demo import DEMO_STEPS
 
-        roles.grant(roles.PRIVACY_OFFICER, "retention.view_retentionpolicy", "retention.change_retentionpolicy",
-                    "retention.run_purge", "retention.view_purgerun")
+        roles.grant(
+            roles.PRIVACY_OFFICER,
+            "retention.view_retentionpolicy",
+            "retention.change_retentionpolicy",
+            "retention.run_purge",
+            "retention.view_purgerun",
+        )
         roles.grant(roles.AUDITOR, "retention.view_retentionpolicy", "retention.view_purgerun")
         roles.grant(roles.PROGRAM_ADMINISTRATOR, "retention.view_retentionpolicy", "retention.view_purgerun")
 

@@ -42,7 +42,9 @@ class RetentionPolicy(models.Model):
     enabled = models.BooleanField(default=True)
     basis = models.TextField(help_text="The law, regulation or co-op policy that sets this period.")
     updated_at = models.DateTimeField(auto_now=True)
-    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
 
     class Meta:
         ordering = ["category"]
@@ -69,7 +71,9 @@ class PurgeRun(models.Model):
     batches = models.PositiveIntegerField(default=0)
     method = models.CharField(max_length=200, help_text="How the records were destroyed.")
     error = models.CharField(max_length=200, blank=True)
-    triggered_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    triggered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
 
     class Meta:
         ordering = ["-started_at"]

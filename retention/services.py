@@ -38,7 +38,14 @@ IDENTIFIER_FIELDS = (
     "alien_registration_number",
     "credit_notes",
 )
-IDENTIFIER_INDEX_FIELDS = ("tax_id_index", "licence_index", "passport_index", "alien_registration_index", "ssn_last4", "drivers_licence_state")
+IDENTIFIER_INDEX_FIELDS = (
+    "tax_id_index",
+    "licence_index",
+    "passport_index",
+    "alien_registration_index",
+    "ssn_last4",
+    "drivers_licence_state",
+)
 
 
 class PurgeError(RuntimeError):
@@ -79,7 +86,11 @@ def _denied_applicants(cutoff: dt.date, today: dt.date, batch_size: int) -> list
 
     still_served = Account.objects.exclude(status=Account.Status.DENIED).values("member_id")
     candidates = (
-        Member.objects.filter(status=Member.Status.APPLICANT, accounts__status=Account.Status.DENIED, accounts__updated_at__date__lt=cutoff)
+        Member.objects.filter(
+            status=Member.Status.APPLICANT,
+            accounts__status=Account.Status.DENIED,
+            accounts__updated_at__date__lt=cutoff,
+        )
         .exclude(pk__in=still_served)
         .exclude(retain_until__gte=today)
         .distinct()
@@ -91,7 +102,9 @@ def _inactive_financial_accounts(cutoff: dt.date, today: dt.date, batch_size: in
     from members.models import FinancialAccount
 
     ids = list(
-        FinancialAccount.objects.filter(is_active=False, removed_at__date__lt=cutoff).order_by("pk").values_list("pk", flat=True)[:batch_size]
+        FinancialAccount.objects.filter(is_active=False, removed_at__date__lt=cutoff)
+        .order_by("pk")
+        .values_list("pk", flat=True)[:batch_size]
     )
     FinancialAccount.objects.filter(pk__in=ids).delete()
     return ids
@@ -101,7 +114,8 @@ def _vacant_premise_field_notes(cutoff: dt.date, today: dt.date, batch_size: int
     from accounts.models import Account, Premise
 
     served = Account.objects.filter(
-        Q(status__in=[Account.Status.PENDING, Account.Status.OPEN, Account.Status.SUSPENDED]) | Q(closed_at__date__gte=cutoff)
+        Q(status__in=[Account.Status.PENDING, Account.Status.OPEN, Account.Status.SUSPENDED])
+        | Q(closed_at__date__gte=cutoff)
     ).values("premise_id")
     holds_notes = Q(gate_code__isnull=False) | Q(meter_reading_notes__isnull=False) | Q(dog_warning=True)
     ids = list(
@@ -110,7 +124,9 @@ def _vacant_premise_field_notes(cutoff: dt.date, today: dt.date, batch_size: int
         .order_by("pk")
         .values_list("pk", flat=True)[:batch_size]
     )
-    Premise.objects.filter(pk__in=ids).update(gate_code=None, meter_reading_notes=None, dog_warning=False, updated_at=timezone.now())
+    Premise.objects.filter(pk__in=ids).update(
+        gate_code=None, meter_reading_notes=None, dog_warning=False, updated_at=timezone.now()
+    )
     return ids
 
 
@@ -119,7 +135,11 @@ def _delete_older(model_path: str, date_field: str) -> Callable[[dt.date, dt.dat
         from django.apps import apps
 
         model = apps.get_model(model_path)
-        ids = list(model.objects.filter(**{f"{date_field}__lt": cutoff}).order_by("pk").values_list("pk", flat=True)[:batch_size])
+        ids = list(
+            model.objects.filter(**{f"{date_field}__lt": cutoff})
+            .order_by("pk")
+            .values_list("pk", flat=True)[:batch_size]
+        )
         model.objects.filter(pk__in=ids).delete()
         return ids
 
@@ -130,7 +150,9 @@ def _usage_partitions(cutoff: dt.date, today: dt.date, batch_size: int) -> list[
     """Whole months of interval data go by dropping their partition (constant time, docs/usage.md)."""
     from accounts.usage.services import usage_drop_partitions_before
 
-    dropped = usage_drop_partitions_before(month=cutoff.replace(day=1), actor_label="retention", reason="retention schedule")
+    dropped = usage_drop_partitions_before(
+        month=cutoff.replace(day=1), actor_label="retention", reason="retention schedule"
+    )
     # The audit row of the batch lists the months as yyyymm numbers.
     return [partition.month.year * 100 + partition.month.month for partition in dropped]
 
@@ -147,22 +169,38 @@ class Handler:
 
 HANDLERS: dict[str, Handler] = {
     Category.FORMER_MEMBER_IDENTIFIERS: Handler(
-        _former_members, "identifiers set to NULL, blind indexes cleared, bank accounts deleted", "members.member",
+        _former_members,
+        "identifiers set to NULL, blind indexes cleared, bank accounts deleted",
+        "members.member",
         IDENTIFIER_FIELDS + IDENTIFIER_INDEX_FIELDS,
     ),
     Category.DENIED_APPLICANT_IDENTIFIERS: Handler(
-        _denied_applicants, "identifiers set to NULL, blind indexes cleared, bank accounts deleted", "members.member",
+        _denied_applicants,
+        "identifiers set to NULL, blind indexes cleared, bank accounts deleted",
+        "members.member",
         IDENTIFIER_FIELDS + IDENTIFIER_INDEX_FIELDS,
     ),
     Category.INACTIVE_FINANCIAL_ACCOUNTS: Handler(
-        _inactive_financial_accounts, "rows deleted", "members.financialaccount", ("routing_number", "account_number", "card_token")
+        _inactive_financial_accounts,
+        "rows deleted",
+        "members.financialaccount",
+        ("routing_number", "account_number", "card_token"),
     ),
     Category.VACANT_PREMISE_FIELD_NOTES: Handler(
-        _vacant_premise_field_notes, "gate code and notes set to NULL", "accounts.premise", ("gate_code", "meter_reading_notes", "dog_warning")
+        _vacant_premise_field_notes,
+        "gate code and notes set to NULL",
+        "accounts.premise",
+        ("gate_code", "meter_reading_notes", "dog_warning"),
     ),
-    Category.RETURNED_MAIL: Handler(_delete_older("accounts.ReturnedMail", "returned_on"), "rows deleted", "accounts.returnedmail"),
-    Category.STATEMENT_NOTICES: Handler(_delete_older("accounts.StatementNotice", "reported_on"), "rows deleted", "accounts.statementnotice"),
-    Category.USAGE_INTERVALS: Handler(_usage_partitions, "monthly partitions dropped", "usage.partition", single_pass=True),
+    Category.RETURNED_MAIL: Handler(
+        _delete_older("accounts.ReturnedMail", "returned_on"), "rows deleted", "accounts.returnedmail"
+    ),
+    Category.STATEMENT_NOTICES: Handler(
+        _delete_older("accounts.StatementNotice", "reported_on"), "rows deleted", "accounts.statementnotice"
+    ),
+    Category.USAGE_INTERVALS: Handler(
+        _usage_partitions, "monthly partitions dropped", "usage.partition", single_pass=True
+    ),
 }
 
 
@@ -171,27 +209,42 @@ def retention_policy_ensure_defaults() -> None:
     for category, days in DEFAULT_RETENTION_DAYS.items():
         RetentionPolicy.objects.get_or_create(
             category=category,
-            defaults={"retain_days": days, "basis": "Default schedule; set by the Privacy Officer per Records Retention policy."},
+            defaults={
+                "retain_days": days,
+                "basis": "Default schedule; set by the Privacy Officer per Records Retention policy.",
+            },
         )
 
 
 @transaction.atomic
-def retention_policy_update(*, policy: RetentionPolicy, retain_days: int, enabled: bool, basis: str, actor, reason: str) -> RetentionPolicy:
+def retention_policy_update(
+    *, policy: RetentionPolicy, retain_days: int, enabled: bool, basis: str, actor, reason: str
+) -> RetentionPolicy:
     if retain_days < 1:
         raise ValueError("retain_days must be at least 1")
     if not reason.strip():
         raise ValueError("a reason is required to change a retention schedule")
     changed = [
-        name for name, value in (("retain_days", retain_days), ("enabled", enabled), ("basis", basis)) if getattr(policy, name) != value
+        name
+        for name, value in (("retain_days", retain_days), ("enabled", enabled), ("basis", basis))
+        if getattr(policy, name) != value
     ]
     policy.retain_days, policy.enabled, policy.basis, policy.updated_by = retain_days, enabled, basis, actor
     policy.save(update_fields=[*changed, "updated_by", "updated_at"])
-    audit_record(actor=actor, action="retention.policy_changed", obj=policy, fields=changed, reason=reason,
-                 detail={"category": policy.category, "retain_days": retain_days, "enabled": enabled})
+    audit_record(
+        actor=actor,
+        action="retention.policy_changed",
+        obj=policy,
+        fields=changed,
+        reason=reason,
+        detail={"category": policy.category, "retain_days": retain_days, "enabled": enabled},
+    )
     return policy
 
 
-def retention_purge_category(*, category: str, actor=None, now: dt.datetime | None = None, batch_size: int = 500) -> PurgeRun:
+def retention_purge_category(
+    *, category: str, actor=None, now: dt.datetime | None = None, batch_size: int = 500
+) -> PurgeRun:
     """Destroy what is past its period in one category, in audited batches. Safe to re-run."""
     if category not in HANDLERS:
         raise ValueError(f"unknown retention category {category!r}")
@@ -206,7 +259,12 @@ def retention_purge_category(*, category: str, actor=None, now: dt.datetime | No
         run = PurgeRun.objects.create(
             category=category, cutoff=cutoff, retain_days=policy.retain_days, method=handler.method, triggered_by=actor
         )
-        audit_record(actor=actor, action="retention.purge_started", obj=run, detail={"category": category, "cutoff": cutoff.isoformat()})
+        audit_record(
+            actor=actor,
+            action="retention.purge_started",
+            obj=run,
+            detail={"category": category, "cutoff": cutoff.isoformat()},
+        )
     try:
         while True:
             with transaction.atomic():
@@ -216,8 +274,12 @@ def retention_purge_category(*, category: str, actor=None, now: dt.datetime | No
                     run.batches += 1
                     run.save(update_fields=["records_destroyed", "batches"])
                     audit_record(
-                        actor=actor, action="retention.purge_batch", object_type=handler.object_type, object_id=run.pk,
-                        fields=handler.fields, detail={"category": category, "purge_run": run.pk, "ids": ids, "method": handler.method},
+                        actor=actor,
+                        action="retention.purge_batch",
+                        object_type=handler.object_type,
+                        object_id=run.pk,
+                        fields=handler.fields,
+                        detail={"category": category, "purge_run": run.pk, "ids": ids, "method": handler.method},
                     )
             if handler.single_pass or len(ids) < batch_size:
                 break
@@ -225,13 +287,22 @@ def retention_purge_category(*, category: str, actor=None, now: dt.datetime | No
         with transaction.atomic():
             run.status, run.finished_at, run.error = PurgeRun.Status.FAILED, timezone.now(), type(exc).__name__
             run.save(update_fields=["status", "finished_at", "error"])
-            audit_record(actor=actor, action="retention.purge_failed", obj=run, detail={"category": category, "error": type(exc).__name__})
+            audit_record(
+                actor=actor,
+                action="retention.purge_failed",
+                obj=run,
+                detail={"category": category, "error": type(exc).__name__},
+            )
         raise
     with transaction.atomic():
         run.status, run.finished_at = PurgeRun.Status.DONE, timezone.now()
         run.save(update_fields=["status", "finished_at"])
-        audit_record(actor=actor, action="retention.purge_finished", obj=run,
-                     detail={"category": category, "records_destroyed": run.records_destroyed, "batches": run.batches})
+        audit_record(
+            actor=actor,
+            action="retention.purge_finished",
+            obj=run,
+            detail={"category": category, "records_destroyed": run.records_destroyed, "batches": run.batches},
+        )
     return run
 
 

@@ -58,7 +58,9 @@ class MemberFactory(factory.django.DjangoModelFactory):
     mailing_state = "IL"
     mailing_postal_code = "62701"
     address_index = factory.LazyAttribute(
-        lambda o: blind_index("address", (o.mailing_line1, o.mailing_line2, o.mailing_city, o.mailing_state, o.mailing_postal_code))
+        lambda o: blind_index(
+            "address", (o.mailing_line1, o.mailing_line2, o.mailing_city, o.mailing_state, o.mailing_postal_code)
+        )
     )
     phone = factory.Sequence(lambda n: f"+1217555{n % 10000:04d}")
     phone_index = factory.LazyAttribute(lambda o: blind_index("phone", o.phone))
@@ -71,7 +73,11 @@ class MemberFactory(factory.django.DjangoModelFactory):
     drivers_licence_number = factory.Sequence(lambda n: f"D{n:09d}")
     drivers_licence_state = "IL"
     licence_index = factory.LazyAttribute(
-        lambda o: blind_index("licence", (o.drivers_licence_number, o.drivers_licence_state)) if o.drivers_licence_number else ""
+        lambda o: (
+            blind_index("licence", (o.drivers_licence_number, o.drivers_licence_state))
+            if o.drivers_licence_number
+            else ""
+        )
     )
 
 
@@ -96,7 +102,9 @@ class FinancialAccountFactory(factory.django.DjangoModelFactory):
     routing_number = "011000015"
     account_number = factory.Sequence(lambda n: f"9000{n:08d}")
     last4 = factory.LazyAttribute(lambda o: o.account_number[-4:])
-    bank_account_index = factory.LazyAttribute(lambda o: blind_index("bank_account", (o.routing_number, o.account_number)))
+    bank_account_index = factory.LazyAttribute(
+        lambda o: blind_index("bank_account", (o.routing_number, o.account_number))
+    )
 
 
 class CapitalCreditAllocationFactory(factory.django.DjangoModelFactory):
@@ -120,7 +128,9 @@ class PremiseFactory(factory.django.DjangoModelFactory):
     service_state = "IL"
     service_postal_code = "62702"
     address_index = factory.LazyAttribute(
-        lambda o: blind_index("address", (o.service_line1, o.service_line2, o.service_city, o.service_state, o.service_postal_code))
+        lambda o: blind_index(
+            "address", (o.service_line1, o.service_line2, o.service_city, o.service_state, o.service_postal_code)
+        )
     )
 
 

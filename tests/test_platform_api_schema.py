@@ -10,7 +10,14 @@ def test_the_openapi_schema_documents_every_api_endpoint_without_warnings(tmp_pa
     target = tmp_path / "schema.yml"
     call_command("spectacular", "--file", str(target), "--fail-on-warn")
     schema = target.read_text()
-    for path in ("/api/members/", "/api/accounts/", "/api/premises/", "/api/bills/", "/api/payments/", "/api/me/consents/"):
+    for path in (
+        "/api/members/",
+        "/api/accounts/",
+        "/api/premises/",
+        "/api/bills/",
+        "/api/payments/",
+        "/api/me/consents/",
+    ):
         assert f"{path}:" in schema, path
 
 

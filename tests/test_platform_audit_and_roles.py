@@ -14,7 +14,9 @@ pytestmark = pytest.mark.django_db
 
 def _event() -> AuditEvent:
     with transaction.atomic():
-        return audit_record(actor=None, actor_label="test", action="test.action", object_type="thing", object_id=1, fields=["b", "a"])
+        return audit_record(
+            actor=None, actor_label="test", action="test.action", object_type="thing", object_id=1, fields=["b", "a"]
+        )
 
 
 def test_an_audit_row_records_who_what_and_which_fields():

@@ -12,7 +12,12 @@ STRONG_SECRET = "s" * 10 + "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJ"
 STRONG_FERNET = "f-0123456789abcdefghijklmnopqrstuvwxyz"
 STRONG_INDEX = "i-0123456789abcdefghijklmnopqrstuvwxyz"
 STRONG_CHAIN = "c-0123456789abcdefghijklmnopqrstuvwxyz"
-GOOD_KEYS = {"SECRET_KEY": STRONG_SECRET, "FERNET_KEYS": [STRONG_FERNET], "BLIND_INDEX_KEY": STRONG_INDEX, "DISCLOSURE_CHAIN_KEY": STRONG_CHAIN}
+GOOD_KEYS = {
+    "SECRET_KEY": STRONG_SECRET,
+    "FERNET_KEYS": [STRONG_FERNET],
+    "BLIND_INDEX_KEY": STRONG_INDEX,
+    "DISCLOSURE_CHAIN_KEY": STRONG_CHAIN,
+}
 
 
 def test_env_bool_rejects_a_value_that_is_not_a_boolean(monkeypatch):

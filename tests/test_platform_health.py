@@ -32,7 +32,9 @@ def test_a_stale_heartbeat_means_the_worker_is_down(client):
 
 
 def test_healthz_is_503_when_redis_is_unreachable(client):
-    dead_redis = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"}}
+    dead_redis = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"}
+    }
     with override_settings(CACHES=dead_redis):
         response = client.get("/healthz")
     assert response.status_code == 503

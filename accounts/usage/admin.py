@@ -9,8 +9,19 @@ from accounts.usage.models import IngestBatch
 
 @admin.register(IngestBatch)
 class IngestBatchAdmin(admin.ModelAdmin):
-    list_display = ["id", "received_at", "source", "filename", "file_format", "status", "readings_received",
-                    "meter_days_inserted", "meter_days_changed", "corrections", "bad_row_count"]
+    list_display = [
+        "id",
+        "received_at",
+        "source",
+        "filename",
+        "file_format",
+        "status",
+        "readings_received",
+        "meter_days_inserted",
+        "meter_days_changed",
+        "corrections",
+        "bad_row_count",
+    ]
     list_filter = ["status", "source", "file_format"]
     search_fields = ["filename", "sha256"]
     list_select_related = ["actor"]

@@ -43,9 +43,22 @@ class BatchOutput(serializers.ModelSerializer):
     class Meta:
         model = IngestBatch
         fields = [
-            "id", "received_at", "source", "filename", "sha256", "file_format", "status", "rejection_reason",
-            "readings_received", "meter_days_inserted", "meter_days_changed", "meter_days_unchanged",
-            "corrections", "bad_row_count", "bad_rows", "elapsed_ms",
+            "id",
+            "received_at",
+            "source",
+            "filename",
+            "sha256",
+            "file_format",
+            "status",
+            "rejection_reason",
+            "readings_received",
+            "meter_days_inserted",
+            "meter_days_changed",
+            "meter_days_unchanged",
+            "corrections",
+            "bad_row_count",
+            "bad_rows",
+            "elapsed_ms",
         ]
 
 
@@ -68,9 +81,15 @@ class IngestApi(APIView):
         given.is_valid(raise_exception=True)
         upload = given.validated_data["file"]
         if upload.size > MAX_UPLOAD_BYTES:
-            return Response({"detail": f"file larger than {MAX_UPLOAD_BYTES} bytes; split it"}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+            return Response(
+                {"detail": f"file larger than {MAX_UPLOAD_BYTES} bytes; split it"},
+                status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+            )
         batch = usage_ingest_file(
-            data=upload.read(), source="api", filename=upload.name or "", file_format=given.validated_data.get("format"),
+            data=upload.read(),
+            source="api",
+            filename=upload.name or "",
+            file_format=given.validated_data.get("format"),
             actor=request.user,
         )
         code = status.HTTP_201_CREATED if batch.status == IngestBatch.Status.LOADED else status.HTTP_400_BAD_REQUEST
@@ -129,12 +148,18 @@ class AccountUsageApi(APIView):
         first_day, last_day = _date_param(request, "first_day"), _date_param(request, "last_day")
         if period not in ("day", "month", "year", "range"):
             raise serializers.ValidationError({"period": "day, month, year or range"})
-        if period == "range" and (first_day is None or last_day is None or first_day > last_day or (last_day - first_day).days > 3660):
+        if period == "range" and (
+            first_day is None or last_day is None or first_day > last_day or (last_day - first_day).days > 3660
+        ):
             raise serializers.ValidationError({"first_day": "give first_day <= last_day, at most ten years apart"})
         account = _account_for_reader(
-            request, account_id, purpose={"period": period, "day": str(day), "first_day": str(first_day), "last_day": str(last_day)}
+            request,
+            account_id,
+            purpose={"period": period, "day": str(day), "first_day": str(first_day), "last_day": str(last_day)},
         )
-        usage = selectors.usage_for_account(account=account, period=period, day=day, first_day=first_day, last_day=last_day)
+        usage = selectors.usage_for_account(
+            account=account, period=period, day=day, first_day=first_day, last_day=last_day
+        )
         usage["account"] = account.account_number
         return Response(usage)
 
@@ -145,7 +170,9 @@ def _download(request, account_id: int, export: str):
     first_day, last_day = _date_param(request, "first_day"), _date_param(request, "last_day")
     if first_day is None or last_day is None or first_day > last_day or (last_day - first_day).days > 400:
         raise serializers.ValidationError({"first_day": "give first_day <= last_day, at most 400 days apart"})
-    account = _account_for_reader(request, account_id, purpose={"export": export, "first_day": str(first_day), "last_day": str(last_day)})
+    account = _account_for_reader(
+        request, account_id, purpose={"export": export, "first_day": str(first_day), "last_day": str(last_day)}
+    )
     return account, first_day, last_day, timegrid.day_bounds_utc(first_day)[0], timegrid.day_bounds_utc(last_day)[1]
 
 
@@ -165,11 +192,15 @@ class AccountIntervalsCsvApi(APIView):
 
         def rows():
             yield writer.writerow(["start_utc", "duration_s", "value_wh", "quality", "channel"])
-            for start_utc, duration, wh, quality, channel in selectors.interval_readings_for_account(account=account, start=start, end=end):
+            for start_utc, duration, wh, quality, channel in selectors.interval_readings_for_account(
+                account=account, start=start, end=end
+            ):
                 yield writer.writerow([start_utc.strftime("%Y-%m-%dT%H:%M:%SZ"), duration, wh, quality, channel])
 
         response = StreamingHttpResponse(rows(), content_type="text/csv")
-        response["Content-Disposition"] = f'attachment; filename="usage-{account.account_number}-{first_day}-{last_day}.csv"'
+        response["Content-Disposition"] = (
+            f'attachment; filename="usage-{account.account_number}-{first_day}-{last_day}.csv"'
+        )
         return response
 
 
@@ -189,8 +220,10 @@ class AccountGreenButtonApi(APIView):
 
         account, first_day, last_day, start, end = _download(request, account_id, "greenbutton.xml")
         points = selectors.espi_usage_points(account=account, start=start, end=end)
-        response = StreamingHttpResponse(render_espi(points, base_url=settings.SITE_URL, now=timezone.now()),
-                                         content_type="application/atom+xml")
-        response["Content-Disposition"] = f'attachment; filename="greenbutton-{account.account_number}-{first_day}-{last_day}.xml"'
+        response = StreamingHttpResponse(
+            render_espi(points, base_url=settings.SITE_URL, now=timezone.now()), content_type="application/atom+xml"
+        )
+        response["Content-Disposition"] = (
+            f'attachment; filename="greenbutton-{account.account_number}-{first_day}-{last_day}.xml"'
+        )
         return response
-

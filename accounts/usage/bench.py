@@ -37,14 +37,27 @@ def _day_file(day: date, meters: list[tuple[str, bool]], rng: random.Random) -> 
     slots = timegrid.slots_in_day(day, 15)
     starts = [timegrid.slot_start_utc(day, 15, slot).astimezone(zone).isoformat() for slot in range(slots)]
     # A daily load shape, scaled per meter and day; solar meters also export around noon.
-    shape = [60 + int(140 * max(0.0, 1 - abs(slot - 76) / 24)) + int(80 * max(0.0, 1 - abs(slot - 30) / 10)) for slot in range(slots)]
+    shape = [
+        60 + int(140 * max(0.0, 1 - abs(slot - 76) / 24)) + int(80 * max(0.0, 1 - abs(slot - 30) / 10))
+        for slot in range(slots)
+    ]
     solar = [int(300 * max(0.0, 1 - abs(slot - 52) / 18)) for slot in range(slots)]
     parts = [",".join(CSV_HEADER) + "\n"]
     for number, has_solar in meters:
         scale = rng.uniform(0.5, 2.0)
-        parts.append("".join(f"{number},{start},900,{int(value * scale)},actual,delivered\n" for start, value in zip(starts, shape, strict=True)))
+        parts.append(
+            "".join(
+                f"{number},{start},900,{int(value * scale)},actual,delivered\n"
+                for start, value in zip(starts, shape, strict=True)
+            )
+        )
         if has_solar:
-            parts.append("".join(f"{number},{start},900,{value},actual,received\n" for start, value in zip(starts, solar, strict=True)))
+            parts.append(
+                "".join(
+                    f"{number},{start},900,{value},actual,received\n"
+                    for start, value in zip(starts, solar, strict=True)
+                )
+            )
     return "".join(parts).encode()
 
 
@@ -54,8 +67,13 @@ def _create_fixtures(count: int, sample: int):
 
     with transaction.atomic():
         premises = Premise.objects.bulk_create(
-            Premise(premise_number=f"BP{index:08d}", service_line1=f"{index} Bench Rd", service_city="Benchville",
-                    service_state="IL", service_postal_code="62700")
+            Premise(
+                premise_number=f"BP{index:08d}",
+                service_line1=f"{index} Bench Rd",
+                service_city="Benchville",
+                service_state="IL",
+                service_postal_code="62700",
+            )
             for index in range(count)
         )
         meters = Meter.objects.bulk_create(
@@ -65,7 +83,13 @@ def _create_fixtures(count: int, sample: int):
         member = Member.objects.create(member_number="BENCH-MEMBER", legal_name="Bench Member", status="active")
         opened = datetime(2000, 1, 1, tzinfo=UTC)
         accounts = Account.objects.bulk_create(
-            Account(account_number=f"BA{index:08d}", member=member, premise=premises[index * (count // sample)], status="open", opened_at=opened)
+            Account(
+                account_number=f"BA{index:08d}",
+                member=member,
+                premise=premises[index * (count // sample)],
+                status="open",
+                opened_at=opened,
+            )
             for index in range(sample)
         )
     return meters, accounts
@@ -121,11 +145,15 @@ def bench_usage(quick: bool = False) -> dict[str, float]:
             batch = usage_ingest_file(data=data, source="bench", filename=f"bench-{day}.csv", meters=lookup)
             ingest_seconds += time.perf_counter() - started
             if batch.status != "loaded" or batch.bad_row_count:
-                raise RuntimeError(f"bench file rejected or had bad rows: {batch.rejection_reason or batch.bad_rows[:3]}")
+                raise RuntimeError(
+                    f"bench file rejected or had bad rows: {batch.rejection_reason or batch.bad_rows[:3]}"
+                )
             readings += batch.readings_received
             started = time.perf_counter()
             with transaction.atomic(), connection.cursor() as cursor:
-                cursor.cursor.copy_expert("COPY usage_bench_raw FROM STDIN WITH (FORMAT csv, HEADER true)", _Reader(data))
+                cursor.cursor.copy_expert(
+                    "COPY usage_bench_raw FROM STDIN WITH (FORMAT csv, HEADER true)", _Reader(data)
+                )
             raw_seconds += time.perf_counter() - started
         results = {
             "usage.ingest_readings_per_s": readings / ingest_seconds,
@@ -143,7 +171,10 @@ def bench_usage(quick: bool = False) -> dict[str, float]:
                 sizes += cursor.fetchone()[0]
             cursor.execute("SELECT pg_total_relation_size('usage_meter_month')")
             sizes += cursor.fetchone()[0]
-            cursor.execute("SELECT count(*) FROM usage_meter_day WHERE day >= %s AND day < %s", [FIRST_DAY, FIRST_DAY + timedelta(days=days)])
+            cursor.execute(
+                "SELECT count(*) FROM usage_meter_day WHERE day >= %s AND day < %s",
+                [FIRST_DAY, FIRST_DAY + timedelta(days=days)],
+            )
             rows = cursor.fetchone()[0]
         results["usage.bytes_per_meter_day"] = sizes / (meter_count * days)
         results["usage.bytes_per_stored_row"] = sizes / rows

@@ -82,7 +82,9 @@ def seed_usage() -> str:
 
     usage_partitions_ensure(months_ahead=3)
     meters = list(
-        Meter.objects.exclude(meter_number__startswith="BENCH-").order_by("pk").values_list("pk", "meter_number", "has_solar")[:MAX_DEMO_METERS]
+        Meter.objects.exclude(meter_number__startswith="BENCH-")
+        .order_by("pk")
+        .values_list("pk", "meter_number", "has_solar")[:MAX_DEMO_METERS]
     )
     if not meters:
         return "usage demo data: no meters yet"
@@ -94,7 +96,9 @@ def seed_usage() -> str:
     days = [first + timedelta(days=offset) for offset in range((yesterday - first).days + 1)]
     if not days:
         return "usage demo data: already up to date"
-    batch = usage_ingest_file(data=_demo_file(meters, days), source="demo", filename=f"demo-{first}-{yesterday}.csv", actor_label="demo")
+    batch = usage_ingest_file(
+        data=_demo_file(meters, days), source="demo", filename=f"demo-{first}-{yesterday}.csv", actor_label="demo"
+    )
     return (
         f"usage demo data: {batch.readings_received} readings for {len(meters)} meters, {len(days)} days"
         f" ({batch.meter_days_inserted} meter-days, {batch.bad_row_count} bad rows)"

@@ -66,7 +66,9 @@ def staging_buffer(groups: dict[int, list]) -> tuple[io.BytesIO, set[date], date
             missing = flags.count(_M) + flags.count(_NONE)
             quality = flags.replace(b"\x00", b"-").decode("ascii")
         meter_id, day, channel, interval = decode_key(key)
-        append(f"{meter_id}\t{day.isoformat()}\t{channel}\t{interval}\t{total}\t{{{text_values}}}\t{quality}\t{estimated}\t{missing}\n")
+        append(
+            f"{meter_id}\t{day.isoformat()}\t{channel}\t{interval}\t{total}\t{{{text_values}}}\t{quality}\t{estimated}\t{missing}\n"
+        )
     first = last = None
     months: set[date] = set()
     if days:

@@ -73,7 +73,9 @@ class MeterMonth(models.Model):
     class Meta:
         db_table = "usage_meter_month"
         constraints = [
-            models.UniqueConstraint(fields=["meter", "month", "channel", "interval_minutes"], name="usage_month_unique"),
+            models.UniqueConstraint(
+                fields=["meter", "month", "channel", "interval_minutes"], name="usage_month_unique"
+            ),
         ]
         indexes = [models.Index(fields=["month"], name="usage_month_month_idx")]
 
@@ -89,7 +91,9 @@ class IngestBatch(models.Model):
         REJECTED = "rejected", "Rejected (nothing loaded)"
 
     received_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     actor_label = models.CharField(max_length=150, blank=True)
     source = models.CharField(max_length=20, help_text="api, command, demo or bench")
     filename = models.CharField(max_length=255, blank=True)
@@ -127,7 +131,9 @@ class Correction(models.Model):
     day = models.DateField()
     channel = models.SmallIntegerField()
     interval_minutes = models.SmallIntegerField()
-    slot = models.SmallIntegerField(help_text="Index of the interval within the local day (0 = starting at local midnight).")
+    slot = models.SmallIntegerField(
+        help_text="Index of the interval within the local day (0 = starting at local midnight)."
+    )
     old_value_wh = models.IntegerField(null=True)
     new_value_wh = models.IntegerField(null=True)
     old_quality = models.CharField(max_length=1)

@@ -213,7 +213,11 @@ def parse_csv(data: bytes, meters: dict[str, int]) -> ParsedReadings:
             line += len(chunk)
             if reader.line_num != line:
                 raise MalformedFile(f"a quoted field spans lines near line {first_line}; no field of this format can")
-            if len(chunk[0]) != 6 or len(set(map(len, chunk))) != 1 or not _fast_chunk(tuple(zip(*chunk, strict=True)), first_line, state):
+            if (
+                len(chunk[0]) != 6
+                or len(set(map(len, chunk))) != 1
+                or not _fast_chunk(tuple(zip(*chunk, strict=True)), first_line, state)
+            ):
                 _slow_chunk(chunk, first_line, state)
     except csv.Error as exc:
         raise MalformedFile(f"line {reader.line_num}: not valid CSV ({exc})") from None
@@ -354,7 +358,13 @@ def _slow_chunk(chunk: list[list[str]], first_line: int, state: _CsvState) -> No
 # ESPI QualityOfReading codes -> our quality. 7 = manually edited; 8, 9 = estimated from history or by
 # interpolation; 11 = derived, 12 = projected (computed, not measured). Everything else (valid,
 # validated, raw, verified, revenue quality ...) counts as an actual read.
-ESPI_QUALITY = {"7": ord(QUALITY_EDITED), "8": ord(QUALITY_ESTIMATED), "9": ord(QUALITY_ESTIMATED), "11": ord(QUALITY_ESTIMATED), "12": ord(QUALITY_ESTIMATED)}
+ESPI_QUALITY = {
+    "7": ord(QUALITY_EDITED),
+    "8": ord(QUALITY_ESTIMATED),
+    "9": ord(QUALITY_ESTIMATED),
+    "11": ord(QUALITY_ESTIMATED),
+    "12": ord(QUALITY_ESTIMATED),
+}
 ESPI_FLOW = {"1": 0, "19": 1}  # forward (delivered) / reverse (received)
 ESPI_UOM_WH = "72"
 
@@ -398,7 +408,11 @@ def parse_espi(data: bytes, meters: dict[str, int]) -> ParsedReadings:
     except etree.Error as exc:  # e.g. an unresolved entity reference (entities are never expanded)
         raise MalformedFile(f"not valid against the ESPI schema: {exc}") from None
     if not valid:
-        error = schema.error_log.filter_from_errors()[0] if schema.error_log.filter_from_errors() else schema.error_log.last_error
+        error = (
+            schema.error_log.filter_from_errors()[0]
+            if schema.error_log.filter_from_errors()
+            else schema.error_log.last_error
+        )
         raise MalformedFile(f"not valid against the ESPI schema (line {error.line}): {error.message[:300]}")
     if root.tag != f"{ATOM}feed":
         raise MalformedFile("expected an Atom <feed> of ESPI entries")
@@ -443,7 +457,9 @@ def parse_espi(data: bytes, meters: dict[str, int]) -> ParsedReadings:
         meter_key, channel_bit, default_interval, multiplier, default_quality = context
         for reading in readings:
             line = reading.sourceline
-            duration = _text(reading, f"{ESPI}timePeriod/{ESPI}duration") or (str(default_interval) if default_interval else None)
+            duration = _text(reading, f"{ESPI}timePeriod/{ESPI}duration") or (
+                str(default_interval) if default_interval else None
+            )
             start = _text(reading, f"{ESPI}timePeriod/{ESPI}start")
             if start is None or duration is None:
                 result.bad(line, "IntervalReading has no timePeriod and its ReadingType no intervalLength")
@@ -527,7 +543,9 @@ def detect_format(data: bytes, filename: str = "") -> str:
     return "csv"
 
 
-def parse_file(data: bytes, meters: dict[str, int], *, file_format: str | None = None, filename: str = "") -> ParsedReadings:
+def parse_file(
+    data: bytes, meters: dict[str, int], *, file_format: str | None = None, filename: str = ""
+) -> ParsedReadings:
     file_format = file_format or detect_format(data, filename)
     if file_format not in ("csv", "espi"):
         raise MalformedFile(f"unknown format {file_format!r}; use csv or espi")

@@ -69,7 +69,9 @@ SELECT DISTINCT ON (meter_id, day, channel) meter_id, day, channel, interval_min
 """
 
 
-def interval_readings_for_account(*, account, start: datetime | date, end: datetime | date) -> Iterator[tuple[datetime, int, int, str, str]]:
+def interval_readings_for_account(
+    *, account, start: datetime | date, end: datetime | date
+) -> Iterator[tuple[datetime, int, int, str, str]]:
     """Every stored interval of the account's meters in [start, end), in time order, streamed."""
     clipped = _clip(account, _as_utc(start), _as_utc(end))
     meters = _meter_ids(account)
@@ -170,7 +172,8 @@ def monthly_totals_for_account(*, account, start_month: date, end_month: date) -
     last_whole = timegrid.local_day_of(window[1]) - timedelta(days=1) if account.closed_at else date.max
     results: list[MonthlyTotal] = []
     rollups = {
-        (row[0], row[1]): row for row in _monthly_rows(account_ids=[account.pk], start_month=start_month, end_month=end_month, clip=False)
+        (row[0], row[1]): row
+        for row in _monthly_rows(account_ids=[account.pk], start_month=start_month, end_month=end_month, clip=False)
     }
     month = start_month
     while month <= end_month:
@@ -232,19 +235,25 @@ def _monthly_rows(*, account_ids, start_month: date, end_month: date, clip: bool
     return [(month, channel, wh, days) for _account, month, channel, wh, days in rows]
 
 
-def monthly_totals_for_accounts(*, account_ids, start_month: date, end_month: date) -> Iterator[tuple[int, date, str, int]]:
+def monthly_totals_for_accounts(
+    *, account_ids, start_month: date, end_month: date
+) -> Iterator[tuple[int, date, str, int]]:
     """(account_id, month, channel, wh) for many accounts, from the rollups, for aggregation reports.
 
     Months are those overlapping each account's tenure (month precision: a month in which the
     account opened or closed counts whole). Individual accounts' monthly figures are still member
     data; aggregate them before they leave the co-op (disclosures/ owns that rule).
     """
-    rows = _monthly_rows(account_ids=account_ids, start_month=start_month.replace(day=1), end_month=end_month.replace(day=1), clip=True)
+    rows = _monthly_rows(
+        account_ids=account_ids, start_month=start_month.replace(day=1), end_month=end_month.replace(day=1), clip=True
+    )
     for account_id, month, channel, wh, _days in rows:
         yield account_id, month, CHANNEL_NAMES[channel], wh
 
 
-def usage_for_account(*, account, period: str, day: date | None = None, first_day: date | None = None, last_day: date | None = None) -> dict:
+def usage_for_account(
+    *, account, period: str, day: date | None = None, first_day: date | None = None, last_day: date | None = None
+) -> dict:
     """Usage at the granularity that fits the period: a day in intervals, a month in days, a year in
     days (365 points chart well) plus monthly totals, a range by its length."""
     if period == "day":
@@ -269,12 +278,19 @@ def usage_for_account(*, account, period: str, day: date | None = None, first_da
         ]
     elif span <= 400:
         result["granularity"] = "day"
-        result["points"] = [t.__dict__ for t in daily_totals_for_account(account=account, first_day=first_day, last_day=last_day)]
+        result["points"] = [
+            t.__dict__ for t in daily_totals_for_account(account=account, first_day=first_day, last_day=last_day)
+        ]
         if period == "year":
-            result["months"] = [t.__dict__ for t in monthly_totals_for_account(account=account, start_month=first_day, end_month=last_day)]
+            result["months"] = [
+                t.__dict__
+                for t in monthly_totals_for_account(account=account, start_month=first_day, end_month=last_day)
+            ]
     else:
         result["granularity"] = "month"
-        result["points"] = [t.__dict__ for t in monthly_totals_for_account(account=account, start_month=first_day, end_month=last_day)]
+        result["points"] = [
+            t.__dict__ for t in monthly_totals_for_account(account=account, start_month=first_day, end_month=last_day)
+        ]
     return result
 
 
@@ -284,9 +300,14 @@ def espi_usage_points(*, account, start: datetime | date, end: datetime | date) 
     solar. Used by the member's own download and by the disclosures export."""
     from accounts.models import Meter
 
-    solar = account.premise_id is not None and Meter.objects.filter(premise_id=account.premise_id, has_solar=True).exists()
+    solar = (
+        account.premise_id is not None and Meter.objects.filter(premise_id=account.premise_id, has_solar=True).exists()
+    )
     for channel in ("delivered", "received") if solar else ("delivered",):
         readings = interval_readings_for_account(account=account, start=start, end=end)
-        yield {"key": f"account-{account.pk}-{channel}", "title": f"Account {account.account_number} ({channel})",
-               "channel": channel, "readings": (reading for reading in readings if reading[4] == channel)}
-
+        yield {
+            "key": f"account-{account.pk}-{channel}",
+            "title": f"Account {account.account_number} ({channel})",
+            "channel": channel,
+            "readings": (reading for reading in readings if reading[4] == channel),
+        }

@@ -57,8 +57,14 @@ def usage_ingest_file(
         parsed = parse_file(data, meters, file_format=file_format, filename=filename)
     except MalformedFile as exc:
         return _record_rejection(
-            data_sha256=digest, source=source, filename=filename, file_format=file_format or "", actor=actor,
-            actor_label=actor_label, reason=str(exc), started=started,
+            data_sha256=digest,
+            source=source,
+            filename=filename,
+            file_format=file_format or "",
+            actor=actor,
+            actor_label=actor_label,
+            reason=str(exc),
+            started=started,
         )
     with transaction.atomic():
         batch = IngestBatch.objects.create(
@@ -72,17 +78,31 @@ def usage_ingest_file(
         )
         stats = loader.load(parsed, batch_id=batch.pk)
         _fill_batch(batch, parsed, stats, started)
-        batch.save(update_fields=[
-            "readings_received", "meter_days_inserted", "meter_days_changed", "meter_days_unchanged",
-            "corrections", "bad_row_count", "bad_rows", "elapsed_ms",
-        ])
+        batch.save(
+            update_fields=[
+                "readings_received",
+                "meter_days_inserted",
+                "meter_days_changed",
+                "meter_days_unchanged",
+                "corrections",
+                "bad_row_count",
+                "bad_rows",
+                "elapsed_ms",
+            ]
+        )
         audit_record(
-            actor=actor, actor_label=batch.actor_label, action="usage.file_ingested", obj=batch,
+            actor=actor,
+            actor_label=batch.actor_label,
+            action="usage.file_ingested",
+            obj=batch,
             detail={
                 # Filename and digest stay on the batch row: the audit guard (rightly) refuses digit runs.
                 "format": parsed.file_format,
-                "readings": parsed.readings, "inserted": stats.inserted, "changed": stats.changed,
-                "corrections": stats.corrections, "bad_rows": parsed.bad_row_count,
+                "readings": parsed.readings,
+                "inserted": stats.inserted,
+                "changed": stats.changed,
+                "corrections": stats.corrections,
+                "bad_rows": parsed.bad_row_count,
             },
         )
     logger.info("usage batch %s loaded: %s readings, %s bad rows", batch.pk, parsed.readings, parsed.bad_row_count)
@@ -109,7 +129,9 @@ def _fill_batch(batch: IngestBatch, parsed: ParsedReadings, stats: loader.LoadSt
     batch.elapsed_ms = int((time.perf_counter() - started) * 1000)
 
 
-def _record_rejection(*, data_sha256, source, filename, file_format, actor, actor_label, reason, started) -> IngestBatch:
+def _record_rejection(
+    *, data_sha256, source, filename, file_format, actor, actor_label, reason, started
+) -> IngestBatch:
     with transaction.atomic():
         batch = IngestBatch.objects.create(
             actor=actor if getattr(actor, "is_authenticated", False) else None,
@@ -123,8 +145,12 @@ def _record_rejection(*, data_sha256, source, filename, file_format, actor, acto
             elapsed_ms=int((time.perf_counter() - started) * 1000),
         )
         audit_record(
-            actor=actor, actor_label=batch.actor_label, action="usage.file_rejected", obj=batch,
-            detail={"format": file_format}, reason=_digits_masked(reason[:500]),
+            actor=actor,
+            actor_label=batch.actor_label,
+            action="usage.file_rejected",
+            obj=batch,
+            detail={"format": file_format},
+            reason=_digits_masked(reason[:500]),
         )
     return batch
 
@@ -175,7 +201,9 @@ def usage_partitions() -> list[Partition]:
     return partitions
 
 
-def usage_drop_partitions_before(*, month: date, actor=None, actor_label: str = "", reason: str = "") -> list[Partition]:
+def usage_drop_partitions_before(
+    *, month: date, actor=None, actor_label: str = "", reason: str = ""
+) -> list[Partition]:
     """Destroy all interval data for local months before ``month`` (retention). Audited.
 
     Each month goes with ``DROP TABLE`` of its partition, so the cost does not depend on how many
@@ -192,8 +220,11 @@ def usage_drop_partitions_before(*, month: date, actor=None, actor_label: str = 
         rollups, _ = MeterMonth.objects.filter(month__lt=cutoff).delete()
         corrections, _ = Correction.objects.filter(day__lt=cutoff).delete()
         audit_record(
-            actor=actor, actor_label=actor_label or _label(actor), action="usage.partitions_dropped",
-            object_type="usage.meterday", object_id=f"before-{cutoff.isoformat()}",
+            actor=actor,
+            actor_label=actor_label or _label(actor),
+            action="usage.partitions_dropped",
+            object_type="usage.meterday",
+            object_id=f"before-{cutoff.isoformat()}",
             detail={
                 "before_month": cutoff.isoformat(),
                 "partitions": [p.name for p in doomed],
@@ -220,7 +251,9 @@ def usage_rollups_rebuild(*, month: date, meter_ids: list[int] | None = None) ->
         if meter_ids is None:
             cursor.execute("DELETE FROM usage_meter_month WHERE month = %(first)s", params)
         else:
-            cursor.execute("DELETE FROM usage_meter_month WHERE month = %(first)s AND meter_id = ANY(%(meters)s)", params)
+            cursor.execute(
+                "DELETE FROM usage_meter_month WHERE month = %(first)s AND meter_id = ANY(%(meters)s)", params
+            )
         cursor.execute(
             f"""
             INSERT INTO usage_meter_month (meter_id, month, channel, interval_minutes, total_wh, days_with_data,

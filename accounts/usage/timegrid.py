@@ -86,7 +86,9 @@ def parse_start(text: str) -> datetime:
         # zoneinfo gives the two folds different offsets both in the gap and in the repeated hour.
         round_trip = first.astimezone(UTC).astimezone(zone).replace(tzinfo=None)
         if round_trip != parsed:
-            raise BadTimestamp(f"start {text[:40]!r} does not exist in {zone.key} (clocks spring forward); give a UTC offset")
+            raise BadTimestamp(
+                f"start {text[:40]!r} does not exist in {zone.key} (clocks spring forward); give a UTC offset"
+            )
         raise BadTimestamp(f"start {text[:40]!r} is ambiguous in {zone.key} (clocks fall back); give a UTC offset")
     return first.astimezone(UTC)
 

@@ -8,6 +8,14 @@ urlpatterns = [
     path("api/usage/ingest/", api.IngestApi.as_view(), name="ingest"),
     path("api/usage/batches/<int:batch_id>/", api.BatchDetailApi.as_view(), name="batch"),
     path("api/usage/accounts/<int:account_id>/", api.AccountUsageApi.as_view(), name="account"),
-    path("api/usage/accounts/<int:account_id>/intervals.csv", api.AccountIntervalsCsvApi.as_view(), name="account-intervals"),
-    path("api/usage/accounts/<int:account_id>/greenbutton.xml", api.AccountGreenButtonApi.as_view(), name="account-greenbutton"),
+    path(
+        "api/usage/accounts/<int:account_id>/intervals.csv",
+        api.AccountIntervalsCsvApi.as_view(),
+        name="account-intervals",
+    ),
+    path(
+        "api/usage/accounts/<int:account_id>/greenbutton.xml",
+        api.AccountGreenButtonApi.as_view(),
+        name="account-greenbutton",
+    ),
 ]

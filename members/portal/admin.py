@@ -14,7 +14,12 @@ class ResolveForm(forms.ModelForm):
 
     def clean(self):
         data = super().clean()
-        if self.instance.pk and CorrectionRequest.objects.filter(pk=self.instance.pk).exclude(status=CorrectionRequest.Status.OPEN).exists():
+        if (
+            self.instance.pk
+            and CorrectionRequest.objects.filter(pk=self.instance.pk)
+            .exclude(status=CorrectionRequest.Status.OPEN)
+            .exists()
+        ):
             raise forms.ValidationError("This request is already resolved.")
         if data.get("status") == CorrectionRequest.Status.OPEN:
             self.add_error("status", "Resolve as corrected or declined.")
@@ -33,7 +38,16 @@ class CorrectionRequestAdmin(admin.ModelAdmin):
     list_filter = ("status", "topic")
     list_select_related = ("member", "resolved_by")
     search_fields = ("member__member_number",)
-    readonly_fields = ("member", "topic", "requested_correction", "explanation", "submitted_at", "submitted_by", "resolved_at", "resolved_by")
+    readonly_fields = (
+        "member",
+        "topic",
+        "requested_correction",
+        "explanation",
+        "submitted_at",
+        "submitted_by",
+        "resolved_at",
+        "resolved_by",
+    )
 
     def has_add_permission(self, request) -> bool:
         return False  # members submit requests in the portal
@@ -44,5 +58,9 @@ class CorrectionRequestAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         # The form has validated what the service checks; the service writes the row and its audit event.
         original = CorrectionRequest.objects.get(pk=obj.pk)
-        correction_request_resolve(actor=request.user, request=original, status=form.cleaned_data["status"],
-                                   note=form.cleaned_data["resolution_note"])
+        correction_request_resolve(
+            actor=request.user,
+            request=original,
+            status=form.cleaned_data["status"],
+            note=form.cleaned_data["resolution_note"],
+        )

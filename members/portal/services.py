@@ -12,7 +12,9 @@ MAX_TEXT = 2000
 
 
 @transaction.atomic
-def correction_request_submit(*, actor, member: Member, topic: str, requested_correction: str, explanation: str = "") -> CorrectionRequest:
+def correction_request_submit(
+    *, actor, member: Member, topic: str, requested_correction: str, explanation: str = ""
+) -> CorrectionRequest:
     errors: dict[str, list[str]] = {}
     if topic not in CorrectionRequest.Topic.values:
         errors["topic"] = ["Choose what the correction is about."]
@@ -25,9 +27,19 @@ def correction_request_submit(*, actor, member: Member, topic: str, requested_co
     if errors:
         raise ValidationError(errors)
     request = CorrectionRequest.objects.create(
-        member=member, topic=topic, requested_correction=requested_correction.strip(), explanation=explanation.strip(), submitted_by=actor
+        member=member,
+        topic=topic,
+        requested_correction=requested_correction.strip(),
+        explanation=explanation.strip(),
+        submitted_by=actor,
     )
-    audit_record(actor=actor, action="member.correction_requested", obj=request, fields=["topic"], detail={"member_id": member.pk, "topic": topic})
+    audit_record(
+        actor=actor,
+        action="member.correction_requested",
+        obj=request,
+        fields=["topic"],
+        detail={"member_id": member.pk, "topic": topic},
+    )
     return request
 
 
@@ -43,6 +55,11 @@ def correction_request_resolve(*, actor, request: CorrectionRequest, status: str
     request.status, request.resolution_note = status, note.strip()
     request.resolved_at, request.resolved_by = timezone.now(), actor
     request.save(update_fields=["status", "resolution_note", "resolved_at", "resolved_by"])
-    audit_record(actor=actor, action="member.correction_resolved", obj=request, fields=["status", "resolution_note"],
-                 detail={"member_id": request.member_id, "status": status})
+    audit_record(
+        actor=actor,
+        action="member.correction_resolved",
+        obj=request,
+        fields=["status", "resolution_note"],
+        detail={"member_id": request.member_id, "status": status},
+    )
     return request

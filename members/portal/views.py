@@ -48,22 +48,30 @@ def _apply_errors(form: forms.Form, error: ValidationError) -> None:
 def portal_home(request):
     member = _own_member(request)
     accounts = member.accounts.select_related("premise").order_by("account_number")
-    return render(request, "portal/home.html", {
-        "member": member,
-        "accounts": accounts,
-        "capital_credits": member.capital_credits.order_by("-year")[:10],
-        "corrections": member.correction_requests.all()[:10],
-    })
+    return render(
+        request,
+        "portal/home.html",
+        {
+            "member": member,
+            "accounts": accounts,
+            "capital_credits": member.capital_credits.order_by("-year")[:10],
+            "corrections": member.correction_requests.all()[:10],
+        },
+    )
 
 
 @login_required
 def portal_account(request, account_number: str):
     account = _own_account(request, account_number)
-    return render(request, "portal/account.html", {
-        "account": account,
-        "bills": account.bills.order_by("-issued_on")[:24],
-        "payments": account.payments.order_by("-received_at")[:24],
-    })
+    return render(
+        request,
+        "portal/account.html",
+        {
+            "account": account,
+            "bills": account.bills.order_by("-issued_on")[:24],
+            "payments": account.payments.order_by("-received_at")[:24],
+        },
+    )
 
 
 class ContactForm(forms.Form):
@@ -86,20 +94,42 @@ def portal_contact(request):
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            address = (data["mailing_line1"], data["mailing_line2"], data["mailing_city"], data["mailing_state"], data["mailing_postal_code"])
-            current = (member.mailing_line1, member.mailing_line2, member.mailing_city, member.mailing_state, member.mailing_postal_code)
+            address = (
+                data["mailing_line1"],
+                data["mailing_line2"],
+                data["mailing_city"],
+                data["mailing_state"],
+                data["mailing_postal_code"],
+            )
+            current = (
+                member.mailing_line1,
+                member.mailing_line2,
+                member.mailing_city,
+                member.mailing_state,
+                member.mailing_postal_code,
+            )
             from django.db import transaction
 
             with transaction.atomic():
                 if address != current:
                     member_services.member_change_address(
-                        actor=request.user, member=member, line1=address[0], line2=address[1], city=address[2],
-                        state=address[3], postal_code=address[4], reason="changed by the member in the portal",
+                        actor=request.user,
+                        member=member,
+                        line1=address[0],
+                        line2=address[1],
+                        city=address[2],
+                        state=address[3],
+                        postal_code=address[4],
+                        reason="changed by the member in the portal",
                     )
                 if data["phone"] != member.phone:
-                    member_services.member_change_phone(actor=request.user, member=member, phone=data["phone"], reason="portal")
+                    member_services.member_change_phone(
+                        actor=request.user, member=member, phone=data["phone"], reason="portal"
+                    )
                 if data["email"] != member.email:
-                    member_services.member_change_email(actor=request.user, member=member, email=data["email"], reason="portal")
+                    member_services.member_change_email(
+                        actor=request.user, member=member, email=data["email"], reason="portal"
+                    )
         except ValidationError as error:
             _apply_errors(form, error)
         else:
@@ -111,7 +141,9 @@ def portal_contact(request):
 class CorrectionForm(forms.Form):
     topic = forms.ChoiceField(choices=CorrectionRequest.Topic.choices, label="What should be corrected?")
     requested_correction = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), label="What the record should say")
-    explanation = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False, label="Anything we should know")
+    explanation = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}), required=False, label="Anything we should know"
+    )
 
 
 @login_required
@@ -170,12 +202,21 @@ def portal_usage(request, account_number: str):
         bar["x"], bar["y"] = position * 10, round(125 - bar["height"], 1)
         bar["text"] = bar["label"].strftime("%B %Y" if period == "year" else "%a %b %d")
         bar["delivered"], bar["received"] = round(bar["delivered"], 2), round(bar["received"], 2)
-    return render(request, "portal/usage.html", {
-        "account": account, "period": period, "day": day, "series": series, "chart_width": max(len(series), 1) * 10,
-        "first_day": usage["first_day"], "last_day": usage["last_day"],
-        "total_kwh": round(sum(bar["delivered"] for bar in series), 1),
-        "total_received_kwh": round(sum(bar["received"] for bar in series), 1),
-    })
+    return render(
+        request,
+        "portal/usage.html",
+        {
+            "account": account,
+            "period": period,
+            "day": day,
+            "series": series,
+            "chart_width": max(len(series), 1) * 10,
+            "first_day": usage["first_day"],
+            "last_day": usage["last_day"],
+            "total_kwh": round(sum(bar["delivered"] for bar in series), 1),
+            "total_received_kwh": round(sum(bar["received"] for bar in series), 1),
+        },
+    )
 
 
 class ConsentForm(forms.Form):
@@ -184,7 +225,9 @@ class ConsentForm(forms.Form):
     recipient = forms.ModelChoiceField(queryset=None, label="Share with")
     categories = forms.MultipleChoiceField(widget=forms.CheckboxSelectMultiple, label="Which information")
     purpose = forms.ChoiceField(label="For what purpose")
-    expires_on = forms.DateField(required=False, label="Until (optional)", widget=forms.DateInput(attrs={"type": "date"}))
+    expires_on = forms.DateField(
+        required=False, label="Until (optional)", widget=forms.DateInput(attrs={"type": "date"})
+    )
 
     def __init__(self, *args, **kwargs):
         from disclosures.models import NOT_CONSENTABLE, SECONDARY_PURPOSES, DataCategory, Purpose
@@ -219,8 +262,13 @@ def portal_privacy(request):
             expires = timezone.make_aware(dt.datetime.combine(data["expires_on"], dt.time.max))
         try:
             consent_grant(
-                actor=request.user, member=member, recipient=data["recipient"], categories=data["categories"],
-                purpose=data["purpose"], channel="portal", evidence=f"portal login {request.user.get_username()}",
+                actor=request.user,
+                member=member,
+                recipient=data["recipient"],
+                categories=data["categories"],
+                purpose=data["purpose"],
+                channel="portal",
+                evidence=f"portal login {request.user.get_username()}",
                 expires_at=expires,
             )
         except ValidationError as error:
@@ -229,12 +277,16 @@ def portal_privacy(request):
         else:
             messages.success(request, f"You allowed us to share your information with {data['recipient'].name}.")
             return redirect("portal:privacy")
-    return render(request, "portal/privacy.html", {
-        "form": form,
-        "consents": consents_of_member(member=member),
-        "releases": disclosures_to_member(member=member)[:50],
-        "now": timezone.now(),
-    })
+    return render(
+        request,
+        "portal/privacy.html",
+        {
+            "form": form,
+            "consents": consents_of_member(member=member),
+            "releases": disclosures_to_member(member=member)[:50],
+            "now": timezone.now(),
+        },
+    )
 
 
 @login_required
@@ -245,9 +297,13 @@ def portal_consent_revoke(request, consent_id: int):
 
     consent = consent_of_member(member=_own_member(request), consent_id=consent_id)
     try:
-        consent_revoke(actor=request.user, consent=consent, channel="portal", reason="revoked by the member in the portal")
+        consent_revoke(
+            actor=request.user, consent=consent, channel="portal", reason="revoked by the member in the portal"
+        )
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     else:
-        messages.success(request, f"You withdrew your consent for {consent.recipient.name}. Nothing more will be shared.")
+        messages.success(
+            request, f"You withdrew your consent for {consent.recipient.name}. Nothing more will be shared."
+        )
     return redirect("portal:privacy")

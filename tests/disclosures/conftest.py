@@ -62,19 +62,38 @@ def contractor(recipient):
 def agreement(privacy_officer, contractor):
     today = timezone.localdate()
     return services.agreement_record(
-        actor=privacy_officer, recipient=contractor, reference="CA-1", scope="bill printing", categories=[C.CONTACT],
-        signed_on=today - timedelta(days=10), effective_from=today - timedelta(days=10), expires_on=today + timedelta(days=100),
+        actor=privacy_officer,
+        recipient=contractor,
+        reference="CA-1",
+        scope="bill printing",
+        categories=[C.CONTACT],
+        signed_on=today - timedelta(days=10),
+        effective_from=today - timedelta(days=10),
+        expires_on=today + timedelta(days=100),
     )
 
 
 @pytest.fixture
 def contractor_basis(privacy_officer, contractor, agreement):
     return services.legal_basis_record(
-        actor=privacy_officer, kind=LegalBasis.Kind.CONTRACTOR, recipient=contractor, agreement=agreement, categories=[C.CONTACT],
-        purpose=Purpose.BILLING, valid_until=timezone.now() + timedelta(days=30),
+        actor=privacy_officer,
+        kind=LegalBasis.Kind.CONTRACTOR,
+        recipient=contractor,
+        agreement=agreement,
+        categories=[C.CONTACT],
+        purpose=Purpose.BILLING,
+        valid_until=timezone.now() + timedelta(days=30),
     )
 
 
 def written_consent(actor, member, recipient, categories=(C.CONTACT,), purpose=Purpose.MARKETING, **extra):
-    return services.consent_grant(actor=actor, member=member, recipient=recipient, categories=list(categories), purpose=purpose,
-                                  channel="written", evidence="form F-1", **extra)
+    return services.consent_grant(
+        actor=actor,
+        member=member,
+        recipient=recipient,
+        categories=list(categories),
+        purpose=purpose,
+        channel="written",
+        evidence="form F-1",
+        **extra,
+    )

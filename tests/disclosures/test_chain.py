@@ -19,9 +19,25 @@ def _append(n: int = 1, **extra) -> list[DisclosureLogEntry]:
     entries = []
     for index in range(n):
         with transaction.atomic():
-            entries.append(chain_append(actor=None, actor_label="test", outcome="released", recipient=None, recipient_label=f"r{index}",
-                                        basis_kind="consent", basis_ref=f"consent:{index}", purpose="marketing", member_ids=[index + 1, index + 2],
-                                        categories=["A1_contact"], fields=["member_number"], format="csv", row_count=2, file_sha256="ab" * 32, **extra))
+            entries.append(
+                chain_append(
+                    actor=None,
+                    actor_label="test",
+                    outcome="released",
+                    recipient=None,
+                    recipient_label=f"r{index}",
+                    basis_kind="consent",
+                    basis_ref=f"consent:{index}",
+                    purpose="marketing",
+                    member_ids=[index + 1, index + 2],
+                    categories=["A1_contact"],
+                    fields=["member_number"],
+                    format="csv",
+                    row_count=2,
+                    file_sha256="ab" * 32,
+                    **extra,
+                )
+            )
     return entries
 
 
@@ -74,7 +90,10 @@ def test_verification_detects_a_deleted_entry():
 
 def test_verification_detects_an_altered_entry():
     entries = _append(3)
-    _tamper("UPDATE disclosures_disclosurelogentry SET recipient_label = 'someone else', member_ids = '{99}' WHERE seq = %s", [entries[1].seq])
+    _tamper(
+        "UPDATE disclosures_disclosurelogentry SET recipient_label = 'someone else', member_ids = '{99}' WHERE seq = %s",
+        [entries[1].seq],
+    )
     report = verify_chain()
     assert not report.ok
     assert report.broken_seqs == [2]
@@ -141,6 +160,7 @@ def test_a_different_key_cannot_verify_the_chain(settings):
 
 def _truncate_log_from_another_connection() -> None:
     """The threads commit for real (each has its own connection); TRUNCATE bypasses the row triggers."""
+
     def run():
         with connection.cursor() as cursor:
             cursor.execute("TRUNCATE disclosures_disclosurelogentry, disclosures_chainhead")
@@ -165,7 +185,14 @@ def test_concurrent_appends_never_fork_the_chain():
             barrier.wait()
             for _ in range(per_thread):
                 with transaction.atomic():
-                    chain_append(actor=None, actor_label=label, outcome="released", recipient_label=label, member_ids=[1], categories=["A1_contact"])
+                    chain_append(
+                        actor=None,
+                        actor_label=label,
+                        outcome="released",
+                        recipient_label=label,
+                        member_ids=[1],
+                        categories=["A1_contact"],
+                    )
         except BaseException as exc:  # noqa: BLE001
             errors.append(exc)
         finally:
@@ -181,7 +208,9 @@ def test_concurrent_appends_never_fork_the_chain():
         entries: list = []
 
         def read():
-            entries.extend(DisclosureLogEntry.objects.order_by("seq").values_list("seq", "prev_hash", "entry_hash", "actor_label"))
+            entries.extend(
+                DisclosureLogEntry.objects.order_by("seq").values_list("seq", "prev_hash", "entry_hash", "actor_label")
+            )
             entries.append(verify_chain().ok)
             connections.close_all()
 
@@ -218,7 +247,10 @@ def test_a_rewrite_after_the_anchored_head_is_detected_by_the_next_run():
     forged = entries[1]
     forged.recipient_label = "nobody"
     new_hash = entry_hash(chain_key(), forged.prev_hash, tuple(getattr(forged, c) for c in CANONICAL_COLUMNS))
-    _tamper("UPDATE disclosures_disclosurelogentry SET recipient_label = 'nobody', entry_hash = %s WHERE seq = 2", [new_hash])
+    _tamper(
+        "UPDATE disclosures_disclosurelogentry SET recipient_label = 'nobody', entry_hash = %s WHERE seq = 2",
+        [new_hash],
+    )
     _tamper("UPDATE disclosures_chainhead SET entry_hash = %s", [new_hash])
     assert verify_chain().ok  # internally consistent: the forger had the key
     report = chain_verification_record(actor_label="test")

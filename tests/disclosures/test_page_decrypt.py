@@ -58,6 +58,10 @@ def test_the_registry_fields_round_trip(db):
     from tests.factories import MemberFactory
 
     member = MemberFactory()
-    raw = Member.objects.filter(pk=member.pk).values_list(Cast("ssn", BinaryField()), Cast("date_of_birth", BinaryField())).get()
+    raw = (
+        Member.objects.filter(pk=member.pk)
+        .values_list(Cast("ssn", BinaryField()), Cast("date_of_birth", BinaryField()))
+        .get()
+    )
     ssn, dob = decrypt_page(crypto.derived_fernet_keys(), [bytes(v) for v in raw])
     assert ssn.decode() == member.ssn and dob.decode() == member.date_of_birth.isoformat()

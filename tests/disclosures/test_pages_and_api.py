@@ -16,8 +16,21 @@ from tests.factories import MemberFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
-AUDITOR_PAGES = ["/audit/", "/audit/disclosures/", "/audit/refused/", "/audit/consents/", "/audit/access-log/", "/audit/chain/"]
-AUDITOR_API = ["/api/audit/disclosures/", "/api/audit/refused/", "/api/audit/consents/", "/api/audit/access-log/", "/api/audit/chain/"]
+AUDITOR_PAGES = [
+    "/audit/",
+    "/audit/disclosures/",
+    "/audit/refused/",
+    "/audit/consents/",
+    "/audit/access-log/",
+    "/audit/chain/",
+]
+AUDITOR_API = [
+    "/api/audit/disclosures/",
+    "/api/audit/refused/",
+    "/api/audit/consents/",
+    "/api/audit/access-log/",
+    "/api/audit/chain/",
+]
 MEMBER_API = ["/api/me/consents/", "/api/me/disclosures/", "/api/me/recipients/"]
 
 
@@ -27,10 +40,18 @@ def history(csr, privacy_officer, members, partner, contractor_basis, contractor
     for member in members:
         written_consent(csr, member, partner)
     services.consent_revoke(actor=csr, consent=Consent.objects.filter(member=members[2]).get(), channel="phone")
-    services.disclosure_export(actor=privacy_officer, recipient=partner, categories=[C.CONTACT], purpose=Purpose.MARKETING).read_all()
+    services.disclosure_export(
+        actor=privacy_officer, recipient=partner, categories=[C.CONTACT], purpose=Purpose.MARKETING
+    ).read_all()
     with pytest.raises(services.DisclosureRefused):
-        services.disclosure_export(actor=privacy_officer, recipient=contractor, categories=[C.BILLING], purpose=Purpose.BILLING, basis=contractor_basis,
-                                   member_ids=[members[0].pk])
+        services.disclosure_export(
+            actor=privacy_officer,
+            recipient=contractor,
+            categories=[C.BILLING],
+            purpose=Purpose.BILLING,
+            basis=contractor_basis,
+            member_ids=[members[0].pk],
+        )
 
 
 # --- Auditor pages and API ---------------------------------------------------------------------------
@@ -120,7 +141,11 @@ def test_a_csv_download_is_itself_logged(client, auditor, history):
     content = b"".join(response.streaming_content).decode()
     assert content.startswith("seq,at,actor")
     entry = DisclosureLogEntry.objects.order_by("-seq").first()
-    assert DisclosureLogEntry.objects.count() == before + 1 and entry.basis_kind == "audit_review" and entry.actor_label == auditor.username
+    assert (
+        DisclosureLogEntry.objects.count() == before + 1
+        and entry.basis_kind == "audit_review"
+        and entry.actor_label == auditor.username
+    )
     assert AuditEvent.objects.filter(action="audit.export", actor=auditor).exists()
 
 
@@ -163,7 +188,14 @@ def test_the_auditor_api_lists_the_log_with_filters(client, auditor, history):
 
 
 def test_the_auditor_role_has_no_write_permissions(auditor):
-    for codename in ("add_consent", "change_consent", "add_recipient", "add_legalbasis", "release_disclosure", "approve_legalbasis"):
+    for codename in (
+        "add_consent",
+        "change_consent",
+        "add_recipient",
+        "add_legalbasis",
+        "release_disclosure",
+        "approve_legalbasis",
+    ):
         assert not auditor.has_perm(f"disclosures.{codename}")
     assert auditor.has_perm("disclosures.view_disclosurelogentry") and auditor.has_perm("disclosures.view_access_log")
 
@@ -171,7 +203,9 @@ def test_the_auditor_role_has_no_write_permissions(auditor):
 def test_role_permissions(csr, privacy_officer):
     assert csr.has_perm("disclosures.add_consent") and not csr.has_perm("disclosures.view_disclosurelogentry")
     assert not csr.has_perm("disclosures.release_disclosure")
-    assert privacy_officer.has_perm("disclosures.add_legalbasis") and privacy_officer.has_perm("disclosures.approve_membershiplistrequest")
+    assert privacy_officer.has_perm("disclosures.add_legalbasis") and privacy_officer.has_perm(
+        "disclosures.approve_membershiplistrequest"
+    )
 
 
 # --- Member API ----------------------------------------------------------------------------------
@@ -191,10 +225,18 @@ def test_the_member_api_refuses_a_staff_login_without_a_member(client, csr, url)
 def test_a_member_lists_grants_and_revokes_their_consent(client, member_with_login, partner):
     client.force_login(member_with_login.user)
     assert [r["name"] for r in client.get("/api/me/recipients/").json()] == ["HomeWarm Offers"]
-    created = client.post("/api/me/consents/", {"recipient": partner.pk, "categories": [C.CONTACT], "purpose": Purpose.MARKETING}, content_type="application/json")
+    created = client.post(
+        "/api/me/consents/",
+        {"recipient": partner.pk, "categories": [C.CONTACT], "purpose": Purpose.MARKETING},
+        content_type="application/json",
+    )
     assert created.status_code == 201, created.content
     consent = Consent.objects.get(pk=created.json()["id"])
-    assert consent.member == member_with_login and consent.channel == "portal" and consent.recorded_by == member_with_login.user
+    assert (
+        consent.member == member_with_login
+        and consent.channel == "portal"
+        and consent.recorded_by == member_with_login.user
+    )
     assert [c["id"] for c in client.get("/api/me/consents/").json()["results"]] == [consent.pk]
     revoked = client.post(f"/api/me/consents/{consent.pk}/revoke/")
     assert revoked.status_code == 200 and revoked.json()["status"] == "revoked"
@@ -204,11 +246,23 @@ def test_a_member_lists_grants_and_revokes_their_consent(client, member_with_log
 
 def test_a_member_cannot_consent_to_a_contractor_or_with_bad_input(client, member_with_login, contractor, partner):
     client.force_login(member_with_login.user)
-    response = client.post("/api/me/consents/", {"recipient": contractor.pk, "categories": [C.CONTACT], "purpose": Purpose.MARKETING}, content_type="application/json")
+    response = client.post(
+        "/api/me/consents/",
+        {"recipient": contractor.pk, "categories": [C.CONTACT], "purpose": Purpose.MARKETING},
+        content_type="application/json",
+    )
     assert response.status_code == 400
-    response = client.post("/api/me/consents/", {"recipient": partner.pk, "categories": [C.IMAGING], "purpose": Purpose.MARKETING}, content_type="application/json")
+    response = client.post(
+        "/api/me/consents/",
+        {"recipient": partner.pk, "categories": [C.IMAGING], "purpose": Purpose.MARKETING},
+        content_type="application/json",
+    )
     assert response.status_code == 400
-    response = client.post("/api/me/consents/", {"recipient": partner.pk, "categories": [C.CONTACT], "purpose": Purpose.BILLING}, content_type="application/json")
+    response = client.post(
+        "/api/me/consents/",
+        {"recipient": partner.pk, "categories": [C.CONTACT], "purpose": Purpose.BILLING},
+        content_type="application/json",
+    )
     assert response.status_code == 400
     assert not Consent.objects.exists()
 
@@ -223,17 +277,33 @@ def test_a_member_cannot_see_or_revoke_another_members_consent(client, member_wi
     assert consent.revoked_at is None
 
 
-def test_a_member_sees_who_received_their_data_except_under_a_withheld_notice(client, member_with_login, csr, privacy_officer, partner, recipient):
+def test_a_member_sees_who_received_their_data_except_under_a_withheld_notice(
+    client, member_with_login, csr, privacy_officer, partner, recipient
+):
     from disclosures.models import LegalBasis
 
     written_consent(csr, member_with_login, partner)
-    services.disclosure_export(actor=privacy_officer, recipient=partner, categories=[C.CONTACT], purpose=Purpose.MARKETING).read_all()
+    services.disclosure_export(
+        actor=privacy_officer, recipient=partner, categories=[C.CONTACT], purpose=Purpose.MARKETING
+    ).read_all()
     court = recipient(Recipient.Kind.LAW_ENFORCEMENT, "County Court")
-    order = services.legal_basis_record(actor=privacy_officer, kind=LegalBasis.Kind.LEGAL_PROCESS, recipient=court, members=[member_with_login],
-                                        categories=[C.CONTACT], purpose=Purpose.LEGAL_PROCESS, valid_until=timezone.now() + timedelta(days=3),
-                                        process_type="court_order", document_reference="ORD-7", issuing_authority="District Court",
-                                        document_date=timezone.localdate(), notice_withheld=True)
-    services.disclosure_export(actor=privacy_officer, recipient=court, categories=[C.CONTACT], purpose=Purpose.LEGAL_PROCESS, basis=order).read_all()
+    order = services.legal_basis_record(
+        actor=privacy_officer,
+        kind=LegalBasis.Kind.LEGAL_PROCESS,
+        recipient=court,
+        members=[member_with_login],
+        categories=[C.CONTACT],
+        purpose=Purpose.LEGAL_PROCESS,
+        valid_until=timezone.now() + timedelta(days=3),
+        process_type="court_order",
+        document_reference="ORD-7",
+        issuing_authority="District Court",
+        document_date=timezone.localdate(),
+        notice_withheld=True,
+    )
+    services.disclosure_export(
+        actor=privacy_officer, recipient=court, categories=[C.CONTACT], purpose=Purpose.LEGAL_PROCESS, basis=order
+    ).read_all()
     other = MemberFactory()
     written_consent(csr, other, partner)
     client.force_login(member_with_login.user)
@@ -245,7 +315,9 @@ def test_a_member_sees_who_received_their_data_except_under_a_withheld_notice(cl
 def test_a_member_who_is_not_on_a_release_sees_nothing(client, csr, privacy_officer, partner):
     someone = MemberFactory()
     written_consent(csr, someone, partner)
-    services.disclosure_export(actor=privacy_officer, recipient=partner, categories=[C.CONTACT], purpose=Purpose.MARKETING).read_all()
+    services.disclosure_export(
+        actor=privacy_officer, recipient=partner, categories=[C.CONTACT], purpose=Purpose.MARKETING
+    ).read_all()
     outsider = MemberFactory(user=UserFactory(username="member-bob"))
     client.force_login(outsider.user)
     assert client.get("/api/me/disclosures/").json()["results"] == []
@@ -256,10 +328,20 @@ def test_a_member_who_is_not_on_a_release_sees_nothing(client, csr, privacy_offi
 
 def test_a_csr_records_a_written_consent_in_the_admin(client, csr, members, partner):
     client.force_login(csr)
-    response = client.post("/admin/disclosures/consent/add/", {
-        "member": members[0].pk, "recipient": partner.pk, "categories": [C.CONTACT], "purpose": Purpose.MARKETING,
-        "purpose_detail": "", "channel": "written", "evidence": "form MKT-9", "expires_at_0": "", "expires_at_1": "",
-    })
+    response = client.post(
+        "/admin/disclosures/consent/add/",
+        {
+            "member": members[0].pk,
+            "recipient": partner.pk,
+            "categories": [C.CONTACT],
+            "purpose": Purpose.MARKETING,
+            "purpose_detail": "",
+            "channel": "written",
+            "evidence": "form MKT-9",
+            "expires_at_0": "",
+            "expires_at_1": "",
+        },
+    )
     assert response.status_code == 302, response.content[:2000]
     consent = Consent.objects.get()
     assert consent.recorded_by == csr and AuditEvent.objects.filter(action="consent.granted", actor=csr).exists()
@@ -267,10 +349,20 @@ def test_a_csr_records_a_written_consent_in_the_admin(client, csr, members, part
 
 def test_the_admin_shows_service_rules_as_form_errors(client, csr, members, partner):
     client.force_login(csr)
-    response = client.post("/admin/disclosures/consent/add/", {
-        "member": members[0].pk, "recipient": partner.pk, "categories": [C.CONTACT], "purpose": Purpose.MARKETING,
-        "purpose_detail": "", "channel": "phone", "evidence": "call 1", "expires_at_0": "", "expires_at_1": "",
-    })
+    response = client.post(
+        "/admin/disclosures/consent/add/",
+        {
+            "member": members[0].pk,
+            "recipient": partner.pk,
+            "categories": [C.CONTACT],
+            "purpose": Purpose.MARKETING,
+            "purpose_detail": "",
+            "channel": "phone",
+            "evidence": "call 1",
+            "expires_at_0": "",
+            "expires_at_1": "",
+        },
+    )
     assert response.status_code == 200 and b"written consent" in response.content
     assert not Consent.objects.exists()
 
@@ -293,7 +385,9 @@ def test_the_auditor_reads_the_log_in_the_admin_but_cannot_change_it(client, aud
 def test_the_privacy_officer_revokes_a_consent_from_the_admin(client, privacy_officer, csr, members, partner):
     consent = written_consent(csr, members[0], partner)
     client.force_login(privacy_officer)
-    response = client.post("/admin/disclosures/consent/", {"action": "revoke_written", "_selected_action": [consent.pk]})
+    response = client.post(
+        "/admin/disclosures/consent/", {"action": "revoke_written", "_selected_action": [consent.pk]}
+    )
     assert response.status_code == 302
     consent.refresh_from_db()
     assert consent.status == "revoked" and consent.revoked_by == privacy_officer
@@ -331,10 +425,17 @@ def test_the_release_page_refuses_everyone_but_the_privacy_officer(client, csr, 
 def test_the_privacy_officer_downloads_a_release_through_the_gate(client, privacy_officer, csr, members, partner):
     written_consent(csr, members[0], partner)
     client.force_login(privacy_officer)
-    response = client.post("/disclosures/release/", {
-        "recipient": partner.pk, "basis_type": "consents", "categories": [C.CONTACT], "purpose": Purpose.MARKETING,
-        "member_numbers": members[0].member_number, "format": "csv",
-    })
+    response = client.post(
+        "/disclosures/release/",
+        {
+            "recipient": partner.pk,
+            "basis_type": "consents",
+            "categories": [C.CONTACT],
+            "purpose": Purpose.MARKETING,
+            "member_numbers": members[0].member_number,
+            "format": "csv",
+        },
+    )
     assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
     body = b"".join(response.streaming_content).decode()
     assert members[0].member_number in body
@@ -344,25 +445,46 @@ def test_the_privacy_officer_downloads_a_release_through_the_gate(client, privac
 
 def test_a_refused_release_shows_the_reason_and_is_logged(client, privacy_officer, members, partner):
     client.force_login(privacy_officer)
-    response = client.post("/disclosures/release/", {
-        "recipient": partner.pk, "basis_type": "consents", "categories": [C.CONTACT], "purpose": Purpose.MARKETING,
-        "member_numbers": members[1].member_number, "format": "csv",
-    })
+    response = client.post(
+        "/disclosures/release/",
+        {
+            "recipient": partner.pk,
+            "basis_type": "consents",
+            "categories": [C.CONTACT],
+            "purpose": Purpose.MARKETING,
+            "member_numbers": members[1].member_number,
+            "format": "csv",
+        },
+    )
     assert response.status_code == 200 and b"no valid consent" in response.content
     assert DisclosureLogEntry.objects.filter(outcome="refused", actor=privacy_officer).count() == 1
 
 
 def test_the_release_form_rejects_unknown_members_and_changes_nothing(client, privacy_officer, partner):
     client.force_login(privacy_officer)
-    response = client.post("/disclosures/release/", {
-        "recipient": partner.pk, "basis_type": "consents", "categories": [C.CONTACT], "purpose": Purpose.MARKETING,
-        "member_numbers": "NOPE-1", "format": "csv",
-    })
+    response = client.post(
+        "/disclosures/release/",
+        {
+            "recipient": partner.pk,
+            "basis_type": "consents",
+            "categories": [C.CONTACT],
+            "purpose": Purpose.MARKETING,
+            "member_numbers": "NOPE-1",
+            "format": "csv",
+        },
+    )
     assert response.status_code == 200 and b"Unknown member numbers" in response.content
     assert not DisclosureLogEntry.objects.exists()
 
 
-ADMIN_LISTS = ["recipient", "confidentialityagreement", "consent", "legalbasis", "membershiplistrequest", "disclosurelogentry"]
+ADMIN_LISTS = [
+    "recipient",
+    "confidentialityagreement",
+    "consent",
+    "legalbasis",
+    "membershiplistrequest",
+    "disclosurelogentry",
+]
 
 
 @pytest.mark.parametrize("model", ADMIN_LISTS)
@@ -392,7 +514,9 @@ def test_revoking_through_the_api_needs_a_login(client, csr, members, partner):
     assert consent.revoked_at is None
 
 
-def test_the_access_log_and_refused_pages_do_not_query_per_row(client, auditor, history, members, django_assert_max_num_queries):
+def test_the_access_log_and_refused_pages_do_not_query_per_row(
+    client, auditor, history, members, django_assert_max_num_queries
+):
     from django.db import transaction
 
     from members.audit import audit_record

@@ -56,7 +56,12 @@ def test_charlie_has_no_access_to_alices_account(client, alice, bob):
 
 
 def test_anonymous_visitors_are_sent_to_sign_in(client, alice):
-    for url in ("/portal/", "/portal/contact/", "/portal/corrections/new/", f"/portal/accounts/{alice.accounts.get().account_number}/"):
+    for url in (
+        "/portal/",
+        "/portal/contact/",
+        "/portal/corrections/new/",
+        f"/portal/accounts/{alice.accounts.get().account_number}/",
+    ):
         response = client.get(url)
         assert response.status_code == 302 and "/auth/login/" in response["Location"], url
 
@@ -69,9 +74,13 @@ def test_staff_without_a_member_record_get_no_portal(client, make_user):
 def test_a_member_updates_their_phone_through_the_registry_service(client, alice):
     client.force_login(alice.user)
     data = {
-        "mailing_line1": alice.mailing_line1, "mailing_line2": "", "mailing_city": alice.mailing_city,
-        "mailing_state": alice.mailing_state, "mailing_postal_code": alice.mailing_postal_code,
-        "phone": "(217) 555-0199", "email": alice.email,
+        "mailing_line1": alice.mailing_line1,
+        "mailing_line2": "",
+        "mailing_city": alice.mailing_city,
+        "mailing_state": alice.mailing_state,
+        "mailing_postal_code": alice.mailing_postal_code,
+        "phone": "(217) 555-0199",
+        "email": alice.email,
     }
     response = client.post("/portal/contact/", data)
     assert response.status_code == 302
@@ -84,8 +93,13 @@ def test_a_bad_contact_update_changes_nothing(client, alice):
     client.force_login(alice.user)
     before = (alice.phone, alice.mailing_line1)
     data = {
-        "mailing_line1": "9 New Rd", "mailing_line2": "", "mailing_city": "Springfield", "mailing_state": "IL",
-        "mailing_postal_code": "62701", "phone": "not a phone", "email": alice.email,
+        "mailing_line1": "9 New Rd",
+        "mailing_line2": "",
+        "mailing_city": "Springfield",
+        "mailing_state": "IL",
+        "mailing_postal_code": "62701",
+        "phone": "not a phone",
+        "email": alice.email,
     }
     response = client.post("/portal/contact/", data)
     assert response.status_code == 200 and b"phone" in response.content.lower()
@@ -95,13 +109,18 @@ def test_a_bad_contact_update_changes_nothing(client, alice):
 
 def test_a_member_asks_for_a_correction_and_staff_resolve_it(client, alice, make_user):
     client.force_login(alice.user)
-    response = client.post("/portal/corrections/new/", {"topic": "legal_name", "requested_correction": "Alice B. Example", "explanation": "marriage"})
+    response = client.post(
+        "/portal/corrections/new/",
+        {"topic": "legal_name", "requested_correction": "Alice B. Example", "explanation": "marriage"},
+    )
     assert response.status_code == 302
     request = CorrectionRequest.objects.get(member=alice)
     assert request.status == CorrectionRequest.Status.OPEN
     assert AuditEvent.objects.filter(action="member.correction_requested", object_id=str(request.pk)).exists()
     csr = make_user("csr", role=roles.CSR)
-    correction_request_resolve(actor=csr, request=request, status=CorrectionRequest.Status.CORRECTED, note="Name updated per certificate.")
+    correction_request_resolve(
+        actor=csr, request=request, status=CorrectionRequest.Status.CORRECTED, note="Name updated per certificate."
+    )
     assert client.get("/portal/").content.decode().count("Name updated per certificate.") == 1
 
 
@@ -114,12 +133,17 @@ def test_a_correction_request_without_content_is_refused(client, alice):
 
 class TestCorrectionAdmin:
     def _request(self, alice):
-        return CorrectionRequest.objects.create(member=alice, topic="billing", requested_correction="x", submitted_by=alice.user)
+        return CorrectionRequest.objects.create(
+            member=alice, topic="billing", requested_correction="x", submitted_by=alice.user
+        )
 
     def test_a_csr_resolves_a_request_with_a_note(self, client, alice, make_user):
         request = self._request(alice)
         client.force_login(make_user("csr", role=roles.CSR))
-        response = client.post(f"/admin/portal/correctionrequest/{request.pk}/change/", {"status": "declined", "resolution_note": "Bill is correct."})
+        response = client.post(
+            f"/admin/portal/correctionrequest/{request.pk}/change/",
+            {"status": "declined", "resolution_note": "Bill is correct."},
+        )
         assert response.status_code == 302
         request.refresh_from_db()
         assert request.status == "declined"
@@ -128,7 +152,9 @@ class TestCorrectionAdmin:
     def test_resolving_without_a_note_is_refused(self, client, alice, make_user):
         request = self._request(alice)
         client.force_login(make_user("csr", role=roles.CSR))
-        response = client.post(f"/admin/portal/correctionrequest/{request.pk}/change/", {"status": "declined", "resolution_note": ""})
+        response = client.post(
+            f"/admin/portal/correctionrequest/{request.pk}/change/", {"status": "declined", "resolution_note": ""}
+        )
         assert response.status_code == 200
         request.refresh_from_db()
         assert request.status == "open"
@@ -137,7 +163,9 @@ class TestCorrectionAdmin:
         request = self._request(alice)
         client.force_login(make_user("aud", role=roles.AUDITOR))
         assert client.get("/admin/portal/correctionrequest/").status_code == 200
-        client.post(f"/admin/portal/correctionrequest/{request.pk}/change/", {"status": "declined", "resolution_note": "x"})
+        client.post(
+            f"/admin/portal/correctionrequest/{request.pk}/change/", {"status": "declined", "resolution_note": "x"}
+        )
         request.refresh_from_db()
         assert request.status == "open"
 
@@ -176,7 +204,9 @@ class TestUsage:
 
     def test_the_member_can_download_their_own_readings_from_the_usage_page(self, client, alice, metered):
         client.force_login(alice.user)
-        page = client.get(f"/portal/accounts/{metered.account_number}/usage/?period=month&day=2025-06-01").content.decode()
+        page = client.get(
+            f"/portal/accounts/{metered.account_number}/usage/?period=month&day=2025-06-01"
+        ).content.decode()
         link = f"/api/usage/accounts/{metered.pk}/intervals.csv?first_day=2025-06-01&amp;last_day=2025-06-30"
         assert link in page
         response = client.get(link.replace("&amp;", "&"))
@@ -187,7 +217,9 @@ class TestUsage:
         from disclosures.rendering import espi_validate
 
         client.force_login(alice.user)
-        page = client.get(f"/portal/accounts/{metered.account_number}/usage/?period=month&day=2025-06-01").content.decode()
+        page = client.get(
+            f"/portal/accounts/{metered.account_number}/usage/?period=month&day=2025-06-01"
+        ).content.decode()
         link = f"/api/usage/accounts/{metered.pk}/greenbutton.xml?first_day=2025-06-01&amp;last_day=2025-06-30"
         assert link in page
         response = client.get(link.replace("&amp;", "&"))
@@ -214,13 +246,19 @@ class TestSharingMyData:
         from disclosures.models import Recipient
         from disclosures.services import recipient_create
 
-        return recipient_create(actor=make_user("po", role=roles.PRIVACY_OFFICER), name="HomeWarm Offers", kind=Recipient.Kind.NON_AFFILIATED)
+        return recipient_create(
+            actor=make_user("po", role=roles.PRIVACY_OFFICER),
+            name="HomeWarm Offers",
+            kind=Recipient.Kind.NON_AFFILIATED,
+        )
 
     def test_a_member_gives_written_consent_in_the_portal(self, client, alice, partner):
         from disclosures.models import Consent
 
         client.force_login(alice.user)
-        response = client.post("/portal/privacy/", {"recipient": partner.pk, "categories": ["A3_usage"], "purpose": "energy_services"})
+        response = client.post(
+            "/portal/privacy/", {"recipient": partner.pk, "categories": ["A3_usage"], "purpose": "energy_services"}
+        )
         assert response.status_code == 302
         consent = Consent.objects.get(member=alice)
         assert (consent.channel, consent.categories, consent.recorded_by) == ("portal", ["A3_usage"], alice.user)
@@ -228,7 +266,9 @@ class TestSharingMyData:
 
     def test_imaging_and_recordings_cannot_be_chosen(self, client, alice, partner):
         client.force_login(alice.user)
-        response = client.post("/portal/privacy/", {"recipient": partner.pk, "categories": ["A8_recordings"], "purpose": "energy_services"})
+        response = client.post(
+            "/portal/privacy/", {"recipient": partner.pk, "categories": ["A8_recordings"], "purpose": "energy_services"}
+        )
         assert response.status_code == 200
         assert not alice.consents.exists()
 

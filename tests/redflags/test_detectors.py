@@ -23,7 +23,9 @@ pytestmark = pytest.mark.django_db
 
 
 def open_account(member, actor, **checklist) -> Account:
-    return account_services.account_open(actor=actor, member=member, checklist=checklist or {"identity_document_reviewed": True})
+    return account_services.account_open(
+        actor=actor, member=member, checklist=checklist or {"identity_document_reviewed": True}
+    )
 
 
 def opening_codes(account) -> list[str]:
@@ -97,7 +99,13 @@ def test_b2_does_not_fire_when_stated_values_match(csr):
 
 def test_b3_fires_when_the_phone_is_on_the_fraud_list(csr, analyst):
     member = MemberFactory()
-    services.fraud_entry_add(kind="phone", value=member.phone, listing=KnownFraudEntry.Listing.FRAUDULENT_APPLICATION, source="case 2026-04", actor=analyst)
+    services.fraud_entry_add(
+        kind="phone",
+        value=member.phone,
+        listing=KnownFraudEntry.Listing.FRAUDULENT_APPLICATION,
+        source="case 2026-04",
+        actor=analyst,
+    )
     account = open_account(member, csr)
     assessment = RiskAssessment.objects.get(account=account)
     assert "B3_KNOWN_FRAUD" in codes(assessment)
@@ -108,27 +116,53 @@ def test_b3_fires_when_the_phone_is_on_the_fraud_list(csr, analyst):
 
 def test_b3_does_not_fire_for_someone_else_on_the_fraud_list(csr, analyst):
     other = MemberFactory()
-    services.fraud_entry_add(kind="phone", value=other.phone, listing=KnownFraudEntry.Listing.FRAUDULENT_APPLICATION, source="case 2026-04", actor=analyst)
+    services.fraud_entry_add(
+        kind="phone",
+        value=other.phone,
+        listing=KnownFraudEntry.Listing.FRAUDULENT_APPLICATION,
+        source="case 2026-04",
+        actor=analyst,
+    )
     assert "B3_KNOWN_FRAUD" not in opening_codes(open_account(MemberFactory(), csr))
 
 
 def test_b3_ignores_a_blind_index_collision_with_a_different_value(csr, analyst):
     member = MemberFactory()
-    entry = services.fraud_entry_add(kind="phone", value="+12175550999", listing=KnownFraudEntry.Listing.FRAUDULENT_APPLICATION, source="case 7", actor=analyst)
-    KnownFraudEntry.objects.filter(pk=entry.pk).update(index_value=member.phone_index)  # same 16-bit index, different number
+    entry = services.fraud_entry_add(
+        kind="phone",
+        value="+12175550999",
+        listing=KnownFraudEntry.Listing.FRAUDULENT_APPLICATION,
+        source="case 7",
+        actor=analyst,
+    )
+    KnownFraudEntry.objects.filter(pk=entry.pk).update(
+        index_value=member.phone_index
+    )  # same 16-bit index, different number
     assert "B3_KNOWN_FRAUD" not in opening_codes(open_account(member, csr))
 
 
 def test_b3_fires_on_a_change_to_a_fraud_listed_ssn(csr, analyst, django_capture_on_commit_callbacks):
     member = MemberFactory()
-    services.fraud_entry_add(kind="tax_id", value="123-55-0101", listing=KnownFraudEntry.Listing.FRAUDULENT_APPLICATION, source="case 9", actor=analyst)
+    services.fraud_entry_add(
+        kind="tax_id",
+        value="123-55-0101",
+        listing=KnownFraudEntry.Listing.FRAUDULENT_APPLICATION,
+        source="case 9",
+        actor=analyst,
+    )
     with django_capture_on_commit_callbacks(execute=True):
         member_services.member_change_identifiers(actor=csr, member=member, ssn="123550101", reason="corrected")
     assert "B3_KNOWN_FRAUD" in codes(latest("member.identifiers_changed"))
 
 
 def test_the_fraud_list_keeps_no_readable_value(analyst):
-    entry = services.fraud_entry_add(kind="tax_id", value="123-55-0101", listing=KnownFraudEntry.Listing.FRAUDULENT_APPLICATION, source="case 9", actor=analyst)
+    entry = services.fraud_entry_add(
+        kind="tax_id",
+        value="123-55-0101",
+        listing=KnownFraudEntry.Listing.FRAUDULENT_APPLICATION,
+        source="case 9",
+        actor=analyst,
+    )
     from django.db import connection
 
     with connection.cursor() as cursor:
@@ -142,8 +176,20 @@ def test_the_fraud_list_keeps_no_readable_value(analyst):
 
 def test_b4_fires_for_an_address_on_the_fictitious_list(csr, analyst):
     member = MemberFactory()
-    address = (member.mailing_line1, member.mailing_line2, member.mailing_city, member.mailing_state, member.mailing_postal_code)
-    services.fraud_entry_add(kind="address", value=address, listing=KnownFraudEntry.Listing.FICTITIOUS, source="vacant lot per county", actor=analyst)
+    address = (
+        member.mailing_line1,
+        member.mailing_line2,
+        member.mailing_city,
+        member.mailing_state,
+        member.mailing_postal_code,
+    )
+    services.fraud_entry_add(
+        kind="address",
+        value=address,
+        listing=KnownFraudEntry.Listing.FICTITIOUS,
+        source="vacant lot per county",
+        actor=analyst,
+    )
     assert "B4_CONSISTENT_WITH_FRAUD" in opening_codes(open_account(member, csr))
 
 
@@ -199,8 +245,11 @@ def test_b5_fires_when_an_existing_member_changes_to_a_taken_ssn(csr, django_cap
 def test_household_a_spouse_sharing_address_and_phone_is_recorded_not_held(csr):
     spouse = MemberFactory()
     partner = MemberFactory(
-        mailing_line1=spouse.mailing_line1, mailing_city=spouse.mailing_city, mailing_state=spouse.mailing_state,
-        mailing_postal_code=spouse.mailing_postal_code, phone=spouse.phone,
+        mailing_line1=spouse.mailing_line1,
+        mailing_city=spouse.mailing_city,
+        mailing_state=spouse.mailing_state,
+        mailing_postal_code=spouse.mailing_postal_code,
+        phone=spouse.phone,
     )
     account = open_account(partner, csr)
     assessment = RiskAssessment.objects.get(account=account)
@@ -228,7 +277,12 @@ def test_b6_fires_when_a_member_moves_to_another_members_address(csr, django_cap
     member = MemberFactory()
     with django_capture_on_commit_callbacks(execute=True):
         member_services.member_change_address(
-            actor=csr, member=member, line1=other.mailing_line1, city=other.mailing_city, state=other.mailing_state, postal_code=other.mailing_postal_code
+            actor=csr,
+            member=member,
+            line1=other.mailing_line1,
+            city=other.mailing_city,
+            state=other.mailing_state,
+            postal_code=other.mailing_postal_code,
         )
     assessment = latest("member.address_changed")
     assert "B6_ADDRESS_OR_PHONE_SHARED" in codes(assessment) and assessment.outcome == "record"
@@ -238,15 +292,21 @@ def test_b6_fires_when_a_member_moves_to_another_members_address(csr, django_cap
 
 
 def test_b7_fires_when_items_are_still_missing_after_a_reminder(csr):
-    account = open_account(MemberFactory(), csr, reminded_of_missing_information=True, missing_items=["employer", "driver's licence"])
+    account = open_account(
+        MemberFactory(), csr, reminded_of_missing_information=True, missing_items=["employer", "driver's licence"]
+    )
     assessment = RiskAssessment.objects.get(account=account)
     assert "B7_INCOMPLETE_AFTER_REMINDER" in codes(assessment)
     assert "still missing after a reminder" in assessment.evidence_text
 
 
 def test_b7_does_not_fire_without_a_reminder_or_when_complete(csr):
-    assert "B7_INCOMPLETE_AFTER_REMINDER" not in opening_codes(open_account(MemberFactory(), csr, missing_items=["employer"]))
-    assert "B7_INCOMPLETE_AFTER_REMINDER" not in opening_codes(open_account(MemberFactory(), csr, reminded_of_missing_information=True))
+    assert "B7_INCOMPLETE_AFTER_REMINDER" not in opening_codes(
+        open_account(MemberFactory(), csr, missing_items=["employer"])
+    )
+    assert "B7_INCOMPLETE_AFTER_REMINDER" not in opening_codes(
+        open_account(MemberFactory(), csr, reminded_of_missing_information=True)
+    )
 
 
 def test_b7_counts_a_missing_birth_date_on_file(csr):
@@ -263,7 +323,11 @@ def test_b8_does_not_fire_on_a_clean_opening(csr):
 
 def test_c1_party_added_days_after_an_address_change(csr, django_capture_on_commit_callbacks):
     account = OpenAccountFactory()
-    ObservedEvent.objects.create(event="member.address_changed", member_id=account.member_id, occurred_at=timezone.now() - datetime.timedelta(days=6))
+    ObservedEvent.objects.create(
+        event="member.address_changed",
+        member_id=account.member_id,
+        occurred_at=timezone.now() - datetime.timedelta(days=6),
+    )
     with django_capture_on_commit_callbacks(execute=True):
         account_services.authorized_party_add(actor=csr, account=account, name="New Person", relationship="friend")
     assessment = latest("account.party_added")
@@ -277,23 +341,39 @@ def test_c1_name_change_right_after_an_address_change_through_the_registry(csr, 
     member = MemberFactory()
     OpenAccountFactory(member=member)
     with django_capture_on_commit_callbacks(execute=True):
-        member_services.member_change_address(actor=csr, member=member, line1="9 Elm St", city="Springfield", state="IL", postal_code="62704")
+        member_services.member_change_address(
+            actor=csr, member=member, line1="9 Elm St", city="Springfield", state="IL", postal_code="62704"
+        )
     with django_capture_on_commit_callbacks(execute=True):
         member_services.member_change_name(actor=csr, member=member, legal_name="Someone Else", reason="marriage")
-    assert "address changed the same day before the account holder's name was changed" in latest("member.name_changed").evidence_text
+    assert (
+        "address changed the same day before the account holder's name was changed"
+        in latest("member.name_changed").evidence_text
+    )
 
 
 def test_c1_does_not_fire_when_the_address_change_is_old(csr, django_capture_on_commit_callbacks):
     account = OpenAccountFactory()
-    ObservedEvent.objects.create(event="member.address_changed", member_id=account.member_id, occurred_at=timezone.now() - datetime.timedelta(days=45))
+    ObservedEvent.objects.create(
+        event="member.address_changed",
+        member_id=account.member_id,
+        occurred_at=timezone.now() - datetime.timedelta(days=45),
+    )
     with django_capture_on_commit_callbacks(execute=True):
         account_services.authorized_party_add(actor=csr, account=account, name="New Person")
     assert "C1_CHANGE_AFTER_ADDRESS_CHANGE" not in codes(latest("account.party_added"))
 
 
 def _bill(account, *, issued: datetime.date, number: str, status: str = "open"):
-    return BillFactory(account=account, statement_number=number, issued_on=issued, due_on=issued + datetime.timedelta(days=20),
-                       period_start=issued - datetime.timedelta(days=30), period_end=issued, status=status)
+    return BillFactory(
+        account=account,
+        statement_number=number,
+        issued_on=issued,
+        due_on=issued + datetime.timedelta(days=20),
+        period_start=issued - datetime.timedelta(days=30),
+        period_end=issued,
+        status=status,
+    )
 
 
 def test_c2_new_account_first_bill_unpaid(csr, django_capture_on_commit_callbacks):
@@ -301,8 +381,16 @@ def test_c2_new_account_first_bill_unpaid(csr, django_capture_on_commit_callback
     today = timezone.localdate()
     _bill(account, issued=today - datetime.timedelta(days=30), number="S-C2-1")
     with django_capture_on_commit_callbacks(execute=True):
-        account_services.bill_record(actor=csr, account=account, statement_number="S-C2-2", period_start=today - datetime.timedelta(days=30),
-                                     period_end=today, issued_on=today, due_on=today + datetime.timedelta(days=20), amount_due=Decimal("90.00"))
+        account_services.bill_record(
+            actor=csr,
+            account=account,
+            statement_number="S-C2-2",
+            period_start=today - datetime.timedelta(days=30),
+            period_end=today,
+            issued_on=today,
+            due_on=today + datetime.timedelta(days=20),
+            amount_due=Decimal("90.00"),
+        )
     assessment = latest("account.bill_recorded")
     assert "C2_NEW_ACCOUNT_PAYMENT_PATTERN" in codes(assessment)
     assert "first bill due" in assessment.evidence_text
@@ -329,9 +417,18 @@ def test_c2_does_not_fire_when_the_new_account_pays(csr, django_capture_on_commi
 def _timely_history(account, months: int = 6, *, late: bool = False):
     today = timezone.localdate()
     for index in range(months, 0, -1):
-        bill = _bill(account, issued=today - datetime.timedelta(days=30 * index + 40), number=f"S-C3-{account.pk}-{index}", status="paid")
+        bill = _bill(
+            account,
+            issued=today - datetime.timedelta(days=30 * index + 40),
+            number=f"S-C3-{account.pk}-{index}",
+            status="paid",
+        )
         paid_on = bill.due_on + datetime.timedelta(days=15 if late else -2)
-        PaymentFactory(account=account, bill=bill, received_at=timezone.make_aware(datetime.datetime.combine(paid_on, datetime.time(12))))
+        PaymentFactory(
+            account=account,
+            bill=bill,
+            received_at=timezone.make_aware(datetime.datetime.combine(paid_on, datetime.time(12))),
+        )
 
 
 def test_c3_late_payment_on_a_historically_timely_account(csr):
@@ -356,7 +453,12 @@ def test_c4_mail_returned_twice(csr, django_capture_on_commit_callbacks):
     account = OpenAccountFactory()
     for days in (20, 3):
         with django_capture_on_commit_callbacks(execute=True):
-            account_services.returned_mail_record(actor=csr, member=account.member, account=account, returned_on=timezone.localdate() - datetime.timedelta(days=days))
+            account_services.returned_mail_record(
+                actor=csr,
+                member=account.member,
+                account=account,
+                returned_on=timezone.localdate() - datetime.timedelta(days=days),
+            )
     assessment = latest("account.mail_returned")
     assert "C4_MAIL_RETURNED_REPEATEDLY" in codes(assessment)
     assert "2 pieces of mail returned" in assessment.evidence_text
@@ -365,14 +467,18 @@ def test_c4_mail_returned_twice(csr, django_capture_on_commit_callbacks):
 def test_c4_does_not_fire_for_a_single_returned_letter(csr, django_capture_on_commit_callbacks):
     account = OpenAccountFactory()
     with django_capture_on_commit_callbacks(execute=True):
-        account_services.returned_mail_record(actor=csr, member=account.member, account=account, returned_on=timezone.localdate())
+        account_services.returned_mail_record(
+            actor=csr, member=account.member, account=account, returned_on=timezone.localdate()
+        )
     assert "C4_MAIL_RETURNED_REPEATEDLY" not in codes(latest("account.mail_returned"))
 
 
 def test_c5_statements_not_arriving(csr, django_capture_on_commit_callbacks):
     account = OpenAccountFactory()
     with django_capture_on_commit_callbacks(execute=True):
-        account_services.statement_notice_record(actor=csr, member=account.member, account=account, reported_on=timezone.localdate())
+        account_services.statement_notice_record(
+            actor=csr, member=account.member, account=account, reported_on=timezone.localdate()
+        )
     assert "C5_STATEMENTS_NOT_RECEIVED" in codes(latest("account.statement_not_received"))
 
 
@@ -393,7 +499,9 @@ def test_c5_does_not_fire_on_other_changes(csr, django_capture_on_commit_callbac
 )
 def test_c6_c7_c8_an_incident_flags_each_affected_account_with_its_own_code(analyst, kind, code):
     accounts = [OpenAccountFactory(), OpenAccountFactory()]
-    services.security_incident_record(kind=kind, description="found in the access log", actor=analyst, accounts=accounts)
+    services.security_incident_record(
+        kind=kind, description="found in the access log", actor=analyst, accounts=accounts
+    )
     assessments = RiskAssessment.objects.filter(event_name=engine.SECURITY_INCIDENT)
     assert assessments.count() == 2
     for assessment in assessments:
@@ -413,7 +521,9 @@ def test_c6_c7_c8_do_not_fire_without_an_incident(csr):
 
 def test_d1_a_notice_from_law_enforcement_flags_the_account(csr):
     account = OpenAccountFactory()
-    services.identity_theft_notice_record(reporter="law_enforcement", summary="detective called about a stolen identity", actor=csr, account=account)
+    services.identity_theft_notice_record(
+        reporter="law_enforcement", summary="detective called about a stolen identity", actor=csr, account=account
+    )
     assessment = latest(engine.IDENTITY_THEFT_NOTICE)
     assert codes(assessment) == ["D1_IDENTITY_THEFT_NOTICE"]
     assert "from law enforcement" in assessment.evidence_text
@@ -422,7 +532,9 @@ def test_d1_a_notice_from_law_enforcement_flags_the_account(csr):
 
 def test_d1_a_later_opening_by_the_same_member_is_held(csr):
     member = MemberFactory()
-    services.identity_theft_notice_record(reporter="victim", summary="victim reports her identity was used", actor=csr, member=member)
+    services.identity_theft_notice_record(
+        reporter="victim", summary="victim reports her identity was used", actor=csr, member=member
+    )
     account = open_account(member, csr)
     assert "D1_IDENTITY_THEFT_NOTICE" in opening_codes(account) and account.on_hold
 
@@ -489,7 +601,13 @@ def test_the_opening_prefetch_finds_exactly_what_the_separate_lookups_find(csr, 
 
     first = MemberFactory()
     member = MemberFactory(ssn=first.ssn, phone=first.phone)
-    services.fraud_entry_add(kind="phone", value=member.phone, listing=KnownFraudEntry.Listing.FRAUDULENT_APPLICATION, source="case 3", actor=analyst)
+    services.fraud_entry_add(
+        kind="phone",
+        value=member.phone,
+        listing=KnownFraudEntry.Listing.FRAUDULENT_APPLICATION,
+        source="case 3",
+        actor=analyst,
+    )
     services.cra_alert_record(member=member, kind="fraud_alert", agency="Equifax", actor=csr)
     services.identity_theft_notice_record(reporter="victim", summary="someone used my name", actor=csr, member=member)
     account = AccountFactory(member=member)
@@ -498,8 +616,16 @@ def test_the_opening_prefetch_finds_exactly_what_the_separate_lookups_find(csr, 
     prefetched_context = engine.Context(event)
     prefetched_context.prefetch_opening()
     prefetched = engine.evaluate(event, context=prefetched_context)
-    assert {"B3_KNOWN_FRAUD", "B5_SSN_SHARED", "B6_ADDRESS_OR_PHONE_SHARED", "CRA1_FRAUD_OR_ACTIVE_DUTY_ALERT", "D1_IDENTITY_THEFT_NOTICE"} <= set(separate.codes)
-    assert [(f.version.rule.code, f.evidence) for f in prefetched.fired] == [(f.version.rule.code, f.evidence) for f in separate.fired]
+    assert {
+        "B3_KNOWN_FRAUD",
+        "B5_SSN_SHARED",
+        "B6_ADDRESS_OR_PHONE_SHARED",
+        "CRA1_FRAUD_OR_ACTIVE_DUTY_ALERT",
+        "D1_IDENTITY_THEFT_NOTICE",
+    } <= set(separate.codes)
+    assert [(f.version.rule.code, f.evidence) for f in prefetched.fired] == [
+        (f.version.rule.code, f.evidence) for f in separate.fired
+    ]
 
 
 def test_an_opening_is_scored_in_a_handful_of_queries(csr, django_assert_max_num_queries):
@@ -513,7 +639,10 @@ def test_an_opening_is_scored_in_a_handful_of_queries(csr, django_assert_max_num
         services.opening_assess(account=account, actor=csr, checklist={"identity_document_reviewed": True})
 
 
-@pytest.mark.parametrize(("theirs", "mine"), [("12 North Birch Lane", "12 N Birch Ln."), ("North 5th Street", "N 5th St"), ("PO Box 12", "P.O. Box 12")])
+@pytest.mark.parametrize(
+    ("theirs", "mine"),
+    [("12 North Birch Lane", "12 N Birch Ln."), ("North 5th Street", "N 5th St"), ("PO Box 12", "P.O. Box 12")],
+)
 def test_b6_finds_the_same_address_written_another_way(csr, theirs, mine):
     from members.crypto import blind_index
 
@@ -530,9 +659,16 @@ def test_the_fraud_list_follows_a_blind_index_key_rotation(csr, analyst, setting
     from members.signals import blind_index_key_rotated
 
     member = MemberFactory()
-    entry = services.fraud_entry_add(kind="address", value=(member.mailing_line1, "", member.mailing_city, member.mailing_state, member.mailing_postal_code),
-                                     listing=KnownFraudEntry.Listing.FRAUDULENT_APPLICATION, source="case 5", actor=analyst)
+    entry = services.fraud_entry_add(
+        kind="address",
+        value=(member.mailing_line1, "", member.mailing_city, member.mailing_state, member.mailing_postal_code),
+        listing=KnownFraudEntry.Listing.FRAUDULENT_APPLICATION,
+        source="case 5",
+        actor=analyst,
+    )
     settings.BLIND_INDEX_KEY = "a-completely-different-index-key-for-this-test-0123456789"
     blind_index_key_rotated.send(sender=None)
     entry.refresh_from_db()
-    assert entry.index_value == blind_index("address", (member.mailing_line1, "", member.mailing_city, member.mailing_state, member.mailing_postal_code))
+    assert entry.index_value == blind_index(
+        "address", (member.mailing_line1, "", member.mailing_city, member.mailing_state, member.mailing_postal_code)
+    )

@@ -37,13 +37,20 @@ NOTICE_API = "/api/redflags/identity-theft-notices/"
 
 @pytest.fixture
 def caller_member():
-    return MemberFactory(ssn="123454321", date_of_birth=datetime.date(1961, 3, 14), mailing_line1="12 Birch Lane", phone="+12175550142")
+    return MemberFactory(
+        ssn="123454321", date_of_birth=datetime.date(1961, 3, 14), mailing_line1="12 Birch Lane", phone="+12175550142"
+    )
 
 
 def _stated(member, **overrides):
     data = {
-        "member_number": member.member_number, "ssn_last4": "4321", "date_of_birth": "1961-03-14",
-        "address_line1": "12 birch ln", "address_city": "Springfield", "address_state": "IL", "address_postal_code": "62701",
+        "member_number": member.member_number,
+        "ssn_last4": "4321",
+        "date_of_birth": "1961-03-14",
+        "address_line1": "12 birch ln",
+        "address_city": "Springfield",
+        "address_state": "IL",
+        "address_postal_code": "62701",
         "phone": "(217) 555-0142",
     }
     data.update(overrides)
@@ -59,7 +66,10 @@ def test_caller_verification_answers_match_per_item_and_never_shows_stored_value
     for stored in ("123454321", "1961-03-14", "Birch", "555-0142", "5550142"):
         assert stored not in body
     attempt = CallerVerificationAttempt.objects.get()
-    assert attempt.results == {"ssn_last4": True, "date_of_birth": False, "address": True, "phone": True} and not attempt.passed
+    assert (
+        attempt.results == {"ssn_last4": True, "date_of_birth": False, "address": True, "phone": True}
+        and not attempt.passed
+    )
     event = AuditEvent.objects.get(action="redflags.caller_verification")
     assert event.actor == csr and event.detail["results"]["date_of_birth"] == "no match"
     assert response["Cache-Control"] == "no-store"
@@ -98,7 +108,9 @@ def test_caller_verification_with_nothing_stated_is_refused_and_logs_nothing(cli
 
 def test_caller_verification_unknown_member(client, csr):
     client.force_login(csr)
-    assert b"No member has this number" in client.post(CALLER, {"member_number": "M9999999", "ssn_last4": "1234"}).content
+    assert (
+        b"No member has this number" in client.post(CALLER, {"member_number": "M9999999", "ssn_last4": "1234"}).content
+    )
 
 
 class TestCallerVerificationDenials:
@@ -127,16 +139,38 @@ def busy_year(csr, analyst, program_admin):
     item = ReviewItem.objects.get(account=account)
     services.review_respond(item=item, actor=analyst, kind="do_not_open", notes="could not verify")
     other = OpenAccountFactory()
-    services.identity_theft_notice_record(reporter="law_enforcement", summary="detective call", actor=csr, account=other)
+    services.identity_theft_notice_record(
+        reporter="law_enforcement", summary="detective call", actor=csr, account=other
+    )
     other_item = ReviewItem.objects.get(account=other)
-    services.review_respond(item=other_item, actor=analyst, kind="notify_law_enforcement", agency="Sangamon County Sheriff", case_number="SC-0042")
+    services.review_respond(
+        item=other_item,
+        actor=analyst,
+        kind="notify_law_enforcement",
+        agency="Sangamon County Sheriff",
+        case_number="SC-0042",
+    )
     services.review_respond(item=other_item, actor=analyst, kind="close_account", notes="confirmed")
-    services.security_incident_record(kind="system_breach", description="phishing", actor=analyst, accounts=[OpenAccountFactory()])
-    draft = services.rule_version_draft(actor=program_admin, rule=Rule.objects.get(code="C4_MAIL_RETURNED_REPEATEDLY"), weight=30, parameters={"count": 3, "window_days": 90})
+    services.security_incident_record(
+        kind="system_breach", description="phishing", actor=analyst, accounts=[OpenAccountFactory()]
+    )
+    draft = services.rule_version_draft(
+        actor=program_admin,
+        rule=Rule.objects.get(code="C4_MAIL_RETURNED_REPEATEDLY"),
+        weight=30,
+        parameters={"count": 3, "window_days": 90},
+    )
     services.rule_version_dry_run(actor=program_admin, version=draft)
     services.rule_version_activate(actor=program_admin, version=draft)
-    services.program_change_recommend(actor=program_admin, title="Score CRA alerts", recommendation="Add the FTC's fifth category")
-    services.annual_review_save(actor=program_admin, year=timezone.localdate().year, recommended_changes="Add CRA alerts to the written program.", changes_warranted=True)
+    services.program_change_recommend(
+        actor=program_admin, title="Score CRA alerts", recommendation="Add the FTC's fifth category"
+    )
+    services.annual_review_save(
+        actor=program_admin,
+        year=timezone.localdate().year,
+        recommended_changes="Add CRA alerts to the written program.",
+        changes_warranted=True,
+    )
     return account
 
 
@@ -145,9 +179,21 @@ def test_the_annual_review_page_shows_every_section(client, program_admin, busy_
     response = client.get(REPORT)
     assert response.status_code == 200
     body = response.content.decode()
-    for text in ("B5_SSN_SHARED", "D1_IDENTITY_THEFT_NOTICE", "C7_SYSTEM_BREACH", "Do not open the account", "Close the account",
-                 "Median hours", "Openings denied", "Sangamon County Sheriff", "C4_MAIL_RETURNED_REPEATEDLY", "activated",
-                 "Score CRA alerts", "Add CRA alerts to the written program", "Training acknowledgements"):
+    for text in (
+        "B5_SSN_SHARED",
+        "D1_IDENTITY_THEFT_NOTICE",
+        "C7_SYSTEM_BREACH",
+        "Do not open the account",
+        "Close the account",
+        "Median hours",
+        "Openings denied",
+        "Sangamon County Sheriff",
+        "C4_MAIL_RETURNED_REPEATEDLY",
+        "activated",
+        "Score CRA alerts",
+        "Add CRA alerts to the written program",
+        "Training acknowledgements",
+    ):
         assert text in body, text
 
 
@@ -215,7 +261,9 @@ def test_an_analyst_releases_a_hold_from_the_admin(client, analyst, queued):
 
 def test_the_respond_page_shows_a_refusal_and_changes_nothing(client, analyst, queued):
     client.force_login(analyst)
-    response = client.post(f"/admin/redflags/reviewitem/{queued.pk}/respond/", {"kind": "no_response", "justification": "fine"})
+    response = client.post(
+        f"/admin/redflags/reviewitem/{queued.pk}/respond/", {"kind": "no_response", "justification": "fine"}
+    )
     assert response.status_code == 200 and b"on hold" in response.content
     assert not queued.responses.exists()
 
@@ -228,7 +276,9 @@ def test_the_opener_cannot_clear_the_hold_from_the_admin(client, queued, staff):
     opener = Account.objects.get(pk=queued.account_id).opened_by
     opener.groups.add(Group.objects.get(name=roles.RED_FLAG_ANALYST))
     client.force_login(opener)
-    response = client.post(f"/admin/redflags/reviewitem/{queued.pk}/respond/", {"kind": "release_hold", "notes": "I know this person"})
+    response = client.post(
+        f"/admin/redflags/reviewitem/{queued.pk}/respond/", {"kind": "release_hold", "notes": "I know this person"}
+    )
     assert b"dual control" in response.content
     assert Account.objects.get(pk=queued.account_id).on_hold
 
@@ -264,7 +314,10 @@ class TestQueueDenials:
 def test_the_program_administrator_drafts_dry_runs_and_activates_in_the_admin(client, program_admin):
     client.force_login(program_admin)
     rule = Rule.objects.get(code="C5_STATEMENTS_NOT_RECEIVED")
-    response = client.post("/admin/redflags/ruleversion/add/", {"rule": rule.pk, "weight": 60, "minimum_outcome": "warn", "parameters": "{}", "notes": "stronger"})
+    response = client.post(
+        "/admin/redflags/ruleversion/add/",
+        {"rule": rule.pk, "weight": 60, "minimum_outcome": "warn", "parameters": "{}", "notes": "stronger"},
+    )
     assert response.status_code == 302
     draft = RuleVersion.objects.get(rule=rule, number=2)
     client.post("/admin/redflags/ruleversion/", {"action": "dry_run", "_selected_action": [draft.pk]})
@@ -276,7 +329,13 @@ def test_the_program_administrator_drafts_dry_runs_and_activates_in_the_admin(cl
 def test_an_analyst_cannot_draft_rules_in_the_admin(client, analyst):
     client.force_login(analyst)
     rule = Rule.objects.get(code="C5_STATEMENTS_NOT_RECEIVED")
-    assert client.post("/admin/redflags/ruleversion/add/", {"rule": rule.pk, "weight": 1, "minimum_outcome": "record", "parameters": "{}"}).status_code == 403
+    assert (
+        client.post(
+            "/admin/redflags/ruleversion/add/",
+            {"rule": rule.pk, "weight": 1, "minimum_outcome": "record", "parameters": "{}"},
+        ).status_code
+        == 403
+    )
     assert not RuleVersion.objects.filter(rule=rule, number=2).exists()
 
 
@@ -285,7 +344,9 @@ def test_the_program_administrator_records_training_in_the_admin(client, program
 
     newhire = staff("newhire2", roles.RED_FLAG_ANALYST, trained=False)
     client.force_login(program_admin)
-    response = client.post("/admin/redflags/trainingacknowledgement/add/", {"user": newhire.pk, "program_version": "2008.1"})
+    response = client.post(
+        "/admin/redflags/trainingacknowledgement/add/", {"user": newhire.pk, "program_version": "2008.1"}
+    )
     assert response.status_code == 302
     assert services.has_current_training(newhire)
 
@@ -294,7 +355,10 @@ def test_a_csr_records_a_fraud_list_entry_no_but_an_analyst_does_and_it_is_never
     client.force_login(csr)
     assert client.get("/admin/redflags/knownfraudentry/add/").status_code == 403
     client.force_login(analyst)
-    response = client.post("/admin/redflags/knownfraudentry/add/", {"kind": "phone", "listing": "fraudulent_application", "source": "case 12", "typed_value": "(217) 555-0199"})
+    response = client.post(
+        "/admin/redflags/knownfraudentry/add/",
+        {"kind": "phone", "listing": "fraudulent_application", "source": "case 12", "typed_value": "(217) 555-0199"},
+    )
     assert response.status_code == 302
     entry = KnownFraudEntry.objects.get()
     page = client.get(f"/admin/redflags/knownfraudentry/{entry.pk}/change/").content.decode()
@@ -307,7 +371,11 @@ def test_a_csr_records_a_fraud_list_entry_no_but_an_analyst_does_and_it_is_never
 def test_a_cra_alert_received_through_the_api_is_scored(client, csr):
     member = MemberFactory()
     client.force_login(csr)
-    response = client.post(CRA_API, {"member_number": member.member_number, "kind": "credit_freeze", "agency": "TransUnion"}, content_type="application/json")
+    response = client.post(
+        CRA_API,
+        {"member_number": member.member_number, "kind": "credit_freeze", "agency": "TransUnion"},
+        content_type="application/json",
+    )
     assert response.status_code == 201
     assert response.json()["assessment"]["rules"] == ["CRA2_CREDIT_FREEZE@v1"]
     assert ConsumerReportAlert.objects.get().source == "api"
@@ -315,23 +383,46 @@ def test_a_cra_alert_received_through_the_api_is_scored(client, csr):
 
 def test_the_api_refuses_bad_input_and_changes_nothing(client, csr):
     client.force_login(csr)
-    response = client.post(CRA_API, {"member_number": "M0000000", "kind": "credit_freeze", "agency": "TransUnion"}, content_type="application/json")
+    response = client.post(
+        CRA_API,
+        {"member_number": "M0000000", "kind": "credit_freeze", "agency": "TransUnion"},
+        content_type="application/json",
+    )
     assert response.status_code == 400 and not ConsumerReportAlert.objects.exists()
-    response = client.post(CRA_API, {"member_number": MemberFactory().member_number, "kind": "nonsense", "agency": "X"}, content_type="application/json")
+    response = client.post(
+        CRA_API,
+        {"member_number": MemberFactory().member_number, "kind": "nonsense", "agency": "X"},
+        content_type="application/json",
+    )
     assert response.status_code == 400 and not ConsumerReportAlert.objects.exists()
 
 
 def test_an_identity_theft_notice_through_the_api(client, analyst):
     account = OpenAccountFactory()
     client.force_login(analyst)
-    response = client.post(NOTICE_API, {"member_number": account.member.member_number, "account_number": account.account_number, "reporter": "victim", "summary": "my name was used"}, content_type="application/json")
+    response = client.post(
+        NOTICE_API,
+        {
+            "member_number": account.member.member_number,
+            "account_number": account.account_number,
+            "reporter": "victim",
+            "summary": "my name was used",
+        },
+        content_type="application/json",
+    )
     assert response.status_code == 201 and response.json()["assessment"]["outcome"] == "hold"
 
 
 @pytest.mark.parametrize("url", [CRA_API, NOTICE_API])
 class TestApiDenials:
     def body(self):
-        return {"member_number": MemberFactory().member_number, "kind": "fraud_alert", "agency": "Equifax", "reporter": "victim", "summary": "x"}
+        return {
+            "member_number": MemberFactory().member_number,
+            "kind": "fraud_alert",
+            "agency": "Equifax",
+            "reporter": "victim",
+            "summary": "x",
+        }
 
     def test_anonymous(self, client, url):
         assert client.post(url, self.body(), content_type="application/json").status_code in (401, 403)
@@ -356,7 +447,10 @@ def test_thresholds_are_set_by_the_program_administrator_in_the_admin_and_no_one
     assert ProgramSettings.objects.get(pk=1).warn_threshold == 40
     client.force_login(program_admin)
     assert client.post(url, form).status_code == 302
-    assert (ProgramSettings.objects.get(pk=1).warn_threshold, ProgramSettings.objects.get(pk=1).hold_threshold) == (35, 75)
+    assert (ProgramSettings.objects.get(pk=1).warn_threshold, ProgramSettings.objects.get(pk=1).hold_threshold) == (
+        35,
+        75,
+    )
     assert AuditEvent.objects.filter(action="redflags.settings_changed", actor=program_admin).exists()
 
 
@@ -366,7 +460,10 @@ def test_the_program_administrator_records_the_annual_review_in_the_admin(client
     client.force_login(csr)
     assert client.get("/admin/redflags/annualreview/add/").status_code == 403
     client.force_login(program_admin)
-    response = client.post("/admin/redflags/annualreview/add/", {"year": 2026, "experiences": "two cases", "recommended_changes": "add CRA alerts", "changes_warranted": "on"})
+    response = client.post(
+        "/admin/redflags/annualreview/add/",
+        {"year": 2026, "experiences": "two cases", "recommended_changes": "add CRA alerts", "changes_warranted": "on"},
+    )
     assert response.status_code == 302
     review = AnnualReview.objects.get(year=2026)
     assert review.prepared_by == program_admin and "flags_total" in review.report

@@ -61,7 +61,9 @@ def _b5_items(member: Member) -> list[ReviewItem]:
 
 
 def _b5_evidence(member: Member) -> str:
-    return "; ".join(Flag.objects.filter(code="B5_SSN_SHARED", assessment__member=member).values_list("evidence", flat=True))
+    return "; ".join(
+        Flag.objects.filter(code="B5_SSN_SHARED", assessment__member=member).values_list("evidence", flat=True)
+    )
 
 
 @pytest.fixture
@@ -99,12 +101,22 @@ def test_imported_members_sharing_an_ssn_are_queued_with_evidence_naming_each_ot
 
 def test_a_second_scan_creates_nothing_new(imported):
     services.shared_tax_id_scan()
-    before = (ObservedEvent.objects.count(), RiskAssessment.objects.count(), Flag.objects.count(), ReviewItem.objects.count())
+    before = (
+        ObservedEvent.objects.count(),
+        RiskAssessment.objects.count(),
+        Flag.objects.count(),
+        ReviewItem.objects.count(),
+    )
 
     counts = services.shared_tax_id_scan()
 
     assert counts["groups_found"] == 1 and counts["members_flagged"] == 0 and counts["members_already_flagged"] == 2
-    assert (ObservedEvent.objects.count(), RiskAssessment.objects.count(), Flag.objects.count(), ReviewItem.objects.count()) == before
+    assert (
+        ObservedEvent.objects.count(),
+        RiskAssessment.objects.count(),
+        Flag.objects.count(),
+        ReviewItem.objects.count(),
+    ) == before
 
 
 def test_a_resolved_item_stays_resolved_until_someone_new_shares_the_number(imported, analyst):
@@ -168,7 +180,10 @@ def test_the_command_prints_the_counts_and_honours_the_prefix(imported):
     call_command("redflags_scan_shared_ids", "--member-number-prefix", "S", stdout=out)
 
     text = out.getvalue()
-    assert "5 members checked: 1 groups sharing an SSN/TIN (3 members); 2 members flagged for review, 0 already flagged" in text
+    assert (
+        "5 members checked: 1 groups sharing an SSN/TIN (3 members); 2 members flagged for review, 0 already flagged"
+        in text
+    )
     assert SHARED_DIGITS not in text and "3821" not in text
     assert _b5_items(existing) == []
     out = io.StringIO()

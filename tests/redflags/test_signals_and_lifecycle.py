@@ -46,18 +46,49 @@ def _watched_writes(actor):
     payment = PaymentFactory(account=account, bill=bill)
     today = timezone.localdate()
     return {
-        "member.name_changed": lambda: member_services.member_change_name(actor=actor, member=member, legal_name="Renamed Person"),
-        "member.address_changed": lambda: member_services.member_change_address(actor=actor, member=member, line1="77 Oak Ave", city="Springfield", state="IL", postal_code="62704"),
-        "member.phone_changed": lambda: member_services.member_change_phone(actor=actor, member=member, phone="+12175550177"),
-        "member.email_changed": lambda: member_services.member_change_email(actor=actor, member=member, email="changed@example.test"),
-        "member.identifiers_changed": lambda: member_services.member_change_identifiers(actor=actor, member=member, ssn="123457777", reason="corrected"),
-        "member.financial_account_added": lambda: member_services.financial_account_add(actor=actor, member=member, routing_number="011000015", account_number="12345678"),
-        "account.party_added": lambda: account_services.authorized_party_add(actor=actor, account=account, name="Added Person"),
-        "account.bill_recorded": lambda: account_services.bill_record(actor=actor, account=account, statement_number="S-W-2", period_start=today - datetime.timedelta(days=30), period_end=today, issued_on=today, due_on=today + datetime.timedelta(days=20), amount_due=Decimal("50.00")),
-        "account.payment_recorded": lambda: account_services.payment_record(actor=actor, account=account, amount=Decimal("10.00"), method="cash"),
-        "account.payment_returned": lambda: account_services.payment_return(actor=actor, payment=payment, reason="NSF returned"),
-        "account.mail_returned": lambda: account_services.returned_mail_record(actor=actor, member=member, account=account, returned_on=today),
-        "account.statement_not_received": lambda: account_services.statement_notice_record(actor=actor, member=member, account=account, reported_on=today),
+        "member.name_changed": lambda: member_services.member_change_name(
+            actor=actor, member=member, legal_name="Renamed Person"
+        ),
+        "member.address_changed": lambda: member_services.member_change_address(
+            actor=actor, member=member, line1="77 Oak Ave", city="Springfield", state="IL", postal_code="62704"
+        ),
+        "member.phone_changed": lambda: member_services.member_change_phone(
+            actor=actor, member=member, phone="+12175550177"
+        ),
+        "member.email_changed": lambda: member_services.member_change_email(
+            actor=actor, member=member, email="changed@example.test"
+        ),
+        "member.identifiers_changed": lambda: member_services.member_change_identifiers(
+            actor=actor, member=member, ssn="123457777", reason="corrected"
+        ),
+        "member.financial_account_added": lambda: member_services.financial_account_add(
+            actor=actor, member=member, routing_number="011000015", account_number="12345678"
+        ),
+        "account.party_added": lambda: account_services.authorized_party_add(
+            actor=actor, account=account, name="Added Person"
+        ),
+        "account.bill_recorded": lambda: account_services.bill_record(
+            actor=actor,
+            account=account,
+            statement_number="S-W-2",
+            period_start=today - datetime.timedelta(days=30),
+            period_end=today,
+            issued_on=today,
+            due_on=today + datetime.timedelta(days=20),
+            amount_due=Decimal("50.00"),
+        ),
+        "account.payment_recorded": lambda: account_services.payment_record(
+            actor=actor, account=account, amount=Decimal("10.00"), method="cash"
+        ),
+        "account.payment_returned": lambda: account_services.payment_return(
+            actor=actor, payment=payment, reason="NSF returned"
+        ),
+        "account.mail_returned": lambda: account_services.returned_mail_record(
+            actor=actor, member=member, account=account, returned_on=today
+        ),
+        "account.statement_not_received": lambda: account_services.statement_notice_record(
+            actor=actor, member=member, account=account, reported_on=today
+        ),
     }
 
 
@@ -66,7 +97,9 @@ def test_every_registry_event_is_either_watched_or_deliberately_not():
     assert engine.WATCHED_REGISTRY_EVENTS <= set(EVENTS)
 
 
-def test_every_registry_service_that_changes_watched_data_leads_to_an_assessment(csr, django_capture_on_commit_callbacks):
+def test_every_registry_service_that_changes_watched_data_leads_to_an_assessment(
+    csr, django_capture_on_commit_callbacks
+):
     writes = _watched_writes(csr)
     assert set(writes) == engine.WATCHED_REGISTRY_EVENTS
     for event, write in writes.items():
@@ -125,7 +158,9 @@ def test_an_opening_is_scored_before_the_account_opens(csr):
 
 
 def test_the_program_administrator_sets_thresholds_and_they_change_the_outcome(csr, program_admin):
-    services.program_settings_update(actor=program_admin, warn_threshold=10, hold_threshold=90, reason="household review")
+    services.program_settings_update(
+        actor=program_admin, warn_threshold=10, hold_threshold=90, reason="household review"
+    )
     spouse = MemberFactory()
     account = account_services.account_open(actor=csr, member=MemberFactory(phone=spouse.phone))
     assessment = RiskAssessment.objects.get(account=account)
@@ -163,12 +198,16 @@ def held_item(csr):
 @pytest.fixture
 def warned_item(analyst):
     account = OpenAccountFactory()
-    services.identity_theft_notice_record(reporter="customer", summary="says someone used her name", actor=analyst, account=account)
+    services.identity_theft_notice_record(
+        reporter="customer", summary="says someone used her name", actor=analyst, account=account
+    )
     return ReviewItem.objects.get(account=account)
 
 
 def test_release_hold_after_verification_opens_the_account(held_item, analyst):
-    response = services.review_respond(item=held_item, actor=analyst, kind="release_hold", notes="verified licence in person")
+    response = services.review_respond(
+        item=held_item, actor=analyst, kind="release_hold", notes="verified licence in person"
+    )
     account = Account.objects.get(pk=held_item.account_id)
     assert account.status == "open" and not account.on_hold
     held_item.refresh_from_db()
@@ -182,7 +221,9 @@ def test_dual_control_whoever_opened_the_account_cannot_clear_its_hold(staff, he
     from members import roles
 
     opener = Account.objects.get(pk=held_item.account_id).opened_by
-    opener.groups.add(*__import__("django.contrib.auth.models", fromlist=["Group"]).Group.objects.filter(name=roles.RED_FLAG_ANALYST))
+    opener.groups.add(
+        *__import__("django.contrib.auth.models", fromlist=["Group"]).Group.objects.filter(name=roles.RED_FLAG_ANALYST)
+    )
     opener = type(opener).objects.get(pk=opener.pk)
     with pytest.raises(PermissionDenied, match="dual control"):
         services.review_respond(item=held_item, actor=opener, kind="release_hold", notes="I know them")
@@ -209,7 +250,9 @@ def test_close_account(warned_item, analyst):
 def test_notify_law_enforcement_needs_agency_and_case_number(warned_item, analyst):
     with pytest.raises(ValidationError):
         services.review_respond(item=warned_item, actor=analyst, kind="notify_law_enforcement", agency="Springfield PD")
-    response = services.review_respond(item=warned_item, actor=analyst, kind="notify_law_enforcement", agency="Springfield PD", case_number="24-1187")
+    response = services.review_respond(
+        item=warned_item, actor=analyst, kind="notify_law_enforcement", agency="Springfield PD", case_number="24-1187"
+    )
     assert (response.agency, response.case_number) == ("Springfield PD", "24-1187")
     warned_item.refresh_from_db()
     assert warned_item.status == "open"  # still to be decided
@@ -218,14 +261,18 @@ def test_notify_law_enforcement_needs_agency_and_case_number(warned_item, analys
 def test_no_response_needs_a_justification(warned_item, analyst):
     with pytest.raises(ValidationError):
         services.review_respond(item=warned_item, actor=analyst, kind="no_response")
-    services.review_respond(item=warned_item, actor=analyst, kind="no_response", justification="member confirmed she called us herself")
+    services.review_respond(
+        item=warned_item, actor=analyst, kind="no_response", justification="member confirmed she called us herself"
+    )
     warned_item.refresh_from_db()
     assert warned_item.status == "resolved"
 
 
 @pytest.mark.parametrize("kind", ["monitor", "track", "contact_customer"])
 def test_the_other_responses_are_recorded_with_actor_time_and_notes(warned_item, analyst, kind):
-    response = services.review_respond(item=warned_item, actor=analyst, kind=kind, notes="called the member at the number on file")
+    response = services.review_respond(
+        item=warned_item, actor=analyst, kind=kind, notes="called the member at the number on file"
+    )
     assert response.actor == analyst and response.at and response.notes
     assert AuditEvent.objects.filter(action=f"redflags.response.{kind}", object_id=str(response.pk)).exists()
     assert Account.objects.get(pk=warned_item.account_id).red_flag_warning
@@ -240,8 +287,17 @@ def test_staff_without_a_current_training_acknowledgement_cannot_act_on_flags(st
 
 
 def test_a_new_program_version_requires_a_new_acknowledgement(warned_item, analyst, program_admin):
-    change = services.program_change_recommend(actor=program_admin, title="Add CRA alerts", recommendation="Score CRA alerts")
-    services.program_change_decide(actor=program_admin, change=change, decision="accepted", decided_on=timezone.localdate(), board_reference="Ord. 2026-11-01", new_program_version="2026.1")
+    change = services.program_change_recommend(
+        actor=program_admin, title="Add CRA alerts", recommendation="Score CRA alerts"
+    )
+    services.program_change_decide(
+        actor=program_admin,
+        change=change,
+        decision="accepted",
+        decided_on=timezone.localdate(),
+        board_reference="Ord. 2026-11-01",
+        new_program_version="2026.1",
+    )
     assert ProgramChange.objects.get().decision == "accepted"
     with pytest.raises(PermissionDenied):
         services.review_respond(item=warned_item, actor=analyst, kind="track")
@@ -252,7 +308,9 @@ def test_a_new_program_version_requires_a_new_acknowledgement(warned_item, analy
 def test_a_board_decision_needs_a_reference(program_admin):
     change = services.program_change_recommend(actor=program_admin, title="x", recommendation="y")
     with pytest.raises(ValidationError):
-        services.program_change_decide(actor=program_admin, change=change, decision="rejected", decided_on=timezone.localdate(), board_reference="")
+        services.program_change_decide(
+            actor=program_admin, change=change, decision="rejected", decided_on=timezone.localdate(), board_reference=""
+        )
 
 
 def test_a_csr_cannot_work_the_queue(warned_item, csr):
@@ -310,10 +368,14 @@ def test_an_analyst_cannot_draft_rules(analyst):
 def test_payment_sweep_is_idempotent_per_day():
     account = OpenAccountFactory(opened_at=timezone.now() - datetime.timedelta(days=30))
     today = timezone.localdate()
-    BillFactory(account=account, statement_number="S-SW-1", issued_on=today - datetime.timedelta(days=21), due_on=today - datetime.timedelta(days=1))
+    BillFactory(
+        account=account,
+        statement_number="S-SW-1",
+        issued_on=today - datetime.timedelta(days=21),
+        due_on=today - datetime.timedelta(days=1),
+    )
     assert services.payment_sweep(today=today) == 1
     assert services.payment_sweep(today=today) == 0
-
 
 
 def test_the_demo_step_queues_flagged_openings_trains_staff_and_is_idempotent():

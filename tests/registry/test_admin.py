@@ -18,7 +18,9 @@ def _login(client, user):
     return client
 
 
-def test_the_member_list_is_masked_without_n_plus_one_and_the_view_is_logged(client, csr, django_assert_max_num_queries):
+def test_the_member_list_is_masked_without_n_plus_one_and_the_view_is_logged(
+    client, csr, django_assert_max_num_queries
+):
     members = factories.MemberFactory.create_batch(30)
     for member in members[:10]:
         factories.FinancialAccountFactory(member=member)
@@ -47,11 +49,18 @@ def test_a_role_without_registry_permissions_is_refused(client, make_user):
     assert client.get(reverse("admin:members_financialaccount_changelist")).status_code == 403
 
 
-@pytest.mark.parametrize("term_of", [
-    lambda m: m.ssn_last4, lambda m: m.phone, lambda m: m.email.upper(), lambda m: m.member_number,
-    lambda m: m.legal_name.lower(), lambda m: f"{m.ssn[:3]}-{m.ssn[3:5]}-{m.ssn[5:]}",
-    lambda m: f"{m.drivers_licence_state}:{m.drivers_licence_number}",
-])
+@pytest.mark.parametrize(
+    "term_of",
+    [
+        lambda m: m.ssn_last4,
+        lambda m: m.phone,
+        lambda m: m.email.upper(),
+        lambda m: m.member_number,
+        lambda m: m.legal_name.lower(),
+        lambda m: f"{m.ssn[:3]}-{m.ssn[3:5]}-{m.ssn[5:]}",
+        lambda m: f"{m.drivers_licence_state}:{m.drivers_licence_number}",
+    ],
+)
 def test_a_csr_finds_a_member_by_each_searchable_field(client, csr, term_of):
     wanted, _other = factories.MemberFactory(), factories.MemberFactory()
     _login(client, csr)
@@ -94,10 +103,25 @@ def test_an_analyst_reveals_with_a_reason_and_a_csr_cannot(client, csr, analyst)
 
 def test_adding_a_member_in_the_admin_goes_through_the_service_and_bad_input_saves_nothing(client, csr):
     _login(client, csr)
-    form = {"kind": "person", "legal_name": "Robin Hale", "mailing_line1": "9 Elm St", "mailing_line2": "", "mailing_city": "Decatur",
-            "mailing_state": "IL", "mailing_postal_code": "62521", "phone": "217-555-0111", "email": "robin@example.test",
-            "drivers_licence_state": "", "employer_name": "", "ssn": "900-12-3456", "tin": "", "date_of_birth": "1975-05-05",
-            "drivers_licence_number": "", "passport_number": "", "alien_registration_number": ""}
+    form = {
+        "kind": "person",
+        "legal_name": "Robin Hale",
+        "mailing_line1": "9 Elm St",
+        "mailing_line2": "",
+        "mailing_city": "Decatur",
+        "mailing_state": "IL",
+        "mailing_postal_code": "62521",
+        "phone": "217-555-0111",
+        "email": "robin@example.test",
+        "drivers_licence_state": "",
+        "employer_name": "",
+        "ssn": "900-12-3456",
+        "tin": "",
+        "date_of_birth": "1975-05-05",
+        "drivers_licence_number": "",
+        "passport_number": "",
+        "alien_registration_number": "",
+    }
     response = client.post(reverse("admin:members_member_add"), form)
     assert response.status_code == 200
     assert "ssn" in response.context["adminform"].form.errors
@@ -116,15 +140,27 @@ def test_the_account_list_has_no_n_plus_one_and_close_calls_the_service(client, 
     _login(client, csr)
     with django_assert_max_num_queries(10):
         assert client.get(reverse("admin:accounts_account_changelist")).status_code == 200
-    client.post(reverse("admin:accounts_account_changelist"),
-                {"action": "close_accounts", "_selected_action": [accounts[0].pk]})
+    client.post(
+        reverse("admin:accounts_account_changelist"), {"action": "close_accounts", "_selected_action": [accounts[0].pk]}
+    )
     assert Account.objects.get(pk=accounts[0].pk).status == "closed"
     assert AuditEvent.objects.filter(action="account.closed", object_id=str(accounts[0].pk)).exists()
 
 
-@pytest.mark.parametrize("name", ["accounts_bill", "accounts_payment", "accounts_premise", "accounts_meter",
-                                  "accounts_returnedmail", "accounts_statementnotice", "accounts_authorizedparty",
-                                  "members_financialaccount", "members_capitalcreditallocation"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "accounts_bill",
+        "accounts_payment",
+        "accounts_premise",
+        "accounts_meter",
+        "accounts_returnedmail",
+        "accounts_statementnotice",
+        "accounts_authorizedparty",
+        "members_financialaccount",
+        "members_capitalcreditallocation",
+    ],
+)
 def test_other_list_pages_have_no_n_plus_one(client, billing_clerk, django_assert_max_num_queries, name):
     for _ in range(15):
         account = factories.OpenAccountFactory()
@@ -167,5 +203,8 @@ def test_the_access_log_of_a_member_includes_the_lists_that_showed_them(client, 
     _login(client, csr)
     client.get(MEMBERS, {"q": shown.member_number})
     client.get(reverse("admin:members_member_change", args=[shown.pk]))
-    assert sorted(access_log(member=shown).values_list("action", flat=True)) == ["access.list_members", "access.view_member"]
+    assert sorted(access_log(member=shown).values_list("action", flat=True)) == [
+        "access.list_members",
+        "access.view_member",
+    ]
     assert list(access_log(member=other)) == []

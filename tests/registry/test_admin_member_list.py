@@ -40,9 +40,13 @@ def _leaks(html: str, members) -> list[int]:
     """Ids of members whose full SSN/TIN, date of birth or licence number appears in ``html``."""
     leaked = []
     for member in Member.objects.filter(pk__in=[m.pk for m in members]):
-        values = [member.ssn, member.tin, member.drivers_licence_number,
-                  member.date_of_birth.isoformat() if member.date_of_birth else None,
-                  member.date_of_birth.strftime("%m/%d/%Y") if member.date_of_birth else None]
+        values = [
+            member.ssn,
+            member.tin,
+            member.drivers_licence_number,
+            member.date_of_birth.isoformat() if member.date_of_birth else None,
+            member.date_of_birth.strftime("%m/%d/%Y") if member.date_of_birth else None,
+        ]
         if any(value and value in html for value in values):
             leaked.append(member.pk)
     return leaked
@@ -92,17 +96,22 @@ def test_the_page_records_which_members_it_showed(client, csr):
     assert event.detail["searched"] is True
 
 
-@pytest.mark.parametrize("params", [
-    {},
-    {"status__exact": "active", "o": "-3.2"},
-    {"kind__exact": "business"},
-    {"q": "test"},
-    {"p": "2"},
-])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {},
+        {"status__exact": "active", "o": "-3.2"},
+        {"kind__exact": "business"},
+        {"q": "test"},
+        {"p": "2"},
+    ],
+)
 def test_the_rows_are_the_markup_django_renders(client, csr, monkeypatch, params):
     factories.MemberFactory.create_batch(3)
     factories.MemberFactory(legal_name="O'Brien & <Sons>", name_search="O'BRIEN & <SONS>", email="", email_index="")
-    factories.BusinessMemberFactory(ssn=None, tin="991234567", tax_id_index="", ssn_last4="4567", mailing_city="", address_index="")
+    factories.BusinessMemberFactory(
+        ssn=None, tin="991234567", tax_id_index="", ssn_last4="4567", mailing_city="", address_index=""
+    )
     factories.MemberFactory(status=Member.Status.FORMER, ssn=None, tax_id_index="", ssn_last4="")
     monkeypatch.setattr(registry_admin.MemberAdmin, "list_per_page", 4)
     client.force_login(csr)

@@ -30,7 +30,14 @@ def test_anonymous_callers_get_nothing(api):
 def test_a_member_portal_login_cannot_use_the_staff_api(api, make_user):
     member = factories.MemberFactory(user=make_user("member-mia"))
     _as(api, member.user)
-    for url in ("/api/members/", f"/api/members/{member.pk}/", "/api/accounts/", "/api/premises/", "/api/bills/", "/api/payments/"):
+    for url in (
+        "/api/members/",
+        f"/api/members/{member.pk}/",
+        "/api/accounts/",
+        "/api/premises/",
+        "/api/bills/",
+        "/api/payments/",
+    ):
         assert api.get(url).status_code == 403
 
 
@@ -52,12 +59,21 @@ def test_token_authentication_lists_masked_members_and_logs_the_list(api, csr, d
 def test_reading_a_member_is_logged(api, csr):
     member = factories.MemberFactory()
     assert _as(api, csr).get(f"/api/members/{member.pk}/").status_code == 200
-    assert AuditEvent.objects.filter(action="access.view_member", object_id=str(member.pk), detail__channel="api").exists()
+    assert AuditEvent.objects.filter(
+        action="access.view_member", object_id=str(member.pk), detail__channel="api"
+    ).exists()
 
 
 def test_creating_a_member_through_the_api_validates_and_saves_nothing_on_error(api, csr, billing_clerk):
-    payload = {"legal_name": "Kim Oduya", "ssn": "000-12-3456", "phone": "nope", "mailing_line1": "1 Oak St",
-               "mailing_city": "Decatur", "mailing_state": "IL", "mailing_postal_code": "62521"}
+    payload = {
+        "legal_name": "Kim Oduya",
+        "ssn": "000-12-3456",
+        "phone": "nope",
+        "mailing_line1": "1 Oak St",
+        "mailing_city": "Decatur",
+        "mailing_state": "IL",
+        "mailing_postal_code": "62521",
+    }
     assert _as(api, billing_clerk).post("/api/members/", payload, format="json").status_code == 403
     response = _as(api, csr).post("/api/members/", payload, format="json")
     assert response.status_code == 400
@@ -71,7 +87,9 @@ def test_creating_a_member_through_the_api_validates_and_saves_nothing_on_error(
 
 def test_changing_contact_details_through_the_api_uses_the_services(api, csr):
     member = factories.MemberFactory()
-    response = _as(api, csr).patch(f"/api/members/{member.pk}/", {"phone": "+1 309 555 0177", "mailing_city": "Peoria"}, format="json")
+    response = _as(api, csr).patch(
+        f"/api/members/{member.pk}/", {"phone": "+1 309 555 0177", "mailing_city": "Peoria"}, format="json"
+    )
     assert response.status_code == 200
     assert AuditEvent.objects.filter(action="member.phone_changed", object_id=str(member.pk)).exists()
     assert AuditEvent.objects.filter(action="member.address_changed", object_id=str(member.pk)).exists()
@@ -83,7 +101,10 @@ def test_changing_contact_details_through_the_api_uses_the_services(api, csr):
 def test_reveal_through_the_api_needs_the_permission_and_a_reason(api, csr, analyst):
     member = factories.MemberFactory()
     url = f"/api/members/{member.pk}/reveal/"
-    assert _as(api, csr).post(url, {"field_name": "ssn", "reason": "caller wants to know"}, format="json").status_code == 403
+    assert (
+        _as(api, csr).post(url, {"field_name": "ssn", "reason": "caller wants to know"}, format="json").status_code
+        == 403
+    )
     assert _as(api, analyst).post(url, {"field_name": "ssn", "reason": "short"}, format="json").status_code == 400
     response = api.post(url, {"field_name": "ssn", "reason": "Verifying identity for a held opening"}, format="json")
     assert response.status_code == 200
@@ -93,7 +114,12 @@ def test_reveal_through_the_api_needs_the_permission_and_a_reason(api, csr, anal
 
 def test_accounts_open_and_close_through_the_api(api, csr, billing_clerk):
     member, premise = factories.MemberFactory(), factories.PremiseFactory()
-    assert _as(api, billing_clerk).post("/api/accounts/", {"member": member.pk, "premise": premise.pk}, format="json").status_code == 403
+    assert (
+        _as(api, billing_clerk)
+        .post("/api/accounts/", {"member": member.pk, "premise": premise.pk}, format="json")
+        .status_code
+        == 403
+    )
     response = _as(api, csr).post("/api/accounts/", {"member": member.pk, "premise": premise.pk}, format="json")
     assert response.status_code == 201 and response.json()["status"] == "open"
     account_id = response.json()["id"]
@@ -104,13 +130,30 @@ def test_accounts_open_and_close_through_the_api(api, csr, billing_clerk):
 
 def test_payments_and_bills_through_the_api(api, billing_clerk, csr):
     account = factories.OpenAccountFactory()
-    response = _as(api, billing_clerk).post("/api/payments/", {"account": account.pk, "amount": "45.10", "method": "card"}, format="json")
+    response = _as(api, billing_clerk).post(
+        "/api/payments/", {"account": account.pk, "amount": "45.10", "method": "card"}, format="json"
+    )
     assert response.status_code == 201
-    assert _as(api, csr).post("/api/payments/", {"account": account.pk, "amount": "1", "method": "card"}, format="json").status_code == 403
+    assert (
+        _as(api, csr)
+        .post("/api/payments/", {"account": account.pk, "amount": "1", "method": "card"}, format="json")
+        .status_code
+        == 403
+    )
     assert Payment.objects.filter(account=account).count() == 1
-    bad = _as(api, billing_clerk).post("/api/bills/", {"account": account.pk, "statement_number": "S-9", "period_start": "2026-09-30",
-                                                       "period_end": "2026-09-01", "issued_on": "2026-10-01", "due_on": "2026-10-21",
-                                                       "amount_due": "10.00"}, format="json")
+    bad = _as(api, billing_clerk).post(
+        "/api/bills/",
+        {
+            "account": account.pk,
+            "statement_number": "S-9",
+            "period_start": "2026-09-30",
+            "period_end": "2026-09-01",
+            "issued_on": "2026-10-01",
+            "due_on": "2026-10-21",
+            "amount_due": "10.00",
+        },
+        format="json",
+    )
     assert bad.status_code == 400 and "period_end" in bad.json()
 
 

@@ -35,16 +35,31 @@ PLANTED = {
 
 def _plant(csr):
     person = services.member_create(
-        actor=csr, legal_name="Planted Person", ssn="219-45-7788", date_of_birth="1963-07-29",
-        drivers_licence_number="Q938-1726-5544", drivers_licence_state="IL", passport_number="X73915528",
-        alien_registration_number="A083746215", mailing_line1="1 Proof Ln", mailing_city="Peoria", mailing_state="IL",
+        actor=csr,
+        legal_name="Planted Person",
+        ssn="219-45-7788",
+        date_of_birth="1963-07-29",
+        drivers_licence_number="Q938-1726-5544",
+        drivers_licence_state="IL",
+        passport_number="X73915528",
+        alien_registration_number="A083746215",
+        mailing_line1="1 Proof Ln",
+        mailing_city="Peoria",
+        mailing_state="IL",
         mailing_postal_code="61602",
     )
     business = services.member_create(actor=csr, kind="business", legal_name="Planted Grain Co", tin="82-4617395")
     services.financial_account_add(actor=csr, member=person, routing_number="071000013", account_number="80417265993")
-    premise = account_services.premise_create(actor=csr, service_line1="2 Proof Ln", service_city="Peoria", service_state="IL",
-                                              service_postal_code="61602", gate_code="8-1-7-3 GATE",
-                                              meter_reading_notes="Rottweiler named Brutus", dog_warning=True)
+    premise = account_services.premise_create(
+        actor=csr,
+        service_line1="2 Proof Ln",
+        service_city="Peoria",
+        service_state="IL",
+        service_postal_code="61602",
+        gate_code="8-1-7-3 GATE",
+        meter_reading_notes="Rottweiler named Brutus",
+        dog_warning=True,
+    )
     account_services.account_open(actor=csr, member=person, premise=premise)
     services.member_change_identifiers(actor=csr, member=business, tin="82-4617395")
     return person
@@ -66,7 +81,7 @@ def test_no_planted_identifier_appears_in_a_raw_scan_of_every_column(csr):
         columns = cursor.fetchall()
         assert len(columns) > 50
         for table, column, data_type in columns:
-            expression = f'convert_from("{column}", \'SQL_ASCII\')' if data_type == "bytea" else f'"{column}"::text'
+            expression = f"convert_from(\"{column}\", 'SQL_ASCII')" if data_type == "bytea" else f'"{column}"::text'
             cursor.execute(f'SELECT {expression} FROM "{table}" WHERE "{column}" IS NOT NULL')  # noqa: S608 - names from the catalogue
             for (value,) in cursor.fetchall():
                 found.update(_found_in(str(value)))
@@ -84,8 +99,18 @@ def test_no_planted_identifier_appears_in_a_pg_dump(csr):
     # The psycopg2 parameters, not settings HOST/PORT: the embedded server is reached through a socket
     # directory given in the URL's options, which HOST does not show.
     params = connection.get_connection_params()
-    command = [str(POSTGRES_BIN_PATH / "pg_dump"), "--no-owner", "--data-only", "-h", params.get("host") or "127.0.0.1",
-               "-p", str(params.get("port") or 5432), "-U", params.get("user") or "postgres", settings["NAME"]]
+    command = [
+        str(POSTGRES_BIN_PATH / "pg_dump"),
+        "--no-owner",
+        "--data-only",
+        "-h",
+        params.get("host") or "127.0.0.1",
+        "-p",
+        str(params.get("port") or 5432),
+        "-U",
+        params.get("user") or "postgres",
+        settings["NAME"],
+    ]
     dump = subprocess.run(command, env=env, capture_output=True, check=False, timeout=300)  # noqa: S603
     if dump.returncode != 0 and b"server version mismatch" in dump.stderr:
         pytest.skip("pg_dump does not match the server version")

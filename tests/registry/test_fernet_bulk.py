@@ -51,7 +51,9 @@ def test_fernet_tokens_decrypt_in_bulk_under_whichever_key_made_them():
 def test_decrypt_many_reads_tokens_as_the_database_returns_them():
     values = _values(20, seed=4)
     tokens = encrypt_many(KEY_A, values)
-    as_given = [memoryview(token) if i % 3 == 0 else token.decode() if i % 3 == 1 else token for i, token in enumerate(tokens)]
+    as_given = [
+        memoryview(token) if i % 3 == 0 else token.decode() if i % 3 == 1 else token for i, token in enumerate(tokens)
+    ]
     assert decrypt_many([KEY_A], as_given)[0] == values
     assert decrypt_many([KEY_A], []) == ([], [])
     assert encrypt_many(KEY_A, []) == []
@@ -92,9 +94,22 @@ def _broken(good: bytes) -> dict[str, bytes]:
     }
 
 
-@pytest.mark.parametrize("kind", ["ciphertext changed", "mac changed", "other key", "version", "truncated", "partial block",
-                                  "not base64", "empty", "padding byte zero",
-                                  "padding bytes differ", "padding too long"])
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "ciphertext changed",
+        "mac changed",
+        "other key",
+        "version",
+        "truncated",
+        "partial block",
+        "not base64",
+        "empty",
+        "padding byte zero",
+        "padding bytes differ",
+        "padding too long",
+    ],
+)
 def test_a_token_fernet_rejects_stops_bulk_decryption_at_its_position(kind):
     good = encrypt_many(KEY_A, [b"123456701", b"123456702", b"123456703", b"123456704"])
     bad = _broken(good[0])[kind]

@@ -127,19 +127,22 @@ def test_the_bulk_index_shortcuts_agree_with_the_general_blind_index():
         assert index("email", m["email"]) == blind_index("email", raw["email"])
         assert crypto.canonical_cleaned_address(*m["address"]) == crypto.canonical_address(m["address"])
         assert crypto.canonical_cleaned_address(*row.premise["address"]) == crypto.canonical_address(
-            (raw["service_line1"], "", raw["service_city"], raw["service_state"], raw["service_postal_code"]))
+            (raw["service_line1"], "", raw["service_city"], raw["service_state"], raw["service_postal_code"])
+        )
         if "drivers_licence_number" in s:
             assert index("licence", f"{m['drivers_licence_state']}:{s['drivers_licence_number']}") == blind_index(
-                "licence", (raw["drivers_licence_number"], raw["drivers_licence_state"]))
+                "licence", (raw["drivers_licence_number"], raw["drivers_licence_state"])
+            )
         if row.bank:
             assert index("bank_account", f"{row.bank[0]}:{row.bank[1]}") == blind_index(
-                "bank_account", (raw["bank_routing_number"], raw["bank_account_number"]))
+                "bank_account", (raw["bank_routing_number"], raw["bank_account_number"])
+            )
 
 
 def test_copy_keeps_empty_strings_nulls_and_awkward_text_apart():
     rows = [synthetic_row(i) for i in range(3)]
     rows[0]["legal_name"] = 'Quote "Q" O\'Neil, Jr.\\ Tab\tEnd'
-    rows[1]["mailing_line1"] = "12 Main St, Apt \"B\""
+    rows[1]["mailing_line1"] = '12 Main St, Apt "B"'
     import_members(_csv(rows))
     first = Member.objects.get(member_number="L00000000")
     assert first.legal_name == 'Quote "Q" O\'Neil, Jr.\\ Tab End'  # whitespace runs collapse, the rest survives

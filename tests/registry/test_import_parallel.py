@@ -92,7 +92,13 @@ def test_workers_load_every_batch_in_child_processes(own_database, child_pids):
     assert Member.objects.count() == 60 and Premise.objects.count() == 50 and Meter.objects.count() == 50
     shared = Premise.objects.get(premise_number=synthetic_row(0, prefix="Q")["premise_number"])
     assert sorted(Account.objects.filter(premise=shared).values_list("member__member_number", flat=True)) == [
-        "Q00000000", "Q00000010", "Q00000020", "Q00000030", "Q00000040", "Q00000050"]
+        "Q00000000",
+        "Q00000010",
+        "Q00000020",
+        "Q00000030",
+        "Q00000040",
+        "Q00000050",
+    ]
     assert FinancialAccount.objects.count() == 20
     member = Member.objects.get(member_number="Q00000007")
     assert member.ssn == synthetic_row(7, prefix="Q")["ssn"].replace("-", "")

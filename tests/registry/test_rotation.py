@@ -34,14 +34,35 @@ def _raw(table: str, column: str, row_id: int) -> bytes:
 
 
 def _plant(csr):
-    members = [services.member_create(actor=csr, legal_name=f"Rotation Person {i}", ssn=ssn, date_of_birth="1971-02-03",
-                                      drivers_licence_number=f"R{i}2345678", drivers_licence_state="IL",
-                                      phone=f"217-555-01{i:02d}", email=f"rot{i}@example.test", mailing_line1=f"{i} Oak St",
-                                      mailing_city="Springfield", mailing_state="IL", mailing_postal_code="62701")
-               for i, ssn in enumerate(SSNS)]
-    bank = services.financial_account_add(actor=csr, member=members[0], routing_number="011000015", account_number="55667788")
-    premise = account_services.premise_create(actor=csr, service_line1="9 Gate Rd", service_city="Decatur", service_state="IL",
-                                              service_postal_code="62521", gate_code="1942#", meter_reading_notes="Dog in the yard")
+    members = [
+        services.member_create(
+            actor=csr,
+            legal_name=f"Rotation Person {i}",
+            ssn=ssn,
+            date_of_birth="1971-02-03",
+            drivers_licence_number=f"R{i}2345678",
+            drivers_licence_state="IL",
+            phone=f"217-555-01{i:02d}",
+            email=f"rot{i}@example.test",
+            mailing_line1=f"{i} Oak St",
+            mailing_city="Springfield",
+            mailing_state="IL",
+            mailing_postal_code="62701",
+        )
+        for i, ssn in enumerate(SSNS)
+    ]
+    bank = services.financial_account_add(
+        actor=csr, member=members[0], routing_number="011000015", account_number="55667788"
+    )
+    premise = account_services.premise_create(
+        actor=csr,
+        service_line1="9 Gate Rd",
+        service_city="Decatur",
+        service_state="IL",
+        service_postal_code="62521",
+        gate_code="1942#",
+        meter_reading_notes="Dog in the yard",
+    )
     account = account_services.account_open(actor=csr, member=members[1], premise=premise)
     party = account_services.authorized_party_add(actor=csr, account=account, name="Pat Party", phone="309-555-0188")
     mail = account_services.returned_mail_record(actor=csr, member=members[1], returned_on=datetime.date(2026, 10, 1))
@@ -53,7 +74,9 @@ def test_rotating_both_keys_then_dropping_the_old_ones_keeps_everything_readable
         members, bank, premise, party, mail = _plant(csr)
         old_token = _raw("members_member", "ssn", members[0].pk)
 
-    with override_settings(FERNET_KEYS=[NEW_FERNET, OLD_FERNET], BLIND_INDEX_KEY=NEW_INDEX, BLIND_INDEX_KEY_PREVIOUS=OLD_INDEX):
+    with override_settings(
+        FERNET_KEYS=[NEW_FERNET, OLD_FERNET], BLIND_INDEX_KEY=NEW_INDEX, BLIND_INDEX_KEY_PREVIOUS=OLD_INDEX
+    ):
         # Mid-rotation the app still finds rows carrying the previous index.
         assert [m.pk for m in members_matching("ssn", SSNS[2])] == [members[2].pk]
         report = keys_rotate(batch_size=2)
@@ -76,9 +99,13 @@ def test_rotating_both_keys_then_dropping_the_old_ones_keeps_everything_readable
         assert [m.pk for m in members_matching("licence", ("R32345678", "IL"))] == [members[3].pk]
         assert [m.pk for m in members_matching("phone", "217-555-0104")] == [members[4].pk]
         assert FinancialAccount.objects.get(pk=bank.pk).account_number == "55667788"
-        assert FinancialAccount.objects.get(pk=bank.pk).bank_account_index == blind_index("bank_account", ("011000015", "55667788"))
+        assert FinancialAccount.objects.get(pk=bank.pk).bank_account_index == blind_index(
+            "bank_account", ("011000015", "55667788")
+        )
         assert Premise.objects.get(pk=premise.pk).gate_code == "1942#"
-        assert Premise.objects.get(pk=premise.pk).address_index == blind_index("address", ("9 Gate Rd", "", "Decatur", "IL", "62521"))
+        assert Premise.objects.get(pk=premise.pk).address_index == blind_index(
+            "address", ("9 Gate Rd", "", "Decatur", "IL", "62521")
+        )
         assert AuthorizedParty.objects.get(pk=party.pk).phone_index == blind_index("phone", "+13095550188")
         assert ReturnedMail.objects.get(pk=mail.pk).address_index == Member.objects.get(pk=members[1].pk).address_index
 
@@ -100,7 +127,9 @@ def test_an_interrupted_rotation_resumes_where_it_stopped(csr, monkeypatch):
             raise RuntimeError("worker killed")
         return real(*args, **kwargs)
 
-    with override_settings(FERNET_KEYS=[NEW_FERNET, OLD_FERNET], BLIND_INDEX_KEY=OLD_INDEX, BLIND_INDEX_KEY_PREVIOUS=""):
+    with override_settings(
+        FERNET_KEYS=[NEW_FERNET, OLD_FERNET], BLIND_INDEX_KEY=OLD_INDEX, BLIND_INDEX_KEY_PREVIOUS=""
+    ):
         monkeypatch.setattr(rotation, "_process_batch", flaky)
         with pytest.raises(RuntimeError):
             keys_rotate(batch_size=2)

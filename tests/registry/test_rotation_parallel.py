@@ -104,8 +104,10 @@ def test_two_workers_rotate_both_keys_and_every_value_ends_under_the_new_ones():
             assert stored.tax_id_index == blind_index("ssn", member.ssn)
             assert [m.pk for m in members_matching("ssn", member.ssn)] == [member.pk]
         assert {premise.gate_code for premise in Premise.objects.all()} == {"1942#"}
-        assert all(account.bank_account_index == blind_index("bank_account", (account.routing_number, account.account_number))
-                   for account in FinancialAccount.objects.all())
+        assert all(
+            account.bank_account_index == blind_index("bank_account", (account.routing_number, account.account_number))
+            for account in FinancialAccount.objects.all()
+        )
 
 
 def _other_worker_got_ahead(label: str) -> bool:
@@ -143,12 +145,16 @@ def test_an_interrupted_parallel_run_records_only_committed_batches_and_resumes_
     assert run.finished_at is None
     assert run.cursors["done"]["members.member"], "no batch was recorded out of order"
     # What the run recorded as done is done, and the failed batch is not.
-    recorded = {label: TableProgress(int(run.cursors.get(label, 0)), run.cursors.get("done", {}).get(label))
-                for label in {target.label for target in rotation.targets(with_indexes=False)}}
+    recorded = {
+        label: TableProgress(int(run.cursors.get(label, 0)), run.cursors.get("done", {}).get(label))
+        for label in {target.label for target in rotation.targets(with_indexes=False)}
+    }
 
     def recorded_done(label: str, row_id: int) -> bool:
         progress = recorded[label]
-        return run.cursors.get(label) == -1 or row_id <= progress.prefix or any(a <= row_id <= b for a, b in progress.done)
+        return (
+            run.cursors.get(label) == -1 or row_id <= progress.prefix or any(a <= row_id <= b for a, b in progress.done)
+        )
 
     tokens = _raw_tokens()
     done_cells = [cell for cell in tokens if recorded_done(cell[0], cell[1])]
@@ -174,7 +180,11 @@ def test_a_value_no_key_can_decrypt_stops_a_parallel_run_naming_it_and_it_is_lef
 
     with _rotating(), pytest.raises(UndecryptableDuringRotation) as caught:
         keys_rotate(batch_size=2, workers=2)
-    assert (caught.value.table, caught.value.row_id, caught.value.column) == ("members_member", members[9].pk, "passport_number")
+    assert (caught.value.table, caught.value.row_id, caught.value.column) == (
+        "members_member",
+        members[9].pk,
+        "passport_number",
+    )
     assert "123456789" not in str(caught.value)
     assert _raw_tokens()[("members.member", members[9].pk, "passport_number")] == stranger
     assert KeyRotationRun.objects.get().finished_at is None
@@ -196,9 +206,11 @@ def test_a_service_write_during_a_batch_waits_for_it_and_lands_under_the_new_key
         if target.table == "members_member" and any(row[0] == target_id for row in rows):
             batch_locked.set()
             for _ in range(200):  # until the service's UPDATE waits on this batch's row lock (10 s at most)
-                cursor.execute("SELECT pg_stat_clear_snapshot()")  # else the activity view is frozen for the transaction
+                cursor.execute(
+                    "SELECT pg_stat_clear_snapshot()"
+                )  # else the activity view is frozen for the transaction
                 cursor.execute("SELECT query FROM pg_stat_activity WHERE pg_backend_pid() = ANY(pg_blocking_pids(pid))")
-                if any(query.startswith('UPDATE "members_member"') for query, in cursor.fetchall()):
+                if any(query.startswith('UPDATE "members_member"') for (query,) in cursor.fetchall()):
                     writer_waited.set()
                     break
                 threading.Event().wait(0.05)

@@ -9,12 +9,32 @@ from django.core.validators import validate_email
 from members.validation import _PLAIN_EMAIL, clean_email
 
 ADDRESSES = [
-    "member1@example.test", "first.last+bills@co-op.example.org", "a_b%c@x.io", "x@y.co",
+    "member1@example.test",
+    "first.last+bills@co-op.example.org",
+    "a_b%c@x.io",
+    "x@y.co",
     # shapes the fast path must not accept on its own
-    ".lead@example.test", "trail.@example.test", "two..dots@example.test", "a@-bad.example", "a@bad-.example",
-    "a@example.c", "a@example.123", "a@example", "a@localhost", "a b@example.test", "a@exa mple.test",
-    "\"quoted\"@example.test", "a@[192.0.2.1]", "user@example.test\n", "üser@example.test", "a@" + "x" * 64 + ".test",
-    "o'brien@example.test", "a@sub.example-.test", "@example.test", "a@", "a@@example.test",
+    ".lead@example.test",
+    "trail.@example.test",
+    "two..dots@example.test",
+    "a@-bad.example",
+    "a@bad-.example",
+    "a@example.c",
+    "a@example.123",
+    "a@example",
+    "a@localhost",
+    "a b@example.test",
+    "a@exa mple.test",
+    '"quoted"@example.test',
+    "a@[192.0.2.1]",
+    "user@example.test\n",
+    "üser@example.test",
+    "a@" + "x" * 64 + ".test",
+    "o'brien@example.test",
+    "a@sub.example-.test",
+    "@example.test",
+    "a@",
+    "a@@example.test",
 ]
 
 

@@ -158,7 +158,9 @@ def test_changing_a_schedule_needs_a_reason_and_is_audited(make_user):
         retention_policy_update(policy=policy, retain_days=10, enabled=True, basis="x", actor=officer, reason=" ")
     policy.refresh_from_db()
     assert policy.retain_days == 3 * 365
-    retention_policy_update(policy=policy, retain_days=730, enabled=True, basis="Policy 105 §4", actor=officer, reason="board decision")
+    retention_policy_update(
+        policy=policy, retain_days=730, enabled=True, basis="Policy 105 §4", actor=officer, reason="board decision"
+    )
     event = AuditEvent.objects.get(action="retention.policy_changed")
     assert event.actor == officer and "retain_days" in event.fields
 
@@ -174,7 +176,10 @@ class TestAdmin:
         client.force_login(make_user("aud", role=roles.AUDITOR))
         assert client.get("/admin/retention/purgerun/").status_code == 200
         policy = RetentionPolicy.objects.get(category=Category.RETURNED_MAIL)
-        response = client.post(f"/admin/retention/retentionpolicy/{policy.pk}/change/", {"retain_days": 1, "enabled": "on", "basis": "x", "reason": "x"})
+        response = client.post(
+            f"/admin/retention/retentionpolicy/{policy.pk}/change/",
+            {"retain_days": 1, "enabled": "on", "basis": "x", "reason": "x"},
+        )
         assert response.status_code == 403
         policy.refresh_from_db()
         assert policy.retain_days == 3 * 365

@@ -16,15 +16,27 @@ def csv_bytes(lines: list[str], header: list[str] = CSV_HEADER) -> bytes:
     return ("\n".join([",".join(header), *lines]) + "\n").encode()
 
 
-def day_lines(meter_number: str, day: datetime.date, values=None, *, channel: str = "delivered", quality: str = "actual",
-              minutes: int = 15, style: str = "offset") -> list[str]:
+def day_lines(
+    meter_number: str,
+    day: datetime.date,
+    values=None,
+    *,
+    channel: str = "delivered",
+    quality: str = "actual",
+    minutes: int = 15,
+    style: str = "offset",
+) -> list[str]:
     """One CSV line per interval of the local day; ``style`` offset (local time with offset) or utc (Z)."""
     slots = timegrid.slots_in_day(day, minutes)
     values = list(range(100, 100 + slots)) if values is None else values
     lines = []
     for slot, value in enumerate(values):
         start = timegrid.slot_start_utc(day, minutes, slot)
-        text = start.astimezone(timegrid.local_zone()).isoformat() if style == "offset" else start.strftime("%Y-%m-%dT%H:%M:%SZ")
+        text = (
+            start.astimezone(timegrid.local_zone()).isoformat()
+            if style == "offset"
+            else start.strftime("%Y-%m-%dT%H:%M:%SZ")
+        )
         lines.append(f"{meter_number},{text},{minutes * 60},{value},{quality},{channel}")
     return lines
 

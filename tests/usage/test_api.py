@@ -80,7 +80,9 @@ def test_an_anonymous_caller_cannot_ingest(client, meter):
     assert not IngestBatch.objects.exists()
 
 
-@pytest.mark.parametrize("role", [roles.CSR, roles.RED_FLAG_ANALYST, roles.PRIVACY_OFFICER, roles.AUDITOR, roles.PROGRAM_ADMINISTRATOR])
+@pytest.mark.parametrize(
+    "role", [roles.CSR, roles.RED_FLAG_ANALYST, roles.PRIVACY_OFFICER, roles.AUDITOR, roles.PROGRAM_ADMINISTRATOR]
+)
 def test_roles_without_the_permission_cannot_ingest(staff_client, meter, role):
     response = staff_client(role).post(INGEST, _upload(csv_bytes(day_lines(meter.meter_number, DAY))))
     assert response.status_code == 403 and not IngestBatch.objects.exists()
@@ -111,13 +113,17 @@ def test_the_member_reads_their_own_account_by_period(client, owner, account, lo
     body = client.get(f"/api/usage/accounts/{account.pk}/", {"period": "day", "day": "2026-10-14"}).json()
     assert body["granularity"] == "interval" and len(body["points"]) == 96 and body["points"][0]["wh"] == 100
     month = client.get(f"/api/usage/accounts/{account.pk}/", {"period": "month", "day": "2026-10-01"}).json()
-    assert month["points"] == [{"day": "2026-10-14", "channel": "delivered", "wh": sum(range(100, 196)), "estimated": False, "missing": False}]
+    assert month["points"] == [
+        {"day": "2026-10-14", "channel": "delivered", "wh": sum(range(100, 196)), "estimated": False, "missing": False}
+    ]
     assert not AuditEvent.objects.filter(action="usage.viewed").exists()
 
 
 def test_the_member_downloads_intervals_as_streamed_csv(client, owner, account, loaded):
     client.force_login(owner)
-    response = client.get(f"/api/usage/accounts/{account.pk}/intervals.csv", {"first_day": "2026-10-14", "last_day": "2026-10-14"})
+    response = client.get(
+        f"/api/usage/accounts/{account.pk}/intervals.csv", {"first_day": "2026-10-14", "last_day": "2026-10-14"}
+    )
     assert response.status_code == 200 and response.streaming
     lines = b"".join(response.streaming_content).decode().splitlines()
     assert lines[0] == "start_utc,duration_s,value_wh,quality,channel"
@@ -130,7 +136,12 @@ def test_a_member_cannot_read_another_members_account(client, account, loaded, m
     OpenAccountFactory(member=stranger.member, opened_at=OPENED)
     client.force_login(stranger)
     assert client.get(f"/api/usage/accounts/{account.pk}/", {"period": "month"}).status_code == 404
-    assert client.get(f"/api/usage/accounts/{account.pk}/intervals.csv", {"first_day": "2026-10-14", "last_day": "2026-10-14"}).status_code == 404
+    assert (
+        client.get(
+            f"/api/usage/accounts/{account.pk}/intervals.csv", {"first_day": "2026-10-14", "last_day": "2026-10-14"}
+        ).status_code
+        == 404
+    )
 
 
 def test_an_anonymous_caller_cannot_read_usage(client, account, loaded):
@@ -154,7 +165,13 @@ def test_member_services_and_billing_read_usage_and_the_read_is_audited(staff_cl
 def test_a_bad_period_or_range_is_a_400(client, owner, account):
     client.force_login(owner)
     assert client.get(f"/api/usage/accounts/{account.pk}/", {"period": "decade"}).status_code == 400
-    assert client.get(f"/api/usage/accounts/{account.pk}/", {"period": "range", "first_day": "2026-10-14", "last_day": "2026-01-01"}).status_code == 400
+    assert (
+        client.get(
+            f"/api/usage/accounts/{account.pk}/",
+            {"period": "range", "first_day": "2026-10-14", "last_day": "2026-01-01"},
+        ).status_code
+        == 400
+    )
 
 
 # --- management command -----------------------------------------------------------------------
@@ -162,7 +179,9 @@ def test_a_bad_period_or_range_is_a_400(client, owner, account):
 
 def test_the_command_loads_a_file_and_lists_bad_rows(meter, tmp_path, capsys):
     path = tmp_path / "reads.csv"
-    path.write_bytes(csv_bytes(day_lines(meter.meter_number, DAY) + ["NOPE,2026-10-14T00:30:00-05:00,900,5,actual,delivered"]))
+    path.write_bytes(
+        csv_bytes(day_lines(meter.meter_number, DAY) + ["NOPE,2026-10-14T00:30:00-05:00,900,5,actual,delivered"])
+    )
     call_command("ingest_usage", str(path))
     out = capsys.readouterr().out
     assert "97 readings" in out and "1 bad rows" in out and "line 98: unknown meter" in out
@@ -177,7 +196,9 @@ def test_the_command_fails_loudly_on_a_malformed_file(meter, tmp_path):
     assert not MeterDay.objects.exists()
 
 
-def test_billing_sees_received_files_in_the_admin_and_a_csr_does_not(staff_client, loaded, django_assert_max_num_queries):
+def test_billing_sees_received_files_in_the_admin_and_a_csr_does_not(
+    staff_client, loaded, django_assert_max_num_queries
+):
     client = staff_client(roles.BILLING)
     with django_assert_max_num_queries(12):
         response = client.get("/admin/usage/ingestbatch/")
@@ -196,7 +217,9 @@ def test_the_member_downloads_green_button_xml_that_validates_against_the_espi_s
     from disclosures.rendering import espi_validate
 
     client.force_login(owner)
-    response = client.get(f"/api/usage/accounts/{account.pk}/greenbutton.xml", {"first_day": "2026-10-14", "last_day": "2026-10-14"})
+    response = client.get(
+        f"/api/usage/accounts/{account.pk}/greenbutton.xml", {"first_day": "2026-10-14", "last_day": "2026-10-14"}
+    )
     assert response.status_code == 200 and response.streaming and response["Content-Type"] == "application/atom+xml"
     assert "attachment" in response["Content-Disposition"]
     document = b"".join(response.streaming_content)
@@ -205,11 +228,17 @@ def test_the_member_downloads_green_button_xml_that_validates_against_the_espi_s
     readings = etree.fromstring(document).findall(".//espi:IntervalReading", ns)
     assert len(readings) == 96
     assert [int(r.find("espi:value", ns).text) for r in readings[:3]] == [100, 101, 102]
-    assert int(readings[0].find("espi:timePeriod/espi:start", ns).text) == int(datetime.datetime(2026, 10, 14, 5, tzinfo=datetime.UTC).timestamp())
-    assert not AuditEvent.objects.filter(action="usage.viewed").exists()  # a member's own data: access, not a staff read
+    assert int(readings[0].find("espi:timePeriod/espi:start", ns).text) == int(
+        datetime.datetime(2026, 10, 14, 5, tzinfo=datetime.UTC).timestamp()
+    )
+    assert not AuditEvent.objects.filter(
+        action="usage.viewed"
+    ).exists()  # a member's own data: access, not a staff read
 
 
-def test_green_button_is_refused_to_another_member_anonymous_and_roles_without_usage(client, account, loaded, make_user, staff_client):
+def test_green_button_is_refused_to_another_member_anonymous_and_roles_without_usage(
+    client, account, loaded, make_user, staff_client
+):
     url = f"/api/usage/accounts/{account.pk}/greenbutton.xml"
     params = {"first_day": "2026-10-14", "last_day": "2026-10-14"}
     assert client.get(url, params).status_code in (401, 403)

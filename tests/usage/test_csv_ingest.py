@@ -25,14 +25,24 @@ def test_sending_the_same_file_twice_changes_nothing(meter, ingest):
     data = csv_bytes(day_lines(meter.meter_number, DAY))
     ingest(data)
     before = list(MeterDay.objects.filter(meter_id=meter.pk).values_list("vals", "quality", "total_wh"))
-    month_before = list(MeterMonth.objects.values_list("total_wh", "days_with_data", "intervals_estimated", "intervals_missing"))
+    month_before = list(
+        MeterMonth.objects.values_list("total_wh", "days_with_data", "intervals_estimated", "intervals_missing")
+    )
 
     again = ingest(data)
 
     assert again.status == IngestBatch.Status.LOADED
-    assert (again.meter_days_inserted, again.meter_days_changed, again.meter_days_unchanged, again.corrections) == (0, 0, 1, 0)
+    assert (again.meter_days_inserted, again.meter_days_changed, again.meter_days_unchanged, again.corrections) == (
+        0,
+        0,
+        1,
+        0,
+    )
     assert list(MeterDay.objects.filter(meter_id=meter.pk).values_list("vals", "quality", "total_wh")) == before
-    assert list(MeterMonth.objects.values_list("total_wh", "days_with_data", "intervals_estimated", "intervals_missing")) == month_before
+    assert (
+        list(MeterMonth.objects.values_list("total_wh", "days_with_data", "intervals_estimated", "intervals_missing"))
+        == month_before
+    )
     assert not Correction.objects.exists()
 
 
@@ -47,7 +57,12 @@ def test_a_corrected_reading_replaces_the_old_one_and_is_recorded(meter, ingest)
     row = MeterDay.objects.get(meter_id=meter.pk, day=DAY)
     assert row.vals[10] == 999 and row.vals[11] == 111 and row.quality[10] == "D" and row.quality[11] == "A"
     correction = Correction.objects.get()
-    assert (correction.batch_id, correction.slot, correction.old_value_wh, correction.new_value_wh) == (batch.pk, 10, 110, 999)
+    assert (correction.batch_id, correction.slot, correction.old_value_wh, correction.new_value_wh) == (
+        batch.pk,
+        10,
+        110,
+        999,
+    )
     assert (correction.old_quality, correction.new_quality) == ("A", "D")
     month = MeterMonth.objects.get(meter=meter)
     assert month.total_wh == row.total_wh == sum(range(100, 196)) - 110 + 999
@@ -121,11 +136,23 @@ def test_readings_in_utc_and_naive_local_time_land_on_the_same_local_day(meter, 
 
 
 def test_a_received_channel_is_stored_apart_from_delivered(solar_meter, ingest):
-    ingest(csv_bytes(day_lines(solar_meter.meter_number, DAY) + day_lines(solar_meter.meter_number, DAY, [5] * 96, channel="received")))
-    assert sorted(MeterDay.objects.filter(meter_id=solar_meter.pk).values_list("channel", "total_wh")) == [(1, sum(range(100, 196))), (2, 480)]
+    ingest(
+        csv_bytes(
+            day_lines(solar_meter.meter_number, DAY)
+            + day_lines(solar_meter.meter_number, DAY, [5] * 96, channel="received")
+        )
+    )
+    assert sorted(MeterDay.objects.filter(meter_id=solar_meter.pk).values_list("channel", "total_wh")) == [
+        (1, sum(range(100, 196))),
+        (2, 480),
+    ]
 
 
 def test_hourly_and_daily_register_reads_are_stored_at_their_own_length(meter, ingest):
-    ingest(csv_bytes(day_lines(meter.meter_number, DAY, minutes=60) + day_lines(meter.meter_number, DAY, [12000], minutes=1440)))
+    ingest(
+        csv_bytes(
+            day_lines(meter.meter_number, DAY, minutes=60) + day_lines(meter.meter_number, DAY, [12000], minutes=1440)
+        )
+    )
     rows = dict(MeterDay.objects.filter(meter_id=meter.pk).values_list("interval_minutes", "vals"))
     assert len(rows[60]) == 24 and rows[1440] == [12000]

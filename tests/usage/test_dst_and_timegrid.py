@@ -41,11 +41,15 @@ def test_the_repeated_hour_is_told_apart_by_its_utc_offset(meter, ingest):
 
 
 def test_naive_local_times_that_are_ambiguous_or_skipped_are_bad_rows(meter, ingest):
-    batch = ingest(csv_bytes([
-        "MTR-A-0001,2026-11-01 01:15:00,900,5,actual,delivered",  # exists twice
-        "MTR-A-0001,2026-03-08 02:30:00,900,5,actual,delivered",  # never exists
-        "MTR-A-0001,2026-03-08 03:00:00,900,5,actual,delivered",  # fine: first CDT quarter-hour
-    ]))
+    batch = ingest(
+        csv_bytes(
+            [
+                "MTR-A-0001,2026-11-01 01:15:00,900,5,actual,delivered",  # exists twice
+                "MTR-A-0001,2026-03-08 02:30:00,900,5,actual,delivered",  # never exists
+                "MTR-A-0001,2026-03-08 03:00:00,900,5,actual,delivered",  # fine: first CDT quarter-hour
+            ]
+        )
+    )
     reasons = {row["line"]: row["reason"] for row in batch.bad_rows}
     assert "ambiguous" in reasons[2] and "does not exist" in reasons[3] and 4 not in reasons
     assert MeterDay.objects.get(meter_id=meter.pk, day=SPRING).vals[8] == 5  # 03:00 CDT is slot 8 (02:00 skipped)
@@ -53,7 +57,9 @@ def test_naive_local_times_that_are_ambiguous_or_skipped_are_bad_rows(meter, ing
 
 def test_interval_reads_on_dst_days_come_back_in_utc_order_with_the_right_starts(account, meter, ingest):
     ingest(csv_bytes(day_lines(meter.meter_number, AUTUMN)))
-    readings = list(selectors.interval_readings_for_account(account=account, start=AUTUMN, end=AUTUMN + datetime.timedelta(days=1)))
+    readings = list(
+        selectors.interval_readings_for_account(account=account, start=AUTUMN, end=AUTUMN + datetime.timedelta(days=1))
+    )
     assert len(readings) == 100
     starts = [r[0] for r in readings]
     assert starts == sorted(starts) and starts[0] == datetime.datetime(2026, 11, 1, 5, tzinfo=datetime.UTC)
@@ -63,10 +69,14 @@ def test_interval_reads_on_dst_days_come_back_in_utc_order_with_the_right_starts
 
 def test_a_daily_register_read_on_a_long_day_reports_25_hours(account, meter, ingest):
     ingest(csv_bytes(day_lines(meter.meter_number, AUTUMN, [30000], minutes=1440)))
-    (reading,) = selectors.interval_readings_for_account(account=account, start=AUTUMN, end=AUTUMN + datetime.timedelta(days=1))
+    (reading,) = selectors.interval_readings_for_account(
+        account=account, start=AUTUMN, end=AUTUMN + datetime.timedelta(days=1)
+    )
     assert reading[1] == 25 * 3600 and reading[2] == 30000
 
 
 @override_settings(TIME_ZONE="America/New_York")
 def test_the_local_day_follows_the_configured_time_zone():
-    assert timegrid.day_bounds_utc(datetime.date(2026, 10, 14))[0] == datetime.datetime(2026, 10, 14, 4, tzinfo=datetime.UTC)
+    assert timegrid.day_bounds_utc(datetime.date(2026, 10, 14))[0] == datetime.datetime(
+        2026, 10, 14, 4, tzinfo=datetime.UTC
+    )

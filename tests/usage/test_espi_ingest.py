@@ -12,7 +12,10 @@ DAY = datetime.date(2026, 10, 14)
 
 
 def _day_readings(day=DAY, value=250, quality=None):
-    return [(int(timegrid.slot_start_utc(day, 15, slot).timestamp()), 900, value + slot, quality) for slot in range(timegrid.slots_in_day(day, 15))]
+    return [
+        (int(timegrid.slot_start_utc(day, 15, slot).timestamp()), 900, value + slot, quality)
+        for slot in range(timegrid.slots_in_day(day, 15))
+    ]
 
 
 def test_a_valid_green_button_feed_loads_with_its_quality_codes(meter, ingest):
@@ -51,7 +54,11 @@ def test_bad_espi_readings_are_reported_with_their_line(meter, ingest):
     batch = ingest(espi_feed(meter.meter_number, readings))
     reasons = [row["reason"] for row in batch.bad_rows]
     assert batch.bad_row_count == 3
-    assert any("duplicate" in r for r in reasons) and any("grid" in r for r in reasons) and any("impossible" in r for r in reasons)
+    assert (
+        any("duplicate" in r for r in reasons)
+        and any("grid" in r for r in reasons)
+        and any("impossible" in r for r in reasons)
+    )
     assert all(row["line"] > 1 for row in batch.bad_rows)
     assert MeterDay.objects.get(meter_id=meter.pk).vals[:3] == [250, 251, 252]
 
@@ -73,7 +80,10 @@ def test_a_reading_type_other_than_watt_hours_is_refused(meter, ingest):
     [
         (b"<feed xmlns='http://www.w3.org/2005/Atom'><unclosed></feed>", "not well-formed"),
         (b'<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"><id>x</id><bogus/></feed>', "ESPI schema"),
-        (b'<?xml version="1.0"?><!DOCTYPE d [<!ENTITY e "x">]><feed xmlns="http://www.w3.org/2005/Atom">&e;</feed>', ""),
+        (
+            b'<?xml version="1.0"?><!DOCTYPE d [<!ENTITY e "x">]><feed xmlns="http://www.w3.org/2005/Atom">&e;</feed>',
+            "",
+        ),
     ],
 )
 def test_malformed_or_schema_invalid_xml_is_rejected_and_nothing_loads(meter, ingest, data, reason):

@@ -17,7 +17,12 @@ def _names():
 
 def test_partitions_are_created_three_months_ahead_and_creating_again_changes_nothing(db):
     names = usage_partitions_ensure(months_ahead=3, today=datetime.date(2031, 11, 20))
-    assert names == ["usage_meter_day_203111", "usage_meter_day_203112", "usage_meter_day_203201", "usage_meter_day_203202"]
+    assert names == [
+        "usage_meter_day_203111",
+        "usage_meter_day_203112",
+        "usage_meter_day_203201",
+        "usage_meter_day_203202",
+    ]
     assert usage_partitions_ensure(months_ahead=3, today=datetime.date(2031, 11, 20)) == names
     assert set(names) <= _names()
 
@@ -51,7 +56,11 @@ def test_dropping_months_removes_their_partitions_rollups_and_corrections_and_is
     assert MeterMonth.objects.filter(month=datetime.date(2024, 4, 1)).exists()
     assert not Correction.objects.exists()
     event = AuditEvent.objects.get(action="usage.partitions_dropped")
-    assert event.actor == officer and "usage_meter_day_202403" in event.detail["partitions"] and event.reason == "retention schedule"
+    assert (
+        event.actor == officer
+        and "usage_meter_day_202403" in event.detail["partitions"]
+        and event.reason == "retention schedule"
+    )
 
 
 def test_the_meter_day_table_is_partitioned_by_month(db):

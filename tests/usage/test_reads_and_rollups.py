@@ -19,16 +19,29 @@ def _month_lines(number, channel="delivered", value=10):
 
 
 def _rollups():
-    return sorted(MeterMonth.objects.values_list("meter_id", "month", "channel", "interval_minutes", "total_wh", "days_with_data",
-                                                 "intervals_estimated", "intervals_missing"))
+    return sorted(
+        MeterMonth.objects.values_list(
+            "meter_id",
+            "month",
+            "channel",
+            "interval_minutes",
+            "total_wh",
+            "days_with_data",
+            "intervals_estimated",
+            "intervals_missing",
+        )
+    )
 
 
 def test_rollups_kept_during_ingest_equal_a_rebuild_from_the_day_rows_after_corrections(meter, ingest):
     lines = _month_lines(meter.meter_number)
     ingest(csv_bytes(lines[: 96 * 10]))
     ingest(csv_bytes(lines[96 * 5 :]))  # overlaps 5 days already loaded
-    fixes = [lines[0].replace(",10,actual,", ",55,edited,"), lines[200].replace(",10,actual,", ",,missing,"),
-             lines[300].replace(",10,actual,", ",12,estimated,")]
+    fixes = [
+        lines[0].replace(",10,actual,", ",55,edited,"),
+        lines[200].replace(",10,actual,", ",,missing,"),
+        lines[300].replace(",10,actual,", ",12,estimated,"),
+    ]
     ingest(csv_bytes(fixes))
     kept = _rollups()
     assert kept[0][4:] == (31 * 960 + 45 - 10 + 2, 31, 1, 1)
@@ -53,13 +66,17 @@ def test_usage_for_account_picks_the_granularity_for_the_period(account, meter, 
     assert month["granularity"] == "day" and len(month["points"]) == 31
     year = selectors.usage_for_account(account=account, period="year", day=OCT[3])
     assert year["granularity"] == "day" and [m["wh"] for m in year["months"]] == [31 * 960]
-    long_range = selectors.usage_for_account(account=account, period="range", first_day=datetime.date(2025, 1, 1), last_day=OCT[-1])
+    long_range = selectors.usage_for_account(
+        account=account, period="range", first_day=datetime.date(2025, 1, 1), last_day=OCT[-1]
+    )
     assert long_range["granularity"] == "month"
 
 
 def test_an_account_never_sees_usage_from_before_it_opened(meter, ingest):
     ingest(csv_bytes(_month_lines(meter.meter_number)))
-    newcomer = OpenAccountFactory(premise=meter.premise, opened_at=datetime.datetime(2026, 10, 16, 5, tzinfo=datetime.UTC))
+    newcomer = OpenAccountFactory(
+        premise=meter.premise, opened_at=datetime.datetime(2026, 10, 16, 5, tzinfo=datetime.UTC)
+    )
     days = selectors.daily_totals_for_account(account=newcomer, first_day=OCT[0], last_day=OCT[-1])
     assert [d.day for d in days] == OCT[15:]
     (month,) = selectors.monthly_totals_for_account(account=newcomer, start_month=OCT[0], end_month=OCT[0])
@@ -84,8 +101,11 @@ def test_monthly_totals_for_accounts_serves_aggregation_reports(account, meter, 
     other_account = OpenAccountFactory(premise=other.premise, opened_at=OPENED)
     never_opened = OpenAccountFactory(premise=other.premise, opened_at=None)
     ingest(csv_bytes(_month_lines(meter.meter_number) + _month_lines(other.meter_number, value=20)))
-    rows = list(selectors.monthly_totals_for_accounts(account_ids=[account.pk, other_account.pk, never_opened.pk],
-                                                      start_month=OCT[0], end_month=OCT[-1]))
+    rows = list(
+        selectors.monthly_totals_for_accounts(
+            account_ids=[account.pk, other_account.pk, never_opened.pk], start_month=OCT[0], end_month=OCT[-1]
+        )
+    )
     assert rows == [(account.pk, OCT[0], "delivered", 31 * 960), (other_account.pk, OCT[0], "delivered", 31 * 1920)]
 
 

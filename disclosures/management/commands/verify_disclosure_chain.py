@@ -21,8 +21,11 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--expect-head", default="", help="SEQ:HASH of a head recorded earlier")
-        parser.add_argument("--record", action="store_true",
-                            help="check against the head anchored on the audit trail by the last run, then anchor the current head")
+        parser.add_argument(
+            "--record",
+            action="store_true",
+            help="check against the head anchored on the audit trail by the last run, then anchor the current head",
+        )
 
     def handle(self, *args, **options):
         expect = None

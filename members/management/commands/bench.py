@@ -46,7 +46,15 @@ class Command(BaseCommand):
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "results.json").write_text(json.dumps(results, indent=2, sort_keys=True))
         (out_dir / "machine.json").write_text(
-            json.dumps({"python": platform.python_version(), "machine": platform.machine(), "platform": platform.platform(), "cpus": __import__("os").cpu_count()}, indent=2)
+            json.dumps(
+                {
+                    "python": platform.python_version(),
+                    "machine": platform.machine(),
+                    "platform": platform.platform(),
+                    "cpus": __import__("os").cpu_count(),
+                },
+                indent=2,
+            )
         )
         width = max((len(name) for name in results), default=10)
         self.stdout.write(f"{'metric':<{width}}  value")

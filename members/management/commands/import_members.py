@@ -19,8 +19,12 @@ class Command(BaseCommand):
         parser.add_argument("csv_path", help=f"CSV with a header; columns: {', '.join(COLUMNS)}")
         parser.add_argument("--batch-size", type=int, default=5000)
         parser.add_argument("--report", help="Write bad rows (line, field, reason) to this CSV file.")
-        parser.add_argument("--workers", type=int, default=None,
-                            help=f"Processes loading batches (default {default_workers()}: one per core, at most four).")
+        parser.add_argument(
+            "--workers",
+            type=int,
+            default=None,
+            help=f"Processes loading batches (default {default_workers()}: one per core, at most four).",
+        )
 
     def handle(self, *args, csv_path: str, batch_size: int, report: str | None, workers: int | None, **options):
         path = Path(csv_path)
@@ -29,13 +33,20 @@ class Command(BaseCommand):
         started = time.perf_counter()
 
         def progress(state):
-            self.stderr.write(f"  batch {state.batches}: {state.members_loaded} loaded, "
-                              f"{state.members_already_present} already present, {state.bad_rows} bad rows so far")
+            self.stderr.write(
+                f"  batch {state.batches}: {state.members_loaded} loaded, "
+                f"{state.members_already_present} already present, {state.bad_rows} bad rows so far"
+            )
 
         try:
             with path.open(newline="", encoding="utf-8-sig") as handle:
-                result = import_members(handle, batch_size=batch_size, actor_label=f"import:{path.name}", on_batch=progress,
-                                        workers=workers or default_workers())
+                result = import_members(
+                    handle,
+                    batch_size=batch_size,
+                    actor_label=f"import:{path.name}",
+                    on_batch=progress,
+                    workers=workers or default_workers(),
+                )
         except ValidationError as exc:
             raise CommandError(" ".join(exc.messages)) from None
         if result.members_loaded:
@@ -51,8 +62,10 @@ class Command(BaseCommand):
                 for error in result.errors:
                     out.write(f'{error.line},{error.field},"{error.message.replace(chr(34), chr(39))}"\n')
         elapsed = time.perf_counter() - started
-        self.stdout.write(self.style.SUCCESS(
-            f"{result.rows_read} rows read: {result.members_loaded} members loaded, {result.members_already_present} already "
-            f"present, {result.bad_rows} bad rows; {result.bank_accounts_loaded} bank accounts, {result.premises_loaded} "
-            f"premises, {result.accounts_loaded} accounts, {result.meters_loaded} meters; {result.batches} batches in {elapsed:.1f}s"
-        ))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"{result.rows_read} rows read: {result.members_loaded} members loaded, {result.members_already_present} already "
+                f"present, {result.bad_rows} bad rows; {result.bank_accounts_loaded} bank accounts, {result.premises_loaded} "
+                f"premises, {result.accounts_loaded} accounts, {result.meters_loaded} meters; {result.batches} batches in {elapsed:.1f}s"
+            )
+        )

@@ -15,7 +15,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("path", help="The file to load.")
-        parser.add_argument("--format", choices=["csv", "espi"], default=None, help="Default: guessed from the content.")
+        parser.add_argument(
+            "--format", choices=["csv", "espi"], default=None, help="Default: guessed from the content."
+        )
         parser.add_argument("--actor", default="", help="Username recorded as the sender (default: command).")
         parser.add_argument("--show", type=int, default=20, help="How many bad rows to print.")
 
@@ -29,7 +31,11 @@ class Command(BaseCommand):
             if user is None:
                 raise CommandError(f"no user {actor!r}")
         batch = usage_ingest_file(
-            data=file.read_bytes(), source="command", filename=file.name, file_format=format, actor=user,
+            data=file.read_bytes(),
+            source="command",
+            filename=file.name,
+            file_format=format,
+            actor=user,
             actor_label=f"command:{actor or 'ingest_usage'}",
         )
         if batch.status == batch.Status.REJECTED:
