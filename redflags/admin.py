@@ -2,7 +2,7 @@
 
 Analysts work the review queue (``ReviewItem``): each item shows the score, the rules that fired with
 their versions and the evidence; the "Respond" page records one of the program's responses through
-``services.review_respond`` (training, dual control, registry services, audit). The Program
+``services.review.review_respond`` (training, dual control, registry services, audit). The Program
 Administrator drafts, dry-runs, activates and retires rule versions, sets thresholds, records training,
 program changes with the board's decision and the annual review. Every write here calls a service;
 nothing is saved by the admin itself, and history (assessments, flags, responses) is read-only.
@@ -18,7 +18,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from redflags import services
+from redflags import engine
 from redflags.models import (
     AnnualReview,
     CallerVerificationAttempt,
@@ -37,6 +37,7 @@ from redflags.models import (
     TrainingAcknowledgement,
     VerificationChecklist,
 )
+from redflags.services import notices, program, review, rules
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -196,7 +197,7 @@ class ReviewItemAdmin(ReadOnlyAdmin):
         form = ResponseForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             try:
-                services.review_respond(item=item, actor=request.user, **form.cleaned_data)
+                review.review_respond(item=item, actor=request.user, **form.cleaned_data)
             except ValidationError as exc:
                 form.add_error(None, "; ".join(exc.messages))
             except PermissionDenied as exc:
@@ -210,7 +211,7 @@ class ReviewItemAdmin(ReadOnlyAdmin):
             "item": item,
             "form": form,
             "opts": self.opts,
-            "trained": services.has_current_training(request.user),
+            "trained": program.has_current_training(request.user),
             "responses": item.responses.select_related("actor"),
         }
         return TemplateResponse(request, "admin/redflags/reviewitem/respond.html", context)
@@ -312,7 +313,7 @@ class RuleVersionAdmin(RecordOnlyAdmin):
     def save_model(self, request, obj, form, change):
         version = self._call(
             request,
-            services.rule_version_draft,
+            rules.rule_version_draft,
             actor=request.user,
             rule=obj.rule,
             weight=obj.weight,
@@ -330,7 +331,7 @@ class RuleVersionAdmin(RecordOnlyAdmin):
     @admin.action(description="Dry run against past events (365 days)", permissions=["manage"])
     def dry_run(self, request, queryset):
         for version in queryset:
-            summary = self._call(request, services.rule_version_dry_run, actor=request.user, version=version)
+            summary = self._call(request, rules.rule_version_dry_run, actor=request.user, version=version)
             if summary:
                 messages.info(
                     request,
@@ -340,7 +341,7 @@ class RuleVersionAdmin(RecordOnlyAdmin):
     @admin.action(description="Activate (retires the current version)", permissions=["manage"])
     def activate(self, request, queryset):
         for version in queryset:
-            if self._call(request, services.rule_version_activate, actor=request.user, version=version):
+            if self._call(request, rules.rule_version_activate, actor=request.user, version=version):
                 messages.success(request, f"{version.rule.code} v{version.number} is now active.")
 
     @admin.action(description="Retire", permissions=["manage"])
@@ -348,7 +349,7 @@ class RuleVersionAdmin(RecordOnlyAdmin):
         for version in queryset:
             if self._call(
                 request,
-                services.rule_version_retire,
+                rules.rule_version_retire,
                 actor=request.user,
                 version=version,
                 reason="retired in the admin",
@@ -384,7 +385,7 @@ class ProgramSettingsAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         try:
-            services.program_settings_update(
+            program.program_settings_update(
                 actor=request.user,
                 warn_threshold=obj.warn_threshold,
                 hold_threshold=obj.hold_threshold,
@@ -404,12 +405,12 @@ class TrainingAcknowledgementAdmin(RecordOnlyAdmin):
     fields = ("user", "program_version")
 
     def get_changeform_initial_data(self, request):
-        return {"program_version": services.engine.program_settings().program_version}
+        return {"program_version": engine.program_settings().program_version}
 
     def save_model(self, request, obj, form, change):
         ack = self._call(
             request,
-            services.training_acknowledge,
+            program.training_acknowledge,
             user=obj.user,
             trained_by=request.user,
             program_version=obj.program_version,
@@ -451,13 +452,13 @@ class ProgramChangeAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         try:
             if not change:
-                created = services.program_change_recommend(
+                created = program.program_change_recommend(
                     actor=request.user, title=obj.title, recommendation=obj.recommendation
                 )
                 obj.pk = created.pk
             else:
                 current = ProgramChange.objects.get(pk=obj.pk)
-                services.program_change_decide(
+                program.program_change_decide(
                     actor=request.user,
                     change=current,
                     decision=obj.decision,
@@ -493,7 +494,7 @@ class AnnualReviewAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         try:
-            saved = services.annual_review_save(
+            saved = program.annual_review_save(
                 actor=request.user,
                 year=obj.year,
                 **{name: getattr(obj, name) for name in self.fields if name != "year"},
@@ -542,7 +543,7 @@ class KnownFraudEntryAdmin(RecordOnlyAdmin):
             value = tuple(value.split("|"))
         entry = self._call(
             request,
-            services.fraud_entry_add,
+            notices.fraud_entry_add,
             kind=obj.kind,
             value=value,
             listing=obj.listing,
@@ -564,7 +565,7 @@ class ConsumerReportAlertAdmin(RecordOnlyAdmin):
     def save_model(self, request, obj, form, change):
         alert = self._call(
             request,
-            services.cra_alert_record,
+            notices.cra_alert_record,
             member=obj.member,
             account=obj.account,
             kind=obj.kind,
@@ -588,7 +589,7 @@ class IdentityTheftNoticeAdmin(RecordOnlyAdmin):
     def save_model(self, request, obj, form, change):
         notice = self._call(
             request,
-            services.identity_theft_notice_record,
+            notices.identity_theft_notice_record,
             reporter=obj.reporter,
             summary=obj.summary,
             actor=request.user,
@@ -610,7 +611,7 @@ class SecurityIncidentAdmin(RecordOnlyAdmin):
     def save_model(self, request, obj, form, change):
         incident = self._call(
             request,
-            services.security_incident_record,
+            notices.security_incident_record,
             kind=obj.kind,
             description=obj.description,
             actor=request.user,

@@ -13,9 +13,11 @@ from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.models import Account
 from members.admin_site import has_staff_role
-from redflags import services
+from members.models import Member
 from redflags.models import ConsumerReportAlert, IdentityTheftNotice, RiskAssessment
+from redflags.services import notices
 
 
 def _staff_permission(permission: str) -> type[BasePermission]:
@@ -27,10 +29,7 @@ def _staff_permission(permission: str) -> type[BasePermission]:
     return StaffWithPermission
 
 
-def _member_and_account(member_number: str, account_number: str | None):
-    from accounts.models import Account
-    from members.models import Member
-
+def _member_and_account(member_number: str, account_number: str | None) -> tuple[Member, Account | None]:
     member = Member.objects.filter(member_number=member_number).first()
     if member is None:
         raise ValidationError({"member_number": ["No member has this number."]})
@@ -71,7 +70,7 @@ class CraAlertCreateApi(APIView):
         values = data.validated_data
         member, account = _member_and_account(values["member_number"], values.get("account_number"))
         try:
-            alert = services.cra_alert_record(
+            alert = notices.cra_alert_record(
                 member=member,
                 account=account,
                 kind=values["kind"],
@@ -104,7 +103,7 @@ class IdentityTheftNoticeCreateApi(APIView):
         values = data.validated_data
         member, account = _member_and_account(values["member_number"], values.get("account_number"))
         try:
-            notice = services.identity_theft_notice_record(
+            notice = notices.identity_theft_notice_record(
                 reporter=values["reporter"],
                 summary=values["summary"],
                 actor=request.user,

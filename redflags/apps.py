@@ -1,4 +1,16 @@
+"""The Red Flags app: roles, the demo step and the catalogue sync are registered in ``ready()``.
+
+Modules that import models (receivers, demo, services, ``members.demo``) are imported inside
+``ready()`` and ``_sync_catalogue``: this module is loaded before the app registry is, and importing a
+model here raises ``AppRegistryNotReady``.
+"""
+
+from __future__ import annotations
+
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+from members import roles
 
 
 class RedflagsConfig(AppConfig):
@@ -6,11 +18,9 @@ class RedflagsConfig(AppConfig):
     verbose_name = "Red Flags (identity theft prevention)"
 
     def ready(self) -> None:
-        from django.db.models.signals import post_migrate
-
-        from members import demo, roles
-        from redflags import receivers  # noqa: F401  (connects the registry signals)
-        from redflags.demo import seed_redflags
+        from members import demo  # imports models: the registry is ready only now
+        from redflags import receivers  # noqa: F401  (connects the registry signals; imports models)
+        from redflags.demo import seed_redflags  # imports models
 
         view = [
             f"redflags.view_{model}"
@@ -73,6 +83,6 @@ class RedflagsConfig(AppConfig):
 
 
 def _sync_catalogue(sender, **kwargs) -> None:
-    from redflags.services import catalogue_sync
+    from redflags.services.rules import catalogue_sync  # imports models, so not at module top (see above)
 
     catalogue_sync()

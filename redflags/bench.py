@@ -1,10 +1,11 @@
 """Red Flags benchmark: scoring an account opening with a million members in the registry.
 
-Members are bulk-loaded with COPY (random blind-index values of the registry's width, one shared ciphertext for the SSN
-so candidate confirmation really decrypts), plus a fraud list of 1,000 entries. Each timed opening is
-a fresh applicant whose SSN, address and phone indexes each collide with ~250 loaded members (what the
-registry's 12-bit index gives at this scale; the engine narrows them in SQL), scored by the same service the ``account_opening`` receiver calls,
-inside a transaction that is rolled back. Everything loaded is deleted afterwards.
+Members are bulk-loaded with COPY (random blind-index values of the registry's width, one shared
+ciphertext for the SSN so candidate confirmation really decrypts), plus a fraud list of 1,000 entries.
+Each timed opening is a fresh applicant whose SSN, address and phone indexes each collide with ~250
+loaded members (what the registry's 12-bit index gives at this scale; the engine narrows them in SQL),
+scored by the same service the ``account_opening`` receiver calls, inside a transaction that is rolled
+back. Everything loaded is deleted afterwards.
 
 Run it against its own database: ``DATABASE_URL=.../mg_redflags_bench manage.py bench --only redflags``.
 """
@@ -19,7 +20,13 @@ import time
 from django.db import connection, transaction
 from django.utils import timezone
 
+from accounts.models import Account
 from members import crypto
+from members.models import Member
+from redflags.lookups import CANDIDATES_SQL
+from redflags.models import KnownFraudEntry
+from redflags.services.assessments import opening_assess
+from redflags.services.rules import catalogue_sync
 
 PREFIX = "RFB"
 FRAUD_SOURCE = "benchmark (deleted afterwards)"
@@ -39,9 +46,11 @@ def _load_members(count: int, rng: random.Random) -> None:
 
     now = timezone.now().isoformat()
     columns = (
-        "member_number, kind, legal_name, name_search, status, mailing_line1, mailing_line2, mailing_city, mailing_state, "
-        "mailing_postal_code, address_index, phone, phone_index, email, email_index, ssn, drivers_licence_state, employer_name, "
-        "tax_id_index, licence_index, passport_index, alien_registration_index, ssn_last4, deposit_required, created_at, updated_at"
+        "member_number, kind, legal_name, name_search, status, "
+        "mailing_line1, mailing_line2, mailing_city, mailing_state, mailing_postal_code, address_index, "
+        "phone, phone_index, email, email_index, ssn, drivers_licence_state, employer_name, "
+        "tax_id_index, licence_index, passport_index, alien_registration_index, ssn_last4, deposit_required, "
+        "created_at, updated_at"
     )
     chunk = 50_000
     with connection.cursor() as cursor:
@@ -49,7 +58,8 @@ def _load_members(count: int, rng: random.Random) -> None:
             buffer = io.StringIO()
             for number in range(start, min(count, start + chunk)):
                 buffer.write(
-                    f"{PREFIX}{number:07d}\tperson\tBench Member {number}\tBENCH MEMBER {number}\tactive\t{number} Bench St\t\tSpringfield\tIL\t"
+                    f"{PREFIX}{number:07d}\tperson\tBench Member {number}\tBENCH MEMBER {number}\tactive\t"
+                    f"{number} Bench St\t\tSpringfield\tIL\t"
                     f"62701\t{index()}\t+12175550100\t{index()}\t\t{index()}\t\\\\x{ciphertext}\t\t\t"
                     f"{index()}\t\t\t\t{rng.randrange(10000):04d}\t0\t{now}\t{now}\n"
                 )
@@ -62,8 +72,6 @@ def _load_members(count: int, rng: random.Random) -> None:
 
 
 def _load_fraud_list(rng: random.Random) -> None:
-    from redflags.models import KnownFraudEntry
-
     kinds = ["tax_id", "phone", "address", "email", "licence", "bank_account"]
     KnownFraudEntry.objects.bulk_create(
         [
@@ -80,33 +88,25 @@ def _load_fraud_list(rng: random.Random) -> None:
 
 def _explain_uses_index() -> bool:
     """The opening's candidate lookup (the engine's own SQL) must be index scans, not a table scan."""
-    from redflags.engine import _CANDIDATES_SQL
-
     with connection.cursor() as cursor:
         cursor.execute(
-            "EXPLAIN " + _CANDIDATES_SQL, ["abc", "1234", "abc", "62701", ["12"], ["12"], "abc", "+12175550100", 0, 600]
+            "EXPLAIN " + CANDIDATES_SQL, ["abc", "1234", "abc", "62701", ["12"], ["12"], "abc", "+12175550100", 0, 600]
         )
         plan = " ".join(row[0] for row in cursor.fetchall())
     return "Index" in plan and "Seq Scan on members_member" not in plan
 
 
 def _cleanup() -> None:
-    from redflags.models import KnownFraudEntry
-
     KnownFraudEntry.objects.filter(source=FRAUD_SOURCE).delete()
     with connection.cursor() as cursor:
         cursor.execute("DELETE FROM members_member WHERE member_number LIKE %s", [f"{PREFIX}%"])
 
 
 def bench_opening_score(quick: bool = False) -> dict[str, float]:
-    from accounts.models import Account
-    from members.models import Member
-    from redflags import services
-
     rng = random.Random(20081216)  # noqa: S311 - benchmark data, not security
     members = 20_000 if quick else 1_000_000
     iterations = 50 if quick else 300
-    services.catalogue_sync()
+    catalogue_sync()
     started = time.perf_counter()
     try:
         _load_members(members, rng)
@@ -143,7 +143,7 @@ def bench_opening_score(quick: bool = False) -> dict[str, float]:
                     member=member, account_number=f"{PREFIX}A{index:06d}", status="pending"
                 )
                 begin = time.perf_counter()
-                services.opening_assess(account=account, actor=None, checklist=checklist)
+                opening_assess(account=account, actor=None, checklist=checklist)
                 elapsed = (time.perf_counter() - begin) * 1000
                 if index >= 5:  # warm-up: first queries, caches
                     timings.append(elapsed)

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import datetime
 
-from members.models import User
+from accounts import services as account_services
+from members import services as member_services
+from members.models import Member, User
+from redflags.services import program, rules
 
 DEMO_MARK = "(Red Flags demo)"
 
@@ -53,23 +56,17 @@ _APPLICANTS = [
 
 
 def seed_redflags() -> str:
-    from redflags import services
-
-    services.catalogue_sync()
+    rules.catalogue_sync()
     staff = {user.username: user for user in User.objects.filter(username__in=["analyst", "programadmin", "csr"])}
     acks = 0
     for user in staff.values():
-        services.training_acknowledge(user=user, trained_by=staff.get("programadmin"))
+        program.training_acknowledge(user=user, trained_by=staff.get("programadmin"))
         acks += 1
     queued = _flag_demo_applicants(staff.get("csr"))
     return f"red flags: {acks} training acknowledgements, {queued} demo openings scored"
 
 
 def _flag_demo_applicants(csr) -> int:
-    from accounts import services as account_services
-    from members import services as member_services
-    from members.models import Member
-
     if csr is None or Member.objects.filter(legal_name__endswith=DEMO_MARK).exists():
         return 0
     opened = 0

@@ -6,7 +6,7 @@ import datetime
 import statistics
 from collections import Counter
 
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from redflags.models import (
@@ -129,8 +129,6 @@ def annual_review_report(*, year: int) -> dict:
 
 
 def _between(field: str, start, end):
-    from django.db.models import Q
-
     return Q(**{f"{field}__gte": start, f"{field}__lt": end})
 
 

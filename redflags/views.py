@@ -18,7 +18,9 @@ from django.shortcuts import render
 from django.utils import timezone
 
 from members.admin_site import has_staff_role
-from redflags import selectors, services
+from members.models import Member
+from redflags import selectors
+from redflags.services.caller_verification import caller_verify
 
 
 def staff_permission_required(permission: str):
@@ -94,8 +96,6 @@ def caller_verification(request):
 
     The response never contains a stored value, and the form is never re-filled with what was typed.
     """
-    from members.models import Member
-
     results = None
     member_number = ""
     errors: list[str] = []
@@ -107,7 +107,7 @@ def caller_verification(request):
                 errors.append("No member has this number.")
             else:
                 try:
-                    outcome = services.caller_verify(member=member, staff=request.user, stated=posted.stated())
+                    outcome = caller_verify(member=member, staff=request.user, stated=posted.stated())
                     results = [(ITEM_LABELS[key], ok) for key, ok in outcome.items()]
                     member_number = member.member_number
                 except ValidationError as exc:
@@ -166,7 +166,7 @@ def annual_review_csv(request):
 
 @staff_permission_required("redflags.view_annual_review")
 def annual_review_pdf(request):
-    from redflags.report_pdf import render_pdf
+    from redflags.report_pdf import render_pdf  # deferred: importing fpdf2 costs ~1 s at every start-up
 
     report = selectors.annual_review_report(year=_year(request))
     response = HttpResponse(render_pdf(report), content_type="application/pdf")

@@ -15,7 +15,7 @@ from django.utils import timezone
 from accounts import services as account_services
 from accounts.models import Account
 from members import services as member_services
-from redflags import engine, services
+from redflags import context, detectors, engine, events, services
 from redflags.models import ConsumerReportAlert, KnownFraudEntry, ObservedEvent, RiskAssessment, SecurityIncident
 from tests.factories import BillFactory, MemberFactory, OpenAccountFactory, PaymentFactory
 
@@ -29,7 +29,7 @@ def open_account(member, actor, **checklist) -> Account:
 
 
 def opening_codes(account) -> list[str]:
-    return [item["code"] for item in RiskAssessment.objects.get(account=account, event_name=engine.OPENING).fired]
+    return [item["code"] for item in RiskAssessment.objects.get(account=account, event_name=events.OPENING).fired]
 
 
 def latest(event_name: str) -> RiskAssessment:
@@ -403,7 +403,7 @@ def test_c2_only_the_initial_payment(csr):
     PaymentFactory(account=account, bill=first, received_at=timezone.now() - datetime.timedelta(days=60))
     _bill(account, issued=today - datetime.timedelta(days=35), number="S-C2-4")
     services.payment_sweep(today=today - datetime.timedelta(days=35) + datetime.timedelta(days=21))
-    assert "only the initial payment" in latest(engine.PAYMENT_SWEEP).evidence_text
+    assert "only the initial payment" in latest(events.PAYMENT_SWEEP).evidence_text
 
 
 def test_c2_does_not_fire_when_the_new_account_pays(csr, django_capture_on_commit_callbacks):
@@ -436,7 +436,7 @@ def test_c3_late_payment_on_a_historically_timely_account(csr):
     _timely_history(account)
     last = _bill(account, issued=timezone.localdate() - datetime.timedelta(days=25), number="S-C3-last")
     services.payment_sweep(today=last.due_on + datetime.timedelta(days=1))
-    assessment = latest(engine.PAYMENT_SWEEP)
+    assessment = latest(events.PAYMENT_SWEEP)
     assert "C3_LATE_AFTER_TIMELY" in codes(assessment)
     assert "unpaid after 6 bills paid on time" in assessment.evidence_text
 
@@ -446,7 +446,7 @@ def test_c3_does_not_fire_for_an_account_that_was_always_late(csr):
     _timely_history(account, late=True)
     last = _bill(account, issued=timezone.localdate() - datetime.timedelta(days=25), number="S-C3-last2")
     services.payment_sweep(today=last.due_on + datetime.timedelta(days=1))
-    assert "C3_LATE_AFTER_TIMELY" not in codes(latest(engine.PAYMENT_SWEEP))
+    assert "C3_LATE_AFTER_TIMELY" not in codes(latest(events.PAYMENT_SWEEP))
 
 
 def test_c4_mail_returned_twice(csr, django_capture_on_commit_callbacks):
@@ -502,7 +502,7 @@ def test_c6_c7_c8_an_incident_flags_each_affected_account_with_its_own_code(anal
     services.security_incident_record(
         kind=kind, description="found in the access log", actor=analyst, accounts=accounts
     )
-    assessments = RiskAssessment.objects.filter(event_name=engine.SECURITY_INCIDENT)
+    assessments = RiskAssessment.objects.filter(event_name=events.SECURITY_INCIDENT)
     assert assessments.count() == 2
     for assessment in assessments:
         assert codes(assessment) == [code]
@@ -524,7 +524,7 @@ def test_d1_a_notice_from_law_enforcement_flags_the_account(csr):
     services.identity_theft_notice_record(
         reporter="law_enforcement", summary="detective called about a stolen identity", actor=csr, account=account
     )
-    assessment = latest(engine.IDENTITY_THEFT_NOTICE)
+    assessment = latest(events.IDENTITY_THEFT_NOTICE)
     assert codes(assessment) == ["D1_IDENTITY_THEFT_NOTICE"]
     assert "from law enforcement" in assessment.evidence_text
     assert assessment.review_item.account == account
@@ -556,7 +556,7 @@ def test_d1_does_not_fire_without_a_notice(csr):
 def test_cra_alerts_fire_their_own_code_when_recorded_and_at_opening(csr, kind, code):
     member = MemberFactory()
     services.cra_alert_record(member=member, kind=kind, agency="Equifax", actor=csr)
-    assert codes(latest(engine.CRA_ALERT)) == [code]
+    assert codes(latest(events.CRA_ALERT)) == [code]
     assert code in opening_codes(open_account(member, csr))
 
 
@@ -592,7 +592,7 @@ def test_every_catalogue_rule_has_an_active_version_and_a_detector():
     from redflags.catalogue import CODES
     from redflags.models import Rule
 
-    assert set(Rule.objects.values_list("code", flat=True)) == set(CODES) == set(engine.DETECTORS)
+    assert set(Rule.objects.values_list("code", flat=True)) == set(CODES) == set(detectors.DETECTORS)
     assert all(rule.active_version is not None for rule in Rule.objects.all())
 
 
@@ -611,9 +611,9 @@ def test_the_opening_prefetch_finds_exactly_what_the_separate_lookups_find(csr, 
     services.cra_alert_record(member=member, kind="fraud_alert", agency="Equifax", actor=csr)
     services.identity_theft_notice_record(reporter="victim", summary="someone used my name", actor=csr, member=member)
     account = AccountFactory(member=member)
-    event = engine.Event(name=engine.OPENING, member_id=member.pk, account_id=account.pk)
-    separate = engine.evaluate(event, context=engine.Context(event))
-    prefetched_context = engine.Context(event)
+    event = events.Event(name=events.OPENING, member_id=member.pk, account_id=account.pk)
+    separate = engine.evaluate(event, context=context.Context(event))
+    prefetched_context = context.Context(event)
     prefetched_context.prefetch_opening()
     prefetched = engine.evaluate(event, context=prefetched_context)
     assert {

@@ -10,7 +10,7 @@ from django.utils import timezone
 from accounts import services as account_services
 from accounts.models import Account
 from members.models import AuditEvent
-from redflags import engine, services
+from redflags import events, services
 from redflags.models import (
     CallerVerificationAttempt,
     ConsumerReportAlert,
@@ -85,7 +85,7 @@ def test_repeated_failed_caller_verifications_raise_b8(client, csr, caller_membe
     client.force_login(csr)
     for _ in range(3):
         client.post(CALLER, _stated(caller_member, ssn_last4="0000"))
-    assessment = RiskAssessment.objects.get(event_name=engine.CALLER_VERIFICATION_FAILED)
+    assessment = RiskAssessment.objects.get(event_name=events.CALLER_VERIFICATION_FAILED)
     assert [item["code"] for item in assessment.fired] == ["B8_INCONSISTENT_WITH_FILE"]
     assert "3 failed caller verifications" in assessment.evidence_text
     assert ReviewItem.objects.filter(member=caller_member).exists()
@@ -96,7 +96,7 @@ def test_two_failures_or_passing_attempts_raise_nothing(client, csr, caller_memb
     client.post(CALLER, _stated(caller_member, ssn_last4="0000"))
     client.post(CALLER, _stated(caller_member, ssn_last4="0000"))
     client.post(CALLER, _stated(caller_member))
-    assert not RiskAssessment.objects.filter(event_name=engine.CALLER_VERIFICATION_FAILED).exists()
+    assert not RiskAssessment.objects.filter(event_name=events.CALLER_VERIFICATION_FAILED).exists()
 
 
 def test_caller_verification_with_nothing_stated_is_refused_and_logs_nothing(client, csr, caller_member):

@@ -20,7 +20,7 @@ from members.audit import AuditEvent
 from members.importing import COLUMNS, import_members
 from members.legacy_csv import synthetic_row
 from members.models import Member
-from redflags import engine, services
+from redflags import events, services
 from redflags.models import Flag, ObservedEvent, ReviewItem, RiskAssessment
 from tests.factories import MemberFactory
 
@@ -90,7 +90,7 @@ def test_imported_members_sharing_an_ssn_are_queued_with_evidence_naming_each_ot
     for member, other in ((first, second), (second, first)):
         [item] = _b5_items(member)
         assert item.status == ReviewItem.Status.OPEN and item.outcome == "hold"
-        assert item.assessment.event_name == engine.TAX_ID_SCAN
+        assert item.assessment.event_name == events.TAX_ID_SCAN
         assert f"SSN matches member {other.member_number}" in _b5_evidence(member)
         # The ordinary post-opening response to a queued flag: the live account carries the warning.
         account = Account.objects.get(member=member)

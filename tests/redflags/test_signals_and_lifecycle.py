@@ -17,6 +17,7 @@ from members.models import AuditEvent
 from members.signals import EVENTS
 from redflags import engine, services
 from redflags.models import ObservedEvent, ProgramChange, Response, ReviewItem, RiskAssessment, Rule, RuleVersion
+from redflags.services.review import RESPONSES
 from tests.factories import BillFactory, MemberFactory, OpenAccountFactory, PaymentFactory
 
 pytestmark = pytest.mark.django_db
@@ -324,6 +325,51 @@ def test_a_member_level_flag_cannot_close_an_account(analyst, csr):
     item = ReviewItem.objects.get(member=member)
     with pytest.raises(ValidationError, match="needs an account"):
         services.review_respond(item=item, actor=analyst, kind="close_account")
+
+
+def test_every_response_the_program_lists_has_its_preconditions_and_effect():
+    assert set(RESPONSES) == set(Response.Kind.values)
+
+
+@pytest.mark.parametrize(
+    ("item_fixture", "kind", "fields", "refusal", "match"),
+    [
+        ("held_item", "monitor", {"notes": "watching"}, ValidationError, "on hold"),
+        ("held_item", "close_account", {}, ValidationError, "open or suspended"),
+        ("held_item", "release_hold", {"notes": "  "}, ValidationError, "how the identity was verified"),
+        ("warned_item", "release_hold", {"notes": "saw the licence"}, ValidationError, "not on hold"),
+        ("warned_item", "do_not_open", {}, ValidationError, "not yet open"),
+        ("warned_item", "contact_customer", {"notes": "  "}, ValidationError, "contacted"),
+        ("warned_item", "notify_law_enforcement", {"agency": "PD", "case_number": " "}, ValidationError, "case number"),
+        ("warned_item", "no_response", {"justification": " "}, ValidationError, "why no response"),
+        ("warned_item", "escalate", {}, ValidationError, "unknown response"),
+    ],
+)
+def test_a_response_whose_preconditions_fail_changes_nothing(
+    request, analyst, item_fixture, kind, fields, refusal, match
+):
+    item = request.getfixturevalue(item_fixture)
+    account_before = Account.objects.values().get(pk=item.account_id)
+    with pytest.raises(refusal, match=match):
+        services.review_respond(item=item, actor=analyst, kind=kind, **fields)
+    assert not Response.objects.exists()
+    assert Account.objects.values().get(pk=item.account_id) == account_before
+    item.refresh_from_db()
+    assert item.status == "open"
+    assert not AuditEvent.objects.filter(action__startswith="redflags.response").exists()
+
+
+def test_a_resolved_item_takes_no_further_response(warned_item, analyst):
+    services.review_respond(item=warned_item, actor=analyst, kind="monitor", notes="warning stays on")
+    with pytest.raises(ValidationError, match="already resolved"):
+        services.review_respond(item=warned_item, actor=analyst, kind="track")
+    assert Response.objects.count() == 1
+
+
+def test_nobody_signed_in_cannot_respond(warned_item):
+    with pytest.raises(PermissionDenied, match="Red Flag Analyst"):
+        services.review_respond(item=warned_item, actor=None, kind="track")
+    assert not Response.objects.exists()
 
 
 # --- rule lifecycle --------------------------------------------------------------------------

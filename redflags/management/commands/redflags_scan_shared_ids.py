@@ -9,7 +9,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand
 
 from members.models import Member
-from redflags import services
+from redflags.services.tax_id_scan import shared_tax_id_scan
 
 
 class Command(BaseCommand):
@@ -31,7 +31,7 @@ class Command(BaseCommand):
                 Member.objects.filter(member_number__startswith=member_number_prefix).values_list("pk", flat=True)
             )
         label = f"command:redflags_scan_shared_ids{':' + member_number_prefix if member_number_prefix else ''}"
-        counts = services.shared_tax_id_scan(member_ids=member_ids, actor_label=label)
+        counts = shared_tax_id_scan(member_ids=member_ids, actor_label=label)
         self.stdout.write(
             self.style.SUCCESS(
                 f"{counts['members_checked']} members checked: {counts['groups_found']} groups sharing an SSN/TIN "

@@ -1,0 +1,173 @@
+"""The hot-path SQL of an assessment: members sharing a blind index, the fraud-list probe, the notices.
+
+Kept as constants beside the functions that build their parameters and read their rows, so the
+opening's single round trip (``OPENING_PREFETCH_SQL``) runs exactly the lazy lookups' SQL and
+``context.Context`` only decides what to look for and confirms what comes back.
+
+The registry's blind indexes are short on purpose (12 bits: at a million members ~250 members share
+each value), so each indexed equality is narrowed in SQL by something that equal values must share:
+SSN/TIN by the clear last four digits, phone by the stored E.164 form, address by ZIP5 and the first
+word of the street line (any spelling that canonicalises to the same word). The survivors are then
+confirmed in Python by canonical form. A narrowing term never excludes a true duplicate. A kind not
+looked for is passed as NULL, which equals nothing.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from members import crypto
+
+# Candidates examined per lookup, after the SQL narrowing (usually a handful); a cap keeps a
+# pathological value (e.g. one address shared by a whole apartment block) from costing seconds.
+MAX_CANDIDATES = 200
+
+# The kinds found by the candidate lookup and the registry column holding each one's blind index.
+CANDIDATE_INDEX_FIELDS = {"tax_id": "tax_id_index", "address": "address_index", "phone": "phone_index"}
+
+CANDIDATES_SQL = (
+    "SELECT id, member_number, mailing_line1, mailing_line2, mailing_city, mailing_state, mailing_postal_code, "
+    "phone, tax_id_index, address_index, phone_index, ssn AS ssn_cipher, tin AS tin_cipher FROM members_member "
+    "WHERE ((tax_id_index = %s AND ssn_last4 = %s) "
+    "OR (address_index = %s AND left(mailing_postal_code, 5) = %s "
+    "AND (%s::text[] IS NULL "
+    "OR upper(substring(replace(mailing_line1, '.', '') from '[A-Za-z0-9]+')) = ANY(%s::text[]))) "
+    "OR (phone_index = %s AND phone = %s)) AND id <> %s ORDER BY id LIMIT %s"
+)
+# Two branches rather than one OR, so each uses the index on index_value (an OR with a subquery
+# turns into a sequential scan of the whole fraud list).
+FRAUD_PROBE_SQL = (
+    "SELECT id FROM redflags_knownfraudentry WHERE active AND index_value = ANY(%s) "
+    "UNION SELECT id FROM redflags_knownfraudentry "
+    "WHERE active AND %s AND kind = 'bank_account' AND index_value IN "
+    "(SELECT bank_account_index FROM members_financialaccount "
+    "WHERE member_id = %s AND is_active AND bank_account_index <> '')"
+)
+NOTICES_SQL = (
+    "(SELECT received_at, kind, agency, 'cra' AS source FROM redflags_consumerreportalert "
+    "WHERE member_id = %s AND received_at >= %s ORDER BY received_at DESC LIMIT 200) "
+    "UNION ALL (SELECT received_at, reporter, '', 'notice' FROM redflags_identitytheftnotice "
+    "WHERE member_id = %s AND received_at >= %s ORDER BY received_at DESC LIMIT 200)"
+)
+OPENING_PREFETCH_SQL = (
+    "SELECT 'm', c.id, c.member_number, c.mailing_line1, c.mailing_line2, c.mailing_city, c.mailing_state, "  # noqa: S608 - constants only
+    "c.mailing_postal_code, c.phone, "
+    "c.tax_id_index, c.address_index, c.phone_index, c.ssn_cipher, c.tin_cipher, NULL::timestamptz FROM ("
+    + CANDIDATES_SQL
+    + ") AS c "
+    "UNION ALL SELECT 'f', f.id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM ("
+    + FRAUD_PROBE_SQL
+    + ") AS f "
+    "UNION ALL SELECT n.source, NULL, n.kind, n.agency, "
+    "NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, n.received_at FROM (" + NOTICES_SQL + ") AS n"
+)
+# The candidate columns of OPENING_PREFETCH_SQL's 'm' rows, in order after the source and the id.
+_CANDIDATE_COLUMNS = (
+    "member_number",
+    "mailing_line1",
+    "mailing_line2",
+    "mailing_city",
+    "mailing_state",
+    "mailing_postal_code",
+    "phone",
+    "tax_id_index",
+    "address_index",
+    "phone_index",
+    "ssn_cipher",
+    "tin_cipher",
+)
+
+
+def first_word_spellings(line1: str) -> list[str] | None:
+    """Every upper-case first word of a street line that canonicalises to this line's first word.
+
+    ``None`` (no narrowing) when the canonical first word is rewritten from other characters (a leading
+    "#" becomes APT, "P O BOX" becomes PO BOX), so a true duplicate is never filtered out.
+    """
+    words = crypto._address_words(line1).split()  # noqa: SLF001 - the registry's own canonicaliser
+    if not words:
+        return None
+    first = words[0]
+    if first in ("APT", "PO", "P", "BOX") or "#" in line1:
+        return None
+    spellings = {first} | {raw for raw, canonical in crypto._ADDRESS_WORDS.items() if canonical == first}  # noqa: SLF001
+    return sorted(spellings)
+
+
+def candidate_params(member, wanted: dict[str, str]) -> list:
+    """The narrowing parameters of CANDIDATES_SQL (before the member id and the limit)."""
+    tax = wanted.get("tax_id")
+    address = wanted.get("address")
+    zip5, first_words = None, None
+    if address:
+        zip5 = crypto.ascii_digits(member.mailing_postal_code)[:5]
+        first_words = first_word_spellings(member.mailing_line1)
+    phone = wanted.get("phone")
+    try:
+        e164 = crypto.canonical("phone", member.phone) if phone and member.phone else None
+    except crypto.CanonicalisationError:
+        e164 = None
+    return [
+        tax,
+        member.ssn_last4 if tax else None,
+        address,
+        zip5,
+        first_words,
+        first_words,
+        phone if e164 else None,
+        e164,
+    ]
+
+
+class Candidate:
+    """Another member found by blind index; ciphertexts decrypted only if a detector asks."""
+
+    def __init__(self, row: dict):
+        self._row = row
+        self.pk = row["id"]
+        self.member_number = row["member_number"]
+        self.mailing_line1, self.mailing_line2 = row["mailing_line1"], row["mailing_line2"]
+        self.mailing_city, self.mailing_state, self.mailing_postal_code = (
+            row["mailing_city"],
+            row["mailing_state"],
+            row["mailing_postal_code"],
+        )
+        self.phone = row["phone"]
+        self.email = self.drivers_licence_number = self.drivers_licence_state = None
+
+    def _decrypt(self, name: str) -> str | None:
+        value = self._row.get(name)
+        return crypto.fernet().decrypt(bytes(value)).decode() if value is not None else None
+
+    @cached_property
+    def ssn(self) -> str | None:
+        return self._decrypt("ssn_cipher")
+
+    @cached_property
+    def tin(self) -> str | None:
+        return self._decrypt("tin_cipher")
+
+
+def sort_candidates(rows: list[dict], wanted: dict[str, str]) -> dict[str, list[Candidate]]:
+    """Each candidate row under every kind whose blind index it shares with the member."""
+    result: dict[str, list[Candidate]] = {"tax_id": [], "address": [], "phone": []}
+    for row in rows:
+        candidate = Candidate(row)
+        for kind, value in wanted.items():
+            if row[CANDIDATE_INDEX_FIELDS[kind]] == value:
+                result[kind].append(candidate)
+    return result
+
+
+def split_opening_rows(rows: list[tuple]) -> tuple[list[dict], list[int], list[dict]]:
+    """OPENING_PREFETCH_SQL's rows as (candidate rows, fraud-list ids, notices newest first)."""
+    candidates, fraud_ids, notices = [], [], []
+    for src, pk, *columns, when in rows:
+        if src == "m":
+            candidates.append({"id": pk, **dict(zip(_CANDIDATE_COLUMNS, columns, strict=True))})
+        elif src == "f":
+            fraud_ids.append(pk)
+        else:
+            notices.append({"received_at": when, "kind": columns[0], "agency": columns[1], "source": src})
+    notices.sort(key=lambda row: row["received_at"], reverse=True)
+    return candidates, fraud_ids, notices

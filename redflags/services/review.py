@@ -1,0 +1,203 @@
+"""The review queue: the program's responses to a queued Red Flag, as a table.
+
+Each response the program lists (seed 002: monitor, track, contact the customer, do not open, close,
+notify law enforcement, no response warranted, plus releasing a held opening after verifying identity)
+is one ``ResponseRule``: the preconditions checked before anything is written (each a small function
+that raises with the reason), the effect on the account carried out through the registry's services
+(``redflags.registry``: audited and signalled like any account change) and whether it resolves the
+item. ``review_respond`` checks who acts (the ``work_queue`` permission and current training), locks
+the item and its account, runs the response's preconditions in order, records the ``Response`` (with
+the rule versions behind the decision) and its audit row, and applies the effect, in one transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import Account
+from members.actors import Actor
+from members.audit import audit_record
+from members.models import User
+from redflags import registry
+from redflags.models import Response, ReviewItem
+from redflags.services.program import require_current_training, require_permission
+
+
+@dataclass(frozen=True)
+class Case:
+    """One response being recorded: the locked item and account, who acts and what they wrote."""
+
+    item: ReviewItem
+    account: Account | None
+    actor: User
+    notes: str
+    agency: str
+    case_number: str
+    justification: str
+
+    @property
+    def held(self) -> bool:
+        return self.account is not None and self.account.on_hold
+
+
+# --- preconditions: each raises with the reason the response cannot be recorded ----------------------
+
+
+def _needs_agency_and_case_number(case: Case) -> None:
+    if not (case.agency and case.case_number):
+        raise ValidationError("notifying law enforcement needs the agency and the case number")
+
+
+def _needs_justification(case: Case) -> None:
+    if not case.justification:
+        raise ValidationError("say why no response is warranted")
+
+
+def _needs_contact_notes(case: Case) -> None:
+    if not case.notes:
+        raise ValidationError("note how and when the customer was contacted and what they said")
+
+
+def _not_on_hold(case: Case) -> None:
+    if case.held:
+        raise ValidationError("the opening is on hold: release it after verifying identity, or do not open the account")
+
+
+def _needs_account(case: Case) -> None:
+    if case.account is None:
+        raise ValidationError("this response needs an account; the flag is about the member only")
+
+
+def _not_yet_open(case: Case) -> None:
+    if case.account.status != "pending":
+        raise ValidationError("only an account that is not yet open can be refused")
+
+
+def _open_or_suspended(case: Case) -> None:
+    if case.account.status not in ("open", "suspended"):
+        raise ValidationError("only an open or suspended account can be closed")
+
+
+def _on_hold(case: Case) -> None:
+    if not case.held:
+        raise ValidationError("the account is not on hold")
+
+
+def _not_the_opener(case: Case) -> None:
+    opener = case.account.opened_by_id
+    if opener and opener == case.actor.pk:
+        raise PermissionDenied("dual control: the person who opened the account cannot clear its hold")
+
+
+def _needs_verification_notes(case: Case) -> None:
+    if not case.notes:
+        raise ValidationError("note how the identity was verified")
+
+
+# --- effects on the account, through the registry's services ------------------------------------------
+
+
+def _warn(case: Case, reason: str) -> None:
+    if not case.account.red_flag_warning:
+        registry.set_warning(account=case.account, warning=True, reason=reason, actor=case.actor)
+
+
+def _deny(case: Case, reason: str) -> None:
+    registry.deny_opening(account=case.account, actor=case.actor, reason=reason)
+
+
+def _close(case: Case, reason: str) -> None:
+    registry.close_account(account=case.account, actor=case.actor, reason=reason)
+
+
+def _release(case: Case, reason: str) -> None:
+    registry.release_hold(account=case.account, actor=case.actor, reason=reason)
+
+
+@dataclass(frozen=True)
+class ResponseRule:
+    preconditions: tuple[Callable[[Case], None], ...] = ()
+    effect: Callable[[Case, str], None] | None = None
+    resolves: bool = False
+
+
+RESPONSES: dict[str, ResponseRule] = {
+    Response.Kind.MONITOR: ResponseRule((_not_on_hold, _needs_account), effect=_warn, resolves=True),
+    Response.Kind.TRACK: ResponseRule(),
+    Response.Kind.CONTACT_CUSTOMER: ResponseRule((_needs_contact_notes,)),
+    Response.Kind.DO_NOT_OPEN: ResponseRule((_needs_account, _not_yet_open), effect=_deny, resolves=True),
+    Response.Kind.CLOSE_ACCOUNT: ResponseRule((_needs_account, _open_or_suspended), effect=_close, resolves=True),
+    Response.Kind.NOTIFY_LAW_ENFORCEMENT: ResponseRule((_needs_agency_and_case_number,)),
+    Response.Kind.NO_RESPONSE: ResponseRule((_needs_justification, _not_on_hold), resolves=True),
+    Response.Kind.RELEASE_HOLD: ResponseRule(
+        (_needs_account, _on_hold, _not_the_opener, _needs_verification_notes), effect=_release, resolves=True
+    ),
+}
+
+
+def review_respond(
+    *,
+    item: ReviewItem,
+    actor: Actor,
+    kind: str,
+    notes: str = "",
+    agency: str = "",
+    case_number: str = "",
+    justification: str = "",
+) -> Response:
+    """Record one response of the program to a queued Red Flag, and carry it out through the registry."""
+    user = require_permission(actor, "redflags.work_queue", "only a Red Flag Analyst works the review queue")
+    require_current_training(user)
+    rule = RESPONSES.get(kind)
+    if rule is None:
+        raise ValidationError({"kind": "unknown response"})
+    with transaction.atomic():
+        item = ReviewItem.objects.select_for_update().select_related("assessment").get(pk=item.pk)
+        if item.status == ReviewItem.Status.RESOLVED:
+            raise ValidationError("this review item is already resolved")
+        account = Account.objects.select_for_update().get(pk=item.account_id) if item.account_id else None
+        case = Case(
+            item=item,
+            account=account,
+            actor=user,
+            notes=notes.strip(),
+            agency=agency.strip(),
+            case_number=case_number.strip(),
+            justification=justification.strip(),
+        )
+        for precondition in rule.preconditions:
+            precondition(case)
+        response = Response.objects.create(
+            review_item=item,
+            kind=kind,
+            actor=user,
+            notes=case.notes,
+            agency=case.agency,
+            case_number=case.case_number,
+            justification=case.justification,
+            rule_versions=[f"{entry['code']}@v{entry['version']}" for entry in item.assessment.fired],
+        )
+        if rule.effect is not None:
+            rule.effect(case, f"Red Flags review #{item.pk}: {response.get_kind_display()}")
+        if rule.resolves:
+            item.status, item.resolved_at, item.resolved_by = ReviewItem.Status.RESOLVED, timezone.now(), user
+            item.save(update_fields=["status", "resolved_at", "resolved_by"])
+        audit_record(
+            actor=user,
+            action=f"redflags.response.{kind}",
+            obj=response,
+            fields=["kind", "notes", "agency", "case_number", "justification"],
+            reason=notes or justification,
+            detail={
+                "review_item": item.pk,
+                "account_id": item.account_id,
+                "rule_versions": response.rule_versions,
+                "resolved": rule.resolves,
+            },
+        )
+    return response
