@@ -1,0 +1,152 @@
+"""Program administration: thresholds, training acknowledgements, program changes and the board's
+decisions, the annual review. Each save calls ``services.program``.
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.urls import reverse
+from django.utils.html import format_html
+
+from redflags import engine
+from redflags.admin.base import RecordOnlyAdmin
+from redflags.models import AnnualReview, ProgramChange, ProgramSettings, TrainingAcknowledgement
+from redflags.services import program
+from redflags.services.program import REVIEW_FIELDS
+
+
+@admin.register(ProgramSettings)
+class ProgramSettingsAdmin(admin.ModelAdmin):
+    fields = (
+        "program_version",
+        "warn_threshold",
+        "hold_threshold",
+        "caller_failures_to_flag",
+        "caller_failure_window_hours",
+        "updated_at",
+        "updated_by",
+    )
+    readonly_fields = ("updated_at", "updated_by", "caller_failure_window_hours")
+    list_display = ("program_version", "warn_threshold", "hold_threshold", "updated_at", "updated_by")
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return request.user.has_perm("redflags.manage_program")
+
+    def save_model(self, request, obj, form, change):
+        try:
+            program.program_settings_update(
+                actor=request.user,
+                warn_threshold=obj.warn_threshold,
+                hold_threshold=obj.hold_threshold,
+                program_version=obj.program_version,
+                caller_failures_to_flag=obj.caller_failures_to_flag,
+                reason="admin",
+            )
+        except (ValidationError, PermissionDenied) as exc:
+            messages.error(request, "; ".join(getattr(exc, "messages", [str(exc)])))
+
+
+@admin.register(TrainingAcknowledgement)
+class TrainingAcknowledgementAdmin(RecordOnlyAdmin):
+    list_display = ("user", "program_version", "acknowledged_at", "trained_by")
+    list_filter = ("program_version",)
+    list_select_related = ("user", "trained_by")
+    fields = ("user", "program_version")
+
+    def get_changeform_initial_data(self, request):
+        return {"program_version": engine.program_settings().program_version}
+
+    def save_model(self, request, obj, form, change):
+        ack = self._call(
+            request,
+            program.training_acknowledge,
+            user=obj.user,
+            trained_by=request.user,
+            program_version=obj.program_version,
+        )
+        if ack is not None:
+            obj.pk = ack.pk
+
+
+class ProgramChangeForm(forms.ModelForm):
+    class Meta:
+        model = ProgramChange
+        fields = (
+            "title",
+            "recommendation",
+            "decision",
+            "decided_on",
+            "board_reference",
+            "decision_notes",
+            "new_program_version",
+        )
+
+
+@admin.register(ProgramChange)
+class ProgramChangeAdmin(admin.ModelAdmin):
+    form = ProgramChangeForm
+    list_display = ("title", "recommended_at", "recommended_by", "decision", "decided_on", "board_reference")
+    list_filter = ("decision",)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return ("decision", "decided_on", "board_reference", "decision_notes", "new_program_version")
+        if obj.decision != ProgramChange.Decision.PENDING:
+            return ProgramChangeForm.Meta.fields
+        return ("title", "recommendation")
+
+    def save_model(self, request, obj, form, change):
+        try:
+            if not change:
+                created = program.program_change_recommend(
+                    actor=request.user, title=obj.title, recommendation=obj.recommendation
+                )
+                obj.pk = created.pk
+            else:
+                current = ProgramChange.objects.get(pk=obj.pk)
+                program.program_change_decide(
+                    actor=request.user,
+                    change=current,
+                    decision=obj.decision,
+                    decided_on=obj.decided_on,
+                    board_reference=obj.board_reference,
+                    notes=obj.decision_notes,
+                    new_program_version=obj.new_program_version,
+                )
+        except (ValidationError, PermissionDenied) as exc:
+            messages.error(request, "; ".join(getattr(exc, "messages", [str(exc)])))
+
+
+@admin.register(AnnualReview)
+class AnnualReviewAdmin(admin.ModelAdmin):
+    list_display = ("year", "prepared_by", "prepared_at", "changes_warranted", "report_link")
+    fields = ("year", *REVIEW_FIELDS)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description="report")
+    def report_link(self, obj):
+        return format_html('<a href="{}?year={}">Report</a>', reverse("redflags:annual-review"), obj.year)
+
+    def save_model(self, request, obj, form, change):
+        try:
+            saved = program.annual_review_save(
+                actor=request.user,
+                year=obj.year,
+                **{name: getattr(obj, name) for name in REVIEW_FIELDS},
+            )
+            obj.pk = saved.pk
+        except (ValidationError, PermissionDenied) as exc:
+            messages.error(request, "; ".join(getattr(exc, "messages", [str(exc)])))
