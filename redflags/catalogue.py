@@ -30,7 +30,10 @@ CATALOGUE: list[dict] = [
         "code": "A2_PHOTO_MISMATCH",
         "category": "A",
         "title": "Photo or description does not match the person",
-        "wording": "A customer's photograph or physical description on an identification is not consistent with the person presenting the documentation",
+        "wording": (
+            "A customer's photograph or physical description on an identification is not consistent with the person "
+            "presenting the documentation"
+        ),
         "detects_on": "opening checklist",
         "weight": 50,
         "minimum_outcome": HOLD,
@@ -39,7 +42,10 @@ CATALOGUE: list[dict] = [
         "code": "A3_DOCUMENTS_INCONSISTENT",
         "category": "A",
         "title": "Other documentation inconsistent with customer information",
-        "wording": "Receiving other documentation with information that is not consistent with existing customer information, such as a signature or recent check",
+        "wording": (
+            "Receiving other documentation with information that is not consistent with existing customer information,"
+            " such as a signature or recent check"
+        ),
         "detects_on": "opening checklist",
         "weight": 40,
         "minimum_outcome": WARN,
@@ -48,7 +54,10 @@ CATALOGUE: list[dict] = [
         "code": "A4_APPLICATION_ALTERED",
         "category": "A",
         "title": "Application altered, forged or reassembled",
-        "wording": "Receiving an application for service that appears to have been altered or forged, or gives the appearance of being destroyed and reassembled",
+        "wording": (
+            "Receiving an application for service that appears to have been altered or forged, or gives the appearance"
+            " of being destroyed and reassembled"
+        ),
         "detects_on": "opening checklist",
         "weight": 50,
         "minimum_outcome": WARN,
@@ -67,7 +76,10 @@ CATALOGUE: list[dict] = [
         "code": "B2_INCONSISTENT_WITH_APPLICANT",
         "category": "B",
         "title": "Inconsistent with what the customer provides",
-        "wording": "A customer's identifying information is inconsistent with other information the customer provides (such as inconsistent SSNs or birth dates)",
+        "wording": (
+            "A customer's identifying information is inconsistent with other information the customer provides (such "
+            "as inconsistent SSNs or birth dates)"
+        ),
         "detects_on": "opening checklist (stated SSN last 4 / birth date, SSN issued before birth)",
         "weight": 45,
         "minimum_outcome": WARN,
@@ -76,7 +88,9 @@ CATALOGUE: list[dict] = [
         "code": "B3_KNOWN_FRAUD",
         "category": "B",
         "title": "Same as on applications found to be fraudulent",
-        "wording": "A customer's identifying information is the same as shown on other applications found to be fraudulent",
+        "wording": (
+            "A customer's identifying information is the same as shown on other applications found to be fraudulent"
+        ),
         "detects_on": "opening; identifier, address, phone, email changes (fraud list by blind index)",
         "weight": 70,
         "minimum_outcome": HOLD,
@@ -85,7 +99,10 @@ CATALOGUE: list[dict] = [
         "code": "B4_CONSISTENT_WITH_FRAUD",
         "category": "B",
         "title": "Invalid phone or fictitious address",
-        "wording": "A customer's identifying information is consistent with fraudulent activity (such as an invalid phone number or fictitious billing address)",
+        "wording": (
+            "A customer's identifying information is consistent with fraudulent activity (such as an invalid phone "
+            "number or fictitious billing address)"
+        ),
         "detects_on": "opening; address and phone changes",
         "weight": 40,
         "minimum_outcome": WARN,
@@ -95,7 +112,9 @@ CATALOGUE: list[dict] = [
         "category": "B",
         "title": "SSN the same as another customer's",
         "wording": "A customer's SSN is the same as another customer's SSN",
-        "detects_on": "opening; SSN/TIN changes (blind index, candidates confirmed); shared SSN/TIN scan after a bulk import",
+        "detects_on": (
+            "opening; SSN/TIN changes (blind index, candidates confirmed); shared SSN/TIN scan after a bulk import"
+        ),
         "weight": 80,
         "minimum_outcome": HOLD,
     },
@@ -112,7 +131,10 @@ CATALOGUE: list[dict] = [
         "code": "B7_INCOMPLETE_AFTER_REMINDER",
         "category": "B",
         "title": "Incomplete identifying information after a reminder",
-        "wording": "A customer fails to provide complete personal identifying information on an application when reminded to do so",
+        "wording": (
+            "A customer fails to provide complete personal identifying information on an application when reminded to "
+            "do so"
+        ),
         "detects_on": "opening checklist",
         "weight": 40,
         "minimum_outcome": WARN,
@@ -121,7 +143,10 @@ CATALOGUE: list[dict] = [
         "code": "B8_INCONSISTENT_WITH_FILE",
         "category": "B",
         "title": "Not consistent with what is on file",
-        "wording": "A customer's identifying information is not consistent with the information that is on file for the customer",
+        "wording": (
+            "A customer's identifying information is not consistent with the information that is on file for the "
+            "customer"
+        ),
         "detects_on": "opening checklist; repeated failed caller verification",
         "weight": 45,
         "minimum_outcome": WARN,
@@ -131,7 +156,10 @@ CATALOGUE: list[dict] = [
         "code": "C1_CHANGE_AFTER_ADDRESS_CHANGE",
         "category": "C",
         "title": "Name change or added party shortly after an address change",
-        "wording": "A request to change the Account holder's name or add other parties is received shortly after a change of address for an Account",
+        "wording": (
+            "A request to change the Account holder's name or add other parties is received shortly after a change of "
+            "address for an Account"
+        ),
         "detects_on": "name change; authorized party added",
         "weight": 45,
         "minimum_outcome": WARN,
@@ -141,7 +169,10 @@ CATALOGUE: list[dict] = [
         "code": "C2_NEW_ACCOUNT_PAYMENT_PATTERN",
         "category": "C",
         "title": "New account: first payment missed, or only the initial payment",
-        "wording": "A new Account is used in a manner consistent with fraud (such as the customer failing to make the first payment, or making the initial payment and no other payments)",
+        "wording": (
+            "A new Account is used in a manner consistent with fraud (such as the customer failing to make the first "
+            "payment, or making the initial payment and no other payments)"
+        ),
         "detects_on": "bills and payments; daily sweep",
         "weight": 40,
         "minimum_outcome": WARN,
@@ -151,7 +182,10 @@ CATALOGUE: list[dict] = [
         "code": "C3_LATE_AFTER_TIMELY",
         "category": "C",
         "title": "Late or no payments on a historically timely account",
-        "wording": "An Account being used in a way that is not consistent with prior use (such as late or no payments when the Account has been timely in the past)",
+        "wording": (
+            "An Account being used in a way that is not consistent with prior use (such as late or no payments when "
+            "the Account has been timely in the past)"
+        ),
         "detects_on": "bills and payments; daily sweep",
         "weight": 20,
         "minimum_outcome": RECORD,
@@ -208,7 +242,10 @@ CATALOGUE: list[dict] = [
         "code": "D1_IDENTITY_THEFT_NOTICE",
         "category": "D",
         "title": "Notice of possible identity theft",
-        "wording": "The Utility receives notice from a customer, a victim of identity theft, law enforcement authority or any other person regarding possible identity theft in connection with a Covered Account",
+        "wording": (
+            "The Utility receives notice from a customer, a victim of identity theft, law enforcement authority or any"
+            " other person regarding possible identity theft in connection with a Covered Account"
+        ),
         "detects_on": "notice; later openings by the same member",
         "weight": 70,
         "minimum_outcome": HOLD,
@@ -229,7 +266,10 @@ CATALOGUE: list[dict] = [
         "code": "CRA2_CREDIT_FREEZE",
         "category": "E",
         "title": "Credit freeze",
-        "wording": "A consumer reporting agency provides a notice of credit freeze in response to a request for a consumer report",
+        "wording": (
+            "A consumer reporting agency provides a notice of credit freeze in response to a request for a consumer "
+            "report"
+        ),
         "detects_on": "CRA alert (staff or API); openings within the window",
         "weight": 40,
         "minimum_outcome": WARN,
@@ -249,7 +289,10 @@ CATALOGUE: list[dict] = [
         "code": "CRA4_INCONSISTENT_REPORT_PATTERN",
         "category": "E",
         "title": "Report pattern inconsistent with history",
-        "wording": "A consumer report indicates a pattern of activity that is inconsistent with the history and usual pattern of activity of an applicant or customer",
+        "wording": (
+            "A consumer report indicates a pattern of activity that is inconsistent with the history and usual pattern"
+            " of activity of an applicant or customer"
+        ),
         "detects_on": "CRA alert (staff or API); openings within the window",
         "weight": 40,
         "minimum_outcome": WARN,

@@ -31,7 +31,8 @@ def render_pdf(report: dict) -> bytes:
         0,
         5,
         _latin1(
-            f"Period {report['period_start']} to {report['period_end']}. Generated {report['generated_at']:%Y-%m-%d %H:%M}."
+            f"Period {report['period_start']} to {report['period_end']}. "
+            f"Generated {report['generated_at']:%Y-%m-%d %H:%M}."
         ),
         new_x="LMARGIN",
         new_y="NEXT",
