@@ -92,29 +92,28 @@ def _checklist_flag(attribute: str, text: str) -> Detector:
     return detect
 
 
-detector("A1_FORGED_ID", {OPENING})(
-    _checklist_flag("document_appears_forged", "staff recorded the identification as appearing forged or altered")
-)
-detector("A2_PHOTO_MISMATCH", {OPENING})(
-    _checklist_flag(
+# Red Flags that are one item of the opening checklist: code -> (checklist item, evidence).
+CHECKLIST_FLAGS = {
+    "A1_FORGED_ID": ("document_appears_forged", "staff recorded the identification as appearing forged or altered"),
+    "A2_PHOTO_MISMATCH": (
         "photo_or_description_mismatch",
         "staff recorded that the photo or description does not match the person presenting it",
-    )
-)
-detector("A3_DOCUMENTS_INCONSISTENT", {OPENING})(
-    _checklist_flag(
+    ),
+    "A3_DOCUMENTS_INCONSISTENT": (
         "other_documents_inconsistent",
         "staff recorded other documentation (signature, check) inconsistent with customer information",
-    )
-)
-detector("A4_APPLICATION_ALTERED", {OPENING})(
-    _checklist_flag("application_altered", "staff recorded the application as altered, forged or reassembled")
-)
-detector("B1_INCONSISTENT_WITH_SOURCES", {OPENING})(
-    _checklist_flag(
-        "inconsistent_with_other_sources", "staff recorded identifying information inconsistent with other sources"
-    )
-)
+    ),
+    "A4_APPLICATION_ALTERED": (
+        "application_altered",
+        "staff recorded the application as altered, forged or reassembled",
+    ),
+    "B1_INCONSISTENT_WITH_SOURCES": (
+        "inconsistent_with_other_sources",
+        "staff recorded identifying information inconsistent with other sources",
+    ),
+}
+for _code, (_item, _evidence) in CHECKLIST_FLAGS.items():
+    detector(_code, {OPENING})(_checklist_flag(_item, _evidence))
 
 
 @detector("B2_INCONSISTENT_WITH_APPLICANT", {OPENING})
