@@ -24,9 +24,10 @@ roll back on ``DisclosureRefused`` (the refusal record would go with it). A stre
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -216,47 +217,29 @@ def disclosure_export(
     return export
 
 
+@dataclass
+class _Transfer:
+    """What a release has sent so far: the members, the rows and the SHA-256 of the exact bytes."""
+
+    released: list[int] = field(default_factory=list)
+    rows: int = 0
+    digest: Any = field(default_factory=hashlib.sha256)
+
+    def counted(self, rows: Iterator[list]) -> Iterator[list]:
+        for row in rows:
+            self.rows += 1
+            yield row
+
+
 def stream_release(
     export: Export, *, plan: Plan, actor: Actor, format: str, usage_start: date | None, usage_end: date | None
 ) -> Iterator[bytes]:
-    digest = hashlib.sha256()
-    released: list[int] = []
-    rows_sent = 0
+    sent = _Transfer()
+    digest = sent.digest
     finished = False
     try:
         with transaction.atomic():
-            if format == "espi":
-                chunks = rendering.render_espi(
-                    espi_points(plan, released, start=usage_start, end=usage_end),
-                    base_url=settings.SITE_URL,
-                    now=timezone.now(),
-                )
-            else:
-                if plan.categories == [C.USAGE]:
-                    header = ["member_number", *CATEGORY_FIELDS[C.USAGE]]
-                    rows = usage_rows(plan, released, start=usage_start, end=usage_end)
-                else:
-                    header = list(plan.fields)
-                    rows = member_rows(plan, released)
-
-                def counted(rows=rows):
-                    nonlocal rows_sent
-                    for row in rows:
-                        rows_sent += 1
-                        yield row
-
-                if format == "csv":
-                    chunks = rendering.render_csv(header, counted())
-                else:
-                    chunks = rendering.render_json(
-                        header,
-                        counted(),
-                        meta={
-                            "basis": plan.basis_ref,
-                            "recipient": plan.recipient_label,
-                            "categories": plan.categories,
-                        },
-                    )
+            chunks = _render(plan, sent, format=format, start=usage_start, end=usage_end)
             try:
                 for chunk in chunks:
                     digest.update(chunk)
@@ -265,82 +248,127 @@ def stream_release(
                 # Close the renderer (and with it the row generators and their server-side cursor) while
                 # the transaction that declared the cursor is still open.
                 chunks.close()
-            basis_ref = plan.basis_ref
-            if plan.consent_gate is not None and released:
-                # Which consent records authorised this release, read in the same transaction.
-                authorising = active_consents(**plan.consent_gate)
-                if plan.member_ids is not None:
-                    authorising = authorising.filter(member_id__in=plan.member_ids)
-                consents = authorising.aggregate(low=Min("pk"), high=Max("pk"), n=Count("pk"))
-                if consents["n"]:
-                    basis_ref += (
-                        f" consent:{consents['low']}"
-                        if consents["n"] == 1
-                        else f" consents {consents['low']}..{consents['high']} ({consents['n']})"
-                    )
-            entry = chain_append(
-                actor=signed_in_user(actor),
-                actor_label=actor_name(actor),
-                outcome=DisclosureLogEntry.Outcome.RELEASED,
-                recipient=plan.recipient,
-                recipient_label=plan.recipient_label,
-                basis_kind=plan.basis_kind,
-                basis_ref=basis_ref[:300],
-                purpose=plan.purpose,
-                member_ids=released,
-                categories=plan.categories,
-                fields=plan.fields if format != "espi" else ["interval_readings"],
-                format=format,
-                row_count=rows_sent,
-                file_sha256=digest.hexdigest(),
-                notice_withheld=plan.notice_withheld,
-            )
-            audit_record(
-                actor=actor,
-                action="disclosure.released",
-                object_type="disclosures.disclosurelogentry",
-                object_id=entry.seq,
-                fields=plan.fields,
-                detail={
-                    "recipient_id": plan.recipient.pk if plan.recipient else None,
-                    "basis_kind": plan.basis_kind,
-                    "member_count": len(released),
-                    "categories": plan.categories,
-                },
-            )
-            if plan.on_release:
-                plan.on_release()
-            export.entry = entry
-            export.member_ids = released
+            export.entry = _log_release(plan, sent, actor=actor, format=format)
+            export.member_ids = sent.released
             finished = True
     finally:
         if not finished:
-            # The transfer stopped part-way (client went away, or an error): the bytes already sent are
-            # out of our hands, so say so on the log.
-            with transaction.atomic():
-                interrupted = chain_append(
-                    actor=signed_in_user(actor),
-                    actor_label=actor_name(actor),
-                    outcome=DisclosureLogEntry.Outcome.INTERRUPTED,
-                    recipient=plan.recipient,
-                    recipient_label=plan.recipient_label,
-                    basis_kind=plan.basis_kind,
-                    basis_ref=plan.basis_ref[:300],
-                    purpose=plan.purpose,
-                    member_ids=released,
-                    categories=plan.categories,
-                    fields=plan.fields,
-                    format=format,
-                    row_count=rows_sent,
-                    file_sha256=digest.hexdigest(),
-                    notice_withheld=plan.notice_withheld,
-                    reason="transfer interrupted before completion; members listed may have been partly sent",
-                )
-                audit_record(
-                    actor=actor,
-                    action="disclosure.interrupted",
-                    object_type="disclosures.disclosurelogentry",
-                    object_id=interrupted.seq,
-                    fields=plan.fields,
-                    detail={"member_count": len(released), "basis_kind": plan.basis_kind},
-                )
+            _log_interruption(plan, sent, actor=actor, format=format)
+
+
+def _render(
+    plan: Plan, sent: _Transfer, *, format: str, start: date | None, end: date | None
+) -> Generator[bytes, None, None]:
+    """The renderer's chunks for the plan; the readers fill ``sent.released`` as they go."""
+    if format == "espi":
+        points = espi_points(plan, sent.released, start=start, end=end)
+        return rendering.render_espi(points, base_url=settings.SITE_URL, now=timezone.now())
+    if plan.categories == [C.USAGE]:
+        header = ["member_number", *CATEGORY_FIELDS[C.USAGE]]
+        rows = usage_rows(plan, sent.released, start=start, end=end)
+    else:
+        header = list(plan.fields)
+        rows = member_rows(plan, sent.released)
+    if format == "csv":
+        return rendering.render_csv(header, sent.counted(rows))
+    meta = {"basis": plan.basis_ref, "recipient": plan.recipient_label, "categories": plan.categories}
+    return rendering.render_json(header, sent.counted(rows), meta=meta)
+
+
+def _log_release(plan: Plan, sent: _Transfer, *, actor: Actor, format: str) -> DisclosureLogEntry:
+    """In the transaction that read the data: the chained entry, the audit row, the basis's own effect."""
+    entry = _append(
+        plan,
+        sent,
+        actor=actor,
+        format=format,
+        outcome=DisclosureLogEntry.Outcome.RELEASED,
+        basis_ref=_authorised_by(plan, sent.released),
+        fields=plan.fields if format != "espi" else ["interval_readings"],
+    )
+    audit_record(
+        actor=actor,
+        action="disclosure.released",
+        object_type="disclosures.disclosurelogentry",
+        object_id=entry.seq,
+        fields=plan.fields,
+        detail={
+            "recipient_id": plan.recipient.pk if plan.recipient else None,
+            "basis_kind": plan.basis_kind,
+            "member_count": len(sent.released),
+            "categories": plan.categories,
+        },
+    )
+    if plan.on_release:
+        plan.on_release()
+    return entry
+
+
+def _log_interruption(plan: Plan, sent: _Transfer, *, actor: Actor, format: str) -> None:
+    """The transfer stopped part-way (client went away, or an error): the bytes already sent are out of
+    our hands, so say so on the log, in a transaction of its own (the release's has rolled back)."""
+    with transaction.atomic():
+        entry = _append(
+            plan,
+            sent,
+            actor=actor,
+            format=format,
+            outcome=DisclosureLogEntry.Outcome.INTERRUPTED,
+            basis_ref=plan.basis_ref,
+            fields=plan.fields,
+            reason="transfer interrupted before completion; members listed may have been partly sent",
+        )
+        audit_record(
+            actor=actor,
+            action="disclosure.interrupted",
+            object_type="disclosures.disclosurelogentry",
+            object_id=entry.seq,
+            fields=plan.fields,
+            detail={"member_count": len(sent.released), "basis_kind": plan.basis_kind},
+        )
+
+
+def _authorised_by(plan: Plan, released: list[int]) -> str:
+    """The plan's reference, plus which consent records authorised the release (read in its transaction)."""
+    if plan.consent_gate is None or not released:
+        return plan.basis_ref
+    authorising = active_consents(**plan.consent_gate)
+    if plan.member_ids is not None:
+        authorising = authorising.filter(member_id__in=plan.member_ids)
+    consents = authorising.aggregate(low=Min("pk"), high=Max("pk"), n=Count("pk"))
+    if not consents["n"]:
+        return plan.basis_ref
+    if consents["n"] == 1:
+        return f"{plan.basis_ref} consent:{consents['low']}"
+    return f"{plan.basis_ref} consents {consents['low']}..{consents['high']} ({consents['n']})"
+
+
+def _append(
+    plan: Plan,
+    sent: _Transfer,
+    *,
+    actor: Actor,
+    format: str,
+    outcome: str,
+    basis_ref: str,
+    fields: list[str],
+    reason: str = "",
+) -> DisclosureLogEntry:
+    return chain_append(
+        actor=signed_in_user(actor),
+        actor_label=actor_name(actor),
+        outcome=outcome,
+        recipient=plan.recipient,
+        recipient_label=plan.recipient_label,
+        basis_kind=plan.basis_kind,
+        basis_ref=basis_ref[:300],
+        purpose=plan.purpose,
+        member_ids=sent.released,
+        categories=plan.categories,
+        fields=fields,
+        format=format,
+        row_count=sent.rows,
+        file_sha256=sent.digest.hexdigest(),
+        notice_withheld=plan.notice_withheld,
+        reason=reason,
+    )
