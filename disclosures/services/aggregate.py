@@ -49,7 +49,8 @@ def aggregation_problems(
             largest = max(Decimal(str(v)) for v in contributions.values())
             if largest / total > max_share:
                 problems.append(
-                    f"group {name!r}: one member contributes {largest / total:.0%} of the total; the standard allows at most {max_share:.0%}"
+                    f"group {name!r}: one member contributes {largest / total:.0%} of the total; "
+                    f"the standard allows at most {max_share:.0%}"
                 )
     return problems
 

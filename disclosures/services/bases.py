@@ -19,7 +19,14 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from disclosures.models import PRIMARY_PURPOSES, ConfidentialityAgreement, LegalBasis, Purpose, Recipient
+from disclosures.models import (
+    MEMBER_DESIGNATABLE,
+    PRIMARY_PURPOSES,
+    ConfidentialityAgreement,
+    LegalBasis,
+    Purpose,
+    Recipient,
+)
 from disclosures.services.categories import C, clean_categories
 from members.actors import Actor, signed_in_user
 from members.audit import audit_record
@@ -53,15 +60,6 @@ class Checked(NamedTuple):
     purpose: str
 
 
-# The recipients a member may direct their own data to (not a contractor, not law enforcement).
-MEMBER_DESIGNATABLE = frozenset(
-    {
-        Recipient.Kind.MEMBER_DESIGNATED,
-        Recipient.Kind.NON_AFFILIATED,
-        Recipient.Kind.AFFILIATE,
-        Recipient.Kind.OTHER_UTILITY,
-    }
-)
 IMMINENT_THREAT_MAX_DAYS = 7
 
 
