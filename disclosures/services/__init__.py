@@ -26,9 +26,9 @@ from __future__ import annotations
 from disclosures.services.aggregate import aggregate_export, aggregation_problems
 from disclosures.services.auditor import auditor_csv_export, chain_verification_record
 from disclosures.services.bases import legal_basis_approve, legal_basis_record, legal_basis_revoke
-from disclosures.services.categories import CATEGORY_FIELDS, MEMBERSHIP_LIST_FIELDS, NOT_HELD
-from disclosures.services.consents import WRITTEN_CHANNELS, consent_grant, consent_revoke
-from disclosures.services.export import FORMATS, DisclosureRefused, Export, disclosure_export
+from disclosures.services.categories import CATEGORY_FIELDS, NOT_HELD
+from disclosures.services.consents import consent_grant, consent_revoke
+from disclosures.services.export import DisclosureRefused, Export, disclosure_export
 from disclosures.services.membership_lists import (
     membership_list_export,
     membership_list_request_create,
@@ -39,10 +39,7 @@ from disclosures.services.parties import agreement_record, recipient_create, rec
 
 __all__ = [
     "CATEGORY_FIELDS",
-    "FORMATS",
-    "MEMBERSHIP_LIST_FIELDS",
     "NOT_HELD",
-    "WRITTEN_CHANNELS",
     "DisclosureRefused",
     "Export",
     "agreement_record",
