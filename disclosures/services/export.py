@@ -79,7 +79,7 @@ class Export:
         return b"".join(self._chunks)
 
 
-def check_request(*, recipient: Recipient | None, categories: list[str], purpose: str, format: str) -> None:
+def _check_request(*, recipient: Recipient | None, categories: list[str], purpose: str, format: str) -> None:
     """What any release must satisfy whatever its basis, or ``Refusal``. Reads the recipient afresh."""
     if purpose not in Purpose.values:
         raise Refusal(
@@ -184,7 +184,7 @@ def disclosure_export(
             ),
         ) from None
     try:
-        check_request(recipient=recipient, categories=cats, purpose=purpose, format=format)
+        _check_request(recipient=recipient, categories=cats, purpose=purpose, format=format)
         plan = plan_release(
             basis=basis,
             recipient=recipient,
@@ -211,7 +211,7 @@ def disclosure_export(
     export = Export(
         filename=f"memberguard-{plan.basis_kind}-{stamp}.{extension}", content_type=content_type, _chunks=iter(())
     )
-    export._chunks = stream_release(
+    export._chunks = _stream_release(
         export, plan=plan, actor=actor, format=format, usage_start=usage_start, usage_end=usage_end
     )
     return export
@@ -231,7 +231,7 @@ class _Transfer:
             yield row
 
 
-def stream_release(
+def _stream_release(
     export: Export, *, plan: Plan, actor: Actor, format: str, usage_start: date | None, usage_end: date | None
 ) -> Iterator[bytes]:
     sent = _Transfer()

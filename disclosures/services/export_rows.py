@@ -27,7 +27,7 @@ from members.models import Member
 EXPORT_PAGE_SIZE = 5000
 
 
-def members_queryset(plan: Plan) -> QuerySet[Member]:
+def _members_queryset(plan: Plan) -> QuerySet[Member]:
     queryset = Member.objects.all()
     if plan.member_ids is not None:
         queryset = queryset.filter(pk__in=plan.member_ids)
@@ -51,7 +51,7 @@ def member_rows(plan: Plan, sink: list[int]) -> Iterator[list]:
     (disclosures/page_decrypt.py: one AES call and one XOR per page), which is what lets a
     100,000-member export run at thousands of members a second.
     """
-    queryset = members_queryset(plan)
+    queryset = _members_queryset(plan)
     if "capital_allocated_total" in plan.fields or "capital_retired_total" in plan.fields:
         queryset = queryset.annotate(
             capital_allocated_total=Sum("capital_credits__allocated_amount"),
@@ -92,7 +92,7 @@ def usage_rows(plan: Plan, sink: list[int], *, start: date | None, end: date | N
     today = timezone.localdate()
     start_month = (start or date(today.year - 1, today.month, 1)).replace(day=1)
     end_month = (end or today).replace(day=1)
-    members = list(members_queryset(plan).values_list("pk", flat=True))
+    members = list(_members_queryset(plan).values_list("pk", flat=True))
     accounts = {
         a.pk: a
         for a in Account.objects.filter(member_id__in=members)
@@ -118,7 +118,7 @@ def espi_points(plan: Plan, sink: list[int], *, start: date | None, end: date | 
     today = timezone.localdate()
     start_day = start or today - timedelta(days=30)
     end_day = end or today + timedelta(days=1)
-    members = list(members_queryset(plan).values_list("pk", flat=True))
+    members = list(_members_queryset(plan).values_list("pk", flat=True))
     sink.extend(members)
     for account in Account.objects.filter(member_id__in=members).order_by("pk"):
         yield from espi_usage_points(account=account, start=start_day, end=end_day)

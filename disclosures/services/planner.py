@@ -73,7 +73,7 @@ class Release:
         return self.recipient.name if self.recipient else ""
 
 
-def check_fields(categories: list[str], fields: Iterable[str] | None) -> list[str]:
+def _check_fields(categories: list[str], fields: Iterable[str] | None) -> list[str]:
     """The columns released: every field of the categories, or the ones asked for if all lie inside them."""
     allowed = ["member_number"] + [f for c in categories for f in CATEGORY_FIELDS.get(c, ())]
     if fields is None:
@@ -159,7 +159,7 @@ def _one_consent(consent: Consent, recipient: Recipient, release: Release) -> Pl
         recipient=recipient,
         recipient_label=release.recipient_label,
         categories=release.categories,
-        fields=check_fields(release.categories, release.fields),
+        fields=_check_fields(release.categories, release.fields),
         member_ids=[consent.member_id],
     )
 
@@ -184,7 +184,7 @@ def _members_consents(recipient: Recipient, release: Release) -> Plan:
         recipient=recipient,
         recipient_label=release.recipient_label,
         categories=release.categories,
-        fields=check_fields(release.categories, release.fields),
+        fields=_check_fields(release.categories, release.fields),
         member_ids=member_ids,
         consent_gate=gate,
     )
@@ -330,7 +330,7 @@ def _legal_plan(basis: LegalBasis, release: Release, ref: str, member_ids: list[
         recipient=release.recipient,
         recipient_label=release.recipient_label or "the member (own request)",
         categories=release.categories,
-        fields=check_fields(release.categories, release.fields),
+        fields=_check_fields(release.categories, release.fields),
         member_ids=list(member_ids),
         notice_withheld=basis.notice_withheld,
     )
