@@ -1,13 +1,14 @@
 from django.apps import AppConfig
 
+from members import roles
+
 
 class DisclosuresConfig(AppConfig):
     name = "disclosures"
 
     def ready(self) -> None:
-        from disclosures import demo
-        from members import demo as members_demo
-        from members import roles
+        from disclosures import demo  # here, not at the top: it loads models, which need the app registry
+        from members import demo as members_demo  # here for the same reason (it loads members.models)
 
         # Privacy Officer manages recipients, agreements, consents, legal bases and membership-list
         # requests, releases data and approves (second approver, membership lists).

@@ -25,7 +25,11 @@ import time
 from django.db import connection, connections, transaction
 from django.utils import timezone
 
+from disclosures import services
 from disclosures.chain import CANONICAL_COLUMNS, GENESIS, chain_key, entry_hash, verify_chain
+from disclosures.models import Consent, Purpose, Recipient
+from disclosures.models import DataCategory as C
+from members.models import Member
 
 
 def _guard() -> bool:
@@ -59,11 +63,6 @@ def bench_export(quick: bool = False) -> dict[str, float]:
     if not _guard():
         print("disclosures bench skipped: the database name must contain 'bench'")  # noqa: T201
         return {}
-    from disclosures import services
-    from disclosures.models import Consent, Purpose, Recipient
-    from disclosures.models import DataCategory as C
-    from members.models import Member
-
     count = 10_000 if quick else 100_000
     stamp = timezone.now().strftime("%Y%m%d%H%M%S")
     prefix = f"BX{stamp[-8:]}"
@@ -107,10 +106,6 @@ def bench_export(quick: bool = False) -> dict[str, float]:
 
 
 def _create_members(prefix: str, count: int, recipient_id: int) -> None:
-    from disclosures.models import Consent, Purpose
-    from disclosures.models import DataCategory as C
-    from members.models import Member
-
     batch = 5_000
     for start in range(0, count, batch):
         Member.objects.bulk_create(

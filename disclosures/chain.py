@@ -97,7 +97,8 @@ def chain_append(**content) -> DisclosureLogEntry:
     with connection.cursor() as cursor:
         # The migration creates the head; this keeps a flushed test database working, race-free.
         cursor.execute(
-            f"INSERT INTO {ChainHead._meta.db_table} (id, seq, entry_hash, updated_at) VALUES (1, 0, %s, now()) ON CONFLICT (id) DO NOTHING",  # noqa: S608
+            f"INSERT INTO {ChainHead._meta.db_table} (id, seq, entry_hash, updated_at)"  # noqa: S608 - the model's table
+            " VALUES (1, 0, %s, now()) ON CONFLICT (id) DO NOTHING",
             [GENESIS],
         )
     head = ChainHead.objects.select_for_update().get(id=1)
@@ -156,7 +157,8 @@ def verify_rows(rows: Iterable[tuple], *, key: bytes | None = None) -> ChainRepo
         if seq != expected_seq:
             report.fail(
                 seq,
-                f"entry #{seq}: expected #{expected_seq} next: {seq - expected_seq} entr{'y' if seq - expected_seq == 1 else 'ies'} missing or out of order",
+                f"entry #{seq}: expected #{expected_seq} next: {seq - expected_seq} "
+                f"entr{'y' if seq - expected_seq == 1 else 'ies'} missing or out of order",
             )
         if prev_hash != expected_prev:
             report.fail(
@@ -201,7 +203,8 @@ def verify_chain(*, expect_head: tuple[int, str] | None = None, table: str | Non
         if (head_seq, head_hash) != (report.head_seq, report.head_hash):
             report.fail(
                 None,
-                f"the chain ends at #{report.head_seq} but the head records #{head_seq}: newest entries removed or head tampered with",
+                f"the chain ends at #{report.head_seq} but the head records #{head_seq}: "
+                "newest entries removed or head tampered with",
             )
     if expect_head is not None:
         seq, hash_ = expect_head

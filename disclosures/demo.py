@@ -186,4 +186,7 @@ def seed_disclosures() -> str:
                 services.disclosure_export(actor=privacy, **attempt).read_all()
             except services.DisclosureRefused:
                 refused += 1
-    return f"disclosures: 7 recipients, 3 agreements, {len(members[:4]) + 1} consents, {released} releases, {refused} refused attempts"
+    return (
+        f"disclosures: 7 recipients, 3 agreements, {len(members[:4]) + 1} consents, "
+        f"{released} releases, {refused} refused attempts"
+    )

@@ -103,6 +103,18 @@ class Recipient(models.Model):
         return f"{self.name} ({self.get_kind_display()})"
 
 
+# The recipients a member may direct their own data to, by request or by consent in the portal: not a
+# contractor (bound by the co-op's agreement, not the member's choice), not law enforcement (legal process).
+MEMBER_DESIGNATABLE = frozenset(
+    {
+        Recipient.Kind.MEMBER_DESIGNATED,
+        Recipient.Kind.NON_AFFILIATED,
+        Recipient.Kind.AFFILIATE,
+        Recipient.Kind.OTHER_UTILITY,
+    }
+)
+
+
 class ConfidentialityAgreement(models.Model):
     """A recipient's written promise to keep member information confidential and secure (seed 000 F.2),
     limited to the data categories the service needs. Expired = no more releases under it."""

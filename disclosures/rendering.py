@@ -1,6 +1,6 @@
 """Render export files as streams of bytes: CSV, JSON and Green Button (ESPI 3.3) XML.
 
-This module and ``disclosures/services.py`` are the only places in the project that turn member data
+This module and ``disclosures/services/export.py`` are the only places in the project that turn member data
 into a file (``tests/disclosures/test_single_export_path.py`` enforces it). Every renderer takes an
 iterator of rows and yields encoded chunks, so a 100,000-member export is never held in memory.
 

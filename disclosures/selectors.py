@@ -9,13 +9,16 @@ from __future__ import annotations
 from datetime import datetime, time
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.utils.dateparse import parse_date
 
-from disclosures.models import Consent, DisclosureLogEntry, Recipient
+from accounts.models import Account
+from accounts.usage.selectors import monthly_totals_for_accounts
+from disclosures.models import MEMBER_DESIGNATABLE, Consent, DisclosureLogEntry, Recipient
 from members.models import AuditEvent, Member
+from members.selectors import access_log as registry_access_log
 from members.selectors import member_for_user as registry_member_for_user
 
 
@@ -49,8 +52,6 @@ def disclosure_log(*, filters: dict | None = None) -> QuerySet[DisclosureLogEntr
     if until := _day_start(filters.get("until")):
         entries = entries.filter(at__lt=until + timezone.timedelta(days=1))
     if filters.get("q"):
-        from django.db.models import Q
-
         entries = entries.filter(Q(basis_ref__icontains=filters["q"]) | Q(reason__icontains=filters["q"]))
     return entries.order_by("-seq")
 
@@ -85,8 +86,6 @@ def consent_list(*, filters: dict | None = None) -> QuerySet[Consent]:
     elif status == "expired":
         consents = consents.filter(revoked_at__isnull=True, expires_at__lte=now)
     elif status == "active":
-        from django.db.models import Q
-
         consents = consents.filter(revoked_at__isnull=True).filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
     if _int(filters.get("recipient")) is not None:
         consents = consents.filter(recipient_id=_int(filters["recipient"]))
@@ -102,16 +101,11 @@ def consent_list(*, filters: dict | None = None) -> QuerySet[Consent]:
 def access_log(*, filters: dict | None = None) -> QuerySet[AuditEvent]:
     """The registry's access trail (``access.*`` audit rows), through the registry's own selector."""
     filters = filters or {}
-    try:
-        from members.selectors import access_log as registry_access_log
-    except ImportError:  # pragma: no cover - the registry selector is part of the contract
-        events = AuditEvent.objects.filter(action__startswith="access.").select_related("actor")
-    else:
-        events = registry_access_log(
-            member=_int(filters.get("member")),
-            since=_day_start(filters.get("since")),
-            until=(_day_start(filters.get("until")) + timezone.timedelta(days=1)) if filters.get("until") else None,
-        )
+    events = registry_access_log(
+        member=_int(filters.get("member")),
+        since=_day_start(filters.get("since")),
+        until=(_day_start(filters.get("until")) + timezone.timedelta(days=1)) if filters.get("until") else None,
+    )
     if filters.get("actor"):
         events = events.filter(actor_label=filters["actor"])
     if filters.get("action"):
@@ -123,12 +117,7 @@ def recipients_for_members() -> QuerySet[Recipient]:
     """Recipients a member may consent to in the portal (not contractors, not law enforcement)."""
     return Recipient.objects.filter(
         is_active=True,
-        kind__in=[
-            Recipient.Kind.MEMBER_DESIGNATED,
-            Recipient.Kind.NON_AFFILIATED,
-            Recipient.Kind.AFFILIATE,
-            Recipient.Kind.OTHER_UTILITY,
-        ],
+        kind__in=MEMBER_DESIGNATABLE,
     ).order_by("name")
 
 
@@ -164,9 +153,6 @@ def usage_groups(*, start_month, end_month, group_by: str = "postal_code") -> di
     """Delivered Wh per member, grouped by the premise's postal code (or ``"all"``), for an aggregate
     release. The result is member-level data: it only leaves through ``services.aggregate_export``,
     which checks the aggregation standard first."""
-    from accounts.models import Account
-    from accounts.usage.selectors import monthly_totals_for_accounts
-
     accounts = {
         pk: (member_id, postal or "unknown")
         for pk, member_id, postal in Account.objects.filter(opened_at__isnull=False).values_list(

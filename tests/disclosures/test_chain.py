@@ -91,7 +91,8 @@ def test_verification_detects_a_deleted_entry():
 def test_verification_detects_an_altered_entry():
     entries = _append(3)
     _tamper(
-        "UPDATE disclosures_disclosurelogentry SET recipient_label = 'someone else', member_ids = '{99}' WHERE seq = %s",
+        "UPDATE disclosures_disclosurelogentry SET recipient_label = 'someone else', member_ids = '{99}'"
+        " WHERE seq = %s",
         [entries[1].seq],
     )
     report = verify_chain()

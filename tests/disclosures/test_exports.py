@@ -13,6 +13,7 @@ import pytest
 from disclosures import rendering, services
 from disclosures.models import DataCategory as C
 from disclosures.models import DisclosureLogEntry, LegalBasis, Purpose, Recipient
+from disclosures.services import export_rows
 from members.models import AuditEvent
 from tests.disclosures.conftest import written_consent
 from tests.factories import MemberFactory
@@ -114,7 +115,7 @@ def privacy_officer_agreement_billing(privacy_officer, contractor):
 
 def test_the_export_streams_in_chunks_and_logs_only_when_complete(csr, privacy_officer, members, partner, monkeypatch):
     monkeypatch.setattr(rendering, "CHUNK_ROWS", 1)
-    monkeypatch.setattr(services, "EXPORT_PAGE_SIZE", 2)  # members are read a page at a time too
+    monkeypatch.setattr(export_rows, "EXPORT_PAGE_SIZE", 2)  # members are read a page at a time too
     for member in members:
         written_consent(csr, member, partner)
     export = services.disclosure_export(

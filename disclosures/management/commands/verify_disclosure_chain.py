@@ -14,6 +14,7 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 
 from disclosures.chain import verify_chain
+from disclosures.services import chain_verification_record
 
 
 class Command(BaseCommand):
@@ -37,8 +38,6 @@ class Command(BaseCommand):
                 raise CommandError("--expect-head takes SEQ:HASH") from None
         started = time.perf_counter()
         if options["record"]:
-            from disclosures.services import chain_verification_record
-
             report = chain_verification_record(actor_label="command:verify_disclosure_chain")
         else:
             report = verify_chain(expect_head=expect)

@@ -1,0 +1,62 @@
+"""Every write of the disclosures app, and the ONE path by which member information leaves the co-op.
+
+This package's ``__init__`` is the app's service interface: other apps, views, the admin, tasks and
+tests import from ``disclosures.services`` and never from its modules. Inside the package, each module
+imports from the module that owns the name. One policy per module:
+
+| module | what it decides |
+|---|---|
+| ``categories`` | what each data category releases; the category check every service runs |
+| ``parties`` | recipients and their confidentiality agreements |
+| ``consents`` | the member's consent: grant, revoke, which consents are in force |
+| ``bases`` | legal bases other than consent, with the evidence each kind requires |
+| ``membership_lists`` | membership-list requests (seed 000 G) and their release |
+| ``planner`` | which basis allows a release: one resolver per basis kind |
+| ``export`` | THE export path, ``disclosure_export``: checks, refuses (logged) or streams and logs |
+| ``export_rows`` | what an export reads, a page at a time (the hot loop) |
+| ``aggregate`` | aggregated data, released only when every group meets the standard |
+| ``auditor`` | the auditor pages' logged CSV downloads; the chain verification anchored on the audit trail |
+
+Only ``export.py`` (with ``disclosures/rendering.py``) may turn member data into a file:
+``tests/disclosures/test_single_export_path.py`` fails on any other module that does.
+"""
+
+from __future__ import annotations
+
+from disclosures.services.aggregate import aggregate_export, aggregation_problems
+from disclosures.services.auditor import auditor_csv_export, chain_verification_record
+from disclosures.services.bases import legal_basis_approve, legal_basis_record, legal_basis_revoke
+from disclosures.services.categories import CATEGORY_FIELDS, NOT_HELD
+from disclosures.services.consents import consent_grant, consent_revoke
+from disclosures.services.export import DisclosureRefused, Export, disclosure_export
+from disclosures.services.membership_lists import (
+    membership_list_export,
+    membership_list_request_create,
+    membership_list_request_decide,
+    membership_list_request_withdraw,
+)
+from disclosures.services.parties import agreement_record, recipient_create, recipient_deactivate
+
+__all__ = [
+    "CATEGORY_FIELDS",
+    "NOT_HELD",
+    "DisclosureRefused",
+    "Export",
+    "agreement_record",
+    "aggregate_export",
+    "aggregation_problems",
+    "auditor_csv_export",
+    "chain_verification_record",
+    "consent_grant",
+    "consent_revoke",
+    "disclosure_export",
+    "legal_basis_approve",
+    "legal_basis_record",
+    "legal_basis_revoke",
+    "membership_list_export",
+    "membership_list_request_create",
+    "membership_list_request_decide",
+    "membership_list_request_withdraw",
+    "recipient_create",
+    "recipient_deactivate",
+]

@@ -1,0 +1,156 @@
+"""The member's consent: recording it, revoking it, and which consents are in force for a release.
+
+Secondary purposes need written consent (seed 001): the written form, or the member's own signed-in
+portal session. A phone call is recorded but can authorise a primary purpose only. Imaging and
+telephone recordings can never be released on consent (seed 000 F.1), and law enforcement never holds
+a consent: it needs legal process (bases.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from disclosures.models import NOT_CONSENTABLE, PRIMARY_PURPOSES, SECONDARY_PURPOSES, Consent, Purpose, Recipient
+from disclosures.services.categories import clean_categories
+from members.actors import Actor, signed_in_user
+from members.audit import audit_record
+from members.models import Member
+
+WRITTEN_CHANNELS = frozenset({Consent.Channel.WRITTEN, Consent.Channel.PORTAL})
+
+
+@transaction.atomic
+def consent_grant(
+    *,
+    actor: Actor,
+    member: Member,
+    recipient: Recipient,
+    categories: Iterable[str],
+    purpose: str,
+    channel: str,
+    evidence: str = "",
+    purpose_detail: str = "",
+    expires_at: datetime | None = None,
+) -> Consent:
+    """Record a member's consent. Secondary purposes need written consent (seed 001): the written form or
+    the member's own signed-in portal session; a phone call is recorded but cannot authorise them."""
+    cats = clean_categories(categories)
+    excluded = sorted(set(cats) & NOT_CONSENTABLE)
+    if excluded:
+        raise ValidationError(
+            "Imaging and telephone recordings cannot be released on a member's consent (seed 000 F.1): "
+            + ", ".join(excluded)
+        )
+    if purpose not in Purpose.values or purpose not in (PRIMARY_PURPOSES | SECONDARY_PURPOSES):
+        raise ValidationError(f"{purpose!r} is not a purpose a member can consent to.")
+    if channel not in Consent.Channel.values:
+        raise ValidationError(f"Unknown consent channel {channel!r}.")
+    if purpose in SECONDARY_PURPOSES and channel not in WRITTEN_CHANNELS:
+        raise ValidationError(
+            "A secondary purpose needs the member's written consent (written form or the member portal), "
+            "not a phone call."
+        )
+    if channel != Consent.Channel.PORTAL and not evidence.strip():
+        raise ValidationError("Record the evidence: the form reference or the call id.")
+    if not recipient.is_active:
+        raise ValidationError("The recipient is not active.")
+    if recipient.kind == Recipient.Kind.LAW_ENFORCEMENT:
+        raise ValidationError("Releases to law enforcement need legal process, not a consent record.")
+    now = timezone.now()
+    if expires_at is not None and expires_at <= now:
+        raise ValidationError("The consent would already be expired.")
+    consent = Consent.objects.create(
+        member=member,
+        recipient=recipient,
+        categories=cats,
+        purpose=purpose,
+        purpose_detail=purpose_detail,
+        channel=channel,
+        evidence=evidence.strip(),
+        granted_at=now,
+        expires_at=expires_at,
+        recorded_by=signed_in_user(actor),
+    )
+    audit_record(
+        actor=actor,
+        action="consent.granted",
+        obj=consent,
+        fields=["categories", "purpose", "channel", "expires_at"],
+        detail={
+            "member_id": member.pk,
+            "recipient_id": recipient.pk,
+            "categories": cats,
+            "purpose": purpose,
+            "channel": channel,
+        },
+    )
+    return consent
+
+
+@transaction.atomic
+def consent_revoke(*, actor: Actor, consent: Consent, channel: str, reason: str = "") -> Consent:
+    """Revocation keeps the record (status revoked, when and by whom) and stops the next release."""
+    consent = Consent.objects.select_for_update().get(pk=consent.pk)
+    if consent.revoked_at:
+        raise ValidationError("This consent is already revoked.")
+    if channel not in Consent.Channel.values:
+        raise ValidationError(f"Unknown channel {channel!r}.")
+    consent.revoked_at = timezone.now()
+    consent.revoked_by = signed_in_user(actor)
+    consent.revocation_channel = channel
+    consent.save(update_fields=["revoked_at", "revoked_by", "revocation_channel"])
+    audit_record(
+        actor=actor,
+        action="consent.revoked",
+        obj=consent,
+        fields=["revoked_at", "revoked_by"],
+        reason=reason,
+        detail={"member_id": consent.member_id, "recipient_id": consent.recipient_id, "channel": channel},
+    )
+    return consent
+
+
+def active_consents(*, recipient: Recipient, purpose: str, categories: list[str]) -> QuerySet[Consent]:
+    """The consents that authorise a release to ``recipient`` for ``purpose`` covering every category,
+    now: granted, not revoked, not expired, and written when the purpose is secondary."""
+    now = timezone.now()
+    queryset = Consent.objects.filter(
+        recipient=recipient,
+        purpose=purpose,
+        revoked_at__isnull=True,
+        categories__contains=categories,
+        granted_at__lte=now,
+    ).filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+    if purpose in SECONDARY_PURPOSES:
+        queryset = queryset.filter(channel__in=WRITTEN_CHANNELS)
+    return queryset
+
+
+def consent_status_reason(
+    *, recipient: Recipient, purpose: str, categories: list[str], member_ids: list[int], consent_id: int | None = None
+) -> str:
+    """Why the consent gate fails, in words an auditor can act on (revoked / expired / narrower / none)."""
+    any_consent = Consent.objects.filter(recipient=recipient, member_id__in=member_ids).order_by("-granted_at")
+    if consent_id is not None:
+        any_consent = any_consent.filter(pk=consent_id)
+    now = timezone.now()
+    reasons = []
+    for consent in any_consent[:5]:
+        if consent.revoked_at:
+            reasons.append(f"consent #{consent.pk} was revoked {consent.revoked_at:%Y-%m-%d}")
+        elif consent.expires_at and consent.expires_at <= now:
+            reasons.append(f"consent #{consent.pk} expired {consent.expires_at:%Y-%m-%d}")
+        elif consent.purpose != purpose:
+            reasons.append(f"consent #{consent.pk} is for another purpose ({consent.purpose})")
+        elif not set(categories) <= set(consent.categories):
+            missing = ", ".join(sorted(set(categories) - set(consent.categories)))
+            reasons.append(f"consent #{consent.pk} does not cover {missing}")
+        elif purpose in SECONDARY_PURPOSES and consent.channel not in WRITTEN_CHANNELS:
+            reasons.append(f"consent #{consent.pk} was by phone; a secondary purpose needs written consent")
+    return "; ".join(reasons) or "no consent on record"

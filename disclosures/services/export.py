@@ -1,0 +1,374 @@
+"""THE export path: ``disclosure_export``, the one way member information leaves the co-op.
+
+The gate (seed 000 F, seed 001):
+
+1. checks the request (purpose, format, categories held, recipient active) and resolves the basis
+   (planner.py): the member's consent, a ``LegalBasis`` or an approved ``MembershipListRequest``;
+   aggregated data goes through ``aggregate_export`` (aggregate.py);
+2. trims the data to the categories and fields the basis allows;
+3. renders CSV / JSON / Green Button XML as a stream (export_rows.py reads the rows), and in the same
+   transaction as the last chunk appends the hash-chained log entry (member ids, categories, basis,
+   SHA-256 of the exact bytes sent) and an audit row;
+4. refuses anything else, logging the refused attempt with its reason before raising
+   ``DisclosureRefused``.
+
+There is no purpose for selling, renting or exchanging member information (seed 000 F.5): ``Purpose``
+has no such value and unknown purposes are refused.
+
+Transactions: the release is logged in the transaction that reads the data. A refusal is committed
+in its own transaction; callers must not wrap ``disclosure_export`` in an atomic block that they
+roll back on ``DisclosureRefused`` (the refusal record would go with it). A stream abandoned half-way
+(client disconnect) rolls back and is then logged as ``interrupted`` with what had been sent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Generator, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Count, Max, Min
+from django.utils import timezone
+
+from disclosures import rendering
+from disclosures.chain import chain_append
+from disclosures.models import Consent, DisclosureLogEntry, LegalBasis, MembershipListRequest, Purpose, Recipient
+from disclosures.services.categories import CATEGORY_FIELDS, NOT_HELD, C, clean_categories
+from disclosures.services.consents import active_consents
+from disclosures.services.export_rows import espi_points, member_rows, usage_rows
+from disclosures.services.planner import Plan, Refusal, plan_release
+from members.actors import Actor, actor_name, signed_in_user
+from members.audit import audit_record
+
+FORMATS = {
+    "csv": ("text/csv; charset=utf-8", "csv"),
+    "json": ("application/json", "json"),
+    "espi": ("application/atom+xml", "xml"),
+}
+
+
+class DisclosureRefused(Exception):
+    """The release was refused; ``entry`` is the logged refusal."""
+
+    def __init__(self, reason: str, entry: DisclosureLogEntry | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.entry = entry
+
+
+@dataclass
+class Export:
+    """A release in progress: iterate ``chunks()`` once (e.g. into a StreamingHttpResponse)."""
+
+    filename: str
+    content_type: str
+    _chunks: Iterator[bytes]
+    entry: DisclosureLogEntry | None = None
+    member_ids: list[int] = field(default_factory=list)
+
+    def chunks(self) -> Iterator[bytes]:
+        return self._chunks
+
+    def read_all(self) -> bytes:
+        """For small exports and tests only: the whole file in memory."""
+        return b"".join(self._chunks)
+
+
+def _check_request(*, recipient: Recipient | None, categories: list[str], purpose: str, format: str) -> None:
+    """What any release must satisfy whatever its basis, or ``Refusal``. Reads the recipient afresh."""
+    if purpose not in Purpose.values:
+        raise Refusal(
+            f"unknown purpose {purpose!r}: there is no purpose for selling, renting or exchanging member information"
+        )
+    if format not in FORMATS:
+        raise Refusal(f"unknown format {format!r}")
+    not_held = sorted(set(categories) & NOT_HELD)
+    if not_held:
+        raise Refusal(f"categories not held in MemberGuard cannot be exported: {', '.join(not_held)}")
+    if C.USAGE in categories and len(categories) > 1:
+        raise Refusal("usage data is exported on its own, not combined with other categories")
+    if format == "espi" and categories != [C.USAGE]:
+        raise Refusal("Green Button XML carries usage data only")
+    if recipient is not None:
+        recipient.refresh_from_db(fields=["is_active", "kind", "name"])  # a deactivation seconds ago counts
+        if not recipient.is_active:
+            raise Refusal("the recipient is not active")
+
+
+def log_refusal(
+    *,
+    actor: Actor,
+    recipient: Recipient | None,
+    basis: Consent | LegalBasis | MembershipListRequest | None,
+    categories: Iterable[str],
+    purpose: str,
+    member_ids: Iterable[int] | None,
+    format: str,
+    reason: str,
+) -> DisclosureLogEntry:
+    basis_kind, basis_ref = "", ""
+    if isinstance(basis, Consent):
+        basis_kind, basis_ref = "consent", f"consent:{basis.pk}"
+    elif isinstance(basis, LegalBasis):
+        basis_kind, basis_ref = basis.kind, f"legal_basis:{basis.pk}"
+    elif isinstance(basis, MembershipListRequest):
+        basis_kind, basis_ref = "membership_list", f"membership_list:{basis.pk}"
+    elif basis is None:
+        basis_kind = "consent"
+    with transaction.atomic():
+        entry = chain_append(
+            actor=signed_in_user(actor),
+            actor_label=actor_name(actor),
+            outcome=DisclosureLogEntry.Outcome.REFUSED,
+            recipient=recipient,
+            recipient_label=recipient.name if recipient else "",
+            basis_kind=basis_kind,
+            basis_ref=basis_ref,
+            purpose=str(purpose or "")[:20],
+            member_ids=sorted(set(member_ids or [])),
+            categories=[str(c) for c in categories],
+            fields=[],
+            format=str(format)[:10],
+            reason=reason,
+        )
+        audit_record(
+            actor=actor,
+            action="disclosure.refused",
+            object_type="disclosures.disclosurelogentry",
+            object_id=entry.seq,
+            reason=reason,
+            detail={"recipient_id": recipient.pk if recipient else None, "basis_kind": basis_kind},
+        )
+    return entry
+
+
+def disclosure_export(
+    *,
+    actor: Actor,
+    recipient: Recipient | None,
+    categories: Iterable[str],
+    purpose: str,
+    basis: Consent | LegalBasis | MembershipListRequest | None = None,
+    member_ids: Iterable[int] | None = None,
+    fields: Iterable[str] | None = None,
+    format: str = "csv",
+    usage_start: date | None = None,
+    usage_end: date | None = None,
+) -> Export:
+    """THE export path. Returns a streaming ``Export`` or raises ``DisclosureRefused`` (already logged).
+
+    ``basis=None`` means the members' consents: every member released must hold an active consent to
+    this recipient for this purpose covering every category; with ``member_ids=None`` the release is
+    exactly the members who hold one (e.g. the members who opted in to a partner's program).
+    """
+    member_list = sorted({int(m) for m in member_ids}) if member_ids is not None else None
+    try:
+        cats = clean_categories(categories)
+    except ValidationError as exc:
+        raise DisclosureRefused(
+            "; ".join(exc.messages),
+            log_refusal(
+                actor=actor,
+                recipient=recipient,
+                basis=basis,
+                categories=[],
+                purpose=purpose,
+                member_ids=member_list,
+                format=format,
+                reason="; ".join(exc.messages),
+            ),
+        ) from None
+    try:
+        _check_request(recipient=recipient, categories=cats, purpose=purpose, format=format)
+        plan = plan_release(
+            basis=basis,
+            recipient=recipient,
+            categories=cats,
+            purpose=purpose,
+            member_ids=member_list,
+            fields=list(fields) if fields is not None else None,
+        )
+    except Refusal as refusal:
+        reason = str(refusal)
+        entry = log_refusal(
+            actor=actor,
+            recipient=recipient,
+            basis=basis,
+            categories=cats,
+            purpose=purpose,
+            member_ids=member_list,
+            format=format,
+            reason=reason,
+        )
+        raise DisclosureRefused(reason, entry) from None
+    content_type, extension = FORMATS[format]
+    stamp = timezone.localtime().strftime("%Y%m%d-%H%M%S")
+    export = Export(
+        filename=f"memberguard-{plan.basis_kind}-{stamp}.{extension}", content_type=content_type, _chunks=iter(())
+    )
+    export._chunks = _stream_release(
+        export, plan=plan, actor=actor, format=format, usage_start=usage_start, usage_end=usage_end
+    )
+    return export
+
+
+@dataclass
+class _Transfer:
+    """What a release has sent so far: the members, the rows and the SHA-256 of the exact bytes."""
+
+    released: list[int] = field(default_factory=list)
+    rows: int = 0
+    digest: Any = field(default_factory=hashlib.sha256)
+
+    def counted(self, rows: Iterator[list]) -> Iterator[list]:
+        for row in rows:
+            self.rows += 1
+            yield row
+
+
+def _stream_release(
+    export: Export, *, plan: Plan, actor: Actor, format: str, usage_start: date | None, usage_end: date | None
+) -> Iterator[bytes]:
+    sent = _Transfer()
+    digest = sent.digest
+    finished = False
+    try:
+        with transaction.atomic():
+            chunks = _render(plan, sent, format=format, start=usage_start, end=usage_end)
+            try:
+                for chunk in chunks:
+                    digest.update(chunk)
+                    yield chunk
+            finally:
+                # Close the renderer (and with it the row generators and their server-side cursor) while
+                # the transaction that declared the cursor is still open.
+                chunks.close()
+            export.entry = _log_release(plan, sent, actor=actor, format=format)
+            export.member_ids = sent.released
+            finished = True
+    finally:
+        if not finished:
+            _log_interruption(plan, sent, actor=actor, format=format)
+
+
+def _render(
+    plan: Plan, sent: _Transfer, *, format: str, start: date | None, end: date | None
+) -> Generator[bytes, None, None]:
+    """The renderer's chunks for the plan; the readers fill ``sent.released`` as they go."""
+    if format == "espi":
+        points = espi_points(plan, sent.released, start=start, end=end)
+        return rendering.render_espi(points, base_url=settings.SITE_URL, now=timezone.now())
+    if plan.categories == [C.USAGE]:
+        header = ["member_number", *CATEGORY_FIELDS[C.USAGE]]
+        rows = usage_rows(plan, sent.released, start=start, end=end)
+    else:
+        header = list(plan.fields)
+        rows = member_rows(plan, sent.released)
+    if format == "csv":
+        return rendering.render_csv(header, sent.counted(rows))
+    meta = {"basis": plan.basis_ref, "recipient": plan.recipient_label, "categories": plan.categories}
+    return rendering.render_json(header, sent.counted(rows), meta=meta)
+
+
+def _log_release(plan: Plan, sent: _Transfer, *, actor: Actor, format: str) -> DisclosureLogEntry:
+    """In the transaction that read the data: the chained entry, the audit row, the basis's own effect."""
+    entry = _append(
+        plan,
+        sent,
+        actor=actor,
+        format=format,
+        outcome=DisclosureLogEntry.Outcome.RELEASED,
+        basis_ref=_authorised_by(plan, sent.released),
+        fields=plan.fields if format != "espi" else ["interval_readings"],
+    )
+    audit_record(
+        actor=actor,
+        action="disclosure.released",
+        object_type="disclosures.disclosurelogentry",
+        object_id=entry.seq,
+        fields=plan.fields,
+        detail={
+            "recipient_id": plan.recipient.pk if plan.recipient else None,
+            "basis_kind": plan.basis_kind,
+            "member_count": len(sent.released),
+            "categories": plan.categories,
+        },
+    )
+    if plan.on_release:
+        plan.on_release()
+    return entry
+
+
+def _log_interruption(plan: Plan, sent: _Transfer, *, actor: Actor, format: str) -> None:
+    """The transfer stopped part-way (client went away, or an error): the bytes already sent are out of
+    our hands, so say so on the log, in a transaction of its own (the release's has rolled back)."""
+    with transaction.atomic():
+        entry = _append(
+            plan,
+            sent,
+            actor=actor,
+            format=format,
+            outcome=DisclosureLogEntry.Outcome.INTERRUPTED,
+            basis_ref=plan.basis_ref,
+            fields=plan.fields,
+            reason="transfer interrupted before completion; members listed may have been partly sent",
+        )
+        audit_record(
+            actor=actor,
+            action="disclosure.interrupted",
+            object_type="disclosures.disclosurelogentry",
+            object_id=entry.seq,
+            fields=plan.fields,
+            detail={"member_count": len(sent.released), "basis_kind": plan.basis_kind},
+        )
+
+
+def _authorised_by(plan: Plan, released: list[int]) -> str:
+    """The plan's reference, plus which consent records authorised the release (read in its transaction)."""
+    if plan.consent_gate is None or not released:
+        return plan.basis_ref
+    authorising = active_consents(**plan.consent_gate)
+    if plan.member_ids is not None:
+        authorising = authorising.filter(member_id__in=plan.member_ids)
+    consents = authorising.aggregate(low=Min("pk"), high=Max("pk"), n=Count("pk"))
+    if not consents["n"]:
+        return plan.basis_ref
+    if consents["n"] == 1:
+        return f"{plan.basis_ref} consent:{consents['low']}"
+    return f"{plan.basis_ref} consents {consents['low']}..{consents['high']} ({consents['n']})"
+
+
+def _append(
+    plan: Plan,
+    sent: _Transfer,
+    *,
+    actor: Actor,
+    format: str,
+    outcome: str,
+    basis_ref: str,
+    fields: list[str],
+    reason: str = "",
+) -> DisclosureLogEntry:
+    return chain_append(
+        actor=signed_in_user(actor),
+        actor_label=actor_name(actor),
+        outcome=outcome,
+        recipient=plan.recipient,
+        recipient_label=plan.recipient_label,
+        basis_kind=plan.basis_kind,
+        basis_ref=basis_ref[:300],
+        purpose=plan.purpose,
+        member_ids=sent.released,
+        categories=plan.categories,
+        fields=fields,
+        format=format,
+        row_count=sent.rows,
+        file_sha256=sent.digest.hexdigest(),
+        notice_withheld=plan.notice_withheld,
+        reason=reason,
+    )
