@@ -4,8 +4,8 @@ import pytest
 
 from members import roles
 from members.models import AuditEvent
-from members.portal.models import CorrectionRequest
-from members.portal.services import correction_request_resolve
+from portal.models import CorrectionRequest
+from portal.services import correction_request_resolve
 from tests.factories import AccountFactory, BillFactory, MemberFactory, PaymentFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from members.audit import audit_record
 from members.models import Member
-from members.portal.models import CorrectionRequest
+from portal.models import CorrectionRequest
 
 MAX_TEXT = 2000
 

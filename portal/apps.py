@@ -8,7 +8,7 @@ class PortalConfig(AppConfig):
     themselves") and B.3 (usage data through an interface). Staff never use these pages.
     """
 
-    name = "members.portal"
+    name = "portal"
     label = "portal"
 
     def ready(self) -> None:

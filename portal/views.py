@@ -14,9 +14,9 @@ from django.views.decorators.http import require_http_methods
 from accounts.models import Account
 from members import services as member_services
 from members.models import Member
-from members.portal.models import CorrectionRequest
-from members.portal.services import correction_request_submit
 from members.selectors import member_for_user
+from portal.models import CorrectionRequest
+from portal.services import correction_request_submit
 
 
 def _own_member(request) -> Member:
