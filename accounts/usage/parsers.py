@@ -18,14 +18,14 @@ import gc
 import io
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from functools import lru_cache
 from itertools import groupby, islice
 from operator import or_
-from pathlib import Path
 
 from django.utils import timezone
+from lxml import etree
 
 from accounts.usage import timegrid
+from accounts.usage.espi import ATOM_NS, ESPI_NS, FLOW_DELIVERED, FLOW_RECEIVED, QUALITY_FROM_ESPI, UOM_WH, espi_schema
 from accounts.usage.models import (
     QUALITY_ACTUAL,
     QUALITY_EDITED,
@@ -57,9 +57,8 @@ _MISSING = ord(QUALITY_MISSING)
 
 BAD_ROWS_KEPT = 1000
 
-SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
-ATOM = "{http://www.w3.org/2005/Atom}"
-ESPI = "{http://naesb.org/espi}"
+ATOM = f"{{{ATOM_NS}}}"  # lxml's {namespace}tag spelling
+ESPI = f"{{{ESPI_NS}}}"
 
 
 class MalformedFile(ValueError):
@@ -355,25 +354,8 @@ def _slow_chunk(chunk: list[list[str]], first_line: int, state: _CsvState) -> No
 
 # --- Green Button ESPI XML -------------------------------------------------------------------
 
-# ESPI QualityOfReading codes -> our quality. 7 = manually edited; 8, 9 = estimated from history or by
-# interpolation; 11 = derived, 12 = projected (computed, not measured). Everything else (valid,
-# validated, raw, verified, revenue quality ...) counts as an actual read.
-ESPI_QUALITY = {
-    "7": ord(QUALITY_EDITED),
-    "8": ord(QUALITY_ESTIMATED),
-    "9": ord(QUALITY_ESTIMATED),
-    "11": ord(QUALITY_ESTIMATED),
-    "12": ord(QUALITY_ESTIMATED),
-}
-ESPI_FLOW = {"1": 0, "19": 1}  # forward (delivered) / reverse (received)
-ESPI_UOM_WH = "72"
-
-
-@lru_cache(maxsize=1)
-def espi_schema():
-    from lxml import etree
-
-    return etree.XMLSchema(etree.parse(str(SCHEMA_DIR / "usage.xsd")))
+ESPI_FLOW = {str(FLOW_DELIVERED): 0, str(FLOW_RECEIVED): 1}  # flowDirection -> channel bit
+ESPI_UOM_WH = str(UOM_WH)
 
 
 def _links(entry) -> dict[str, list[str]]:
@@ -395,8 +377,6 @@ def parse_espi(data: bytes, meters: dict[str, int]) -> ParsedReadings:
     present, else by its Atom entry title. IntervalBlocks are tied to their MeterReading through the
     ``up`` link, MeterReadings to their UsagePoint (``up``) and ReadingType (``related``).
     """
-    from lxml import etree
-
     parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
     try:
         root = etree.fromstring(data, parser)
@@ -486,7 +466,7 @@ def parse_espi(data: bytes, meters: dict[str, int]) -> ParsedReadings:
             daybits, slot, slots, limit = placed
             quality_code = default_quality
             for code in reading.iterfind(f"{ESPI}ReadingQuality/{ESPI}quality"):
-                quality_code = ESPI_QUALITY.get(code.text.strip(), quality_code)
+                quality_code = QUALITY_FROM_ESPI.get(code.text.strip(), quality_code)
             raw = _text(reading, f"{ESPI}value")
             if raw is None:
                 wh, quality_code = None, _MISSING
@@ -532,7 +512,7 @@ def _resolve_block(up_href, usage_points, meter_readings, reading_types, meters)
         return "ReadingType flowDirection is neither 1 (delivered) nor 19 (received)", None
     interval = _text(reading_type, f"{ESPI}intervalLength")
     multiplier = int(_text(reading_type, f"{ESPI}powerOfTenMultiplier", "0"))
-    default_quality = ESPI_QUALITY.get(_text(reading_type, f"{ESPI}defaultQuality", "0"), ord(QUALITY_ACTUAL))
+    default_quality = QUALITY_FROM_ESPI.get(_text(reading_type, f"{ESPI}defaultQuality", "0"), ord(QUALITY_ACTUAL))
     return None, (meter_id << METER_SHIFT, flow, int(interval) if interval else None, multiplier, default_quality)
 
 

@@ -296,7 +296,7 @@ def usage_for_account(
 
 def espi_usage_points(*, account, start: datetime | date, end: datetime | date) -> Iterator[dict]:
     """The account's readings in [start, end) as Green Button usage points for
-    ``disclosures.rendering.render_espi``: one per channel, energy received only where the premise has
+    ``accounts.usage.espi.render_espi``: one per channel, energy received only where the premise has
     solar. Used by the member's own download and by the disclosures export."""
     from accounts.models import Meter
 

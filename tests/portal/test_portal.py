@@ -214,7 +214,7 @@ class TestUsage:
         assert len(b"".join(response.streaming_content).splitlines()) == 1 + 2 * 96
 
     def test_the_member_can_download_green_button_xml_from_the_usage_page(self, client, alice, metered):
-        from disclosures.rendering import espi_validate
+        from accounts.usage.espi import espi_validate
 
         client.force_login(alice.user)
         page = client.get(

@@ -1,0 +1,223 @@
+"""Green Button (NAESB ESPI 3.3): the format's vocabulary, the one copy of its schemas, and the writer.
+
+Meter usage arrives as ESPI (``parsers.parse_espi`` reads it) and leaves as ESPI: the member's own
+"Download My Data" (``api.AccountGreenButtonApi``) and the disclosures export, which renders through
+``render_espi`` here (``disclosures.rendering`` re-exports it). Keeping the writer beside the reader
+and the schemas lets the usage app stay below disclosures: nothing here knows who receives a file or
+records a release; the disclosures app decides that and logs it.
+
+``render_espi`` streams: it takes an iterator of readings and yields one IntervalBlock per UTC day,
+so a year of 15-minute data is never held in memory. ``schemas/`` holds the project's only copy of
+the ESPI, Atom and xml: schemas (see ``schemas/NOTICE``); every validation, in the parser and in the
+tests of both apps, loads them through ``espi_schema``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Iterator
+from datetime import UTC, date, datetime
+from functools import lru_cache
+from itertools import groupby
+from pathlib import Path
+from xml.sax.saxutils import escape, quoteattr
+
+from lxml import etree
+
+from accounts.usage.models import QUALITY_ACTUAL, QUALITY_EDITED, QUALITY_ESTIMATED, QUALITY_MISSING
+
+SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
+ATOM_NS = "http://www.w3.org/2005/Atom"
+ESPI_NS = "http://naesb.org/espi"
+
+# ReadingType vocabulary both ways. flowDirection: 1 forward (delivered), 19 reverse (received).
+FLOW_DELIVERED, FLOW_RECEIVED = 1, 19
+UOM_WH = 72
+
+# QualityOfReading codes read -> our quality. 7 = manually edited; 8, 9 = estimated from history or by
+# interpolation; 11 = derived, 12 = projected (computed, not measured). Everything else (valid,
+# validated, raw, verified, revenue quality ...) counts as an actual read.
+QUALITY_FROM_ESPI = {
+    "7": ord(QUALITY_EDITED),
+    "8": ord(QUALITY_ESTIMATED),
+    "9": ord(QUALITY_ESTIMATED),
+    "11": ord(QUALITY_ESTIMATED),
+    "12": ord(QUALITY_ESTIMATED),
+}
+
+# Our quality (the stored character or its name) -> QualityOfReading written; 16 (other) if unknown.
+QUALITY_TO_ESPI = {
+    QUALITY_ACTUAL: 0,
+    "actual": 0,
+    "valid": 0,
+    QUALITY_ESTIMATED: 8,
+    "estimated": 8,
+    QUALITY_EDITED: 7,
+    "edited": 7,
+    QUALITY_MISSING: 10,
+    "missing": 10,
+}
+QUALITY_OTHER = 16
+
+
+@lru_cache(maxsize=1)
+def espi_schema() -> etree.XMLSchema:
+    """The ESPI usage schema (it imports Atom, which imports xml:), parsed once per process."""
+    return etree.XMLSchema(etree.parse(str(SCHEMA_DIR / "usage.xsd")))
+
+
+def espi_validate(document: bytes) -> list[str]:
+    """Schema errors of a Green Button document (empty when valid)."""
+    parser = etree.XMLParser(resolve_entities=False, no_network=True)
+    tree = etree.fromstring(document, parser)  # noqa: S320 - entities and network off
+    schema = espi_schema()
+    if schema.validate(tree):
+        return []
+    return [f"line {error.line}: {error.message}" for error in schema.error_log]
+
+
+def _ts(value: datetime) -> int:
+    return int(value.timestamp())
+
+
+def _atom_time(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _entry(
+    *,
+    entry_id: str,
+    self_href: str,
+    up_href: str,
+    kind: str,
+    title: str,
+    content: str,
+    now: str,
+    related: Iterable[str] = (),
+) -> str:
+    links = [
+        f'<link rel="self" href={quoteattr(self_href)} type="espi-entry/{kind}"/>',
+        f'<link rel="up" href={quoteattr(up_href)} type="espi-feed/{kind}"/>',
+        *(f'<link rel="related" href={quoteattr(href)} type="espi-feed/related"/>' for href in related),
+    ]
+    return (
+        f"<entry><id>urn:uuid:{entry_id}</id>{''.join(links)}<title>{escape(title)}</title>"
+        f'<content type="xml">{content}</content><published>{now}</published><updated>{now}</updated></entry>'
+    )
+
+
+def render_espi(usage_points: Iterable[dict], *, base_url: str, now: datetime) -> Iterator[bytes]:
+    """An Atom feed of UsagePoint, ReadingType, MeterReading and IntervalBlock entries.
+
+    ``usage_points``: dicts with ``key`` (an opaque stable string, e.g. "acct-42-ch1"), ``title``,
+    ``channel`` ("delivered" / "received"), ``readings`` (an iterator of
+    ``(start_utc, duration_s, value_wh, quality, channel)`` in time order). Readings are grouped into
+    one IntervalBlock per UTC day, so a year of 15-minute data streams in ~365 small chunks.
+    """
+    stamp = _atom_time(now)
+    feed_id = uuid.uuid4()
+    subscription = quoteattr(base_url + "/espi/1_1/resource/Batch/Subscription")
+    yield (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f'<feed xmlns="{ATOM_NS}" xmlns:espi="{ESPI_NS}">'
+        f"<id>urn:uuid:{feed_id}</id><title>Green Button usage export</title><updated>{stamp}</updated>"
+        f'<link rel="self" href={subscription} type="espi-feed/Batch"/>'
+    ).encode()
+    for point in usage_points:
+        key = point["key"]
+        up = f"{base_url}/espi/1_1/resource/Subscription/{key}/UsagePoint"
+        up_self = f"{up}/1"
+        reading_type_href = f"{base_url}/espi/1_1/resource/ReadingType/{key}"
+        meter_reading_href = f"{up_self}/MeterReading/1"
+        blocks_href = f"{meter_reading_href}/IntervalBlock"
+        flow = FLOW_RECEIVED if point.get("channel") in (2, "received") else FLOW_DELIVERED
+        yield _entry(
+            entry_id=str(uuid.uuid5(feed_id, key + "/up")),
+            self_href=up_self,
+            up_href=up,
+            kind="UsagePoint",
+            title=point.get("title", "Usage point"),
+            now=stamp,
+            related=[f"{up_self}/MeterReading"],
+            content=(
+                "<espi:UsagePoint><espi:ServiceCategory><espi:kind>0</espi:kind></espi:ServiceCategory>"
+                "</espi:UsagePoint>"
+            ),
+        ).encode()
+        yield _entry(
+            entry_id=str(uuid.uuid5(feed_id, key + "/mr")),
+            self_href=meter_reading_href,
+            up_href=f"{up_self}/MeterReading",
+            kind="MeterReading",
+            title="Interval readings",
+            now=stamp,
+            related=[blocks_href, reading_type_href],
+            content="<espi:MeterReading/>",
+        ).encode()
+        yield _entry(
+            entry_id=str(uuid.uuid5(feed_id, key + "/rt")),
+            self_href=reading_type_href,
+            up_href=f"{base_url}/espi/1_1/resource/ReadingType",
+            kind="ReadingType",
+            title="Energy delivered (Wh)" if flow == FLOW_DELIVERED else "Energy received (Wh)",
+            now=stamp,
+            content=(
+                "<espi:ReadingType><espi:accumulationBehaviour>4</espi:accumulationBehaviour>"
+                "<espi:commodity>1</espi:commodity><espi:dataQualifier>12</espi:dataQualifier>"
+                f"<espi:flowDirection>{flow}</espi:flowDirection><espi:kind>12</espi:kind>"
+                "<espi:phase>769</espi:phase><espi:powerOfTenMultiplier>0</espi:powerOfTenMultiplier>"
+                f"<espi:timeAttribute>0</espi:timeAttribute><espi:uom>{UOM_WH}</espi:uom></espi:ReadingType>"
+            ),
+        ).encode()
+        for number, (day, readings) in enumerate(groupby(point["readings"], _utc_day), start=1):
+            yield _interval_block(
+                entry_id=str(uuid.uuid5(feed_id, f"{key}/ib/{number}")),
+                self_href=f"{blocks_href}/{number}",
+                up_href=blocks_href,
+                reading_type_href=reading_type_href,
+                now=stamp,
+                day=day,
+                readings=readings,
+            )
+    yield b"</feed>\n"
+
+
+def _utc_day(reading: tuple) -> date:
+    return reading[0].astimezone(UTC).date()
+
+
+def _interval_block(
+    *, entry_id: str, self_href: str, up_href: str, reading_type_href: str, now: str, day: date, readings: Iterable
+) -> bytes:
+    """One UTC day's readings as an IntervalBlock entry; its interval runs from the first start to the last end."""
+    parts: list[str] = []
+    first = end = 0
+    for start, duration, value_wh, quality, _channel in readings:
+        begin = _ts(start)
+        if not parts:
+            first = begin
+        end = begin + int(duration)
+        quality_code = QUALITY_TO_ESPI.get(quality if quality is not None else QUALITY_ACTUAL, QUALITY_OTHER)
+        quality_xml = (
+            ""
+            if quality_code == 0
+            else f"<espi:ReadingQuality><espi:quality>{quality_code}</espi:quality></espi:ReadingQuality>"
+        )
+        value_xml = "" if value_wh is None else f"<espi:value>{int(value_wh)}</espi:value>"
+        parts.append(
+            f"<espi:IntervalReading>{quality_xml}<espi:timePeriod><espi:duration>{int(duration)}</espi:duration>"
+            f"<espi:start>{begin}</espi:start></espi:timePeriod>{value_xml}</espi:IntervalReading>"
+        )
+    return _entry(
+        entry_id=entry_id,
+        self_href=self_href,
+        up_href=up_href,
+        kind="IntervalBlock",
+        title=f"Readings {day}",
+        now=now,
+        related=[reading_type_href],
+        content=(
+            f"<espi:IntervalBlock><espi:interval><espi:duration>{end - first}</espi:duration>"
+            f"<espi:start>{first}</espi:start></espi:interval>{''.join(parts)}</espi:IntervalBlock>"
+        ),
+    ).encode()
