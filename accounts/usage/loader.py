@@ -24,7 +24,7 @@ from datetime import date
 
 from django.db import connection
 
-from accounts.usage.parsers import ParsedReadings, decode_key
+from accounts.usage.readings import EPOCH_ORDINAL, ParsedReadings, decode_key
 
 INGEST_LOCK_KEY = 4_242_001
 _A, _E, _M, _NONE = ord("A"), ord("E"), ord("M"), 0
@@ -72,9 +72,7 @@ def staging_buffer(groups: dict[int, list]) -> tuple[io.BytesIO, set[date], date
     first = last = None
     months: set[date] = set()
     if days:
-        from accounts.usage.parsers import _EPOCH_ORDINAL
-
-        day_objects = {date.fromordinal(_EPOCH_ORDINAL + (code >> 2)) for code in days}
+        day_objects = {date.fromordinal(EPOCH_ORDINAL + (code >> 2)) for code in days}
         first, last = min(day_objects), max(day_objects)
         months = {d.replace(day=1) for d in day_objects}
     return io.BytesIO("".join(lines).encode("ascii")), months, first, last

@@ -22,7 +22,8 @@ from django.utils import timezone
 from accounts.models import Meter
 from accounts.usage import loader
 from accounts.usage.models import Correction, IngestBatch, MeterMonth
-from accounts.usage.parsers import BAD_ROWS_KEPT, MalformedFile, ParsedReadings, parse_file
+from accounts.usage.parsers import parse_file
+from accounts.usage.readings import BAD_ROWS_KEPT, MalformedFile, ParsedReadings
 from members.audit import audit_record
 
 logger = logging.getLogger(__name__)
