@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import pytest
+from django.contrib.auth.models import AnonymousUser
+from django.core.exceptions import PermissionDenied
 
 from members import roles
 from members.models import AuditEvent
 from portal.models import CorrectionRequest
-from portal.services import correction_request_resolve
+from portal.services import correction_request_resolve, correction_request_submit
 from tests.factories import AccountFactory, BillFactory, MemberFactory, PaymentFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -129,6 +131,21 @@ def test_a_correction_request_without_content_is_refused(client, alice):
     response = client.post("/portal/corrections/new/", {"topic": "legal_name", "requested_correction": " "})
     assert response.status_code == 200
     assert not CorrectionRequest.objects.exists()
+
+
+def test_correction_requests_are_submitted_and_resolved_only_by_a_signed_in_person(alice):
+    for nobody in (None, AnonymousUser()):
+        with pytest.raises(PermissionDenied):
+            correction_request_submit(actor=nobody, member=alice, topic="legal_name", requested_correction="A. Example")
+    assert not CorrectionRequest.objects.exists()
+    request = correction_request_submit(
+        actor=alice.user, member=alice, topic="legal_name", requested_correction="A. Example"
+    )
+    with pytest.raises(PermissionDenied):
+        correction_request_resolve(actor=None, request=request, status="corrected", note="done")
+    request.refresh_from_db()
+    assert request.status == CorrectionRequest.Status.OPEN and request.resolved_by is None
+    assert not AuditEvent.objects.filter(action="member.correction_resolved").exists()
 
 
 class TestCorrectionAdmin:
