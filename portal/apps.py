@@ -1,5 +1,7 @@
 from django.apps import AppConfig
 
+from members import roles
+
 
 class PortalConfig(AppConfig):
     """The member self-service portal: a member's own records, contact updates, correction requests.
@@ -12,8 +14,6 @@ class PortalConfig(AppConfig):
     label = "portal"
 
     def ready(self) -> None:
-        from members import roles
-
         roles.grant(roles.CSR, "portal.view_correctionrequest", "portal.change_correctionrequest")
         roles.grant(roles.BILLING, "portal.view_correctionrequest", "portal.change_correctionrequest")
         roles.grant(roles.PRIVACY_OFFICER, "portal.view_correctionrequest")
