@@ -3,12 +3,21 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import PermissionDenied
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from members import roles
 from members.models import AuditEvent
 from portal.models import CorrectionRequest
 from portal.services import correction_request_resolve, correction_request_submit
-from tests.factories import AccountFactory, BillFactory, MemberFactory, PaymentFactory, UserFactory
+from tests.factories import (
+    AccountFactory,
+    BillFactory,
+    CapitalCreditAllocationFactory,
+    MemberFactory,
+    PaymentFactory,
+    UserFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -55,6 +64,26 @@ def test_charlie_has_no_access_to_alices_account(client, alice, bob):
     client.force_login(bob.user)
     account = alice.accounts.get()
     assert client.get(f"/portal/accounts/{account.account_number}/").status_code == 404
+
+
+def _queries(client, url: str) -> int:
+    with CaptureQueriesContext(connection) as captured:
+        assert client.get(url).status_code == 200
+    return len(captured)
+
+
+def test_the_list_pages_cost_the_same_queries_however_many_rows_they_show(client, alice):
+    client.force_login(alice.user)
+    account = alice.accounts.get()
+    home, statements = _queries(client, "/portal/"), _queries(client, f"/portal/accounts/{account.account_number}/")
+    for year in range(2019, 2025):
+        AccountFactory(member=alice)
+        CapitalCreditAllocationFactory(member=alice, year=year)
+        BillFactory(account=account)
+        PaymentFactory(account=account)
+    CorrectionRequest.objects.create(member=alice, topic="billing", requested_correction="x", submitted_by=alice.user)
+    assert _queries(client, "/portal/") == home <= 12
+    assert _queries(client, f"/portal/accounts/{account.account_number}/") == statements <= 12
 
 
 def test_anonymous_visitors_are_sent_to_sign_in(client, alice):
