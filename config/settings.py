@@ -64,7 +64,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "pgtrigger",
     "members",
-    "members.portal",
+    "portal",
     "accounts",
     "accounts.usage",
     "redflags",

@@ -13,7 +13,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # Each app owns its URLs (pages and /api/ endpoints) in its own urls.py.
     path("", include("members.urls")),
-    path("", include("members.portal.urls")),
+    path("", include("portal.urls")),
     path("", include("accounts.urls")),
     path("", include("accounts.usage.urls")),
     path("", include("redflags.urls")),

@@ -25,6 +25,7 @@ from rest_framework.views import APIView
 
 from accounts.models import Account
 from accounts.usage import selectors, timegrid
+from accounts.usage.espi import render_espi
 from accounts.usage.models import IngestBatch
 from accounts.usage.services import usage_ingest_file
 from members.audit import audit_record
@@ -216,8 +217,6 @@ class AccountGreenButtonApi(APIView):
     permission_classes = [IsAuthenticated]
 
     def get(self, request, account_id: int):
-        from disclosures.rendering import render_espi  # a pure renderer; nothing in disclosures is recorded here
-
         account, first_day, last_day, start, end = _download(request, account_id, "greenbutton.xml")
         points = selectors.espi_usage_points(account=account, start=start, end=end)
         response = StreamingHttpResponse(

@@ -1,5 +1,7 @@
 from django.apps import AppConfig
 
+from members import roles
+
 
 class UsageConfig(AppConfig):
     """Meter interval data: partitioned, compact storage, ingestion and rollups (docs/usage.md)."""
@@ -8,8 +10,9 @@ class UsageConfig(AppConfig):
     label = "usage"
 
     def ready(self) -> None:
+        # The demo modules import models, which are not loaded yet when apps.py is imported.
         from accounts.usage.demo import seed_usage
-        from members import demo, roles
+        from members import demo
 
         # Billing reconciles meter reads with bills and runs the MDMS hand-off, so it may send files
         # and read any account's usage; Member Services reads usage to answer high-bill calls. The

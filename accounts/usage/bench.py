@@ -20,8 +20,17 @@ from datetime import UTC, date, datetime, timedelta
 
 from django.db import connection, transaction
 
-from accounts.usage import timegrid
+from accounts.models import Account, Meter, Premise
+from accounts.usage import selectors, timegrid
+from accounts.usage.models import Correction, IngestBatch, MeterMonth
 from accounts.usage.parsers import CSV_HEADER
+from accounts.usage.services import (
+    meter_ids_by_number,
+    usage_drop_partitions_before,
+    usage_ingest_file,
+    usage_partitions,
+)
+from members.models import Member
 
 FIRST_DAY = date(2001, 6, 1)
 PREFIX = "BENCH-"
@@ -62,9 +71,6 @@ def _day_file(day: date, meters: list[tuple[str, bool]], rng: random.Random) -> 
 
 
 def _create_fixtures(count: int, sample: int):
-    from accounts.models import Account, Meter, Premise
-    from members.models import Member
-
     with transaction.atomic():
         premises = Premise.objects.bulk_create(
             Premise(
@@ -96,11 +102,6 @@ def _create_fixtures(count: int, sample: int):
 
 
 def _cleanup() -> None:
-    from accounts.models import Account, Meter, Premise
-    from accounts.usage.models import Correction, IngestBatch, MeterMonth
-    from accounts.usage.services import usage_partitions
-    from members.models import Member
-
     with transaction.atomic(), connection.cursor() as cursor:
         for partition in usage_partitions():
             if partition.month.year == FIRST_DAY.year:
@@ -118,9 +119,6 @@ def _cleanup() -> None:
 
 
 def bench_usage(quick: bool = False) -> dict[str, float]:
-    from accounts.usage import selectors
-    from accounts.usage.services import meter_ids_by_number, usage_drop_partitions_before, usage_ingest_file
-
     meter_count, days = (500, 7) if quick else (10_000, 90)
     # Knobs for profiling at other scales; the recorded numbers use the defaults above.
     meter_count = int(os.environ.get("USAGE_BENCH_METERS", meter_count))
@@ -212,8 +210,6 @@ def bench_usage(quick: bool = False) -> dict[str, float]:
 
 
 def _bench_partitions() -> list[str]:
-    from accounts.usage.services import usage_partitions
-
     return [p.name for p in usage_partitions() if p.month.year == FIRST_DAY.year]
 
 
@@ -229,8 +225,6 @@ class _Reader:
         chunk = self.view[self.position : end].tobytes()
         self.position += len(chunk)
         return chunk
-
-    readline = read
 
 
 BENCHMARKS = [bench_usage]

@@ -13,10 +13,13 @@ import math
 import random
 from datetime import date, timedelta
 
+from django.db import connection
 from django.utils import timezone
 
+from accounts.models import Meter
 from accounts.usage import timegrid
 from accounts.usage.parsers import CSV_HEADER
+from accounts.usage.services import usage_ingest_file, usage_partitions_ensure
 
 DEMO_DAYS = 75
 MAX_DEMO_METERS = 500
@@ -75,11 +78,6 @@ def _demo_file(meters: list[tuple[int, str, bool]], days: list[date]) -> bytes:
 
 def seed_usage() -> str:
     """Demo step (members.demo.DEMO_STEPS): 15-minute usage for the demo meters up to yesterday."""
-    from django.db import connection
-
-    from accounts.models import Meter
-    from accounts.usage.services import usage_ingest_file, usage_partitions_ensure
-
     usage_partitions_ensure(months_ahead=3)
     meters = list(
         Meter.objects.exclude(meter_number__startswith="BENCH-")

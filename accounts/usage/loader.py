@@ -24,7 +24,7 @@ from datetime import date
 
 from django.db import connection
 
-from accounts.usage.parsers import ParsedReadings, decode_key
+from accounts.usage.readings import EPOCH_ORDINAL, ParsedReadings, decode_key
 
 INGEST_LOCK_KEY = 4_242_001
 _A, _E, _M, _NONE = ord("A"), ord("E"), ord("M"), 0
@@ -67,14 +67,13 @@ def staging_buffer(groups: dict[int, list]) -> tuple[io.BytesIO, set[date], date
             quality = flags.replace(b"\x00", b"-").decode("ascii")
         meter_id, day, channel, interval = decode_key(key)
         append(
-            f"{meter_id}\t{day.isoformat()}\t{channel}\t{interval}\t{total}\t{{{text_values}}}\t{quality}\t{estimated}\t{missing}\n"
+            f"{meter_id}\t{day.isoformat()}\t{channel}\t{interval}\t{total}\t"
+            f"{{{text_values}}}\t{quality}\t{estimated}\t{missing}\n"
         )
     first = last = None
     months: set[date] = set()
     if days:
-        from accounts.usage.parsers import _EPOCH_ORDINAL
-
-        day_objects = {date.fromordinal(_EPOCH_ORDINAL + (code >> 2)) for code in days}
+        day_objects = {date.fromordinal(EPOCH_ORDINAL + (code >> 2)) for code in days}
         first, last = min(day_objects), max(day_objects)
         months = {d.replace(day=1) for d in day_objects}
     return io.BytesIO("".join(lines).encode("ascii")), months, first, last
@@ -84,7 +83,8 @@ _STAGE_DDL = """
 DROP TABLE IF EXISTS usage_stage;
 CREATE TEMP TABLE usage_stage (
     meter_id integer NOT NULL, day date NOT NULL, channel smallint NOT NULL, interval_minutes smallint NOT NULL,
-    total_wh integer NOT NULL, vals integer[] NOT NULL, quality text, estimated integer NOT NULL, missing integer NOT NULL
+    total_wh integer NOT NULL, vals integer[] NOT NULL, quality text,
+    estimated integer NOT NULL, missing integer NOT NULL
 ) ON COMMIT DROP;
 """
 
@@ -199,7 +199,8 @@ def load(parsed: ParsedReadings, *, batch_id: int) -> LoadStats:
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [INGEST_LOCK_KEY])
         cursor.execute(_STAGE_DDL)
         cursor.cursor.copy_expert(
-            "COPY usage_stage (meter_id, day, channel, interval_minutes, total_wh, vals, quality, estimated, missing) FROM STDIN",
+            "COPY usage_stage (meter_id, day, channel, interval_minutes, total_wh, vals, quality, estimated, missing)"
+            " FROM STDIN",
             buffer,
         )
         staged = len(parsed.groups)
@@ -223,9 +224,9 @@ def load(parsed: ParsedReadings, *, batch_id: int) -> LoadStats:
             stats.inserted = cursor.rowcount
             cursor.execute("DROP TABLE IF EXISTS usage_merged")
             cursor.execute(
-                "CREATE TEMP TABLE usage_merged (meter_id bigint, day date, channel smallint, interval_minutes smallint,"
-                " total_wh integer, old_total integer, estimated integer, old_estimated integer, missing integer,"
-                " old_missing integer) ON COMMIT DROP"
+                "CREATE TEMP TABLE usage_merged (meter_id bigint, day date, channel smallint,"
+                " interval_minutes smallint, total_wh integer, old_total integer, estimated integer,"
+                " old_estimated integer, missing integer, old_missing integer) ON COMMIT DROP"
             )
             cursor.execute(_ROLLUP_DELTA.format(new_rows=_ROLLUP_NEW_ALL))
         assert stats.inserted + existing == staged  # noqa: S101  (the merge accounts for every staged row)

@@ -34,8 +34,6 @@ QUALITY_NAMES = {
     QUALITY_EDITED: "edited",
 }
 
-INTERVAL_MINUTES = (15, 60, 1440)
-
 
 class MeterDay(models.Model):
     """Read-only view of the partitioned ``usage_meter_day`` table (see the module docstring)."""

@@ -21,8 +21,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
+from django.conf import settings
 from django.db import connection
 
+from accounts.models import Meter
 from accounts.usage import timegrid
 from accounts.usage.models import CHANNEL_NAMES, QUALITY_NAMES
 
@@ -46,8 +48,6 @@ def account_window(account) -> tuple[datetime, datetime] | None:
 
 
 def _meter_ids(account) -> list[int]:
-    from accounts.models import Meter
-
     if account.premise_id is None:
         return []
     return list(Meter.objects.filter(premise_id=account.premise_id).values_list("id", flat=True))
@@ -223,8 +223,6 @@ _MONTHLY_CLIP = """
 
 
 def _monthly_rows(*, account_ids, start_month: date, end_month: date, clip: bool) -> list[tuple]:
-    from django.conf import settings
-
     query = _MONTHLY.format(clip=_MONTHLY_CLIP if clip else "")
     params = {"accounts": list(account_ids), "start": start_month, "end": end_month, "tz": settings.TIME_ZONE}
     with connection.cursor() as cursor:
@@ -296,10 +294,8 @@ def usage_for_account(
 
 def espi_usage_points(*, account, start: datetime | date, end: datetime | date) -> Iterator[dict]:
     """The account's readings in [start, end) as Green Button usage points for
-    ``disclosures.rendering.render_espi``: one per channel, energy received only where the premise has
+    ``accounts.usage.espi.render_espi``: one per channel, energy received only where the premise has
     solar. Used by the member's own download and by the disclosures export."""
-    from accounts.models import Meter
-
     solar = (
         account.premise_id is not None and Meter.objects.filter(premise_id=account.premise_id, has_solar=True).exists()
     )

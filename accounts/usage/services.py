@@ -22,7 +22,9 @@ from django.utils import timezone
 from accounts.models import Meter
 from accounts.usage import loader
 from accounts.usage.models import Correction, IngestBatch, MeterMonth
-from accounts.usage.parsers import BAD_ROWS_KEPT, MalformedFile, ParsedReadings, parse_file
+from accounts.usage.parsers import parse_file
+from accounts.usage.readings import BAD_ROWS_KEPT, MalformedFile, ParsedReadings
+from members.actors import Actor, actor_name, signed_in_user
 from members.audit import audit_record
 
 logger = logging.getLogger(__name__)
@@ -40,7 +42,7 @@ def usage_ingest_file(
     source: str,
     filename: str = "",
     file_format: str | None = None,
-    actor=None,
+    actor: Actor = None,
     actor_label: str = "",
     meters: dict[str, int] | None = None,
 ) -> IngestBatch:
@@ -68,8 +70,8 @@ def usage_ingest_file(
         )
     with transaction.atomic():
         batch = IngestBatch.objects.create(
-            actor=actor if getattr(actor, "is_authenticated", False) else None,
-            actor_label=actor_label or _label(actor),
+            actor=signed_in_user(actor),
+            actor_label=actor_label or actor_name(actor),
             source=source,
             filename=filename[:255],
             sha256=digest,
@@ -114,10 +116,6 @@ def _digits_masked(text: str) -> str:
     return re.sub(r"\d", "#", text)
 
 
-def _label(actor) -> str:
-    return actor.get_username() if getattr(actor, "is_authenticated", False) else "system"
-
-
 def _fill_batch(batch: IngestBatch, parsed: ParsedReadings, stats: loader.LoadStats, started: float) -> None:
     batch.readings_received = parsed.readings
     batch.meter_days_inserted = stats.inserted
@@ -130,12 +128,20 @@ def _fill_batch(batch: IngestBatch, parsed: ParsedReadings, stats: loader.LoadSt
 
 
 def _record_rejection(
-    *, data_sha256, source, filename, file_format, actor, actor_label, reason, started
+    *,
+    data_sha256: str,
+    source: str,
+    filename: str,
+    file_format: str,
+    actor: Actor,
+    actor_label: str,
+    reason: str,
+    started: float,
 ) -> IngestBatch:
     with transaction.atomic():
         batch = IngestBatch.objects.create(
-            actor=actor if getattr(actor, "is_authenticated", False) else None,
-            actor_label=actor_label or _label(actor),
+            actor=signed_in_user(actor),
+            actor_label=actor_label or actor_name(actor),
             source=source,
             filename=filename[:255],
             sha256=data_sha256,
@@ -202,7 +208,7 @@ def usage_partitions() -> list[Partition]:
 
 
 def usage_drop_partitions_before(
-    *, month: date, actor=None, actor_label: str = "", reason: str = ""
+    *, month: date, actor: Actor = None, actor_label: str = "", reason: str = ""
 ) -> list[Partition]:
     """Destroy all interval data for local months before ``month`` (retention). Audited.
 
@@ -221,7 +227,7 @@ def usage_drop_partitions_before(
         corrections, _ = Correction.objects.filter(day__lt=cutoff).delete()
         audit_record(
             actor=actor,
-            actor_label=actor_label or _label(actor),
+            actor_label=actor_label or actor_name(actor),
             action="usage.partitions_dropped",
             object_type="usage.meterday",
             object_id=f"before-{cutoff.isoformat()}",

@@ -1,12 +1,23 @@
 from __future__ import annotations
 
 import pytest
+from django.contrib.auth.models import AnonymousUser
+from django.core.exceptions import PermissionDenied
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from members import roles
 from members.models import AuditEvent
-from members.portal.models import CorrectionRequest
-from members.portal.services import correction_request_resolve
-from tests.factories import AccountFactory, BillFactory, MemberFactory, PaymentFactory, UserFactory
+from portal.models import CorrectionRequest
+from portal.services import correction_request_resolve, correction_request_submit
+from tests.factories import (
+    AccountFactory,
+    BillFactory,
+    CapitalCreditAllocationFactory,
+    MemberFactory,
+    PaymentFactory,
+    UserFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -53,6 +64,26 @@ def test_charlie_has_no_access_to_alices_account(client, alice, bob):
     client.force_login(bob.user)
     account = alice.accounts.get()
     assert client.get(f"/portal/accounts/{account.account_number}/").status_code == 404
+
+
+def _queries(client, url: str) -> int:
+    with CaptureQueriesContext(connection) as captured:
+        assert client.get(url).status_code == 200
+    return len(captured)
+
+
+def test_the_list_pages_cost_the_same_queries_however_many_rows_they_show(client, alice):
+    client.force_login(alice.user)
+    account = alice.accounts.get()
+    home, statements = _queries(client, "/portal/"), _queries(client, f"/portal/accounts/{account.account_number}/")
+    for year in range(2019, 2025):
+        AccountFactory(member=alice)
+        CapitalCreditAllocationFactory(member=alice, year=year)
+        BillFactory(account=account)
+        PaymentFactory(account=account)
+    CorrectionRequest.objects.create(member=alice, topic="billing", requested_correction="x", submitted_by=alice.user)
+    assert _queries(client, "/portal/") == home <= 12
+    assert _queries(client, f"/portal/accounts/{account.account_number}/") == statements <= 12
 
 
 def test_anonymous_visitors_are_sent_to_sign_in(client, alice):
@@ -129,6 +160,21 @@ def test_a_correction_request_without_content_is_refused(client, alice):
     response = client.post("/portal/corrections/new/", {"topic": "legal_name", "requested_correction": " "})
     assert response.status_code == 200
     assert not CorrectionRequest.objects.exists()
+
+
+def test_correction_requests_are_submitted_and_resolved_only_by_a_signed_in_person(alice):
+    for nobody in (None, AnonymousUser()):
+        with pytest.raises(PermissionDenied):
+            correction_request_submit(actor=nobody, member=alice, topic="legal_name", requested_correction="A. Example")
+    assert not CorrectionRequest.objects.exists()
+    request = correction_request_submit(
+        actor=alice.user, member=alice, topic="legal_name", requested_correction="A. Example"
+    )
+    with pytest.raises(PermissionDenied):
+        correction_request_resolve(actor=None, request=request, status="corrected", note="done")
+    request.refresh_from_db()
+    assert request.status == CorrectionRequest.Status.OPEN and request.resolved_by is None
+    assert not AuditEvent.objects.filter(action="member.correction_resolved").exists()
 
 
 class TestCorrectionAdmin:
@@ -214,7 +260,7 @@ class TestUsage:
         assert len(b"".join(response.streaming_content).splitlines()) == 1 + 2 * 96
 
     def test_the_member_can_download_green_button_xml_from_the_usage_page(self, client, alice, metered):
-        from disclosures.rendering import espi_validate
+        from accounts.usage.espi import espi_validate
 
         client.force_login(alice.user)
         page = client.get(

@@ -214,7 +214,7 @@ def test_billing_sees_received_files_in_the_admin_and_a_csr_does_not(
 def test_the_member_downloads_green_button_xml_that_validates_against_the_espi_schema(client, owner, account, loaded):
     from lxml import etree
 
-    from disclosures.rendering import espi_validate
+    from accounts.usage.espi import espi_validate
 
     client.force_login(owner)
     response = client.get(

@@ -1,20 +1,36 @@
+"""Writes of the portal's own records: members' correction requests (Privacy Policy B.2).
+
+The correction itself is made by staff through the registry's services; these record the request
+and its resolution, each with an audit row in the same transaction. Both need a signed-in person:
+the request names who asked and who resolved it.
+"""
+
 from __future__ import annotations
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from members.actors import Actor, signed_in_user
 from members.audit import audit_record
-from members.models import Member
-from members.portal.models import CorrectionRequest
+from members.models import Member, User
+from portal.models import CorrectionRequest
 
 MAX_TEXT = 2000
 
 
+def _person(actor: Actor) -> User:
+    user = signed_in_user(actor)
+    if user is None:
+        raise PermissionDenied("Correction requests are submitted and resolved by a signed-in person.")
+    return user
+
+
 @transaction.atomic
 def correction_request_submit(
-    *, actor, member: Member, topic: str, requested_correction: str, explanation: str = ""
+    *, actor: Actor, member: Member, topic: str, requested_correction: str, explanation: str = ""
 ) -> CorrectionRequest:
+    submitter = _person(actor)
     errors: dict[str, list[str]] = {}
     if topic not in CorrectionRequest.Topic.values:
         errors["topic"] = ["Choose what the correction is about."]
@@ -31,7 +47,7 @@ def correction_request_submit(
         topic=topic,
         requested_correction=requested_correction.strip(),
         explanation=explanation.strip(),
-        submitted_by=actor,
+        submitted_by=submitter,
     )
     audit_record(
         actor=actor,
@@ -44,8 +60,11 @@ def correction_request_submit(
 
 
 @transaction.atomic
-def correction_request_resolve(*, actor, request: CorrectionRequest, status: str, note: str) -> CorrectionRequest:
+def correction_request_resolve(
+    *, actor: Actor, request: CorrectionRequest, status: str, note: str
+) -> CorrectionRequest:
     """Staff close a request. The correction itself is made through the registry's services."""
+    resolver = _person(actor)
     if request.status != CorrectionRequest.Status.OPEN:
         raise ValidationError({"status": ["This request is already resolved."]})
     if status not in (CorrectionRequest.Status.CORRECTED, CorrectionRequest.Status.DECLINED):
@@ -53,7 +72,7 @@ def correction_request_resolve(*, actor, request: CorrectionRequest, status: str
     if not note.strip():
         raise ValidationError({"resolution_note": ["Tell the member what was done and why."]})
     request.status, request.resolution_note = status, note.strip()
-    request.resolved_at, request.resolved_by = timezone.now(), actor
+    request.resolved_at, request.resolved_by = timezone.now(), resolver
     request.save(update_fields=["status", "resolution_note", "resolved_at", "resolved_by"])
     audit_record(
         actor=actor,

@@ -3,20 +3,28 @@ signed-in member's own record or raise 404: no page fetches by a user-supplied i
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
 from accounts.models import Account
+from accounts.usage.selectors import usage_for_account
+from disclosures.models import NOT_CONSENTABLE, SECONDARY_PURPOSES, DataCategory, Purpose
+from disclosures.selectors import consent_of_member, consents_of_member, disclosures_to_member, recipients_for_members
+from disclosures.services import NOT_HELD, consent_grant, consent_revoke
 from members import services as member_services
 from members.models import Member
-from members.portal.models import CorrectionRequest
-from members.portal.services import correction_request_submit
 from members.selectors import member_for_user
+from portal.models import CorrectionRequest
+from portal.services import correction_request_submit
 
 
 def _own_member(request) -> Member:
@@ -108,8 +116,6 @@ def portal_contact(request):
                 member.mailing_state,
                 member.mailing_postal_code,
             )
-            from django.db import transaction
-
             with transaction.atomic():
                 if address != current:
                     member_services.member_change_address(
@@ -162,9 +168,7 @@ def portal_correction_new(request):
     return render(request, "portal/correction_new.html", {"form": form})
 
 
-def _parse_day(value: str | None, default):
-    import datetime as dt
-
+def _parse_day(value: str | None, default: dt.date) -> dt.date:
     try:
         return dt.date.fromisoformat(value) if value else default
     except ValueError:
@@ -178,10 +182,6 @@ def portal_usage(request, account_number: str):
     Read from the rollups the usage store maintains as readings arrive, never recomputed from raw
     intervals on a page view.
     """
-    from django.utils import timezone
-
-    from accounts.usage.selectors import usage_for_account
-
     account = _own_account(request, account_number)
     period = request.GET.get("period", "month")
     if period not in ("month", "year"):
@@ -230,10 +230,6 @@ class ConsentForm(forms.Form):
     )
 
     def __init__(self, *args, **kwargs):
-        from disclosures.models import NOT_CONSENTABLE, SECONDARY_PURPOSES, DataCategory, Purpose
-        from disclosures.selectors import recipients_for_members
-        from disclosures.services import NOT_HELD
-
         super().__init__(*args, **kwargs)
         self.fields["recipient"].queryset = recipients_for_members()
         self.fields["categories"].choices = [
@@ -246,13 +242,6 @@ class ConsentForm(forms.Form):
 @require_http_methods(["GET", "POST"])
 def portal_privacy(request):
     """My consents (grant, revoke) and who received my data, except releases a legal order keeps quiet."""
-    import datetime as dt
-
-    from django.utils import timezone
-
-    from disclosures.selectors import consents_of_member, disclosures_to_member
-    from disclosures.services import consent_grant
-
     member = _own_member(request)
     form = ConsentForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -292,9 +281,6 @@ def portal_privacy(request):
 @login_required
 @require_http_methods(["POST"])
 def portal_consent_revoke(request, consent_id: int):
-    from disclosures.selectors import consent_of_member
-    from disclosures.services import consent_revoke
-
     consent = consent_of_member(member=_own_member(request), consent_id=consent_id)
     try:
         consent_revoke(

@@ -1,5 +1,7 @@
 from django.apps import AppConfig
 
+from members import roles
+
 
 class PortalConfig(AppConfig):
     """The member self-service portal: a member's own records, contact updates, correction requests.
@@ -8,12 +10,10 @@ class PortalConfig(AppConfig):
     themselves") and B.3 (usage data through an interface). Staff never use these pages.
     """
 
-    name = "members.portal"
+    name = "portal"
     label = "portal"
 
     def ready(self) -> None:
-        from members import roles
-
         roles.grant(roles.CSR, "portal.view_correctionrequest", "portal.change_correctionrequest")
         roles.grant(roles.BILLING, "portal.view_correctionrequest", "portal.change_correctionrequest")
         roles.grant(roles.PRIVACY_OFFICER, "portal.view_correctionrequest")

@@ -3,8 +3,8 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin
 
-from members.portal.models import CorrectionRequest
-from members.portal.services import correction_request_resolve
+from portal.models import CorrectionRequest
+from portal.services import correction_request_resolve
 
 
 class ResolveForm(forms.ModelForm):
