@@ -931,11 +931,11 @@ def _member_rows(plan: _Plan, sink: list[int]) -> Iterator[list]:
 
     Only the columns released are read, so fields outside the categories are never even decrypted.
     Encrypted columns are fetched as raw Fernet tokens and decrypted a page at a time
-    (disclosures/page_decrypt.py: one AES call and one XOR per page), which is what lets a
+    (members/fernet_bulk.py: one AES call and one XOR per page), which is what lets a
     100,000-member export run at thousands of members a second.
     """
-    from disclosures.page_decrypt import decrypt_page
     from members import crypto
+    from members.fernet_bulk import decrypt_page
 
     queryset = _members_queryset(plan)
     if "capital_allocated_total" in plan.fields or "capital_retired_total" in plan.fields:
