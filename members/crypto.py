@@ -243,11 +243,30 @@ CANONICALISERS = {
 }
 
 
+def index_domain(kind: str) -> str:
+    """The index domain of ``kind``: kinds of one domain share indexes (``ssn``, ``tin`` -> ``tax_id``)."""
+    try:
+        return _DOMAIN[kind]
+    except KeyError:
+        raise ValueError(f"unknown blind-index kind {kind!r}") from None
+
+
 def canonical(kind: str, value) -> str:
     try:
         return CANONICALISERS[kind](value)
     except KeyError:
         raise ValueError(f"unknown blind-index kind {kind!r}") from None
+
+
+# --- Blind indexes: one recipe, four entry points ------------------------------------------------------
+# The recipe is ``_index_of_text``: HMAC-SHA256 under the kind's domain subkey over the canonical text,
+# as hex, truncated. The entry points differ only in what they accept and what "nothing" gives:
+#   blind_index            raw input, canonicalised here; an invalid value raises
+#   blind_index_or_empty   the same, "" when there is no value (optional fields)
+#   blind_index_if_valid   the same, "" when there is no value or it is not valid (key rotation: a stored
+#                          value from before a rule existed must not stop the run)
+#   canonical_indexer      the bulk fast path: text ALREADY canonical (``cleaned_canonical``), no settings
+#                          lookup per value (the CIS import, ~seven indexes per member)
 
 
 @lru_cache(maxsize=16)
@@ -256,33 +275,73 @@ def _domain_key(index_key: str, domain: str) -> bytes:
     return hmac.new(index_key.encode(), f"memberguard-blind-index:{domain}".encode(), hashlib.sha256).digest()
 
 
-def blind_index(kind: str, value, *, key: str | None = None) -> str:
-    """Truncated HMAC-SHA256 of the canonical form, as lower-case hex. Raises ``CanonicalisationError``."""
+def _index_key(key: str | None) -> str:
     index_key = key if key is not None else settings.BLIND_INDEX_KEY
     if not index_key:
         raise RuntimeError("BLIND_INDEX_KEY is not configured")
+    return index_key
+
+
+def _index_of_text(subkey: bytes, text: str) -> str:
+    """The recipe itself: truncated HMAC-SHA256 of a canonical text, lower-case hex."""
+    return hmac.digest(subkey, text.encode(), "sha256").hex()[:BLIND_INDEX_HEX_LENGTH]
+
+
+def blind_index(kind: str, value, *, key: str | None = None) -> str:
+    """Truncated HMAC-SHA256 of the canonical form, as lower-case hex. Raises ``CanonicalisationError``."""
+    index_key = _index_key(key)
     text = canonical(kind, value)
-    return hmac.digest(_domain_key(index_key, _DOMAIN[kind]), text.encode(), "sha256").hex()[:BLIND_INDEX_HEX_LENGTH]
+    return _index_of_text(_domain_key(index_key, _DOMAIN[kind]), text)
+
+
+def _empty(value) -> bool:
+    return value is None or value == "" or (not isinstance(value, str) and not any(value))
+
+
+def blind_index_or_empty(kind: str, value, *, key: str | None = None) -> str:
+    """For optional fields: ``""`` when there is no value. An invalid value raises."""
+    return "" if _empty(value) else blind_index(kind, value, key=key)
+
+
+def blind_index_if_valid(kind: str, value, *, key: str | None = None) -> str:
+    """``""`` when there is no value or it cannot be canonicalised; for recomputing stored rows."""
+    try:
+        return blind_index_or_empty(kind, value, key=key)
+    except CanonicalisationError:
+        return ""
 
 
 def canonical_indexer(key: str | None = None) -> Callable[[str, str], str]:
     """For bulk paths: ``index(kind, text)`` where ``text`` is ALREADY in the canonical form of ``kind``
-    (what the ``members.validation`` cleaners return: nine digits, E.164, case-folded email,
-    ``STATE:NUMBER``, ``ROUTING:ACCOUNT``, upper-case alphanumerics). Equal to ``blind_index(kind, text)``
-    without canonicalising a second time and without a settings lookup per value; the CIS import calls
-    it ~six times per member. Never pass raw input: a non-canonical text gives an index nobody matches
-    (tests/registry/test_import.py checks the two agree on validated values)."""
-    index_key = key if key is not None else settings.BLIND_INDEX_KEY
-    if not index_key:
-        raise RuntimeError("BLIND_INDEX_KEY is not configured")
+    (``cleaned_canonical`` of what the ``members.validation`` cleaners return: nine digits, E.164,
+    case-folded email, ``STATE:NUMBER``, ``ROUTING:ACCOUNT``, upper-case alphanumerics). Equal to
+    ``blind_index(kind, text)`` without canonicalising a second time and without a settings lookup per
+    value; the CIS import calls it ~six times per member. Never pass raw input: a non-canonical text gives
+    an index nobody matches (tests/registry/test_import.py checks the two agree on validated values)."""
+    index_key = _index_key(key)
     subkeys = {kind: _domain_key(index_key, domain) for kind, domain in _DOMAIN.items()}
-    digest = hmac.digest
-    length = BLIND_INDEX_HEX_LENGTH
+    of_text = _index_of_text
 
     def index(kind: str, text: str) -> str:
-        return digest(subkeys[kind], text.encode(), "sha256").hex()[:length]
+        return of_text(subkeys[kind], text)
 
     return index
+
+
+# How a value already cleaned by ``members.validation`` becomes canonical text: nothing to do for the
+# single-string kinds; the composite kinds are joined as their canonicalisers would join them.
+_CLEANED_JOIN: dict[str, Callable[[Sequence[str]], str]] = {
+    "licence": lambda number_state: f"{number_state[1]}:{number_state[0]}",
+    "bank_account": lambda routing_account: f"{routing_account[0]}:{routing_account[1]}",
+    "address": lambda parts: canonical_cleaned_address(*parts),
+}
+
+
+def cleaned_canonical(kind: str, value) -> str:
+    """The canonical text of a value (or ``(number, state)``, ``(routing, account)``, address parts) that
+    ``members.validation`` already cleaned: the input of ``canonical_indexer``'s ``index``."""
+    join = _CLEANED_JOIN.get(kind)
+    return value if join is None else join(value)
 
 
 def index_values(kind: str, value) -> list[str]:
@@ -293,13 +352,6 @@ def index_values(kind: str, value) -> list[str]:
     if previous and previous != settings.BLIND_INDEX_KEY:
         values.append(blind_index(kind, value, key=previous))
     return values
-
-
-def blind_index_or_empty(kind: str, value, *, key: str | None = None) -> str:
-    """For optional fields: ``""`` when there is no value."""
-    if value is None or value == "" or (not isinstance(value, str) and not any(value)):
-        return ""
-    return blind_index(kind, value, key=key)
 
 
 def ssn_last4(value: str) -> str:
