@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import datetime
 
+from django.db import connection
 from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet
 from django.utils import timezone
 
 from members.crypto import CanonicalisationError, canonical, index_values
-from members.fields import encrypted_field_names
+from members.identifiers import BlindIndex, deferred, member_index_for
 from members.masking import masked_member
 from members.models import AuditEvent, Member, RevealGrant
 
-# Columns a list page never needs: loading them would decrypt every row.
-ENCRYPTED_MEMBER_FIELDS = tuple(encrypted_field_names(Member))
+# Columns a list page never needs: loading them would decrypt every row (members/identifiers.py).
+ENCRYPTED_MEMBER_FIELDS = deferred("members.Member")
 
 
 def member_list(*, queryset: QuerySet[Member] | None = None) -> QuerySet[Member]:
@@ -36,51 +37,14 @@ def member_masked(member: Member) -> dict[str, str]:
     return masked_member(member)
 
 
-_INDEX_COLUMN = {
-    "ssn": "tax_id_index",
-    "tin": "tax_id_index",
-    "tax_id": "tax_id_index",
-    "licence": "licence_index",
-    "phone": "phone_index",
-    "email": "email_index",
-    "address": "address_index",
-    "passport": "passport_index",
-    "alien_registration": "alien_registration_index",
-}
-
-
-def _stored_canonical(kind: str, member: Member) -> str | None:
+def _stored_canonical(index: BlindIndex, member: Member) -> str | None:
+    value = index.value_of(member)
+    if value is None:
+        return None
     try:
-        if kind in ("ssn", "tin", "tax_id"):
-            value = member.ssn or member.tin
-            return canonical("tax_id", value) if value else None
-        if kind == "licence":
-            if not member.drivers_licence_number:
-                return None
-            return canonical("licence", (member.drivers_licence_number, member.drivers_licence_state))
-        if kind == "phone":
-            return canonical("phone", member.phone) if member.phone else None
-        if kind == "email":
-            return canonical("email", member.email) if member.email else None
-        if kind == "address":
-            return canonical(
-                "address",
-                (
-                    member.mailing_line1,
-                    member.mailing_line2,
-                    member.mailing_city,
-                    member.mailing_state,
-                    member.mailing_postal_code,
-                ),
-            )
-        if kind == "passport":
-            return canonical("passport", member.passport_number) if member.passport_number else None
-        if kind == "alien_registration":
-            value = member.alien_registration_number
-            return canonical("alien_registration", value) if value else None
+        return canonical(index.kind, value)
     except CanonicalisationError:
         return None
-    raise ValueError(f"unknown kind {kind!r}")
 
 
 def members_matching(kind: str, value, *, exclude_member_id: int | None = None) -> list[Member]:
@@ -94,10 +58,11 @@ def members_matching(kind: str, value, *, exclude_member_id: int | None = None) 
         wanted = canonical(kind, value)
     except CanonicalisationError:
         return []
-    candidates = Member.objects.filter(**{f"{_INDEX_COLUMN[kind]}__in": indexes})
+    index = member_index_for(kind)
+    candidates = Member.objects.filter(**{f"{index.column}__in": indexes})
     if exclude_member_id is not None:
         candidates = candidates.exclude(pk=exclude_member_id)
-    return [member for member in candidates if _stored_canonical(kind, member) == wanted]
+    return [member for member in candidates if _stored_canonical(index, member) == wanted]
 
 
 def access_log(
@@ -144,8 +109,6 @@ def member_count_estimate() -> int | None:
     ``None`` when neither knows (a table never analysed, statistics reset): callers count exactly then.
     One catalog row, no table scan.
     """
-    from django.db import connection
-
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT pg_stat_get_live_tuples(oid), reltuples FROM pg_class WHERE oid = %s::regclass",
