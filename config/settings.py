@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "redflags",
     "disclosures",
     "retention",
+    "config.apps.ProjectConfig",
 ]
 
 MIDDLEWARE = [

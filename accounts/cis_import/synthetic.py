@@ -12,7 +12,7 @@ import datetime
 import io
 from collections.abc import Iterator
 
-from members.importing import COLUMNS
+from accounts.cis_import.cleaning import COLUMNS
 
 _AREA_CODES = ("217", "309", "618", "815", "630", "708", "773", "312", "847", "224", "331", "779")
 _FIRST = ("Alex", "Jordan", "Casey", "Riley", "Morgan", "Taylor", "Jamie", "Avery", "Quinn", "Rowan", "Sage", "Emerson")

@@ -6,11 +6,11 @@ import io
 import pytest
 from django.core.management import call_command
 
+from accounts.cis_import import COLUMNS, cleaning, import_members
+from accounts.cis_import.synthetic import synthetic_csv, synthetic_row
 from accounts.models import Account, Meter, Premise
-from members import importing
+from members import bulk_load
 from members.crypto import blind_index
-from members.importing import COLUMNS, import_members
-from members.legacy_csv import synthetic_csv, synthetic_row
 from members.models import AuditEvent, FinancialAccount, Member
 from members.selectors import members_matching
 
@@ -72,7 +72,7 @@ def test_a_re_run_loads_nothing_twice():
 
 
 def test_a_failing_batch_loads_none_of_its_rows(monkeypatch):
-    real_copy = importing._copy
+    real_copy = bulk_load.copy_rows
     calls = {"accounts": 0}
 
     def failing_copy(cursor, table, columns, rows, *args):
@@ -82,7 +82,7 @@ def test_a_failing_batch_loads_none_of_its_rows(monkeypatch):
                 raise RuntimeError("disk full")
         return real_copy(cursor, table, columns, rows, *args)
 
-    monkeypatch.setattr(importing, "_copy", failing_copy)
+    monkeypatch.setattr(bulk_load, "copy_rows", failing_copy)
     with pytest.raises(RuntimeError):
         import_members(io.StringIO(synthetic_csv(10)), batch_size=5)
     assert Member.objects.count() == 5 and Account.objects.count() == 5 and Premise.objects.count() == 5
@@ -118,7 +118,7 @@ def test_the_bulk_index_shortcuts_agree_with_the_general_blind_index():
         raw = synthetic_row(number)
         raw["phone"] = "+1 (217) 555-01" + f"{number % 100:02d}"
         raw["email"] = f"Mixed.Case{number}@Example.TEST"
-        row, errors = importing._clean_row(2, raw, timezone.localdate())
+        row, errors = cleaning.clean_row(2, raw, timezone.localdate())
         assert errors == []
         m, s = row.member, row.secrets
         tax_kind, tax_raw = ("tin", raw["tin"]) if "tin" in s else ("ssn", raw["ssn"])
