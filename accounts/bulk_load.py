@@ -40,11 +40,11 @@ METER_COLUMNS = ("meter_number", "premise_id", "has_solar")
 
 
 def premise_row(
-    *, premise_number: str, dog_warning: bool, now: str, values: Mapping[str, Any], indexes: Mapping[str, str]
+    *, premise_number: str, dog_warning: bool, now: str, values: Mapping[str, Any], computed: Sequence[str]
 ) -> list:
     """An ``accounts_premise`` row: ``values`` by field name (service address, gate code and notes as
-    Fernet tokens), ``indexes`` by column."""
-    return [premise_number, dog_warning, now, now, *PREMISE_DECLARED.values(values, indexes, {})]
+    Fernet tokens), ``computed`` its blind index by column."""
+    return [premise_number, dog_warning, now, now, *PREMISE_DECLARED.values(values, computed)]
 
 
 def premises_insert_new(cursor, rows: list[Sequence[Any]]) -> dict[str, int]:

@@ -83,22 +83,22 @@ class DeclaredColumns:
     written as NULL (encrypted) or ``""`` (clear): nothing in the registry is NOT NULL without a value."""
 
     def __init__(self, model: str, fields: Iterable[identifiers.SensitiveField] = identifiers.FIELDS):
+        self.model = model
         declared = identifiers.fields_of(model, fields)
-        self.fields = tuple(field.name for field in declared if field.import_column)
+        self.fields = tuple(field.name for field in declared if field.import_column)  # loaded as given
         self.encrypted = frozenset(field.name for field in declared if field.import_column and field.encrypted)
-        self.indexes = tuple(index.column for index in identifiers.indexes_of(model))
-        self.last_four = tuple(dict.fromkeys(field.last_four for field in declared if field.last_four))
-        self.columns = (*self.fields, *self.indexes, *self.last_four)
+        indexes = (index.column for index in identifiers.indexes_of(model))
+        last_four = (field.last_four for field in declared if field.last_four)
+        self.computed = tuple(dict.fromkeys([*indexes, *last_four]))  # blind indexes, last-four columns
+        self.columns = (*self.fields, *self.computed)
+        self._empty = tuple((name, None if name in self.encrypted else "") for name in self.fields)
 
-    def values(self, values: Mapping[str, Any], indexes: Mapping[str, str], last_four: Mapping[str, str]) -> list:
+    def values(self, values: Mapping[str, Any], computed: Sequence[str]) -> list:
         """One row's declared columns, in ``columns`` order, from values by field name (clear values and
-        Fernet tokens), index values by column and last-four values by column."""
-        encrypted = self.encrypted
-        return [
-            *[values.get(name, None if name in encrypted else "") for name in self.fields],
-            *[indexes.get(column, "") for column in self.indexes],
-            *[last_four.get(column, "") for column in self.last_four],
-        ]
+        Fernet tokens; never a plaintext of an encrypted field) and the ``computed`` columns' values in
+        their order."""
+        get = values.get
+        return [get(name, empty) for name, empty in self._empty] + list(computed)
 
 
 # --- members_member -------------------------------------------------------------------------------------
@@ -138,12 +138,12 @@ def member_row(
     employer_name: str,
     now: str,
     values: Mapping[str, Any],
-    indexes: Mapping[str, str],
-    last_four: Mapping[str, str],
+    computed: Sequence[str],
 ) -> list:
-    """A ``members_member`` row for ``members_insert`` (dates and times as ISO text)."""
+    """A ``members_member`` row for ``members_insert`` (dates and times as ISO text): ``values`` by field
+    name (clear values, Fernet tokens), ``computed`` the blind-index and last-four columns."""
     own = [member_number, kind, legal_name, name_search, status, applied_on, joined_on, None, None, None]
-    return [*own, employer_name, 0, now, now, *MEMBER_DECLARED.values(values, indexes, last_four)]
+    return [*own, employer_name, 0, now, now, *MEMBER_DECLARED.values(values, computed)]
 
 
 def members_insert(cursor, rows: Iterable[Sequence[Any]]) -> None:
@@ -161,11 +161,9 @@ FINANCIAL_COLUMNS = ("member_id", "kind", "institution_name", "is_active", "adde
 FINANCIAL_NULLABLE = FINANCIAL_DECLARED.encrypted
 
 
-def bank_account_row(
-    *, member_id: int, now: str, values: Mapping[str, Any], indexes: Mapping[str, str], last_four: Mapping[str, str]
-) -> list:
+def bank_account_row(*, member_id: int, now: str, values: Mapping[str, Any], computed: Sequence[str]) -> list:
     """A ``members_financialaccount`` row (an active bank account) for ``financial_accounts_insert``."""
-    return [member_id, "bank", "", True, now, *FINANCIAL_DECLARED.values(values, indexes, last_four)]
+    return [member_id, "bank", "", True, now, *FINANCIAL_DECLARED.values(values, computed)]
 
 
 def financial_accounts_insert(cursor, rows: Iterable[Sequence[Any]]) -> None:

@@ -27,7 +27,7 @@ import hmac
 import os
 import struct
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from cryptography.fernet import InvalidToken
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -57,9 +57,10 @@ _TO_STANDARD = bytes.maketrans(b"-_", b"+/")
 _TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
 
 
-def _hmac_sha256(key: bytes):
+def primed_hmac_sha256(key: bytes) -> Callable[[bytes], bytes]:
     """``body -> HMAC-SHA256(key, body)`` (RFC 2104) from SHA-256 states primed with the padded key once:
-    a third of ``hmac.digest``'s cost, which sets up an OpenSSL HMAC context on every call."""
+    a third of ``hmac.digest``'s cost, which sets up an OpenSSL HMAC context on every call. Fernet's
+    tokens here, and every blind index (``members.crypto``), are signed this way."""
     block = key.ljust(64, b"\0") if len(key) <= 64 else hashlib.sha256(key).digest().ljust(64, b"\0")
     inner = hashlib.sha256(bytes(byte ^ 0x36 for byte in block))
     outer = hashlib.sha256(bytes(byte ^ 0x5C for byte in block))
@@ -112,7 +113,7 @@ def encrypt_many(fernet_key: bytes, plaintexts: Sequence[bytes], *, now: int | N
                 start = slot * _BLOCK
                 ciphertexts[i] = b"".join([column[start : start + _BLOCK] for column in columns])
     header = _VERSION + struct.pack(">Q", int(time.time()) if now is None else now)
-    sign, b2a = _hmac_sha256(signing_key), binascii.b2a_base64
+    sign, b2a = primed_hmac_sha256(signing_key), binascii.b2a_base64
     tokens = []
     for i in range(count):
         body = header + ivs[i * _BLOCK : (i + 1) * _BLOCK] + ciphertexts[i]
@@ -132,7 +133,7 @@ def decrypt_many(fernet_keys: Sequence[bytes], tokens: Sequence[bytes]) -> tuple
     keys = [_split_key(key) for key in fernet_keys]
     if not keys:
         raise ValueError("no Fernet keys")
-    bodies, key_of = _verified_bodies([_hmac_sha256(signing_key) for signing_key, _ in keys], tokens)
+    bodies, key_of = _verified_bodies([primed_hmac_sha256(signing_key) for signing_key, _ in keys], tokens)
     plaintexts: list[bytes] = [b""] * len(bodies)
     for position, (_, encryption_key) in enumerate(keys):
         if len(keys) == 1:

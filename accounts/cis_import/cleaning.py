@@ -13,12 +13,14 @@ import csv
 import datetime
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache, partial
+from operator import itemgetter
 from typing import Any, TextIO
 
 from django.core.exceptions import ValidationError
 
-from accounts.cis_import.columns import REQUIRED_COLUMNS, Presence, Record, build_sections, column_names
-from members import identifiers, validation
+from accounts.cis_import.columns import REQUIRED_COLUMNS, Column, Presence, Record, build_sections, column_names
+from members import identifiers
 from members.models import Member
 
 SECTIONS = build_sections()
@@ -27,7 +29,6 @@ _MAILING = identifiers.index_named("members.Member", "address_index").sources
 _SERVICE = identifiers.index_named("accounts.Premise", "address_index").sources
 BANK_FIELDS = tuple(column.key for section in SECTIONS for column in section.columns if column.record is Record.BANK)
 _BUSINESS = str(Member.Kind.BUSINESS)
-_OPTIONAL, _WITH = Presence.OPTIONAL, Presence.WITH
 
 
 @dataclass
@@ -87,72 +88,91 @@ class CleanRow:
     meter: dict[str, Any] | None
 
 
-# The spec, compiled: (opened_by, ((name, record, key, clean, presence, with_column, takes_today), ...)).
-_COMPILED = tuple(
-    (
-        section.opened_by,
-        tuple(
-            (c.name, c.record, c.record_key, c.clean, c.presence, c.with_column, c.takes_today) for c in section.columns
-        ),
-    )
-    for section in SECTIONS
+# The spec, compiled for the loop below into plain tuples: per section, the columns that open it and per
+# column (name, record slot, key in the record, cleaner, needs): ``needs`` is None when the column is
+# always cleaned, "" when it is cleaned only with a value, else the column whose value makes it needed.
+# A date of birth is checked against the import's day, bound into its cleaner once per day.
+_RECORDS = tuple(Record)
+_SLOT = {record: slot for slot, record in enumerate(_RECORDS)}
+_MEMBER, _MAILING_ADDRESS, _SECRETS, _BANK, _PREMISE, _SERVICE_ADDRESS, _PREMISE_SECRETS, _ACCOUNT, _METER = (
+    _SLOT[record] for record in Record
 )
 
 
+def _needs(column: Column) -> str | None:
+    if column.presence is Presence.REQUIRED:
+        return None
+    return column.with_column if column.presence is Presence.WITH else ""
+
+
+@lru_cache(maxsize=4)
+def _compiled(today: datetime.date) -> tuple:
+    return tuple(
+        (
+            section.opened_by,
+            tuple(
+                (
+                    c.name,
+                    _SLOT[c.record],
+                    c.record_key,
+                    partial(c.clean, today=today) if c.takes_today else c.clean,
+                    _needs(c),
+                )
+                for c in section.columns
+            ),
+        )
+        for section in SECTIONS
+    )
+
+
+# What a member's record holds when its column was empty, and which encrypted values are dates.
+_MEMBER_DEFAULTS = {"phone": "", "email": "", "drivers_licence_state": "", "employer_name": "", "joined_on": None}
+# An address (or bank account) as one tuple, in the order of its blind index's sources.
+_MAILING_PARTS, _SERVICE_PARTS, _BANK_PARTS = (itemgetter(*parts) for parts in (_MAILING, _SERVICE, BANK_FIELDS))
+_NO_ADDRESS = ("",) * len(_MAILING)
+_DATES = tuple(c.record_key for section in SECTIONS for c in section.columns if c.takes_today)
+
+
 def clean_row(line: int, raw: dict[str, str], today: datetime.date) -> tuple[CleanRow | None, list[RowError]]:
-    """The row cleaned, or ``None`` and every problem with it."""
+    """The row cleaned, or ``None`` and every problem with it (per column, in the file's order)."""
     value = {key: (raw.get(key) or "").strip() for key in COLUMNS}
-    collector = validation.Collector()
-    records: dict[Record, dict[str, Any]] = {record: {} for record in Record}
-    for opened_by, columns in _COMPILED:
-        if opened_by and not any(value[name] for name in opened_by):
+    errors: dict[str, list[str]] = {}
+    records: list[dict[str, Any]] = [{} for _ in _RECORDS]
+    for opened_by, columns in _compiled(today):
+        if opened_by and not any([value[name] for name in opened_by]):
             continue
-        for name, record, key, clean, presence, with_column, takes_today in columns:
+        for name, slot, key, clean, needs in columns:
             text = value[name]
-            if presence is _WITH:
-                if not value[with_column]:
-                    continue
-            elif not text and presence is _OPTIONAL:
+            if needs is not None and not (value[needs] if needs else text):
                 continue
-            if takes_today:
-                cleaned = collector.clean(name, clean, text, today=today)
-            else:
-                cleaned = collector.clean(name, clean, text)
-            if cleaned is not None:
-                records[record][key] = cleaned
-    if value["ssn"] and records[Record.MEMBER].get("kind") == _BUSINESS:
-        collector.add("ssn", "A business is identified by its TIN, not an SSN.")
-    if collector.errors:
+            try:
+                records[slot][key] = clean(text)
+            except ValidationError as exc:
+                errors.setdefault(name, []).extend(exc.messages)
+    if value["ssn"] and records[_MEMBER].get("kind") == _BUSINESS:
+        errors.setdefault("ssn", []).append("A business is identified by its TIN, not an SSN.")
+    if errors:
         return None, [
-            RowError(line, field_name, message)
-            for field_name, messages in collector.errors.items()
-            for message in messages
+            RowError(line, field_name, message) for field_name, messages in errors.items() for message in messages
         ]
     return _assemble(line, records), []
 
 
-def _assemble(line: int, records: dict[Record, dict[str, Any]]) -> CleanRow:
-    member = records[Record.MEMBER]
-    member["address"] = tuple(member.pop(part, "") for part in _MAILING)
-    for name in ("phone", "email", "drivers_licence_state", "employer_name"):
-        member.setdefault(name, "")
-    member.setdefault("joined_on", None)
-    secrets = {name: _as_text(cleaned) for name, cleaned in records[Record.SECRETS].items()}
-    bank = tuple(records[Record.BANK][name] for name in BANK_FIELDS) if records[Record.BANK] else None
+def _assemble(line: int, records: list[dict[str, Any]]) -> CleanRow:
+    member = {**_MEMBER_DEFAULTS, **records[_MEMBER]}
+    mailing, secrets, bank = records[_MAILING_ADDRESS], records[_SECRETS], records[_BANK]
+    member["address"] = _MAILING_PARTS(mailing) if mailing else _NO_ADDRESS
+    for name in _DATES:  # encrypted as ISO 8601 text
+        if name in secrets:
+            secrets[name] = secrets[name].isoformat()
     premise = account = meter = None
-    premise_secrets: dict[str, str] = {}
-    if records[Record.ACCOUNT]:
-        premise = records[Record.PREMISE]
-        premise["address"] = tuple(premise.pop(part, "") for part in _SERVICE)
-        premise_secrets = records[Record.PREMISE_SECRETS]
-        account = records[Record.ACCOUNT]
-        if records[Record.METER].get("meter_number"):
-            meter = records[Record.METER]
-    return CleanRow(line, member, secrets, bank, premise, premise_secrets, account, meter)
-
-
-def _as_text(cleaned: Any) -> str:
-    return cleaned.isoformat() if isinstance(cleaned, datetime.date) else cleaned
+    if records[_ACCOUNT]:
+        premise, account = records[_PREMISE], records[_ACCOUNT]
+        premise["address"] = _SERVICE_PARTS(records[_SERVICE_ADDRESS])
+        if records[_METER].get("meter_number"):
+            meter = records[_METER]
+    bank_account = _BANK_PARTS(bank) if bank else None
+    return CleanRow(line, member, secrets, bank_account, premise, records[_PREMISE_SECRETS], account, meter)
 
 
 def read_rows(handle: TextIO, report: ImportReport) -> Iterator[tuple[int, dict[str, str]]]:

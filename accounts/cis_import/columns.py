@@ -35,9 +35,11 @@ REQUIRED_COLUMNS = ("member_number", "legal_name")
 
 class Record(StrEnum):
     MEMBER = "member"  # clear values of members_member
+    MAILING_ADDRESS = "mailing_address"  # the member's mailing address, kept as one tuple
     SECRETS = "secrets"  # the member's encrypted values
     BANK = "bank"  # a bank account on file
     PREMISE = "premise"  # clear values of the premise served
+    SERVICE_ADDRESS = "service_address"  # its address, kept as one tuple
     PREMISE_SECRETS = "premise_secrets"  # its encrypted values
     ACCOUNT = "account"  # the covered account
     METER = "meter"
@@ -162,7 +164,7 @@ def _mailing_address_section(fields: Iterable[SensitiveField]) -> Section:
     given (a second line alone is not an address)."""
     declared = identifiers.fields_of("members.Member", fields)
     parts = [field for field in declared if field.import_column and _in_address(field)]
-    columns = tuple(_declared_column(field, Record.MEMBER, Presence.REQUIRED) for field in parts)
+    columns = tuple(_declared_column(field, Record.MAILING_ADDRESS, Presence.REQUIRED) for field in parts)
     return Section(
         "mailing address", columns, tuple(column.name for column in columns if not _may_be_empty(column.clean))
     )
@@ -195,7 +197,11 @@ def _bank_section(fields: Iterable[SensitiveField]) -> Section:
 
 def _account_section(fields: Iterable[SensitiveField]) -> Section:
     premise = [field for field in identifiers.fields_of("accounts.Premise", fields) if field.import_column]
-    clear = [_declared_column(field, Record.PREMISE, Presence.REQUIRED) for field in premise if not field.encrypted]
+    clear = [
+        _declared_column(field, Record.SERVICE_ADDRESS if _in_address(field) else Record.PREMISE, Presence.REQUIRED)
+        for field in premise
+        if not field.encrypted
+    ]
     secret = [
         _declared_column(field, Record.PREMISE_SECRETS, Presence.OPTIONAL) for field in premise if field.encrypted
     ]

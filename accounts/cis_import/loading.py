@@ -20,6 +20,8 @@ not, and a re-run skips what is there.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
+from typing import Any
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -29,7 +31,9 @@ from accounts.cis_import.cleaning import BANK_FIELDS, CleanRow, ImportReport
 from members import bulk_load as members_bulk
 from members import crypto, identifiers, worker_pool
 from members.audit import audit_record
+from members.bulk_load import DeclaredColumns
 from members.fernet_bulk import encrypt_many
+from members.identifiers import BlindIndex, Combine
 from members.models import Member
 from members.services import name_search_form
 from members.worker_pool import Channel, ForkPool
@@ -43,29 +47,77 @@ class BatchFailed(RuntimeError):
     """A batch loaded in a worker process failed; its transaction was rolled back."""
 
 
-class _Indexer:
-    """The blind indexes and last-four columns of one model's declared fields, from cleaned values."""
+def _first(sources: tuple[str, ...]) -> Callable[[Callable], Any]:
+    def first(get: Callable) -> Any:
+        for source in sources:
+            value = get(source)
+            if value:
+                return value
+        return None
 
-    def __init__(self, model: str, index: Callable[[str, str], str]):
-        self.index = index
-        self.indexes = [(ix.column, ix.kind, ix.value_in) for ix in identifiers.indexes_of(model)]
-        self.last_four = {
-            column: tuple(f.name for f in identifiers.fields_of(model) if f.last_four == column)
-            for column in dict.fromkeys(f.last_four for f in identifiers.fields_of(model) if f.last_four)
-        }
+    return first
 
-    def indexes_of(self, values: dict[str, str]) -> dict[str, str]:
-        index, canonical_text, found = self.index, crypto.cleaned_canonical, {}
-        for column, kind, value_in in self.indexes:
-            value = value_in(values)
-            found[column] = "" if value is None else index(kind, canonical_text(kind, value))
-        return found
 
-    def last_four_of(self, values: dict[str, str]) -> dict[str, str]:
-        return {
-            column: next((values[name] for name in sources if values.get(name)), "")[-4:]
-            for column, sources in self.last_four.items()
-        }
+def _all_of(sources: tuple[str, ...], required: tuple[str, ...], join: Callable) -> Callable[[Callable], Any]:
+    def all_of(get: Callable) -> Any:
+        for source in required:
+            if not get(source):
+                return None
+        return join([get(source) or "" for source in sources])
+
+    return all_of
+
+
+def _text_of(ix: BlindIndex) -> Callable[[Callable], Any]:
+    """``text(values.get)``: the canonical text ``ix`` indexes (``BlindIndex.value_in`` and
+    ``crypto.cleaned_canonical``, compiled for one index), or ``None``."""
+    join = partial(crypto.cleaned_canonical, ix.kind)
+    source = ix.sources[0]
+    if ix.combine is Combine.ONE:
+        return lambda get: get(source)
+    if ix.combine is Combine.FIRST:
+        return _first(ix.sources)
+    if ix.combine is Combine.SPLIT:
+        return lambda get: join(stored.split("|")) if (stored := get(source)) else None
+    return _all_of(ix.sources, ix.required, join)
+
+
+def _index_column(index: Callable[[str], str], text_of: Callable[[Callable], Any]) -> Callable[[Callable], str]:
+    return lambda get: index(text) if (text := text_of(get)) else ""
+
+
+def _one_source_column(index: Callable[[str], str], source: str) -> Callable[[Callable], str]:
+    return lambda get: index(text) if (text := get(source)) else ""
+
+
+def _last_four_column(first: Callable[[Callable], Any]) -> Callable[[Callable], str]:
+    return lambda get: (first(get) or "")[-4:]
+
+
+class _Derived:
+    """The computed columns of a table's declared fields (``members.bulk_load.DeclaredColumns.computed``:
+    its blind indexes, from cleaned values with the bulk fast path, then its last-four columns). ``of``
+    runs for every row loaded, so each column is compiled once into a small function of ``values.get``."""
+
+    def __init__(self, declared: DeclaredColumns, indexer: crypto.CanonicalIndexer):
+        indexes = {ix.column: ix for ix in identifiers.indexes_of(declared.model)}
+        fields = identifiers.fields_of(declared.model)
+        functions = []
+        for column in declared.computed:
+            if column in indexes and indexes[column].combine is Combine.ONE:  # the common case, one call less
+                functions.append(_one_source_column(indexer.for_kind(indexes[column].kind), indexes[column].sources[0]))
+            elif column in indexes:
+                ix = indexes[column]
+                functions.append(_index_column(indexer.for_kind(ix.kind), _text_of(ix)))
+            else:
+                sources = tuple(field.name for field in fields if field.last_four == column)
+                functions.append(_last_four_column(_first(sources)))
+        self.functions = tuple(functions)
+
+    def of(self, values: dict[str, Any]) -> list[str]:
+        """The computed columns' values, in order, from plaintext cleaned values by field name."""
+        get = values.get
+        return [function(get) for function in self.functions]
 
 
 def _encrypt(rows: list[CleanRow]) -> list[tuple[dict[str, str], dict[str, str], dict[str, str]]]:
@@ -98,30 +150,35 @@ def _load_batch(rows: list[CleanRow], report: ImportReport, *, actor_label: str,
         fresh = [row for row in rows if row.member["member_number"] not in present]
         report.members_already_present += len(rows) - len(fresh)
         tokens = _encrypt(fresh)
-        members_bulk.members_insert(cursor, _member_rows(fresh, tokens, _Indexer("members.Member", index), now))
+        members_bulk.members_insert(
+            cursor, _member_rows(fresh, tokens, _Derived(members_bulk.MEMBER_DECLARED, index), now)
+        )
         ids = members_bulk.member_ids(cursor, [row.member["member_number"] for row in fresh])
         report.members_loaded += len(fresh)
         report.member_ids.extend(ids.values())
         banks = [(row, row_tokens[1]) for row, row_tokens in zip(fresh, tokens, strict=True) if row.bank]
         if banks:
-            indexer = _Indexer("members.FinancialAccount", index)
-            members_bulk.financial_accounts_insert(cursor, _bank_rows(banks, ids, indexer, now))
+            derived = _Derived(members_bulk.FINANCIAL_DECLARED, index)
+            members_bulk.financial_accounts_insert(cursor, _bank_rows(banks, ids, derived, now))
             report.bank_accounts_loaded += len(banks)
         served = [(row, row_tokens[2]) for row, row_tokens in zip(fresh, tokens, strict=True) if row.premise]
         if served:
-            indexer = _Indexer("accounts.Premise", index)
-            _load_accounts(cursor, served, ids, indexer, report, now=now, today=today)
+            derived = _Derived(accounts_bulk.PREMISE_DECLARED, index)
+            _load_accounts(cursor, served, ids, derived, report, now=now, today=today)
         report.batches += 1
         if fresh:  # a re-run of rows already loaded changes nothing, so it leaves no audit row either
             _audit(fresh, len(rows), actor_label=actor_label, batch_number=batch_number)
 
 
-def _member_rows(rows: list[CleanRow], tokens: list, indexer: _Indexer, now: str) -> list[list]:
+def _member_rows(rows: list[CleanRow], tokens: list, derived: _Derived, now: str) -> list[list]:
     built = []
     for row, (member_tokens, _, _) in zip(rows, tokens, strict=True):
         m = row.member
-        clear = {**m, **dict(zip(_MAILING, m["address"], strict=True))}
-        plain = {**clear, **row.secrets}  # for the indexes only: the row gets the tokens
+        values = dict(zip(_MAILING, m["address"], strict=True))
+        values.update(m)
+        values.update(row.secrets)
+        computed = derived.of(values)
+        values.update(member_tokens)  # the row gets the tokens, never the plaintext
         joined_on = m["joined_on"].isoformat() if m["joined_on"] else None
         member_row = members_bulk.member_row(
             member_number=m["member_number"],
@@ -133,31 +190,28 @@ def _member_rows(rows: list[CleanRow], tokens: list, indexer: _Indexer, now: str
             joined_on=joined_on if m["status"] != _APPLICANT else None,
             employer_name=m["employer_name"],
             now=now,
-            values={**clear, **member_tokens},
-            indexes=indexer.indexes_of(plain),
-            last_four=indexer.last_four_of(plain),
+            values=values,
+            computed=computed,
         )
         built.append(member_row)
     return built
 
 
-def _bank_rows(banks: list, ids: dict[str, int], indexer: _Indexer, now: str) -> list[list]:
+def _bank_rows(banks: list, ids: dict[str, int], derived: _Derived, now: str) -> list[list]:
     built = []
     for row, bank_tokens in banks:
-        plain = dict(zip(BANK_FIELDS, row.bank, strict=True))
         bank_row = members_bulk.bank_account_row(
             member_id=ids[row.member["member_number"]],
             now=now,
             values=bank_tokens,
-            indexes=indexer.indexes_of(plain),
-            last_four=indexer.last_four_of(plain),
+            computed=derived.of(dict(zip(BANK_FIELDS, row.bank, strict=True))),
         )
         built.append(bank_row)
     return built
 
 
 def _load_accounts(
-    cursor, served: list, ids: dict[str, int], indexer: _Indexer, report: ImportReport, *, now: str, today
+    cursor, served: list, ids: dict[str, int], derived: _Derived, report: ImportReport, *, now: str, today
 ) -> None:
     """The premises (new ones only: members of several rows may share one), accounts and meters."""
     new_premises, seen = [], set()
@@ -173,7 +227,7 @@ def _load_accounts(
                 dog_warning=row.premise["dog_warning"],
                 now=now,
                 values={**plain, **premise_tokens},
-                indexes=indexer.indexes_of(plain),
+                computed=derived.of(plain),
             )
         )
     premise_ids = accounts_bulk.premises_insert_new(cursor, new_premises)
