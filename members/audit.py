@@ -12,12 +12,18 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.db import connection, models
+from django.http import HttpRequest
 
 from members.models import AuditEvent
 
 # Nine digits in a row (an SSN/TIN), with or without dashes. Cheap insurance against a caller
 # putting a decrypted identifier into the audit detail.
 _LOOKS_LIKE_SSN = re.compile(r"(?<!\d)\d{3}-?\d{2}-?\d{4}(?!\d)")
+
+
+def client_ip(request: HttpRequest) -> str | None:
+    """The address an access audit row records for a request (``REMOTE_ADDR``: the proxy in front sets it)."""
+    return request.META.get("REMOTE_ADDR")
 
 
 class AuditOutsideTransaction(RuntimeError):
