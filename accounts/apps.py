@@ -1,6 +1,8 @@
 from django.apps import AppConfig
 from django.db.models.signals import post_migrate
 
+from members.registry_roles import sync_field_services
+
 
 class AccountsConfig(AppConfig):
     name = "accounts"
@@ -9,7 +11,6 @@ class AccountsConfig(AppConfig):
         # Imported here, not at the top: these modules import models, which need the app registry ready.
         from accounts.demo import seed_registry
         from members import demo
-        from members.registry_roles import sync_field_services
 
         post_migrate.connect(sync_field_services, dispatch_uid="memberguard-field-services")
         if seed_registry not in demo.DEMO_STEPS:

@@ -220,10 +220,6 @@ def canonical_cleaned_address(line1: str, line2: str, city: str, state: str, pos
     return f"{_address_words(line1)}|{_address_words(line2)}|{_address_words(city)}|{state}|{postal_code[:5]}"
 
 
-def is_po_box(line1: str) -> bool:
-    return _address_words(line1).startswith(("PO BOX", "BOX ")) or " PO BOX " in f" {_address_words(line1)} "
-
-
 def _identity(value: str) -> str:
     text = nfkc(value).upper()
     if not text:
@@ -262,7 +258,8 @@ def canonical(kind: str, value) -> str:
 
 # --- Blind indexes: one recipe, four entry points ------------------------------------------------------
 # The recipe is ``_index_of_text``: HMAC-SHA256 under the kind's domain subkey over the canonical text,
-# as hex, truncated (primed once per key and domain). The entry points differ only in what they accept and what "nothing" gives:
+# as hex, truncated (primed once per key and domain). The entry points differ only in what they accept
+# and what "nothing" gives:
 #   blind_index            raw input, canonicalised here; an invalid value raises
 #   blind_index_or_empty   the same, "" when there is no value (optional fields)
 #   blind_index_if_valid   the same, "" when there is no value or it is not valid (key rotation: a stored

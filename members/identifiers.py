@@ -169,133 +169,115 @@ def _address(model: str, parts: tuple[str, ...], *, label: str, **common: Any) -
     )
     words = ("line 1", "line 2", "city", "state", "ZIP code")
     return [
-        SensitiveField(
-            model,
-            part,
-            f"{label} {word}",
-            Kind.CONTACT,
-            Storage.CLEAR,
-            clean,
-            index="address_index",
-            mask=Mask.CLEAR,
-            import_column=part,
-            **common,
-        )
+        _contact(model, part, f"{label} {word}", clean, index="address_index", import_column=part, **common)
         for part, clean, word in zip(parts, cleaners, words, strict=True)
     ]
 
 
-_MEMBER_IDENTIFIER: dict[str, Any] = {
-    "retention": PURGED_WITH_FORMER_AND_DENIED_MEMBERS,
-    "reveal_permission": REVEAL_IDENTIFIERS,
-}
-
-FIELDS: tuple[SensitiveField, ...] = (
-    # --- members.Member: contact information (clear: staff search and mail it) ----------------------
-    SensitiveField(
+def _member_identifier(
+    name: str, label: str, clean: Callable[..., Any], *, mask: Mask, shown_as: str, **more: Any
+) -> SensitiveField:
+    """One of the member's encrypted identifiers: read from the legacy file's column of the same name,
+    revealed with a reason by ``members.reveal_identifiers``, purged with former members' and denied
+    applicants' identifiers."""
+    return SensitiveField(
         _MEMBER,
-        "legal_name",
-        "Legal name",
-        Kind.CONTACT,
-        Storage.CLEAR,
-        mask=Mask.CLEAR,
-        data_category=CONTACT_INFORMATION,
-        reveal_permission="members.view_member",
-    ),
-    *_address(
-        _MEMBER,
-        _MAILING,
-        label="Mailing address",
-        data_category=CONTACT_INFORMATION,
-        reveal_permission="members.view_member",
-    ),
-    SensitiveField(
-        _MEMBER,
-        "phone",
-        "Phone",
-        Kind.CONTACT,
-        Storage.CLEAR,
-        validation.clean_phone,
-        index="phone_index",
-        mask=Mask.CLEAR,
-        data_category=CONTACT_INFORMATION,
-        reveal_permission="members.view_member",
-        import_column="phone",
-    ),
-    SensitiveField(
-        _MEMBER,
-        "email",
-        "Email",
-        Kind.CONTACT,
-        Storage.CLEAR,
-        validation.clean_email,
-        index="email_index",
-        mask=Mask.CLEAR,
-        data_category=CONTACT_INFORMATION,
-        reveal_permission="members.view_member",
-        import_column="email",
-    ),
-    # --- members.Member: identifying information (encrypted; the Red Flags program's definition) ----
-    SensitiveField(
-        _MEMBER,
-        "ssn",
-        "SSN",
+        name,
+        label,
         Kind.IDENTIFIER,
         Storage.ENCRYPTED,
+        clean,
+        mask=mask,
+        shown_as=shown_as,
+        import_column=name,
+        retention=PURGED_WITH_FORMER_AND_DENIED_MEMBERS,
+        reveal_permission=REVEAL_IDENTIFIERS,
+        **more,
+    )
+
+
+def _contact(model: str, name: str, label: str, clean: Callable[..., Any] | None, **more: Any) -> SensitiveField:
+    """Contact information, kept in clear (staff search and mail it) and, unless ``mask`` says otherwise,
+    shown as stored."""
+    return SensitiveField(model, name, label, Kind.CONTACT, Storage.CLEAR, clean, **{"mask": Mask.CLEAR, **more})
+
+
+def _financial(name: str, label: str, clean: Callable[..., Any] | None, **more: Any) -> SensitiveField:
+    """A bank account's or card's number: encrypted, never exported, never revealed, purged with the
+    account (and with a former member's or denied applicant's identifiers)."""
+    retention = (INACTIVE_FINANCIAL_ACCOUNTS, *PURGED_WITH_FORMER_AND_DENIED_MEMBERS)
+    return SensitiveField(
+        _FINANCIAL, name, label, Kind.FINANCIAL, Storage.ENCRYPTED, clean, retention=retention, **more
+    )
+
+
+def _field_note(name: str, label: str) -> SensitiveField:
+    """What meter readers need at a premise: encrypted, seen by Field Services only, purged when vacant."""
+    return SensitiveField(
+        _PREMISE,
+        name,
+        label,
+        Kind.FIELD_NOTE,
+        Storage.ENCRYPTED,
+        retention=(VACANT_PREMISE_FIELD_NOTES,),
+        reveal_permission="accounts.view_field_notes",
+        import_column=name,
+    )
+
+
+_SEEN_BY_STAFF = {"data_category": CONTACT_INFORMATION, "reveal_permission": "members.view_member"}
+
+FIELDS: tuple[SensitiveField, ...] = (
+    # --- members.Member: contact information ---------------------------------------------------------
+    _contact(_MEMBER, "legal_name", "Legal name", None, **_SEEN_BY_STAFF),
+    *_address(_MEMBER, _MAILING, label="Mailing address", **_SEEN_BY_STAFF),
+    _contact(
+        _MEMBER, "phone", "Phone", validation.clean_phone, index="phone_index", import_column="phone", **_SEEN_BY_STAFF
+    ),
+    _contact(
+        _MEMBER, "email", "Email", validation.clean_email, index="email_index", import_column="email", **_SEEN_BY_STAFF
+    ),
+    # --- members.Member: identifying information (the Red Flags program's definition) ----------------
+    _member_identifier(
+        "ssn",
+        "SSN",
         validation.clean_ssn,
         index="tax_id_index",
         mask=Mask.TAX_ID_PERSON,
         shown_as="tax_id",
         data_category=BILLING_INFORMATION,
-        import_column="ssn",
         input_help="Leave empty to keep the value on file.",
         last_four="ssn_last4",
-        **_MEMBER_IDENTIFIER,
     ),
-    SensitiveField(
-        _MEMBER,
+    _member_identifier(
         "tin",
         "EIN / TIN",
-        Kind.IDENTIFIER,
-        Storage.ENCRYPTED,
         validation.clean_ein,
         index="tax_id_index",
         mask=Mask.TAX_ID_BUSINESS,
         shown_as="tax_id",
         data_category=BILLING_INFORMATION,
-        import_column="tin",
         last_four="ssn_last4",
-        **_MEMBER_IDENTIFIER,
     ),
-    SensitiveField(
-        _MEMBER,
+    _member_identifier(
         "date_of_birth",
         "Date of birth",
-        Kind.IDENTIFIER,
-        Storage.ENCRYPTED,
         validation.clean_date_of_birth,
         value_type=ValueType.DATE,
         mask=Mask.DATE,
         shown_as="date_of_birth",
         data_category=BILLING_INFORMATION,
-        import_column="date_of_birth",
         input_help="YYYY-MM-DD",
-        **_MEMBER_IDENTIFIER,
     ),
-    SensitiveField(
-        _MEMBER,
+    _member_identifier(
         "drivers_licence_number",
         "Driver's licence",
-        Kind.IDENTIFIER,
-        Storage.ENCRYPTED,
         validation.clean_licence_number,
         index="licence_index",
         mask=Mask.LICENCE,
         shown_as="drivers_licence",
-        import_column="drivers_licence_number",
-        **_MEMBER_IDENTIFIER,
     ),
-    SensitiveField(
+    SensitiveField(  # in clear: the masked licence shows the issuing state
         _MEMBER,
         "drivers_licence_state",
         "Licence state",
@@ -308,31 +290,21 @@ FIELDS: tuple[SensitiveField, ...] = (
         retention=PURGED_WITH_FORMER_AND_DENIED_MEMBERS,
         reveal_permission="members.view_member",
     ),
-    SensitiveField(
-        _MEMBER,
+    _member_identifier(
         "passport_number",
         "Passport",
-        Kind.IDENTIFIER,
-        Storage.ENCRYPTED,
         validation.clean_passport_number,
         index="passport_index",
         mask=Mask.ON_FILE,
         shown_as="passport_number",
-        import_column="passport_number",
-        **_MEMBER_IDENTIFIER,
     ),
-    SensitiveField(
-        _MEMBER,
+    _member_identifier(
         "alien_registration_number",
         "Alien registration",
-        Kind.IDENTIFIER,
-        Storage.ENCRYPTED,
         validation.clean_alien_registration_number,
         index="alien_registration_index",
         mask=Mask.ON_FILE,
         shown_as="alien_registration_number",
-        import_column="alien_registration_number",
-        **_MEMBER_IDENTIFIER,
     ),
     # --- members.Member: credit information ---------------------------------------------------------
     SensitiveField(
@@ -354,102 +326,56 @@ FIELDS: tuple[SensitiveField, ...] = (
         data_category=BILLING_INFORMATION,
         reveal_permission="members.view_member",
     ),
-    # --- members.FinancialAccount: bank accounts and card tokens (never exported, never revealed) ------
-    SensitiveField(
-        _FINANCIAL,
+    # --- members.FinancialAccount: bank accounts and card tokens -------------------------------------
+    _financial(
         "routing_number",
         "Routing number",
-        Kind.FINANCIAL,
-        Storage.ENCRYPTED,
         validation.clean_routing_number,
         index="bank_account_index",
-        retention=(INACTIVE_FINANCIAL_ACCOUNTS, *PURGED_WITH_FORMER_AND_DENIED_MEMBERS),
         import_column="bank_routing_number",
     ),
-    SensitiveField(
-        _FINANCIAL,
+    _financial(
         "account_number",
         "Bank account number",
-        Kind.FINANCIAL,
-        Storage.ENCRYPTED,
         validation.clean_bank_account_number,
         index="bank_account_index",
         mask=Mask.FINANCIAL_ACCOUNT,
-        retention=(INACTIVE_FINANCIAL_ACCOUNTS, *PURGED_WITH_FORMER_AND_DENIED_MEMBERS),
         import_column="bank_account_number",
         last_four="last4",
     ),
-    SensitiveField(
-        _FINANCIAL,
-        "card_token",
-        "Card token",
-        Kind.FINANCIAL,
-        Storage.ENCRYPTED,
-        mask=Mask.FINANCIAL_ACCOUNT,
-        retention=(INACTIVE_FINANCIAL_ACCOUNTS, *PURGED_WITH_FORMER_AND_DENIED_MEMBERS),
-    ),
-    # --- accounts.Premise: service address, and what meter readers need (Field Services only) --------
+    _financial("card_token", "Card token", None, mask=Mask.FINANCIAL_ACCOUNT),
+    # --- accounts.Premise: service address, and what meter readers need ------------------------------
     *_address(_PREMISE, _SERVICE, label="Service address", reveal_permission="accounts.view_premise"),
-    SensitiveField(
-        _PREMISE,
-        "gate_code",
-        "Gate code",
-        Kind.FIELD_NOTE,
-        Storage.ENCRYPTED,
-        retention=(VACANT_PREMISE_FIELD_NOTES,),
-        reveal_permission="accounts.view_field_notes",
-        import_column="gate_code",
-    ),
-    SensitiveField(
-        _PREMISE,
-        "meter_reading_notes",
-        "Meter-reading notes",
-        Kind.FIELD_NOTE,
-        Storage.ENCRYPTED,
-        retention=(VACANT_PREMISE_FIELD_NOTES,),
-        reveal_permission="accounts.view_field_notes",
-        import_column="meter_reading_notes",
-    ),
+    _field_note("gate_code", "Gate code"),
+    _field_note("meter_reading_notes", "Meter-reading notes"),
     # --- accounts: contact details of authorized parties, the address returned mail was sent to ------
-    SensitiveField(
+    _contact(
         "accounts.AuthorizedParty",
         "phone",
         "Authorized party's phone",
-        Kind.CONTACT,
-        Storage.CLEAR,
         validation.clean_phone,
         index="phone_index",
-        mask=Mask.CLEAR,
         reveal_permission="accounts.view_authorizedparty",
     ),
-    SensitiveField(
+    _contact(
         "accounts.AuthorizedParty",
         "email",
         "Authorized party's email",
-        Kind.CONTACT,
-        Storage.CLEAR,
         validation.clean_email,
         index="email_index",
-        mask=Mask.CLEAR,
         reveal_permission="accounts.view_authorizedparty",
     ),
-    SensitiveField(
+    _contact(
         "accounts.ReturnedMail",
         "sent_to_address",
         "Address the mail was sent to",
-        Kind.CONTACT,
-        Storage.CLEAR,
+        None,
         index="address_index",
+        mask=Mask.HIDDEN,
         retention=("returned_mail",),
     ),
     # --- other apps' encrypted values (rotated with the keys; never shown in full to anyone) ---------
-    SensitiveField(
-        "redflags.KnownFraudEntry",
-        "value",
-        "Value on the fraud list",
-        Kind.FRAUD_LIST,
-        Storage.ENCRYPTED,
-    ),
+    SensitiveField("redflags.KnownFraudEntry", "value", "Value on the fraud list", Kind.FRAUD_LIST, Storage.ENCRYPTED),
     SensitiveField(
         "portal.CorrectionRequest",
         "requested_correction",
@@ -499,13 +425,6 @@ BLIND_INDEXES: tuple[BlindIndex, ...] = (
 
 def fields_of(model: str, fields: Iterable[SensitiveField] = FIELDS) -> tuple[SensitiveField, ...]:
     return tuple(field for field in fields if field.model == model)
-
-
-def field_named(model: str, name: str, fields: Iterable[SensitiveField] = FIELDS) -> SensitiveField:
-    for field in fields:
-        if field.model == model and field.name == name:
-            return field
-    raise KeyError(f"{model}.{name} is not declared in members/identifiers.py")
 
 
 def encrypted_names(model: str, fields: Iterable[SensitiveField] = FIELDS) -> tuple[str, ...]:

@@ -26,8 +26,9 @@ recorded is simply done again after an interruption: re-encrypting is idempotent
 resumes with only the ids in neither; rows added after planning are taken from the cursor at the end.
 
 Every encrypted column and blind index is taken from the one declaration (members/identifiers.py),
-other apps' encrypted fields included; a system check refuses to start with an undeclared one. A value no configured key can decrypt stops the run with the table, row and
-column named; it is never re-encrypted (that would bury the problem under a valid-looking token).
+other apps' encrypted fields included; a system check refuses to start with an undeclared one. A value
+no configured key can decrypt stops the run with the table, row and column named; it is never
+re-encrypted (that would bury the problem under a valid-looking token).
 """
 
 from __future__ import annotations

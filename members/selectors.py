@@ -14,7 +14,6 @@ from django.utils import timezone
 
 from members.crypto import CanonicalisationError, canonical, index_values, nfkc
 from members.identifiers import BlindIndex, deferred, member_index_for
-from members.masking import masked_member
 from members.models import AuditEvent, Member, RevealGrant
 from members.validation import US_STATES
 
@@ -37,11 +36,6 @@ def member_for_user(user) -> Member | None:
     if not getattr(user, "is_authenticated", False):
         return None
     return member_list().filter(user=user).first()
-
-
-def member_masked(member: Member) -> dict[str, str]:
-    """Masked identifiers for any screen (the portal reuses this for a member's own record)."""
-    return masked_member(member)
 
 
 def _stored_canonical(index: BlindIndex, member: Member) -> str | None:

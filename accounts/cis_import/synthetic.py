@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import datetime
 import io
-from collections.abc import Iterator
 
 from accounts.cis_import.cleaning import COLUMNS
 
@@ -94,8 +93,3 @@ def synthetic_csv(count: int, *, start: int = 0, prefix: str = "L") -> str:
     for index in range(start, start + count):
         writer.writerow(synthetic_row(index, prefix=prefix))
     return buffer.getvalue()
-
-
-def synthetic_rows(count: int, *, start: int = 0, prefix: str = "L") -> Iterator[dict[str, str]]:
-    for index in range(start, start + count):
-        yield synthetic_row(index, prefix=prefix)
