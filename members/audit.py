@@ -14,6 +14,7 @@ from typing import Any
 from django.db import connection, models
 from django.http import HttpRequest
 
+from members.actors import Actor, actor_name, signed_in_user
 from members.models import AuditEvent
 
 # Nine digits in a row (an SSN/TIN), with or without dashes. Cheap insurance against a caller
@@ -44,7 +45,7 @@ def _assert_no_identifiers(value: Any) -> None:
 
 def audit_record(
     *,
-    actor,
+    actor: Actor,
     action: str,
     obj: models.Model | None = None,
     object_type: str = "",
@@ -62,10 +63,9 @@ def audit_record(
     if obj is not None:
         object_type = object_type or obj._meta.label_lower
         object_id = object_id or obj.pk
-    user = actor if getattr(actor, "is_authenticated", False) else None
     return AuditEvent.objects.create(
-        actor=user,
-        actor_label=actor_label or (user.get_username() if user else "system"),
+        actor=signed_in_user(actor),
+        actor_label=actor_label or actor_name(actor),
         action=action,
         object_type=object_type,
         object_id=str(object_id),

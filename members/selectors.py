@@ -12,9 +12,10 @@ from django.db import connection
 from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet
 from django.utils import timezone
 
+from members.actors import Actor, signed_in_user
 from members.crypto import CanonicalisationError, canonical, index_values, nfkc
 from members.identifiers import BlindIndex, deferred, member_index_for
-from members.models import AuditEvent, Member, RevealGrant
+from members.models import AuditEvent, Member, RevealGrant, User
 from members.validation import US_STATES
 
 _DIGITS_ONLY = re.compile(r"^[0-9\- ]+$")
@@ -31,11 +32,10 @@ def member_list(*, queryset: QuerySet[Member] | None = None) -> QuerySet[Member]
     )
 
 
-def member_for_user(user) -> Member | None:
+def member_for_user(user: Actor) -> Member | None:
     """The member record a portal login belongs to (``None`` for staff or an unlinked login)."""
-    if not getattr(user, "is_authenticated", False):
-        return None
-    return member_list().filter(user=user).first()
+    login = signed_in_user(user)
+    return member_list().filter(user=login).first() if login is not None else None
 
 
 def _stored_canonical(index: BlindIndex, member: Member) -> str | None:
@@ -111,7 +111,7 @@ def member_search(queryset: QuerySet[Member], term: str, user) -> QuerySet[Membe
 def access_log(
     *,
     member: Member | int | None = None,
-    actor=None,
+    actor: User | None = None,
     since: datetime.datetime | None = None,
     until: datetime.datetime | None = None,
 ) -> QuerySet[AuditEvent]:
@@ -133,11 +133,12 @@ def access_log(
     return events
 
 
-def active_reveals(*, user, member: Member) -> dict[str, datetime.datetime]:
+def active_reveals(*, user: Actor, member: Member) -> dict[str, datetime.datetime]:
     """Fields of ``member`` this user may currently see in full, with when each reveal expires."""
-    if not getattr(user, "is_authenticated", False):
+    login = signed_in_user(user)
+    if login is None:
         return {}
-    grants = RevealGrant.objects.filter(user=user, member=member, expires_at__gt=timezone.now())
+    grants = RevealGrant.objects.filter(user=login, member=member, expires_at__gt=timezone.now())
     reveals: dict[str, datetime.datetime] = {}
     for grant in grants:
         reveals[grant.field_name] = max(grant.expires_at, reveals.get(grant.field_name, grant.expires_at))
