@@ -14,20 +14,15 @@ from django.core.exceptions import ValidationError
 
 from accounts import services
 from accounts.models import Account, AuthorizedParty, Bill, Meter, Payment, Premise, ReturnedMail, StatementNotice
+from members import identifiers
 
-MEMBER_CIPHERTEXTS = (
-    "ssn",
-    "tin",
-    "date_of_birth",
-    "drivers_licence_number",
-    "passport_number",
-    "alien_registration_number",
-    "credit_notes",
-)
+# Ciphertexts a list never needs (members/identifiers.py): loading them would decrypt every row.
+MEMBER_CIPHERTEXTS = identifiers.deferred("members.Member", "member__")
+PREMISE_CIPHERTEXTS = identifiers.deferred("accounts.Premise")
 
 
-def _defer_member(queryset, prefix: str = "member__"):
-    return queryset.defer(*[f"{prefix}{name}" for name in MEMBER_CIPHERTEXTS])
+def _defer_member(queryset):
+    return queryset.defer(*MEMBER_CIPHERTEXTS)
 
 
 class ServiceForm(forms.ModelForm):
@@ -160,7 +155,9 @@ class AccountAdmin(ServiceAdmin):
     actions = ["close_accounts", "suspend_accounts", "reinstate_accounts"]
 
     def get_queryset(self, request):
-        return _defer_member(super().get_queryset(request)).defer("premise__meter_reading_notes", "premise__gate_code")
+        return _defer_member(super().get_queryset(request)).defer(
+            *identifiers.deferred("accounts.Premise", "premise__")
+        )
 
     def get_inlines(self, request, obj):
         return self.inlines if obj is not None else []
@@ -256,7 +253,7 @@ class PremiseAdmin(ServiceAdmin):
     inlines = [MeterInline]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).defer("meter_reading_notes", "gate_code")
+        return super().get_queryset(request).defer(*PREMISE_CIPHERTEXTS)
 
     def get_fields(self, request, obj=None):
         base = [
@@ -284,7 +281,7 @@ class MeterAdmin(ServiceAdmin):
     fields = ("meter_number", "premise", "has_solar", "installed_on", "removed_on")
 
     def get_queryset(self, request):
-        return super().get_queryset(request).defer("premise__meter_reading_notes", "premise__gate_code")
+        return super().get_queryset(request).defer(*identifiers.deferred("accounts.Premise", "premise__"))
 
 
 # --- Bills, payments, notices ---------------------------------------------------------------------

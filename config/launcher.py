@@ -23,7 +23,7 @@ def main() -> int:
     env.setdefault("DEBUG", "true")
     env.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     sys.path.insert(0, str(BASE_DIR))
-    from config import embedded
+    from config import embedded  # here: the project is importable only once sys.path holds it (above)
 
     started_embedded = False
     if not env.get("DATABASE_URL"):

@@ -13,6 +13,7 @@ import secrets
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 from config.env import celery_broker_url, env_bool, env_int, env_list, env_str
 
@@ -70,6 +71,7 @@ INSTALLED_APPS = [
     "redflags",
     "disclosures",
     "retention",
+    "config.apps.ProjectConfig",
 ]
 
 MIDDLEWARE = [
@@ -105,13 +107,11 @@ TEMPLATES = [
 _database_url = env_str("DATABASE_URL")
 EMBEDDED_DATABASE = not _database_url
 if EMBEDDED_DATABASE:
-    from config import embedded
+    from config import embedded  # only here: it starts a server, from packages production does not need
 
     _database_url = embedded.database_url()
 DATABASES = {"default": dj_database_url.parse(_database_url, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))}
 if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
-    from django.core.exceptions import ImproperlyConfigured
-
     raise ImproperlyConfigured("DATABASE_URL must point at PostgreSQL (postgres://...); nothing else is supported.")
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -120,7 +120,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = env_str("REDIS_URL")
 EMBEDDED_REDIS = not REDIS_URL
 if EMBEDDED_REDIS:
-    from config import embedded
+    from config import embedded  # only here: it starts a server, from packages production does not need
 
     REDIS_URL = embedded.redis_url()
 _celery_redis = celery_broker_url(REDIS_URL)

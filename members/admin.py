@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
 
+from members import registry_admin  # noqa: F401  (registers the registry's screens: members, bank accounts, credits)
 from members.models import AuditEvent, User
 
 
@@ -31,7 +32,3 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
-
-
-# The registry's staff screens (members, bank accounts, capital credits).
-from members import registry_admin  # noqa: E402,F401

@@ -8,19 +8,21 @@ from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import generics, serializers, status
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from members import services
+from members import identifiers, services
+from members.audit import client_ip
 from members.masking import masked_member
 from members.models import Member
-from members.registry_admin import client_ip, member_search
-from members.selectors import member_list
+from members.selectors import member_list, member_search
 
 
 class HasPermission(BasePermission):
@@ -60,13 +62,24 @@ def get_member_for_staff(request, member_id: int) -> Member:
     return get_object_or_404(member_list(), pk=member_id)
 
 
-class MemberOutput(serializers.ModelSerializer):
-    tax_id = serializers.SerializerMethodField()
-    date_of_birth = serializers.SerializerMethodField()
-    drivers_licence = serializers.SerializerMethodField()
-    passport_number = serializers.SerializerMethodField()
-    alien_registration_number = serializers.SerializerMethodField()
+# The identifiers as staff see them by default, one output field per key of masked_member (tax_id,
+# date_of_birth, drivers_licence, ...), and the write-only inputs of the declared identifiers: both from
+# members/identifiers.py.
+MASKED_IDENTIFIERS = tuple(dict.fromkeys(f.shown_as for f in identifiers.identifier_fields() if f.shown_as))
 
+
+@extend_schema_field(OpenApiTypes.STR)
+class MaskedIdentifier(serializers.Field):
+    """One masked identifier of the member (never decrypted: built from clear columns)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(source="*", read_only=True, **kwargs)
+
+    def to_representation(self, member: Member) -> str:
+        return self.parent.masked(member)[self.field_name]
+
+
+class _MemberOutput(serializers.ModelSerializer):
     class Meta:
         model = Member
         fields = [
@@ -85,37 +98,23 @@ class MemberOutput(serializers.ModelSerializer):
             "mailing_postal_code",
             "phone",
             "email",
-            "tax_id",
-            "date_of_birth",
-            "drivers_licence",
-            "passport_number",
-            "alien_registration_number",
+            *MASKED_IDENTIFIERS,
             "created_at",
         ]
 
-    def _masked(self, member: Member) -> dict[str, str]:
+    def masked(self, member: Member) -> dict[str, str]:
         cache = self.context.setdefault("_masked", {})
         if member.pk not in cache:
             cache[member.pk] = masked_member(member)
         return cache[member.pk]
 
-    def get_tax_id(self, member) -> str:
-        return self._masked(member)["tax_id"]
 
-    def get_date_of_birth(self, member) -> str:
-        return self._masked(member)["date_of_birth"]
-
-    def get_drivers_licence(self, member) -> str:
-        return self._masked(member)["drivers_licence"]
-
-    def get_passport_number(self, member) -> str:
-        return self._masked(member)["passport_number"]
-
-    def get_alien_registration_number(self, member) -> str:
-        return self._masked(member)["alien_registration_number"]
+# SerializerMetaclass collects fields given to ``type`` as declared fields, so the masked identifiers
+# take the place of the model's (encrypted) fields of the same name.
+MemberOutput = type("MemberOutput", (_MemberOutput,), {name: MaskedIdentifier() for name in MASKED_IDENTIFIERS})
 
 
-class MemberCreateInput(serializers.Serializer):
+class _MemberCreateInput(serializers.Serializer):
     kind = serializers.ChoiceField(choices=Member.Kind.choices, default=Member.Kind.PERSON)
     legal_name = serializers.CharField(max_length=200)
     mailing_line1 = serializers.CharField(required=False, allow_blank=True, default="")
@@ -125,21 +124,18 @@ class MemberCreateInput(serializers.Serializer):
     mailing_postal_code = serializers.CharField(required=False, allow_blank=True, default="")
     phone = serializers.CharField(required=False, allow_blank=True, default="")
     email = serializers.CharField(required=False, allow_blank=True, default="")
-    ssn = serializers.CharField(required=False, allow_blank=True, allow_null=True, default=None, write_only=True)
-    tin = serializers.CharField(required=False, allow_blank=True, allow_null=True, default=None, write_only=True)
-    date_of_birth = serializers.CharField(
-        required=False, allow_blank=True, allow_null=True, default=None, write_only=True
-    )
-    drivers_licence_number = serializers.CharField(
-        required=False, allow_blank=True, allow_null=True, default=None, write_only=True
-    )
     drivers_licence_state = serializers.CharField(required=False, allow_blank=True, default="")
-    passport_number = serializers.CharField(
-        required=False, allow_blank=True, allow_null=True, default=None, write_only=True
-    )
-    alien_registration_number = serializers.CharField(
-        required=False, allow_blank=True, allow_null=True, default=None, write_only=True
-    )
+
+
+def _identifier_input() -> serializers.CharField:
+    return serializers.CharField(required=False, allow_blank=True, allow_null=True, default=None, write_only=True)
+
+
+MemberCreateInput = type(
+    "MemberCreateInput",
+    (_MemberCreateInput,),
+    {field.name: _identifier_input() for field in identifiers.identifier_inputs()},
+)
 
 
 class MemberListCreateApi(generics.ListAPIView):
@@ -218,8 +214,6 @@ class MemberDetailApi(APIView):
         values, reason = data.validated_data, data.validated_data.get("reason", "")
         address_keys = ("mailing_line1", "mailing_line2", "mailing_city", "mailing_state", "mailing_postal_code")
         try:
-            from django.db import transaction
-
             with transaction.atomic():  # several services, one outcome: all of them or none
                 member = Member.objects.select_for_update().get(pk=member.pk)
                 if "legal_name" in values:

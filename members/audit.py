@@ -12,12 +12,19 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.db import connection, models
+from django.http import HttpRequest
 
+from members.actors import Actor, actor_name, signed_in_user
 from members.models import AuditEvent
 
 # Nine digits in a row (an SSN/TIN), with or without dashes. Cheap insurance against a caller
 # putting a decrypted identifier into the audit detail.
 _LOOKS_LIKE_SSN = re.compile(r"(?<!\d)\d{3}-?\d{2}-?\d{4}(?!\d)")
+
+
+def client_ip(request: HttpRequest) -> str | None:
+    """The address an access audit row records for a request (``REMOTE_ADDR``: the proxy in front sets it)."""
+    return request.META.get("REMOTE_ADDR")
 
 
 class AuditOutsideTransaction(RuntimeError):
@@ -38,7 +45,7 @@ def _assert_no_identifiers(value: Any) -> None:
 
 def audit_record(
     *,
-    actor,
+    actor: Actor,
     action: str,
     obj: models.Model | None = None,
     object_type: str = "",
@@ -56,10 +63,9 @@ def audit_record(
     if obj is not None:
         object_type = object_type or obj._meta.label_lower
         object_id = object_id or obj.pk
-    user = actor if getattr(actor, "is_authenticated", False) else None
     return AuditEvent.objects.create(
-        actor=user,
-        actor_label=actor_label or (user.get_username() if user else "system"),
+        actor=signed_in_user(actor),
+        actor_label=actor_label or actor_name(actor),
         action=action,
         object_type=object_type,
         object_id=str(object_id),

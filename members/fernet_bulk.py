@@ -1,4 +1,4 @@
-"""Fernet tokens for many values at once: the bulk paths (CIS import, key rotation).
+"""Fernet tokens for many values at once: the bulk paths (CIS import, key rotation, the export's pages).
 
 Why this exists: ``cryptography``'s ``Fernet.encrypt`` builds a cipher context, a padder and an HMAC
 object per value, ~20 µs of Python overhead each, which caps an import of 100,000 members (six or
@@ -10,6 +10,10 @@ function applied to ``P1 XOR IV``), then second blocks, and so on; decryption un
 batch with one AES call and one XOR. HMAC-SHA256 uses SHA-256 states primed with the key once. Every
 token is interoperable with ``cryptography.fernet.Fernet`` both ways; tests/registry/test_fernet_bulk.py
 proves it on random values, and that every token ``Fernet`` rejects is rejected here too.
+
+One decryptor serves every bulk reader: ``decrypt_many`` (rotation, the Red Flags SSN/TIN scan: which
+key verified each token, and the failing token's position) and ``decrypt_page`` (the disclosure
+export: plaintexts only, ``InvalidToken`` on failure, as ``MultiFernet`` would).
 
 Nothing here chooses keys: callers pass the derived Fernet keys of ``members.crypto``.
 """
@@ -23,16 +27,18 @@ import hmac
 import os
 import struct
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
+from cryptography.fernet import InvalidToken
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 _VERSION = b"\x80"
 _BLOCK = 16
 
 
-class BulkInvalidToken(Exception):
-    """At least one token did not verify under any key (its position is in ``index``)."""
+class BulkInvalidToken(InvalidToken):
+    """At least one token did not verify under any key (its position is in ``index``). An ``InvalidToken``,
+    so callers that treat the bulk paths like ``MultiFernet`` can catch that."""
 
     def __init__(self, index: int):
         self.index = index
@@ -51,9 +57,10 @@ _TO_STANDARD = bytes.maketrans(b"-_", b"+/")
 _TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
 
 
-def _hmac_sha256(key: bytes):
+def primed_hmac_sha256(key: bytes) -> Callable[[bytes], bytes]:
     """``body -> HMAC-SHA256(key, body)`` (RFC 2104) from SHA-256 states primed with the padded key once:
-    a third of ``hmac.digest``'s cost, which sets up an OpenSSL HMAC context on every call."""
+    a third of ``hmac.digest``'s cost, which sets up an OpenSSL HMAC context on every call. Fernet's
+    tokens here, and every blind index (``members.crypto``), are signed this way."""
     block = key.ljust(64, b"\0") if len(key) <= 64 else hashlib.sha256(key).digest().ljust(64, b"\0")
     inner = hashlib.sha256(bytes(byte ^ 0x36 for byte in block))
     outer = hashlib.sha256(bytes(byte ^ 0x5C for byte in block))
@@ -106,7 +113,7 @@ def encrypt_many(fernet_key: bytes, plaintexts: Sequence[bytes], *, now: int | N
                 start = slot * _BLOCK
                 ciphertexts[i] = b"".join([column[start : start + _BLOCK] for column in columns])
     header = _VERSION + struct.pack(">Q", int(time.time()) if now is None else now)
-    sign, b2a = _hmac_sha256(signing_key), binascii.b2a_base64
+    sign, b2a = primed_hmac_sha256(signing_key), binascii.b2a_base64
     tokens = []
     for i in range(count):
         body = header + ivs[i * _BLOCK : (i + 1) * _BLOCK] + ciphertexts[i]
@@ -120,22 +127,44 @@ def decrypt_many(fernet_keys: Sequence[bytes], tokens: Sequence[bytes]) -> tuple
     Raises ``BulkInvalidToken`` naming the first token no key verifies (or whose padding is wrong):
     callers stop rather than guess (an undecryptable value is never re-encrypted).
 
-    Every token's HMAC is checked first (one C call per token and key tried). CBC is then undone for
-    all tokens of a key at once: one AES-ECB call over every ciphertext block gives ``D(C_i)``, and
-    plaintext block ``i`` is ``D(C_i) XOR C_{i-1}`` (``C_0`` = the IV), so XOR-ing the decrypted stream
-    with the stream "IV + all ciphertext blocks but the last" of each token, concatenated, is one
-    big-integer XOR for the whole batch.
+    Every token's HMAC is checked first (``_verified_bodies``: one C call per token and key tried). CBC
+    is then undone for all tokens of a key at once (``_undo_cbc``).
     """
     keys = [_split_key(key) for key in fernet_keys]
     if not keys:
         raise ValueError("no Fernet keys")
-    signers = [_hmac_sha256(signing_key) for signing_key, _ in keys]
+    bodies, key_of = _verified_bodies([primed_hmac_sha256(signing_key) for signing_key, _ in keys], tokens)
+    plaintexts: list[bytes] = [b""] * len(bodies)
+    for position, (_, encryption_key) in enumerate(keys):
+        if len(keys) == 1:
+            indexes: Sequence[int] = range(len(bodies))
+        else:
+            indexes = [i for i, used in enumerate(key_of) if used == position]
+        if indexes:
+            _undo_cbc(encryption_key, bodies, indexes, plaintexts)
+    return plaintexts, key_of
+
+
+def decrypt_page(fernet_keys: Sequence[bytes], tokens: Sequence[bytes]) -> list[bytes]:
+    """Plaintexts of ``tokens``, in order: the export's page decryption (``disclosures.services``).
+
+    Raises ``InvalidToken`` (a ``BulkInvalidToken``) if any token fails to verify under every key, as
+    ``MultiFernet.decrypt`` would. Timestamps are not checked (``Fernet.decrypt`` without ``ttl``).
+    """
+    return decrypt_many(fernet_keys, tokens)[0]
+
+
+_MINIMUM_TOKEN = 1 + 8 + _BLOCK + _BLOCK + 32  # version, timestamp, IV, one block, HMAC
+
+
+def _verified_bodies(signers: list, tokens: Sequence[bytes]) -> tuple[list[bytes], list[int]]:
+    """Each token's decoded body (version .. last ciphertext block) and the position of the signer whose
+    HMAC matches, newest key first as ``MultiFernet`` tries them. Raises ``BulkInvalidToken``."""
     first_key, other_keys = signers[0], list(enumerate(signers))[1:]
     count = len(tokens)
     bodies: list[bytes] = [b""] * count
     key_of: list[int] = [0] * count
     compare, a2b = hmac.compare_digest, binascii.a2b_base64
-    minimum = 1 + 8 + _BLOCK + _BLOCK + 32
     for i, token in enumerate(tokens):
         try:
             if type(token) is not bytes:
@@ -144,7 +173,7 @@ def decrypt_many(fernet_keys: Sequence[bytes], tokens: Sequence[bytes]) -> tuple
         except (binascii.Error, TypeError, ValueError):
             raise BulkInvalidToken(i) from None
         size = len(data)
-        if size < minimum or data[0] != 0x80 or (size - 57) % _BLOCK:
+        if size < _MINIMUM_TOKEN or data[0] != 0x80 or (size - 57) % _BLOCK:
             raise BulkInvalidToken(i)
         body, mac = data[:-32], data[-32:]
         if not compare(first_key(body), mac):
@@ -153,19 +182,24 @@ def decrypt_many(fernet_keys: Sequence[bytes], tokens: Sequence[bytes]) -> tuple
                 raise BulkInvalidToken(i)
             key_of[i] = position
         bodies[i] = body
-    plaintexts: list[bytes] = [b""] * count
-    for position, (_, encryption_key) in enumerate(keys):
-        members = [i for i in range(count) if key_of[i] == position] if position or other_keys else range(count)
-        if not members:
-            continue
-        decryptor = Cipher(algorithms.AES(encryption_key), modes.ECB()).decryptor()  # noqa: S305 - CBC chaining is undone here
-        decrypted = decryptor.update(b"".join([bodies[i][25:] for i in members]))
-        stream = _xor_stream(decrypted, b"".join([bodies[i][9:-_BLOCK] for i in members]))
-        end = 0
-        for i in members:
-            start, end = end, end + len(bodies[i]) - 25
-            pad = stream[end - 1]
-            if not 0 < pad <= _BLOCK or stream[end - pad : end] != _PADDING[pad]:
-                raise BulkInvalidToken(i)
-            plaintexts[i] = stream[start : end - pad]
-    return plaintexts, key_of
+    return bodies, key_of
+
+
+def _undo_cbc(encryption_key: bytes, bodies: list[bytes], indexes: Sequence[int], plaintexts: list[bytes]) -> None:
+    """Decrypt the bodies at ``indexes`` (all verified under one key) into ``plaintexts``.
+
+    One AES-ECB call over every ciphertext block gives ``D(C_i)``, and plaintext block ``i`` is
+    ``D(C_i) XOR C_{i-1}`` (``C_0`` = the IV), so XOR-ing the decrypted stream with the stream "IV + all
+    ciphertext blocks but the last" of each token, concatenated, is one big-integer XOR for the batch.
+    PKCS7 padding is checked and stripped per token (``BulkInvalidToken`` when it is wrong).
+    """
+    decryptor = Cipher(algorithms.AES(encryption_key), modes.ECB()).decryptor()  # noqa: S305 - CBC chaining is undone here
+    decrypted = decryptor.update(b"".join([bodies[i][25:] for i in indexes]))
+    stream = _xor_stream(decrypted, b"".join([bodies[i][9:-_BLOCK] for i in indexes]))
+    end = 0
+    for i in indexes:
+        start, end = end, end + len(bodies[i]) - 25
+        pad = stream[end - 1]
+        if not 0 < pad <= _BLOCK or stream[end - pad : end] != _PADDING[pad]:
+            raise BulkInvalidToken(i)
+        plaintexts[i] = stream[start : end - pad]

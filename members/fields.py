@@ -61,7 +61,3 @@ class EncryptedTextField(_RegistryEncryptedMixin, fernet_fields.EncryptedTextFie
 
 class EncryptedDateField(_RegistryEncryptedMixin, fernet_fields.EncryptedDateField):
     pass
-
-
-def encrypted_field_names(model) -> list[str]:
-    return [field.name for field in model._meta.concrete_fields if isinstance(field, _RegistryEncryptedMixin)]

@@ -20,7 +20,7 @@ from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 
-from members.audit import audit_record
+from members.audit import audit_record, client_ip
 
 
 def _key(kind: str, value: str) -> str:
@@ -29,7 +29,7 @@ def _key(kind: str, value: str) -> str:
 
 
 def _client_ip(request) -> str:
-    return (request.META.get("REMOTE_ADDR") or "unknown") if request is not None else "unknown"
+    return (client_ip(request) or "unknown") if request is not None else "unknown"
 
 
 def _limits(username: str, request) -> dict[str, int]:

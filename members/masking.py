@@ -3,11 +3,16 @@
 The masked forms are built from columns kept in clear for that purpose (``ssn_last4``,
 ``FinancialAccount.last4``, licence state), so list pages never decrypt anything. Full values appear
 only through a reveal (members.services.member_reveal), which is permissioned, reasoned, time-limited
-and audited.
+and audited. Which rule masks which field is declared in members/identifiers.py (``SensitiveField.mask``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
+from members import identifiers
+from members.identifiers import Mask, SensitiveField
 from members.models import FinancialAccount, Member
 
 MASK = "********"
@@ -63,12 +68,45 @@ def _has_date_of_birth(member: Member) -> bool:
     return member.kind == Member.Kind.PERSON
 
 
+def _on_file(instance: Any, field: SensitiveField) -> str:
+    # The field's blind index says whether a value is on file, without decrypting it.
+    return mask_presence(bool(getattr(instance, field.index)))
+
+
+def _date(instance: Any, field: SensitiveField) -> str:
+    if field.name == "date_of_birth":
+        return mask_date_of_birth(_has_date_of_birth(instance))
+    return mask_date_of_birth(getattr(instance, field.name) is not None)
+
+
+# One rule per ``identifiers.Mask``: (the instance, its declared field) -> what staff see by default.
+MASK_RULES: dict[Mask, Callable[[Any, SensitiveField], str]] = {
+    Mask.CLEAR: lambda instance, field: str(getattr(instance, field.name) or ""),
+    Mask.TAX_ID_PERSON: lambda member, field: (
+        NOT_ON_FILE if member.kind == Member.Kind.BUSINESS else mask_ssn(member.ssn_last4)
+    ),
+    Mask.TAX_ID_BUSINESS: lambda member, field: (
+        mask_tin(member.ssn_last4) if member.kind == Member.Kind.BUSINESS else NOT_ON_FILE
+    ),
+    Mask.DATE: _date,
+    Mask.LICENCE: lambda member, field: mask_licence(member),
+    Mask.ON_FILE: _on_file,
+    Mask.FINANCIAL_ACCOUNT: lambda financial, field: mask_financial_account(financial),
+    Mask.HIDDEN: lambda instance, field: NOT_ON_FILE,
+}
+
+
+def masked_value(instance: Any, field: SensitiveField) -> str:
+    """What staff see of one declared field by default."""
+    return MASK_RULES[field.mask](instance, field)
+
+
 def masked_member(member: Member) -> dict[str, str]:
-    """The identifying information of a member as staff see it by default (no decryption)."""
-    return {
-        "tax_id": mask_tax_id(member),
-        "date_of_birth": mask_date_of_birth(_has_date_of_birth(member)),
-        "drivers_licence": mask_licence(member),
-        "passport_number": mask_presence(bool(member.passport_index)),
-        "alien_registration_number": mask_presence(bool(member.alien_registration_index)),
-    }
+    """The identifying information of a member as staff see it by default (no decryption): one entry per
+    ``shown_as`` key of the declared identifiers (``tax_id``, ``date_of_birth``, ``drivers_licence``, ...);
+    fields sharing a key (SSN, TIN) show whichever applies."""
+    shown: dict[str, str] = {}
+    for field in identifiers.identifier_fields():
+        if field.shown_as:
+            shown[field.shown_as] = shown.get(field.shown_as) or masked_value(member, field)
+    return shown

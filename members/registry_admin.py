@@ -9,79 +9,30 @@ leak a value through its HTML and an undecryptable value can never be saved back
 from __future__ import annotations
 
 import csv
-import datetime
-import re
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.paginator import EmptyPage, Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 
-from members import services
-from members.masking import mask_financial_account, mask_tax_id, masked_member
+from members import identifiers, services
+from members.admin_changelist import MemberPaginator, result_list_context
+from members.audit import client_ip
+from members.masking import mask_financial_account, mask_tax_id, masked_member, masked_value
 from members.models import CapitalCreditAllocation, FinancialAccount, Member
-from members.selectors import active_reveals, member_count_estimate, member_list, members_matching
-from members.validation import US_STATES
+from members.selectors import active_reveals, member_list, member_search
 
-_DIGITS_ONLY = re.compile(r"^[0-9\- ]+$")
-
-
-def client_ip(request: HttpRequest) -> str | None:
-    return request.META.get("REMOTE_ADDR")
-
-
-def _exact(queryset, kind: str, term: str):
-    # The blind index is truncated on purpose (docs/keys.md), so candidates are confirmed.
-    return queryset.filter(pk__in=[member.pk for member in members_matching(kind, term)])
-
-
-def member_search(queryset, term: str, user):
-    """Search by member number, name prefix, phone, email, SSN/TIN last four, and (for permitted
-    roles) exact SSN/TIN or licence through the blind index. Returns a filtered queryset."""
-    from members.crypto import nfkc
-
-    term = nfkc(term)
-    if not term:
-        return queryset
-    may_search_identifiers = user.has_perm("members.search_identifiers")
-    if "@" in term:
-        return _exact(queryset, "email", term)
-    licence = re.match(r"^(?:licen[cs]e\s*:?\s*)?([A-Za-z]{2})\s*[:/ ]\s*([A-Za-z0-9\- ]{4,24})$", term)
-    if licence and any(ch.isdigit() for ch in licence.group(2)) and licence.group(1).upper() in US_STATES:
-        if not may_search_identifiers:
-            raise PermissionDenied("Your role may not search by licence number.")
-        found = members_matching("licence", (licence.group(2), licence.group(1)))
-        return queryset.filter(pk__in=[member.pk for member in found])
-    if _DIGITS_ONLY.match(term) and term.isascii():
-        digits = re.sub(r"[^0-9]", "", term)
-        if len(digits) == 4:
-            return queryset.filter(ssn_last4=digits)
-        if len(digits) == 9:
-            if not may_search_identifiers:
-                raise PermissionDenied("Your role may not search by full SSN/TIN.")
-            found = members_matching("ssn", digits)
-            return queryset.filter(pk__in=[member.pk for member in found])
-        if len(digits) in (10, 11):
-            return _exact(queryset, "phone", term)
-    if term.startswith("+"):
-        return _exact(queryset, "phone", term)
-    # Member numbers are stored upper-case (the import and the number sequence write them so), so an
-    # exact match on the upper-cased term finds them through the unique index; ``iexact`` compared
-    # UPPER(member_number) on every row (a sequential scan, ~90 ms at 100,000 members, for every name
-    # search too, since it is OR-ed with the name prefix). The term as typed covers any other casing.
-    by_number = queryset.filter(member_number__in=sorted({term, term.upper()}))
-    name = " ".join(term.upper().split())
-    return by_number | queryset.filter(name_search__startswith=name)
+# The write-only identifier inputs and the "identifying information" fieldset (members/identifiers.py).
+IDENTIFIER_FIELDS = identifiers.identifier_fields()
+IDENTIFIER_INPUTS = tuple(field.name for field in identifiers.identifier_inputs())
 
 
 CSV_COLUMNS = (
@@ -118,34 +69,19 @@ def write_members_csv(out, members) -> None:
         )
 
 
-class _IdentifierInputs(forms.Form):
-    """Write-only identifier fields shared by the add and change forms (never pre-filled)."""
-
-    ssn = forms.CharField(
+def _identifier_input(field: identifiers.SensitiveField) -> forms.CharField:
+    """A write-only input for one identifier: never pre-filled, so a page cannot leak the value."""
+    return forms.CharField(
         required=False,
-        label="SSN",
-        help_text="Leave empty to keep the value on file.",
+        label=field.label,
+        help_text=field.input_help,
         widget=forms.TextInput(attrs={"autocomplete": "off"}),
     )
-    tin = forms.CharField(required=False, label="EIN / TIN", widget=forms.TextInput(attrs={"autocomplete": "off"}))
-    date_of_birth = forms.CharField(
-        required=False, help_text="YYYY-MM-DD", widget=forms.TextInput(attrs={"autocomplete": "off"})
-    )
-    drivers_licence_number = forms.CharField(required=False, widget=forms.TextInput(attrs={"autocomplete": "off"}))
-    passport_number = forms.CharField(required=False, widget=forms.TextInput(attrs={"autocomplete": "off"}))
-    alien_registration_number = forms.CharField(required=False, widget=forms.TextInput(attrs={"autocomplete": "off"}))
-
-
-IDENTIFIER_INPUTS = tuple(_IdentifierInputs.base_fields)
 
 
 class MemberForm(forms.ModelForm):
-    ssn = _IdentifierInputs.base_fields["ssn"]
-    tin = _IdentifierInputs.base_fields["tin"]
-    date_of_birth = _IdentifierInputs.base_fields["date_of_birth"]
-    drivers_licence_number = _IdentifierInputs.base_fields["drivers_licence_number"]
-    passport_number = _IdentifierInputs.base_fields["passport_number"]
-    alien_registration_number = _IdentifierInputs.base_fields["alien_registration_number"]
+    """The member's clear fields from the model, its identifiers as write-only inputs (one per declared
+    identifier, added in ``__init__``); ``clean`` asks the services, which write nothing."""
 
     class Meta:
         model = Member
@@ -159,14 +95,15 @@ class MemberForm(forms.ModelForm):
             "mailing_postal_code",
             "phone",
             "email",
-            "drivers_licence_state",
             "employer_name",
+            *(field.name for field in IDENTIFIER_FIELDS if not field.encrypted),  # the licence's state
         ]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        for name in IDENTIFIER_INPUTS:
-            self.initial[name] = ""
+        for field in identifiers.identifier_inputs():
+            self.fields[field.name] = _identifier_input(field)
+            self.initial[field.name] = ""
 
     def clean(self):
         data = super().clean()
@@ -231,136 +168,16 @@ class MemberForm(forms.ModelForm):
             self.add_error(field if field in self.fields else None, field_messages)
 
 
-class MemberPaginator(Paginator):
-    """Counts exactly, except the whole (unfiltered, unsearched) list of a large registry.
-
-    ``COUNT(*)`` over every member scans the whole table on every page view (tens of milliseconds at
-    100,000 members, more while the table holds dead rows after an import or key rotation). For the
-    unfiltered list the count is PostgreSQL's estimate instead (members.selectors.member_count_estimate)
-    and the page says "about"; any filter or search is counted exactly.
-    """
-
-    estimate_from = 20_000
-    count_is_estimate = False
-
-    @cached_property
-    def count(self) -> int:
-        query = getattr(self.object_list, "query", None)
-        if query is not None and not query.where and not query.distinct and not query.is_sliced:
-            estimate = member_count_estimate()
-            if estimate is not None and estimate >= self.estimate_from:
-                self.count_is_estimate = True
-                return estimate
-        return self.object_list.count()
-
-    def validate_number(self, number):
-        try:
-            return super().validate_number(number)
-        except EmptyPage:
-            # An estimate can be a little low: the pages after its last one still open (or come back empty).
-            if self.count_is_estimate and int(number) > 1:
-                return int(number)
-            raise
-
-
-_PK_PLACEHOLDER = "__member_pk__"
-
-
-def result_list_context(changelist) -> dict | None:
-    """What the ``{% result_list %}`` tag gives ``admin/change_list_results.html``, built row by row in
-    one pass: the same markup as Django's ``items_for_result`` (tests compare the two), without its
-    per-cell work (a field lookup, a URL ``reverse`` and a ``resolve`` for every row, a ``format_html``
-    and a template variable per cell), which was most of the page's time at 100 rows.
-
-    ``None`` for the cases this does not cover (inline editing, popups, ``to_field``): the template then
-    uses Django's tag.
-    """
-    if changelist.formset is not None or changelist.is_popup or changelist.to_field:
-        return None
-    from django.contrib.admin.templatetags.admin_list import ResultList, result_headers
-    from django.contrib.admin.templatetags.admin_urls import add_preserved_filters
-    from django.contrib.admin.utils import display_for_field, display_for_value, quote
-    from django.core.exceptions import FieldDoesNotExist
-    from django.db import models
-    from django.utils.html import conditional_escape, escape
-
-    model_admin, opts = changelist.model_admin, changelist.opts
-    empty_value_display = model_admin.get_empty_value_display()
-    links = changelist.list_display_links
-    columns = []  # (name, cell class, model field or None, attribute, empty display, links to the record)
-    for name in changelist.list_display:
-        if not isinstance(name, str):
-            return None
-        try:
-            field = opts.get_field(name)
-        except FieldDoesNotExist:
-            field = None
-        if field is not None and (field.is_relation or field.auto_created):
-            return None  # Django's own path handles relations and auto-created fields
-        attr = None if field is not None else getattr(model_admin, name, None)
-        if field is None and not callable(attr):
-            return None
-        css = "action-checkbox" if name == "action_checkbox" else f"field-{name}"
-        if field is not None and isinstance(field, (models.DateField, models.TimeField)):
-            css += " nowrap"
-        link = links is not None and (name in links or (not links and not columns))
-        columns.append((name, css, field, attr, getattr(attr, "empty_value_display", empty_value_display), link))
-    if sum(1 for column in columns if column[5]) > 1:
-        return None
-
-    change_url = reverse(
-        f"admin:{opts.app_label}_{opts.model_name}_change",
-        args=(_PK_PLACEHOLDER,),
-        current_app=model_admin.admin_site.name,
-    )
-    change_url = escape(
-        add_preserved_filters({"preserved_filters": changelist.preserved_filters, "opts": opts}, change_url)
-    )
-    if change_url.count(_PK_PLACEHOLDER) != 1:
-        return None
-    url_before, url_after = change_url.split(_PK_PLACEHOLDER)
-
-    rows = []
-    for result in changelist.result_list:
-        cells = []
-        for name, css, field, attr, empty, link in columns:
-            if field is not None:
-                value = getattr(result, name)
-                if isinstance(value, str) and value.strip() == "":
-                    value = ""
-                shown = display_for_field(value, field, empty, avoid_link=link)
-            else:
-                value = attr(result)
-                if isinstance(value, str) and value.strip() == "":
-                    value = ""
-                shown = display_for_value(value, empty, getattr(attr, "boolean", False))
-                if isinstance(value, (datetime.date, datetime.time)):
-                    css = f"{css} nowrap"
-            shown = conditional_escape(shown)
-            if link:
-                url = f"{url_before}{escape(quote(result.pk))}{url_after}"
-                cells.append(f'<th class="{css}"><a href="{url}">{shown}</a></th>')
-            else:
-                cells.append(f'<td class="{css}">{shown}</td>')
-        # Every value above went through conditional_escape/escape; the rest is literal markup.
-        rows.append(ResultList(None, [mark_safe("".join(cells))]))  # noqa: S308
-    headers = list(result_headers(changelist))
-    return {
-        "cl": changelist,
-        "result_hidden_fields": [],
-        "result_headers": headers,
-        "num_sorted_fields": sum(1 for header in headers if header["sortable"] and header["sorted"]),
-        "results": rows,
-    }
-
-
 @admin.register(Member)
 class MemberAdmin(admin.ModelAdmin):
     form = MemberForm
     list_display = ("member_number", "legal_name", "kind", "status", "masked_tax_id", "phone", "email", "mailing_city")
     list_filter = ("status", "kind")
     search_fields = ("member_number",)  # the real search is member_search (blind indexes)
-    search_help_text = "Member number, name, phone, email, last four of SSN/TIN; full SSN/TIN or licence (IL:D1234567) if your role allows."
+    search_help_text = (
+        "Member number, name, phone, email, last four of SSN/TIN; full SSN/TIN or licence (IL:D1234567) "
+        "if your role allows."
+    )
     show_full_result_count = False
     paginator = MemberPaginator
     list_per_page = 100
@@ -374,17 +191,7 @@ class MemberAdmin(admin.ModelAdmin):
         ("Contact", {"fields": ("phone", "email")}),
         (
             "Identifying information (write-only: leave empty to keep what is on file)",
-            {
-                "fields": (
-                    "ssn",
-                    "tin",
-                    "date_of_birth",
-                    "drivers_licence_number",
-                    "drivers_licence_state",
-                    "passport_number",
-                    "alien_registration_number",
-                )
-            },
+            {"fields": tuple(field.name for field in IDENTIFIER_FIELDS)},
         ),
     )
 
@@ -450,30 +257,16 @@ class MemberAdmin(admin.ModelAdmin):
         return super().change_view(request, object_id, form_url, extra_context)
 
     def _identifier_rows(self, request, member: Member) -> list[dict]:
-        masked = masked_member(member)
+        """One row per revealable identifier: masked, or in full while this user's reveal lasts."""
         reveals = active_reveals(user=request.user, member=member)
-        labels = {
-            "ssn": "SSN",
-            "tin": "EIN / TIN",
-            "date_of_birth": "Date of birth",
-            "drivers_licence_number": "Driver's licence",
-            "passport_number": "Passport",
-            "alien_registration_number": "Alien registration",
-        }
-        masked_for = {
-            "ssn": masked["tax_id"] if member.kind == Member.Kind.PERSON else "",
-            "tin": masked["tax_id"] if member.kind == Member.Kind.BUSINESS else "",
-            "date_of_birth": masked["date_of_birth"],
-            "drivers_licence_number": masked["drivers_licence"],
-            "passport_number": masked["passport_number"],
-            "alien_registration_number": masked["alien_registration_number"],
-        }
         rows = []
-        for field, label in labels.items():
-            row = {"field": field, "label": label, "value": masked_for[field], "revealed": False}
-            if field in reveals:
-                full = getattr(Member.objects.only(field).get(pk=member.pk), field)
-                row.update(value=str(full or ""), revealed=True, expires_at=reveals[field])
+        for field in IDENTIFIER_FIELDS:
+            if field.name not in services.REVEALABLE_FIELDS:
+                continue
+            row = {"field": field.name, "label": field.label, "value": masked_value(member, field), "revealed": False}
+            if field.name in reveals:
+                full = getattr(Member.objects.only(field.name).get(pk=member.pk), field.name)
+                row.update(value=str(full or ""), revealed=True, expires_at=reveals[field.name])
             rows.append(row)
         return rows
 
@@ -618,16 +411,7 @@ class FinancialAccountAdmin(admin.ModelAdmin):
             super()
             .get_queryset(request)
             .defer(
-                "routing_number",
-                "account_number",
-                "card_token",
-                "member__ssn",
-                "member__tin",
-                "member__date_of_birth",
-                "member__drivers_licence_number",
-                "member__passport_number",
-                "member__alien_registration_number",
-                "member__credit_notes",
+                *identifiers.deferred("members.FinancialAccount"), *identifiers.deferred("members.Member", "member__")
             )
         )
 
@@ -658,24 +442,7 @@ class CapitalCreditAllocationAdmin(admin.ModelAdmin):
     readonly_fields = ("member", "year", "patronage_amount", "allocated_amount", "retired_amount", "allocated_on")
 
     def get_queryset(self, request):
-        return (
-            super()
-            .get_queryset(request)
-            .defer(
-                *[
-                    f"member__{name}"
-                    for name in (
-                        "ssn",
-                        "tin",
-                        "date_of_birth",
-                        "drivers_licence_number",
-                        "passport_number",
-                        "alien_registration_number",
-                        "credit_notes",
-                    )
-                ]
-            )
-        )
+        return super().get_queryset(request).defer(*identifiers.deferred("members.Member", "member__"))
 
     def has_add_permission(self, request) -> bool:
         return False

@@ -68,6 +68,7 @@ def grant_registry_permissions() -> None:
 
 def sync_field_services(**kwargs) -> None:
     """post_migrate: give the Field Services group exactly its permissions (idempotent)."""
+    # Imported here: this module is imported by MembersConfig before the models are ready.
     from django.contrib.auth.models import Group, Permission
 
     group, _ = Group.objects.get_or_create(name=FIELD_SERVICES)  # also after a test flush

@@ -7,6 +7,8 @@ permission a role no longer lists, so this file is the single truth of who may d
 
 from __future__ import annotations
 
+from django.apps import apps as global_apps
+
 CSR = "Member Services (CSR)"
 BILLING = "Billing"
 RED_FLAG_ANALYST = "Red Flag Analyst"
@@ -35,8 +37,6 @@ def grant(role: str, *permissions: str) -> None:
 
 def sync_roles(apps=None) -> None:
     if apps is None:
-        from django.apps import apps as global_apps
-
         apps = global_apps
     Group = apps.get_model("auth", "Group")
     Permission = apps.get_model("auth", "Permission")
@@ -53,9 +53,3 @@ def sync_roles(apps=None) -> None:
 
 def sync_after_migrate(sender, **kwargs) -> None:
     sync_roles()
-
-
-def roles_of(user) -> list[str]:
-    if not user.is_authenticated:
-        return []
-    return list(user.groups.filter(name__in=ALL_ROLES).values_list("name", flat=True))

@@ -25,32 +25,34 @@ finished out of order. A batch is recorded only after it committed (a batch comm
 recorded is simply done again after an interruption: re-encrypting is idempotent). An interrupted run
 resumes with only the ids in neither; rows added after planning are taken from the cursor at the end.
 
-Every encrypted column of every installed model is found by field type, so other apps' encrypted
-fields are rotated too. A value no configured key can decrypt stops the run with the table, row and
-column named; it is never re-encrypted (that would bury the problem under a valid-looking token).
+Every encrypted column and blind index is taken from the one declaration (members/identifiers.py),
+other apps' encrypted fields included; a system check refuses to start with an undeclared one. A value
+no configured key can decrypt stops the run with the table, row and column named; it is never
+re-encrypted (that would bury the problem under a valid-looking token).
 """
 
 from __future__ import annotations
 
 import io
-import multiprocessing
 import os
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from multiprocessing.connection import wait
+from typing import Any
 
 from django.apps import apps
 from django.conf import settings
-from django.db import connection, connections, transaction
+from django.db import connection, transaction
 from django.utils import timezone
-from fernet_fields.fields import EncryptedField
 
-from members import crypto
+from members import crypto, identifiers, worker_pool
 from members.audit import audit_record
 from members.fernet_bulk import BulkInvalidToken, decrypt_many, encrypt_many
+from members.identifiers import BlindIndex
 from members.models import KeyRotationRun
 from members.signals import blind_index_key_rotated
+from members.worker_pool import Channel, ForkPool
 
 _LOCK_ID = 0x6D67_6B72  # "mgkr": one rotation at a time (PostgreSQL advisory lock)
 
@@ -68,107 +70,24 @@ class UndecryptableDuringRotation(RotationError):
         )
 
 
-def _index_or_empty(kind: str, value, key: str) -> str:
-    try:
-        return crypto.blind_index_or_empty(kind, value, key=key)
-    except crypto.CanonicalisationError:
-        return ""
-
-
-def _member_indexes(row: dict, key: str) -> dict[str, str]:
-    tax_id = row["ssn"] or row["tin"]
-    return {
-        "tax_id_index": _index_or_empty("ssn" if row["ssn"] else "tin", tax_id, key) if tax_id else "",
-        "licence_index": _index_or_empty("licence", (row["drivers_licence_number"], row["drivers_licence_state"]), key)
-        if row["drivers_licence_number"] and row["drivers_licence_state"]
-        else "",
-        "passport_index": _index_or_empty("passport", row["passport_number"], key),
-        "alien_registration_index": _index_or_empty("alien_registration", row["alien_registration_number"], key),
-        "phone_index": _index_or_empty("phone", row["phone"], key),
-        "email_index": _index_or_empty("email", row["email"], key),
-        "address_index": _index_or_empty(
-            "address",
-            (
-                row["mailing_line1"],
-                row["mailing_line2"],
-                row["mailing_city"],
-                row["mailing_state"],
-                row["mailing_postal_code"],
-            ),
-            key,
-        )
-        if row["mailing_line1"]
-        else "",
-    }
-
-
 @dataclass(frozen=True)
 class IndexSpec:
-    """How to recompute a table's blind indexes from its (decrypted) row."""
+    """How to recompute a table's blind indexes from its (decrypted) row: the declared indexes of its
+    model (members/identifiers.py) and the source columns they need."""
 
-    needs: tuple[str, ...]
-    compute: Callable[[dict, str], dict[str, str]]
+    indexes: tuple[BlindIndex, ...]
 
+    @property
+    def needs(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(source for index in self.indexes for source in index.sources))
 
-INDEX_SPECS: dict[str, IndexSpec] = {
-    "members.member": IndexSpec(
-        (
-            "ssn",
-            "tin",
-            "drivers_licence_number",
-            "drivers_licence_state",
-            "passport_number",
-            "alien_registration_number",
-            "phone",
-            "email",
-            "mailing_line1",
-            "mailing_line2",
-            "mailing_city",
-            "mailing_state",
-            "mailing_postal_code",
-        ),
-        _member_indexes,
-    ),
-    "members.financialaccount": IndexSpec(
-        ("routing_number", "account_number"),
-        lambda row, key: {
-            "bank_account_index": _index_or_empty("bank_account", (row["routing_number"], row["account_number"]), key)
-            if row["routing_number"] and row["account_number"]
-            else ""
-        },
-    ),
-    "accounts.premise": IndexSpec(
-        ("service_line1", "service_line2", "service_city", "service_state", "service_postal_code"),
-        lambda row, key: {
-            "address_index": _index_or_empty(
-                "address",
-                (
-                    row["service_line1"],
-                    row["service_line2"],
-                    row["service_city"],
-                    row["service_state"],
-                    row["service_postal_code"],
-                ),
-                key,
-            )
-        },
-    ),
-    "accounts.authorizedparty": IndexSpec(
-        ("phone", "email"),
-        lambda row, key: {
-            "phone_index": _index_or_empty("phone", row["phone"], key),
-            "email_index": _index_or_empty("email", row["email"], key),
-        },
-    ),
-    "accounts.returnedmail": IndexSpec(
-        ("sent_to_address",),
-        lambda row, key: {
-            "address_index": _index_or_empty("address", row["sent_to_address"].split("|"), key)
-            if row["sent_to_address"]
-            else ""
-        },
-    ),
-}
+    def compute(self, row: dict, key: str) -> dict[str, str]:
+        # A stored value that no longer canonicalises (a rule added since) gets no index rather than
+        # stopping the run; it was unsearchable by that rule anyway.
+        return {
+            index.column: crypto.blind_index_if_valid(index.kind, index.value_in(row), key=key)
+            for index in self.indexes
+        }
 
 
 @dataclass
@@ -180,15 +99,17 @@ class Target:
 
 
 def targets(*, with_indexes: bool) -> list[Target]:
+    """Every table with an encrypted column or (``with_indexes``) a blind index, as declared in
+    members/identifiers.py (a system check and tests/registry/test_identifiers.py make sure every
+    encrypted field of every installed model is declared)."""
     found = []
-    for model in apps.get_models():
-        if model._meta.proxy or not model._meta.managed:
-            continue
-        label = model._meta.label_lower
-        encrypted = tuple(f.column for f in model._meta.concrete_fields if isinstance(f, EncryptedField))
-        index = INDEX_SPECS.get(label) if with_indexes else None
+    for label in identifiers.models_with_secrets():
+        model = apps.get_model(label)
+        encrypted = tuple(model._meta.get_field(name).column for name in identifiers.encrypted_names(label))
+        declared = identifiers.indexes_of(label)
+        index = IndexSpec(declared) if with_indexes and declared else None
         if encrypted or index:
-            found.append(Target(label, model._meta.db_table, encrypted, index))
+            found.append(Target(model._meta.label_lower, model._meta.db_table, encrypted, index))
     return sorted(found, key=lambda target: target.label)
 
 
@@ -399,65 +320,46 @@ def _save_progress(run: KeyRotationRun, progress_by_label: dict[str, TableProgre
     run.save(update_fields=["cursors", "counts"])
 
 
-# --- Parallel workers --------------------------------------------------------------------------------
-
-# In a worker: the database connections inherited from the parent. They stay referenced (so never
-# closed, which would end the parent's session and its advisory lock) and are never used.
-_INHERITED_CONNECTIONS: list = []
-
-
-def _use_own_connections() -> None:
-    """In a freshly forked worker, give each database alias a new, unopened connection."""
-    for alias in connections:
-        inherited = connections[alias]
-        _INHERITED_CONNECTIONS.append(inherited)
-        fresh = connections.create_connection(alias)
-        fresh.settings_dict = inherited.settings_dict
-        connections[alias] = fresh
+# --- Parallel workers (members.worker_pool) -----------------------------------------------------------
 
 
 def _worker(
-    batches: list[PlannedBatch],
-    by_label: dict[str, Target],
-    keys: list[bytes],
-    index_key: str | None,
-    channel,
-    stop,
-    parent_pid: int,
+    channel: Channel, batches: list[PlannedBatch], by_label: dict[str, Target], keys: list[bytes], index_key: str | None
 ) -> None:
-    """Process this worker's share of the plan, reporting each committed batch to the parent. Stops when
-    told to, when the parent is gone, or at the first failure (reported, without values)."""
-    _use_own_connections()
-    try:
-        for batch in batches:
-            if stop.is_set() or os.getppid() != parent_pid:
-                break
-            local = RotationReport(run_id=0)
-            try:
-                _process_batch(by_label[batch.label], batch.first - 1, 0, keys, index_key, local, upto=batch.last)
-            except UndecryptableDuringRotation as exc:
-                channel.send(("undecryptable", exc.table, exc.row_id, exc.column))
-                return
-            except Exception as exc:  # noqa: BLE001 - reported to the parent, which raises
-                channel.send(("failed", batch.label, batch.first, batch.last, type(exc).__name__, str(exc)))
-                return
-            stats = local.per_table.get(batch.label, {"rows": 0, "values": 0, "indexes": 0})
-            channel.send(
-                (
-                    "done",
-                    batch.label,
-                    batch.first,
-                    batch.last,
-                    stats["rows"],
-                    stats["values"],
-                    stats["indexes"],
-                    os.getpid(),
-                )
+    """In a forked child: this worker's share of the plan, reporting each committed batch to the parent.
+    Stops when told to, when the parent is gone, or at the first failure (reported, without values)."""
+    for batch in batches:
+        if channel.stopping():
+            return
+        local = RotationReport(run_id=0)
+        try:
+            _process_batch(by_label[batch.label], batch.first - 1, 0, keys, index_key, local, upto=batch.last)
+        except UndecryptableDuringRotation as exc:
+            channel.send(("undecryptable", exc.table, exc.row_id, exc.column))
+            return
+        except Exception as exc:  # noqa: BLE001 - reported to the parent, which raises
+            channel.send(("failed", batch.label, batch.first, batch.last, type(exc).__name__, str(exc)))
+            return
+        stats = local.per_table.get(batch.label, {"rows": 0, "values": 0, "indexes": 0})
+        channel.send(
+            (
+                "done",
+                batch.label,
+                batch.first,
+                batch.last,
+                stats["rows"],
+                stats["values"],
+                stats["indexes"],
+                os.getpid(),
             )
-        channel.send(("end",))
-    finally:
-        connections.close_all()
-        channel.close()
+        )
+
+
+def _worker_error(message: tuple) -> RotationError:
+    if message[0] == "undecryptable":
+        return UndecryptableDuringRotation(*message[1:])
+    _, label, first, last, error_type, error = message
+    return RotationError(f"key rotation worker failed on {label} ids {first}-{last}: {error_type}: {error}")
 
 
 def _run_parallel(
@@ -470,113 +372,66 @@ def _run_parallel(
 ) -> None:
     """Run the planned batches in ``workers`` forked processes, each with its own database connection and
     every ``workers``-th batch of the plan. ``on_done`` runs here, in the parent, for each committed batch."""
-    context = multiprocessing.get_context("fork")
-    stop = context.Event()
-    readers: dict = {}
-    for number in range(workers):
-        reader, writer = context.Pipe(duplex=False)
-        process = context.Process(
-            target=_worker,
-            name=f"rotate-keys-{number + 1}",
-            daemon=True,
-            args=(batches[number::workers], by_label, keys, index_key, writer, stop, os.getpid()),
+    failures: list[RotationError] = []
+
+    def on_message(name: str, message: tuple) -> None:
+        if message[0] == "done":
+            _, label, first, last, rows, values, indexes, pid = message
+            on_done(PlannedBatch(label, first, last), rows, values, indexes, pid)
+        else:
+            failures.append(_worker_error(message))
+            pool.stop()
+
+    with ForkPool(workers, on_message, grace_seconds=60) as pool:
+        for number in range(workers):
+            pool.submit(f"rotate-keys-{number + 1}", _worker, batches[number::workers], by_label, keys, index_key)
+        pool.join()
+    if failures:
+        raise failures[0]
+    if pool.failure is not None:
+        cause = pool.failure.error or f"exited (code {pool.failure.exit_code})"
+        raise RotationError(
+            f"key rotation worker {pool.failure.name} {cause} before finishing its batches; re-run to resume."
         )
-        process.start()
-        writer.close()  # the parent's copy: the worker's end closing is how the parent sees it exit
-        readers[reader] = process
-    failure: RotationError | None = None
-    finished: set = set()
-    try:
-        while readers:
-            for reader in wait(list(readers)):
-                try:
-                    message = reader.recv()
-                except EOFError:
-                    process = readers.pop(reader)
-                    process.join()
-                    reader.close()
-                    if reader not in finished and failure is None:
-                        stop.set()
-                        failure = RotationError(
-                            f"key rotation worker {process.name} exited (code {process.exitcode}) "
-                            "before finishing its batches; re-run to resume."
-                        )
-                    continue
-                kind = message[0]
-                if kind == "done":
-                    _, label, first, last, rows, values, indexes, pid = message
-                    on_done(PlannedBatch(label, first, last), rows, values, indexes, pid)
-                elif kind == "end":
-                    finished.add(reader)
-                else:
-                    finished.add(reader)
-                    stop.set()
-                    if failure is None:
-                        failure = (
-                            UndecryptableDuringRotation(*message[1:])
-                            if kind == "undecryptable"
-                            else RotationError(
-                                f"key rotation worker failed on {message[1]} ids {message[2]}-{message[3]}: "
-                                f"{message[4]}: {message[5]}"
-                            )
-                        )
-    finally:
-        stop.set()
-        for reader, process in readers.items():  # only when the parent itself is interrupted
-            process.join(timeout=60)
-            if process.is_alive():
-                process.terminate()
-                process.join()
-            reader.close()
-    if failure is not None:
-        raise failure
 
 
 def default_workers() -> int:
     """``KEY_ROTATION_WORKERS`` if set, else the bulk commands' default (one per usable CPU, at most four)."""
-    from members.importing import default_workers as per_core
-
-    return max(1, settings.KEY_ROTATION_WORKERS) if settings.KEY_ROTATION_WORKERS else per_core()
-
-
-def _parallel_possible() -> bool:
-    """Workers are forked processes with their own connections and transactions, so the caller must not
-    be inside a transaction (they could not see its rows; tests run inside one), the platform must fork,
-    and a daemonic process (a multiprocessing pool worker) may not have children."""
-    return (
-        not transaction.get_connection().in_atomic_block
-        and "fork" in multiprocessing.get_all_start_methods()
-        and not multiprocessing.current_process().daemon
-    )
+    return max(1, settings.KEY_ROTATION_WORKERS) if settings.KEY_ROTATION_WORKERS else worker_pool.default_workers()
 
 
 # --- The run -----------------------------------------------------------------------------------------
 
 
-def keys_rotate(
-    *,
-    batch_size: int = 2000,
-    rotate_indexes: bool | None = None,
-    progress=None,
-    actor_label: str = "system:rotate_keys",
-    workers: int | None = None,
-) -> RotationReport:
-    """Run (or resume) a rotation. Holds an advisory lock so two runs never interleave.
-
-    ``workers`` processes (default: ``default_workers()``) share the batches when the caller is not in a
-    transaction; otherwise, or with ``workers=1``, this process does them one after another.
-    """
-    keys = crypto.derived_fernet_keys()
-    previous_index_key = getattr(settings, "BLIND_INDEX_KEY_PREVIOUS", "") or ""
-    if rotate_indexes is None:
-        rotate_indexes = bool(previous_index_key)
-    index_key = settings.BLIND_INDEX_KEY if rotate_indexes else None
-    requested = default_workers() if workers is None else max(1, int(workers))
+@contextmanager
+def _advisory_lock():
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_try_advisory_lock(%s)", [_LOCK_ID])
         if not cursor.fetchone()[0]:
             raise RotationError("another key rotation is running")
     try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [_LOCK_ID])
+
+
+@dataclass
+class _Run:
+    """One invocation of a (possibly resumed) run: what it does, and where it has got to."""
+
+    run: KeyRotationRun
+    report: RotationReport
+    todo: list[Target]
+    progress_by_label: dict[str, TableProgress]
+    keys: list[bytes]
+    index_key: str | None
+    batch_size: int
+    progress: Callable[[str, RotationReport], None] | None
+
+    @classmethod
+    def open(cls, *, rotate_indexes: bool, **settings_of_run: Any) -> _Run:
+        """Resume the unfinished run of this kind, or start one."""
         run = (
             KeyRotationRun.objects.filter(finished_at__isnull=True, rotate_indexes=rotate_indexes)
             .order_by("-started_at")
@@ -586,79 +441,116 @@ def keys_rotate(
         if run is None:
             run = KeyRotationRun.objects.create(rotate_indexes=rotate_indexes)
         report = RotationReport(run_id=run.pk, resumed=resumed, per_table={k: dict(v) for k, v in run.counts.items()})
-        started = time.perf_counter()
         todo = [target for target in targets(with_indexes=rotate_indexes) if int(run.cursors.get(target.label, 0)) >= 0]
         saved_ranges = run.cursors.get("done", {})
         progress_by_label = {
             target.label: TableProgress(int(run.cursors.get(target.label, 0)), saved_ranges.get(target.label))
             for target in todo
         }
+        return cls(run, report, todo, progress_by_label, **settings_of_run)
+
+    def plan(self) -> list[PlannedBatch]:
         with connection.cursor() as cursor:
-            plan = [
-                batch for target in todo for batch in progress_by_label[target.label].plan(cursor, target, batch_size)
+            return [
+                batch
+                for target in self.todo
+                for batch in self.progress_by_label[target.label].plan(cursor, target, self.batch_size)
             ]
 
-        def on_done(batch: PlannedBatch, rows: int, values: int, indexes: int, pid: int) -> None:
-            report.add(batch.label, rows, values, indexes, pid)
-            progress_by_label[batch.label].complete(batch.first, batch.last)
-            _save_progress(run, progress_by_label, report)
-            if progress:
-                progress(batch.label, report)
+    def on_done(self, batch: PlannedBatch, rows: int, values: int, indexes: int, pid: int) -> None:
+        self.report.add(batch.label, rows, values, indexes, pid)
+        self.progress_by_label[batch.label].complete(batch.first, batch.last)
+        _save_progress(self.run, self.progress_by_label, self.report)
+        if self.progress:
+            self.progress(batch.label, self.report)
 
-        by_label = {target.label: target for target in todo}
-        report.workers = min(requested, len(plan)) if _parallel_possible() else 1
-        if report.workers > 1:
-            _run_parallel(plan, report.workers, by_label, keys, index_key, on_done)
-        else:
-            report.workers = 1
-            for batch in plan:
-                local = RotationReport(run_id=run.pk)
-                if (
-                    _process_batch(by_label[batch.label], batch.first - 1, 0, keys, index_key, local, upto=batch.last)
-                    is not None
-                ):
-                    stats = local.per_table[batch.label]
-                    on_done(batch, stats["rows"], stats["values"], stats["indexes"], os.getpid())
-                else:
-                    progress_by_label[batch.label].complete(batch.first, batch.last)
-        # Rows added after the plan was made (written under the new key already, but cheap to include),
-        # one batch at a time from the table's cursor, as a single-process run always did.
-        for target in todo:
-            cursor_after = progress_by_label[target.label].prefix
+    def run_planned(self, plan: list[PlannedBatch], workers: int) -> None:
+        by_label = {target.label: target for target in self.todo}
+        if workers > 1:
+            _run_parallel(plan, workers, by_label, self.keys, self.index_key, self.on_done)
+            return
+        for batch in plan:
+            local = RotationReport(run_id=self.run.pk)
+            target = by_label[batch.label]
+            if _process_batch(target, batch.first - 1, 0, self.keys, self.index_key, local, upto=batch.last) is None:
+                self.progress_by_label[batch.label].complete(batch.first, batch.last)
+                continue
+            stats = local.per_table[batch.label]
+            self.on_done(batch, stats["rows"], stats["values"], stats["indexes"], os.getpid())
+
+    def run_rows_added_since_the_plan(self) -> None:
+        """Rows added after the plan was made (written under the new key already, but cheap to include),
+        one batch at a time from each table's cursor, as a single-process run always did."""
+        for target in self.todo:
+            progress = self.progress_by_label[target.label]
             while True:
-                last = _process_batch(target, cursor_after, batch_size, keys, index_key, report)
+                last = _process_batch(target, progress.prefix, self.batch_size, self.keys, self.index_key, self.report)
                 if last is None:
                     break
-                cursor_after = progress_by_label[target.label].prefix = last
-                _save_progress(run, progress_by_label, report)
-                if progress:
-                    progress(target.label, report)
-            run.cursors[target.label] = -1
-            run.cursors.get("done", {}).pop(target.label, None)
-            run.counts = report.per_table
-            run.save(update_fields=["cursors", "counts"])
-        report.seconds = time.perf_counter() - started
+                progress.prefix = last
+                _save_progress(self.run, self.progress_by_label, self.report)
+                if self.progress:
+                    self.progress(target.label, self.report)
+            self.run.cursors[target.label] = -1
+            self.run.cursors.get("done", {}).pop(target.label, None)
+            self.run.counts = self.report.per_table
+            self.run.save(update_fields=["cursors", "counts"])
+
+    def finish(self, *, actor_label: str) -> None:
+        report, rotate_indexes = self.report, self.index_key is not None
         with transaction.atomic():
-            run.finished_at = timezone.now()
-            run.save(update_fields=["finished_at"])
+            self.run.finished_at = timezone.now()
+            self.run.save(update_fields=["finished_at"])
             audit_record(
                 actor=None,
                 actor_label=actor_label,
                 action="keys.rotated",
-                obj=run,
+                obj=self.run,
                 fields=["fernet_keys", *(["blind_index_key"] if rotate_indexes else [])],
                 detail={
                     "values_reencrypted": report.values_reencrypted,
                     "rows": report.rows_seen,
                     "indexes_recomputed": report.indexes_recomputed,
-                    "resumed": resumed,
+                    "resumed": report.resumed,
                     "workers": report.workers,
                     "tables": sorted(report.per_table),
                 },
             )
             if rotate_indexes:
-                blind_index_key_rotated.send(sender=KeyRotationRun, run_id=run.pk)
+                blind_index_key_rotated.send(sender=KeyRotationRun, run_id=self.run.pk)
+
+
+def keys_rotate(
+    *,
+    batch_size: int = 2000,
+    rotate_indexes: bool | None = None,
+    progress: Callable[[str, RotationReport], None] | None = None,
+    actor_label: str = "system:rotate_keys",
+    workers: int | None = None,
+) -> RotationReport:
+    """Run (or resume) a rotation. Holds an advisory lock so two runs never interleave.
+
+    ``workers`` processes (default: ``default_workers()``) share the batches when the caller is not in a
+    transaction; otherwise, or with ``workers=1``, this process does them one after another.
+    """
+    keys = crypto.derived_fernet_keys()
+    if rotate_indexes is None:
+        rotate_indexes = bool(getattr(settings, "BLIND_INDEX_KEY_PREVIOUS", "") or "")
+    requested = default_workers() if workers is None else max(1, int(workers))
+    with _advisory_lock():
+        rotation = _Run.open(
+            rotate_indexes=rotate_indexes,
+            keys=keys,
+            index_key=settings.BLIND_INDEX_KEY if rotate_indexes else None,
+            batch_size=batch_size,
+            progress=progress,
+        )
+        started = time.perf_counter()
+        plan = rotation.plan()
+        report = rotation.report
+        report.workers = max(1, min(requested, len(plan))) if worker_pool.parallel_possible() else 1
+        rotation.run_planned(plan, report.workers)
+        rotation.run_rows_added_since_the_plan()
+        report.seconds = time.perf_counter() - started
+        rotation.finish(actor_label=actor_label)
         return report
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_unlock(%s)", [_LOCK_ID])

@@ -10,6 +10,11 @@ Payloads carry ids, field names and blind-index values, never plaintext identifi
   ``checklist`` is a dict describing what was verified at opening (see accounts.services.account_open).
 * ``registry_changed(sender, change)``: sent after a change is saved, still inside the transaction.
   Receivers do their work with ``transaction.on_commit``.
+* ``members_imported(sender, member_ids, actor_label)``: sent by ``manage.py import_members`` after a
+  legacy CIS load that loaded members (``accounts.cis_import.announce_import``), every batch committed.
+  Imported accounts were opened in the legacy system, so no ``account_opening`` scored them: a receiver
+  that checks members in bulk does it here, synchronously (the command reports when it is done), and may
+  return a one-line summary the command prints. ``member_ids``: the members this load created.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from django.utils import timezone
 
 account_opening = Signal()
 registry_changed = Signal()
+members_imported = Signal()
 # Sent when ``rotate_keys`` has recomputed every registry blind index under a new BLIND_INDEX_KEY
 # (``run_id``). An app that stores blind-index values of its own recomputes them on this signal.
 blind_index_key_rotated = Signal()

@@ -160,6 +160,11 @@ def clean_address_line(value: str, *, required: bool = True) -> str:
     return text
 
 
+def clean_optional_address_line(value: str) -> str:
+    """A second address line: may be empty."""
+    return clean_address_line(value, required=False)
+
+
 def clean_licence_number(value: str) -> str:
     text = _SPACE_OR_HYPHEN.sub("", nfkc(value).upper())
     if not _LICENCE.match(text):

@@ -11,7 +11,7 @@ from __future__ import annotations
 from django.db import transaction
 from django.dispatch import receiver
 
-from members.signals import account_opening, blind_index_key_rotated, registry_changed
+from members.signals import account_opening, blind_index_key_rotated, members_imported, registry_changed
 from redflags import engine, services, tasks
 
 
@@ -31,3 +31,17 @@ def score_change(sender, change, **kwargs):
 @receiver(blind_index_key_rotated, dispatch_uid="redflags.fraud_list_reindex")
 def reindex_fraud_list(sender, **kwargs):
     services.fraud_list_reindex()
+
+
+@receiver(members_imported, dispatch_uid="redflags.scan_imported_members")
+def scan_imported_members(sender, member_ids, actor_label="", **kwargs) -> str:
+    """A legacy CIS load finished: its accounts were opened in the legacy system, so no opening scored
+    them. Red Flag B5 over the whole registry (every member of a sharing group is reported, as
+    ``manage.py redflags_scan_shared_ids`` does: a member joining a group makes the group news again),
+    synchronously, so the import command reports when it is done. Returns the summary it prints."""
+    counts = services.shared_tax_id_scan(actor_label=f"{actor_label or 'import'}:redflags.tax_id_scan")
+    return (
+        f"{counts['members_checked']} members checked: {counts['groups_found']} groups sharing an SSN/TIN "
+        f"({counts['members_in_groups']} members); {counts['members_flagged']} members flagged for review, "
+        f"{counts['members_already_flagged']} already flagged; {counts['seconds']}s"
+    )

@@ -7,6 +7,7 @@ from django.contrib import admin, messages
 
 from retention.models import PurgeRun, RetentionPolicy
 from retention.services import retention_policy_update
+from retention.tasks import purge_category
 
 
 class RetentionPolicyForm(forms.ModelForm):
@@ -44,8 +45,6 @@ class RetentionPolicyAdmin(admin.ModelAdmin):
 
     @admin.action(description="Run the purge for the selected categories now", permissions=["run_purge"])
     def purge_now(self, request, queryset):
-        from retention.tasks import purge_category
-
         for policy in queryset:
             purge_category.delay(policy.category, request.user.pk)
         messages.info(request, f"{queryset.count()} purge(s) queued; see Purge runs for the result.")

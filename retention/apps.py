@@ -1,12 +1,15 @@
 from django.apps import AppConfig
 
+from members import roles
+
 
 class RetentionConfig(AppConfig):
     name = "retention"
 
     def ready(self) -> None:
-        from members import roles
+        # Imported here, not at the top: both import models, which need the app registry ready.
         from members.demo import DEMO_STEPS
+        from retention.services import retention_policy_ensure_defaults
 
         roles.grant(
             roles.PRIVACY_OFFICER,
@@ -19,8 +22,6 @@ class RetentionConfig(AppConfig):
         roles.grant(roles.PROGRAM_ADMINISTRATOR, "retention.view_retentionpolicy", "retention.view_purgerun")
 
         def seed_retention() -> str:
-            from retention.services import retention_policy_ensure_defaults
-
             retention_policy_ensure_defaults()
             return "retention policies: defaults present"
 

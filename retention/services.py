@@ -22,29 +22,28 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from django.apps import apps
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from accounts.models import Account, Premise
+from accounts.usage.services import usage_drop_partitions_before
+from members import identifiers
+from members.actors import Actor, signed_in_user
 from members.audit import audit_record
+from members.models import FinancialAccount, Member
 from retention.models import DEFAULT_RETENTION_DAYS, Category, PurgeRun, RetentionPolicy
 
-IDENTIFIER_FIELDS = (
-    "ssn",
-    "tin",
-    "date_of_birth",
-    "drivers_licence_number",
-    "passport_number",
-    "alien_registration_number",
-    "credit_notes",
-)
-IDENTIFIER_INDEX_FIELDS = (
-    "tax_id_index",
-    "licence_index",
-    "passport_index",
-    "alien_registration_index",
-    "ssn_last4",
-    "drivers_licence_state",
+# What each purge destroys is declared with the fields (members/identifiers.py, ``retention``).
+# A former member's or denied applicant's identifiers: encrypted ones set to NULL, the rest (blind
+# indexes, SSN last four, licence state) emptied; the same fields for both categories.
+IDENTIFIER_FIELDS, IDENTIFIER_INDEX_FIELDS = identifiers.redaction(Category.FORMER_MEMBER_IDENTIFIERS)
+_FINANCIAL_ACCOUNT_FIELDS = identifiers.encrypted_names("members.FinancialAccount")
+# Gate codes and meter-reading notes (encrypted) go with the dog warning, which is a field note too.
+_PREMISE_NOTES = tuple(
+    field.name
+    for field in identifiers.fields_in_retention_category(Category.VACANT_PREMISE_FIELD_NOTES, "accounts.Premise")
 )
 
 
@@ -62,8 +61,6 @@ def _holds_identifiers() -> Q:
 
 
 def _redact_members(queryset, batch_size: int) -> list[int]:
-    from members.models import FinancialAccount, Member
-
     ids = list(queryset.filter(_holds_identifiers()).order_by("pk").values_list("pk", flat=True)[:batch_size])
     if ids:
         Member.objects.filter(pk__in=ids).update(
@@ -74,16 +71,11 @@ def _redact_members(queryset, batch_size: int) -> list[int]:
 
 
 def _former_members(cutoff: dt.date, today: dt.date, batch_size: int) -> list[int]:
-    from members.models import Member
-
     candidates = Member.objects.filter(status=Member.Status.FORMER, left_on__lt=cutoff).exclude(retain_until__gte=today)
     return _redact_members(candidates, batch_size)
 
 
 def _denied_applicants(cutoff: dt.date, today: dt.date, batch_size: int) -> list[int]:
-    from accounts.models import Account
-    from members.models import Member
-
     still_served = Account.objects.exclude(status=Account.Status.DENIED).values("member_id")
     candidates = (
         Member.objects.filter(
@@ -99,8 +91,6 @@ def _denied_applicants(cutoff: dt.date, today: dt.date, batch_size: int) -> list
 
 
 def _inactive_financial_accounts(cutoff: dt.date, today: dt.date, batch_size: int) -> list[int]:
-    from members.models import FinancialAccount
-
     ids = list(
         FinancialAccount.objects.filter(is_active=False, removed_at__date__lt=cutoff)
         .order_by("pk")
@@ -111,13 +101,13 @@ def _inactive_financial_accounts(cutoff: dt.date, today: dt.date, batch_size: in
 
 
 def _vacant_premise_field_notes(cutoff: dt.date, today: dt.date, batch_size: int) -> list[int]:
-    from accounts.models import Account, Premise
-
     served = Account.objects.filter(
         Q(status__in=[Account.Status.PENDING, Account.Status.OPEN, Account.Status.SUSPENDED])
         | Q(closed_at__date__gte=cutoff)
     ).values("premise_id")
-    holds_notes = Q(gate_code__isnull=False) | Q(meter_reading_notes__isnull=False) | Q(dog_warning=True)
+    holds_notes = Q(dog_warning=True)
+    for name in _PREMISE_NOTES:
+        holds_notes |= Q(**{f"{name}__isnull": False})
     ids = list(
         Premise.objects.filter(holds_notes, updated_at__date__lt=cutoff)
         .exclude(pk__in=served)
@@ -125,15 +115,13 @@ def _vacant_premise_field_notes(cutoff: dt.date, today: dt.date, batch_size: int
         .values_list("pk", flat=True)[:batch_size]
     )
     Premise.objects.filter(pk__in=ids).update(
-        gate_code=None, meter_reading_notes=None, dog_warning=False, updated_at=timezone.now()
+        **dict.fromkeys(_PREMISE_NOTES), dog_warning=False, updated_at=timezone.now()
     )
     return ids
 
 
 def _delete_older(model_path: str, date_field: str) -> Callable[[dt.date, dt.date, int], list[int]]:
     def destroy(cutoff: dt.date, today: dt.date, batch_size: int) -> list[int]:
-        from django.apps import apps
-
         model = apps.get_model(model_path)
         ids = list(
             model.objects.filter(**{f"{date_field}__lt": cutoff})
@@ -148,8 +136,6 @@ def _delete_older(model_path: str, date_field: str) -> Callable[[dt.date, dt.dat
 
 def _usage_partitions(cutoff: dt.date, today: dt.date, batch_size: int) -> list[int]:
     """Whole months of interval data go by dropping their partition (constant time, docs/usage.md)."""
-    from accounts.usage.services import usage_drop_partitions_before
-
     dropped = usage_drop_partitions_before(
         month=cutoff.replace(day=1), actor_label="retention", reason="retention schedule"
     )
@@ -184,13 +170,13 @@ HANDLERS: dict[str, Handler] = {
         _inactive_financial_accounts,
         "rows deleted",
         "members.financialaccount",
-        ("routing_number", "account_number", "card_token"),
+        _FINANCIAL_ACCOUNT_FIELDS,
     ),
     Category.VACANT_PREMISE_FIELD_NOTES: Handler(
         _vacant_premise_field_notes,
         "gate code and notes set to NULL",
         "accounts.premise",
-        ("gate_code", "meter_reading_notes", "dog_warning"),
+        (*_PREMISE_NOTES, "dog_warning"),
     ),
     Category.RETURNED_MAIL: Handler(
         _delete_older("accounts.ReturnedMail", "returned_on"), "rows deleted", "accounts.returnedmail"
@@ -218,7 +204,7 @@ def retention_policy_ensure_defaults() -> None:
 
 @transaction.atomic
 def retention_policy_update(
-    *, policy: RetentionPolicy, retain_days: int, enabled: bool, basis: str, actor, reason: str
+    *, policy: RetentionPolicy, retain_days: int, enabled: bool, basis: str, actor: Actor, reason: str
 ) -> RetentionPolicy:
     if retain_days < 1:
         raise ValueError("retain_days must be at least 1")
@@ -229,7 +215,12 @@ def retention_policy_update(
         for name, value in (("retain_days", retain_days), ("enabled", enabled), ("basis", basis))
         if getattr(policy, name) != value
     ]
-    policy.retain_days, policy.enabled, policy.basis, policy.updated_by = retain_days, enabled, basis, actor
+    policy.retain_days, policy.enabled, policy.basis, policy.updated_by = (
+        retain_days,
+        enabled,
+        basis,
+        signed_in_user(actor),
+    )
     policy.save(update_fields=[*changed, "updated_by", "updated_at"])
     audit_record(
         actor=actor,
@@ -243,7 +234,7 @@ def retention_policy_update(
 
 
 def retention_purge_category(
-    *, category: str, actor=None, now: dt.datetime | None = None, batch_size: int = 500
+    *, category: str, actor: Actor = None, now: dt.datetime | None = None, batch_size: int = 500
 ) -> PurgeRun:
     """Destroy what is past its period in one category, in audited batches. Safe to re-run."""
     if category not in HANDLERS:
@@ -257,7 +248,11 @@ def retention_purge_category(
     cutoff = today - dt.timedelta(days=policy.retain_days)
     with transaction.atomic():
         run = PurgeRun.objects.create(
-            category=category, cutoff=cutoff, retain_days=policy.retain_days, method=handler.method, triggered_by=actor
+            category=category,
+            cutoff=cutoff,
+            retain_days=policy.retain_days,
+            method=handler.method,
+            triggered_by=signed_in_user(actor),
         )
         audit_record(
             actor=actor,

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from django.core.exceptions import ValidationError
 
 from disclosures.models import DataCategory
+from members.identifiers import fields_in_data_category
 
 C = DataCategory
 
@@ -23,10 +24,12 @@ MEMBERSHIP_LIST_FIELDS = (
     "mailing_state",
     "mailing_postal_code",
 )
-# Member-level columns per category; usage is exported on its own (monthly rows, or Green Button).
+# Member-level columns per category. Contact and billing fields are declared with the member's fields
+# (members/identifiers.py); capital totals are computed per member, and usage is exported on its own
+# (monthly rows, or Green Button).
 CATEGORY_FIELDS: dict[str, tuple[str, ...]] = {
-    C.CONTACT: (*MEMBERSHIP_LIST_FIELDS, "phone", "email"),
-    C.BILLING: ("ssn", "tin", "date_of_birth", "credit_notes", "deposit_required"),
+    C.CONTACT: fields_in_data_category(C.CONTACT),
+    C.BILLING: fields_in_data_category(C.BILLING),
     C.CAPITAL: ("capital_allocated_total", "capital_retired_total"),
     C.USAGE: ("account_number", "month", "channel", "kwh"),
 }

@@ -18,10 +18,10 @@ from fernet_fields.fields import EncryptedField
 
 from accounts.models import Account
 from accounts.usage.selectors import espi_usage_points, monthly_totals_for_accounts
-from disclosures.page_decrypt import decrypt_page
 from disclosures.services.consents import active_consents
 from disclosures.services.planner import Plan
 from members import crypto
+from members.fernet_bulk import decrypt_page
 from members.models import Member
 
 EXPORT_PAGE_SIZE = 5000
@@ -48,7 +48,7 @@ def member_rows(plan: Plan, sink: list[int]) -> Iterator[list]:
 
     Only the columns released are read, so fields outside the categories are never even decrypted.
     Encrypted columns are fetched as raw Fernet tokens and decrypted a page at a time
-    (disclosures/page_decrypt.py: one AES call and one XOR per page), which is what lets a
+    (members/fernet_bulk.decrypt_page: one AES call and one XOR per page), which is what lets a
     100,000-member export run at thousands of members a second.
     """
     queryset = _members_queryset(plan)

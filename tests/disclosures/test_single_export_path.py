@@ -37,10 +37,10 @@ ALLOWED = {
     # (members.services.member_list_view, shown on /audit/access-log/). Anything that goes on to a third
     # party must go through disclosure_export.
     "members/registry_admin.py": "staff-only masked member CSV, every download on the access log",
-    "members/legacy_csv.py": "writes SYNTHETIC fake rows for the import tests and benchmark; never reads the database",
+    "accounts/cis_import/synthetic.py": "writes SYNTHETIC fake rows for the import tests and benchmark; never reads the database",
     # Inbound, not outbound: the CIS import formats the rows it is loading INTO PostgreSQL as CSV for COPY
     # FROM STDIN, in memory; nothing leaves the process except to the database.
-    "members/importing.py": "CSV buffer for COPY ... FROM STDIN while importing; writes into the database only",
+    "members/bulk_load.py": "CSV buffer for COPY ... FROM STDIN while importing; writes into the database only",
 }
 
 SKIP_DIRS = {".venv", "var", "migrations", "tests", "node_modules", "staticfiles", ".git", ".ruff_cache", "__pycache__"}

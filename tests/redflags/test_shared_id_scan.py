@@ -14,11 +14,11 @@ import pytest
 from django.core.management import call_command
 from django.db import connection
 
+from accounts.cis_import import COLUMNS, import_members
+from accounts.cis_import.synthetic import synthetic_row
 from accounts.models import Account
 from members import crypto
 from members.audit import AuditEvent
-from members.importing import COLUMNS, import_members
-from members.legacy_csv import synthetic_row
 from members.models import Member
 from redflags import events, services
 from redflags.models import Flag, ObservedEvent, ReviewItem, RiskAssessment

@@ -14,9 +14,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from members import registry_admin, roles
+from members import admin_changelist, registry_admin, roles
+from members.admin_changelist import MemberPaginator
 from members.models import AuditEvent, Member
-from members.registry_admin import MemberPaginator
 from members.selectors import member_count_estimate, member_list
 from tests import factories
 
@@ -158,7 +158,7 @@ def test_a_small_registry_is_counted_exactly(client, csr):
 def test_a_large_registry_shows_an_estimate_but_filters_and_searches_count_exactly(client, csr, monkeypatch):
     members = factories.MemberFactory.create_batch(3)
     factories.MemberFactory(status=Member.Status.FORMER)
-    monkeypatch.setattr(registry_admin, "member_count_estimate", lambda: 250_000)
+    monkeypatch.setattr(admin_changelist, "member_count_estimate", lambda: 250_000)
     client.force_login(csr)
 
     html = client.get(MEMBERS).content.decode()
@@ -178,7 +178,7 @@ def test_a_large_registry_shows_an_estimate_but_filters_and_searches_count_exact
 def test_the_paginator_estimates_only_the_whole_large_table(monkeypatch):
     factories.MemberFactory.create_batch(3)
     estimate = {"value": 250_000}
-    monkeypatch.setattr(registry_admin, "member_count_estimate", lambda: estimate["value"])
+    monkeypatch.setattr(admin_changelist, "member_count_estimate", lambda: estimate["value"])
 
     whole = MemberPaginator(member_list().order_by("member_number"), 100)
     assert (whole.count, whole.count_is_estimate) == (250_000, True)

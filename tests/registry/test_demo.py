@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
+from accounts.demo import seed_registry
 from accounts.models import Account, Bill, Meter, Payment
 from members.demo import DEMO_PASSWORD, DEMO_STEPS
-from members.demo_registry import seed_registry
 from members.models import CapitalCreditAllocation, Member
 from members.selectors import member_for_user
 

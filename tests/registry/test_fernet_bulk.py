@@ -1,5 +1,7 @@
-"""The bulk Fernet paths (import, key rotation) against ``cryptography.fernet``: tokens interoperate both
-ways, and anything ``Fernet`` would reject, ``decrypt_many`` rejects too, naming the token's position."""
+"""The bulk Fernet paths (import, key rotation, the export's pages) against ``cryptography.fernet``: tokens
+interoperate both ways, and anything ``Fernet`` would reject, ``decrypt_many`` rejects too, naming the
+token's position. The export's ``decrypt_page`` (moved here from disclosures/page_decrypt.py) is the same
+decryptor returning plaintexts only."""
 
 from __future__ import annotations
 
@@ -10,11 +12,11 @@ import random
 import struct
 
 import pytest
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from members import fernet_bulk
-from members.fernet_bulk import BulkInvalidToken, decrypt_many, encrypt_many
+from members.fernet_bulk import BulkInvalidToken, decrypt_many, decrypt_page, encrypt_many
 
 KEY_A, KEY_B, KEY_C = Fernet.generate_key(), Fernet.generate_key(), Fernet.generate_key()
 # Every padded length from one to seven blocks, both sides of each block boundary, and UTF-8 text.
@@ -125,6 +127,66 @@ def test_a_token_fernet_rejects_stops_bulk_decryption_at_its_position(kind):
 @pytest.mark.parametrize("length", [0, 16, 32, 64, 65, 200])
 def test_the_primed_hmac_is_hmac_sha256(length):
     key = os.urandom(length)
-    mac = fernet_bulk._hmac_sha256(key)
+    mac = fernet_bulk.primed_hmac_sha256(key)
     for body in (b"", os.urandom(57), os.urandom(1000)):
         assert mac(body) == hmac.digest(key, body, "sha256")
+
+
+# --- The export's page decryption (was tests/disclosures/test_page_decrypt.py) ---------------------------
+
+
+def _page_values() -> list[bytes]:
+    sizes = [0, 1, 15, 16, 17, 31, 32, 33, 100, 1000]
+    return [os.urandom(n) for n in sizes] + ["naïve — ünïcode".encode(), b"123456789"]
+
+
+def test_the_page_decryptor_decrypts_what_fernet_encrypts():
+    key = Fernet.generate_key()
+    values = _page_values()
+    tokens = [Fernet(key).encrypt(v) for v in values]
+    assert decrypt_page([key], tokens) == values
+
+
+def test_the_page_decryptor_decrypts_tokens_of_old_and_new_keys_in_one_page():
+    new, old = Fernet.generate_key(), Fernet.generate_key()
+    values = _page_values()
+    tokens = [(Fernet(old) if i % 2 else Fernet(new)).encrypt(v) for i, v in enumerate(values)]
+    assert decrypt_page([new, old], tokens) == values
+    assert [MultiFernet([Fernet(new), Fernet(old)]).decrypt(t) for t in tokens] == values
+
+
+def test_an_empty_export_page_is_empty():
+    assert decrypt_page([Fernet.generate_key()], []) == []
+
+
+@pytest.mark.parametrize("position", [0, 5, 20, 40, -40, -1])
+def test_a_tampered_token_is_refused_by_the_page_decryptor(position):
+    key = Fernet.generate_key()
+    token = bytearray(Fernet(key).encrypt(b"123-45-6789 fake"))
+    token[position] = ord("A") if token[position] != ord("A") else ord("B")
+    with pytest.raises(InvalidToken):
+        decrypt_page([key], [Fernet(key).encrypt(b"fine"), bytes(token)])
+
+
+def test_a_token_under_an_unknown_key_is_refused_by_the_page_decryptor():
+    with pytest.raises(InvalidToken):
+        decrypt_page([Fernet.generate_key()], [Fernet(Fernet.generate_key()).encrypt(b"secret")])
+
+
+def test_the_registry_fields_round_trip_through_the_page_decryptor(db):
+    """What members.fields stores (ciphertext in the database) decrypts to the model's values."""
+    from django.db.models import BinaryField
+    from django.db.models.functions import Cast
+
+    from members import crypto
+    from members.models import Member
+    from tests.factories import MemberFactory
+
+    member = MemberFactory()
+    raw = (
+        Member.objects.filter(pk=member.pk)
+        .values_list(Cast("ssn", BinaryField()), Cast("date_of_birth", BinaryField()))
+        .get()
+    )
+    ssn, dob = decrypt_page(crypto.derived_fernet_keys(), [bytes(v) for v in raw])
+    assert ssn.decode() == member.ssn and dob.decode() == member.date_of_birth.isoformat()

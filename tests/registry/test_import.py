@@ -6,13 +6,15 @@ import io
 import pytest
 from django.core.management import call_command
 
+from accounts.cis_import import COLUMNS, ImportReport, announce_import, cleaning, import_members
+from accounts.cis_import.synthetic import synthetic_csv, synthetic_row
 from accounts.models import Account, Meter, Premise
-from members import importing
+from members import bulk_load
 from members.crypto import blind_index
-from members.importing import COLUMNS, import_members
-from members.legacy_csv import synthetic_csv, synthetic_row
 from members.models import AuditEvent, FinancialAccount, Member
 from members.selectors import members_matching
+from members.signals import members_imported
+from redflags.models import Flag
 
 pytestmark = pytest.mark.django_db
 
@@ -72,7 +74,7 @@ def test_a_re_run_loads_nothing_twice():
 
 
 def test_a_failing_batch_loads_none_of_its_rows(monkeypatch):
-    real_copy = importing._copy
+    real_copy = bulk_load.copy_rows
     calls = {"accounts": 0}
 
     def failing_copy(cursor, table, columns, rows, *args):
@@ -82,7 +84,7 @@ def test_a_failing_batch_loads_none_of_its_rows(monkeypatch):
                 raise RuntimeError("disk full")
         return real_copy(cursor, table, columns, rows, *args)
 
-    monkeypatch.setattr(importing, "_copy", failing_copy)
+    monkeypatch.setattr(bulk_load, "copy_rows", failing_copy)
     with pytest.raises(RuntimeError):
         import_members(io.StringIO(synthetic_csv(10)), batch_size=5)
     assert Member.objects.count() == 5 and Account.objects.count() == 5 and Premise.objects.count() == 5
@@ -118,7 +120,7 @@ def test_the_bulk_index_shortcuts_agree_with_the_general_blind_index():
         raw = synthetic_row(number)
         raw["phone"] = "+1 (217) 555-01" + f"{number % 100:02d}"
         raw["email"] = f"Mixed.Case{number}@Example.TEST"
-        row, errors = importing._clean_row(2, raw, timezone.localdate())
+        row, errors = cleaning.clean_row(2, raw, timezone.localdate())
         assert errors == []
         m, s = row.member, row.secrets
         tax_kind, tax_raw = ("tin", raw["tin"]) if "tin" in s else ("ssn", raw["ssn"])
@@ -161,3 +163,30 @@ def test_the_import_command_queues_members_sharing_an_ssn_for_red_flags_review(t
     flagged = set(Flag.objects.filter(code="B5_SSN_SHARED").values_list("assessment__member__member_number", flat=True))
     assert flagged == {rows[1]["member_number"], rows[3]["member_number"]}
     assert rows[1]["ssn"] not in capsys.readouterr().out
+
+
+def test_a_finished_load_is_announced_and_red_flags_answers_with_its_shared_ssn_scan():
+    rows = [synthetic_row(i) for i in range(4)]
+    rows[3]["ssn"] = rows[1]["ssn"]
+    report = import_members(_csv(rows))
+    assert sorted(report.member_ids) == sorted(Member.objects.values_list("pk", flat=True))
+    heard = []
+
+    def listener(sender, member_ids, actor_label, **kwargs):
+        heard.append((sorted(member_ids), actor_label))
+
+    members_imported.connect(listener)
+    try:
+        summaries = announce_import(report, actor_label="import:legacy.csv")
+    finally:
+        members_imported.disconnect(listener)
+
+    assert heard == [(sorted(report.member_ids), "import:legacy.csv")]
+    assert any("2 members flagged for review" in summary for summary in summaries)
+    flagged = set(Flag.objects.filter(code="B5_SSN_SHARED").values_list("assessment__member__member_number", flat=True))
+    assert flagged == {rows[1]["member_number"], rows[3]["member_number"]}
+    assert all(rows[1]["ssn"] not in summary for summary in summaries)
+
+
+def test_a_load_that_loaded_nobody_announces_nothing():
+    assert announce_import(ImportReport(members_already_present=12), actor_label="import:again.csv") == []

@@ -14,10 +14,10 @@ import psycopg2
 import pytest
 from django.db import connection
 
+from accounts.cis_import import COLUMNS, BatchFailed, import_members, loading
+from accounts.cis_import.synthetic import synthetic_csv, synthetic_row
 from accounts.models import Account, Meter, Premise
-from members import importing
-from members.importing import BatchFailed, import_members
-from members.legacy_csv import synthetic_csv, synthetic_row
+from members import bulk_load
 from members.models import AuditEvent, FinancialAccount, Member
 
 
@@ -53,14 +53,14 @@ def own_database(django_db_setup, django_db_blocker):
 def child_pids(monkeypatch, tmp_path):
     """Records the process id of every batch's loader (children inherit the patch through fork)."""
     log = tmp_path / "pids"
-    real = importing._load_batch
+    real = loading._load_batch
 
     def recording(rows, report, **kwargs):
         with open(log, "a") as out:
             out.write(f"{os.getpid()}\n")
         return real(rows, report, **kwargs)
 
-    monkeypatch.setattr(importing, "_load_batch", recording)
+    monkeypatch.setattr(loading, "_load_batch", recording)
     return lambda: [int(line) for line in log.read_text().split()] if log.exists() else []
 
 
@@ -73,7 +73,7 @@ def _shared_premises_csv(count: int) -> io.StringIO:
         rows[index]["premise_number"] = rows[index - 10]["premise_number"]
         rows[index]["meter_number"] = rows[index - 10]["meter_number"]
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(importing.COLUMNS), extrasaction="ignore")
+    writer = csv.DictWriter(buffer, fieldnames=list(COLUMNS), extrasaction="ignore")
     writer.writeheader()
     writer.writerows(rows)
     buffer.seek(0)
@@ -106,14 +106,14 @@ def test_workers_load_every_batch_in_child_processes(own_database, child_pids):
 
 
 def test_a_failing_batch_in_a_worker_stops_the_import_and_leaves_only_whole_batches(own_database, monkeypatch):
-    real_copy = importing._copy
+    real_copy = bulk_load.copy_rows
 
     def failing_copy(cursor, table, columns, rows, *args):
         if table == "members_member" and any(row[0] == "L00000025" for row in rows):
             raise RuntimeError("disk full")
         return real_copy(cursor, table, columns, rows, *args)
 
-    monkeypatch.setattr(importing, "_copy", failing_copy)
+    monkeypatch.setattr(bulk_load, "copy_rows", failing_copy)
     with pytest.raises(BatchFailed, match="batch 3: RuntimeError: disk full"):
         import_members(io.StringIO(synthetic_csv(50)), batch_size=10, workers=2)
 
@@ -124,20 +124,20 @@ def test_a_failing_batch_in_a_worker_stops_the_import_and_leaves_only_whole_batc
         assert numbers <= loaded or not numbers & loaded
     assert Account.objects.count() == len(loaded)
 
-    monkeypatch.setattr(importing, "_copy", real_copy)
+    monkeypatch.setattr(bulk_load, "copy_rows", real_copy)
     rerun = import_members(io.StringIO(synthetic_csv(50)), batch_size=10, workers=2)
     assert rerun.members_loaded == 50 - len(loaded) and Member.objects.count() == 50
 
 
 def test_a_worker_that_dies_is_reported_not_waited_for(own_database, monkeypatch):
-    real = importing._load_batch
+    real = loading._load_batch
 
     def dying(rows, report, **kwargs):
         if kwargs["batch_number"] == 2:
             os._exit(9)
         return real(rows, report, **kwargs)
 
-    monkeypatch.setattr(importing, "_load_batch", dying)
+    monkeypatch.setattr(loading, "_load_batch", dying)
     with pytest.raises(BatchFailed, match="batch 2: the worker process exited with code 9"):
         import_members(io.StringIO(synthetic_csv(30)), batch_size=10, workers=2)
     assert not Member.objects.filter(member_number__in=[f"L{index:08d}" for index in range(10, 20)]).exists()

@@ -20,7 +20,7 @@ from django.db import connection
 from django.test import override_settings
 
 from accounts.models import Premise
-from members import rotation, services
+from members import rotation, services, worker_pool
 from members.crypto import blind_index, derived_fernet_keys
 from members.models import AuditEvent, FinancialAccount, KeyRotationRun, Member
 from members.rotation import RotationError, TableProgress, UndecryptableDuringRotation, keys_rotate
@@ -197,7 +197,7 @@ def test_a_service_write_during_a_batch_waits_for_it_and_lands_under_the_new_key
     target_id = members[5].pk
     with _rotating():
         stale = Member.objects.get(pk=target_id)  # loaded before the rotation reaches it, as a request would
-    context = rotation.multiprocessing.get_context("fork")
+    context = worker_pool.multiprocessing.get_context("fork")
     batch_locked, writer_waited = context.Event(), context.Event()
     real_lock_rows = rotation._lock_rows
 

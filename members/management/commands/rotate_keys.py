@@ -54,7 +54,8 @@ class Command(BaseCommand):
         rate = report.values_reencrypted / report.seconds if report.seconds else 0
         self.stdout.write(
             self.style.SUCCESS(
-                f"run {report.run_id}{' (resumed)' if report.resumed else ''}: {report.values_reencrypted:,} values re-encrypted, "
+                f"run {report.run_id}{' (resumed)' if report.resumed else ''}: "
+                f"{report.values_reencrypted:,} values re-encrypted, "
                 f"{report.indexes_recomputed:,} indexes recomputed in {report.seconds:.1f}s ({rate:,.0f} values/s, "
                 f"{report.workers} worker{'s' if report.workers != 1 else ''}). "
                 "The old FERNET_KEYS entry and BLIND_INDEX_KEY_PREVIOUS may now be removed."

@@ -1,6 +1,8 @@
 """Demo data for the registry: ~300 members with premises, meters (some solar), open and closed
 accounts, bank accounts, a year of bills and payments, capital credits, and portal logins
-``member0001`` .. ``member0005`` (password ``members.demo.DEMO_PASSWORD``).
+``member0001`` .. ``member0005`` (password ``members.demo.DEMO_PASSWORD``). The first step of
+``members.demo.DEMO_STEPS`` (added by ``AccountsConfig.ready``): every later app's demo data hangs off
+these members.
 
 Members, premises, accounts and meters come in through the legacy CIS import (the same path a co-op's
 real data would take), so they are validated, encrypted and indexed exactly like production rows.
@@ -17,10 +19,11 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.cis_import import import_members
+from accounts.cis_import.synthetic import synthetic_csv
 from accounts.models import Account, Bill, Payment
 from members.audit import audit_record
-from members.importing import import_members
-from members.legacy_csv import synthetic_csv
+from members.demo import DEMO_PASSWORD
 from members.models import CapitalCreditAllocation, Member, User
 
 DEMO_MEMBERS = 300
@@ -95,8 +98,6 @@ def _history(accounts: list[Account]) -> tuple[int, int, int]:
 
 
 def _portal_logins() -> int:
-    from members.demo import DEMO_PASSWORD
-
     created = 0
     for number in range(1, PORTAL_LOGINS + 1):
         member = Member.objects.only("id", "user_id", "email").get(member_number=f"{DEMO_PREFIX}{number:08d}")

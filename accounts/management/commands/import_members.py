@@ -1,4 +1,9 @@
-"""``manage.py import_members legacy.csv``: load a legacy CIS export (see members/importing.py)."""
+"""``manage.py import_members legacy.csv``: load a legacy CIS export (see accounts/cis_import/).
+
+After a load that loaded members it announces it (``members.signals.members_imported``): Red Flags
+(redflags/receivers.py) then checks the whole registry for members sharing an SSN/TIN (Red Flag B5),
+since accounts loaded from the legacy system were never scored at opening; its summary is printed.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +11,9 @@ import time
 from pathlib import Path
 
 from django.core.exceptions import ValidationError
-from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
-from members.importing import COLUMNS, analyze_imported_tables, default_workers, import_members
+from accounts.cis_import import COLUMNS, analyze_imported_tables, announce_import, default_workers, import_members
 
 
 class Command(BaseCommand):
@@ -38,12 +42,13 @@ class Command(BaseCommand):
                 f"{state.members_already_present} already present, {state.bad_rows} bad rows so far"
             )
 
+        actor_label = f"import:{path.name}"
         try:
             with path.open(newline="", encoding="utf-8-sig") as handle:
                 result = import_members(
                     handle,
                     batch_size=batch_size,
-                    actor_label=f"import:{path.name}",
+                    actor_label=actor_label,
                     on_batch=progress,
                     workers=workers or default_workers(),
                 )
@@ -51,9 +56,8 @@ class Command(BaseCommand):
             raise CommandError(" ".join(exc.messages)) from None
         if result.members_loaded:
             analyze_imported_tables()
-            # Imported accounts were opened in the legacy system, so no opening was scored here: check
-            # the whole registry for members sharing an SSN/TIN (Red Flag B5) now.
-            call_command("redflags_scan_shared_ids", stdout=self.stdout)
+            for summary in announce_import(result, actor_label=actor_label):
+                self.stdout.write(self.style.SUCCESS(summary))
         for error in result.errors:
             self.stdout.write(f"  bad row {error}")
         if report:
@@ -64,8 +68,10 @@ class Command(BaseCommand):
         elapsed = time.perf_counter() - started
         self.stdout.write(
             self.style.SUCCESS(
-                f"{result.rows_read} rows read: {result.members_loaded} members loaded, {result.members_already_present} already "
-                f"present, {result.bad_rows} bad rows; {result.bank_accounts_loaded} bank accounts, {result.premises_loaded} "
-                f"premises, {result.accounts_loaded} accounts, {result.meters_loaded} meters; {result.batches} batches in {elapsed:.1f}s"
+                f"{result.rows_read} rows read: {result.members_loaded} members loaded, "
+                f"{result.members_already_present} already present, {result.bad_rows} bad rows; "
+                f"{result.bank_accounts_loaded} bank accounts, {result.premises_loaded} premises, "
+                f"{result.accounts_loaded} accounts, {result.meters_loaded} meters; "
+                f"{result.batches} batches in {elapsed:.1f}s"
             )
         )

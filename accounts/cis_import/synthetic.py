@@ -10,9 +10,8 @@ from __future__ import annotations
 import csv
 import datetime
 import io
-from collections.abc import Iterator
 
-from members.importing import COLUMNS
+from accounts.cis_import.cleaning import COLUMNS
 
 _AREA_CODES = ("217", "309", "618", "815", "630", "708", "773", "312", "847", "224", "331", "779")
 _FIRST = ("Alex", "Jordan", "Casey", "Riley", "Morgan", "Taylor", "Jamie", "Avery", "Quinn", "Rowan", "Sage", "Emerson")
@@ -94,8 +93,3 @@ def synthetic_csv(count: int, *, start: int = 0, prefix: str = "L") -> str:
     for index in range(start, start + count):
         writer.writerow(synthetic_row(index, prefix=prefix))
     return buffer.getvalue()
-
-
-def synthetic_rows(count: int, *, start: int = 0, prefix: str = "L") -> Iterator[dict[str, str]]:
-    for index in range(start, start + count):
-        yield synthetic_row(index, prefix=prefix)

@@ -1,0 +1,18 @@
+"""The project package as an app, so its start-up checks register from its own ``ready()``.
+
+Without it the key checks (config/checks.py) were registered by importing them from ``members``, the
+lowest layer, which may not import the project package above it.
+"""
+
+from django.apps import AppConfig
+
+
+class ProjectConfig(AppConfig):
+    name = "config"
+    label = "config"
+    verbose_name = "MemberGuard configuration"
+
+    def ready(self) -> None:
+        # Imported here, not at the top: importing the module registers its system checks, once the
+        # settings they read are loaded.
+        from config import checks  # noqa: F401

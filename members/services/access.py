@@ -1,0 +1,96 @@
+"""Access to member records as events in the audit trail: record views, list views and reveals.
+
+A reveal shows one full identifier for ``REVEAL_SECONDS`` to a user holding the field's declared
+permission (members/identifiers.py), after a typed reason that itself may not contain an identifier;
+denied attempts are recorded too.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from members import identifiers
+from members.actors import Actor, signed_in_user
+from members.audit import audit_record
+from members.crypto import nfkc
+from members.models import Member, RevealGrant
+
+# How long a revealed value stays visible.
+REVEAL_SECONDS = 300
+MINIMUM_REASON_LENGTH = 10
+# Fields a reveal may expose, with the permission each needs (declared in members/identifiers.py).
+REVEALABLE_FIELDS = identifiers.revealable()
+_LOOKS_LIKE_IDENTIFIER = re.compile(r"[0-9][0-9 \-]{6,}[0-9]")
+
+
+def member_record_view(*, actor: Actor, member: Member, channel: str = "admin", ip_address: str | None = None) -> None:
+    """Every staff view of a member's record leaves an ``access.view_member`` row."""
+    with transaction.atomic():
+        audit_record(
+            actor=actor, action="access.view_member", obj=member, detail={"channel": channel}, ip_address=ip_address
+        )
+
+
+def member_list_view(
+    *, actor: Actor, member_ids: list[int], channel: str = "admin", query: str = "", ip_address: str | None = None
+) -> None:
+    """A list page showing members (masked) is recorded once, naming the ids shown."""
+    with transaction.atomic():
+        audit_record(
+            actor=actor,
+            action="access.list_members",
+            object_type="members.member",
+            detail={"channel": channel, "member_ids": member_ids[:200], "searched": bool(query)},
+            ip_address=ip_address,
+        )
+
+
+def member_reveal(
+    *, actor: Actor, member: Member, field_name: str, reason: str, channel: str = "admin", ip_address: str | None = None
+) -> RevealGrant:
+    """Show one full value for ``REVEAL_SECONDS``: needs the permission and a typed reason; audited."""
+    permission = REVEALABLE_FIELDS.get(field_name)
+    if permission is None:
+        raise ValidationError({"field_name": ["This field cannot be revealed."]})
+    user = signed_in_user(actor)
+    if user is None or not user.has_perm(permission):
+        with transaction.atomic():
+            audit_record(
+                actor=actor,
+                action="access.reveal_denied",
+                obj=member,
+                fields=[field_name],
+                detail={"channel": channel},
+                ip_address=ip_address,
+            )
+        raise PermissionDenied("You do not have permission to reveal identifying information.")
+    reason = " ".join(nfkc(reason or "").split())
+    if len(reason) < MINIMUM_REASON_LENGTH:
+        raise ValidationError(
+            {"reason": [f"Type why you need the full value (at least {MINIMUM_REASON_LENGTH} characters)."]}
+        )
+    if _LOOKS_LIKE_IDENTIFIER.search(reason):
+        raise ValidationError({"reason": ["Do not type identifying numbers into the reason."]})
+    with transaction.atomic():
+        grant = RevealGrant.objects.create(
+            user=user,
+            member=member,
+            field_name=field_name,
+            reason=reason,
+            expires_at=timezone.now() + datetime.timedelta(seconds=REVEAL_SECONDS),
+        )
+        audit_record(
+            actor=actor,
+            action="access.reveal",
+            obj=member,
+            fields=[field_name],
+            reason=reason,
+            detail={"channel": channel, "expires_at": grant.expires_at.isoformat()},
+            ip_address=ip_address,
+        )
+    return grant
