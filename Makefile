@@ -31,6 +31,9 @@ bench: install
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+	$(BIN)/python .ci/structure.py
 
 check: install
 	DEBUG=true $(BIN)/python manage.py check

@@ -31,13 +31,17 @@ ALLOWED = {
     # Access, not disclosure: the member's own meter intervals to the member (seed 000 B.3, seed 001
     # "timely access in a readily accessible format"), or to staff through the usage app's audited
     # access helper (_account_for_reader). A third party gets usage only via disclosure_export.
-    "accounts/usage/api.py": "member's own interval CSV and Green Button XML (B.3 access) and audited staff reads, never a third party",
+    "accounts/usage/api.py": (
+        "member's own interval CSV and Green Button XML (B.3 access) and audited staff reads, never a third party"
+    ),
     # Internal staff access, not a release: the registry admin's "Export selected as CSV (masked)" action
     # for staff with view permission; identifiers masked, each download written to the access log
     # (members.services.member_list_view, shown on /audit/access-log/). Anything that goes on to a third
     # party must go through disclosure_export.
     "members/registry_admin.py": "staff-only masked member CSV, every download on the access log",
-    "accounts/cis_import/synthetic.py": "writes SYNTHETIC fake rows for the import tests and benchmark; never reads the database",
+    "accounts/cis_import/synthetic.py": (
+        "writes SYNTHETIC fake rows for the import tests and benchmark; never reads the database"
+    ),
     # Inbound, not outbound: the CIS import formats the rows it is loading INTO PostgreSQL as CSV for COPY
     # FROM STDIN, in memory; nothing leaves the process except to the database.
     "members/bulk_load.py": "CSV buffer for COPY ... FROM STDIN while importing; writes into the database only",

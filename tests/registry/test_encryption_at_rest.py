@@ -75,8 +75,8 @@ def test_no_planted_identifier_appears_in_a_raw_scan_of_every_column(csr):
     found: set[str] = set()
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT table_name, column_name, data_type FROM information_schema.columns "
-            "WHERE table_schema = 'public' AND data_type IN ('text', 'character varying', 'bytea', 'jsonb', 'json', 'date')"
+            "SELECT table_name, column_name, data_type FROM information_schema.columns WHERE table_schema = 'public' "
+            "AND data_type IN ('text', 'character varying', 'bytea', 'jsonb', 'json', 'date')"
         )
         columns = cursor.fetchall()
         assert len(columns) > 50
