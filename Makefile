@@ -34,6 +34,7 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 	$(BIN)/python .ci/structure.py
+	DEBUG=true $(BIN)/mypy
 
 check: install
 	DEBUG=true $(BIN)/python manage.py check

@@ -21,9 +21,7 @@ SKIP_PARTS = {".venv", "migrations", "tests", "var", "node_modules", ".git"}
 
 
 def sources() -> list[Path]:
-    return sorted(
-        path for path in ROOT.rglob("*.py") if not SKIP_PARTS.intersection(path.relative_to(ROOT).parts)
-    )
+    return sorted(path for path in ROOT.rglob("*.py") if not SKIP_PARTS.intersection(path.relative_to(ROOT).parts))
 
 
 def main() -> int:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -63,7 +63,7 @@ class _Buffer(io.StringIO):
         return value
 
 
-def render_csv(header: list[str], rows: Iterable[Iterable]) -> Iterator[bytes]:
+def render_csv(header: list[str], rows: Iterable[Iterable]) -> Generator[bytes, None, None]:
     buffer = _Buffer()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow([csv_safe(h) for h in header])
@@ -87,7 +87,9 @@ def _json_default(value):
     raise TypeError(f"cannot serialise {type(value).__name__}")
 
 
-def render_json(header: list[str], rows: Iterable[Iterable], *, meta: dict | None = None) -> Iterator[bytes]:
+def render_json(
+    header: list[str], rows: Iterable[Iterable], *, meta: dict | None = None
+) -> Generator[bytes, None, None]:
     """``{"meta": {...}, "records": [{...}, ...]}`` written record by record."""
     yield (b'{"meta":' + json.dumps(meta or {}, default=_json_default).encode() + b',"records":[')
     parts: list[str] = []

@@ -6,7 +6,7 @@ categories, bases and checksums.
 
 from __future__ import annotations
 
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
@@ -41,16 +41,16 @@ def disclosure_log(*, filters: dict | None = None) -> QuerySet[DisclosureLogEntr
     entries = DisclosureLogEntry.objects.select_related("recipient").defer("member_ids")
     if filters.get("outcome"):
         entries = entries.filter(outcome=filters["outcome"])
-    if _int(filters.get("recipient")) is not None:
-        entries = entries.filter(recipient_id=_int(filters["recipient"]))
+    if (recipient_id := _int(filters.get("recipient"))) is not None:
+        entries = entries.filter(recipient_id=recipient_id)
     if filters.get("basis_kind"):
         entries = entries.filter(basis_kind=filters["basis_kind"])
-    if _int(filters.get("member")) is not None:
-        entries = entries.filter(member_ids__contains=[_int(filters["member"])])
+    if (member_id := _int(filters.get("member"))) is not None:
+        entries = entries.filter(member_ids__contains=[member_id])
     if since := _day_start(filters.get("since")):
         entries = entries.filter(at__gte=since)
     if until := _day_start(filters.get("until")):
-        entries = entries.filter(at__lt=until + timezone.timedelta(days=1))
+        entries = entries.filter(at__lt=until + timedelta(days=1))
     if filters.get("q"):
         entries = entries.filter(Q(basis_ref__icontains=filters["q"]) | Q(reason__icontains=filters["q"]))
     return entries.order_by("-seq")
@@ -87,10 +87,10 @@ def consent_list(*, filters: dict | None = None) -> QuerySet[Consent]:
         consents = consents.filter(revoked_at__isnull=True, expires_at__lte=now)
     elif status == "active":
         consents = consents.filter(revoked_at__isnull=True).filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
-    if _int(filters.get("recipient")) is not None:
-        consents = consents.filter(recipient_id=_int(filters["recipient"]))
-    if _int(filters.get("member")) is not None:
-        consents = consents.filter(member_id=_int(filters["member"]))
+    if (recipient_id := _int(filters.get("recipient"))) is not None:
+        consents = consents.filter(recipient_id=recipient_id)
+    if (member_id := _int(filters.get("member"))) is not None:
+        consents = consents.filter(member_id=member_id)
     if filters.get("channel"):
         consents = consents.filter(channel=filters["channel"])
     if filters.get("purpose"):
@@ -104,7 +104,7 @@ def access_log(*, filters: dict | None = None) -> QuerySet[AuditEvent]:
     events = registry_access_log(
         member=_int(filters.get("member")),
         since=_day_start(filters.get("since")),
-        until=(_day_start(filters.get("until")) + timezone.timedelta(days=1)) if filters.get("until") else None,
+        until=(_day_start(filters.get("until")) + timedelta(days=1)) if filters.get("until") else None,
     )
     if filters.get("actor"):
         events = events.filter(actor_label=filters["actor"])

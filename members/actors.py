@@ -19,7 +19,7 @@ Actor: TypeAlias = "User | AnonymousUser | None"
 
 def signed_in_user(actor: Actor) -> User | None:
     """The actor as a ``User`` when a person signed in, else ``None`` (anonymous or the system)."""
-    return actor if actor is not None and actor.is_authenticated else None  # type: ignore[return-value]
+    return actor if actor is not None and actor.is_authenticated else None
 
 
 def actor_id_of(actor: Actor) -> int | None:

@@ -14,7 +14,7 @@ import datetime
 import re
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, TypeVar
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
@@ -225,6 +225,9 @@ def clean_amount(value: Any, *, allow_zero: bool = False) -> Decimal:
     return amount
 
 
+_T = TypeVar("_T")
+
+
 class Collector:
     """Runs cleaners per field, keeps every message, raises once: ``ValidationError({field: [...]})``."""
 
@@ -247,3 +250,11 @@ class Collector:
     def raise_if_errors(self) -> None:
         if self.errors:
             raise ValidationError(self.errors)
+
+    def require(self, value: _T | None) -> _T:
+        """``value`` once every error is raised: a cleaner that failed returned ``None`` and added an error,
+        so after ``raise_if_errors`` a ``None`` here is a caller's bug, refused rather than passed on."""
+        self.raise_if_errors()
+        if value is None:
+            raise ValueError("a cleaned value is missing although no field error was collected")
+        return value

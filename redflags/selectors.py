@@ -50,7 +50,7 @@ def annual_review_report(*, year: int) -> dict:
     resolved = list(
         ReviewItem.objects.filter(resolved_at__gte=start, resolved_at__lt=end).values_list("created_at", "resolved_at")
     )
-    hours = [(done - made).total_seconds() / 3600 for made, done in resolved]
+    hours = [(done - made).total_seconds() / 3600 for made, done in resolved if done is not None]
     outcomes = Counter(RiskAssessment.objects.filter(**in_year).values_list("outcome", flat=True))
     closed_by_program = Response.objects.filter(at__gte=start, at__lt=end, kind=Response.Kind.CLOSE_ACCOUNT).count()
     denied_by_program = Response.objects.filter(at__gte=start, at__lt=end, kind=Response.Kind.DO_NOT_OPEN).count()

@@ -134,9 +134,10 @@ def payment_return(*, actor: Actor, payment: Payment, reason: str) -> Payment:
     payment.returned_at = timezone.now()
     with transaction.atomic():
         payment.save(update_fields=["returned", "returned_at"])
-        if payment.bill_id and payment.bill.status == Bill.Status.PAID:
-            payment.bill.status = Bill.Status.OPEN
-            payment.bill.save(update_fields=["status"])
+        bill = payment.bill
+        if bill is not None and bill.status == Bill.Status.PAID:
+            bill.status = Bill.Status.OPEN
+            bill.save(update_fields=["status"])
         audit_record(
             actor=actor,
             action="account.payment_returned",

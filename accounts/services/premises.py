@@ -41,7 +41,7 @@ def premise_create(
         collector.add("premise_number", "A premise with this number already exists.")
     if len(gate_code or "") > 40:
         collector.add("gate_code", "Keep the gate code under 40 characters.")
-    collector.raise_if_errors()
+    address = collector.require(address)
     premise = Premise(
         premise_number=premise_number or "",
         address_index=blind_index("address", address.as_tuple()),

@@ -18,7 +18,7 @@ the tests of both apps, loads them through ``espi_schema``.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
@@ -333,7 +333,7 @@ def _entry(
     )
 
 
-def render_espi(usage_points: Iterable[dict], *, base_url: str, now: datetime) -> Iterator[bytes]:
+def render_espi(usage_points: Iterable[dict], *, base_url: str, now: datetime) -> Generator[bytes, None, None]:
     """An Atom feed of UsagePoint, ReadingType, MeterReading and IntervalBlock entries.
 
     ``usage_points``: dicts with ``key`` (an opaque stable string, e.g. "acct-42-ch1"), ``title``,

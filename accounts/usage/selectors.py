@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import connection
@@ -83,7 +84,7 @@ def interval_readings_for_account(
     query = (
         "SELECT * FROM (" + _FINEST_DAYS.format(columns="vals, quality") + ") AS finest ORDER BY day, meter_id, channel"  # noqa: S608
     )  # fixed SQL fragments only; values are parameters
-    params = {"meters": meters, "first": first, "last": last}
+    params: dict[str, Any] = {"meters": meters, "first": first, "last": last}
     with connection.chunked_cursor() as cursor:
         cursor.execute(query, params)
         current_day = None
@@ -188,10 +189,10 @@ def monthly_totals_for_account(*, account, start_month: date, end_month: date) -
                     results.append(MonthlyTotal(month, CHANNEL_NAMES[channel], row[2], row[3]))
         else:
             days = daily_totals_for_account(account=account, first_day=month, last_day=following - timedelta(days=1))
-            for channel in ("delivered", "received"):
-                picked = [d for d in days if d.channel == channel]
+            for channel_name in ("delivered", "received"):
+                picked = [d for d in days if d.channel == channel_name]
                 if picked:
-                    results.append(MonthlyTotal(month, channel, sum(d.wh for d in picked), len(picked)))
+                    results.append(MonthlyTotal(month, channel_name, sum(d.wh for d in picked), len(picked)))
         month = following
     return results
 
@@ -224,7 +225,12 @@ _MONTHLY_CLIP = """
 
 def _monthly_rows(*, account_ids, start_month: date, end_month: date, clip: bool) -> list[tuple]:
     query = _MONTHLY.format(clip=_MONTHLY_CLIP if clip else "")
-    params = {"accounts": list(account_ids), "start": start_month, "end": end_month, "tz": settings.TIME_ZONE}
+    params: dict[str, Any] = {
+        "accounts": list(account_ids),
+        "start": start_month,
+        "end": end_month,
+        "tz": settings.TIME_ZONE,
+    }
     with connection.cursor() as cursor:
         cursor.execute(query, params)
         rows = cursor.fetchall()
@@ -254,15 +260,18 @@ def usage_for_account(
 ) -> dict:
     """Usage at the granularity that fits the period: a day in intervals, a month in days, a year in
     days (365 points chart well) plus monthly totals, a range by its length."""
-    if period == "day":
-        first_day = last_day = day
-    elif period == "month":
-        first_day = day.replace(day=1)
-        last_day = _next_month(first_day) - timedelta(days=1)
-    elif period == "year":
-        first_day, last_day = date(day.year, 1, 1), date(day.year, 12, 31)
-    elif period != "range":
+    if period not in ("day", "month", "year", "range"):
         raise ValueError("period must be day, month, year or range")
+    if period != "range":
+        if day is None:
+            raise ValueError(f"a {period} period needs its day")
+        if period == "day":
+            first_day = last_day = day
+        elif period == "month":
+            first_day = day.replace(day=1)
+            last_day = _next_month(first_day) - timedelta(days=1)
+        else:
+            first_day, last_day = date(day.year, 1, 1), date(day.year, 12, 31)
     if first_day is None or last_day is None or first_day > last_day:
         raise ValueError("give a valid day, or first_day <= last_day")
     span = (last_day - first_day).days + 1

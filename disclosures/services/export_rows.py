@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from datetime import date, timedelta
 from decimal import Decimal
 
-from django.db.models import BinaryField, Exists, F, OuterRef, QuerySet, Sum
+from django.db.models import BinaryField, Exists, F, Field, OuterRef, QuerySet, Sum
 from django.db.models.functions import Cast
 from django.utils import timezone
 from fernet_fields.fields import EncryptedField
@@ -43,6 +43,13 @@ def _encrypted_field_names() -> frozenset[str]:
     return frozenset(f.name for f in Member._meta.fields if isinstance(f, EncryptedField))
 
 
+def _concrete_field(name: str) -> Field:
+    field = Member._meta.get_field(name)
+    if not isinstance(field, Field):
+        raise TypeError(f"{name} is not a column of the member")
+    return field
+
+
 def member_rows(plan: Plan, sink: list[int]) -> Iterator[list]:
     """Rows of the released fields, a page at a time.
 
@@ -63,7 +70,7 @@ def member_rows(plan: Plan, sink: list[int]) -> Iterator[list]:
         columns.append(Cast(name, output_field=BinaryField()) if name in encrypted else F(name))
     values = queryset.values_list("pk", *columns)
     encrypted_positions = [
-        (index, Member._meta.get_field(name)) for index, name in enumerate(plan.fields) if name in encrypted
+        (index, _concrete_field(name)) for index, name in enumerate(plan.fields) if name in encrypted
     ]
     keys = crypto.derived_fernet_keys()
     # Keyset pagination (pk > last, LIMIT n): memory stays at one page whatever the export's size, and

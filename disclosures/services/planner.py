@@ -166,14 +166,18 @@ def _one_consent(consent: Consent, recipient: Recipient, release: Release) -> Pl
 
 def _members_consents(recipient: Recipient, release: Release) -> Plan:
     """Each member released holds a consent in force; with no ids, exactly the members who hold one."""
-    gate = {"recipient": recipient, "purpose": release.purpose, "categories": release.categories}
+    purpose, categories = release.purpose, release.categories
     member_ids = release.member_ids
     if member_ids is not None:
-        covered = set(active_consents(**gate).filter(member_id__in=member_ids).values_list("member_id", flat=True))
+        covered = set(
+            active_consents(recipient=recipient, purpose=purpose, categories=categories)
+            .filter(member_id__in=member_ids)
+            .values_list("member_id", flat=True)
+        )
         missing = sorted(set(member_ids) - covered)
         if missing:
             shown = ", ".join(str(m) for m in missing[:SHOWN_MEMBERS]) + ("..." if len(missing) > SHOWN_MEMBERS else "")
-            why = consent_status_reason(member_ids=missing, **gate)
+            why = consent_status_reason(member_ids=missing, recipient=recipient, purpose=purpose, categories=categories)
             raise Refusal(
                 f"{len(missing)} of {len(set(member_ids))} members have no valid consent (members {shown}): {why}"
             )
@@ -186,7 +190,7 @@ def _members_consents(recipient: Recipient, release: Release) -> Plan:
         categories=release.categories,
         fields=_check_fields(release.categories, release.fields),
         member_ids=member_ids,
-        consent_gate=gate,
+        consent_gate={"recipient": recipient, "purpose": purpose, "categories": categories},
     )
 
 

@@ -242,8 +242,7 @@ def member_change_address(
     reason: str = "",
 ) -> Member:
     collector = validation.Collector()
-    address = clean_address(collector, "mailing_", line1, line2, city, state, postal_code)
-    collector.raise_if_errors()
+    address = collector.require(clean_address(collector, "mailing_", line1, line2, city, state, postal_code))
     old = {"address": member.address_index}
     _set_mailing_address(member, address)
     member.address_index = blind_index("address", address.as_tuple())
@@ -351,7 +350,7 @@ def member_change_identifiers(
     )
 
 
-_STATUS_FLOW = {
+_STATUS_FLOW: dict[str, set[str]] = {
     Member.Status.APPLICANT: {Member.Status.ACTIVE, Member.Status.FORMER},
     Member.Status.ACTIVE: {Member.Status.FORMER},
     Member.Status.FORMER: {Member.Status.ACTIVE},

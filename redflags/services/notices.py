@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime
 from collections.abc import Iterable
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -20,10 +20,18 @@ from accounts.models import Account
 from members import crypto
 from members.actors import Actor, signed_in_user
 from members.audit import audit_record
-from members.models import Member
+from members.models import Member, User
 from redflags.events import CRA_ALERT, IDENTITY_THEFT_NOTICE, SECURITY_INCIDENT
 from redflags.models import ConsumerReportAlert, IdentityTheftNotice, KnownFraudEntry, SecurityIncident
 from redflags.services.assessments import program_event_assess
+
+
+def _recorder(actor: Actor) -> User:
+    """Notices and incidents are recorded by a signed-in staff member, whose name the record keeps."""
+    user = signed_in_user(actor)
+    if user is None:
+        raise PermissionDenied("a notice or incident is recorded by a signed-in staff member")
+    return user
 
 
 def fraud_entry_add(*, kind: str, value: str | tuple, listing: str, source: str, actor: Actor) -> KnownFraudEntry:
@@ -41,7 +49,12 @@ def fraud_entry_add(*, kind: str, value: str | tuple, listing: str, source: str,
         raise ValidationError({"value": str(exc)}) from None
     with transaction.atomic():
         entry = KnownFraudEntry.objects.create(
-            kind=kind, index_value=index, value=canonical, listing=listing, source=source.strip(), added_by=actor
+            kind=kind,
+            index_value=index,
+            value=canonical,
+            listing=listing,
+            source=source.strip(),
+            added_by=signed_in_user(actor),
         )
         audit_record(
             actor=actor,
@@ -148,14 +161,15 @@ def identity_theft_notice_record(
         raise ValidationError({"member": "say which member or account the notice is about"})
     if account is not None and member is not None and account.member_id != member.pk:
         raise ValidationError({"account": "the account belongs to another member"})
-    member_id = member.pk if member is not None else account.member_id
+    recorder = _recorder(actor)
+    member_id = member.pk if member is not None else account.member_id  # type: ignore[union-attr]  # one is set
     with transaction.atomic():
         notice = IdentityTheftNotice.objects.create(
             member_id=member_id,
             account=account,
             reporter=reporter,
             summary=summary.strip(),
-            recorded_by=actor,
+            recorded_by=recorder,
             received_at=received_at or timezone.now(),
         )
         audit_record(
@@ -189,9 +203,10 @@ def security_incident_record(
     if not description.strip():
         raise ValidationError({"description": "describe the incident"})
     accounts = list(accounts)
+    recorder = _recorder(actor)
     with transaction.atomic():
         incident = SecurityIncident.objects.create(
-            kind=kind, description=description.strip(), recorded_by=actor, occurred_at=occurred_at or timezone.now()
+            kind=kind, description=description.strip(), recorded_by=recorder, occurred_at=occurred_at or timezone.now()
         )
         incident.accounts.set(accounts)
         audit_record(

@@ -34,7 +34,10 @@ def require_permission(actor: Actor, permission: str, refusal: str) -> User:
 
 def has_current_training(user: Actor) -> bool:
     version = engine.program_settings().program_version
-    return TrainingAcknowledgement.objects.filter(user_id=actor_id_of(user), program_version=version).exists()
+    user_id = actor_id_of(user)
+    if user_id is None:
+        return False
+    return TrainingAcknowledgement.objects.filter(user_id=user_id, program_version=version).exists()
 
 
 def require_current_training(user: Actor) -> None:
@@ -53,7 +56,7 @@ def training_acknowledge(
     version = program_version or engine.program_settings().program_version
     with transaction.atomic():
         ack, created = TrainingAcknowledgement.objects.get_or_create(
-            user=user, program_version=version, defaults={"trained_by": trained_by}
+            user=user, program_version=version, defaults={"trained_by": signed_in_user(trained_by)}
         )
         if created:
             audit_record(

@@ -44,6 +44,13 @@ class Case:
     def held(self) -> bool:
         return self.account is not None and self.account.on_hold
 
+    @property
+    def the_account(self) -> Account:
+        """The account of a response that acts on one (``_needs_account`` runs first for those)."""
+        if self.account is None:
+            raise ValidationError("this response needs an account; the flag is about the member only")
+        return self.account
+
 
 # --- preconditions: each raises with the reason the response cannot be recorded ----------------------
 
@@ -74,12 +81,12 @@ def _needs_account(case: Case) -> None:
 
 
 def _not_yet_open(case: Case) -> None:
-    if case.account.status != "pending":
+    if case.the_account.status != "pending":
         raise ValidationError("only an account that is not yet open can be refused")
 
 
 def _open_or_suspended(case: Case) -> None:
-    if case.account.status not in ("open", "suspended"):
+    if case.the_account.status not in ("open", "suspended"):
         raise ValidationError("only an open or suspended account can be closed")
 
 
@@ -89,7 +96,7 @@ def _on_hold(case: Case) -> None:
 
 
 def _not_the_opener(case: Case) -> None:
-    opener = case.account.opened_by_id
+    opener = case.the_account.opened_by_id
     if opener and opener == case.actor.pk:
         raise PermissionDenied("dual control: the person who opened the account cannot clear its hold")
 
@@ -103,20 +110,20 @@ def _needs_verification_notes(case: Case) -> None:
 
 
 def _warn(case: Case, reason: str) -> None:
-    if not case.account.red_flag_warning:
-        registry.set_warning(account=case.account, warning=True, reason=reason, actor=case.actor)
+    if not case.the_account.red_flag_warning:
+        registry.set_warning(account=case.the_account, warning=True, reason=reason, actor=case.actor)
 
 
 def _deny(case: Case, reason: str) -> None:
-    registry.deny_opening(account=case.account, actor=case.actor, reason=reason)
+    registry.deny_opening(account=case.the_account, actor=case.actor, reason=reason)
 
 
 def _close(case: Case, reason: str) -> None:
-    registry.close_account(account=case.account, actor=case.actor, reason=reason)
+    registry.close_account(account=case.the_account, actor=case.actor, reason=reason)
 
 
 def _release(case: Case, reason: str) -> None:
-    registry.release_hold(account=case.account, actor=case.actor, reason=reason)
+    registry.release_hold(account=case.the_account, actor=case.actor, reason=reason)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,4 @@
+from fernet_fields.fields import EncryptedCharField as EncryptedCharField
+from fernet_fields.fields import EncryptedDateField as EncryptedDateField
+from fernet_fields.fields import EncryptedField as EncryptedField
+from fernet_fields.fields import EncryptedTextField as EncryptedTextField

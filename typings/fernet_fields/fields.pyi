@@ -1,0 +1,13 @@
+# Type information for django-fernet-fields-v2, which ships none: its fields are Django fields whose
+# instance attributes hold the decrypted Python value, so django-stubs can check assignments to them.
+from typing import Any
+
+from django.db import models
+
+class EncryptedField(models.Field[Any, Any]):
+    @property
+    def fernet(self) -> Any: ...
+
+class EncryptedCharField(EncryptedField, models.CharField[Any, Any]): ...
+class EncryptedTextField(EncryptedField, models.TextField[Any, Any]): ...
+class EncryptedDateField(EncryptedField, models.DateField[Any, Any]): ...
