@@ -80,9 +80,30 @@ def bench_registry(quick: bool = False) -> dict[str, float]:
                 raise RuntimeError(f"admin member list answered {response.status_code}")
         results["registry.admin_member_list_ms_p95"] = percentile(timings, 95)
         results["registry.admin_member_list_ms_p50"] = statistics.median(timings)
+        results.update(_search_timings(client, 20 if quick else 200))
     finally:
         _registry_cleanup()
     return results
+
+
+# What staff type (issue 15): a common surname (1 in 12 members), "Last, First", phones in two formats,
+# part of a member number, street words. Each through the admin list, as the CSR sees it.
+_SEARCH_TERMS = ("Whitfield", "okafor, jordan", "(217) 555-0042", "555-0042", "00012", "1042 main", "riley hale 17")
+
+
+def _search_timings(client: Client, rounds: int) -> dict[str, float]:
+    timings = []
+    for index in range(rounds):
+        term = _SEARCH_TERMS[index % len(_SEARCH_TERMS)]
+        started = time.perf_counter()
+        response = client.get("/admin/members/member/", {"q": term})
+        timings.append((time.perf_counter() - started) * 1000)
+        if response.status_code != 200 or b"No member matched" in response.content:
+            raise RuntimeError(f"member search for a bench term answered {response.status_code} with no result")
+    return {
+        "registry.member_search_ms_p95": percentile(timings, 95),
+        "registry.member_search_ms_p50": statistics.median(timings),
+    }
 
 
 BENCHMARKS = [bench_registry]
