@@ -57,7 +57,8 @@ def test_seed_demo_reports_each_step_as_it_goes_and_can_print_only_the_logins(mo
     call_command("seed_demo", stdout=out)
     lines = out.getvalue().splitlines()
     assert lines[1] == "[1/2] Staff logins, one per role ..."
-    assert lines.index("[2/2] A step that takes a while ...") < lines.index(next(x for x in lines if "slow step: done" in x))
+    finished = next(line for line in lines if "slow step: done" in line)
+    assert lines.index("[2/2] A step that takes a while ...") < lines.index(finished)
     assert heard == ["ran"] and "demo password for every login: memberguard-demo" in lines
 
     out = io.StringIO()
