@@ -371,4 +371,11 @@ def release(request):
             response = StreamingHttpResponse(export.chunks(), content_type=export.content_type)
             response["Content-Disposition"] = f'attachment; filename="{export.filename}"'
             return response
-    return render(request, "disclosures/release.html", {"form": form, "refusal": refusal})
+    # A download cannot show a page; the log entry each release made is listed here (newest first) as soon
+    # as the file is complete, so the officer can cite it.
+    recent = selectors.disclosure_log().filter(actor=request.user).exclude(basis_kind="audit_review")[:10]
+    return render(
+        request,
+        "disclosures/release.html",
+        {"form": form, "refusal": refusal, "recent": recent, "time_zone": settings.TIME_ZONE},
+    )
