@@ -69,7 +69,7 @@ def bench_registry(quick: bool = False) -> dict[str, float]:
         rotation = keys_rotate(batch_size=5_000, rotate_indexes=False, actor_label="bench")
         results["registry.rotate_values_per_s"] = rotation.values_reencrypted / rotation.seconds
         # The textbook alternative over the same number of tokens, with as many processes.
-        sample = [token.encode() for token in tokens][: rotation.values_reencrypted]
+        sample = tokens[: rotation.values_reencrypted]
         textbook = bench_floors.multifernet_rotate_seconds(
             crypto.derived_fernet_keys(),
             sample,
@@ -119,9 +119,9 @@ _PATTERNS = {
 }
 
 
-def _stored_tokens() -> list[str]:
+def _stored_tokens() -> list[bytes]:
     """Every ciphertext the import stored (members, bank accounts, premises), as stored."""
-    tokens: list[str] = []
+    tokens: list[bytes] = []
     for model, table in (
         ("members.Member", "members_member"),
         ("members.FinancialAccount", "members_financialaccount"),
@@ -134,16 +134,16 @@ def _stored_tokens() -> list[str]:
                     f"SELECT {column} FROM {table} WHERE {where} AND {column} IS NOT NULL",  # noqa: S608 - declared names
                     [_PATTERNS[table]],
                 )
-                tokens.extend(row[0] for row in cursor.fetchall())
+                tokens.extend(bench_floors.as_token(row[0]) for row in cursor.fetchall())
     return tokens
 
 
-def _import_floor_seconds(tokens: list[str], workers: int) -> float:
+def _import_floor_seconds(tokens: list[bytes], workers: int) -> float:
     """What the import's primitives cost on the same values: Fernet-encrypt each stored value's plaintext
     (decrypted here, untimed), one HMAC-SHA256 per non-empty blind index, and a bare COPY of the finished
     rows of every table the import writes; crypto with as many processes as the import used."""
     keyring = crypto.fernet()
-    plaintexts = [keyring.decrypt(token.encode()) for token in tokens]
+    plaintexts = [keyring.decrypt(token) for token in tokens]
     index_inputs = []
     for table, where in _IMPORTED_ROWS:
         model = {"members_member": "members.Member", "members_financialaccount": "members.FinancialAccount"}.get(

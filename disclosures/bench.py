@@ -121,7 +121,7 @@ def _export_floor_seconds(prefix: str, size: int) -> float:
             f"SELECT {', '.join(columns)} FROM members_member WHERE member_number LIKE %s",  # noqa: S608 - fixed names
             [f"{prefix}%"],
         )
-        tokens = [bytes(value, "ascii") for row in cursor.fetchall() for value in row if value]
+        tokens = [bench_floors.as_token(value) for row in cursor.fetchall() for value in row if value]
     seconds = bench_floors.fernet_decrypt_seconds(crypto.derived_fernet_keys(), tokens)
     chunk = b"x" * 65_536
     started = time.perf_counter()

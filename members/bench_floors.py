@@ -122,6 +122,11 @@ def copy_seconds(table: str, where: str, params: Sequence = ()) -> float:
         return time.perf_counter() - started
 
 
+def as_token(value) -> bytes:
+    """A ciphertext column's value as token bytes, whether the driver returns bytea (memoryview) or text."""
+    return value.encode("ascii") if isinstance(value, str) else bytes(value)
+
+
 def ratio(floor_seconds: float, measured_seconds: float) -> float:
     """``floor / measured``: 1.0 means the implementation costs what its primitives cost."""
     return floor_seconds / measured_seconds if measured_seconds > 0 else 0.0
