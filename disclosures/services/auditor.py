@@ -64,7 +64,7 @@ def auditor_pdf_export(
 ) -> bytes:
     """An auditor page's filtered view as a PDF, recorded like the CSV: an audit row plus a chained log
     entry (recipient: the auditor) in the same transaction. At most ``PDF_MAX_ROWS`` rows, said on the page."""
-    taken = []
+    taken: list[list] = []
     more = False
     for row in rows:
         if len(taken) == PDF_MAX_ROWS:
