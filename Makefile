@@ -18,7 +18,7 @@ $(STAMP): requirements.lock pyproject.toml
 ## Embedded PostgreSQL + Redis (unless DATABASE_URL/REDIS_URL are set), migrate, demo data,
 ## then web + Celery worker + beat. Ctrl-C stops everything; data stays in var/.
 run: install
-	DEBUG=$${DEBUG:-true} $(BIN)/python -m config.launcher
+	DEBUG=$${DEBUG:-true} PORT=$(or $(PORT),8000) $(BIN)/python -m config.launcher
 
 ## The whole suite against real PostgreSQL and Redis (embedded ones when the URLs are unset).
 test: install

@@ -17,7 +17,7 @@ from django.test import Client
 
 from accounts.cis_import import IMPORTED_TABLES, analyze_imported_tables, default_workers, import_members
 from accounts.cis_import.synthetic import synthetic_csv
-from members import roles
+from members import bench_floors, crypto, identifiers, roles
 from members.bench import percentile
 from members.models import User
 from members.rotation import keys_rotate
@@ -58,11 +58,27 @@ def bench_registry(quick: bool = False) -> dict[str, float]:
         results["registry.import_members_per_s"] = count / elapsed
         results["registry.import_workers"] = workers
         analyze_imported_tables()  # as the import command does after a load
+        tokens = _stored_tokens()
+        floor = _import_floor_seconds(tokens, workers)
+        results["registry.import_floor_s"] = floor
+        results["registry.import_s"] = elapsed
+        results["registry.import_vs_floor"] = bench_floors.ratio(floor, elapsed)
 
         # Re-encrypt under the current newest key (same work as a rotation to a new key, and it leaves
         # every other row of the database readable with the configured keys).
         rotation = keys_rotate(batch_size=5_000, rotate_indexes=False, actor_label="bench")
         results["registry.rotate_values_per_s"] = rotation.values_reencrypted / rotation.seconds
+        # The textbook alternative over the same number of tokens, with as many processes.
+        sample = tokens[: rotation.values_reencrypted]
+        textbook = bench_floors.multifernet_rotate_seconds(
+            crypto.derived_fernet_keys(),
+            sample,
+            processes=rotation.workers if hasattr(rotation, "workers") else workers,
+        )
+        results["registry.rotate_multifernet_values_per_s"] = len(sample) / textbook
+        results["registry.rotate_vs_multifernet"] = (rotation.values_reencrypted / rotation.seconds) / (
+            len(sample) / textbook
+        )
 
         user, created = User.objects.get_or_create(username="bench-csr", defaults={"is_staff": True})
         if created:
@@ -80,9 +96,91 @@ def bench_registry(quick: bool = False) -> dict[str, float]:
                 raise RuntimeError(f"admin member list answered {response.status_code}")
         results["registry.admin_member_list_ms_p95"] = percentile(timings, 95)
         results["registry.admin_member_list_ms_p50"] = statistics.median(timings)
+        results.update(_search_timings(client, 20 if quick else 200))
     finally:
         _registry_cleanup()
     return results
+
+
+# Tables the import writes, with the clause that picks the benchmark's rows (its members' prefix).
+_IMPORTED_ROWS = (
+    ("members_member", "member_number LIKE %s"),
+    ("members_financialaccount", "member_id IN (SELECT id FROM members_member WHERE member_number LIKE %s)"),
+    ("accounts_premise", "premise_number LIKE %s"),
+    ("accounts_meter", "meter_number LIKE %s"),
+    ("accounts_account", "account_number LIKE %s"),
+)
+_PATTERNS = {
+    "members_member": f"{_BENCH_PREFIX}%",
+    "members_financialaccount": f"{_BENCH_PREFIX}%",
+    "accounts_premise": f"P{_BENCH_PREFIX}%",
+    "accounts_meter": f"MTR{_BENCH_PREFIX}%",
+    "accounts_account": f"A{_BENCH_PREFIX}%",
+}
+
+
+def _stored_tokens() -> list[bytes]:
+    """Every ciphertext the import stored (members, bank accounts, premises), as stored."""
+    tokens: list[bytes] = []
+    for model, table in (
+        ("members.Member", "members_member"),
+        ("members.FinancialAccount", "members_financialaccount"),
+        ("accounts.Premise", "accounts_premise"),
+    ):
+        where = dict(_IMPORTED_ROWS)[table]
+        for column in identifiers.encrypted_names(model):
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"SELECT {column} FROM {table} WHERE {where} AND {column} IS NOT NULL",  # noqa: S608 - declared names
+                    [_PATTERNS[table]],
+                )
+                tokens.extend(bench_floors.as_token(row[0]) for row in cursor.fetchall())
+    return tokens
+
+
+def _import_floor_seconds(tokens: list[bytes], workers: int) -> float:
+    """What the import's primitives cost on the same values: Fernet-encrypt each stored value's plaintext
+    (decrypted here, untimed), one HMAC-SHA256 per non-empty blind index, and a bare COPY of the finished
+    rows of every table the import writes; crypto with as many processes as the import used."""
+    keyring = crypto.fernet()
+    plaintexts = [keyring.decrypt(token) for token in tokens]
+    index_inputs = []
+    for table, where in _IMPORTED_ROWS:
+        model = {"members_member": "members.Member", "members_financialaccount": "members.FinancialAccount"}.get(
+            table, "accounts.Premise" if table == "accounts_premise" else ""
+        )
+        for index in identifiers.indexes_of(model) if model else ():
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"SELECT count(*) FROM {table} WHERE {where} AND {index.column} <> ''",  # noqa: S608 - declared names
+                    [_PATTERNS[table]],
+                )
+                index_inputs.extend([b"canonical text of about forty bytes....."] * cursor.fetchone()[0])
+    seconds = bench_floors.fernet_encrypt_seconds(crypto.primary_fernet_key(), plaintexts, processes=workers)
+    seconds += bench_floors.hmac_seconds(b"k" * 32, index_inputs, processes=workers)
+    for table, where in _IMPORTED_ROWS:
+        seconds += bench_floors.copy_seconds(table, where, [_PATTERNS[table]])
+    return seconds
+
+
+# What staff type (issue 15): a common surname (1 in 12 members), "Last, First", phones in two formats,
+# part of a member number, street words. Each through the admin list, as the CSR sees it.
+_SEARCH_TERMS = ("Whitfield", "okafor, jordan", "(217) 555-0042", "555-0042", "00012", "1001 main", "riley hale 87")
+
+
+def _search_timings(client: Client, rounds: int) -> dict[str, float]:
+    timings = []
+    for index in range(rounds):
+        term = _SEARCH_TERMS[index % len(_SEARCH_TERMS)]
+        started = time.perf_counter()
+        response = client.get("/admin/members/member/", {"q": term})
+        timings.append((time.perf_counter() - started) * 1000)
+        if response.status_code != 200 or b"No member matched" in response.content:
+            raise RuntimeError(f"member search for a bench term answered {response.status_code} with no result")
+    return {
+        "registry.member_search_ms_p95": percentile(timings, 95),
+        "registry.member_search_ms_p50": statistics.median(timings),
+    }
 
 
 BENCHMARKS = [bench_registry]

@@ -115,6 +115,7 @@ def _portal_logins() -> int:
 
 
 def seed_registry() -> str:
+    """Members, accounts, premises and meters (a synthetic CIS import)"""
     report = import_members(
         io.StringIO(synthetic_csv(DEMO_MEMBERS, prefix=DEMO_PREFIX)), batch_size=500, actor_label="demo"
     )

@@ -7,6 +7,7 @@ Meter-reading notes and gate codes are encrypted; they are shown only to field r
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 
 from members.fields import EncryptedCharField, EncryptedTextField
@@ -33,8 +34,10 @@ class Premise(models.Model):
     class Meta:
         ordering = ["premise_number"]
         indexes = [
-            models.Index(fields=["address_index"], name="premise_address_bi_idx")
-        ]  # no LIKE index: equality only
+            models.Index(fields=["address_index"], name="premise_address_bi_idx"),
+            # premise_service_trgm_idx on UPPER(service_line1), for staff search by service address, is
+            # created in SQL by migration 0006 (Django 5.2 parenthesises OpClass(Upper(...)) wrongly for GIN).
+        ]
         permissions = [("view_field_notes", "Can see gate codes, dog warnings and meter-reading notes")]
 
     def __str__(self) -> str:
@@ -85,7 +88,11 @@ class Account(models.Model):
 
     class Meta:
         ordering = ["account_number"]
-        indexes = [models.Index(fields=["status"], name="account_status_idx")]  # no LIKE index: equality only
+        indexes = [
+            models.Index(fields=["status"], name="account_status_idx"),
+            # Staff search by part of an account number (LIKE '%00123%').
+            GinIndex(fields=["account_number"], name="account_number_trgm_idx", opclasses=["gin_trgm_ops"]),
+        ]
 
     def __str__(self) -> str:
         return self.account_number

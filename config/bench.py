@@ -22,4 +22,10 @@ def bench_healthz(quick: bool = False) -> dict[str, float]:
     return {"platform.healthz_ms_p50": statistics.median(timings), "platform.healthz_ms_p95": percentile(timings, 95)}
 
 
-BENCHMARKS = [bench_healthz]
+def bench_load(quick: bool = False) -> dict[str, float]:
+    from config.loadtest import bench_load as run  # here: it needs locust (a dev dependency) only when run
+
+    return run(quick=quick)
+
+
+BENCHMARKS = [bench_healthz, bench_load]

@@ -45,8 +45,7 @@ def main() -> int:
         subprocess.Popen([PY, "-m", "celery", "-A", "config", "worker", "--loglevel=INFO", "--concurrency=2"], env=env),
         subprocess.Popen([PY, "-m", "celery", "-A", "config", "beat", "--loglevel=INFO"], env=env),
     ]
-    print(f"\nMemberGuard is running at http://127.0.0.1:{port}/  (staff: /admin/, health: /healthz)")
-    print("Press Ctrl-C to stop everything.\n", flush=True)
+    _announce_when_up(port, env)
 
     stopping = False
 
@@ -77,6 +76,26 @@ def main() -> int:
         embedded.stop_all()
     print("MemberGuard stopped.", flush=True)
     return exit_code
+
+
+def _announce_when_up(port: str, env: dict[str, str]) -> None:
+    """Wait (up to a minute) for the web server to answer, then say where it is and who can sign in."""
+    import urllib.error
+    import urllib.request
+
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(f"{url}healthz", timeout=2)  # noqa: S310 (loopback, fixed scheme)
+            break
+        except urllib.error.HTTPError:
+            break  # it answers (a 503 says a dependency is still starting; the page is up)
+        except OSError:
+            time.sleep(0.5)
+    subprocess.run([PY, "manage.py", "seed_demo", "--logins"], env=env, check=False)
+    print(f"\nMemberGuard is running at {url}  (members: {url} , staff: {url}admin/ , health: {url}healthz)")
+    print("Set PORT to use another port. Press Ctrl-C to stop everything.\n", flush=True)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,8 @@ from drf_spectacular.views import SpectacularAPIView
 from config.health import healthz
 from members.views import home
 
+handler403 = "members.views.permission_denied"
+
 urlpatterns = [
     path("", home, name="home"),
     path("healthz", healthz, name="healthz"),

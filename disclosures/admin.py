@@ -7,8 +7,11 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.template.response import TemplateResponse
+from django.utils import timezone
 
 from disclosures import services
 from disclosures.models import (
@@ -262,24 +265,49 @@ class MembershipListRequestAdmin(_ServiceAdmin):
         )
 
     def _decide(self, request, queryset, approve):
+        """Ask for the reason first (a decision without one is refused by the service), then report each
+        request's outcome on its own line: a success is never shown beside an error for the same request."""
+        verb = "approve" if approve else "deny"
+        note = " ".join(request.POST.get("decision_note", "").split())
+        if "decision_note" not in request.POST or not note:
+            return TemplateResponse(
+                request,
+                "admin/disclosures/membershiplistrequest/decide.html",
+                {
+                    **self.admin_site.each_context(request),
+                    "title": f"{verb.capitalize()} membership-list requests",
+                    "verb": verb,
+                    "action": request.POST.get("action", verb),
+                    "requests": queryset,
+                    "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
+                    "missing_note": "decision_note" in request.POST,
+                    "opts": self.model._meta,
+                },
+            )
         for item in queryset:
             try:
-                services.membership_list_request_decide(
-                    actor=request.user,
-                    request=item,
-                    approve=approve,
-                    note="approved in the admin: proper purpose" if approve else "denied in the admin",
+                decided = services.membership_list_request_decide(
+                    actor=request.user, request=item, approve=approve, note=note
                 )
             except (ValidationError, PermissionDenied) as exc:
-                self.message_user(request, f"request #{item.pk}: {exc}", messages.ERROR)
+                text = "; ".join(getattr(exc, "messages", [str(exc)]))
+                self.message_user(request, f"Request from {item.requester}: not decided. {text}", messages.ERROR)
+                continue
+            if approve:
+                until = timezone.localtime(decided.valid_until).strftime("%Y-%m-%d")
+                outcome = f"approved; the list may be released to them until {until}"
+            else:
+                outcome = "denied; the member will be told the reason you gave"
+            self.message_user(request, f"Request from {item.requester}: {outcome}.", messages.SUCCESS)
+        return None
 
-    @admin.action(description="Approve (proper purpose)", permissions=["approve"])
+    @admin.action(description="Approve (proper purpose)…", permissions=["approve"])
     def approve(self, request, queryset):
-        self._decide(request, queryset, True)
+        return self._decide(request, queryset, True)
 
-    @admin.action(description="Deny", permissions=["approve"])
+    @admin.action(description="Deny…", permissions=["approve"])
     def deny(self, request, queryset):
-        self._decide(request, queryset, False)
+        return self._decide(request, queryset, False)
 
     def has_approve_permission(self, request) -> bool:
         return request.user.has_perm("disclosures.approve_membershiplistrequest")

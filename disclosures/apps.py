@@ -1,6 +1,7 @@
 from django.apps import AppConfig
 
-from members import roles
+from members import roles, staff_tools
+from members.staff_tools import StaffTool
 
 
 class DisclosuresConfig(AppConfig):
@@ -8,7 +9,8 @@ class DisclosuresConfig(AppConfig):
 
     def ready(self) -> None:
         from disclosures import demo  # here, not at the top: it loads models, which need the app registry
-        from members import demo as members_demo  # here for the same reason (it loads members.models)
+        from members import demo as members_demo
+        # here for the same reason (it loads members.models)
 
         # Privacy Officer manages recipients, agreements, consents, legal bases and membership-list
         # requests, releases data and approves (second approver, membership lists).
@@ -57,3 +59,35 @@ class DisclosuresConfig(AppConfig):
         # The chain key itself is checked at start-up by config/checks.py (memberguard.E004).
         if demo.seed_disclosures not in members_demo.DEMO_STEPS:
             members_demo.DEMO_STEPS.append(demo.seed_disclosures)
+        staff_tools.register(
+            StaffTool(
+                "Release member data",
+                "disclosures:release",
+                "disclosures.release_disclosure",
+                "Export to a recipient through the consent gate; every release is on the log.",
+            ),
+            StaffTool(
+                "Disclosure log",
+                "disclosures:audit-log",
+                "disclosures.view_access_log",
+                "Releases and refused attempts, the hash-chained log.",
+            ),
+            StaffTool(
+                "Access log",
+                "disclosures:audit-access-log",
+                "disclosures.view_access_log",
+                "Who viewed or revealed member records.",
+            ),
+            StaffTool(
+                "Consents",
+                "disclosures:audit-consents",
+                "disclosures.view_access_log",
+                "Every consent, active, revoked or expired.",
+            ),
+            StaffTool(
+                "Chain verification",
+                "disclosures:audit-chain",
+                "disclosures.view_access_log",
+                "Check that no log entry was removed or altered.",
+            ),
+        )

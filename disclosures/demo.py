@@ -17,6 +17,7 @@ from members.models import Member, User
 
 
 def seed_disclosures() -> str:
+    """Recipients, agreements, consents and a sample release"""
     if Recipient.objects.filter(name="Prairie Billing Services").exists():
         return "disclosures: demo data already present"
     members = list(Member.objects.order_by("pk")[:6])

@@ -1,4 +1,4 @@
-"""Render export files as streams of bytes: CSV, JSON and Green Button (ESPI 3.3) XML.
+"""Render export files as streams of bytes: CSV, JSON and Green Button (ESPI 3.3) XML; auditors' PDF tables.
 
 This module and ``disclosures/services/export.py`` are the only places in the project that turn member data
 into a file (``tests/disclosures/test_single_export_path.py`` enforces it). Every renderer takes an
@@ -103,3 +103,22 @@ def render_json(
             parts = []
     parts.append("]}")
     yield "".join(parts).encode()
+
+
+def render_table_pdf(*, title: str, subtitle: str, header: list[str], rows: list[list], note: str = "") -> bytes:
+    """An auditor's filtered list as a PDF table: title, the filters and time zone under it, page numbers.
+
+    HTML laid out by xhtml2pdf (pure Python, maintained); cells are escaped by the template engine.
+    """
+    from django.template.loader import render_to_string
+    from xhtml2pdf import pisa
+
+    html = render_to_string(
+        "disclosures/audit_table_pdf.html",
+        {"title": title, "subtitle": subtitle, "header": header, "rows": rows, "note": note},
+    )
+    buffer = io.BytesIO()
+    result = pisa.CreatePDF(html, dest=buffer, encoding="utf-8")
+    if result.err:
+        raise RuntimeError(f"the PDF of {title!r} could not be laid out ({result.err} errors)")
+    return buffer.getvalue()

@@ -34,6 +34,25 @@ def _int(value) -> int | None:
         return None
 
 
+NOBODY = -1  # the member id of a filter that names nobody: it filters to nothing, never to everything
+
+
+def member_from_filter(value: str | None) -> int | None:
+    """The member an auditor's filter names: a member number, an account number (any case) or, all digits,
+    a member id. ``None`` when the filter is empty; ``NOBODY`` when it names no one (typing a member
+    number into the old "Member id" box returned every row unfiltered)."""
+    text = " ".join((value or "").split())
+    if not text:
+        return None
+    spellings = sorted({text, text.upper()})
+    found = Member.objects.filter(member_number__in=spellings).values_list("pk", flat=True).first()
+    if found is None:
+        found = Account.objects.filter(account_number__in=spellings).values_list("member_id", flat=True).first()
+    if found is None and text.isdigit() and len(text) < 10:
+        found = Member.objects.filter(pk=int(text)).values_list("pk", flat=True).first()
+    return found if found is not None else NOBODY
+
+
 def disclosure_log(*, filters: dict | None = None) -> QuerySet[DisclosureLogEntry]:
     """Filters (all optional, strings as they come from a query string): outcome, recipient, basis_kind,
     member (id), since / until (dates), q (text in basis reference or reason)."""
@@ -45,7 +64,7 @@ def disclosure_log(*, filters: dict | None = None) -> QuerySet[DisclosureLogEntr
         entries = entries.filter(recipient_id=recipient_id)
     if filters.get("basis_kind"):
         entries = entries.filter(basis_kind=filters["basis_kind"])
-    if (member_id := _int(filters.get("member"))) is not None:
+    if (member_id := member_from_filter(filters.get("member"))) is not None:
         entries = entries.filter(member_ids__contains=[member_id])
     if since := _day_start(filters.get("since")):
         entries = entries.filter(at__gte=since)
@@ -89,7 +108,7 @@ def consent_list(*, filters: dict | None = None) -> QuerySet[Consent]:
         consents = consents.filter(revoked_at__isnull=True).filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
     if (recipient_id := _int(filters.get("recipient"))) is not None:
         consents = consents.filter(recipient_id=recipient_id)
-    if (member_id := _int(filters.get("member"))) is not None:
+    if (member_id := member_from_filter(filters.get("member"))) is not None:
         consents = consents.filter(member_id=member_id)
     if filters.get("channel"):
         consents = consents.filter(channel=filters["channel"])
@@ -102,14 +121,15 @@ def access_log(*, filters: dict | None = None) -> QuerySet[AuditEvent]:
     """The registry's access trail (``access.*`` audit rows), through the registry's own selector."""
     filters = filters or {}
     events = registry_access_log(
-        member=_int(filters.get("member")),
+        member=member_from_filter(filters.get("member")),
         since=_day_start(filters.get("since")),
         until=(_day_start(filters.get("until")) + timedelta(days=1)) if filters.get("until") else None,
     )
+    # Case-insensitive and partial: "ana" finds analyst-ana, "reveal" finds access.reveal and reveal_denied.
     if filters.get("actor"):
-        events = events.filter(actor_label=filters["actor"])
+        events = events.filter(actor_label__icontains=filters["actor"].strip())
     if filters.get("action"):
-        events = events.filter(action=filters["action"])
+        events = events.filter(action__icontains=filters["action"].strip())
     return events.order_by("-at", "-id")
 
 

@@ -1,15 +1,18 @@
 """Auditor pages: read-only, server-rendered, over the disclosure log, refused attempts, consents, the
 access log and the chain verification. Lists are filtered by query string and paginated; every list
-offers a CSV download (``?export=csv``), which is itself recorded (services.auditor_csv_export).
+offers a CSV and a PDF download (``?export=csv`` / ``?export=pdf``) of the filtered view, each itself
+recorded (services.auditor_csv_export / auditor_pdf_export). Times are the co-op's local time
+(``TIME_ZONE``), on screen and in both downloads, and the column headers say so.
 No page shows a decrypted identifier."""
 
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import StreamingHttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
@@ -54,6 +57,38 @@ def _filters(request) -> dict:
     return {key: request.GET[key] for key in FILTER_KEYS if request.GET.get(key)}
 
 
+def local_time(value) -> str:
+    """A timestamp in the co-op's time zone, as on screen (the header names the zone)."""
+    return timezone.localtime(value).strftime("%Y-%m-%d %H:%M:%S") if value else ""
+
+
+def zoned(name: str) -> str:
+    return f"{name} ({settings.TIME_ZONE})"
+
+
+def _export(request, *, kind: str, title: str, header: list[str], rows):
+    """The filtered view as the download asked for (``export=csv`` or ``pdf``), or ``None`` for the page."""
+    wanted = request.GET.get("export")
+    if wanted == "csv":
+        return _csv(request, kind=kind, header=header, rows=rows)
+    if wanted == "pdf":
+        filters = _filters(request)
+        shown = ", ".join(f"{key} = {value}" for key, value in sorted(filters.items())) or "none"
+        subtitle = (
+            f"Filters: {shown}. Produced {timezone.localtime():%Y-%m-%d %H:%M} ({settings.TIME_ZONE}) by "
+            f"{request.user.get_username()}; this download is itself on the disclosure log."
+        )
+        document = services.auditor_pdf_export(
+            actor=request.user, kind=kind, title=title, subtitle=subtitle, header=header, rows=rows, filters=filters
+        )
+        response = HttpResponse(document, content_type="application/pdf")
+        response["Content-Disposition"] = (
+            f'attachment; filename="memberguard-{kind}-{timezone.localtime():%Y%m%d-%H%M%S}.pdf"'
+        )
+        return response
+    return None
+
+
 def _csv(request, *, kind: str, header: list[str], rows) -> StreamingHttpResponse:
     response = StreamingHttpResponse(
         services.auditor_csv_export(actor=request.user, kind=kind, header=header, rows=rows, filters=_filters(request)),
@@ -69,14 +104,25 @@ def _page(request, template: str, queryset, **context):
     page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
+    filters = _filters(request)
+    nobody = bool(filters.get("member")) and selectors.member_from_filter(filters["member"]) == selectors.NOBODY
     return render(
-        request, template, {"page": page, "filters": _filters(request), "query": query.urlencode(), **context}
+        request,
+        template,
+        {
+            "page": page,
+            "filters": filters,
+            "query": query.urlencode(),
+            "time_zone": settings.TIME_ZONE,
+            "member_unknown": nobody,
+            **context,
+        },
     )
 
 
 LOG_HEADER = [
     "seq",
-    "at",
+    zoned("at"),
     "actor",
     "outcome",
     "recipient",
@@ -98,7 +144,7 @@ def _log_rows(queryset):
     for e in queryset.iterator(chunk_size=1000):
         yield [
             e.seq,
-            e.at,
+            local_time(e.at),
             e.actor_label,
             e.outcome,
             e.recipient_label,
@@ -136,8 +182,10 @@ def audit_index(request):
 def audit_log(request):
     _require_auditor(request)
     entries = selectors.disclosure_log(filters=_filters(request))
-    if request.GET.get("export") == "csv":
-        return _csv(request, kind="disclosure-log", header=LOG_HEADER, rows=_log_rows(entries))
+    if download := _export(
+        request, kind="disclosure-log", title="Disclosure log", header=LOG_HEADER, rows=_log_rows(entries)
+    ):
+        return download
     return _page(
         request,
         "disclosures/audit_log.html",
@@ -152,8 +200,9 @@ def audit_log(request):
 def audit_refused(request):
     _require_auditor(request)
     entries = selectors.refused_attempts(filters=_filters(request))
-    if request.GET.get("export") == "csv":
-        return _csv(request, kind="refused-attempts", header=LOG_HEADER, rows=_log_rows(entries))
+    rows = _log_rows(entries)
+    if download := _export(request, kind="refused-attempts", title="Refused attempts", header=LOG_HEADER, rows=rows):
+        return download
     return _page(
         request,
         "disclosures/audit_log.html",
@@ -172,9 +221,9 @@ CONSENT_HEADER = [
     "purpose",
     "channel",
     "evidence",
-    "granted_at",
-    "expires_at",
-    "revoked_at",
+    zoned("granted_at"),
+    zoned("expires_at"),
+    zoned("revoked_at"),
     "revoked_by",
     "recorded_by",
     "status",
@@ -185,7 +234,7 @@ CONSENT_HEADER = [
 def audit_consents(request):
     _require_auditor(request)
     consents = selectors.consent_list(filters=_filters(request))
-    if request.GET.get("export") == "csv":
+    if request.GET.get("export") in ("csv", "pdf"):
         rows = (
             [
                 c.pk,
@@ -195,16 +244,16 @@ def audit_consents(request):
                 c.purpose,
                 c.channel,
                 c.evidence,
-                c.granted_at,
-                c.expires_at,
-                c.revoked_at,
+                local_time(c.granted_at),
+                local_time(c.expires_at),
+                local_time(c.revoked_at),
                 c.revoked_by.username if c.revoked_by else "",
                 c.recorded_by.username if c.recorded_by else "",
                 c.status,
             ]
             for c in consents.iterator(chunk_size=1000)
         )
-        return _csv(request, kind="consents", header=CONSENT_HEADER, rows=rows)
+        return _export(request, kind="consents", title="Consents", header=CONSENT_HEADER, rows=rows)
     return _page(
         request,
         "disclosures/audit_consents.html",
@@ -214,19 +263,29 @@ def audit_consents(request):
     )
 
 
-ACCESS_HEADER = ["id", "at", "actor", "action", "object_type", "object_id", "fields", "reason"]
+ACCESS_HEADER = ["id", zoned("at"), "actor", "action", "object_type", "object_id", "fields", "search", "reason"]
 
 
 @login_required
 def audit_access_log(request):
     _require_auditor(request)
     events = selectors.access_log(filters=_filters(request))
-    if request.GET.get("export") == "csv":
+    if request.GET.get("export") in ("csv", "pdf"):
         rows = (
-            [e.pk, e.at, e.actor_label, e.action, e.object_type, e.object_id, " ".join(e.fields), e.reason]
+            [
+                e.pk,
+                local_time(e.at),
+                e.actor_label,
+                e.action,
+                e.object_type,
+                e.object_id,
+                " ".join(e.fields),
+                (e.detail or {}).get("search", ""),
+                e.reason,
+            ]
             for e in events.iterator(chunk_size=1000)
         )
-        return _csv(request, kind="access-log", header=ACCESS_HEADER, rows=rows)
+        return _export(request, kind="access-log", title="Access log", header=ACCESS_HEADER, rows=rows)
     return _page(request, "disclosures/audit_access.html", events)
 
 
@@ -312,4 +371,11 @@ def release(request):
             response = StreamingHttpResponse(export.chunks(), content_type=export.content_type)
             response["Content-Disposition"] = f'attachment; filename="{export.filename}"'
             return response
-    return render(request, "disclosures/release.html", {"form": form, "refusal": refusal})
+    # A download cannot show a page; the log entry each release made is listed here (newest first) as soon
+    # as the file is complete, so the officer can cite it.
+    recent = selectors.disclosure_log().filter(actor=request.user).exclude(basis_kind="audit_review")[:10]
+    return render(
+        request,
+        "disclosures/release.html",
+        {"form": form, "refusal": refusal, "recent": recent, "time_zone": settings.TIME_ZONE},
+    )

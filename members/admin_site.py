@@ -11,6 +11,7 @@ from django.contrib import admin
 from django.contrib.admin.apps import AdminConfig
 
 from members.roles import ALL_ROLES
+from members.staff_tools import tools_for
 
 
 def has_staff_role(user) -> bool:
@@ -24,6 +25,10 @@ class MemberGuardAdminSite(admin.AdminSite):
 
     def has_permission(self, request) -> bool:
         return has_staff_role(request.user)
+
+    def index(self, request, extra_context=None):
+        # The staff pages outside the model lists (members/staff_tools.py), those this user may open.
+        return super().index(request, {"staff_tools": tools_for(request.user), **(extra_context or {})})
 
 
 class MemberGuardAdminConfig(AdminConfig):

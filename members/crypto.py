@@ -70,6 +70,18 @@ def nfkc(value: str) -> str:
     return unicodedata.normalize("NFKC", value).strip()
 
 
+def fold_for_search(value: str) -> str:
+    """Upper-case, accent-folded, single-spaced: the form names and search terms are compared in.
+
+    NFKD splits "é" into "e" and a combining accent, which is dropped; letters with no decomposition
+    ("ø", "ß") keep their own upper-case form, so nothing is silently turned into another letter.
+    """
+    value = nfkc(value)
+    if not value.isascii():
+        value = "".join(ch for ch in unicodedata.normalize("NFKD", value) if not unicodedata.combining(ch))
+    return " ".join(value.upper().split())
+
+
 def ascii_digits(value: str) -> str:
     """NFKC, then keep ASCII 0-9 only. Full-width digits survive (NFKC maps them); others do not."""
     return _ASCII_DIGITS.sub("", nfkc(value))

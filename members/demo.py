@@ -6,6 +6,7 @@ DEMO_STEPS (in order: registry first, then the apps that build on it).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from django.contrib.auth.models import Group
@@ -32,6 +33,7 @@ DEMO_STEPS: list[Callable[[], str]] = []
 
 @transaction.atomic
 def seed_staff() -> str:
+    """Staff logins, one per role"""
     created = 0
     for username, first, last, role in STAFF_LOGINS:
         user, was_created = User.objects.get_or_create(
@@ -47,8 +49,22 @@ def seed_staff() -> str:
     return f"staff logins: {created} created, {len(STAFF_LOGINS) - created} already present"
 
 
-def seed_all() -> list[str]:
-    return [seed_staff(), *(step() for step in DEMO_STEPS)]
+def seed_all(progress: Callable[[str], None] = lambda line: None) -> list[str]:
+    """Every demo step in order; ``progress`` hears each step before it starts and when it ends.
+
+    Some steps take minutes on a small machine (a year of 15-minute usage for the demo meters), so
+    `make run` shows which step it is in rather than looking hung.
+    """
+    steps = [seed_staff, *DEMO_STEPS]
+    results = []
+    for number, step in enumerate(steps, 1):
+        what = (step.__doc__ or step.__name__.replace("_", " ")).strip().splitlines()[0]
+        progress(f"[{number}/{len(steps)}] {what} ...")
+        started = time.monotonic()
+        line = step()
+        progress(f"      {line} ({time.monotonic() - started:.1f} s)")
+        results.append(line)
+    return results
 
 
 def demo_logins() -> list[tuple[str, str]]:

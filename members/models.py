@@ -3,6 +3,7 @@ from __future__ import annotations
 import pgtrigger
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
+from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 
 from members.fields import EncryptedCharField, EncryptedDateField, EncryptedTextField
@@ -120,8 +121,13 @@ class Member(models.Model):
         # builds a second varchar_pattern_ops index for LIKE, which equality lookups on blind indexes,
         # last-4 and status never use and which every insert and rotation update would pay for.
         indexes = [
-            # Name search is a prefix match (LIKE 'SMI%'): one pattern-ops index serves it and equality.
-            models.Index(fields=["name_search"], name="member_name_prefix_idx", opclasses=["varchar_pattern_ops"]),
+            # Staff search matches any part of a name, number, phone or address (LIKE '%WORD%'): trigram
+            # indexes (pg_trgm) serve those, and similarity() ranks the results (members/selectors.py).
+            GinIndex(fields=["name_search"], name="member_name_trgm_idx", opclasses=["gin_trgm_ops"]),
+            GinIndex(fields=["member_number"], name="member_number_trgm_idx", opclasses=["gin_trgm_ops"]),
+            GinIndex(fields=["phone"], name="member_phone_trgm_idx", opclasses=["gin_trgm_ops"]),
+            # and member_mailing_trgm_idx on UPPER(mailing_line1), created in SQL by migration 0007 (Django
+            # 5.2 parenthesises OpClass(Upper(...)) wrongly for GIN).
             models.Index(fields=["status"], name="member_status_idx"),
             models.Index(fields=["address_index"], name="member_address_bi_idx"),
             models.Index(fields=["phone_index"], name="member_phone_bi_idx"),

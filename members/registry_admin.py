@@ -11,8 +11,9 @@ from __future__ import annotations
 import csv
 
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.contrib.admin import helpers
+from django.contrib.admin.views.main import ORDER_VAR, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect
@@ -168,16 +169,28 @@ class MemberForm(forms.ModelForm):
             self.add_error(field if field in self.fields else None, field_messages)
 
 
+SEARCH_HELP = (
+    "Any word of the name (accents optional) or \u201cLast, First\u201d; a phone number in any format or its "
+    "last seven digits; part of a member or account number; words of the mailing or service address; an "
+    "e-mail address; the last four of the SSN/TIN; a full SSN/TIN or licence (IL:D1234567) if your role allows."
+)
+
+
+def _no_match_hint() -> str:
+    """What to try when a search found nobody (the term itself is not repeated: it may be an identifier)."""
+    return (
+        "No member matched that search. Try one word of the name (\u201cWhitfield\u201d), \u201cLast, First\u201d, "
+        "the phone number's last seven digits, part of the member or account number, or the street name."
+    )
+
+
 @admin.register(Member)
 class MemberAdmin(admin.ModelAdmin):
     form = MemberForm
     list_display = ("member_number", "legal_name", "kind", "status", "masked_tax_id", "phone", "email", "mailing_city")
     list_filter = ("status", "kind")
     search_fields = ("member_number",)  # the real search is member_search (blind indexes)
-    search_help_text = (
-        "Member number, name, phone, email, last four of SSN/TIN; full SSN/TIN or licence (IL:D1234567) "
-        "if your role allows."
-    )
+    search_help_text = SEARCH_HELP
     show_full_result_count = False
     paginator = MemberPaginator
     list_per_page = 100
@@ -215,16 +228,22 @@ class MemberAdmin(admin.ModelAdmin):
 
     def get_search_results(self, request, queryset, search_term):
         try:
-            return member_search(queryset, search_term, request.user), False
+            found = member_search(queryset, search_term, request.user)
         except PermissionDenied as exc:
             messages.error(request, str(exc))
             return queryset.none(), False
+        if search_term.strip() and ORDER_VAR not in request.GET:
+            # Best match first (member_search annotates search_rank); a clicked column keeps its order.
+            found = found.order_by("-search_rank", "member_number")
+        return found, False
 
     def changelist_view(self, request, extra_context=None):
         response = super().changelist_view(request, extra_context)
         changelist = getattr(response, "context_data", {}).get("cl") if hasattr(response, "context_data") else None
         if changelist is not None:
             response.context_data["member_result_list"] = result_list_context(changelist)
+            if changelist.query and changelist.result_count == 0:
+                messages.info(request, _no_match_hint())
             if changelist.paginator.count_is_estimate:
                 response.context_data["selection_note_all"] = _("All %(total_count)s selected") % {
                     "total_count": f"about {changelist.result_count}"

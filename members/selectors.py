@@ -9,16 +9,16 @@ import re
 
 from django.core.exceptions import PermissionDenied
 from django.db import connection
-from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet
+from django.db.models import BooleanField, ExpressionWrapper, F, FloatField, Func, Q, QuerySet, Value
 from django.utils import timezone
 
 from members.actors import Actor, signed_in_user
-from members.crypto import CanonicalisationError, canonical, index_values, nfkc
+from members.crypto import CanonicalisationError, canonical, fold_for_search, index_values, nfkc
 from members.identifiers import BlindIndex, deferred, member_index_for
 from members.models import AuditEvent, Member, RevealGrant, User
 from members.validation import US_STATES
 
-_DIGITS_ONLY = re.compile(r"^[0-9\- ]+$")
+_NUMBER_LIKE = re.compile(r"^[0-9()\-. +]+$")
 _LICENCE_TERM = re.compile(r"^(?:licen[cs]e\s*:?\s*)?([A-Za-z]{2})\s*[:/ ]\s*([A-Za-z0-9\- ]{4,24})$")
 # Columns a list page never needs: loading them would decrypt every row (members/identifiers.py).
 ENCRYPTED_MEMBER_FIELDS = deferred("members.Member")
@@ -72,40 +72,109 @@ def _exact(queryset, kind: str, term: str):
 
 
 def member_search(queryset: QuerySet[Member], term: str, user) -> QuerySet[Member]:
-    """Search by member number, name prefix, phone, email, SSN/TIN last four, and (for permitted
-    roles) exact SSN/TIN or licence through the blind index. Returns a filtered queryset."""
+    """Staff search, ranked (``search_rank``, best first) and built so each branch uses an index.
+
+    - an e-mail address; a phone number in any common format (``(217) 555-0003``, ``217.555.0003``,
+      ``+1 217 555 0003``) or its last seven digits;
+    - any word of the name, accent-insensitive ("jose nunez" finds "José Núñez"), or "Last, First";
+    - part of a member number or account number (``00012``, ``M000``, ``A0000123``);
+    - words of the mailing or service address (``12 Oak``);
+    - the last four of the SSN/TIN; for roles that may, a full SSN/TIN or licence (``IL:D1234567``)
+      through the blind index.
+    """
     term = nfkc(term)
     if not term:
         return queryset
-    may_search_identifiers = user.has_perm("members.search_identifiers")
     if "@" in term:
-        return _exact(queryset, "email", term)
+        return _ranked(_exact(queryset, "email", term))
     licence = _LICENCE_TERM.match(term)
     if licence and any(ch.isdigit() for ch in licence.group(2)) and licence.group(1).upper() in US_STATES:
-        if not may_search_identifiers:
+        if not user.has_perm("members.search_identifiers"):
             raise PermissionDenied("Your role may not search by licence number.")
         found = members_matching("licence", (licence.group(2), licence.group(1)))
+        return _ranked(queryset.filter(pk__in=[member.pk for member in found]))
+    if _NUMBER_LIKE.match(term) and term.isascii():
+        return _ranked(_number_search(queryset, term, user))
+    return _word_search(queryset, term)
+
+
+def _ranked(queryset: QuerySet[Member], rank=None) -> QuerySet[Member]:
+    return queryset.annotate(search_rank=rank if rank is not None else Value(1.0, output_field=FloatField()))
+
+
+def _number_search(queryset: QuerySet[Member], term: str, user) -> QuerySet[Member]:
+    """Digits with the punctuation phone numbers and SSNs are written with."""
+    digits = re.sub(r"[^0-9]", "", term)
+    looks_like_phone = "(" in term or term.startswith("+") or "." in term
+    if len(digits) == 9 and not looks_like_phone:
+        if not user.has_perm("members.search_identifiers"):
+            raise PermissionDenied("Your role may not search by full SSN/TIN.")
+        found = members_matching("ssn", digits)
         return queryset.filter(pk__in=[member.pk for member in found])
-    if _DIGITS_ONLY.match(term) and term.isascii():
-        digits = re.sub(r"[^0-9]", "", term)
-        if len(digits) == 4:
-            return queryset.filter(ssn_last4=digits)
-        if len(digits) == 9:
-            if not may_search_identifiers:
-                raise PermissionDenied("Your role may not search by full SSN/TIN.")
-            found = members_matching("ssn", digits)
-            return queryset.filter(pk__in=[member.pk for member in found])
-        if len(digits) in (10, 11):
-            return _exact(queryset, "phone", term)
-    if term.startswith("+"):
-        return _exact(queryset, "phone", term)
-    # Member numbers are stored upper-case (the import and the number sequence write them so), so an
-    # exact match on the upper-cased term finds them through the unique index; ``iexact`` compared
-    # UPPER(member_number) on every row (a sequential scan, ~90 ms at 100,000 members, for every name
-    # search too, since it is OR-ed with the name prefix). The term as typed covers any other casing.
-    by_number = queryset.filter(member_number__in=sorted({term, term.upper()}))
-    name = " ".join(term.upper().split())
-    return by_number | queryset.filter(name_search__startswith=name)
+    matches = _partial_numbers(digits)
+    if len(digits) == 4 and not looks_like_phone:
+        matches |= Q(ssn_last4=digits)
+    if len(digits) in (10, 11) or (looks_like_phone and len(digits) > 7):
+        phone = [member.pk for member in members_matching("phone", term)]
+        matches |= Q(pk__in=phone) | Q(phone__endswith=digits[-10:])
+    elif len(digits) == 7:
+        matches |= Q(phone__endswith=digits)  # a local number without its area code
+    return queryset.filter(matches)
+
+
+def _partial_numbers(fragment: str) -> Q:
+    """Members whose member number, or one of whose account numbers, contains ``fragment``."""
+    if len(fragment) < 3:
+        return Q(member_number=fragment.upper())
+    fragment = fragment.upper()
+    with connection.cursor() as cursor:
+        # Accounts live a layer above; the member registry reads only their numbers, by table.
+        cursor.execute(
+            "SELECT DISTINCT member_id FROM accounts_account WHERE account_number LIKE %s LIMIT 1000",
+            [f"%{_like_escape(fragment)}%"],
+        )
+        by_account = [row[0] for row in cursor.fetchall()]
+    return Q(member_number__contains=fragment) | Q(pk__in=by_account)
+
+
+def _word_search(queryset: QuerySet[Member], term: str) -> QuerySet[Member]:
+    """Every word of the term in the name (any order), or in the mailing or a service address."""
+    if "," in term:  # "Last, First" -> the words of "First Last"
+        last, first = term.split(",", 1)
+        term = f"{first} {last}"
+    folded = fold_for_search(term)
+    words = folded.split()
+    if not words:
+        return queryset.none()
+    by_name = Q()
+    by_address = Q()
+    for word in words:
+        by_name &= Q(name_search__contains=word)
+        by_address &= Q(mailing_line1__icontains=word)
+    matches = by_name | by_address | Q(member_number=folded)
+    if any(ch.isdigit() for ch in folded):
+        matches |= _partial_numbers(folded.replace(" ", "")) | Q(pk__in=_service_address_members(words))
+    else:
+        matches |= Q(pk__in=_service_address_members(words))
+    rank = Func(F("name_search"), Value(folded), function="similarity", output_field=FloatField())
+    return _ranked(queryset.filter(matches), rank)
+
+
+def _service_address_members(words: list[str]) -> list[int]:
+    """Members with an account at a premise whose service address holds every word."""
+    patterns = [f"%{_like_escape(word)}%" for word in sorted(words, key=len, reverse=True)]
+    with connection.cursor() as cursor:
+        # The longest word is the indexed condition (trigram index on UPPER(service_line1)); ALL checks the rest.
+        cursor.execute(
+            "SELECT DISTINCT a.member_id FROM accounts_account a JOIN accounts_premise p ON p.id = a.premise_id "
+            "WHERE UPPER(p.service_line1) LIKE %s AND UPPER(p.service_line1) LIKE ALL(%s) LIMIT 1000",
+            [patterns[0], patterns],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def access_log(

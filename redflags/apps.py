@@ -10,7 +10,8 @@ from __future__ import annotations
 from django.apps import AppConfig
 from django.db.models.signals import post_migrate
 
-from members import roles
+from members import roles, staff_tools
+from members.staff_tools import StaffTool
 
 
 class RedflagsConfig(AppConfig):
@@ -80,6 +81,20 @@ class RedflagsConfig(AppConfig):
         if seed_redflags not in demo.DEMO_STEPS:
             demo.DEMO_STEPS.append(seed_redflags)
         post_migrate.connect(_sync_catalogue, sender=self, dispatch_uid="redflags.catalogue_sync")
+        staff_tools.register(
+            StaffTool(
+                "Caller verification",
+                "redflags:caller-verification",
+                "redflags.verify_caller",
+                "Verify a caller's identity before discussing the account.",
+            ),
+            StaffTool(
+                "Annual review",
+                "redflags:annual-review",
+                "redflags.view_annual_review",
+                "The Identity Theft Prevention Program's yearly report to the board.",
+            ),
+        )
 
 
 def _sync_catalogue(sender, **kwargs) -> None:

@@ -56,6 +56,7 @@ _APPLICANTS = [
 
 
 def seed_redflags() -> str:
+    """Red Flags rules, program settings and sample review items"""
     rules.catalogue_sync()
     staff = {user.username: user for user in User.objects.filter(username__in=["analyst", "programadmin", "csr"])}
     acks = 0

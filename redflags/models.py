@@ -183,6 +183,19 @@ class ObservedEvent(models.Model):
         return f"{self.event} @ {self.occurred_at:%Y-%m-%d %H:%M}"
 
 
+class UnscoredChange(models.Model):
+    """A registry change written in the change's own transaction, waiting to be scored (a transactional
+    outbox): if Redis or the worker is down when the change commits, the sweep (``redflags.sweep_unscored``)
+    scores it once they are back. Removed once scored; the record of the event is its ``ObservedEvent``."""
+
+    key = models.UUIDField(unique=True)
+    payload = models.JSONField()
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.payload.get('event', '?')} waiting since {self.created_at:%Y-%m-%d %H:%M}"
+
+
 class RiskAssessment(models.Model):
     event = models.ForeignKey(
         ObservedEvent, null=True, blank=True, on_delete=models.PROTECT, related_name="assessments"

@@ -24,8 +24,10 @@ def score_opening(sender, account, actor=None, checklist=None, **kwargs):
 def score_change(sender, change, **kwargs):
     if change.event not in engine.WATCHED_REGISTRY_EVENTS:
         return
-    payload = services.change_payload(change)
-    transaction.on_commit(lambda: tasks.assess_change.delay(payload))
+    # The change and its row in the outbox commit together; the task after commit is the fast path and
+    # the sweep the safety net, so a broker outage at that moment loses nothing (services.unscored_*).
+    payload = services.unscored_change_record(change=change)
+    transaction.on_commit(lambda: services.unscored_change_enqueue(payload=payload, send=tasks.assess_change.delay))
 
 
 @receiver(blind_index_key_rotated, dispatch_uid="redflags.fraud_list_reindex")

@@ -6,4 +6,7 @@ Plain data only: settings import this module before Django is set up.
 BEAT_SCHEDULE: dict = {
     # C2 / C3 are about payments that did *not* arrive: nothing signals an absence, so look daily.
     "redflags-payment-sweep": {"task": "redflags.payment_sweep", "schedule": 24 * 60 * 60.0},
+    # Changes whose scoring task never ran (Redis or the worker down at commit): scored within a minute
+    # or two of the broker's return.
+    "redflags-sweep-unscored": {"task": "redflags.sweep_unscored", "schedule": 60.0},
 }

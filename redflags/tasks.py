@@ -9,9 +9,15 @@ from redflags.services import assessments, tax_id_scan
 
 @shared_task(name="redflags.assess_change", autoretry_for=(ConnectionError,), retry_backoff=True, max_retries=5)
 def assess_change(payload: dict) -> int | None:
-    """Score one registry change. The payload's key makes a re-delivery a no-op."""
+    """Score one registry change. The payload's key makes a re-delivery (or the sweep) a no-op."""
     assessment = assessments.change_assess(payload=payload)
     return assessment.pk if assessment else None
+
+
+@shared_task(name="redflags.sweep_unscored")
+def sweep_unscored() -> int:
+    """Every minute: score committed changes whose task never ran (broker or worker down at commit)."""
+    return assessments.unscored_changes_sweep()
 
 
 @shared_task(name="redflags.payment_sweep")

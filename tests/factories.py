@@ -30,6 +30,7 @@ from accounts.models import (
 )
 from members.crypto import blind_index
 from members.models import CapitalCreditAllocation, FinancialAccount, Member, User
+from members.services import name_search_form
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -49,7 +50,7 @@ class MemberFactory(factory.django.DjangoModelFactory):
     member_number = factory.Sequence(lambda n: f"M{n + 100000:07d}")
     kind = Member.Kind.PERSON
     legal_name = factory.Sequence(lambda n: f"Test Member {n}")
-    name_search = factory.LazyAttribute(lambda o: o.legal_name.upper())
+    name_search = factory.LazyAttribute(lambda o: name_search_form(o.legal_name))
     status = Member.Status.ACTIVE
     joined_on = factory.LazyFunction(lambda: datetime.date(2020, 1, 15))
     mailing_line1 = factory.Sequence(lambda n: f"{n + 1} Main St")

@@ -77,7 +77,10 @@ def _demo_file(meters: list[tuple[int, str, bool]], days: list[date]) -> bytes:
 
 
 def seed_usage() -> str:
-    """Demo step (members.demo.DEMO_STEPS): 15-minute usage for the demo meters up to yesterday."""
+    """15-minute usage for the demo meters up to yesterday (the longest step)
+
+    A demo step (members.demo.DEMO_STEPS).
+    """
     usage_partitions_ensure(months_ahead=3)
     meters = list(
         Meter.objects.exclude(meter_number__startswith="BENCH-")

@@ -24,7 +24,7 @@ Only ``export.py`` (with ``disclosures/rendering.py``) may turn member data into
 from __future__ import annotations
 
 from disclosures.services.aggregate import aggregate_export, aggregation_problems
-from disclosures.services.auditor import auditor_csv_export, chain_verification_record
+from disclosures.services.auditor import auditor_csv_export, auditor_pdf_export, chain_verification_record
 from disclosures.services.bases import legal_basis_approve, legal_basis_record, legal_basis_revoke
 from disclosures.services.categories import CATEGORY_FIELDS, NOT_HELD
 from disclosures.services.consents import consent_grant, consent_revoke
@@ -46,6 +46,7 @@ __all__ = [
     "aggregate_export",
     "aggregation_problems",
     "auditor_csv_export",
+    "auditor_pdf_export",
     "chain_verification_record",
     "consent_grant",
     "consent_revoke",

@@ -28,6 +28,25 @@ REVEALABLE_FIELDS = identifiers.revealable()
 _LOOKS_LIKE_IDENTIFIER = re.compile(r"[0-9][0-9 \-]{6,}[0-9]")
 
 
+_DIGIT_RUN = re.compile(r"\d[\d\- ]{3,}\d")
+_LICENCE_LIKE = re.compile(r"^(\s*(?:licen[cs]e\s*:?\s*)?[A-Za-z]{2}\s*[:/ ]\s*)([A-Za-z0-9\- ]{4,24})$")
+
+
+def masked_search_term(term: str) -> str:
+    """What a staff member searched, for the access log: names and words as typed; any run of five or more
+    digits (an SSN, TIN, phone or account number) and a licence number keep only their last four."""
+    term = " ".join(nfkc(term or "").split())[:200]
+    licence = _LICENCE_LIKE.match(term)
+    if licence and any(ch.isdigit() for ch in licence.group(2)):
+        return licence.group(1) + "\u2022" * max(len(licence.group(2)) - 4, 1) + licence.group(2)[-4:]
+
+    def mask(match: re.Match) -> str:
+        digits = re.sub(r"\D", "", match.group(0))
+        return match.group(0) if len(digits) < 5 else "\u2022" * (len(digits) - 4) + digits[-4:]
+
+    return _DIGIT_RUN.sub(mask, term)
+
+
 def member_record_view(*, actor: Actor, member: Member, channel: str = "admin", ip_address: str | None = None) -> None:
     """Every staff view of a member's record leaves an ``access.view_member`` row."""
     with transaction.atomic():
@@ -45,7 +64,12 @@ def member_list_view(
             actor=actor,
             action="access.list_members",
             object_type="members.member",
-            detail={"channel": channel, "member_ids": member_ids[:200], "searched": bool(query)},
+            detail={
+                "channel": channel,
+                "member_ids": member_ids[:200],
+                "searched": bool(query),
+                "search": masked_search_term(query),
+            },
             ip_address=ip_address,
         )
 

@@ -13,7 +13,7 @@ from django.db import connection
 
 from members import validation
 from members.actors import Actor, actor_id_of
-from members.crypto import nfkc
+from members.crypto import fold_for_search
 from members.models import Member
 from members.signals import RegistryChange, registry_changed
 
@@ -57,7 +57,8 @@ def announce(
 
 
 def name_search_form(name: str) -> str:
-    return " ".join(nfkc(name).upper().split())
+    """The name as staff search it: upper-case, accents folded ("José Núñez" -> "JOSE NUNEZ"), one space."""
+    return fold_for_search(name)
 
 
 def clean_address(

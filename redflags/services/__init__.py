@@ -23,6 +23,9 @@ from redflags.services.assessments import (
     event_assess,
     opening_assess,
     payment_sweep,
+    unscored_change_enqueue,
+    unscored_change_record,
+    unscored_changes_sweep,
 )
 from redflags.services.caller_verification import caller_verify
 from redflags.services.notices import (
@@ -58,6 +61,9 @@ __all__ = [
     "catalogue_sync",
     "change_assess",
     "change_payload",
+    "unscored_change_enqueue",
+    "unscored_change_record",
+    "unscored_changes_sweep",
     "cra_alert_record",
     "event_assess",
     "fraud_entry_add",

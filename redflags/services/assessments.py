@@ -9,6 +9,7 @@ are written in one transaction; a queued change warns the account through the re
 from __future__ import annotations
 
 import datetime
+import logging
 import uuid
 
 from django.db import transaction
@@ -21,13 +22,23 @@ from members.signals import RegistryChange
 from redflags import engine, registry
 from redflags.context import Context
 from redflags.events import OPENING, PAYMENT_SWEEP, Event
-from redflags.models import Flag, ObservedEvent, Outcome, ReviewItem, RiskAssessment, VerificationChecklist
+from redflags.models import (
+    Flag,
+    ObservedEvent,
+    Outcome,
+    ReviewItem,
+    RiskAssessment,
+    UnscoredChange,
+    VerificationChecklist,
+)
 
 CHECKLIST_FIELDS = [
     field.name
     for field in VerificationChecklist._meta.concrete_fields
     if field.name not in {"id", "account", "recorded_by", "recorded_at"}
 ]
+
+logger = logging.getLogger(__name__)
 
 
 # The registry's account_open docstring spells two items its own way.
@@ -192,8 +203,42 @@ def change_payload(change: RegistryChange) -> dict:
     }
 
 
+def unscored_change_record(*, change: RegistryChange) -> dict:
+    """Write the change to the outbox, in the change's own transaction; returns the task's payload."""
+    payload = change_payload(change)
+    UnscoredChange.objects.create(key=uuid.UUID(payload["key"]), payload=payload)
+    return payload
+
+
+def unscored_change_enqueue(*, payload: dict, send) -> bool:
+    """After commit: hand the change to the worker. A broker that cannot take it is no error here (the
+    change is safe in the outbox and the sweep scores it); the log says so, naming only the event."""
+    try:
+        send(payload)
+    except Exception as exc:  # noqa: BLE001 - any broker failure: kombu, redis and socket errors alike
+        logger.warning(
+            "scoring of %s left to the sweep: the broker refused it (%s)", payload["event"], type(exc).__name__
+        )
+        return False
+    return True
+
+
+UNSCORED_GRACE_SECONDS = 60  # the fast path's head start before the sweep takes a change
+
+
+def unscored_changes_sweep(*, grace_seconds: int = UNSCORED_GRACE_SECONDS, limit: int = 500) -> int:
+    """Score changes still in the outbox after ``grace_seconds``, oldest first; returns how many."""
+    cutoff = timezone.now() - datetime.timedelta(seconds=grace_seconds)
+    done = 0
+    for waiting in UnscoredChange.objects.filter(created_at__lt=cutoff).order_by("created_at")[:limit]:
+        change_assess(payload=waiting.payload)
+        done += 1
+    return done
+
+
 def change_assess(*, payload: dict) -> RiskAssessment | None:
-    """Score one registry change after commit. Safe to run twice: the event key is unique."""
+    """Score one registry change after commit and take it out of the outbox, in one transaction.
+    Safe to run twice (a re-delivery, or the task and the sweep together): the event key is unique."""
     event = Event(
         name=payload["event"],
         member_id=payload.get("member_id"),
@@ -205,7 +250,11 @@ def change_assess(*, payload: dict) -> RiskAssessment | None:
         new_indexes=payload.get("new_indexes", {}),
         payload=payload.get("payload", {}),
     )
-    return event_assess(event=event, key=uuid.UUID(payload["key"]))
+    key = uuid.UUID(payload["key"])
+    with transaction.atomic():
+        assessment = event_assess(event=event, key=key)
+        UnscoredChange.objects.filter(key=key).delete()
+    return assessment
 
 
 def event_assess(*, event: Event, key: uuid.UUID | None = None) -> RiskAssessment | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.utils import timezone
 
 from disclosures import services
@@ -139,7 +140,7 @@ def test_a_csv_download_is_itself_logged(client, auditor, history):
     response = client.get("/audit/disclosures/", {"export": "csv"})
     assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
     content = b"".join(response.streaming_content).decode()
-    assert content.startswith("seq,at,actor")
+    assert content.startswith(f"seq,at ({settings.TIME_ZONE}),actor")
     entry = DisclosureLogEntry.objects.order_by("-seq").first()
     assert (
         DisclosureLogEntry.objects.count() == before + 1

@@ -52,6 +52,9 @@ class Command(BaseCommand):
                     "machine": platform.machine(),
                     "platform": platform.platform(),
                     "cpus": __import__("os").cpu_count(),
+                    # Other work on the machine moves every absolute figure: the ratios to the floors don't.
+                    "load_average_at_end": list(__import__("os").getloadavg()),
+                    "finished_at": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
                 },
                 indent=2,
             )
@@ -61,4 +64,5 @@ class Command(BaseCommand):
         self.stdout.write("-" * (width + 14))
         for name in sorted(results):
             self.stdout.write(f"{name:<{width}}  {results[name]:,.2f}")
-        self.stdout.write(f"\nwritten to {out_dir / 'results.json'}")
+        self.stdout.write(f"\nload average at the end: {', '.join(f'{x:.1f}' for x in __import__('os').getloadavg())}")
+        self.stdout.write(f"written to {out_dir / 'results.json'}")

@@ -1,0 +1,249 @@
+"""Load at a fixed arrival rate against gunicorn with the production settings (issue 18.2).
+
+``bench_load`` starts gunicorn on a loopback port (DEBUG off, the configured keys and database, as many
+workers as ``LOAD_GUNICORN_WORKERS``, default 2 x cores + 1), signs users in by creating their sessions
+directly (the sign-in page's cost is measured by its own benchmark), and drives each endpoint with locust
+(headless, a maintained load tool) at a fixed rate: 100 requests/s for 60 s (quick: 10 s). Then it raises
+the rate step by step to find the highest rate at which p95 stays at or under 100 ms.
+
+Endpoints, each with signed-in users of the role that uses it:
+- ``api.usage_daily``: a member's month of daily usage from the usage API (members drawn from 50, four
+  accounts each, a month of 15-minute data);
+- ``registry.member_search``: the CSR's member search in the admin (the staff search terms);
+- ``registry.admin_member_list``: the admin member list;
+- ``audit.disclosure_log``: the auditor's disclosure-log page.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+from django.contrib.auth.models import Group
+from django.contrib.sessions.backends.db import SessionStore
+from django.db import transaction
+
+from members import roles
+from members.models import User
+
+BASE_DIR = Path(settings.BASE_DIR)
+TARGET_MS = 100.0
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def gunicorn_workers() -> int:
+    return int(os.environ.get("LOAD_GUNICORN_WORKERS", 2 * (os.cpu_count() or 1) + 1))
+
+
+def serve(workers: int) -> tuple[subprocess.Popen, int]:
+    """gunicorn with the production settings (DEBUG off) over this process's database, Redis and keys."""
+    port = _free_port()
+    env = {
+        **os.environ,
+        "DEBUG": "false",
+        "SECRET_KEY": settings.SECRET_KEY,
+        "FERNET_KEYS": ",".join(settings.FERNET_KEYS),
+        "BLIND_INDEX_KEY": settings.BLIND_INDEX_KEY,
+        "DISCLOSURE_CHAIN_KEY": settings.DISCLOSURE_CHAIN_KEY,
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "SECURE_SSL_REDIRECT": "false",  # plain HTTP on loopback; TLS is the proxy's job in production
+        "LOG_LEVEL": "WARNING",
+    }
+    # As a deployment does: the production static storage serves hashed names from a manifest.
+    subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--no-input", "-v", "0"], cwd=BASE_DIR, env=env, check=True
+    )  # noqa: S603
+    command = [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind", f"127.0.0.1:{port}"]
+    command += ["--workers", str(workers), "--log-level", "warning"]
+    # --preload: the application is imported (and its start-up checks run) once, before the workers fork,
+    # so the first requests do not pay for it.
+    command.append("--preload")
+    process = subprocess.Popen(command, cwd=BASE_DIR, env=env)  # noqa: S603 - our own command line
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/admin/login/", timeout=30):  # noqa: S310
+                return process, port
+        except OSError:
+            if process.poll() is not None:
+                raise RuntimeError(f"gunicorn exited with {process.returncode}") from None
+            time.sleep(0.5)
+    process.kill()
+    raise RuntimeError("gunicorn did not answer within two minutes")
+
+
+Session = dict  # {"cookie": "sessionid=...", "paths": ["/...", ...]}: one signed-in user and what it reads
+
+
+def warm(port: int, sessions: list[Session], rounds: int = 3) -> None:
+    """A few requests per path before measuring: caches, connections and code paths of every worker."""
+    for _ in range(rounds):
+        for session in sessions[:20]:
+            request = urllib.request.Request(f"http://127.0.0.1:{port}{session['paths'][0]}")
+            request.add_header("Cookie", session["cookie"])
+            try:
+                urllib.request.urlopen(request, timeout=60).read()  # noqa: S310 - loopback
+            except OSError:
+                pass
+
+
+def session_cookie(user: User) -> str:
+    """A signed-in session for ``user``, as the sign-in view would leave it (plus any second-factor marks
+    the configured sign-in needs: ``SESSION_EXTRA`` below)."""
+    store = SessionStore()
+    store[SESSION_KEY] = str(user.pk)
+    store[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]
+    store[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    for key, value in SESSION_EXTRA(user).items():
+        store[key] = value
+    store.create()
+    return f"{settings.SESSION_COOKIE_NAME}={store.session_key}"
+
+
+def SESSION_EXTRA(user: User) -> dict:  # noqa: N802 - a hook, replaced where sign-in adds requirements
+    return {}
+
+
+def run_at(rate: float, seconds: int, port: int, sessions: list[Session]) -> dict[str, float]:
+    """Drive the sessions' paths at ``rate`` requests/s for ``seconds`` with locust; p50/p95/p99 (ms), errors, rate."""
+    users = max(1, int(rate))
+    with tempfile.TemporaryDirectory() as folder:
+        prefix = str(Path(folder) / "load")
+        env = {
+            **os.environ,
+            "LOAD_SESSIONS": json.dumps(sessions),
+            "LOAD_PER_USER_RPS": str(rate / users),
+        }
+        command = [sys.executable, "-m", "locust", "-f", str(BASE_DIR / "config" / "locustfile.py"), "--headless"]
+        command += ["--host", f"http://127.0.0.1:{port}", "-u", str(users), "-r", str(users), "-t", f"{seconds}s"]
+        command += ["--csv", prefix, "--only-summary", "--loglevel", "ERROR", "--stop-timeout", "5"]
+        ran = subprocess.run(command, env=env, capture_output=True, text=True, check=False, timeout=seconds + 120)  # noqa: S603
+        with open(f"{prefix}_stats.csv", newline="") as handle:
+            row = next(r for r in csv.DictReader(handle) if r["Name"] == "Aggregated")
+    if row["50%"] == "N/A":
+        raise RuntimeError(f"locust made no request: {ran.stderr[-2000:]}")
+    return {
+        "p50_ms": float(row["50%"]),
+        "p95_ms": float(row["95%"]),
+        "p99_ms": float(row["99%"]),
+        "errors": float(row["Failure Count"]),
+        "requests": float(row["Request Count"]),
+        "achieved_rps": float(row["Requests/s"]),
+    }
+
+
+def max_rate(port: int, sessions: list[Session], *, start: float, seconds: int) -> float:
+    """The highest of the rates tried (start, x1.5, ...) at which p95 stayed <= 100 ms with no errors."""
+    best, rate = 0.0, start
+    while rate <= 2_000:
+        measured = run_at(rate, seconds, port, sessions)
+        if measured["p95_ms"] > TARGET_MS or measured["errors"] or measured["achieved_rps"] < 0.9 * rate:
+            break
+        best, rate = rate, rate * 1.5
+    return best
+
+
+def _staff(username: str, role: str) -> User:
+    user, _ = User.objects.get_or_create(username=username, defaults={"is_staff": True})
+    user.set_unusable_password()
+    user.is_staff = True
+    user.save()
+    user.groups.add(Group.objects.get(name=role))
+    return user
+
+
+def _usage_fixture() -> list[Session]:
+    """50 members with a login and four accounts each, a month of 15-minute data on every meter."""
+    from accounts.models import Account, Meter, Premise
+    from accounts.usage.bench import FIRST_DAY, _day_file
+    from accounts.usage.services import meter_ids_by_number, usage_ingest_file, usage_partitions_ensure
+    from members.models import Member
+
+    rng = random.Random(7)  # noqa: S311 - synthetic data
+    with transaction.atomic():
+        members = []
+        for index in range(50):
+            login, _ = User.objects.get_or_create(username=f"load-member-{index}")
+            member, _ = Member.objects.get_or_create(
+                member_number=f"LOADM{index:04d}", defaults={"legal_name": f"Load Member {index}", "user": login}
+            )
+            members.append(member)
+        for index, member in enumerate(members):
+            for slot in range(4):
+                number = f"LOAD-{index:04d}-{slot}"
+                premise, _ = Premise.objects.get_or_create(
+                    premise_number=f"LP{index:04d}{slot}",
+                    defaults={
+                        "service_line1": f"{index} Load Rd",
+                        "service_city": "Loadville",
+                        "service_state": "IL",
+                        "service_postal_code": "62700",
+                    },
+                )
+                Meter.objects.get_or_create(meter_number=number, defaults={"premise": premise})
+                Account.objects.get_or_create(
+                    account_number=f"LA{index:04d}{slot}",
+                    defaults={"member": member, "premise": premise, "status": "open"},
+                )
+    usage_partitions_ensure(months_ahead=0, today=FIRST_DAY)
+    from accounts.usage.models import IngestBatch
+
+    already = IngestBatch.objects.filter(source="load").count() >= 30
+    meters = [(f"LOAD-{i:04d}-{s}", False) for i in range(50) for s in range(4)]
+    lookup = meter_ids_by_number()
+    for offset in range(0 if already else 30):
+        day = FIRST_DAY + timedelta(days=offset)
+        usage_ingest_file(data=_day_file(day, meters, rng), source="load", filename=f"load-{day}.csv", meters=lookup)
+    middle = FIRST_DAY + timedelta(days=14)
+    sessions = []
+    for member in members:
+        accounts = Account.objects.filter(member=member).values_list("pk", flat=True)
+        paths = [f"/api/usage/accounts/{pk}/?period=month&day={middle}" for pk in accounts]
+        sessions.append({"cookie": session_cookie(member.user), "paths": paths})
+    return sessions
+
+
+def bench_load(quick: bool = False) -> dict[str, float]:
+    seconds, step_seconds = (10, 5) if quick else (60, 15)
+    workers = gunicorn_workers()
+    csr = _staff("load-csr", roles.CSR)
+    auditor = _staff("load-auditor", roles.AUDITOR)
+    terms = ["Whitfield", "okafor, jordan", "555-0042", "00012", "riley hale"]
+    searches = [f"/admin/members/member/?{urlencode({'q': term})}" for term in terms]
+    scenarios = {
+        "api.usage_daily": _usage_fixture(),
+        "registry.member_search": [{"cookie": session_cookie(csr), "paths": searches}],
+        "registry.admin_member_list": [{"cookie": session_cookie(csr), "paths": ["/admin/members/member/"]}],
+        "audit.disclosure_log": [{"cookie": session_cookie(auditor), "paths": ["/audit/disclosures/"]}],
+    }
+    results: dict[str, float] = {"load.gunicorn_workers": workers, "load.rate_rps": 100.0}
+    process, port = serve(workers)
+    try:
+        for name, sessions in scenarios.items():
+            warm(port, sessions)
+            measured = run_at(100, seconds, port, sessions)
+            for key in ("p50_ms", "p95_ms", "p99_ms", "errors", "achieved_rps"):
+                results[f"{name}_{key}"] = measured[key]
+            results[f"{name}_max_rps_p95_under_100ms"] = max_rate(port, sessions, start=100, seconds=step_seconds)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    return results

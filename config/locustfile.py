@@ -1,0 +1,35 @@
+"""Locust users for ``config/loadtest.py``: each user issues GETs at a fixed pace, so the arrival rate is
+``users x LOAD_PER_USER_RPS`` whatever the response times (up to the pace's period), an open loop
+within that bound. The paths and the signed-in session cookies come from the environment.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import random
+
+from locust import HttpUser, constant_throughput, task
+
+# Each session is a signed-in user with the paths that user may read: [{"cookie": ..., "paths": [...]}].
+_SESSIONS = itertools.cycle(json.loads(os.environ.get("LOAD_SESSIONS", '[{"cookie": "", "paths": ["/healthz"]}]')))
+_PER_USER = float(os.environ.get("LOAD_PER_USER_RPS", "1"))
+
+
+class SignedIn(HttpUser):
+    wait_time = constant_throughput(_PER_USER)
+
+    def on_start(self) -> None:
+        session = next(_SESSIONS)
+        self.paths = session["paths"]
+        if session["cookie"]:
+            self.client.headers["Cookie"] = session["cookie"]
+        self.rng = random.Random(id(self))  # noqa: S311 - choosing paths, not secrets
+
+    @task
+    def get(self) -> None:
+        path = self.rng.choice(self.paths)
+        with self.client.get(path, name="request", catch_response=True, allow_redirects=False) as response:
+            if response.status_code != 200:
+                response.failure(f"status {response.status_code}")
