@@ -1,0 +1,342 @@
+"""Reading Green Button (ESPI) files as they are found in the field: tolerant of the Atom envelope,
+strict about the energy data (docs/usage.md, "Green Button files").
+
+Steps, each with its own function:
+
+1. ``_parse_safely``: the size limit, then lxml with entity expansion, DTDs and network access off; a
+   DOCTYPE is refused outright (nothing in a Green Button file needs one).
+2. ``envelope.tolerate``: what older producers omit or add around the data (a link without ``type``,
+   ESPI 1.x relative URLs, entries without ``published``/``updated``, processing instructions,
+   comments) is recorded as a warning with its line, and the missing ``type`` is filled in so that
+3. the document is validated against the project's one strict schema (``espi.espi_schema``). Any
+   error left is an error in the data: the file is rejected whole with the line and the reason.
+4. ``_index_feed``: resources by their ``self`` link; a resource whose ties to the others cannot be
+   read one way only (no MeterReading for a block, two ReadingTypes for one MeterReading, the same
+   ``self`` twice, a LocalTimeParameters that is no real zone) rejects the file.
+5. each UsagePoint is matched to a meter (``usage_points.resolve``: the co-op's mapping, then the
+   meter number); an unknown one is reported with its identifiers and its readings counted as not
+   loaded. Each MeterReading's ReadingType is checked (``reading_types.interpret``); one the store
+   cannot hold is reported the same way with its reason.
+6. the readings are placed on the co-op's local-day grid (the hot loop, ``_load_readings``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from django.utils import timezone
+from lxml import etree
+
+from accounts.usage import timegrid
+from accounts.usage.espi import ATOM, ESPI, espi_schema
+from accounts.usage.espi_envelope import tolerate
+from accounts.usage.espi_types import BlockContext, check_local_time, interpret
+from accounts.usage.readings import (
+    DURATION_TO_MINUTES,
+    DURATIONS_TEXT,
+    EARLIEST_EPOCH,
+    LATEST_EPOCH,
+    METER_SHIFT,
+    MalformedFile,
+    ParsedReadings,
+    encode_day,
+    max_wh,
+    out_of_range,
+)
+from accounts.usage.usage_points import UsagePointIds, UsagePointResolver
+
+# Largest ESPI document read (the API's own upload limit is the same; the command has only this one).
+MAX_ESPI_BYTES = 256 * 1024 * 1024
+
+_ENTRY, _LINK, _CONTENT, _TITLE = f"{ATOM}entry", f"{ATOM}link", f"{ATOM}content", f"{ATOM}title"
+_USAGE_POINT, _METER_READING = f"{ESPI}UsagePoint", f"{ESPI}MeterReading"
+_READING_TYPE, _INTERVAL_BLOCK = f"{ESPI}ReadingType", f"{ESPI}IntervalBlock"
+_LOCAL_TIME = f"{ESPI}LocalTimeParameters"
+_SUMMARIES = {f"{ESPI}{name}" for name in ("ElectricPowerUsageSummary", "UsageSummary", "ElectricPowerQualitySummary")}
+_POINT_NAME = f"{ESPI}serviceDeliveryPoint/{ESPI}name"
+_INTERVAL_READING = f"{ESPI}IntervalReading"
+_READING_DURATION = f"{ESPI}timePeriod/{ESPI}duration"
+_READING_START = f"{ESPI}timePeriod/{ESPI}start"
+_READING_QUALITY = f"{ESPI}ReadingQuality/{ESPI}quality"
+_READING_VALUE = f"{ESPI}value"
+_READING_COST = f"{ESPI}cost"
+_MISSING = ord("M")
+
+
+def _links(entry) -> dict[str, list[str]]:
+    links: dict[str, list[str]] = {}
+    for link in entry.iterfind(_LINK):
+        links.setdefault(link.get("rel", ""), []).append((link.get("href") or "").strip().rstrip("/"))
+    return links
+
+
+def _text(element, path: str) -> str | None:
+    found = element.find(path)
+    return found.text.strip() if found is not None and found.text else None
+
+
+@dataclass
+class _MeterReading:
+    line: int
+    up: str
+    related: list[str]
+
+
+@dataclass
+class _EspiFeed:
+    """The feed's resources by their ``self`` link, so blocks can be tied to meters and reading types."""
+
+    usage_points: dict[str, UsagePointIds] = field(default_factory=dict)
+    meter_readings: dict[str, _MeterReading] = field(default_factory=dict)
+    reading_types: dict[str, object] = field(default_factory=dict)  # href -> ReadingType element
+    blocks: list[tuple[str, object]] = field(default_factory=list)  # (up href, IntervalBlock element)
+    seen: dict[str, int] = field(default_factory=dict)  # self href -> line, to refuse a resource given twice
+
+
+def parse_espi(data: bytes, meters: dict[str, int], resolver: UsagePointResolver | None = None) -> ParsedReadings:
+    """Parse a Green Button ESPI feed (see the module docstring for the rules).
+
+    ``meters`` maps meter numbers to ids (a UsagePoint whose service delivery point name or title is a
+    meter number needs no mapping); ``resolver`` holds the co-op's UsagePoint mapping.
+    """
+    resolver = resolver or UsagePointResolver(meters=meters)
+    result = ParsedReadings(file_format="espi")
+    root = _parse_safely(data)
+    tolerate(root, result.warn)
+    _validate(root)
+    feed = _index_feed(root, result)
+    contexts: dict[str, BlockContext | None] = {}
+    state = _LoadState(result, int((timezone.now() + timedelta(hours=1)).timestamp()))
+    for up_href, block in feed.blocks:
+        readings = block.findall(_INTERVAL_READING)
+        result.readings += len(readings)
+        meter_reading_href = _meter_reading_of(up_href, block, feed)
+        if meter_reading_href not in contexts:
+            contexts[meter_reading_href] = _context(meter_reading_href, feed, resolver, result)
+        context = contexts[meter_reading_href]
+        if context is None:  # reported once for its MeterReading; the readings are counted as not loaded
+            result.not_loaded_add(meter_reading_href, len(readings))
+            continue
+        _load_readings(readings, context, state)
+    if state.costs:
+        result.warn(
+            state.first_cost_line,
+            f"cost on {state.costs} readings ignored: MemberGuard keeps energy, the bill is the CIS's",
+        )
+    return result
+
+
+def _parse_safely(data: bytes):
+    if len(data) > MAX_ESPI_BYTES:
+        raise MalformedFile(f"the file is larger than {MAX_ESPI_BYTES} bytes; split it")
+    parser = etree.XMLParser(
+        resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, remove_blank_text=False
+    )
+    try:
+        root = etree.fromstring(data, parser)  # entities, DTDs and network off
+    except etree.XMLSyntaxError as exc:
+        raise MalformedFile(f"not well-formed XML: {exc}") from None
+    docinfo = root.getroottree().docinfo
+    if docinfo.doctype or docinfo.internalDTD is not None:
+        raise MalformedFile("line 1: a DOCTYPE (DTD or entity declarations) is not accepted in a Green Button file")
+    if root.tag != f"{ATOM}feed":
+        raise MalformedFile(f"line {root.sourceline}: expected an Atom <feed> of ESPI entries")
+    return root
+
+
+def _validate(root) -> None:
+    schema = espi_schema()
+    try:
+        valid = schema.validate(root)
+    except etree.Error as exc:  # e.g. an unresolved entity reference (entities are never expanded)
+        raise MalformedFile(f"not valid against the ESPI schema: {exc}") from None
+    if not valid:
+        errors = schema.error_log.filter_from_errors()
+        error = errors[0] if errors else schema.error_log.last_error
+        raise MalformedFile(f"not valid against the ESPI schema (line {error.line}): {error.message[:300]}")
+
+
+def _remember(feed: _EspiFeed, href: str, line: int) -> None:
+    if not href:
+        raise MalformedFile(f"line {line}: an ESPI resource without a 'self' link cannot be tied to the others")
+    earlier = feed.seen.get(href)
+    if earlier is not None:
+        raise MalformedFile(f"line {line}: the resource {href[-80:]!r} is given twice (first at line {earlier})")
+    feed.seen[href] = line
+
+
+def _index_feed(root, result: ParsedReadings) -> _EspiFeed:
+    feed = _EspiFeed()
+    for entry in root.iterfind(_ENTRY):
+        content = entry.find(_CONTENT)
+        if content is None or len(content) == 0:
+            result.warn(entry.sourceline, "entry without ESPI content ignored")
+            continue
+        resource = content[0]
+        links = _links(entry)
+        self_href = (links.get("self") or [""])[0]
+        line = resource.sourceline
+        if resource.tag in _SUMMARIES:
+            result.warn(line, f"{etree.QName(resource).localname} ignored: MemberGuard keeps interval readings only")
+            continue
+        if resource.tag == _LOCAL_TIME:
+            check_local_time(resource, result.warn)
+            continue
+        if resource.tag not in (_USAGE_POINT, _METER_READING, _READING_TYPE, _INTERVAL_BLOCK):
+            result.warn(line, f"{etree.QName(resource).localname} ignored: not usage data")
+            continue
+        if resource.tag == _INTERVAL_BLOCK:
+            feed.blocks.append(((links.get("up") or [""])[0], resource))
+            continue
+        _remember(feed, self_href, line)
+        if resource.tag == _USAGE_POINT:
+            feed.usage_points[self_href] = UsagePointIds(
+                self_href=self_href,
+                sdp_name=_text(resource, _POINT_NAME) or "",
+                title=_text(entry, _TITLE) or "",
+                line=line,
+                related=links.get("related", []),
+            )
+        elif resource.tag == _METER_READING:
+            feed.meter_readings[self_href] = _MeterReading(line, (links.get("up") or [""])[0], links.get("related", []))
+        else:
+            feed.reading_types[self_href] = resource
+    return feed
+
+
+def _meter_reading_of(up_href: str, block, feed: _EspiFeed) -> str:
+    """The MeterReading a block belongs to: its ``up`` link less ``/IntervalBlock``, or a MeterReading whose
+    ``related`` link is that ``up`` link. None of them, or more than one: the file is ambiguous."""
+    direct = up_href.removesuffix("/IntervalBlock")
+    if up_href and direct in feed.meter_readings:
+        return direct
+    claimed = [href for href, reading in feed.meter_readings.items() if up_href and up_href in reading.related]
+    if len(claimed) == 1:
+        return claimed[0]
+    raise MalformedFile(
+        f"line {block.sourceline}: IntervalBlock with 'up' link {up_href[-80:]!r} matches "
+        f"{'no' if not claimed else len(claimed)} MeterReading in this file"
+    )
+
+
+def _usage_point_of(meter_reading_href: str, reading: _MeterReading, feed: _EspiFeed) -> UsagePointIds:
+    direct = reading.up.removesuffix("/MeterReading")
+    if reading.up and direct in feed.usage_points:
+        return feed.usage_points[direct]
+    claimed = [point for point in feed.usage_points.values() if reading.up and reading.up in point.related]
+    if len(claimed) == 1:
+        return claimed[0]
+    raise MalformedFile(
+        f"line {reading.line}: MeterReading {meter_reading_href[-80:]!r} matches "
+        f"{'no' if not claimed else len(claimed)} UsagePoint in this file (its 'up' link)"
+    )
+
+
+def _context(href: str, feed: _EspiFeed, resolver: UsagePointResolver, result: ParsedReadings) -> BlockContext | None:
+    """What the MeterReading's readings need, or None (reported on the batch) when they cannot be loaded."""
+    reading = feed.meter_readings[href]
+    point = _usage_point_of(href, reading, feed)
+    types = [feed.reading_types[link] for link in reading.related if link in feed.reading_types]
+    if len(types) != 1:
+        raise MalformedFile(
+            f"line {reading.line}: MeterReading {href[-80:]!r} has {len(types) or 'no'} ReadingType in this file "
+            "(its 'related' links); exactly one is needed to read its values"
+        )
+    meter_id = resolver.resolve(point)
+    if meter_id is None:
+        result.not_loaded_reason(href, point.report(), "unknown UsagePoint: no meter mapped to any of its identifiers")
+        return None
+    context = interpret(types[0], meter_id << METER_SHIFT, result.warn)
+    if isinstance(context, str):
+        result.not_loaded_reason(href, point.report(), context)
+        return None
+    return context
+
+
+class _LoadState:
+    """What the hot loop shares across blocks: placements cached per (start, interval), the cost count."""
+
+    def __init__(self, result: ParsedReadings, latest: int):
+        self.result = result
+        self.latest = latest
+        self.placements: dict[tuple[int, int], tuple | str] = {}
+        self.costs = 0
+        self.first_cost_line = 0
+
+
+def _place_epoch(start: int, minutes: int, latest: int, line: int) -> tuple | str:
+    """(day bits, slot, slots in day, max value) of a UTC epoch start, or why it is bad."""
+    if not EARLIEST_EPOCH <= start < LATEST_EPOCH:
+        raise out_of_range(line, str(start))
+    if start >= latest:
+        return "start is in the future"
+    try:
+        day, slot, slots = timegrid.place(datetime.fromtimestamp(start, tz=UTC), minutes)
+    except timegrid.BadTimestamp as exc:
+        return str(exc)
+    return (encode_day(day, minutes), slot, slots, max_wh(minutes))
+
+
+def _load_readings(readings: list, context: BlockContext, state: _LoadState) -> None:
+    """One block's IntervalReadings into their groups, each bad one reported at its line. The hot loop of
+    an ESPI ingest: kept flat, with placements cached per (start, interval) across the file."""
+    meter_key, channel_bit, default_duration, scale, quality_default = context
+    result = state.result
+    groups, placements, latest = result.groups, state.placements, state.latest
+    bad: Callable[[int, str], None] = result.bad
+    for reading in readings:
+        duration = _text(reading, _READING_DURATION) or default_duration
+        start = _text(reading, _READING_START)
+        if start is None or duration is None:
+            bad(reading.sourceline, "IntervalReading has no timePeriod and its ReadingType no intervalLength")
+            continue
+        minutes = DURATION_TO_MINUTES.get(duration)
+        if minutes is None:
+            bad(reading.sourceline, f"duration {duration[:12]} is not {DURATIONS_TEXT}")
+            continue
+        cache_key = (int(start), minutes)
+        placed = placements.get(cache_key)
+        if placed is None:
+            placed = placements[cache_key] = _place_epoch(cache_key[0], minutes, latest, reading.sourceline)
+        if isinstance(placed, str):
+            bad(reading.sourceline, placed)
+            continue
+        daybits, slot, slots, limit = placed
+        quality_code = quality_default
+        for code in reading.iterfind(_READING_QUALITY):
+            quality_code = scale.quality(code.text, quality_code)
+        raw = _text(reading, _READING_VALUE)
+        if raw is None:
+            wh, quality_code = None, _MISSING
+        else:
+            wh = scale.wh(int(raw))
+            if wh < 0 or wh > limit:
+                bad(reading.sourceline, f"impossible value {wh} Wh for the interval (0 to {limit})")
+                continue
+        if reading.find(_READING_COST) is not None:
+            state.costs += 1
+            state.first_cost_line = state.first_cost_line or reading.sourceline
+        key = meter_key | daybits | channel_bit
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = [[None] * slots, bytearray(slots)]
+        if group[1][slot]:
+            _repeated(reading.sourceline, group, slot, wh, quality_code, result)
+            continue
+        group[1][slot] = quality_code
+        group[0][slot] = wh
+
+
+def _repeated(line: int, group: list, slot: int, wh: int | None, quality_code: int, result: ParsedReadings) -> None:
+    """A second reading of the same interval (overlapping blocks): the same value is counted once with a
+    warning; a different value makes the file ambiguous and it is rejected whole."""
+    if group[0][slot] == wh and group[1][slot] == quality_code:
+        result.warn(line, "reading repeated in an overlapping IntervalBlock with the same value; counted once")
+        result.repeated += 1
+        return
+    raise MalformedFile(
+        f"line {line}: this reading ({wh} Wh) contradicts an earlier reading of the same meter, channel and "
+        f"interval in this file ({group[0][slot]} Wh); overlapping blocks must agree"
+    )
