@@ -4,7 +4,7 @@ Producers older than the ESPI 3.3 Atom profile (the Green Button Alliance's own 
 leave out things the profile requires or add things it does not know. None of them changes what the
 energy data says, so each is accepted and recorded as a warning with its line:
 
-- a ``<link>`` without ``type`` (RFC 4287 makes it optional; the profile requires it): the type is
+- a ``<link>`` without ``type`` or with an empty one (RFC 4287 makes it optional; the profile requires it): the type is
   filled in from the link's relation so the strict schema can check everything else;
 - ESPI 1.x URL patterns (relative ``/espi/1_1/resource/...`` hrefs): links are matched as written;
 - an entry (or the feed) without ``published`` / ``updated``;
@@ -33,10 +33,12 @@ def tolerate(root, warn: Warn) -> None:
     for node in root.iter(etree.Comment, etree.ProcessingInstruction):
         _ignored_node(node, warn)
     for link in root.iter(_LINK):
-        if link.get("type") is None:
+        given = link.get("type")
+        if not (given or "").strip():
             rel = link.get("rel", "")
             link.set("type", _inferred_type(rel, link.get("href") or ""))
-            warn(link.sourceline, f"link rel={rel!r} has no type attribute (the ESPI 3.3 Atom profile requires one)")
+            problem = "no type attribute" if given is None else "an empty type attribute"
+            warn(link.sourceline, f"link rel={rel!r} has {problem} (the ESPI 3.3 Atom profile requires one)")
     if root.find(_UPDATED) is None:
         warn(root.sourceline, "the feed has no <updated>")
     for entry in root.iterfind(_ENTRY):

@@ -108,8 +108,8 @@ class IngestBatch(models.Model):
     bad_row_count = models.IntegerField(default=0)
     # The first BAD_ROWS_KEPT bad rows as {"line": n, "reason": "..."}; bad_row_count is always the full count.
     bad_rows = models.JSONField(default=list, blank=True)
-    # Accepted deviations (Green Button envelope details, ignored summaries ...): the first BAD_ROWS_KEPT
-    # as {"line": n, "reason": "..."}; warning_count is the full count.
+    # Accepted deviations (Green Button envelope details, ignored summaries ...), one per distinct reason:
+    # {"line": first line, "reason", "count", "lines": the first 20}; warning_count counts every occurrence.
     warning_count = models.IntegerField(default=0)
     warnings = models.JSONField(default=list, blank=True)
     # Readings read but not loaded (an unknown UsagePoint, a reading type the store cannot hold), per

@@ -37,6 +37,7 @@ LATEST_START = datetime(2200, 1, 1, tzinfo=UTC)
 LATEST_EPOCH = int(LATEST_START.timestamp())
 
 BAD_ROWS_KEPT = 1000
+WARNING_LINES_KEPT = 20
 
 
 class MalformedFile(ValueError):
@@ -62,8 +63,10 @@ class ParsedReadings:
     groups: dict[int, list] = field(default_factory=dict)
     readings: int = 0
     bad_rows: list[tuple[int, str]] = field(default_factory=list)
-    # Accepted but worth a look (an envelope detail an older producer left out, an ignored summary ...).
-    warnings: list[tuple[int, str]] = field(default_factory=list)
+    # Accepted but worth a look (an envelope detail an older producer left out, an ignored summary ...),
+    # one entry per distinct reason: {"line": first line, "reason", "count", "lines": first WARNING_LINES_KEPT}.
+    warnings: dict[str, dict] = field(default_factory=dict)
+    warning_count: int = 0
     # Readings that were read but belong to no meter or to a reading type the store cannot hold, by
     # MeterReading: {"line", "usage_point": {identifiers}, "reason", "readings"}.
     not_loaded: dict[str, dict] = field(default_factory=dict)
@@ -78,7 +81,17 @@ class ParsedReadings:
         self.bad_rows.append((line, reason))
 
     def warn(self, line: int, reason: str) -> None:
-        self.warnings.append((line, reason))
+        self.warning_count += 1
+        entry = self.warnings.get(reason)
+        if entry is None:
+            self.warnings[reason] = {"line": line, "reason": reason, "count": 1, "lines": [line]}
+            return
+        entry["count"] += 1
+        if len(entry["lines"]) < WARNING_LINES_KEPT:
+            entry["lines"].append(line)
+
+    def warning_list(self) -> list[dict]:
+        return sorted(self.warnings.values(), key=lambda entry: entry["line"])[:BAD_ROWS_KEPT]
 
     def not_loaded_reason(self, key: str, usage_point: dict, reason: str) -> None:
         self.not_loaded[key] = {

@@ -113,7 +113,7 @@ def usage_ingest_file(
                 "changed": stats.changed,
                 "corrections": stats.corrections,
                 "bad_rows": parsed.bad_row_count,
-                "warnings": len(parsed.warnings),
+                "warnings": parsed.warning_count,
                 "readings_not_loaded": parsed.readings_not_loaded,
             },
         )
@@ -134,8 +134,8 @@ def _fill_batch(batch: IngestBatch, parsed: ParsedReadings, stats: loader.LoadSt
     batch.corrections = stats.corrections
     batch.bad_row_count = parsed.bad_row_count
     batch.bad_rows = [{"line": line, "reason": reason} for line, reason in sorted(parsed.bad_rows)[:BAD_ROWS_KEPT]]
-    batch.warning_count = len(parsed.warnings)
-    batch.warnings = [{"line": line, "reason": reason} for line, reason in sorted(parsed.warnings)[:BAD_ROWS_KEPT]]
+    batch.warning_count = parsed.warning_count
+    batch.warnings = parsed.warning_list()
     batch.readings_not_loaded = parsed.readings_not_loaded
     batch.not_loaded = list(parsed.not_loaded.values())[:BAD_ROWS_KEPT]
     batch.elapsed_ms = int((time.perf_counter() - started) * 1000)

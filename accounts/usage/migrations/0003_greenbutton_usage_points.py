@@ -13,6 +13,13 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        # The store now holds 5- and 30-minute and 12-hour rows beside 15, 60 and 1440 (docs/usage.md).
+        migrations.RunSQL(
+            "ALTER TABLE usage_meter_day DROP CONSTRAINT usage_meter_day_interval_minutes_check, "
+            "ADD CONSTRAINT usage_meter_day_interval_minutes_check CHECK (interval_minutes IN (5, 15, 30, 60, 720, 1440))",
+            "ALTER TABLE usage_meter_day DROP CONSTRAINT usage_meter_day_interval_minutes_check, "
+            "ADD CONSTRAINT usage_meter_day_interval_minutes_check CHECK (interval_minutes IN (15, 60, 1440))",
+        ),
         migrations.AlterModelOptions(
             name='ingestbatch',
             options={'ordering': ['-received_at', '-id'], 'permissions': [('ingest_readings', 'Can send meter reading files (MDMS integration)'), ('view_account_usage', "Can view any account's meter usage"), ('manage_usage_point_mappings', 'Can maintain which meter each Green Button UsagePoint is (usage admin)')]},
