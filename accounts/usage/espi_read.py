@@ -57,12 +57,17 @@ _LOCAL_TIME = f"{ESPI}LocalTimeParameters"
 _SUMMARIES = {f"{ESPI}{name}" for name in ("ElectricPowerUsageSummary", "UsageSummary", "ElectricPowerQualitySummary")}
 _POINT_NAME = f"{ESPI}serviceDeliveryPoint/{ESPI}name"
 _INTERVAL_READING = f"{ESPI}IntervalReading"
-_READING_DURATION = f"{ESPI}timePeriod/{ESPI}duration"
-_READING_START = f"{ESPI}timePeriod/{ESPI}start"
-_READING_QUALITY = f"{ESPI}ReadingQuality/{ESPI}quality"
-_READING_VALUE = f"{ESPI}value"
-_READING_COST = f"{ESPI}cost"
+_TIME_PERIOD, _START, _DURATION = f"{ESPI}timePeriod", f"{ESPI}start", f"{ESPI}duration"
+_QUALITY_WRAPPER, _QUALITY = f"{ESPI}ReadingQuality", f"{ESPI}quality"
+_VALUE, _COST = f"{ESPI}value", f"{ESPI}cost"
 _MISSING = ord("M")
+_NS = {"e": "http://naesb.org/espi"}
+_X_COUNT = etree.XPath("count(e:IntervalReading)", namespaces=_NS)
+_X_STARTS = etree.XPath("e:IntervalReading/e:timePeriod/e:start/text()", namespaces=_NS)
+_X_DURATIONS = etree.XPath("e:IntervalReading/e:timePeriod/e:duration/text()", namespaces=_NS)
+_X_VALUES = etree.XPath("e:IntervalReading/e:value/text()", namespaces=_NS)
+_X_QUALITIES = etree.XPath("count(e:IntervalReading/e:ReadingQuality)", namespaces=_NS)
+_X_COSTS = etree.XPath("count(e:IntervalReading/e:cost)", namespaces=_NS)
 
 
 def _links(entry) -> dict[str, list[str]]:
@@ -110,16 +115,17 @@ def parse_espi(data: bytes, meters: dict[str, int], resolver: UsagePointResolver
     contexts: dict[str, BlockContext | None] = {}
     state = _LoadState(result, int((timezone.now() + timedelta(hours=1)).timestamp()))
     for up_href, block in feed.blocks:
-        readings = block.findall(_INTERVAL_READING)
-        result.readings += len(readings)
+        count = int(_X_COUNT(block))
+        result.readings += count
         meter_reading_href = _meter_reading_of(up_href, block, feed)
         if meter_reading_href not in contexts:
             contexts[meter_reading_href] = _context(meter_reading_href, feed, resolver, result)
         context = contexts[meter_reading_href]
         if context is None:  # reported once for its MeterReading; the readings are counted as not loaded
-            result.not_loaded_add(meter_reading_href, len(readings))
+            result.not_loaded_add(meter_reading_href, count)
             continue
-        _load_readings(readings, context, state)
+        if count and not _fast_block(block, count, context, state):
+            _load_readings(block.findall(_INTERVAL_READING), context, state)
     if state.costs:
         result.warn(
             state.first_cost_line,
@@ -279,6 +285,89 @@ def _place_epoch(start: int, minutes: int, latest: int, line: int) -> tuple | st
     return (encode_day(day, minutes), slot, slots, max_wh(minutes))
 
 
+def _fields(reading) -> tuple[str | None, str | None, str | None, list[str], bool]:
+    """(start, duration, value, quality codes, has cost) of one IntervalReading, by walking its children once
+    (a path ``find`` per field was three quarters of an ingest's time). The schema fixed their order."""
+    start = duration = value = None
+    qualities: list[str] = []
+    cost = False
+    for child in reading:
+        tag = child.tag
+        if tag == _TIME_PERIOD:
+            for part in child:
+                if part.tag == _START:
+                    start = part.text
+                elif part.tag == _DURATION:
+                    duration = part.text
+        elif tag == _VALUE:
+            value = child.text
+        elif tag == _QUALITY_WRAPPER:
+            qualities.extend(code.text or "" for code in child.iterfind(_QUALITY))
+        elif tag == _COST:
+            cost = True
+    return start, duration.strip() if duration else None, value, qualities, cost
+
+
+def _block_duration(block, count: int, default: str | None) -> int | None:
+    durations = _X_DURATIONS(block)
+    if not durations:
+        duration = default
+    elif len(durations) == count and len(set(durations)) == 1:
+        duration = durations[0].strip()
+    else:
+        return None
+    return DURATION_TO_MINUTES.get(duration or "")
+
+
+def _fast_block(block, count: int, context: BlockContext, state: _LoadState) -> bool:
+    """The common block, column-wise: every reading has a start and a value, one duration, no quality codes,
+    and every one of them is good. Returns False having written nothing when any of that is not so; the
+    caller then reads the block reading by reading (``_load_readings``), which reports each problem."""
+    starts, values = _X_STARTS(block), _X_VALUES(block)
+    if len(starts) != count or len(values) != count or _X_QUALITIES(block):
+        return False
+    minutes = _block_duration(block, count, context.default_duration)
+    if minutes is None:
+        return False
+    placements, latest = state.placements, state.latest
+    placed = []
+    for start in map(int, starts):
+        found = placements.get((start, minutes))
+        if found is None:
+            if not EARLIEST_EPOCH <= start < LATEST_EPOCH:
+                return False
+            found = placements[(start, minutes)] = _place_epoch(start, minutes, latest, block.sourceline)
+        if isinstance(found, str):
+            return False
+        placed.append(found)
+    wh = list(map(context.scale.wh, map(int, values)))
+    if min(wh) < 0 or max(wh) > placed[0][3]:
+        return False
+    return _fast_write(block, placed, wh, context, state)
+
+
+def _fast_write(block, placed: list, wh: list[int], context: BlockContext, state: _LoadState) -> bool:
+    groups = state.result.groups
+    prefix = context.meter_key | context.channel_bit
+    targets = [(prefix | daybits, slot, slots) for daybits, slot, slots, _limit in placed]
+    if len(set(targets)) != len(targets) or any(
+        key in groups and groups[key][1][slot] for key, slot, _slots in targets
+    ):
+        return False  # repeated readings: the slow path says whether they agree
+    quality = context.default_quality
+    for (key, slot, slots), value in zip(targets, wh, strict=True):
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = [[None] * slots, bytearray(slots)]
+        group[0][slot] = value
+        group[1][slot] = quality
+    costs = int(_X_COSTS(block))
+    if costs:
+        state.costs += costs
+        state.first_cost_line = state.first_cost_line or block.find(f"{_INTERVAL_READING}/{_COST}").sourceline
+    return True
+
+
 def _load_readings(readings: list, context: BlockContext, state: _LoadState) -> None:
     """One block's IntervalReadings into their groups, each bad one reported at its line. The hot loop of
     an ESPI ingest: kept flat, with placements cached per (start, interval) across the file."""
@@ -287,8 +376,8 @@ def _load_readings(readings: list, context: BlockContext, state: _LoadState) -> 
     groups, placements, latest = result.groups, state.placements, state.latest
     bad: Callable[[int, str], None] = result.bad
     for reading in readings:
-        duration = _text(reading, _READING_DURATION) or default_duration
-        start = _text(reading, _READING_START)
+        start, duration, raw, qualities, cost = _fields(reading)
+        duration = duration or default_duration
         if start is None or duration is None:
             bad(reading.sourceline, "IntervalReading has no timePeriod and its ReadingType no intervalLength")
             continue
@@ -305,9 +394,8 @@ def _load_readings(readings: list, context: BlockContext, state: _LoadState) -> 
             continue
         daybits, slot, slots, limit = placed
         quality_code = quality_default
-        for code in reading.iterfind(_READING_QUALITY):
-            quality_code = scale.quality(code.text, quality_code)
-        raw = _text(reading, _READING_VALUE)
+        for code in qualities:
+            quality_code = scale.quality(code, quality_code)
         if raw is None:
             wh, quality_code = None, _MISSING
         else:
@@ -315,7 +403,7 @@ def _load_readings(readings: list, context: BlockContext, state: _LoadState) -> 
             if wh < 0 or wh > limit:
                 bad(reading.sourceline, f"impossible value {wh} Wh for the interval (0 to {limit})")
                 continue
-        if reading.find(_READING_COST) is not None:
+        if cost:
             state.costs += 1
             state.first_cost_line = state.first_cost_line or reading.sourceline
         key = meter_key | daybits | channel_bit

@@ -21,6 +21,9 @@ MAX_DEMAND_KW = 1000
 # the position in this tuple is the interval index in the group key (3 bits).
 INTERVALS = (15, 60, 1440, 5, 30, 720)
 DURATION_TO_MINUTES = {"300": 5, "900": 15, "1800": 30, "3600": 60, "43200": 720, "86400": 1440}
+# A daily or 12-hour read may give its real length on a daylight-saving day (what MemberGuard writes too):
+# 23 or 25 hours, 11 or 13 hours. Where it starts still decides its slot (local midnight, local noon).
+DURATION_TO_MINUTES.update({"82800": 1440, "90000": 1440, "39600": 720, "46800": 720})
 DURATIONS_TEXT = "300, 900, 1800, 3600, 43200 or 86400 seconds"
 EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 INTERVAL_BITS = 3
