@@ -98,6 +98,9 @@ class _EspiFeed:
     reading_types: dict[str, object] = field(default_factory=dict)  # href -> ReadingType element
     blocks: list[tuple[str, object]] = field(default_factory=list)  # (up href, IntervalBlock element)
     seen: dict[str, int] = field(default_factory=dict)  # self href -> line, to refuse a resource given twice
+    # related href -> the MeterReadings / UsagePoints that list it, for links that do not follow the URL pattern
+    readings_by_related: dict[str, list[str]] = field(default_factory=dict)
+    points_by_related: dict[str, list[UsagePointIds]] = field(default_factory=dict)
 
 
 def parse_espi(data: bytes, meters: dict[str, int], resolver: UsagePointResolver | None = None) -> ParsedReadings:
@@ -197,16 +200,22 @@ def _index_feed(root, result: ParsedReadings) -> _EspiFeed:
             feed.blocks.append(((links.get("up") or [""])[0], resource))
             continue
         _remember(feed, self_href, line)
+        related = links.get("related", [])
         if resource.tag == _USAGE_POINT:
-            feed.usage_points[self_href] = UsagePointIds(
+            point = UsagePointIds(
                 self_href=self_href,
                 sdp_name=_text(resource, _POINT_NAME) or "",
                 title=_text(entry, _TITLE) or "",
                 line=line,
-                related=links.get("related", []),
+                related=related,
             )
+            feed.usage_points[self_href] = point
+            for href in related:
+                feed.points_by_related.setdefault(href, []).append(point)
         elif resource.tag == _METER_READING:
-            feed.meter_readings[self_href] = _MeterReading(line, (links.get("up") or [""])[0], links.get("related", []))
+            feed.meter_readings[self_href] = _MeterReading(line, (links.get("up") or [""])[0], related)
+            for href in related:
+                feed.readings_by_related.setdefault(href, []).append(self_href)
         else:
             feed.reading_types[self_href] = resource
     return feed
@@ -218,7 +227,7 @@ def _meter_reading_of(up_href: str, block, feed: _EspiFeed) -> str:
     direct = up_href.removesuffix("/IntervalBlock")
     if up_href and direct in feed.meter_readings:
         return direct
-    claimed = [href for href, reading in feed.meter_readings.items() if up_href and up_href in reading.related]
+    claimed = feed.readings_by_related.get(up_href, []) if up_href else []
     if len(claimed) == 1:
         return claimed[0]
     raise MalformedFile(
@@ -231,7 +240,7 @@ def _usage_point_of(meter_reading_href: str, reading: _MeterReading, feed: _Espi
     direct = reading.up.removesuffix("/MeterReading")
     if reading.up and direct in feed.usage_points:
         return feed.usage_points[direct]
-    claimed = [point for point in feed.usage_points.values() if reading.up and reading.up in point.related]
+    claimed = feed.points_by_related.get(reading.up, []) if reading.up else []
     if len(claimed) == 1:
         return claimed[0]
     raise MalformedFile(

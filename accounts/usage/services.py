@@ -302,7 +302,9 @@ def _mapping_clean(*, kind: str, value: str, meter_id: int, exclude: int | None 
         raise ValidationError({"value": "give the identifier, 1 to 256 characters"})
     if not Meter.objects.filter(pk=meter_id).exists():
         raise ValidationError({"meter": "no such meter"})
-    clash = UsagePointMapping.objects.filter(kind=kind, value__iexact=value).exclude(pk=exclude)
+    clash = UsagePointMapping.objects.filter(kind=kind, value__iexact=value)
+    if exclude is not None:
+        clash = clash.exclude(pk=exclude)
     if clash.exists():
         raise ValidationError({"value": "this identifier already names a meter; change that mapping instead"})
     return value

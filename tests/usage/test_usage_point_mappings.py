@@ -99,3 +99,16 @@ def test_the_usage_admin_edits_mappings_in_the_admin_and_sees_a_batchs_warnings(
     assert MeterDay.objects.filter(meter_id=meter.pk).exists() and batch.readings_not_loaded == 0
     page = billing.get(f"/admin/usage/ingestbatch/{batch.pk}/change/").content.decode()
     assert "processing instruction &lt;?xml-stylesheet?&gt; ignored" in page and "<td>52</td>" in page
+
+
+def test_an_alliance_sample_posted_to_the_api_loads_and_the_body_carries_its_warnings(billing, meter):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    UsagePointMapping.objects.create(kind="title", value="Front Electric Meter", meter=meter)
+    data = (CORPUS / "gba_test_usage_data_2.xml").read_bytes()
+    response = billing.post("/api/usage/ingest/", {"file": SimpleUploadedFile("gb.xml", data)})
+    assert response.status_code == 201, response.content[:500]
+    body = response.json()
+    assert body["status"] == "loaded" and body["readings_received"] == 860 and body["readings_not_loaded"] == 0
+    assert body["warning_count"] > 0 and any("type attribute" in row["reason"] for row in body["warnings"])
+    assert all({"line", "reason", "count", "lines"} <= set(row) for row in body["warnings"])
