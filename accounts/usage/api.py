@@ -17,6 +17,7 @@ from django.db import transaction
 from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import BasePermission, IsAuthenticated
@@ -248,6 +249,8 @@ class CanManageUsagePointMappings(BasePermission):
 
 
 class UsagePointMappingOutput(serializers.ModelSerializer):
+    # kind as plain text: "sdp", "usage_point_id" or "title" (a choice field would collide with other "kind" enums)
+    kind = serializers.CharField(read_only=True, help_text="sdp, usage_point_id or title")
     meter_number = serializers.CharField(source="meter.meter_number", read_only=True)
 
     class Meta:
@@ -256,7 +259,7 @@ class UsagePointMappingOutput(serializers.ModelSerializer):
 
 
 class UsagePointMappingInput(serializers.Serializer):
-    kind = serializers.ChoiceField(choices=UsagePointMapping.Kind.choices)
+    kind = serializers.CharField(max_length=20, help_text="sdp, usage_point_id or title (checked by the service)")
     value = serializers.CharField(max_length=256)
     meter = serializers.IntegerField(min_value=1, max_value=2**31 - 1)
     note = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
@@ -284,6 +287,7 @@ class UsagePointMappingListApi(APIView):
 
     permission_classes = [IsAuthenticated, CanManageUsagePointMappings]
 
+    @extend_schema(operation_id="usage_point_mappings_list", responses=UsagePointMappingOutput(many=True))
     def get(self, request):
         mappings = UsagePointMapping.objects.select_related("meter").order_by("kind", "value")
         kind = request.query_params.get("kind")
@@ -291,6 +295,11 @@ class UsagePointMappingListApi(APIView):
             mappings = mappings.filter(kind=kind)
         return Response(UsagePointMappingOutput(mappings[:1000], many=True).data)
 
+    @extend_schema(
+        operation_id="usage_point_mappings_create",
+        request=UsagePointMappingInput,
+        responses={201: UsagePointMappingOutput},
+    )
     def post(self, request):
         fields = _mapping_fields(request)
         mapping = _service_errors(lambda: usage_point_mapping_create(actor=request.user, **fields))
@@ -302,15 +311,20 @@ class UsagePointMappingDetailApi(APIView):
 
     permission_classes = [IsAuthenticated, CanManageUsagePointMappings]
 
+    @extend_schema(operation_id="usage_point_mappings_retrieve", responses=UsagePointMappingOutput)
     def get(self, request, mapping_id: int):
         return Response(UsagePointMappingOutput(get_object_or_404(UsagePointMapping, pk=mapping_id)).data)
 
+    @extend_schema(
+        operation_id="usage_point_mappings_update", request=UsagePointMappingInput, responses=UsagePointMappingOutput
+    )
     def put(self, request, mapping_id: int):
         mapping = get_object_or_404(UsagePointMapping, pk=mapping_id)
         fields = _mapping_fields(request)
         mapping = _service_errors(lambda: usage_point_mapping_update(mapping=mapping, actor=request.user, **fields))
         return Response(UsagePointMappingOutput(mapping).data)
 
+    @extend_schema(operation_id="usage_point_mappings_destroy", responses={204: None})
     def delete(self, request, mapping_id: int):
         mapping = get_object_or_404(UsagePointMapping, pk=mapping_id)
         usage_point_mapping_delete(mapping=mapping, actor=request.user)
