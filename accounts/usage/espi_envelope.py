@@ -23,8 +23,14 @@ from accounts.usage.espi import ATOM
 
 Warn = Callable[[int, str], None]
 
-_LINK, _ENTRY = f"{ATOM}link", f"{ATOM}entry"
 _PUBLISHED, _UPDATED = f"{ATOM}published", f"{ATOM}updated"
+
+
+_A = {"a": "http://www.w3.org/2005/Atom"}
+# Whole-document queries in C: a Green Button day for 10,000 meters has 55,000 entries.
+_X_UNTYPED = etree.XPath("//a:link[not(@type) or normalize-space(@type) = '']", namespaces=_A)
+_X_UNSTAMPED = etree.XPath("a:entry[not(a:published) or not(a:updated)]", namespaces=_A)
+_X_RELATIVE_SELF = etree.XPath("a:entry/a:link[@rel = 'self'][not(contains(@href, '://'))]", namespaces=_A)
 
 
 def tolerate(root, warn: Warn) -> None:
@@ -32,17 +38,19 @@ def tolerate(root, warn: Warn) -> None:
     _outside_nodes(root, warn)
     for node in root.iter(etree.Comment, etree.ProcessingInstruction):
         _ignored_node(node, warn)
-    for link in root.iter(_LINK):
+    for link in _X_UNTYPED(root):
         given = link.get("type")
-        if not (given or "").strip():
-            rel = link.get("rel", "")
-            link.set("type", _inferred_type(rel, link.get("href") or ""))
-            problem = "no type attribute" if given is None else "an empty type attribute"
-            warn(link.sourceline, f"link rel={rel!r} has {problem} (the ESPI 3.3 Atom profile requires one)")
+        rel = link.get("rel", "")
+        link.set("type", _inferred_type(rel, link.get("href") or ""))
+        problem = "no type attribute" if given is None else "an empty type attribute"
+        warn(link.sourceline, f"link rel={rel!r} has {problem} (the ESPI 3.3 Atom profile requires one)")
     if root.find(_UPDATED) is None:
         warn(root.sourceline, "the feed has no <updated>")
-    for entry in root.iterfind(_ENTRY):
-        _entry(entry, warn)
+    for entry in _X_UNSTAMPED(root):
+        missing = [name for name, tag in (("published", _PUBLISHED), ("updated", _UPDATED)) if entry.find(tag) is None]
+        warn(entry.sourceline, f"entry has no <{'> or <'.join(missing)}>")
+    for link in _X_RELATIVE_SELF(root):
+        warn(link.sourceline, "ESPI 1.x URL pattern (a relative href); links are matched as written")
 
 
 def _outside_nodes(root, warn: Warn) -> None:
@@ -57,18 +65,6 @@ def _ignored_node(node, warn: Warn) -> None:
         warn(node.sourceline or 1, f"processing instruction <?{node.target}?> ignored")
     elif isinstance(node, etree._Comment):  # noqa: SLF001
         warn(node.sourceline or 1, "comment ignored")
-
-
-def _entry(entry, warn: Warn) -> None:
-    missing = [name for name, tag in (("published", _PUBLISHED), ("updated", _UPDATED)) if entry.find(tag) is None]
-    if missing:
-        warn(entry.sourceline, f"entry has no <{'> or <'.join(missing)}>")
-    self_link = next((link for link in entry.iterfind(_LINK) if link.get("rel") == "self"), None)
-    if self_link is not None and "://" not in (self_link.get("href") or ""):
-        warn(
-            self_link.sourceline,
-            "ESPI 1.x URL pattern (a relative href); links are matched as written",
-        )
 
 
 def _inferred_type(rel: str, href: str) -> str:

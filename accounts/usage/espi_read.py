@@ -71,11 +71,19 @@ _X_QUALITIES = etree.XPath("count(e:IntervalReading/e:ReadingQuality)", namespac
 _X_COSTS = etree.XPath("count(e:IntervalReading/e:cost)", namespaces=_NS)
 
 
-def _links(entry) -> dict[str, list[str]]:
+def _entry_parts(entry) -> tuple[object | None, dict[str, list[str]], str | None]:
+    """(content element, links by rel, title text) of an Atom entry, in one walk over its children."""
+    content = title = None
     links: dict[str, list[str]] = {}
-    for link in entry.iterfind(_LINK):
-        links.setdefault(link.get("rel", ""), []).append((link.get("href") or "").strip().rstrip("/"))
-    return links
+    for child in entry:
+        tag = child.tag
+        if tag == _LINK:
+            links.setdefault(child.get("rel", ""), []).append((child.get("href") or "").strip().rstrip("/"))
+        elif tag == _CONTENT:
+            content = child
+        elif tag == _TITLE:
+            title = child.text
+    return content, links, title
 
 
 def _text(element, path: str) -> str | None:
@@ -180,12 +188,11 @@ def _remember(feed: _EspiFeed, href: str, line: int) -> None:
 def _index_feed(root, result: ParsedReadings) -> _EspiFeed:
     feed = _EspiFeed()
     for entry in root.iterfind(_ENTRY):
-        content = entry.find(_CONTENT)
-        if content is None or len(content) == 0:
+        content, links, title = _entry_parts(entry)
+        resource = None if content is None else next(content.iterchildren(etree.Element), None)
+        if resource is None:
             result.warn(entry.sourceline, "entry without ESPI content ignored")
             continue
-        resource = content[0]
-        links = _links(entry)
         self_href = (links.get("self") or [""])[0]
         line = resource.sourceline
         if resource.tag in _SUMMARIES:
@@ -206,7 +213,7 @@ def _index_feed(root, result: ParsedReadings) -> _EspiFeed:
             point = UsagePointIds(
                 self_href=self_href,
                 sdp_name=_text(resource, _POINT_NAME) or "",
-                title=_text(entry, _TITLE) or "",
+                title=(title or "").strip(),
                 line=line,
                 related=related,
             )

@@ -72,12 +72,25 @@ class BlockContext(NamedTuple):
     default_quality: int
 
 
-def _field(reading_type, name: str) -> str | None:
-    found = reading_type.find(f"{{http://naesb.org/espi}}{name}")
-    return found.text.strip() if found is not None and found.text else None
+_ESPI_PREFIX = len("{http://naesb.org/espi}")
 
 
-def _refusal(reading_type) -> str | None:
+class _Fields(dict):
+    """A resource's simple child elements by local name, read in one walk over its children."""
+
+    def __init__(self, element):
+        super().__init__(
+            (child.tag[_ESPI_PREFIX:], child.text.strip())
+            for child in element
+            if isinstance(child.tag, str) and child.text and child.text.strip()
+        )
+
+
+def _field(fields: dict, name: str) -> str | None:
+    return fields.get(name)
+
+
+def _refusal(reading_type: dict) -> str | None:
     """Why the store cannot hold readings of this type, or None."""
     uom = _field(reading_type, "uom")
     if uom != str(UOM_WH):
@@ -104,12 +117,14 @@ def _refusal(reading_type) -> str | None:
 
 def interpret(reading_type, meter_key: int, warn: Warn) -> BlockContext | str:
     """The context for readings of ``reading_type`` on the meter ``meter_key``, or why none can be loaded."""
+    line = reading_type.sourceline
+    reading_type = _Fields(reading_type)
     refusal = _refusal(reading_type)
     if refusal:
         return refusal
     flow = _field(reading_type, "flowDirection")
     if flow is None:
-        warn(reading_type.sourceline, "ReadingType has no flowDirection; its readings are taken as delivered")
+        warn(line, "ReadingType has no flowDirection; its readings are taken as delivered")
         flow = str(FLOW_DELIVERED)
     if flow not in (str(FLOW_DELIVERED), str(FLOW_RECEIVED)):
         name = FLOW_NAMES.get(flow, "unknown")
@@ -139,8 +154,9 @@ def check_local_time(element, warn: Warn) -> None:
     co-op's local days (settings.TIME_ZONE). The warning tells staff the sender's days differ.
     """
     line = element.sourceline
-    tz_offset = int(_field(element, "tzOffset") or "0")
-    dst_offset = int(_field(element, "dstOffset") or "0")
+    fields = _Fields(element)
+    tz_offset = int(_field(fields, "tzOffset") or "0")
+    dst_offset = int(_field(fields, "dstOffset") or "0")
     if abs(tz_offset) > 14 * 3600 or tz_offset % 900 or not 0 <= dst_offset <= 7200 or dst_offset % 900:
         raise MalformedFile(
             f"line {line}: LocalTimeParameters tzOffset {tz_offset} / dstOffset {dst_offset} is not a real time zone"
