@@ -112,3 +112,14 @@ def test_an_alliance_sample_posted_to_the_api_loads_and_the_body_carries_its_war
     assert body["status"] == "loaded" and body["readings_received"] == 860 and body["readings_not_loaded"] == 0
     assert body["warning_count"] > 0 and any("type attribute" in row["reason"] for row in body["warnings"])
     assert all({"line", "reason", "count", "lines"} <= set(row) for row in body["warnings"])
+
+
+def test_the_command_lists_an_unknown_usage_point_and_the_warnings(db, tmp_path, capsys):
+    from django.core.management import call_command
+
+    path = tmp_path / "gb.xml"
+    path.write_bytes((CORPUS / "gba_test_usage_data_01.xml").read_bytes())
+    call_command("ingest_usage", str(path))
+    out = capsys.readouterr().out
+    assert "not loaded, line 63: 96 readings of UsagePoint '5446AF3F' ('Front Electric Meter')" in out
+    assert "warning, line 2 (1x): processing instruction <?xml-stylesheet?> ignored" in out
