@@ -17,6 +17,7 @@ from django.db import transaction
 from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import BasePermission, IsAuthenticated
@@ -26,8 +27,13 @@ from rest_framework.views import APIView
 from accounts.models import Account
 from accounts.usage import selectors, timegrid
 from accounts.usage.espi import render_espi
-from accounts.usage.models import IngestBatch
-from accounts.usage.services import usage_ingest_file
+from accounts.usage.models import IngestBatch, UsagePointMapping
+from accounts.usage.services import (
+    usage_ingest_file,
+    usage_point_mapping_create,
+    usage_point_mapping_delete,
+    usage_point_mapping_update,
+)
 from members.audit import audit_record
 
 # Largest file accepted over HTTP (a day of 15-minute reads for 100,000 meters is ~600 MB, so the
@@ -59,6 +65,10 @@ class BatchOutput(serializers.ModelSerializer):
             "corrections",
             "bad_row_count",
             "bad_rows",
+            "warning_count",
+            "warnings",
+            "readings_not_loaded",
+            "not_loaded",
             "elapsed_ms",
         ]
 
@@ -226,3 +236,96 @@ class AccountGreenButtonApi(APIView):
             f'attachment; filename="greenbutton-{account.account_number}-{first_day}-{last_day}.xml"'
         )
         return response
+
+
+# --- the UsagePoint -> meter mapping (docs/usage.md, "Meters and UsagePoints") ------------------------
+
+
+class CanManageUsagePointMappings(BasePermission):
+    """Staff holding usage.manage_usage_point_mappings (the usage admin; Billing by default)."""
+
+    def has_permission(self, request, view) -> bool:
+        return bool(request.user.is_staff and request.user.has_perm("usage.manage_usage_point_mappings"))
+
+
+class UsagePointMappingOutput(serializers.ModelSerializer):
+    # kind as plain text: "sdp", "usage_point_id" or "title" (a choice field would collide with other "kind" enums)
+    kind = serializers.CharField(read_only=True, help_text="sdp, usage_point_id or title")
+    meter_number = serializers.CharField(source="meter.meter_number", read_only=True)
+
+    class Meta:
+        model = UsagePointMapping
+        fields = ["id", "kind", "value", "meter", "meter_number", "note", "created_at", "updated_at"]
+
+
+class UsagePointMappingInput(serializers.Serializer):
+    kind = serializers.CharField(max_length=20, help_text="sdp, usage_point_id or title (checked by the service)")
+    value = serializers.CharField(max_length=256)
+    meter = serializers.IntegerField(min_value=1, max_value=2**31 - 1)
+    note = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+
+
+def _mapping_fields(request) -> dict:
+    given = UsagePointMappingInput(data=request.data)
+    given.is_valid(raise_exception=True)
+    data = given.validated_data
+    return {"kind": data["kind"], "value": data["value"], "meter_id": data["meter"], "note": data["note"]}
+
+
+def _service_errors(call):
+    """Run a mapping service; its ValidationError (naming the field) becomes a 400."""
+    from django.core.exceptions import ValidationError as DjangoValidationError
+
+    try:
+        return call()
+    except DjangoValidationError as exc:
+        raise serializers.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages) from None
+
+
+class UsagePointMappingListApi(APIView):
+    """GET every mapping (?kind= to filter); POST {kind, value, meter, note} to add one."""
+
+    permission_classes = [IsAuthenticated, CanManageUsagePointMappings]
+
+    @extend_schema(operation_id="usage_point_mappings_list", responses=UsagePointMappingOutput(many=True))
+    def get(self, request):
+        mappings = UsagePointMapping.objects.select_related("meter").order_by("kind", "value")
+        kind = request.query_params.get("kind")
+        if kind:
+            mappings = mappings.filter(kind=kind)
+        return Response(UsagePointMappingOutput(mappings[:1000], many=True).data)
+
+    @extend_schema(
+        operation_id="usage_point_mappings_create",
+        request=UsagePointMappingInput,
+        responses={201: UsagePointMappingOutput},
+    )
+    def post(self, request):
+        fields = _mapping_fields(request)
+        mapping = _service_errors(lambda: usage_point_mapping_create(actor=request.user, **fields))
+        return Response(UsagePointMappingOutput(mapping).data, status=status.HTTP_201_CREATED)
+
+
+class UsagePointMappingDetailApi(APIView):
+    """GET, PUT {kind, value, meter, note} or DELETE one mapping."""
+
+    permission_classes = [IsAuthenticated, CanManageUsagePointMappings]
+
+    @extend_schema(operation_id="usage_point_mappings_retrieve", responses=UsagePointMappingOutput)
+    def get(self, request, mapping_id: int):
+        return Response(UsagePointMappingOutput(get_object_or_404(UsagePointMapping, pk=mapping_id)).data)
+
+    @extend_schema(
+        operation_id="usage_point_mappings_update", request=UsagePointMappingInput, responses=UsagePointMappingOutput
+    )
+    def put(self, request, mapping_id: int):
+        mapping = get_object_or_404(UsagePointMapping, pk=mapping_id)
+        fields = _mapping_fields(request)
+        mapping = _service_errors(lambda: usage_point_mapping_update(mapping=mapping, actor=request.user, **fields))
+        return Response(UsagePointMappingOutput(mapping).data)
+
+    @extend_schema(operation_id="usage_point_mappings_destroy", responses={204: None})
+    def delete(self, request, mapping_id: int):
+        mapping = get_object_or_404(UsagePointMapping, pk=mapping_id)
+        usage_point_mapping_delete(mapping=mapping, actor=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)

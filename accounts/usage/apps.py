@@ -19,5 +19,11 @@ class UsageConfig(AppConfig):
         # MDMS integration itself is a user holding usage.ingest_readings directly (docs/usage.md).
         roles.grant(roles.BILLING, "usage.ingest_readings", "usage.view_account_usage", "usage.view_ingestbatch")
         roles.grant(roles.CSR, "usage.view_account_usage")
+        # Billing is also the usage admin: it keeps the Green Button UsagePoint -> meter mapping.
+        roles.grant(
+            roles.BILLING,
+            "usage.manage_usage_point_mappings",
+            *(f"usage.{verb}_usagepointmapping" for verb in ("view", "add", "change", "delete")),
+        )
         if seed_usage not in demo.DEMO_STEPS:
             demo.DEMO_STEPS.append(seed_usage)

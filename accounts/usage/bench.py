@@ -22,6 +22,7 @@ from django.db import connection, transaction
 
 from accounts.models import Account, Meter, Premise
 from accounts.usage import selectors, timegrid
+from accounts.usage.espi import render_espi
 from accounts.usage.models import Correction, IngestBatch, MeterMonth
 from accounts.usage.parsers import CSV_HEADER
 from accounts.usage.services import (
@@ -227,4 +228,95 @@ class _Reader:
         return chunk
 
 
-BENCHMARKS = [bench_usage]
+def _day_values(day: date, meters: list[tuple[str, bool]], rng: random.Random) -> list[tuple[str, str, list[int]]]:
+    """(meter number, channel, the day's 15-minute values) for every meter, the same shape as ``_day_file``."""
+    slots = timegrid.slots_in_day(day, 15)
+    shape = [
+        60 + int(140 * max(0.0, 1 - abs(slot - 76) / 24)) + int(80 * max(0.0, 1 - abs(slot - 30) / 10))
+        for slot in range(slots)
+    ]
+    solar = [int(300 * max(0.0, 1 - abs(slot - 52) / 18)) for slot in range(slots)]
+    rows = []
+    for number, has_solar in meters:
+        scale = rng.uniform(0.5, 2.0)
+        rows.append((number, "delivered", [int(value * scale) for value in shape]))
+        if has_solar:
+            rows.append((number, "received", solar))
+    return rows
+
+
+def _values_as_csv(day: date, rows: list[tuple[str, str, list[int]]]) -> bytes:
+    zone = timegrid.local_zone()
+    starts = [timegrid.slot_start_utc(day, 15, slot).astimezone(zone).isoformat() for slot in range(len(rows[0][2]))]
+    parts = [",".join(CSV_HEADER) + "\n"]
+    for number, channel, values in rows:
+        parts.append(
+            "".join(
+                f"{number},{start},900,{value},actual,{channel}\n" for start, value in zip(starts, values, strict=True)
+            )
+        )
+    return "".join(parts).encode()
+
+
+def _values_as_espi(day: date, rows: list[tuple[str, str, list[int]]]) -> bytes:
+    """The same readings as a Green Button feed written by MemberGuard's own writer: one UsagePoint per meter
+    and channel, titled with the meter number (so no mapping is needed)."""
+    starts = [timegrid.slot_start_utc(day, 15, slot) for slot in range(len(rows[0][2]))]
+    points = (
+        {
+            "key": f"{number}-{channel}",
+            "title": number,
+            "channel": channel,
+            "readings": [(start, 900, value, None, channel) for start, value in zip(starts, values, strict=True)],
+        }
+        for number, channel, values in rows
+    )
+    return b"".join(render_espi(points, base_url="https://bench.example", now=datetime(2001, 7, 1, tzinfo=UTC)))
+
+
+def _timed_ingest(data: bytes, name: str, lookup: dict[str, int]) -> tuple[float, float, int]:
+    """(wall seconds, this process's CPU seconds, readings): the CPU figure leaves out PostgreSQL's own work
+    and the time spent waiting for a core, so it reads the same on a busy machine."""
+    started, cpu = time.perf_counter(), time.process_time()
+    batch = usage_ingest_file(data=data, source="bench", filename=name, meters=lookup)
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+    if batch.status != "loaded" or batch.bad_row_count or batch.readings_not_loaded:
+        raise RuntimeError(f"bench file {name} not loaded whole: {batch.rejection_reason or batch.bad_rows[:3]}")
+    return elapsed, cpu, batch.readings_received
+
+
+def bench_usage_espi(quick: bool = False) -> dict[str, float]:
+    """Issue 19: a 10,000-meter day (10 % solar) as Green Button XML, against the same readings as CSV.
+
+    Both files are ingested whole through ``usage_ingest_file`` into two empty days, so both take the
+    insert path; the ratio is ESPI readings per second over CSV readings per second.
+    """
+    meter_count = int(os.environ.get("USAGE_BENCH_METERS", 1_000 if quick else 10_000))
+    rng = random.Random(19)
+    _cleanup()
+    meters, _accounts = _create_fixtures(meter_count, 1)
+    try:
+        meter_info = [(meter.meter_number, meter.has_solar) for meter in meters]
+        lookup = meter_ids_by_number()
+        rows = _day_values(FIRST_DAY, meter_info, rng)
+        espi = _values_as_espi(FIRST_DAY, rows)
+        csv_data = _values_as_csv(FIRST_DAY + timedelta(days=1), rows)
+        load = os.getloadavg()[0]
+        espi_seconds, espi_cpu, espi_readings = _timed_ingest(espi, "bench-day.xml", lookup)
+        csv_seconds, csv_cpu, csv_readings = _timed_ingest(csv_data, "bench-day.csv", lookup)
+        if espi_readings != csv_readings:
+            raise RuntimeError(f"ESPI and CSV files differ: {espi_readings} vs {csv_readings} readings")
+        return {
+            "usage.espi_ingest_readings_per_s": espi_readings / espi_seconds,
+            "usage.espi_vs_csv_ingest_ratio": csv_seconds / espi_seconds,
+            "usage.espi_ingest_cpu_readings_per_s": espi_readings / espi_cpu,
+            "usage.csv_ingest_cpu_readings_per_s": csv_readings / csv_cpu,
+            "usage.espi_bench_readings": float(espi_readings),
+            "usage.espi_bench_megabytes": len(espi) / 1e6,
+            "usage.espi_bench_load_avg_1m": load,
+        }
+    finally:
+        _cleanup()
+
+
+BENCHMARKS = [bench_usage, bench_usage_espi]

@@ -24,7 +24,7 @@ from datetime import date
 
 from django.db import connection
 
-from accounts.usage.readings import EPOCH_ORDINAL, ParsedReadings, decode_key
+from accounts.usage.readings import DAYCODE_MASK, ParsedReadings, day_of_daycode, decode_key
 
 INGEST_LOCK_KEY = 4_242_001
 _A, _E, _M, _NONE = ord("A"), ord("E"), ord("M"), 0
@@ -50,7 +50,7 @@ def staging_buffer(groups: dict[int, list]) -> tuple[io.BytesIO, set[date], date
     days: set[int] = set()
     seen_daycodes = days.add
     for key, (values, flags) in groups.items():
-        seen_daycodes((key >> 1) & 0x7FFFF)
+        seen_daycodes((key >> 1) & DAYCODE_MASK)
         if None in values:
             text_values = ",".join("NULL" if v is None else str(v) for v in values)
             total = sum(v for v in values if v is not None)
@@ -73,7 +73,7 @@ def staging_buffer(groups: dict[int, list]) -> tuple[io.BytesIO, set[date], date
     first = last = None
     months: set[date] = set()
     if days:
-        day_objects = {date.fromordinal(EPOCH_ORDINAL + (code >> 2)) for code in days}
+        day_objects = {day_of_daycode(code) for code in days}
         first, last = min(day_objects), max(day_objects)
         months = {d.replace(day=1) for d in day_objects}
     return io.BytesIO("".join(lines).encode("ascii")), months, first, last

@@ -17,6 +17,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
+from django.db.models.functions import Lower
 
 CHANNEL_DELIVERED = 1
 CHANNEL_RECEIVED = 2
@@ -107,6 +108,14 @@ class IngestBatch(models.Model):
     bad_row_count = models.IntegerField(default=0)
     # The first BAD_ROWS_KEPT bad rows as {"line": n, "reason": "..."}; bad_row_count is always the full count.
     bad_rows = models.JSONField(default=list, blank=True)
+    # Accepted deviations (Green Button envelope details, ignored summaries ...), one per distinct reason:
+    # {"line": first line, "reason", "count", "lines": the first 20}; warning_count counts every occurrence.
+    warning_count = models.IntegerField(default=0)
+    warnings = models.JSONField(default=list, blank=True)
+    # Readings read but not loaded (an unknown UsagePoint, a reading type the store cannot hold), per
+    # MeterReading: {"line", "usage_point": {identifiers}, "reason", "readings"}.
+    readings_not_loaded = models.IntegerField(default=0)
+    not_loaded = models.JSONField(default=list, blank=True)
     elapsed_ms = models.IntegerField(default=0)
 
     class Meta:
@@ -115,6 +124,7 @@ class IngestBatch(models.Model):
         permissions = [
             ("ingest_readings", "Can send meter reading files (MDMS integration)"),
             ("view_account_usage", "Can view any account's meter usage"),
+            ("manage_usage_point_mappings", "Can maintain which meter each Green Button UsagePoint is (usage admin)"),
         ]
 
     def __str__(self) -> str:
@@ -144,3 +154,32 @@ class Correction(models.Model):
 
     def __str__(self) -> str:
         return f"meter {self.meter_id} {self.day} slot {self.slot}: {self.old_value_wh} -> {self.new_value_wh}"
+
+
+class UsagePointMapping(models.Model):
+    """The co-op's word on which meter a Green Button UsagePoint is (accounts/usage/usage_points.py).
+
+    One identifier of one kind names one meter; a meter may have several (a new MDMS, a renamed title).
+    """
+
+    class Kind(models.TextChoices):
+        SDP = "sdp", "Service delivery point name or number"
+        USAGE_POINT_ID = "usage_point_id", "UsagePoint id (last segment of its self link)"
+        TITLE = "title", "UsagePoint title"
+
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    value = models.CharField(max_length=256, help_text="Matched ignoring case and surrounding spaces.")
+    meter = models.ForeignKey("accounts.Meter", on_delete=models.PROTECT, related_name="usage_point_mappings")
+    note = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "usage_point_mapping"
+        ordering = ["kind", "value"]
+        constraints = [
+            models.UniqueConstraint("kind", Lower("value"), name="usage_point_mapping_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.value!r} -> meter {self.meter_id}"

@@ -25,16 +25,19 @@ from typing import NamedTuple
 from django.utils import timezone
 
 from accounts.usage import timegrid
-from accounts.usage.espi import parse_espi
+from accounts.usage.espi_read import parse_espi
 from accounts.usage.models import QUALITY_ACTUAL, QUALITY_EDITED, QUALITY_ESTIMATED, QUALITY_MISSING
 from accounts.usage.readings import (
     DURATION_TO_MINUTES,
+    DURATIONS_TEXT,
     METER_SHIFT,
     MalformedFile,
     ParsedReadings,
     encode_day,
     max_wh,
+    out_of_range,
 )
+from accounts.usage.usage_points import UsagePointResolver
 
 CSV_HEADER = ["meter_number", "start", "duration_s", "value_wh", "quality", "channel"]
 
@@ -48,6 +51,12 @@ QUALITIES = {
 QUALITIES.update({name.capitalize(): code for name, code in list(QUALITIES.items())})
 QUALITIES.update({name.upper(): code for name, code in list(QUALITIES.items())})
 _MISSING = ord(QUALITY_MISSING)
+
+
+class _OutOfRange(str):
+    """A placement failure that refuses the whole file (a start outside the accepted years)."""
+
+    __slots__ = ()
 
 
 class _Placer:
@@ -67,7 +76,7 @@ class _Placer:
         """(day bits, slot, slots in day, max value) or the reason the timestamp is bad."""
         minutes = DURATION_TO_MINUTES.get(duration.strip())
         if minutes is None:
-            result: tuple | str = f"duration_s {duration[:12]!r} is not 900, 3600 or 86400"
+            result: tuple | str = f"duration_s {duration[:12]!r} is not {DURATIONS_TEXT}"
         else:
             try:
                 start_utc = timegrid.parse_start(start)
@@ -75,6 +84,8 @@ class _Placer:
                     raise timegrid.BadTimestamp("start is in the future")
                 day, slot, slots = timegrid.place(start_utc, minutes)
                 result = (encode_day(day, minutes), slot, slots, max_wh(minutes))
+            except timegrid.StartOutOfRange:
+                result = _OutOfRange(repr(start[:40]))
             except timegrid.BadTimestamp as exc:
                 result = str(exc)
         self.for_duration(duration)[start] = result
@@ -297,6 +308,8 @@ def _slow_chunk(chunk: list[list[str]], first_line: int, state: _CsvState) -> No
         if placed is None:
             placed = placer.resolve(start, duration)
         if isinstance(placed, str):
+            if isinstance(placed, _OutOfRange):
+                raise out_of_range(line, placed)
             bad((line, placed))
             continue
         meter_key = meter_get(meter_number)
@@ -346,7 +359,12 @@ def detect_format(data: bytes, filename: str = "") -> str:
 
 
 def parse_file(
-    data: bytes, meters: dict[str, int], *, file_format: str | None = None, filename: str = ""
+    data: bytes,
+    meters: dict[str, int],
+    *,
+    file_format: str | None = None,
+    filename: str = "",
+    resolver: UsagePointResolver | None = None,
 ) -> ParsedReadings:
     file_format = file_format or detect_format(data, filename)
     if file_format not in ("csv", "espi"):
@@ -356,7 +374,7 @@ def parse_file(
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return parse_espi(data, meters) if file_format == "espi" else parse_csv(data, meters)
+        return parse_espi(data, meters, resolver) if file_format == "espi" else parse_csv(data, meters)
     finally:
         if collecting:
             gc.enable()

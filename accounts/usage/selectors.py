@@ -27,7 +27,8 @@ from django.db import connection
 
 from accounts.models import Meter
 from accounts.usage import timegrid
-from accounts.usage.models import CHANNEL_NAMES, QUALITY_NAMES
+from accounts.usage.models import CHANNEL_NAMES, QUALITY_NAMES, UsagePointMapping
+from accounts.usage.usage_points import normalized
 
 _QUALITY_BY_CHAR = {**QUALITY_NAMES, "-": "missing"}
 
@@ -95,13 +96,11 @@ def interval_readings_for_account(
                 if day != current_day:
                     yield from _sorted_window(pending, start_utc, end_utc)
                     pending, current_day = [], day
-                midnight = timegrid.day_bounds_utc(day)[0]
-                duration = timegrid.slot_duration_seconds(day, minutes)
-                step = timedelta(minutes=minutes)
                 channel_name = CHANNEL_NAMES[channel]
                 for slot, value in enumerate(values):
                     quality_name = "actual" if quality is None else _QUALITY_BY_CHAR[quality[slot]]
-                    pending.append((midnight + step * slot, duration, value or 0, quality_name, channel_name))
+                    begin, duration = timegrid.slot_span(day, minutes, slot)
+                    pending.append((begin, duration, value or 0, quality_name, channel_name))
             if not rows:
                 break
         yield from _sorted_window(pending, start_utc, end_utc)
@@ -316,3 +315,11 @@ def espi_usage_points(*, account, start: datetime | date, end: datetime | date) 
             "channel": channel,
             "readings": (reading for reading in readings if reading[4] == channel),
         }
+
+
+def usage_point_mapping_index() -> dict[tuple[str, str], int]:
+    """The co-op's UsagePoint mapping as (kind, normalized value) -> meter id, for ``UsagePointResolver``."""
+    return {
+        (kind, normalized(value)): meter_id
+        for kind, value, meter_id in UsagePointMapping.objects.values_list("kind", "value", "meter_id")
+    }

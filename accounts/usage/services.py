@@ -16,14 +16,17 @@ import time
 from dataclasses import dataclass
 from datetime import date
 
+from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.models import Meter
 from accounts.usage import loader
-from accounts.usage.models import Correction, IngestBatch, MeterMonth
+from accounts.usage.models import Correction, IngestBatch, MeterMonth, UsagePointMapping
 from accounts.usage.parsers import parse_file
 from accounts.usage.readings import BAD_ROWS_KEPT, MalformedFile, ParsedReadings
+from accounts.usage.selectors import usage_point_mapping_index
+from accounts.usage.usage_points import UsagePointResolver
 from members.actors import Actor, actor_name, signed_in_user
 from members.audit import audit_record
 
@@ -55,8 +58,9 @@ def usage_ingest_file(
     started = time.perf_counter()
     digest = hashlib.sha256(data).hexdigest()
     meters = meter_ids_by_number() if meters is None else meters
+    resolver = UsagePointResolver(meters=meters, mappings=usage_point_mapping_index())
     try:
-        parsed = parse_file(data, meters, file_format=file_format, filename=filename)
+        parsed = parse_file(data, meters, file_format=file_format, filename=filename, resolver=resolver)
     except MalformedFile as exc:
         return _record_rejection(
             data_sha256=digest,
@@ -89,6 +93,10 @@ def usage_ingest_file(
                 "corrections",
                 "bad_row_count",
                 "bad_rows",
+                "warning_count",
+                "warnings",
+                "readings_not_loaded",
+                "not_loaded",
                 "elapsed_ms",
             ]
         )
@@ -105,6 +113,8 @@ def usage_ingest_file(
                 "changed": stats.changed,
                 "corrections": stats.corrections,
                 "bad_rows": parsed.bad_row_count,
+                "warnings": parsed.warning_count,
+                "readings_not_loaded": parsed.readings_not_loaded,
             },
         )
     logger.info("usage batch %s loaded: %s readings, %s bad rows", batch.pk, parsed.readings, parsed.bad_row_count)
@@ -124,6 +134,10 @@ def _fill_batch(batch: IngestBatch, parsed: ParsedReadings, stats: loader.LoadSt
     batch.corrections = stats.corrections
     batch.bad_row_count = parsed.bad_row_count
     batch.bad_rows = [{"line": line, "reason": reason} for line, reason in sorted(parsed.bad_rows)[:BAD_ROWS_KEPT]]
+    batch.warning_count = parsed.warning_count
+    batch.warnings = parsed.warning_list()
+    batch.readings_not_loaded = parsed.readings_not_loaded
+    batch.not_loaded = list(parsed.not_loaded.values())[:BAD_ROWS_KEPT]
     batch.elapsed_ms = int((time.perf_counter() - started) * 1000)
 
 
@@ -274,3 +288,56 @@ def usage_rollups_rebuild(*, month: date, meter_ids: list[int] | None = None) ->
             params,
         )
         return cursor.rowcount
+
+
+# --- the UsagePoint -> meter mapping ------------------------------------------------------------
+
+
+def _mapping_clean(*, kind: str, value: str, meter_id: int, exclude: int | None = None) -> str:
+    """The stripped value, or ValidationError naming the field; nothing is written on error."""
+    if kind not in UsagePointMapping.Kind.values:
+        raise ValidationError({"kind": f"kind must be one of {', '.join(UsagePointMapping.Kind.values)}"})
+    value = (value or "").strip()
+    if not value or len(value) > 256:
+        raise ValidationError({"value": "give the identifier, 1 to 256 characters"})
+    if not Meter.objects.filter(pk=meter_id).exists():
+        raise ValidationError({"meter": "no such meter"})
+    clash = UsagePointMapping.objects.filter(kind=kind, value__iexact=value)
+    if exclude is not None:
+        clash = clash.exclude(pk=exclude)
+    if clash.exists():
+        raise ValidationError({"value": "this identifier already names a meter; change that mapping instead"})
+    return value
+
+
+def usage_point_mapping_create(
+    *, kind: str, value: str, meter_id: int, note: str = "", actor: Actor = None
+) -> UsagePointMapping:
+    """Say which meter a UsagePoint identifier names. Audited (the identifier itself stays on the row)."""
+    with transaction.atomic():
+        value = _mapping_clean(kind=kind, value=value, meter_id=meter_id)
+        mapping = UsagePointMapping.objects.create(kind=kind, value=value, meter_id=meter_id, note=note[:200])
+        audit_record(actor=actor, action="usage.point_mapping_created", obj=mapping, detail={"kind": kind})
+    return mapping
+
+
+def usage_point_mapping_update(
+    *, mapping: UsagePointMapping, kind: str, value: str, meter_id: int, note: str = "", actor: Actor = None
+) -> UsagePointMapping:
+    with transaction.atomic():
+        value = _mapping_clean(kind=kind, value=value, meter_id=meter_id, exclude=mapping.pk)
+        changed = [
+            name
+            for name, new in (("kind", kind), ("value", value), ("meter_id", meter_id), ("note", note[:200]))
+            if getattr(mapping, name) != new
+        ]
+        mapping.kind, mapping.value, mapping.meter_id, mapping.note = kind, value, meter_id, note[:200]
+        mapping.save()
+        audit_record(actor=actor, action="usage.point_mapping_changed", obj=mapping, fields=changed)
+    return mapping
+
+
+def usage_point_mapping_delete(*, mapping: UsagePointMapping, actor: Actor = None) -> None:
+    with transaction.atomic():
+        audit_record(actor=actor, action="usage.point_mapping_deleted", obj=mapping, detail={"kind": mapping.kind})
+        mapping.delete()

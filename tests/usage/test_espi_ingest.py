@@ -48,31 +48,32 @@ def test_an_espi_feed_sent_twice_changes_nothing(meter, ingest):
 
 def test_bad_espi_readings_are_reported_with_their_line(meter, ingest):
     readings = _day_readings()[:3]
-    readings.append(readings[0])  # duplicate
+    readings.append(readings[0])  # the same reading again (overlapping blocks): counted once, with a warning
     readings.append((readings[1][0] + 60, 900, 5, None))  # off the 15-minute grid
     readings.append((readings[2][0] + 900, 900, 10**9, None))  # impossible value
     batch = ingest(espi_feed(meter.meter_number, readings))
     reasons = [row["reason"] for row in batch.bad_rows]
-    assert batch.bad_row_count == 3
-    assert (
-        any("duplicate" in r for r in reasons)
-        and any("grid" in r for r in reasons)
-        and any("impossible" in r for r in reasons)
-    )
+    assert batch.bad_row_count == 2
+    assert any("grid" in r for r in reasons) and any("impossible" in r for r in reasons)
+    assert any("repeated" in w["reason"] for w in batch.warnings)
     assert all(row["line"] > 1 for row in batch.bad_rows)
     assert MeterDay.objects.get(meter_id=meter.pk).vals[:3] == [250, 251, 252]
 
 
-def test_an_unknown_usage_point_makes_every_reading_a_bad_row(meter, ingest):
+def test_an_unknown_usage_point_is_reported_with_its_identifiers_and_nothing_dropped_silently(meter, ingest):
     batch = ingest(espi_feed("NOT-A-METER", _day_readings()[:4]))
-    assert batch.status == IngestBatch.Status.LOADED and batch.bad_row_count == 4
-    assert "unknown meter" in batch.bad_rows[0]["reason"]
+    assert batch.status == IngestBatch.Status.LOADED and batch.bad_row_count == 0
+    assert batch.readings_received == 4 and batch.readings_not_loaded == 4
+    (report,) = batch.not_loaded
+    assert "unknown UsagePoint" in report["reason"] and report["readings"] == 4
+    assert report["usage_point"]["title"] == "NOT-A-METER" and report["usage_point"]["usage_point_id"] == "1"
     assert not MeterDay.objects.exists()
 
 
 def test_a_reading_type_other_than_watt_hours_is_refused(meter, ingest):
     batch = ingest(espi_feed(meter.meter_number, _day_readings()[:2], uom=38))
-    assert batch.bad_row_count == 2 and "uom" in batch.bad_rows[0]["reason"]
+    assert batch.readings_not_loaded == 2 and "uom 38 (W)" in batch.not_loaded[0]["reason"]
+    assert not MeterDay.objects.exists()
 
 
 @pytest.mark.parametrize(

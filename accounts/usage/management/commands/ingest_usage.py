@@ -49,3 +49,11 @@ class Command(BaseCommand):
             self.stdout.write(f"  line {row['line']}: {row['reason']}")
         if batch.bad_row_count > show:
             self.stdout.write(f"  ... and {batch.bad_row_count - show} more (see batch {batch.pk})")
+        for row in batch.not_loaded[:show]:
+            point = row["usage_point"]
+            self.stdout.write(
+                f"  not loaded, line {row['line']}: {row['readings']} readings of UsagePoint "
+                f"{point['usage_point_id']!r} ({point['title']!r}): {row['reason']}"
+            )
+        for row in batch.warnings[:show]:
+            self.stdout.write(f"  warning, line {row['line']} ({row['count']}x): {row['reason']}")
