@@ -135,7 +135,7 @@ def _may_be_empty(clean: Callable[[str], Any]) -> bool:
 
 
 def _declared_column(field: SensitiveField, record: Record, presence: Presence, with_column: str = "") -> Column:
-    clean = field.clean
+    clean = field.import_clean or field.clean
     if clean is None:
         clean = _text(apps.get_model(field.model)._meta.get_field(field.name).max_length)
     return Column(
