@@ -37,6 +37,10 @@ _MOJIBAKE = re.compile("[\u00c2\u00c3][\u0080-\u00bf\u2018-\u203a\u20ac\u0152\u0
 class EncodingRefused(ValueError):
     """The file cannot be read as text without guessing: names the file and the line, never the text."""
 
+    def __init__(self, message: str, line: int = 0):
+        super().__init__(message)
+        self.line = line
+
 
 def _line_of(path: Path, offset: int) -> int:
     """The 1-based line holding byte ``offset``."""
@@ -86,9 +90,11 @@ def detect_encoding(path: Path, given: str | None = None) -> str:
         codec = UTF8_BOM if codec == UTF8 else codec
         bad = _first_undecodable(path, codec)
         if bad is not None:
+            line = _line_of(path, bad)
             raise EncodingRefused(
-                f"{name} line {_line_of(path, bad)}: not valid {given} (the byte at offset {bad}); "
-                "nothing was loaded. Check the export's encoding, or run without --encoding to detect it."
+                f"{name} line {line}: not valid {given} (the byte at offset {bad}); "
+                "nothing was loaded. Check the export's encoding, or run without --encoding to detect it.",
+                line,
             )
         return codec
     with path.open("rb") as handle:
@@ -97,9 +103,11 @@ def detect_encoding(path: Path, given: str | None = None) -> str:
         bad = _first_undecodable(path, UTF8_BOM)
         if bad is None:
             return UTF8_BOM
+        line = _line_of(path, bad)
         raise EncodingRefused(
-            f"{name} line {_line_of(path, bad)}: the file starts with a UTF-8 byte-order mark but is not "
-            f"valid UTF-8 (the byte at offset {bad}); nothing was loaded. Mixed encodings: re-export the file."
+            f"{name} line {line}: the file starts with a UTF-8 byte-order mark but is not "
+            f"valid UTF-8 (the byte at offset {bad}); nothing was loaded. Mixed encodings: re-export the file.",
+            line,
         )
     bad = _first_undecodable(path, UTF8)
     if bad is None:
@@ -121,9 +129,11 @@ def _single_byte(path: Path, bad: int, head: bytes) -> str:
         None,
     )
     if guess is None:
+        line = _line_of(path, bad)
         raise EncodingRefused(
-            f"{name} line {_line_of(path, bad)}: not valid UTF-8 and not recognisably Windows-1252 or Latin-1 "
-            f"(the byte at offset {bad}); nothing was loaded. Give the encoding with --encoding."
+            f"{name} line {line}: not valid UTF-8 and not recognisably Windows-1252 or Latin-1 "
+            f"(the byte at offset {bad}); nothing was loaded. Give the encoding with --encoding.",
+            line,
         )
     if guess == "cp1252" and _first_undecodable(path, "cp1252") is not None:
         guess = "latin-1"  # bytes Windows-1252 leaves undefined (0x81, 0x8D, 0x8F, 0x90, 0x9D)
@@ -131,6 +141,7 @@ def _single_byte(path: Path, bad: int, head: bytes) -> str:
     if mixed is not None:
         raise EncodingRefused(
             f"{name} line {mixed}: the file mixes UTF-8 and {guess} text (UTF-8 read as {guess} here); "
-            "nothing was loaded. Re-export it in one encoding, or give it with --encoding."
+            "nothing was loaded. Re-export it in one encoding, or give it with --encoding.",
+            mixed,
         )
     return guess
