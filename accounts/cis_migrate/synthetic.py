@@ -113,7 +113,8 @@ def _mailing(index: int) -> list[str]:
         return [f"PO Box {1 + index % _HOUSES}", "", city, "IL", zip_code]
     if index % 17 == 0:
         return [f"RR {1 + index % 9} Box {index % _HOUSES}", "", city, "IL", zip_code]
-    return [f"{1 + index % _HOUSES} {_STREETS[index // _HOUSES % len(_STREETS)]}", "", city, "IL", zip_code]
+    care_of = f"c/o {_FIRST[(index + 1) % len(_FIRST)]} {_LAST[index % len(_LAST)]}" if index % 6 == 0 else ""
+    return [f"{1 + index % _HOUSES} {_STREETS[index // _HOUSES % len(_STREETS)]}", care_of, city, "IL", zip_code]
 
 
 def _member(index: int, prefix: str) -> list[str]:
@@ -184,7 +185,7 @@ def _write_member(writers: _Writers, written: dict, index: int, prefix: str, mon
 def _write_account(writers: _Writers, written: dict, index: int, position: int, member: str, months: int) -> None:
     account, premise = f"A{member}{position}", f"P{member}{position}"
     city, postal = _CITIES[index // (_HOUSES * len(_STREETS)) % len(_CITIES)]
-    street = _STREETS[(index // _HOUSES + position + 1) % len(_STREETS)]
+    street = _STREETS[(index + position) % len(_STREETS)]
     gate = f"{index % 10000:04d}#" if index % 7 == 0 else ""
     _emit(writers, written, "premises", [premise, f"{1 + index % _HOUSES} {street}", city, "IL", postal, gate, "yes" if index % 11 == 0 else "no"])
     _emit(writers, written, "meters", [f"M{member}{position}", premise, "yes" if index % 10 == 0 else "no", "6/1/2015"])
