@@ -253,7 +253,9 @@ class MigrationRun(models.Model):
 
     started_at = models.DateTimeField()
     finished_at = models.DateTimeField(auto_now_add=True)
-    run_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    run_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     actor_label = models.CharField(max_length=150)
     source = models.CharField(max_length=500, help_text="The directory the files were read from")
     outcome = models.CharField(max_length=12, choices=Outcome.choices)
@@ -287,7 +289,9 @@ class MigrationSignOff(models.Model):
 
     class Meta:
         ordering = ["-signed_at"]
-        triggers = [pgtrigger.Protect(name="migration_signoff_append_only", operation=pgtrigger.Update | pgtrigger.Delete)]
+        triggers = [
+            pgtrigger.Protect(name="migration_signoff_append_only", operation=pgtrigger.Update | pgtrigger.Delete)
+        ]
 
     def __str__(self) -> str:
         return f"sign-off of migration {self.run_id}"

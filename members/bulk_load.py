@@ -182,7 +182,9 @@ def capital_credits_insert(cursor, rows: Iterable[Sequence[Any]]) -> None:
 
 def capital_credit_keys(cursor, member_ids: list[int]) -> set[tuple[int, int]]:
     """``(member_id, year)`` of the allocations of these members."""
-    cursor.execute("SELECT member_id, year FROM members_capitalcreditallocation WHERE member_id = ANY(%s)", [member_ids])
+    cursor.execute(
+        "SELECT member_id, year FROM members_capitalcreditallocation WHERE member_id = ANY(%s)", [member_ids]
+    )
     return set(cursor.fetchall())
 
 

@@ -111,7 +111,9 @@ def clean_date_of_birth(value: datetime.date | str, *, today: datetime.date | No
 # they pass the SSA's shape rules but belong to nobody (or to too many people), so an import reports them
 # like a never-issued number rather than making unrelated members "share an SSN" (Red Flag B5).
 _EXAMPLE_SSNS = frozenset({"123456789", "987654320", "987654321", "012345678", "078051120", "219099999"})
-_PHONE_EXTENSION = re.compile(r"^(?P<phone>.*?\d)\s*[,;]?\s*(?:ext\.?|extension|x|#)\s*(?P<extension>\d{1,8})\s*$", re.I)
+_PHONE_EXTENSION = re.compile(
+    r"^(?P<phone>.*?\d)\s*[,;]?\s*(?:ext\.?|extension|x|#)\s*(?P<extension>\d{1,8})\s*$", re.I
+)
 
 
 def clean_imported_ssn(value: str) -> str:

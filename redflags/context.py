@@ -164,7 +164,11 @@ class Context:
     @cached_property
     def _fraud_probe_args(self) -> tuple[list[str], bool]:
         values = sorted({value for kind_values in self.indexes_to_check.values() for value in kind_values})
-        check_bank = self.member is not None and self.event.name in (OPENING, "member.financial_account_added", IMPORT_SCAN)
+        check_bank = self.member is not None and self.event.name in (
+            OPENING,
+            "member.financial_account_added",
+            IMPORT_SCAN,
+        )
         return values, check_bank
 
     @cached_property

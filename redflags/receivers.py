@@ -36,9 +36,10 @@ def reindex_fraud_list(sender, **kwargs):
 @receiver(members_imported, dispatch_uid="redflags.scan_imported_members")
 def scan_imported_members(sender, member_ids, actor_label="", **kwargs) -> str:
     """A legacy CIS load finished: its accounts were opened in the legacy system, so no opening scored
-    them. Red Flags B6 and B3 over the members loaded (services.import_scan), and B5 over the whole registry (every member of a sharing group is reported, as
-    ``manage.py redflags_scan_shared_ids`` does: a member joining a group makes the group news again),
-    synchronously, so the import command reports when it is done. Returns the summary it prints."""
+    them. Red Flags B6 and B3 over the members loaded (services.import_scan), and B5 over the whole
+    registry (every member of a sharing group is reported, as ``manage.py redflags_scan_shared_ids``
+    does: a member joining a group makes the group news again), synchronously, so the import command
+    reports when it is done. Returns the summary it prints."""
     label = actor_label or "import"
     counts = services.shared_tax_id_scan(actor_label=f"{label}:redflags.tax_id_scan")
     contact = services.imported_contact_scan(member_ids=member_ids, actor_label=f"{label}:redflags.import_scan")

@@ -126,7 +126,14 @@ def _compiled(today: datetime.date) -> tuple:
 
 
 # What a member's record holds when its column was empty, and which encrypted values are dates.
-_MEMBER_DEFAULTS = {"phone": "", "phone_extension": "", "email": "", "drivers_licence_state": "", "employer_name": "", "joined_on": None}
+_MEMBER_DEFAULTS = {
+    "phone": "",
+    "phone_extension": "",
+    "email": "",
+    "drivers_licence_state": "",
+    "employer_name": "",
+    "joined_on": None,
+}
 # An address (or bank account) as one tuple, in the order of its blind index's sources.
 _MAILING_PARTS, _SERVICE_PARTS, _BANK_PARTS = (itemgetter(*parts) for parts in (_MAILING, _SERVICE, BANK_FIELDS))
 _NO_ADDRESS = ("",) * len(_MAILING)

@@ -23,7 +23,7 @@ from django.db import connection
 from django.utils import timezone
 
 from accounts.cis_migrate.checking import Plan, Problem, check, problem_sample
-from accounts.cis_migrate.loading import LoadResult, Loader
+from accounts.cis_migrate.loading import Loader, LoadResult
 from accounts.cis_migrate.reconcile import reconcile
 from accounts.cis_migrate.services import migration_run_record
 from accounts.models import MigrationRun

@@ -186,6 +186,22 @@ class KeyOf:
         return "|".join(str(row[name]) for name in reference.columns)
 
 
+def _raw_key(spec: EntityFile, raw: dict[str, str]) -> str:
+    """The key of a row that did not clean, if its key columns do (bank accounts and balances: nothing
+    refers to them by key)."""
+    if spec in (layout.BANK_ACCOUNTS, layout.BALANCES):
+        return ""
+    try:
+        return "|".join(
+            str(_KEY_CLEANERS.get(name, layout.clean_number)((raw.get(name) or "").strip())) for name in spec.key
+        )
+    except ValidationError:
+        return ""
+
+
+_KEY_CLEANERS: dict[str, Callable[[str], Any]] = {"year": layout.clean_year}
+
+
 def row_amounts(spec: EntityFile, row: Any) -> dict[str, Decimal]:
     return {name: row[name] for name in spec.sums} if spec.sums else {}
 
@@ -295,6 +311,9 @@ def check_file(check: FileCheck, plan: Plan, key_of: KeyOf) -> None:
                 Problem(spec.filename, line, name, message) for name, messages in errors.items() for message in messages
             )
             check.bad_lines.add(line)
+            rejected_key = _raw_key(spec, raw)
+            if rejected_key and rejected_key not in check.keys:
+                check.rejected.setdefault(rejected_key, line)  # rows of other files naming it go with it
             continue
         key = key_of.key(spec, row)
         if key in check.keys or key in check.rejected:

@@ -221,7 +221,11 @@ ACCOUNTS = EntityFile(
         Column("premise_number", clean_optional_number),
         Column(
             "status",
-            choice((Account.Status.OPEN, Account.Status.CLOSED, Account.Status.SUSPENDED), "Use open, closed or suspended.", "open"),
+            choice(
+                (Account.Status.OPEN, Account.Status.CLOSED, Account.Status.SUSPENDED),
+                "Use open, closed or suspended.",
+                "open",
+            ),
         ),
         Column("opened_on", clean_optional_date),
         Column("closed_on", clean_optional_date),

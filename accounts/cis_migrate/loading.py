@@ -322,7 +322,9 @@ class Loader:
         present = accounts_bulk.payment_numbers(cursor, [row["payment_number"] for row in rows])
         fresh = [row for row in rows if row["payment_number"] not in present]
         accounts = accounts_bulk.account_ids(cursor, list({row["account_number"] for row in fresh}))
-        bills = accounts_bulk.bill_ids(cursor, list({row["statement_number"] for row in fresh if row["statement_number"]}))
+        bills = accounts_bulk.bill_ids(
+            cursor, list({row["statement_number"] for row in fresh if row["statement_number"]})
+        )
         now = self.now
         built = [
             [

@@ -88,14 +88,41 @@ _HEADERS = {
         "drivers_licence_number",
         "drivers_licence_state",
     ],
-    "premises": ["premise_number", "service_line1", "service_city", "service_state", "service_postal_code", "gate_code", "dog_warning"],
+    "premises": [
+        "premise_number",
+        "service_line1",
+        "service_city",
+        "service_state",
+        "service_postal_code",
+        "gate_code",
+        "dog_warning",
+    ],
     "meters": ["meter_number", "premise_number", "has_solar", "installed_on"],
     "accounts": ["account_number", "member_number", "premise_number", "status", "opened_on", "closed_on"],
     "authorized_parties": ["party_number", "account_number", "name", "relationship", "phone", "email"],
     "bank_accounts": ["member_number", "bank_routing_number", "bank_account_number", "institution_name"],
     "balances": ["account_number", "as_of", "balance"],
-    "bills": ["statement_number", "account_number", "period_start", "period_end", "issued_on", "due_on", "kwh", "amount_due", "status"],
-    "payments": ["payment_number", "account_number", "statement_number", "received_on", "amount", "method", "reference", "returned"],
+    "bills": [
+        "statement_number",
+        "account_number",
+        "period_start",
+        "period_end",
+        "issued_on",
+        "due_on",
+        "kwh",
+        "amount_due",
+        "status",
+    ],
+    "payments": [
+        "payment_number",
+        "account_number",
+        "statement_number",
+        "received_on",
+        "amount",
+        "method",
+        "reference",
+        "returned",
+    ],
     "capital_credits": ["member_number", "year", "patronage_amount", "allocated_amount", "allocated_on"],
     "capital_credit_retirements": ["retirement_number", "member_number", "year", "retired_on", "amount"],
 }
@@ -119,7 +146,11 @@ def _mailing(index: int) -> list[str]:
 
 def _member(index: int, prefix: str) -> list[str]:
     business = index % 40 == 0
-    name = f"{_LAST[index % 10]} Farms {index} LLC" if business else f"{_FIRST[index % 12]} {_LAST[index // 12 % 10]} {index}"
+    name = (
+        f"{_LAST[index % 10]} Farms {index} LLC"
+        if business
+        else f"{_FIRST[index % 12]} {_LAST[index // 12 % 10]} {index}"
+    )
     joined = datetime.date(1990, 1, 1) + datetime.timedelta(days=index % 11000)
     birth = datetime.date(1940, 1, 1) + datetime.timedelta(days=index * 37 % 20000)
     phone = f"({_AREA_CODES[index // 10000 % 12]}) 555-{index % 10000:04d}"
@@ -175,9 +206,19 @@ def _write_member(writers: _Writers, written: dict, index: int, prefix: str, mon
         _emit(writers, written, "bank_accounts", [number, "011000015", f"{index:010d}", "First Prairie Bank"])
     for year in (2021, 2022, 2023):
         allocated = Decimal(10 + (index * 7 + year) % 90) + Decimal(index % 100) / 100
-        _emit(writers, written, "capital_credits", [number, year, f"{allocated * 3:.2f}", _money(allocated, index), f"{year + 1}-03-31"])
+        _emit(
+            writers,
+            written,
+            "capital_credits",
+            [number, year, f"{allocated * 3:.2f}", _money(allocated, index), f"{year + 1}-03-31"],
+        )
         if year == 2021 and index % 4 == 0:
-            _emit(writers, written, "capital_credit_retirements", [f"R{number}{year}", number, year, "12/15/2024", f"{allocated / 2:.2f}"])
+            _emit(
+                writers,
+                written,
+                "capital_credit_retirements",
+                [f"R{number}{year}", number, year, "12/15/2024", f"{allocated / 2:.2f}"],
+            )
     for position in range(_accounts_of(index)):
         _write_account(writers, written, index, position, number, months)
 
@@ -187,13 +228,23 @@ def _write_account(writers: _Writers, written: dict, index: int, position: int, 
     city, postal = _CITIES[index // (_HOUSES * len(_STREETS)) % len(_CITIES)]
     street = _STREETS[(index + position) % len(_STREETS)]
     gate = f"{index % 10000:04d}#" if index % 7 == 0 else ""
-    _emit(writers, written, "premises", [premise, f"{1 + index % _HOUSES} {street}", city, "IL", postal, gate, "yes" if index % 11 == 0 else "no"])
+    _emit(
+        writers,
+        written,
+        "premises",
+        [premise, f"{1 + index % _HOUSES} {street}", city, "IL", postal, gate, "yes" if index % 11 == 0 else "no"],
+    )
     _emit(writers, written, "meters", [f"M{member}{position}", premise, "yes" if index % 10 == 0 else "no", "6/1/2015"])
     opened = datetime.date(2000, 1, 1) + datetime.timedelta(days=index % 8000)
     _emit(writers, written, "accounts", [account, member, premise, "open", _us(opened), ""])
     if (index + position) % 5 == 0:
         party = f"Renée O'Neil {index}"
-        _emit(writers, written, "authorized_parties", [f"AP{member}{position}", account, party, "spouse", "(217) 555-0140 x22", ""])
+        _emit(
+            writers,
+            written,
+            "authorized_parties",
+            [f"AP{member}{position}", account, party, "spouse", "(217) 555-0140 x22", ""],
+        )
     balance = Decimal(0)
     for month in range(months):
         start = _month(_START, month)
@@ -201,12 +252,35 @@ def _write_account(writers: _Writers, written: dict, index: int, position: int, 
         amount = Decimal(40 + (index * 13 + month * 7 + position) % 260) + Decimal((index + month) % 100) / 100
         statement = f"S{member}{position}{month:03d}"
         issued, due = end + datetime.timedelta(days=3), end + datetime.timedelta(days=24)
-        dates = [_us(start), _us(end), _us(issued), _us(due)] if month % 2 else [d.isoformat() for d in (start, end, issued, due)]
-        _emit(writers, written, "bills", [statement, account, *dates, f"{(amount * 8):.3f}", _money(amount, month), "paid"])
+        dates = (
+            [_us(start), _us(end), _us(issued), _us(due)]
+            if month % 2
+            else [d.isoformat() for d in (start, end, issued, due)]
+        )
+        _emit(
+            writers,
+            written,
+            "bills",
+            [statement, account, *dates, f"{(amount * 8):.3f}", _money(amount, month), "paid"],
+        )
         paid = amount if (index + month) % 6 else (amount / 2).quantize(Decimal("0.01"))
         balance += amount - paid
         method = _METHODS[(index + month) % 4]
-        _emit(writers, written, "payments", [f"Y{member}{position}{month:03d}", account, statement, _us(due - datetime.timedelta(days=5)), _money(paid, index), method, f"chk {month}" if method == "check" else "", "no"])
+        _emit(
+            writers,
+            written,
+            "payments",
+            [
+                f"Y{member}{position}{month:03d}",
+                account,
+                statement,
+                _us(due - datetime.timedelta(days=5)),
+                _money(paid, index),
+                method,
+                f"chk {month}" if method == "check" else "",
+                "no",
+            ],
+        )
     _emit(writers, written, "balances", [account, _us(_month(_START, months)), f"{balance:.2f}"])
 
 

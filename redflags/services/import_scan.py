@@ -81,6 +81,10 @@ def imported_contact_scan(*, member_ids: Iterable[int], actor_label: str = "syst
             "seconds": round(time.monotonic() - started, 2),
         }
         audit_record(
-            actor=None, actor_label=actor_label, action="redflags.import_scan", object_type="members.member", detail=counts
+            actor=None,
+            actor_label=actor_label,
+            action="redflags.import_scan",
+            object_type="members.member",
+            detail=counts,
         )
     return counts

@@ -25,7 +25,9 @@ class Command(BaseCommand):
         parser.add_argument("--check", action="store_true", help="Read and check every file; load nothing.")
         parser.add_argument("--encoding", help="The files' encoding (default: detected per file).")
         parser.add_argument("--batch-size", type=int, default=5000)
-        parser.add_argument("--workers", type=int, default=None, help="Processes loading members (default: cores, ≤ 4).")
+        parser.add_argument(
+            "--workers", type=int, default=None, help="Processes loading members (default: cores, ≤ 4)."
+        )
         parser.add_argument("--operator", help="Username of the person running the load (recorded on the run).")
         parser.add_argument("--report", help="Write every problem (file, line, field, reason) to this CSV file.")
 
@@ -45,7 +47,9 @@ class Command(BaseCommand):
         operator = self._operator(options["operator"])
 
         def progress(entity, count):
-            self.stderr.write(f"  {entity}: batch {count.batches}, {count.loaded} loaded, {count.already_present} present")
+            self.stderr.write(
+                f"  {entity}: batch {count.batches}, {count.loaded} loaded, {count.already_present} present"
+            )
 
         try:
             outcome = migrate(
@@ -90,11 +94,11 @@ class Command(BaseCommand):
 
     def _counts(self, plan: Plan) -> None:
         self.stdout.write(f"{len(plan.problems)} problems.")
-        for entity, found in plan.files.items():
+        for found in plan.files.values():
             state = "REFUSED" if found.refused else f"{found.good - found.present} would load"
             self.stdout.write(
-                f"  {found.spec.filename} ({found.encoding or '?'}): {found.read} rows, {len(found.bad_lines)} rejected, "
-                f"{found.present} already present, {state}"
+                f"  {found.spec.filename} ({found.encoding or '?'}): {found.read} rows, "
+                f"{len(found.bad_lines)} rejected, {found.present} already present, {state}"
             )
 
     def _reconciliation(self, run) -> None:
@@ -106,7 +110,11 @@ class Command(BaseCommand):
                 f"{row.get('already_present', 0)} / {row['stored']} of {row['accepted']}{done}"
             )
         for name, total in run.sums.items():
-            self.stdout.write(f"  {name}: files {total['file']}, stored {total['stored']}, difference {total['difference']}")
+            self.stdout.write(
+                f"  {name}: files {total['file']}, stored {total['stored']}, difference {total['difference']}"
+            )
         verdict = "balances" if run.balanced else "DOES NOT BALANCE"
         style = self.style.SUCCESS if run.balanced else self.style.WARNING
-        self.stdout.write(style(f"Migration run {run.pk} {verdict}; {run.problems} problems. Sign it off in the admin."))
+        self.stdout.write(
+            style(f"Migration run {run.pk} {verdict}; {run.problems} problems. Sign it off in the admin.")
+        )

@@ -24,7 +24,8 @@ class Command(BaseCommand):
         parser.add_argument("csv_path", help=f"CSV with a header; columns: {', '.join(COLUMNS)}")
         parser.add_argument("--batch-size", type=int, default=5000)
         parser.add_argument(
-            "--encoding", help="The file's encoding (default: detected: UTF-8 with or without BOM, Windows-1252, Latin-1)."
+            "--encoding",
+            help="The file's encoding (default: detected: UTF-8 with or without BOM, Windows-1252, Latin-1).",
         )
         parser.add_argument("--report", help="Write bad rows (line, field, reason) to this CSV file.")
         parser.add_argument(
