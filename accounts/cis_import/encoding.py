@@ -7,7 +7,8 @@ mojibake ("JosÃ©"). So the whole file is decoded once up front, as a stream, b
 
 * given ``--encoding``, the file must decode with it, every byte, or it is refused;
 * otherwise UTF-8 (a BOM is dropped) if every byte decodes as UTF-8; else the encoding charset-normalizer
-  detects, accepted only if it is one of the single-byte Western encodings CIS exports use (anything
+  detects, accepted only if it is one of the single-byte Western encodings CIS exports use, or
+  Windows-1252 when every non-ASCII character reads in it as a letter or Western punctuation (anything
   else is refused: guessing further is how mojibake gets stored);
 * a file that decodes as Windows-1252 but reads like UTF-8 decoded as Windows-1252 ("Ã©") mixes
   encodings and is refused too.
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import codecs
 import re
+import unicodedata
 from pathlib import Path
 
 from charset_normalizer import from_bytes
@@ -115,6 +117,25 @@ def detect_encoding(path: Path, given: str | None = None) -> str:
     return _single_byte(path, bad, head)
 
 
+_WESTERN_PUNCTUATION = frozenset("\u00a0‘’‚“”„–—…•°·½¼¾§¶©®™€«»¿¡")
+
+
+def _reads_as_western(path: Path) -> bool:
+    """charset-normalizer can miss short or repetitive files; a file every non-ASCII character of which
+    reads, in Windows-1252, as a letter or the punctuation of Western text is accepted as Windows-1252."""
+    try:
+        with path.open(encoding="cp1252", newline="") as handle:
+            while chunk := handle.read(_CHUNK):
+                for char in set(chunk):
+                    if char >= "\x80" and not (
+                        unicodedata.category(char).startswith("L") or char in _WESTERN_PUNCTUATION
+                    ):
+                        return False
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def _single_byte(path: Path, bad: int, head: bytes) -> str:
     name = path.name
     # The first of charset-normalizer's candidates (best first) that could be a Western single-byte
@@ -128,6 +149,8 @@ def _single_byte(path: Path, bad: int, head: bytes) -> str:
         ),
         None,
     )
+    if guess is None and _reads_as_western(path):
+        guess = "cp1252"
     if guess is None:
         line = _line_of(path, bad)
         raise EncodingRefused(

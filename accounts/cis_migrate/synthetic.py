@@ -21,7 +21,7 @@ from pathlib import Path
 
 from accounts.cis_migrate import layout
 
-_FIRST = ("José", "Zoë", "Ngozi", "Seán", "Renée", "Björn", "Anaïs", "Mary-Kate", "Łukasz", "Chloé", "Ana", "Jean-Luc")
+_FIRST = ("José", "Zoë", "Ngozi", "Seán", "Renée", "Björn", "Anaïs", "Mary-Kate", "Siobhán", "Chloé", "Ana", "Jean-Luc")
 _LAST = ("O'Brien", "Núñez", "D'Angelo", "Müller", "García", "Nguyen", "McAllister", "Østergaard", "Côté", "Smith")
 _STREETS = ("Main St", "N Oak Ave", "County Road 1850 N", "W Elm St", "Cañon Rd", "S Church St", "Cedar Ct", "Mill Rd")
 _CITIES = (("Springfield", "62701"), ("Decatur", "62521"), ("Peoria", "61602"), ("Carlinville", "62626"))
