@@ -81,8 +81,8 @@ def test_the_migration_refuses_a_file_it_cannot_decode_before_any_file_loads(tmp
 @pytest.mark.parametrize(
     ("content", "expected"),
     [
-        ("José,1\r\n".encode("utf-8"), "utf-8"),
-        (b"\xef\xbb\xbf" + "José,1\r\n".encode("utf-8"), "utf-8-sig"),
+        ("José,1\r\n".encode(), "utf-8"),
+        (b"\xef\xbb\xbf" + "José,1\r\n".encode(), "utf-8-sig"),
         ("José Núñez,Renée Côté,1\n".encode("cp1252") * 50, "cp1252"),
     ],
 )
