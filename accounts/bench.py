@@ -17,6 +17,7 @@ from django.test import Client
 
 from accounts.cis_import import IMPORTED_TABLES, analyze_imported_tables, default_workers, import_members
 from accounts.cis_import.synthetic import synthetic_csv
+from accounts.cis_migrate.bench import bench_migration
 from members import roles
 from members.bench import percentile
 from members.models import User
@@ -85,4 +86,4 @@ def bench_registry(quick: bool = False) -> dict[str, float]:
     return results
 
 
-BENCHMARKS = [bench_registry]
+BENCHMARKS = [bench_registry, bench_migration]

@@ -17,12 +17,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial as partial_function
 from pathlib import Path
 
 from django.db import connection
 from django.utils import timezone
 
-from accounts.cis_migrate.checking import Plan, Problem, check, problem_sample
+from accounts.cis_migrate.checking import Plan, Problem, check, check_and_load, problem_sample
 from accounts.cis_migrate.loading import Loader, LoadResult
 from accounts.cis_migrate.reconcile import reconcile
 from accounts.cis_migrate.services import migration_run_record
@@ -77,39 +78,49 @@ def migrate(
     run_by: User | None = None,
     actor_label: str = "migration:cis",
     on_batch: Callable | None = None,
+    announce_to_red_flags: bool = True,
 ) -> Outcome:
-    """Check, load, reconcile and record. Raises ``MigrationRefused`` (nothing loaded) when a file cannot
-    be read; re-raises what interrupted a load after recording the run as interrupted (a re-run resumes)."""
+    """Check and load in one pass, reconcile and record. Raises ``MigrationRefused`` (nothing loaded) when
+    a file cannot be read; re-raises what interrupted a load after recording the run as interrupted (a
+    re-run resumes)."""
     started = timezone.now()
-    plan = check(directory, encoding=encoding)
+    loader = Loader(actor_label=actor_label, workers=workers, on_batch=on_batch)
+    partial = Plan(directory)
+    record = partial_function(
+        _record, loader=loader, started=started, run_by=run_by, actor_label=actor_label, directory=directory
+    )
+    try:
+        plan = check_and_load(directory, loader, encoding=encoding, batch_size=batch_size, into=partial)
+    except BaseException:
+        loader.abort()
+        record(partial, MigrationRun.Outcome.INTERRUPTED)
+        raise
     if plan.refused:
         raise MigrationRefused(plan)
-    loader = Loader(plan, actor_label=actor_label, batch_size=batch_size, workers=workers, on_batch=on_batch)
-    outcome = MigrationRun.Outcome.COMPLETE
-    try:
-        result = loader.run()
-    except BaseException:
-        outcome = MigrationRun.Outcome.INTERRUPTED
-        result = loader.result
-        raise
-    finally:
-        entities, sums, balanced = reconcile(plan, result)
-        run = migration_run_record(
-            started_at=started,
-            run_by=run_by,
-            actor_label=actor_label,
-            source=str(directory),
-            outcome=outcome,
-            files=_files(plan),
-            entities=entities,
-            sums=sums,
-            balanced=balanced,
-            problems=len(plan.problems),
-            problem_sample=problem_sample(plan),
-        )
+    run = record(plan, MigrationRun.Outcome.COMPLETE)
     with connection.cursor() as cursor:
         cursor.execute(f"ANALYZE {', '.join(_ANALYZED)}")
-    return Outcome(plan, result, run, announce(result, actor_label=actor_label))
+    red_flags = announce(loader.result, actor_label=actor_label) if announce_to_red_flags else []
+    return Outcome(plan, loader.result, run, red_flags)
+
+
+def _record(
+    plan: Plan, outcome: str, *, loader: Loader, started, run_by: User | None, actor_label: str, directory: Path
+) -> MigrationRun:
+    entities, sums, balanced = reconcile(plan, loader.result)
+    return migration_run_record(
+        started_at=started,
+        run_by=run_by,
+        actor_label=actor_label,
+        source=str(directory),
+        outcome=outcome,
+        files=_files(plan),
+        entities=entities,
+        sums=sums,
+        balanced=balanced,
+        problems=len(plan.problems),
+        problem_sample=problem_sample(plan),
+    )
 
 
 def announce(result: LoadResult, *, actor_label: str) -> list[str]:

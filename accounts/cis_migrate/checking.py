@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from django.core.exceptions import ValidationError
 from django.db import connection
@@ -299,57 +299,139 @@ def _check_references(
     return True
 
 
-def check_file(check: FileCheck, plan: Plan, key_of: KeyOf) -> None:
-    spec = check.spec
-    pending = [_Pending() for _ in spec.references]
-    check.sums = {name: Decimal(0) for name in spec.sums}
-    for line, raw in open_rows(check, plan.problems):
+class Sink(Protocol):
+    """What the real run does with the accepted rows: ``rows`` each batch, ``done`` after each file."""
+
+    def rows(self, spec: EntityFile, batch: list[tuple[int, Any]]) -> None: ...
+
+    def done(self, check: FileCheck) -> None: ...
+
+
+class _FileReader:
+    """One file, one pass: rows cleaned and checked, and every ``batch_size`` accepted rows (their
+    references to rows of no file looked up in the database first) handed to ``load``, if any."""
+
+    def __init__(self, check: FileCheck, plan: Plan, key_of: KeyOf, sink: Sink | None, batch_size: int):
+        self.check, self.plan, self.key_of, self.sink, self.batch_size = check, plan, key_of, sink, batch_size
+        self.batch: list[tuple[int, Any]] = []
+        self.pending = [_Pending() for _ in check.spec.references]
+
+    def _bad(self, line: int, raw: dict[str, str], errors: Errors) -> None:
+        check, spec = self.check, self.check.spec
+        self.plan.problems.extend(
+            Problem(spec.filename, line, name, message) for name, messages in errors.items() for message in messages
+        )
+        check.bad_lines.add(line)
+        rejected_key = _raw_key(spec, raw)
+        if rejected_key and rejected_key not in check.keys:
+            check.rejected.setdefault(rejected_key, line)  # rows of other files naming it go with it
+
+    def row(self, line: int, raw: dict[str, str]) -> None:
+        check, spec = self.check, self.check.spec
         check.read += 1
-        row, errors = clean_entity_row(spec, line, raw, plan.today)
+        row, errors = clean_entity_row(spec, line, raw, self.plan.today)
         if errors:
-            plan.problems.extend(
-                Problem(spec.filename, line, name, message) for name, messages in errors.items() for message in messages
-            )
-            check.bad_lines.add(line)
-            rejected_key = _raw_key(spec, raw)
-            if rejected_key and rejected_key not in check.keys:
-                check.rejected.setdefault(rejected_key, line)  # rows of other files naming it go with it
-            continue
-        key = key_of.key(spec, row)
+            self._bad(line, raw, errors)
+            return
+        key = self.key_of.key(spec, row)
         if key in check.keys or key in check.rejected:
             first = check.keys.get(key, check.rejected.get(key))
-            plan.problems.append(Problem(spec.filename, line, ",".join(spec.key), f"Repeats the key of line {first}."))
+            self.plan.problems.append(
+                Problem(spec.filename, line, ",".join(spec.key), f"Repeats the key of line {first}.")
+            )
             check.bad_lines.add(line)
-            continue
-        if isinstance(row, CleanRow) or _check_references(check, plan, row, line, key, pending):
+            return
+        if isinstance(row, CleanRow) or _check_references(check, self.plan, row, line, key, self.pending):
             check.keys[key] = line
             for name, amount in row_amounts(spec, row).items():
                 check.sums[name] += amount
+            self.batch.append((line, row))
+            if len(self.batch) >= self.batch_size:
+                self.flush()
         else:
             check.bad_lines.add(line)
             check.rejected[key] = line
-    for reference, waiting in zip(spec.references, pending, strict=True):
-        _resolve(check, plan, reference, waiting)
-    check.present = len(existing_keys(spec.entity, list(check.keys))) if check.keys else 0
+
+    def flush(self) -> None:
+        for reference, waiting in zip(self.check.spec.references, self.pending, strict=True):
+            _resolve(self.check, self.plan, reference, waiting)
+        self.pending = [_Pending() for _ in self.check.spec.references]
+        bad = self.check.bad_lines
+        accepted = [(line, row) for line, row in self.batch if line not in bad]
+        self.batch = []
+        if self.sink is not None and accepted:
+            self.sink.rows(self.check.spec, accepted)
+
+
+def check_file(check: FileCheck, plan: Plan, key_of: KeyOf, sink: Sink | None = None, batch_size: int = 5000) -> None:
+    reader = _FileReader(check, plan, key_of, sink, batch_size if sink is not None else 50_000)
+    check.sums = {name: Decimal(0) for name in check.spec.sums}
+    for line, raw in open_rows(check, plan.problems):
+        reader.row(line, raw)
+    reader.flush()
+    if sink is None:  # the real run counts what was there as it loads
+        check.present = len(existing_keys(check.spec.entity, list(check.keys))) if check.keys else 0
+    else:
+        sink.done(check)
+
+
+def header_problem(check: FileCheck) -> Problem | None:
+    """The file's header, checked on its own (the real run checks every file's before anything loads)."""
+    problems: list[Problem] = []
+    for _ in open_rows(check, problems):
+        break
+    check.read, check.bad_lines = 0, set()  # the pass that follows reads the file again
+    return next((problem for problem in problems if problem.field == "header"), None)
+
+
+def _open(plan: Plan, encoding: str | None) -> list[FileCheck]:
+    """Every file of the layout in the directory, decoded (the encoding decided from all of its bytes)."""
+    found = []
+    for spec in layout.FILES:
+        path = plan.directory / spec.filename
+        if not path.is_file():
+            continue
+        file_check = FileCheck(spec, path)
+        plan.files[spec.entity] = file_check
+        found.append(file_check)
+        try:
+            file_check.encoding = detect_encoding(path, encoding)
+        except EncodingRefused as exc:
+            plan.problems.append(Problem(spec.filename, exc.line, "encoding", str(exc)))
+            file_check.refused = True
+    return found
 
 
 def check(directory: Path, *, encoding: str | None = None) -> Plan:
     """Read and check every file of the layout found in ``directory``. Loads nothing."""
     plan = Plan(directory)
     key_of = KeyOf()
-    for spec in layout.FILES:
-        path = directory / spec.filename
-        if not path.is_file():
-            continue
-        file_check = FileCheck(spec, path)
-        plan.files[spec.entity] = file_check
-        try:
-            file_check.encoding = detect_encoding(path, encoding)
-        except EncodingRefused as exc:
-            plan.problems.append(Problem(spec.filename, exc.line, "encoding", str(exc)))
-            file_check.refused = True
-            continue
-        check_file(file_check, plan, key_of)
+    for file_check in _open(plan, encoding):
+        if not file_check.refused:
+            check_file(file_check, plan, key_of)
+    return plan
+
+
+def check_and_load(
+    directory: Path, sink: Sink, *, encoding: str | None = None, batch_size: int = 5000, into: Plan | None = None
+) -> Plan:
+    """The real run's one pass. First every file is decoded and its header checked: if any cannot be
+    read, ``plan.refused`` says so and nothing loads. Then file by file in the layout's order, each batch
+    of accepted rows is handed to ``sink`` (a row refers only to files before its own, so what it refers
+    to was decided, and loaded, before it). ``into``: the plan to fill (the caller keeps it if a load
+    fails part-way)."""
+    plan = into or Plan(directory)
+    files = _open(plan, encoding)
+    for file_check in files:
+        if not file_check.refused:
+            problem = header_problem(file_check)
+            if problem is not None:
+                plan.problems.append(problem)
+    if plan.refused:
+        return plan
+    key_of = KeyOf()
+    for file_check in files:
+        check_file(file_check, plan, key_of, sink, batch_size)
     return plan
 
 

@@ -35,11 +35,21 @@ _TRUE, _FALSE = frozenset({"1", "y", "yes", "true", "t"}), frozenset({"", "0", "
 
 def iso_date_text(text: str) -> str:
     """``MM/DD/YYYY`` (also ``M/D/YYYY``) as ``YYYY-MM-DD``; anything else unchanged."""
+    if "/" not in text:
+        return text
     found = _US_DATE.match(text)
     return f"{found.group(3)}-{int(found.group(1)):02d}-{int(found.group(2)):02d}" if found else text
 
 
+_fromisoformat = datetime.date.fromisoformat
+
+
 def clean_date(text: str) -> datetime.date:
+    if len(text) == 10 and text[4] == "-" and text[7] == "-" and text.isascii():  # the common case, one call
+        try:
+            return _fromisoformat(text)
+        except ValueError:
+            pass
     text = iso_date_text(nfkc(text))
     if not _ISO_DATE.match(text):
         raise ValidationError("Use YYYY-MM-DD or MM/DD/YYYY (a four-digit year).")
@@ -56,6 +66,8 @@ def clean_optional_date(text: str) -> datetime.date | None:
 def clean_money(text: str) -> Decimal:
     """Dollars and cents: ``1234.56``, ``$1,234.56``, ``-12.00``, ``12.00-`` or ``(12.00)`` (negative).
     More than two decimal places is an error (never rounded)."""
+    if _MONEY.match(text):  # the common case: plain dollars and cents
+        return Decimal(text)
     value = nfkc(text).replace("$", "").replace(",", "").replace(" ", "")
     negative = value.startswith("-") or value.endswith("-") or (value.startswith("(") and value.endswith(")"))
     digits = value.strip("-()")
@@ -94,8 +106,13 @@ def clean_yes(text: str) -> bool:
     raise ValidationError("Use yes or no.")
 
 
+_PLAIN_NUMBER = re.compile(r"^[A-Z0-9][A-Z0-9\-_./#]{0,29}$")
+
+
 def clean_number(text: str) -> str:
     """A CIS number (member, account, premise, meter, statement, payment, party, retirement)."""
+    if _PLAIN_NUMBER.match(text):  # the common case: upper-case ASCII already
+        return text
     value = nfkc(text).upper()
     if not value or len(value) > 30 or any(char.isspace() for char in value):
         raise ValidationError("Enter the CIS number (at most 30 characters, no spaces).")
@@ -104,6 +121,18 @@ def clean_number(text: str) -> str:
 
 def clean_optional_number(text: str) -> str:
     return clean_number(text) if text else ""
+
+
+def clean_short_number(text: str) -> str:
+    """An account or premise number: their columns hold 20 characters."""
+    value = clean_number(text)
+    if len(value) > 20:
+        raise ValidationError("Enter the CIS number (at most 20 characters, no spaces).")
+    return value
+
+
+def clean_optional_short_number(text: str) -> str:
+    return clean_short_number(text) if text else ""
 
 
 def choice(choices, message: str, default: str = "") -> Callable[[str], str]:
@@ -192,7 +221,7 @@ PREMISES = EntityFile(
     "premises.csv",
     ("premise_number",),
     (
-        Column("premise_number", clean_number, True),
+        Column("premise_number", clean_short_number, True),
         *_import_columns(
             *_PREMISE_RECORDS, required=("service_line1", "service_city", "service_state", "service_postal_code")
         ),
@@ -205,7 +234,7 @@ METERS = EntityFile(
     ("meter_number",),
     (
         Column("meter_number", clean_number, True),
-        Column("premise_number", clean_number, True),
+        Column("premise_number", clean_short_number, True),
         Column("has_solar", clean_yes),
         Column("installed_on", clean_optional_date),
     ),
@@ -216,9 +245,9 @@ ACCOUNTS = EntityFile(
     "accounts.csv",
     ("account_number",),
     (
-        Column("account_number", clean_number, True),
+        Column("account_number", clean_short_number, True),
         Column("member_number", clean_number, True),
-        Column("premise_number", clean_optional_number),
+        Column("premise_number", clean_optional_short_number),
         Column(
             "status",
             choice(
@@ -238,7 +267,7 @@ AUTHORIZED_PARTIES = EntityFile(
     ("party_number",),
     (
         Column("party_number", clean_number, True),
-        Column("account_number", clean_number, True),
+        Column("account_number", clean_short_number, True),
         Column("name", text(200, required=True), True),
         Column("relationship", text(100)),
         Column("phone", _PARTY_PHONE),
@@ -265,7 +294,7 @@ BALANCES = EntityFile(
     "balances.csv",
     ("account_number",),
     (
-        Column("account_number", clean_number, True),
+        Column("account_number", clean_short_number, True),
         Column("as_of", clean_date, True),
         Column("balance", clean_money, True),
     ),
@@ -278,7 +307,7 @@ BILLS = EntityFile(
     ("statement_number",),
     (
         Column("statement_number", clean_number, True),
-        Column("account_number", clean_number, True),
+        Column("account_number", clean_short_number, True),
         Column("period_start", clean_date, True),
         Column("period_end", clean_date, True),
         Column("issued_on", clean_date, True),
@@ -296,7 +325,7 @@ PAYMENTS = EntityFile(
     ("payment_number",),
     (
         Column("payment_number", clean_number, True),
-        Column("account_number", clean_number, True),
+        Column("account_number", clean_short_number, True),
         Column("statement_number", clean_optional_number),
         Column("received_on", clean_date, True),
         Column("amount", clean_money, True),

@@ -22,7 +22,7 @@ from accounts.cis_import.cleaning import SECTIONS, ImportReport
 from accounts.cis_import.columns import Record
 from accounts.cis_import.loading import BatchLoader, Derived
 from accounts.cis_migrate import layout
-from accounts.cis_migrate.checking import FileCheck, Plan, clean_entity_row, open_rows
+from accounts.cis_migrate.checking import FileCheck
 from accounts.cis_migrate.layout import EntityFile
 from members import bulk_load as members_bulk
 from members import crypto
@@ -71,10 +71,11 @@ def _noon(day: datetime.date | None) -> str | None:
 
 
 class Loader:
-    """Loads a checked plan. ``on_batch(entity, count)`` runs after each batch (progress)."""
+    """The real run's sink (``checking.check_and_load``): loads each batch of accepted rows as the check
+    hands it over. ``on_batch(entity, count)`` runs after each batch (progress)."""
 
-    def __init__(self, plan: Plan, *, actor_label: str, batch_size: int, workers: int, on_batch: Callable | None):
-        self.plan, self.actor_label, self.batch_size, self.workers = plan, actor_label, batch_size, workers
+    def __init__(self, *, actor_label: str, workers: int, on_batch: Callable | None):
+        self.actor_label, self.workers = actor_label, workers
         self.on_batch = on_batch or (lambda entity, count: None)
         self.result = LoadResult()
         started = timezone.now()
@@ -82,6 +83,7 @@ class Loader:
         self.indexer = crypto.canonical_indexer()
         self._premise_derived = Derived(accounts_bulk.PREMISE_DECLARED, self.indexer)
         self._bank_derived = Derived(members_bulk.FINANCIAL_DECLARED, self.indexer)
+        self._members: tuple[BatchLoader, ImportReport] | None = None
         self._loaders: dict[str, Callable] = {
             "premises": self._premises,
             "meters": self._meters,
@@ -95,45 +97,49 @@ class Loader:
             "capital_credit_retirements": self._retirements,
         }
 
-    def run(self) -> LoadResult:
-        for entity, check in self.plan.files.items():
-            count = EntityCount(read=check.read, rejected=len(check.bad_lines))
-            self.result.counts[entity] = count
-        for entity, check in self.plan.files.items():
-            if not check.refused:
-                self._load_file(check, self.result.counts[entity])
-        return self.result
+    def count(self, entity: str) -> EntityCount:
+        return self.result.counts.setdefault(entity, EntityCount())
 
-    # --- one file ----------------------------------------------------------------------------------
+    def rows(self, spec: EntityFile, batch: list[tuple[int, Any]]) -> None:
+        if spec is layout.MEMBERS:
+            self._member_loader().submit([row for _, row in batch])
+        else:
+            self._batch(spec, self._loaders[spec.entity], batch, self.count(spec.entity))
 
-    def _rows(self, check: FileCheck):
-        spec, today, bad = check.spec, self.plan.today, check.bad_lines
-        for line, raw in open_rows(check, []):
-            if line in bad:
-                continue
-            row, errors = clean_entity_row(spec, line, raw, today)
-            if not errors:  # the check cleaned the same row the same way
-                yield line, row
+    def done(self, check: FileCheck) -> None:
+        """A file was read to its end and every batch of it handed over (and loaded)."""
+        count = self.count(check.spec.entity)
+        if check.spec is layout.MEMBERS and self._members is not None:
+            self._members[0].finish()  # its accounts come next: every member must be committed first
+            self._members = None
+        count.read, count.rejected, count.complete = check.read, len(check.bad_lines), True
 
-    def _load_file(self, check: FileCheck, count: EntityCount) -> None:
-        if check.spec is layout.MEMBERS:
-            self._load_members(check, count)
-            count.complete = True
-            return
-        load = self._loaders[check.spec.entity]
-        batch: list[tuple[int, Any]] = []
-        for line, row in self._rows(check):
-            batch.append((line, row))
-            if len(batch) >= self.batch_size:
-                self._batch(check.spec, load, batch, count)
-                batch = []
-        if batch:
-            self._batch(check.spec, load, batch, count)
-        count.complete = True
+    def abort(self) -> None:
+        if self._members is not None:
+            self._members[0].abort()
+
+    def _member_loader(self) -> BatchLoader:
+        if self._members is None:
+            report, count = ImportReport(), self.count("members")
+
+            def progress(state: ImportReport) -> None:
+                count.loaded, count.already_present, count.batches = (
+                    state.members_loaded,
+                    state.members_already_present,
+                    state.batches,
+                )
+                self.result.member_ids.update(state.member_ids)
+                self.on_batch("members", count)
+
+            self._members = (BatchLoader(report, self.actor_label, progress, self.workers), report)
+        return self._members[0]
 
     def _batch(self, spec: EntityFile, load: Callable, batch: list[tuple[int, Any]], count: EntityCount) -> None:
         rows = [row for _, row in batch]
         with transaction.atomic(), connection.cursor() as cursor:
+            # A batch lost to a crash right after its commit is loaded again by the re-run (every row is
+            # keyed by its CIS number), so the commit need not wait for the WAL flush.
+            cursor.execute("SET LOCAL synchronous_commit = off")
             loaded = load(cursor, rows)
             count.batches += 1
             if loaded:
@@ -155,35 +161,6 @@ class Loader:
         count.loaded += loaded
         count.already_present += len(rows) - loaded
         self.on_batch(spec.entity, count)
-
-    def _load_members(self, check: FileCheck, count: EntityCount) -> None:
-        report = ImportReport()
-
-        def progress(state: ImportReport) -> None:
-            count.loaded, count.already_present, count.batches = (
-                state.members_loaded,
-                state.members_already_present,
-                state.batches,
-            )
-            self.on_batch("members", count)
-
-        loader = BatchLoader(report, self.actor_label, progress, self.workers)
-        batch = []
-        try:
-            for _, row in self._rows(check):
-                batch.append(row)
-                if len(batch) >= self.batch_size:
-                    loader.submit(batch)
-                    batch = []
-            if batch:
-                loader.submit(batch)
-            loader.finish()
-        except BaseException:
-            loader.abort()
-            raise
-        finally:
-            progress(report)
-            self.result.member_ids.update(report.member_ids)
 
     # --- per entity: (cursor, rows) -> rows loaded --------------------------------------------------
 

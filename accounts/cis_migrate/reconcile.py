@@ -58,7 +58,9 @@ def reconcile(plan: Plan, result: LoadResult) -> tuple[dict[str, Any], dict[str,
         keys = list(check.keys)
         stored = len(existing_keys(entity, keys)) if keys and not check.refused else 0
         row = count.as_dict() if count is not None else {"read": check.read, "rejected": len(check.bad_lines)}
-        row.update(accepted=len(keys), stored=stored, refused=check.refused)
+        row.update(
+            read=check.read, rejected=len(check.bad_lines), accepted=len(keys), stored=stored, refused=check.refused
+        )
         entities[entity] = row
         balanced &= bool(row.get("complete")) and stored == len(keys) and not check.refused
         for name, in_files in check.sums.items():
