@@ -32,7 +32,16 @@ from members.models import Member, User
 from members.signals import members_imported
 from members.worker_pool import default_workers
 
-__all__ = ["MigrationRefused", "Outcome", "Plan", "Problem", "check", "default_workers", "migrate"]
+__all__ = [
+    "MigrationRefused",
+    "Outcome",
+    "Plan",
+    "Problem",
+    "analyze_migrated_tables",
+    "check",
+    "default_workers",
+    "migrate",
+]
 
 _ANALYZED = (
     "members_member",
@@ -63,6 +72,13 @@ class Outcome:
     result: LoadResult
     run: MigrationRun
     red_flags: list[str]
+
+
+def analyze_migrated_tables() -> None:
+    """Refresh the planner's statistics after a load (``manage.py cis_migrate`` does; autovacuum would,
+    later, and the portal's and admin's queries should not wait for it)."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {', '.join(_ANALYZED)}")
 
 
 def _files(plan: Plan) -> dict[str, dict[str, str]]:
@@ -98,8 +114,6 @@ def migrate(
     if plan.refused:
         raise MigrationRefused(plan)
     run = record(plan, MigrationRun.Outcome.COMPLETE)
-    with connection.cursor() as cursor:
-        cursor.execute(f"ANALYZE {', '.join(_ANALYZED)}")
     red_flags = announce(loader.result, actor_label=actor_label) if announce_to_red_flags else []
     return Outcome(plan, loader.result, run, red_flags)
 

@@ -84,6 +84,7 @@ class Loader:
         self._premise_derived = Derived(accounts_bulk.PREMISE_DECLARED, self.indexer)
         self._bank_derived = Derived(members_bulk.FINANCIAL_DECLARED, self.indexer)
         self._members: tuple[BatchLoader, ImportReport] | None = None
+        self._id_maps: dict[str, dict[str, int]] = {}
         self._loaders: dict[str, Callable] = {
             "premises": self._premises,
             "meters": self._meters,
@@ -96,6 +97,16 @@ class Loader:
             "capital_credits": self._capital_credits,
             "capital_credit_retirements": self._retirements,
         }
+
+    def _ids(self, cursor, entity: str, numbers: list[str]) -> dict[str, int]:
+        """Ids by CIS number of members or accounts: from the map read once when their file was done
+        (one query instead of one per batch of every later file), else from the database."""
+        known = self._id_maps.get(entity, {})
+        missing = list({number for number in numbers if number not in known})
+        if not missing:
+            return known
+        lookup = members_bulk.member_ids if entity == "members" else accounts_bulk.account_ids
+        return {**known, **lookup(cursor, missing)}
 
     def count(self, entity: str) -> EntityCount:
         return self.result.counts.setdefault(entity, EntityCount())
@@ -113,6 +124,10 @@ class Loader:
             self._members[0].finish()  # its accounts come next: every member must be committed first
             self._members = None
         count.read, count.rejected, count.complete = check.read, len(check.bad_lines), True
+        if check.spec in (layout.MEMBERS, layout.ACCOUNTS) and check.keys:
+            lookup = members_bulk.member_ids if check.spec is layout.MEMBERS else accounts_bulk.account_ids
+            with connection.cursor() as cursor:
+                self._id_maps[check.spec.entity] = lookup(cursor, list(check.keys))
 
     def abort(self) -> None:
         if self._members is not None:
@@ -195,7 +210,7 @@ class Loader:
     def _accounts(self, cursor, rows: list[dict]) -> int:
         present = accounts_bulk.account_ids(cursor, [row["account_number"] for row in rows])
         fresh = [row for row in rows if row["account_number"] not in present]
-        members = members_bulk.member_ids(cursor, [row["member_number"] for row in fresh])
+        members = self._ids(cursor, "members", [row["member_number"] for row in fresh])
         premises = accounts_bulk.premise_ids(cursor, [row["premise_number"] for row in fresh if row["premise_number"]])
         built = []
         for row in fresh:
@@ -220,7 +235,7 @@ class Loader:
     def _parties(self, cursor, rows: list[dict]) -> int:
         present = accounts_bulk.party_numbers(cursor, [row["party_number"] for row in rows])
         fresh = [row for row in rows if row["party_number"] not in present]
-        accounts = accounts_bulk.account_ids(cursor, [row["account_number"] for row in fresh])
+        accounts = self._ids(cursor, "accounts", [row["account_number"] for row in fresh])
         phone, email = self.indexer.for_kind("phone"), self.indexer.for_kind("email")
         built = [
             [
@@ -241,7 +256,7 @@ class Loader:
         return len(built)
 
     def _bank_accounts(self, cursor, rows: list[dict]) -> int:
-        members = members_bulk.member_ids(cursor, [row["member_number"] for row in rows])
+        members = self._ids(cursor, "members", [row["member_number"] for row in rows])
         present = members_bulk.bank_account_keys(cursor, list(set(members.values())))
         fresh, seen = [], set()
         for row in rows:
@@ -275,7 +290,7 @@ class Loader:
     def _bills(self, cursor, rows: list[dict]) -> int:
         present = accounts_bulk.bill_ids(cursor, [row["statement_number"] for row in rows])
         fresh = [row for row in rows if row["statement_number"] not in present]
-        accounts = accounts_bulk.account_ids(cursor, list({row["account_number"] for row in fresh}))
+        accounts = self._ids(cursor, "accounts", [row["account_number"] for row in fresh])
         now = self.now
         built = [
             [
@@ -298,7 +313,7 @@ class Loader:
     def _payments(self, cursor, rows: list[dict]) -> int:
         present = accounts_bulk.payment_numbers(cursor, [row["payment_number"] for row in rows])
         fresh = [row for row in rows if row["payment_number"] not in present]
-        accounts = accounts_bulk.account_ids(cursor, list({row["account_number"] for row in fresh}))
+        accounts = self._ids(cursor, "accounts", [row["account_number"] for row in fresh])
         bills = accounts_bulk.bill_ids(
             cursor, list({row["statement_number"] for row in fresh if row["statement_number"]})
         )
@@ -322,7 +337,7 @@ class Loader:
         return len(built)
 
     def _capital_credits(self, cursor, rows: list[dict]) -> int:
-        members = members_bulk.member_ids(cursor, list({row["member_number"] for row in rows}))
+        members = self._ids(cursor, "members", [row["member_number"] for row in rows])
         present = members_bulk.capital_credit_keys(cursor, list(set(members.values())))
         built = []
         for row in rows:
@@ -338,7 +353,7 @@ class Loader:
     def _retirements(self, cursor, rows: list[dict]) -> int:
         present = members_bulk.retirement_numbers(cursor, [row["retirement_number"] for row in rows])
         fresh = [row for row in rows if row["retirement_number"] not in present]
-        members = members_bulk.member_ids(cursor, list({row["member_number"] for row in fresh}))
+        members = self._ids(cursor, "members", [row["member_number"] for row in fresh])
         built = [
             [members[row["member_number"]], row["year"], row["retirement_number"], row["retired_on"], row["amount"]]
             for row in fresh

@@ -13,7 +13,15 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts.cis_migrate import MigrationRefused, Plan, check, default_workers, layout, migrate
+from accounts.cis_migrate import (
+    MigrationRefused,
+    Plan,
+    analyze_migrated_tables,
+    check,
+    default_workers,
+    layout,
+    migrate,
+)
 from members.models import User
 
 
@@ -69,6 +77,7 @@ class Command(BaseCommand):
                 f"The load stopped ({type(exc).__name__}): batches committed so far stay, and the reconciliation "
                 "recorded the run as interrupted; fix the cause and run the same command again to resume."
             ) from exc
+        analyze_migrated_tables()
         self._problems(outcome.plan, options["report"])
         self._reconciliation(outcome.run)
         for summary in outcome.red_flags:
