@@ -119,8 +119,16 @@ def _name(text: str) -> str:
 
 
 def _text(max_length: int | None) -> Callable[[str], str]:
-    """For a declared field without a cleaner (free text): NFKC, cut to the model field's length."""
-    return lambda text: nfkc(text)[:max_length]
+    """For a declared field without a cleaner (free text): NFKC; longer than the model field is reported,
+    never cut (nothing is silently changed)."""
+
+    def clean(text: str) -> str:
+        value = nfkc(text)
+        if max_length is not None and len(value) > max_length:
+            raise ValidationError(f"At most {max_length} characters.")
+        return value
+
+    return clean
 
 
 # --- The declared columns ---------------------------------------------------------------------------------
