@@ -15,6 +15,7 @@ from accounts.cis_migrate import MigrationRefused, check, migrate
 from accounts.cis_migrate.synthetic import write_coop
 from accounts.models import Account, AuthorizedParty, Bill, MigrationRun, Payment, Premise
 from members.models import AuditEvent, CapitalCreditAllocation, CapitalCreditRetirement, FinancialAccount, Member
+from members.services import member_link_user
 
 pytestmark = pytest.mark.django_db
 
@@ -211,3 +212,19 @@ def test_unknown_columns_refuse_the_run_before_anything_loads(coop):
     assert problems[0] == "bills.csv line 1: header: Not this file's layout: unknown columns surprise."
     with pytest.raises(CommandError, match="Nothing was loaded: bills.csv"):
         call_command("cis_migrate", str(coop))
+
+
+def test_the_portal_shows_a_migrated_member_each_account_and_its_history(coop, client, make_user):
+    migrate(coop)
+    member = Member.objects.get(member_number="T0000001")  # two accounts
+    user = make_user("member-t1", is_staff=False)
+    member_link_user(actor=None, member=member, user=user)
+    client.force_login(user)
+
+    home = client.get("/portal/").content.decode()
+    assert "AT00000010" in home and "AT00000011" in home
+    page = client.get("/portal/accounts/AT00000011/").content.decode()
+    assert page.count("<tr><td>ST0000001") == 24  # every one of the 24 months of bills
+    assert "ST00000011023" in page and "ST00000011000" in page
+    assert "<tr><td>2023-02-19</td>" in page and "<tr><td>2025-01-19</td>" in page  # first and last payments
+    assert client.get("/portal/accounts/AT00000020/").status_code == 404  # another member's account
