@@ -14,38 +14,54 @@ from typing import Any
 
 from django.db import connection
 
-from accounts.cis_migrate.checking import Plan, existing_keys
+from accounts.cis_migrate.checking import Plan
 from accounts.cis_migrate.loading import LoadResult
 
 _CHUNK = 50_000
-# The stored total of an amount column under the files' keys (an array of keys as the check writes them).
-_STORED_SUM_SQL = {
-    ("balances", "balance"): (
-        "SELECT COALESCE(SUM(balance), 0) FROM accounts_account WHERE account_number || '|' || balance_as_of = ANY(%s)"
+# Per entity: the rows stored under the files' keys (an array of keys as the check writes them), and the
+# columns whose totals are reconciled, in one pass over them ("SELECT count(*), SUM(..) " + this).
+_KEYED = "JOIN unnest(%s::text[]) AS k(key) ON k.key = "
+_STORED_SQL: dict[str, tuple[str, tuple[str, ...]]] = {
+    "members": ("FROM members_member t " + _KEYED + "t.member_number", ()),
+    "premises": ("FROM accounts_premise t " + _KEYED + "t.premise_number", ()),
+    "meters": ("FROM accounts_meter t " + _KEYED + "t.meter_number", ()),
+    "accounts": ("FROM accounts_account t " + _KEYED + "t.account_number", ()),
+    "authorized_parties": ("FROM accounts_authorizedparty t " + _KEYED + "t.legacy_number", ()),
+    "bank_accounts": (
+        "FROM members_financialaccount t JOIN members_member m ON m.id = t.member_id "
+        + _KEYED
+        + "m.member_number || '|' || t.bank_account_index",
+        (),
     ),
-    ("bills", "amount_due"): "SELECT COALESCE(SUM(amount_due), 0) FROM accounts_bill WHERE statement_number = ANY(%s)",
-    ("payments", "amount"): "SELECT COALESCE(SUM(amount), 0) FROM accounts_payment WHERE legacy_number = ANY(%s)",
-    ("capital_credits", "patronage_amount"): (
-        "SELECT COALESCE(SUM(c.patronage_amount), 0) FROM members_capitalcreditallocation c "
-        "JOIN members_member m ON m.id = c.member_id WHERE m.member_number || '|' || c.year = ANY(%s)"
+    "balances": ("FROM accounts_account t " + _KEYED + "t.account_number || '|' || t.balance_as_of", ("balance",)),
+    "bills": ("FROM accounts_bill t " + _KEYED + "t.statement_number", ("amount_due",)),
+    "payments": ("FROM accounts_payment t " + _KEYED + "t.legacy_number", ("amount",)),
+    "capital_credits": (
+        "FROM members_capitalcreditallocation t JOIN members_member m ON m.id = t.member_id "
+        + _KEYED
+        + "m.member_number || '|' || t.year",
+        ("patronage_amount", "allocated_amount"),
     ),
-    ("capital_credits", "allocated_amount"): (
-        "SELECT COALESCE(SUM(c.allocated_amount), 0) FROM members_capitalcreditallocation c "
-        "JOIN members_member m ON m.id = c.member_id WHERE m.member_number || '|' || c.year = ANY(%s)"
-    ),
-    ("capital_credit_retirements", "amount"): (
-        "SELECT COALESCE(SUM(amount), 0) FROM members_capitalcreditretirement WHERE retirement_number = ANY(%s)"
+    "capital_credit_retirements": (
+        "FROM members_capitalcreditretirement t " + _KEYED + "t.retirement_number",
+        ("amount",),
     ),
 }
 
 
-def _stored_sum(sql: str, keys: list[str]) -> Decimal:
-    total = Decimal(0)
+def _stored(entity: str, keys: list[str]) -> tuple[int, dict[str, Decimal]]:
+    """How many of ``keys`` the database holds, and the totals of the entity's amount columns over them."""
+    where, columns = _STORED_SQL[entity]
+    sums = "".join(f", COALESCE(SUM(t.{column}), 0)" for column in columns)
+    count, totals = 0, dict.fromkeys(columns, Decimal(0))
     with connection.cursor() as cursor:
         for start in range(0, len(keys), _CHUNK):
-            cursor.execute(sql, [keys[start : start + _CHUNK]])
-            total += cursor.fetchone()[0]
-    return total
+            cursor.execute(f"SELECT count(*){sums} {where}", [keys[start : start + _CHUNK]])  # noqa: S608 - constants
+            row = cursor.fetchone()
+            count += row[0]
+            for column, total in zip(columns, row[1:], strict=True):
+                totals[column] += total
+    return count, totals
 
 
 def reconcile(plan: Plan, result: LoadResult) -> tuple[dict[str, Any], dict[str, Any], bool]:
@@ -56,7 +72,7 @@ def reconcile(plan: Plan, result: LoadResult) -> tuple[dict[str, Any], dict[str,
     for entity, check in plan.files.items():
         count = result.counts.get(entity)
         keys = list(check.keys)
-        stored = len(existing_keys(entity, keys)) if keys and not check.refused else 0
+        stored, stored_totals = _stored(entity, keys) if keys and not check.refused else (0, {})
         row = count.as_dict() if count is not None else {"read": check.read, "rejected": len(check.bad_lines)}
         row.update(
             read=check.read, rejected=len(check.bad_lines), accepted=len(keys), stored=stored, refused=check.refused
@@ -64,7 +80,7 @@ def reconcile(plan: Plan, result: LoadResult) -> tuple[dict[str, Any], dict[str,
         entities[entity] = row
         balanced &= bool(row.get("complete")) and stored == len(keys) and not check.refused
         for name, in_files in check.sums.items():
-            stored_total = _stored_sum(_STORED_SUM_SQL[(entity, name)], keys) if keys else Decimal(0)
+            stored_total = stored_totals.get(name, Decimal(0))
             difference = in_files - stored_total
             sums[f"{entity}.{name}"] = {
                 "file": f"{in_files:.2f}",
