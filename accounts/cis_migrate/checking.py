@@ -1,10 +1,12 @@
-"""Reading and checking the migration's files: every row of every file, before anything loads.
+"""Reading and checking the migration's files, row by row; the real run loads as it checks.
 
-``check(directory)`` decodes each file (accounts.cis_import.encoding), checks its header, cleans every
-row with its entity's cleaners, finds keys repeated within a file and references that name nothing (in
-the other files, else in the database), and counts what is there already. The result, a ``Plan``, is
-what ``--check`` prints and what the load follows: a row the check rejected never loads, and a row that
-refers to a rejected row is rejected with it (a bill of an account whose member was rejected).
+``check(directory)`` (``--check``) decodes each file (accounts.cis_import.encoding), checks its header,
+cleans every row with its entity's cleaners, finds keys repeated within a file and references that name
+nothing (in the other files, else in the database), and counts what is there already; it loads nothing.
+``check_and_load`` is the real run's single pass: every file's encoding and header first (a file that
+cannot be read refuses the run before anything loads), then the same checks, each batch of accepted rows
+handed to the loader as it is checked. A rejected row never loads, and a row that refers to a rejected
+row is rejected with it (a bill of an account whose member was rejected).
 
 Problems name the file, the line, the field and the reason; never a value. Only keys and amounts are
 kept in memory between files, never identifying values (a bank account's key is its blind index).

@@ -228,3 +228,18 @@ def test_the_portal_shows_a_migrated_member_each_account_and_its_history(coop, c
     assert "ST00000011023" in page and "ST00000011000" in page
     assert "<tr><td>2023-02-19</td>" in page and "<tr><td>2025-01-19</td>" in page  # first and last payments
     assert client.get("/portal/accounts/AT00000020/").status_code == 404  # another member's account
+
+
+def test_the_command_loads_records_the_operator_and_prints_the_reconciliation(tmp_path, capsys, make_user):
+    write_coop(tmp_path, members=3, months=2, prefix="O")
+    operator = make_user("operator-ola", is_staff=False)
+
+    call_command("cis_migrate", str(tmp_path), "--operator", "operator-ola", "--workers", "1")
+
+    out = capsys.readouterr().out
+    run = MigrationRun.objects.get()
+    assert run.run_by == operator and run.balanced
+    assert "bills: 14 / 14 / 0 / 0 / 14 of 14" in out and "bills.amount_due: files" in out
+    assert f"Migration run {run.pk} balances" in out
+    with pytest.raises(CommandError, match="no user"):
+        call_command("cis_migrate", str(tmp_path), "--operator", "nobody")
