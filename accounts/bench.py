@@ -17,6 +17,7 @@ from django.test import Client
 
 from accounts.cis_import import IMPORTED_TABLES, analyze_imported_tables, default_workers, import_members
 from accounts.cis_import.synthetic import synthetic_csv
+from accounts.cis_migrate.bench import bench_migration
 from members import bench_floors, crypto, identifiers, roles
 from members.bench import percentile
 from members.models import User
@@ -183,4 +184,4 @@ def _search_timings(client: Client, rounds: int) -> dict[str, float]:
     }
 
 
-BENCHMARKS = [bench_registry]
+BENCHMARKS = [bench_registry, bench_migration]

@@ -88,3 +88,86 @@ def meter_row(*, meter_number: str, premise_id: int, has_solar: bool) -> list:
 def meters_insert_new(cursor, rows: list[Sequence[Any]]) -> dict[str, int]:
     """Insert the meters not there yet; ``{meter_number: id}`` of those inserted."""
     return bulk_load.insert_new(cursor, "accounts_meter", "meter_number", METER_COLUMNS, rows, frozenset())
+
+
+# --- the CIS migration's history tables ---------------------------------------------------------------------
+
+METER_HISTORY_COLUMNS = ("meter_number", "premise_id", "has_solar", "installed_on")
+PARTY_COLUMNS = (
+    "account_id",
+    "name",
+    "relationship",
+    "phone",
+    "phone_index",
+    "phone_extension",
+    "email",
+    "email_index",
+    "legacy_number",
+    "added_at",
+)
+BILL_COLUMNS = (
+    "account_id",
+    "statement_number",
+    "period_start",
+    "period_end",
+    "issued_on",
+    "due_on",
+    "kwh",
+    "amount_due",
+    "status",
+    "created_at",
+)
+PAYMENT_COLUMNS = (
+    "account_id",
+    "bill_id",
+    "received_at",
+    "amount",
+    "method",
+    "reference",
+    "legacy_number",
+    "returned",
+    "returned_at",
+    "created_at",
+)
+
+
+def meters_with_dates_insert_new(cursor, rows: list[Sequence[Any]]) -> dict[str, int]:
+    return bulk_load.insert_new(
+        cursor, "accounts_meter", "meter_number", METER_HISTORY_COLUMNS, rows, frozenset({"installed_on"})
+    )
+
+
+def parties_insert(cursor, rows: Sequence[Sequence[Any]]) -> None:
+    bulk_load.copy_rows(cursor, "accounts_authorizedparty", PARTY_COLUMNS, rows)
+
+
+def party_numbers(cursor, numbers: list[str]) -> dict[str, int]:
+    return bulk_load.existing_ids(cursor, "accounts_authorizedparty", "legacy_number", numbers)
+
+
+def bills_insert(cursor, rows: Sequence[Sequence[Any]]) -> None:
+    bulk_load.copy_rows(cursor, "accounts_bill", BILL_COLUMNS, rows)
+
+
+def bill_ids(cursor, statement_numbers: list[str]) -> dict[str, int]:
+    return bulk_load.existing_ids(cursor, "accounts_bill", "statement_number", statement_numbers)
+
+
+def payments_insert(cursor, rows: Sequence[Sequence[Any]]) -> None:
+    bulk_load.copy_rows(cursor, "accounts_payment", PAYMENT_COLUMNS, rows, frozenset({"bill_id", "returned_at"}))
+
+
+def payment_numbers(cursor, numbers: list[str]) -> dict[str, int]:
+    return bulk_load.existing_ids(cursor, "accounts_payment", "legacy_number", numbers)
+
+
+def balances_update(cursor, numbers: list[str], balances: list[str], dates: list[str]) -> int:
+    """Set each account's carried-over balance and its date, where it is not that date's already; the
+    number of accounts changed."""
+    cursor.execute(
+        "UPDATE accounts_account a SET balance = v.balance::numeric, balance_as_of = v.as_of::date "
+        "FROM unnest(%s::text[], %s::text[], %s::text[]) AS v(number, balance, as_of) "
+        "WHERE a.account_number = v.number AND a.balance_as_of IS DISTINCT FROM v.as_of::date",
+        [numbers, balances, dates],
+    )
+    return cursor.rowcount

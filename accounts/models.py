@@ -6,6 +6,7 @@ Meter-reading notes and gate codes are encrypted; they are shown only to field r
 
 from __future__ import annotations
 
+import pgtrigger
 from django.conf import settings
 from django.contrib.postgres.indexes import GinIndex
 from django.db import models
@@ -76,6 +77,9 @@ class Account(models.Model):
     opened_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
     suspended_at = models.DateTimeField(null=True, blank=True)
+    # The balance carried over from a legacy CIS at migration (positive: the member owes), and its date.
+    balance = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    balance_as_of = models.DateField(null=True, blank=True)
     # The "Red Flag Exists" warning shown on the account to every staff screen.
     red_flag_warning = models.BooleanField(default=False)
     # Opening held pending identity verification (set by the Red Flags receivers).
@@ -106,8 +110,11 @@ class AuthorizedParty(models.Model):
     relationship = models.CharField(max_length=100, blank=True)
     phone = models.CharField(max_length=20, blank=True, help_text="E.164")
     phone_index = models.CharField(max_length=16, blank=True)
+    phone_extension = models.CharField(max_length=8, blank=True)
     email = models.EmailField(blank=True)
     email_index = models.CharField(max_length=16, blank=True)
+    # The legacy CIS's own number for the party (migrated rows only): a re-run skips what is there.
+    legacy_number = models.CharField(max_length=30, unique=True, null=True, blank=True)
     added_at = models.DateTimeField(auto_now_add=True)
     added_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
@@ -171,6 +178,8 @@ class Payment(models.Model):
     amount = models.DecimalField(max_digits=12, decimal_places=2)
     method = models.CharField(max_length=10, choices=Method.choices)
     reference = models.CharField(max_length=60, blank=True)
+    # The legacy CIS's own payment number (migrated rows only): a re-run skips what is there.
+    legacy_number = models.CharField(max_length=30, unique=True, null=True, blank=True)
     returned = models.BooleanField(default=False)
     returned_at = models.DateTimeField(null=True, blank=True)
     recorded_by = models.ForeignKey(
@@ -237,3 +246,59 @@ class StatementNotice(models.Model):
 
     def __str__(self) -> str:
         return f"statement not received {self.reported_on} member {self.member_id}"
+
+
+class MigrationRun(models.Model):
+    """The reconciliation of one ``manage.py cis_migrate`` run: per entity rows read, loaded, rejected and
+    already present, and per amount the files' total against what is stored. Written once when the run
+    ends (finished or interrupted) and never changed: UPDATE and DELETE are refused by a trigger. The
+    migration lead signs it off with a ``MigrationSignOff`` (accounts/cis_migrate/services.py)."""
+
+    class Outcome(models.TextChoices):
+        COMPLETE = "complete", "Complete"
+        INTERRUPTED = "interrupted", "Interrupted (re-run to resume)"
+
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(auto_now_add=True)
+    run_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    actor_label = models.CharField(max_length=150)
+    source = models.CharField(max_length=500, help_text="The directory the files were read from")
+    outcome = models.CharField(max_length=12, choices=Outcome.choices)
+    # {"members.csv": {"encoding": "cp1252", "sha256": "..."}, ...}
+    files = models.JSONField(default=dict)
+    # {"members": {"read": n, "loaded": n, "rejected": n, "already_present": n, "complete": true}, ...}
+    entities = models.JSONField(default=dict)
+    # {"bills.amount_due": {"file": "123.45", "stored": "123.45", "difference": "0.00"}, ...}
+    sums = models.JSONField(default=dict)
+    balanced = models.BooleanField(help_text="Every entity complete and every sum equal to the cent")
+    problems = models.PositiveIntegerField(default=0)
+    # The first problems (file, line, field, reason; never a value), for the admin.
+    problem_sample = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["-finished_at", "-id"]
+        triggers = [pgtrigger.Protect(name="migration_run_append_only", operation=pgtrigger.Update | pgtrigger.Delete)]
+        permissions = [("sign_off_migrationrun", "Can sign off a CIS migration's reconciliation")]
+
+    def __str__(self) -> str:
+        return f"migration {self.pk} of {self.source} ({self.outcome})"
+
+
+class MigrationSignOff(models.Model):
+    """The migration lead's sign-off of a run's reconciliation (one per run, append-only)."""
+
+    run = models.OneToOneField(MigrationRun, on_delete=models.PROTECT, related_name="sign_off")
+    signed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    signed_at = models.DateTimeField(auto_now_add=True)
+    note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-signed_at"]
+        triggers = [
+            pgtrigger.Protect(name="migration_signoff_append_only", operation=pgtrigger.Update | pgtrigger.Delete)
+        ]
+
+    def __str__(self) -> str:
+        return f"sign-off of migration {self.run_id}"

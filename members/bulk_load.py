@@ -168,3 +168,48 @@ def bank_account_row(*, member_id: int, now: str, values: Mapping[str, Any], com
 
 def financial_accounts_insert(cursor, rows: Iterable[Sequence[Any]]) -> None:
     copy_rows(cursor, "members_financialaccount", FINANCIAL_COLUMNS, rows, FINANCIAL_NULLABLE)
+
+
+# --- capital credits (the CIS migration) -------------------------------------------------------------------
+
+CAPITAL_CREDIT_COLUMNS = ("member_id", "year", "patronage_amount", "allocated_amount", "retired_amount", "allocated_on")
+RETIREMENT_COLUMNS = ("member_id", "year", "retirement_number", "retired_on", "amount")
+
+
+def capital_credits_insert(cursor, rows: Iterable[Sequence[Any]]) -> None:
+    copy_rows(cursor, "members_capitalcreditallocation", CAPITAL_CREDIT_COLUMNS, rows, frozenset({"allocated_on"}))
+
+
+def capital_credit_keys(cursor, member_ids: list[int]) -> set[tuple[int, int]]:
+    """``(member_id, year)`` of the allocations of these members."""
+    cursor.execute(
+        "SELECT member_id, year FROM members_capitalcreditallocation WHERE member_id = ANY(%s)", [member_ids]
+    )
+    return set(cursor.fetchall())
+
+
+def retirements_insert(cursor, rows: Iterable[Sequence[Any]]) -> None:
+    copy_rows(cursor, "members_capitalcreditretirement", RETIREMENT_COLUMNS, rows)
+
+
+def retirement_numbers(cursor, numbers: list[str]) -> dict[str, int]:
+    return existing_ids(cursor, "members_capitalcreditretirement", "retirement_number", numbers)
+
+
+def retired_amounts_refresh(cursor, member_ids: list[int], years: list[int]) -> None:
+    """Set each touched allocation's ``retired_amount`` to the sum of its retirements (idempotent)."""
+    cursor.execute(
+        "UPDATE members_capitalcreditallocation a SET retired_amount = r.total FROM ("
+        "  SELECT member_id, year, SUM(amount) AS total FROM members_capitalcreditretirement"
+        "  WHERE (member_id, year) IN (SELECT * FROM unnest(%s::bigint[], %s::int[])) GROUP BY member_id, year"
+        ") r WHERE a.member_id = r.member_id AND a.year = r.year",
+        [member_ids, years],
+    )
+
+
+def bank_account_keys(cursor, member_ids: list[int]) -> set[tuple[int, str]]:
+    """``(member_id, bank_account_index)`` of these members' bank accounts."""
+    cursor.execute(
+        "SELECT member_id, bank_account_index FROM members_financialaccount WHERE member_id = ANY(%s)", [member_ids]
+    )
+    return set(cursor.fetchall())

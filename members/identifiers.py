@@ -97,6 +97,7 @@ class SensitiveField:
     retention: tuple[str, ...] = ()  # purges (retention Category values) that destroy it
     reveal_permission: str = ""  # who may see the full value ("" = nobody, through any screen)
     import_column: str = ""  # its column in a legacy CIS file ("" = not imported)
+    import_clean: Callable[..., Any] | None = None  # a stricter cleaner for imported values (placeholders)
     input_help: str = ""  # help text of its write-only staff input
     last_four: str = ""  # a clear column holding its last four characters (display, caller checks)
 
@@ -235,6 +236,14 @@ FIELDS: tuple[SensitiveField, ...] = (
         _MEMBER, "phone", "Phone", validation.clean_phone, index="phone_index", import_column="phone", **_SEEN_BY_STAFF
     ),
     _contact(
+        _MEMBER,
+        "phone_extension",
+        "Phone extension",
+        validation.clean_phone_extension,
+        import_column="phone_extension",
+        **_SEEN_BY_STAFF,
+    ),
+    _contact(
         _MEMBER, "email", "Email", validation.clean_email, index="email_index", import_column="email", **_SEEN_BY_STAFF
     ),
     # --- members.Member: identifying information (the Red Flags program's definition) ----------------
@@ -248,6 +257,7 @@ FIELDS: tuple[SensitiveField, ...] = (
         data_category=BILLING_INFORMATION,
         input_help="Leave empty to keep the value on file.",
         last_four="ssn_last4",
+        import_clean=validation.clean_imported_ssn,
     ),
     _member_identifier(
         "tin",
@@ -355,6 +365,13 @@ FIELDS: tuple[SensitiveField, ...] = (
         "Authorized party's phone",
         validation.clean_phone,
         index="phone_index",
+        reveal_permission="accounts.view_authorizedparty",
+    ),
+    _contact(
+        "accounts.AuthorizedParty",
+        "phone_extension",
+        "Authorized party's phone extension",
+        validation.clean_phone_extension,
         reveal_permission="accounts.view_authorizedparty",
     ),
     _contact(

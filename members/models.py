@@ -89,6 +89,8 @@ class Member(models.Model):
     address_index = models.CharField(max_length=16, blank=True)
     phone = models.CharField(max_length=20, blank=True, help_text="E.164")
     phone_index = models.CharField(max_length=16, blank=True)
+    # Kept apart from the E.164 number (which has no room for one), so an import never drops it.
+    phone_extension = models.CharField(max_length=8, blank=True)
     email = models.EmailField(blank=True)
     email_index = models.CharField(max_length=16, blank=True)
 
@@ -195,6 +197,25 @@ class CapitalCreditAllocation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.member_id} {self.year}"
+
+
+class CapitalCreditRetirement(models.Model):
+    """One payment retiring part of a year's allocation (the allocation's ``retired_amount`` is their sum).
+
+    Loaded from a legacy CIS, keyed by its own retirement number, so a re-run never counts one twice."""
+
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="capital_credit_retirements")
+    year = models.PositiveSmallIntegerField(help_text="The allocation year retired")
+    retirement_number = models.CharField(max_length=30, unique=True)
+    retired_on = models.DateField()
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+
+    class Meta:
+        ordering = ["member_id", "-year", "retired_on"]
+        indexes = [models.Index(fields=["member", "year"], name="cc_retirement_member_year_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.retirement_number} {self.member_id} {self.year}"
 
 
 class RevealGrant(models.Model):

@@ -53,9 +53,15 @@ REGISTRY_PERMISSIONS: dict[str, set[str]] = {
         "accounts.add_returnedmail",
     },
     roles.RED_FLAG_ANALYST: _READ_REGISTRY | {"members.search_identifiers", "members.reveal_identifiers"},
-    roles.PROGRAM_ADMINISTRATOR: {"members.view_member", "accounts.view_account"},
+    # The migration lead signs off a CIS migration's reconciliation (accounts.MigrationRun).
+    roles.PROGRAM_ADMINISTRATOR: {
+        "members.view_member",
+        "accounts.view_account",
+        "accounts.view_migrationrun",
+        "accounts.sign_off_migrationrun",
+    },
     roles.PRIVACY_OFFICER: _READ_REGISTRY | {"members.reveal_identifiers"},
-    roles.AUDITOR: _READ_REGISTRY,
+    roles.AUDITOR: _READ_REGISTRY | {"accounts.view_migrationrun"},
 }
 
 FIELD_SERVICES_PERMISSIONS = {"accounts.view_premise", "accounts.view_meter", "accounts.view_field_notes"}

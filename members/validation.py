@@ -107,6 +107,43 @@ def clean_date_of_birth(value: datetime.date | str, *, today: datetime.date | No
     return value
 
 
+# Numbers that circulate as examples or that legacy systems put in when the real number was not known:
+# they pass the SSA's shape rules but belong to nobody (or to too many people), so an import reports them
+# like a never-issued number rather than making unrelated members "share an SSN" (Red Flag B5).
+_EXAMPLE_SSNS = frozenset({"123456789", "987654320", "987654321", "012345678", "078051120", "219099999"})
+_PHONE_EXTENSION = re.compile(
+    r"^(?P<phone>.*?\d)\s*[,;]?\s*(?:ext\.?|extension|x|#)\s*(?P<extension>\d{1,8})\s*$", re.I
+)
+
+
+def clean_imported_ssn(value: str) -> str:
+    """``clean_ssn`` plus the placeholders a legacy system holds for "unknown": one digit repeated
+    (111-11-1111) and the well-known example and test numbers. Used by the CIS import and migration."""
+    digits = clean_ssn(value)
+    if len(set(digits)) == 1 or digits in _EXAMPLE_SSNS:
+        raise ValidationError(
+            "This is a placeholder or example Social Security number, not a member's.", code="ssn_placeholder"
+        )
+    return digits
+
+
+def split_phone_extension(value: str) -> tuple[str, str]:
+    """``("(217) 555-0140", "2201")`` for ``"(217) 555-0140 ext. 2201"`` (also ``x2201``, ``#2201``,
+    ``extension 2201``); ``(value, "")`` when there is none. The import keeps the extension in its own
+    field instead of letting the phone cleaner drop it."""
+    if not value or not any(char in value for char in "xXtT#"):
+        return value, ""
+    found = _PHONE_EXTENSION.match(nfkc(value))
+    return (found.group("phone"), found.group("extension")) if found else (value, "")
+
+
+def clean_phone_extension(value: str) -> str:
+    text = nfkc(value).strip()
+    if text and not (text.isascii() and text.isdigit() and len(text) <= 8):
+        raise ValidationError("Enter the phone extension as up to eight digits.", code="phone_extension")
+    return text
+
+
 def clean_phone(value: str) -> str:
     try:
         return canonical_phone(value)

@@ -20,7 +20,7 @@ from accounts.models import Account
 from members import crypto
 from members.models import Member
 from redflags import lookups
-from redflags.events import OPENING, TAX_ID_SCAN, Event
+from redflags.events import IMPORT_SCAN, OPENING, TAX_ID_SCAN, Event
 from redflags.models import KnownFraudEntry, VerificationChecklist
 
 # Notices and CRA alerts are read this far back once per event; each detector applies its own window.
@@ -164,7 +164,11 @@ class Context:
     @cached_property
     def _fraud_probe_args(self) -> tuple[list[str], bool]:
         values = sorted({value for kind_values in self.indexes_to_check.values() for value in kind_values})
-        check_bank = self.member is not None and self.event.name in (OPENING, "member.financial_account_added")
+        check_bank = self.member is not None and self.event.name in (
+            OPENING,
+            "member.financial_account_added",
+            IMPORT_SCAN,
+        )
         return values, check_bank
 
     @cached_property

@@ -27,6 +27,7 @@ from redflags.events import (
     CALLER_VERIFICATION_FAILED,
     CRA_ALERT,
     IDENTITY_THEFT_NOTICE,
+    IMPORT_SCAN,
     OPENING,
     PAYMENT_SWEEP,
     SECURITY_INCIDENT,
@@ -138,6 +139,7 @@ _FRAUD_EVENTS = {
     "member.email_changed",
     "member.identifiers_changed",
     "member.financial_account_added",
+    IMPORT_SCAN,
 }
 
 
@@ -181,7 +183,7 @@ def _b5(ctx: Context, params: dict) -> list[str]:
     return [f"{label} matches member {_member_list([other.member_number for other in others])}"]
 
 
-@detector("B6_ADDRESS_OR_PHONE_SHARED", {OPENING, "member.address_changed", "member.phone_changed"})
+@detector("B6_ADDRESS_OR_PHONE_SHARED", {OPENING, "member.address_changed", "member.phone_changed", IMPORT_SCAN})
 def _b6(ctx: Context, params: dict) -> list[str]:
     evidence = []
     for kind in ("address", "phone"):

@@ -23,6 +23,10 @@ PAYMENT_SWEEP = "redflags.payment_sweep"
 # members sharing one taxpayer number: members loaded in bulk (the CIS import) never had an opening to
 # be scored at. Only B5 listens to it.
 TAX_ID_SCAN = "redflags.tax_id_scan"
+# The scan after a CIS migration (services.import_scan) raises this for each member it loaded whose
+# address or phone another member has too, or whose identifiers or bank account are on the fraud list:
+# B6 and B3 listen to it (the payload's ``new_indexes`` are the member's indexes, as an opening's are).
+IMPORT_SCAN = "redflags.import_scan"
 
 
 @dataclass(frozen=True)

@@ -38,12 +38,19 @@ def reindex_fraud_list(sender, **kwargs):
 @receiver(members_imported, dispatch_uid="redflags.scan_imported_members")
 def scan_imported_members(sender, member_ids, actor_label="", **kwargs) -> str:
     """A legacy CIS load finished: its accounts were opened in the legacy system, so no opening scored
-    them. Red Flag B5 over the whole registry (every member of a sharing group is reported, as
-    ``manage.py redflags_scan_shared_ids`` does: a member joining a group makes the group news again),
-    synchronously, so the import command reports when it is done. Returns the summary it prints."""
-    counts = services.shared_tax_id_scan(actor_label=f"{actor_label or 'import'}:redflags.tax_id_scan")
+    them. Red Flags B6 and B3 over the members loaded (services.import_scan), and B5 over the whole
+    registry (every member of a sharing group is reported, as ``manage.py redflags_scan_shared_ids``
+    does: a member joining a group makes the group news again), synchronously, so the import command
+    reports when it is done. Returns the summary it prints."""
+    label = actor_label or "import"
+    counts = services.shared_tax_id_scan(actor_label=f"{label}:redflags.tax_id_scan")
+    contact = services.imported_contact_scan(member_ids=member_ids, actor_label=f"{label}:redflags.import_scan")
     return (
         f"{counts['members_checked']} members checked: {counts['groups_found']} groups sharing an SSN/TIN "
         f"({counts['members_in_groups']} members); {counts['members_flagged']} members flagged for review, "
-        f"{counts['members_already_flagged']} already flagged; {counts['seconds']}s"
+        f"{counts['members_already_flagged']} already flagged; {counts['seconds']}s. "
+        f"{contact['members_checked']} imported members scanned for shared addresses and phones (B6) and the "
+        f"fraud list (B3): {contact['b6_shared_address_or_phone']} B6, {contact['b3_known_fraud']} B3 "
+        f"({contact['members_assessed']} assessed, {contact['members_already_scanned']} scanned before); "
+        f"{contact['seconds']}s"
     )

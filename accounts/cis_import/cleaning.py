@@ -20,7 +20,7 @@ from typing import Any, TextIO
 from django.core.exceptions import ValidationError
 
 from accounts.cis_import.columns import REQUIRED_COLUMNS, Column, Presence, Record, build_sections, column_names
-from members import identifiers
+from members import identifiers, validation
 from members.models import Member
 
 SECTIONS = build_sections()
@@ -126,7 +126,14 @@ def _compiled(today: datetime.date) -> tuple:
 
 
 # What a member's record holds when its column was empty, and which encrypted values are dates.
-_MEMBER_DEFAULTS = {"phone": "", "email": "", "drivers_licence_state": "", "employer_name": "", "joined_on": None}
+_MEMBER_DEFAULTS = {
+    "phone": "",
+    "phone_extension": "",
+    "email": "",
+    "drivers_licence_state": "",
+    "employer_name": "",
+    "joined_on": None,
+}
 # An address (or bank account) as one tuple, in the order of its blind index's sources.
 _MAILING_PARTS, _SERVICE_PARTS, _BANK_PARTS = (itemgetter(*parts) for parts in (_MAILING, _SERVICE, BANK_FIELDS))
 _NO_ADDRESS = ("",) * len(_MAILING)
@@ -137,6 +144,8 @@ def clean_row(line: int, raw: dict[str, str], today: datetime.date) -> tuple[Cle
     """The row cleaned, or ``None`` and every problem with it (per column, in the file's order)."""
     value = {key: (raw.get(key) or "").strip() for key in COLUMNS}
     errors: dict[str, list[str]] = {}
+    if value["phone"]:
+        _split_extension(value, errors)
     records: list[dict[str, Any]] = [{} for _ in _RECORDS]
     for opened_by, columns in _compiled(today):
         if opened_by and not any([value[name] for name in opened_by]):
@@ -156,6 +165,17 @@ def clean_row(line: int, raw: dict[str, str], today: datetime.date) -> tuple[Cle
             RowError(line, field_name, message) for field_name, messages in errors.items() for message in messages
         ]
     return _assemble(line, records), []
+
+
+def _split_extension(value: dict[str, str], errors: dict[str, list[str]]) -> None:
+    """An extension written into the phone column goes to its own field (the E.164 number has no room
+    for it, and the phone cleaner would drop it without a word)."""
+    number, extension = validation.split_phone_extension(value["phone"])
+    if not extension:
+        return
+    if value["phone_extension"] and value["phone_extension"] != extension:
+        errors["phone_extension"] = ["The phone column carries a different extension than this column."]
+    value["phone"], value["phone_extension"] = number, extension
 
 
 def _assemble(line: int, records: list[dict[str, Any]]) -> CleanRow:

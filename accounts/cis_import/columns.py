@@ -119,8 +119,16 @@ def _name(text: str) -> str:
 
 
 def _text(max_length: int | None) -> Callable[[str], str]:
-    """For a declared field without a cleaner (free text): NFKC, cut to the model field's length."""
-    return lambda text: nfkc(text)[:max_length]
+    """For a declared field without a cleaner (free text): NFKC; longer than the model field is reported,
+    never cut (nothing is silently changed)."""
+
+    def clean(text: str) -> str:
+        value = nfkc(text)
+        if max_length is not None and len(value) > max_length:
+            raise ValidationError(f"At most {max_length} characters.")
+        return value
+
+    return clean
 
 
 # --- The declared columns ---------------------------------------------------------------------------------
@@ -135,7 +143,7 @@ def _may_be_empty(clean: Callable[[str], Any]) -> bool:
 
 
 def _declared_column(field: SensitiveField, record: Record, presence: Presence, with_column: str = "") -> Column:
-    clean = field.clean
+    clean = field.import_clean or field.clean
     if clean is None:
         clean = _text(apps.get_model(field.model)._meta.get_field(field.name).max_length)
     return Column(

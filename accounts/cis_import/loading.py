@@ -346,3 +346,7 @@ class BatchLoader:
         # Batches already running finish (each is its own transaction); nothing new starts.
         if self.pool is not None:
             self.pool.close()
+
+
+# The computed columns of a table's declared fields, for the CIS migration's loaders (accounts.cis_migrate).
+Derived = _Derived

@@ -6,6 +6,7 @@ the module itself:
 
 - ``assessments``: scoring openings, registry changes and the program's own events; the payment sweep
 - ``tax_id_scan``: the shared SSN/TIN scan (B5 for members loaded without an opening)
+- ``import_scan``: shared address/phone (B6) and the fraud list (B3) for members loaded in bulk
 - ``notices``: what staff record: the fraud list, CRA alerts, identity-theft notices, incidents
 - ``caller_verification``: internal procedure 7 (match / no match per stated item; B8 on repetition)
 - ``program``: who may act (permission, training), thresholds, program changes, the annual review
@@ -28,6 +29,7 @@ from redflags.services.assessments import (
     unscored_changes_sweep,
 )
 from redflags.services.caller_verification import caller_verify
+from redflags.services.import_scan import imported_contact_scan
 from redflags.services.notices import (
     cra_alert_record,
     fraud_entry_add,
@@ -70,6 +72,7 @@ __all__ = [
     "fraud_list_reindex",
     "has_current_training",
     "identity_theft_notice_record",
+    "imported_contact_scan",
     "opening_assess",
     "payment_sweep",
     "program_change_decide",

@@ -42,6 +42,12 @@ ALLOWED = {
     "accounts/cis_import/synthetic.py": (
         "writes SYNTHETIC fake rows for the import tests and benchmark; never reads the database"
     ),
+    "accounts/cis_migrate/synthetic.py": (
+        "writes a SYNTHETIC co-op (cis_generate) for rehearsals, tests and the benchmark; never reads the database"
+    ),
+    "accounts/management/commands/cis_migrate.py": (
+        "the migration's problem report: file, line, field and reason of rejected rows, never a value"
+    ),
     # Inbound, not outbound: the CIS import formats the rows it is loading INTO PostgreSQL as CSV for COPY
     # FROM STDIN, in memory; nothing leaves the process except to the database.
     "members/bulk_load.py": "CSV buffer for COPY ... FROM STDIN while importing; writes into the database only",

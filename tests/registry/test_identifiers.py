@@ -98,6 +98,7 @@ def test_the_export_categories_come_out_in_the_exports_column_order():
         "mailing_state",
         "mailing_postal_code",
         "phone",
+        "phone_extension",
         "email",
     )
 

@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.cis_import import COLUMNS, analyze_imported_tables, announce_import, default_workers, import_members
+from accounts.cis_import.encoding import EncodingRefused, detect_encoding
 
 
 class Command(BaseCommand):
@@ -22,6 +23,10 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("csv_path", help=f"CSV with a header; columns: {', '.join(COLUMNS)}")
         parser.add_argument("--batch-size", type=int, default=5000)
+        parser.add_argument(
+            "--encoding",
+            help="The file's encoding (default: detected: UTF-8 with or without BOM, Windows-1252, Latin-1).",
+        )
         parser.add_argument("--report", help="Write bad rows (line, field, reason) to this CSV file.")
         parser.add_argument(
             "--workers",
@@ -34,6 +39,10 @@ class Command(BaseCommand):
         path = Path(csv_path)
         if not path.is_file():
             raise CommandError(f"{csv_path} does not exist")
+        try:  # the whole file is decoded once before any row loads: never half a file, never mojibake
+            encoding = detect_encoding(path, options.get("encoding"))
+        except EncodingRefused as exc:
+            raise CommandError(str(exc)) from None
         started = time.perf_counter()
 
         def progress(state):
@@ -44,7 +53,7 @@ class Command(BaseCommand):
 
         actor_label = f"import:{path.name}"
         try:
-            with path.open(newline="", encoding="utf-8-sig") as handle:
+            with path.open(newline="", encoding=encoding) as handle:
                 result = import_members(
                     handle,
                     batch_size=batch_size,
