@@ -114,6 +114,15 @@ DATABASES = {"default": dj_database_url.parse(_database_url, conn_max_age=env_in
 if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
     raise ImproperlyConfigured("DATABASE_URL must point at PostgreSQL (postgres://...); nothing else is supported.")
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
+# Two roles (config/db_roles.py, docs/deployment.md): the owner migrates (MIGRATION_DATABASE_URL, or
+# DATABASE_URL's login), everything else runs as DATABASE_RUNTIME_ROLE: no ownership, no TRUNCATE, no
+# trigger control, only INSERT/SELECT on the append-only logs. In production DATABASE_URL logs in as
+# the runtime role itself. Where one login serves both (development, the embedded server, CI, tests),
+# DATABASE_ROLE makes every connection act as the runtime role (SET ROLE) except migrate's and flush's.
+DATABASE_RUNTIME_ROLE = env_str("DATABASE_RUNTIME_ROLE", "memberguard_app")
+DATABASE_ROLE = env_str("DATABASE_ROLE", DATABASE_RUNTIME_ROLE if DEBUG or EMBEDDED_DATABASE else "")
+if DATABASE_ROLE:
+    DATABASES["default"].setdefault("OPTIONS", {})["assume_role"] = DATABASE_ROLE
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: cache, Celery broker and results, health heartbeat. ---
