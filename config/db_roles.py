@@ -96,7 +96,8 @@ def apply_runtime_grants(connection: BaseDatabaseWrapper, *, role: str | None = 
             sql.SQL("GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public TO {}").format(ident),
             sql.SQL("GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public TO {}").format(ident),
             sql.SQL(
-                "ALTER DEFAULT PRIVILEGES FOR ROLE {} IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {}"
+                "ALTER DEFAULT PRIVILEGES FOR ROLE {} IN SCHEMA public"
+                " GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {}"
             ).format(sql.Identifier(owner), ident),
             sql.SQL(
                 "ALTER DEFAULT PRIVILEGES FOR ROLE {} IN SCHEMA public GRANT USAGE, SELECT, UPDATE ON SEQUENCES TO {}"

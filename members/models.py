@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db import models
+from django.utils import timezone
 
 from members.fields import EncryptedCharField, EncryptedDateField, EncryptedTextField
 
@@ -54,7 +55,8 @@ class AuditEvent(models.Model):
     append_only = INSERT_ONLY
 
     seq = models.BigIntegerField(unique=True)
-    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # Set once by audit_record before hashing (auto_now_add would overwrite it on save, after the hash).
+    at = models.DateTimeField(default=timezone.now, editable=False, db_index=True)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )

@@ -4,6 +4,7 @@ Rows written before this migration are chained in ``id`` order (as the owner: th
 is installed by ``migrate`` afterwards, config/db_roles.py) and the newest is anchored.
 """
 
+import django.utils.timezone
 import pgtrigger.migrations
 from django.db import migrations, models
 
@@ -108,6 +109,11 @@ class Migration(migrations.Migration):
             model_name='auditevent',
             name='prev_hash',
             field=models.CharField(max_length=64),
+        ),
+        migrations.AlterField(
+            model_name='auditevent',
+            name='at',
+            field=models.DateTimeField(db_index=True, default=django.utils.timezone.now, editable=False),
         ),
         migrations.RunSQL(ANCHOR_TRIGGER, DROP_ANCHOR_TRIGGER),
     ]
