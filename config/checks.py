@@ -135,3 +135,17 @@ def fail_fast() -> None:
     problems = key_problems()
     if problems:
         raise SystemExit("MemberGuard refuses to start:\n  " + "\n  ".join(problems))
+
+
+@checks.register("memberguard", checks.Tags.database)
+def check_database_role(app_configs=None, databases=None, **kwargs):
+    """``manage.py check --database default``: the connection acts as the runtime role (docs/deployment.md)."""
+    from django.db import connections
+
+    from config.db_roles import runtime_role_problems
+
+    errors = []
+    for alias in databases or []:
+        for index, message in enumerate(runtime_role_problems(connections[alias]), start=1):
+            errors.append(checks.Error(f"{alias}: {message}", id=f"memberguard.E1{index:02d}"))
+    return errors

@@ -154,3 +154,37 @@ class AsOwner:
         connection = connections[self.alias]
         connection.close()
         connection.settings_dict = self.saved
+
+
+def runtime_role_problems(connection: BaseDatabaseWrapper) -> list[str]:
+    """What is wrong with the role this connection acts as, for a process that serves or works."""
+    tables = append_only_tables()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT rolsuper, rolcreaterole, rolcreatedb, rolbypassrls FROM pg_roles WHERE rolname = current_user"
+        )
+        is_super, create_role, create_db, bypass_rls = cursor.fetchone()
+        cursor.execute(
+            "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = 'public' AND c.relowner = (SELECT oid FROM pg_roles WHERE rolname = current_user)"
+        )
+        (owned,) = cursor.fetchone()
+        cursor.execute(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')"
+            " AND (has_table_privilege(c.oid, 'TRUNCATE') OR has_table_privilege(c.oid, 'TRIGGER')"
+            " OR (c.relname = ANY(%s) AND has_table_privilege(c.oid, 'DELETE'))"
+            " OR (c.relname = ANY(%s) AND has_table_privilege(c.oid, 'UPDATE')))",
+            [list(tables), [table for table, mode in tables.items() if mode == INSERT_ONLY]],
+        )
+        rewritable = [row[0] for row in cursor.fetchall()]
+    problems = []
+    if is_super or create_role or create_db or bypass_rls:
+        problems.append("the application connects as a superuser or a role that may create roles or databases")
+    if owned:
+        problems.append(f"the application's role owns {owned} table(s); the owner only migrates")
+    if rewritable:
+        problems.append(
+            "the application's role may truncate, control triggers on, or rewrite: " + ", ".join(sorted(rewritable)[:8])
+        )
+    return problems

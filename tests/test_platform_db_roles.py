@@ -195,3 +195,13 @@ def test_the_audit_chain_catches_its_newest_row_removed():
     report = verify_audit_chain()
     assert not report.ok
     assert f"anchor records #{events[-1].seq}" in report.problems[-1]
+
+
+def test_check_database_passes_as_the_runtime_role_and_fails_as_the_owner():
+    """``manage.py check --database default`` (run by .ci/run) names a process connected as the owner."""
+    from config.checks import check_database_role
+
+    assert check_database_role(databases=["default"]) == []
+    with as_owner():
+        messages = [error.msg for error in check_database_role(databases=["default"])]
+    assert any("superuser" in m for m in messages) and any("owns" in m for m in messages)
