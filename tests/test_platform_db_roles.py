@@ -205,3 +205,16 @@ def test_check_database_passes_as_the_runtime_role_and_fails_as_the_owner():
     with as_owner():
         messages = [error.msg for error in check_database_role(databases=["default"])]
     assert any("superuser" in m for m in messages) and any("owns" in m for m in messages)
+
+
+def test_the_auditor_page_api_and_command_verify_the_audit_trail_too(client, make_user):
+    events = _audit(2)
+    client.force_login(make_user("auditor-trail", role=roles.AUDITOR))
+    assert client.get(reverse("disclosures:api-audit-chain")).json()["audit_trail"]["ok"] is True
+    tamper("DELETE FROM members_auditevent WHERE id = %s", [events[-1].pk])
+    api = client.get(reverse("disclosures:api-audit-chain")).json()
+    assert api["audit_trail"]["ok"] is False
+    page = client.get(reverse("disclosures:audit-chain"))
+    assert b"Audit trail chain" in page.content and b"BROKEN" in page.content
+    with pytest.raises(CommandError, match="audit trail"):
+        call_command("verify_disclosure_chain")
