@@ -6,11 +6,12 @@ content (a JSON array of its columns, sequence number first). A chain is named (
 configured secret is never a MAC key itself and one chain's hashes never verify in another.
 
 The head of every chain is *anchored*: each append inserts ``(chain, seq, entry_hash)`` into
-``ChainAnchor``, a table the runtime database role may only INSERT into and SELECT from, whose
-trigger refuses a ``seq`` that does not extend the newest anchor. Appends serialise on one
-transaction-level advisory lock (shared by all chains, so a transaction that writes to two chains can
-never deadlock against another taking them in the other order) and read the predecessor from the
-newest anchor. Consequences, checked by ``verify_rows`` and ``check_anchor``:
+``ChainAnchor`` (a trigger on the log table does it, so no row goes in without its anchor), a table
+the runtime database role may only INSERT into and SELECT from, whose trigger refuses a ``seq`` that
+does not extend the newest anchor. Appends serialise on one transaction-level advisory lock (shared by
+all chains, so a transaction that writes to two chains can never deadlock against another taking them
+in the other order) and read the predecessor from the newest anchor. Consequences, checked by
+``verify_rows`` and ``check_anchor``:
 
 * altering any column of an entry changes its recomputed hash;
 * deleting an entry leaves a gap in ``seq`` and a ``prev_hash`` that points at nothing;
@@ -79,12 +80,14 @@ def entry_hash(key: bytes, prev_hash: str, values: Iterable) -> str:
 
 def lock_head(chain: str) -> tuple[int, str]:
     """Take the chains' append lock (held until the transaction ends) and return the chain's newest
-    anchored ``(seq, entry_hash)``: the predecessor of the next entry."""
+    anchored ``(seq, entry_hash)``: the predecessor of the next entry. One round trip
+    (``memberguard_chain_head``, members migration 0007); the new entry's insert anchors itself (trigger)."""
     if not connection.in_atomic_block:
         raise RuntimeError(f"appending to the {chain} chain must run inside transaction.atomic()")
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CHAIN_LOCK_KEY])
-    return anchored_head(chain)
+        cursor.execute("SELECT seq, entry_hash FROM memberguard_chain_head(%s, %s)", [chain, CHAIN_LOCK_KEY])
+        row = cursor.fetchone()
+    return (row[0], row[1]) if row else (0, GENESIS)
 
 
 def anchored_head(chain: str) -> tuple[int, str]:
@@ -92,13 +95,6 @@ def anchored_head(chain: str) -> tuple[int, str]:
 
     head = ChainAnchor.objects.filter(chain=chain).order_by("-seq").values_list("seq", "entry_hash").first()
     return head or (0, GENESIS)
-
-
-def anchor(chain: str, seq: int, hash_: str) -> None:
-    """Anchor a new head; the caller holds the lock (``lock_head``) in the same transaction."""
-    from members.models import ChainAnchor
-
-    ChainAnchor.objects.create(chain=chain, seq=seq, entry_hash=hash_)
 
 
 @dataclass

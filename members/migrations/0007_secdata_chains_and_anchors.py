@@ -23,8 +23,32 @@ END
 $$;
 CREATE TRIGGER memberguard_anchor_extends BEFORE INSERT ON members_chainanchor
     FOR EACH ROW EXECUTE FUNCTION memberguard_anchor_extends();
+
+-- The predecessor of the next entry, read after taking the chains' append lock: one round trip. (A
+-- volatile function's statements each see what committed before them, so the read follows the lock.)
+CREATE OR REPLACE FUNCTION memberguard_chain_head(p_chain text, p_lock bigint)
+RETURNS TABLE (seq bigint, entry_hash text) LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    PERFORM pg_advisory_xact_lock(p_lock);
+    RETURN QUERY SELECT a.seq, a.entry_hash::text FROM members_chainanchor a
+                  WHERE a.chain = p_chain ORDER BY a.seq DESC LIMIT 1;
+END
+$$;
+
+-- Each chained row anchors itself: no log row without its anchor, and no extra round trip.
+CREATE OR REPLACE FUNCTION memberguard_anchor_append() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO members_chainanchor (chain, seq, entry_hash, at) VALUES (TG_ARGV[0], NEW.seq, NEW.entry_hash, now());
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER memberguard_anchor_append AFTER INSERT ON members_auditevent
+    FOR EACH ROW EXECUTE FUNCTION memberguard_anchor_append('audit');
 """
 DROP_ANCHOR_TRIGGER = """
+DROP TRIGGER IF EXISTS memberguard_anchor_append ON members_auditevent;
+DROP FUNCTION IF EXISTS memberguard_anchor_append();
+DROP FUNCTION IF EXISTS memberguard_chain_head(text, bigint);
 DROP TRIGGER IF EXISTS memberguard_anchor_extends ON members_chainanchor;
 DROP FUNCTION IF EXISTS memberguard_anchor_extends();
 """
