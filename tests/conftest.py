@@ -70,6 +70,12 @@ def make_user(db):
         staff = role is not None if is_staff is None else is_staff
         user = User.objects.create_user(username=username, password=PASSWORD, is_staff=staff, **extra)
         if role:
+            if not Group.objects.filter(name=role).exists():
+                # A transactional test's flush (available_apps) empties auth_group and does not re-emit
+                # post_migrate; whichever test runs next in that process gets the roles back here.
+                from django.core.management.sql import emit_post_migrate_signal
+
+                emit_post_migrate_signal(verbosity=0, interactive=False, db="default")
             user.groups.add(Group.objects.get(name=role))
         return user
 
