@@ -29,3 +29,11 @@ def _first_heartbeat(sender=None, **kwargs):
     from config.health import heartbeat  # at worker start, as above: it needs the settings
 
     heartbeat.delay()
+
+
+@worker_ready.connect
+def _sweep_interrupted_purges(sender=None, **kwargs):
+    # A purge this worker's predecessor left "running" when it died is marked failed (retention/services.py).
+    from retention.tasks import fail_interrupted_runs  # at worker start, as above
+
+    fail_interrupted_runs.delay()

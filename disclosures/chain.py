@@ -1,38 +1,36 @@
-"""The disclosure log's keyed hash chain.
+"""The disclosure log's keyed hash chain (the primitive is members/hashchain.py, shared with the audit trail).
 
-Each entry's ``entry_hash`` is HMAC-SHA256 under ``DISCLOSURE_CHAIN_KEY`` over the previous entry's
-hash and the entry's canonical content (every column that says what was released to whom and why,
-including its sequence number). Consequences, checked by ``verify_chain``:
+Each entry's ``entry_hash`` is HMAC-SHA256 under a key derived from ``DISCLOSURE_CHAIN_KEY`` over the
+previous entry's hash and the entry's canonical content (every column that says what was released to
+whom and why, including its sequence number). Consequences, checked by ``verify_chain``:
 
 * altering any column of an entry changes its recomputed hash;
 * deleting an entry leaves a gap in ``seq`` and a ``prev_hash`` that points at nothing;
 * reordering entries (swapping sequence numbers or content) breaks the ``prev_hash`` links;
-* truncating the newest entries disagrees with the ``ChainHead`` row (and with any head an operator
-  wrote down from an earlier run: ``verify_disclosure_chain --expect-head``).
+* removing the newest entries disagrees with the chain's newest ``ChainAnchor``, which the runtime
+  database role can only insert (never update, delete or roll back), and with any head an operator
+  wrote down from an earlier run (``verify_disclosure_chain --expect-head``).
 
 The key is a server secret, so someone with write access to the database alone cannot re-forge a
-consistent chain after tampering. Appends lock the single ``ChainHead`` row (``SELECT ... FOR
-UPDATE``) inside the caller's transaction, so two concurrent releases can never both chain onto the
-same predecessor; the unique ``seq`` is a second line of defence.
+consistent chain after tampering. Appends take the chains' advisory lock inside the caller's
+transaction, so two concurrent releases can never both chain onto the same predecessor; the unique
+``seq`` is a second line of defence.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
-from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, transaction
 from django.utils import timezone
 
-from disclosures.models import ChainHead, DisclosureLogEntry
+from disclosures.models import DisclosureLogEntry
+from members import hashchain
+from members.hashchain import GENESIS, ChainReport, entry_hash
 
-GENESIS = "0" * 64
+__all__ = ["CANONICAL_COLUMNS", "GENESIS", "ChainReport", "chain_append", "chain_key", "entry_hash", "verify_chain"]
+
+CHAIN = "disclosures"
 
 # The order of the content in the canonical form; also the column order the verifier selects.
 CANONICAL_COLUMNS = (
@@ -59,34 +57,7 @@ CANONICAL_COLUMNS = (
 
 
 def chain_key() -> bytes:
-    key = getattr(settings, "DISCLOSURE_CHAIN_KEY", "") or ""
-    if len(key) < 32:
-        raise ImproperlyConfigured("DISCLOSURE_CHAIN_KEY must be set to at least 32 random characters.")
-    if key == settings.SECRET_KEY or key == getattr(settings, "BLIND_INDEX_KEY", None):
-        raise ImproperlyConfigured("DISCLOSURE_CHAIN_KEY must be its own secret, not SECRET_KEY or BLIND_INDEX_KEY.")
-    # Domain separation: the configured secret is never used directly as a MAC key.
-    return hmac.new(key.encode(), b"memberguard:disclosure-log-chain:v1", hashlib.sha256).digest()
-
-
-def _iso(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-# One encoder for every entry (json.dumps with arguments builds a new one per call).
-_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True).encode
-
-
-def canonical(values: tuple) -> bytes:
-    """The canonical bytes of one entry: a JSON array in CANONICAL_COLUMNS order (no key names to sort,
-    no whitespace), timestamps in UTC with microseconds."""
-    as_list = list(values)
-    if not isinstance(as_list[1], str):
-        as_list[1] = _iso(as_list[1])
-    return _encode(as_list).encode()
-
-
-def entry_hash(key: bytes, prev_hash: str, values: tuple) -> str:
-    return hmac.digest(key, prev_hash.encode() + b"\n" + canonical(values), "sha256").hex()
+    return hashchain.chain_key(CHAIN)
 
 
 def chain_append(**content) -> DisclosureLogEntry:
@@ -94,19 +65,12 @@ def chain_append(**content) -> DisclosureLogEntry:
     if not connection.in_atomic_block:
         raise RuntimeError("chain_append must run inside transaction.atomic()")
     key = chain_key()
-    with connection.cursor() as cursor:
-        # The migration creates the head; this keeps a flushed test database working, race-free.
-        cursor.execute(
-            f"INSERT INTO {ChainHead._meta.db_table} (id, seq, entry_hash, updated_at)"  # noqa: S608 - the model's table
-            " VALUES (1, 0, %s, now()) ON CONFLICT (id) DO NOTHING",
-            [GENESIS],
-        )
-    head = ChainHead.objects.select_for_update().get(id=1)
+    head_seq, head_hash = hashchain.lock_head(CHAIN)
     entry = DisclosureLogEntry(
-        seq=head.seq + 1,
+        seq=head_seq + 1,
         # Truncated to microseconds, as PostgreSQL stores it, so the hash recomputes from the row.
         at=timezone.now(),
-        prev_hash=head.entry_hash,
+        prev_hash=head_hash,
         **content,
     )
     entry.member_ids = [int(m) for m in entry.member_ids]
@@ -115,64 +79,12 @@ def chain_append(**content) -> DisclosureLogEntry:
     entry.fields = list(entry.fields)
     entry.entry_hash = entry_hash(key, entry.prev_hash, tuple(getattr(entry, column) for column in CANONICAL_COLUMNS))
     entry.save(force_insert=True)
-    head.seq = entry.seq
-    head.entry_hash = entry.entry_hash
-    head.save(update_fields=["seq", "entry_hash", "updated_at"])
     return entry
-
-
-@dataclass
-class ChainReport:
-    ok: bool = True
-    entries: int = 0
-    head_seq: int = 0
-    head_hash: str = GENESIS
-    problems: list[str] = field(default_factory=list)
-    # Sequence numbers of the first entries found broken, for the auditor page's highlighting.
-    broken_seqs: list[int] = field(default_factory=list)
-
-    def fail(self, seq: int | None, message: str, limit: int = 50) -> None:
-        self.ok = False
-        if len(self.problems) < limit:
-            self.problems.append(message)
-            if seq is not None:
-                self.broken_seqs.append(seq)
 
 
 def verify_rows(rows: Iterable[tuple], *, key: bytes | None = None) -> ChainReport:
     """Verify rows of (*CANONICAL_COLUMNS, prev_hash, entry_hash) given in ``seq`` order."""
-    key = key or chain_key()
-    report = ChainReport()
-    expected_prev = GENESIS
-    expected_seq = 1
-    digest = hmac.digest
-    compare = hmac.compare_digest
-    encode = _encode
-    for row in rows:
-        values = list(row[:-2])
-        prev_hash, stored_hash = row[-2], row[-1]
-        seq = values[0]
-        if not isinstance(values[1], str):
-            values[1] = _iso(values[1])
-        if seq != expected_seq:
-            report.fail(
-                seq,
-                f"entry #{seq}: expected #{expected_seq} next: {seq - expected_seq} "
-                f"entr{'y' if seq - expected_seq == 1 else 'ies'} missing or out of order",
-            )
-        if prev_hash != expected_prev:
-            report.fail(
-                seq, f"entry #{seq}: does not link to the entry before it (deleted, inserted or reordered entry)"
-            )
-        recomputed = digest(key, prev_hash.encode() + b"\n" + encode(values).encode(), "sha256").hex()
-        if not compare(recomputed, stored_hash):
-            report.fail(seq, f"entry #{seq}: content does not match its hash (altered entry)")
-        expected_prev = stored_hash
-        expected_seq = seq + 1
-        report.entries += 1
-        report.head_seq = seq
-        report.head_hash = stored_hash
-    return report
+    return hashchain.verify_rows(rows, key=key or chain_key())
 
 
 # PostgreSQL formats the timestamp exactly as _iso() does (UTC, microseconds), which spares the
@@ -198,14 +110,7 @@ def verify_chain(*, expect_head: tuple[int, str] | None = None, table: str | Non
     connection.ensure_connection()
     report = verify_rows(_stream_rows(table or DisclosureLogEntry._meta.db_table), key=key)
     if table is None:
-        head = ChainHead.objects.filter(id=1).first()
-        head_seq, head_hash = (head.seq, head.entry_hash) if head else (0, GENESIS)
-        if (head_seq, head_hash) != (report.head_seq, report.head_hash):
-            report.fail(
-                None,
-                f"the chain ends at #{report.head_seq} but the head records #{head_seq}: "
-                "newest entries removed or head tampered with",
-            )
+        hashchain.check_anchor(report, CHAIN)
     if expect_head is not None:
         seq, hash_ = expect_head
         known = (

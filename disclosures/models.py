@@ -14,12 +14,13 @@ so. Nothing here stores decrypted identifiers; the log holds member ids, categor
 
 from __future__ import annotations
 
-import pgtrigger
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 from django.utils import timezone
+
+from members.models import INSERT_ONLY, NO_DELETE
 
 
 class DataCategory(models.TextChoices):
@@ -152,7 +153,10 @@ class Consent(models.Model):
     """A member's consent to release named categories to one recipient for one purpose.
 
     Never deleted: revocation sets ``revoked_at`` / ``revoked_by`` and the next release is refused.
+    The runtime database role has no DELETE on the table and a trigger refuses it to every role.
     """
+
+    append_only = NO_DELETE
 
     class Channel(models.TextChoices):
         PORTAL = "portal", "Member portal (electronic signature)"
@@ -323,24 +327,10 @@ class MembershipListRequest(models.Model):
         return f"membership list request #{self.pk} by member {self.requester_id}"
 
 
-class ChainHead(models.Model):
-    """The single row every append locks (SELECT ... FOR UPDATE): serialises appends so the chain never
-    forks, and anchors the tail so truncating the newest entries is detected too."""
-
-    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
-    seq = models.BigIntegerField(default=0)
-    entry_hash = models.CharField(max_length=64, default="0" * 64)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        constraints = [models.CheckConstraint(condition=models.Q(id=1), name="chain_head_singleton")]
-
-    def __str__(self) -> str:
-        return f"head #{self.seq}"
-
-
 class DisclosureLogEntry(models.Model):
     """One release, or one refused attempt, of member information. Append-only and hash-chained."""
+
+    append_only = INSERT_ONLY
 
     class Outcome(models.TextChoices):
         RELEASED = "released", "Released"
@@ -376,9 +366,6 @@ class DisclosureLogEntry(models.Model):
         ordering = ["-seq"]
         verbose_name_plural = "disclosure log entries"
         indexes = [GinIndex(fields=["member_ids"], name="disclosure_member_ids_gin")]
-        triggers = [
-            pgtrigger.Protect(name="disclosure_log_append_only", operation=pgtrigger.Update | pgtrigger.Delete),
-        ]
         permissions = [
             ("verify_chain", "Can verify the disclosure log's hash chain"),
             ("release_disclosure", "Can release member information through the export service"),

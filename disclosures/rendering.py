@@ -14,7 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Generator, Iterable
+from collections.abc import Callable, Generator, Iterable
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -88,21 +88,27 @@ def _json_default(value):
 
 
 def render_json(
-    header: list[str], rows: Iterable[Iterable], *, meta: dict | None = None
+    header: list[str], rows: Iterable[Iterable], *, meta: dict | None = None, trailer: Callable[[], dict] | None = None
 ) -> Generator[bytes, None, None]:
-    """``{"meta": {...}, "records": [{...}, ...]}`` written record by record."""
+    """``{"meta": {...}, "records": [{...}, ...], "complete": {"records": n, ...}}`` written record by record.
+
+    The ``complete`` member comes last and only once every record is out (plus ``trailer()``'s counts,
+    read at that moment): a document without it was cut off, whatever the HTTP status said.
+    """
     yield (b'{"meta":' + json.dumps(meta or {}, default=_json_default).encode() + b',"records":[')
     parts: list[str] = []
-    first = True
+    count = 0
     for row in rows:
         record = json.dumps(dict(zip(header, row, strict=True)), default=_json_default)
-        parts.append(record if first else "," + record)
-        first = False
+        parts.append(record if not count else "," + record)
+        count += 1
         if len(parts) >= CHUNK_ROWS:
             yield "".join(parts).encode()
             parts = []
-    parts.append("]}")
-    yield "".join(parts).encode()
+    if parts:
+        yield "".join(parts).encode()
+    complete = {"records": count, **(trailer() if trailer else {})}
+    yield ('],"complete":' + json.dumps(complete, default=_json_default) + "}").encode()
 
 
 def render_table_pdf(*, title: str, subtitle: str, header: list[str], rows: list[list], note: str = "") -> bytes:

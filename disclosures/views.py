@@ -27,6 +27,7 @@ from disclosures.models import (
     Purpose,
     Recipient,
 )
+from members.audit import verify_audit_chain
 from members.models import Member
 
 PAGE_SIZE = 50
@@ -293,7 +294,8 @@ def audit_access_log(request):
 def audit_chain(request):
     _require_auditor(request)
     report = verify_chain()
-    return render(request, "disclosures/audit_chain.html", {"report": report, "checked_at": timezone.now()})
+    context = {"report": report, "audit_report": verify_audit_chain(), "checked_at": timezone.now()}
+    return render(request, "disclosures/audit_chain.html", context)
 
 
 # --- Privacy Officer: run a release through the gate ------------------------------------------------

@@ -1,10 +1,10 @@
 from __future__ import annotations
 
-import pgtrigger
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.contrib.postgres.indexes import GinIndex
 from django.db import models
+from django.utils import timezone
 
 from members.fields import EncryptedCharField, EncryptedDateField, EncryptedTextField
 
@@ -16,15 +16,48 @@ class User(AbstractUser):
         db_table = "members_user"
 
 
-class AuditEvent(models.Model):
-    """The one append-only audit trail.
+# How the database protects a table (config/db_roles.py reads this class attribute on every model):
+# ``INSERT_ONLY``: the runtime role may INSERT and SELECT only, and a plain trigger refuses UPDATE and
+# DELETE to everyone; ``NO_DELETE``: rows are updated in place (a purge run's status, a consent's
+# revocation) but the runtime role may not DELETE them and the trigger refuses it to everyone.
+INSERT_ONLY = "insert-only"
+NO_DELETE = "no-delete"
 
-    Written by services in the same transaction as the change it records (members/audit.py).
-    Holds field names and identifiers, never decrypted values. UPDATE and DELETE are refused by a
-    database trigger, so not even a superuser or a bug in the admin can rewrite history.
+
+class ChainAnchor(models.Model):
+    """The anchored head of each hash chain (members/hashchain.py): one row per append.
+
+    Insert-only for the runtime role, and a trigger refuses a ``seq`` that does not extend the chain's
+    newest anchor, so the head cannot be reset to hide removed entries.
     """
 
-    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    append_only = INSERT_ONLY
+
+    chain = models.CharField(max_length=20)
+    seq = models.BigIntegerField()
+    entry_hash = models.CharField(max_length=64)
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["chain", "seq"], name="chain_anchor_unique_seq")]
+
+    def __str__(self) -> str:
+        return f"{self.chain} #{self.seq}"
+
+
+class AuditEvent(models.Model):
+    """The one append-only audit trail (it holds the access log), hash-chained like the disclosure log.
+
+    Written by services in the same transaction as the change it records (members/audit.py).
+    Holds field names and identifiers, never decrypted values. The runtime database role may only
+    INSERT and SELECT; a plain trigger (config/db_roles.py) refuses UPDATE and DELETE to every role.
+    """
+
+    append_only = INSERT_ONLY
+
+    seq = models.BigIntegerField(unique=True)
+    # Set once by audit_record before hashing (auto_now_add would overwrite it on save, after the hash).
+    at = models.DateTimeField(default=timezone.now, editable=False, db_index=True)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
@@ -37,13 +70,12 @@ class AuditEvent(models.Model):
     detail = models.JSONField(default=dict, blank=True)
     reason = models.TextField(blank=True)
     ip_address = models.GenericIPAddressField(null=True, blank=True)
+    prev_hash = models.CharField(max_length=64)
+    entry_hash = models.CharField(max_length=64)
 
     class Meta:
         ordering = ["-at", "-id"]
         indexes = [models.Index(fields=["object_type", "object_id", "-at"], name="audit_object_idx")]
-        triggers = [
-            pgtrigger.Protect(name="audit_append_only", operation=pgtrigger.Update | pgtrigger.Delete),
-        ]
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.action} {self.object_type}#{self.object_id}"

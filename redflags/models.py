@@ -23,6 +23,7 @@ from django.db import models
 from django.utils import timezone
 
 from members.fields import EncryptedCharField
+from members.models import INSERT_ONLY
 
 
 class Category(models.TextChoices):
@@ -277,6 +278,8 @@ class Response(models.Model):
         NOTIFY_LAW_ENFORCEMENT = "notify_law_enforcement", "6. Notify law enforcement"
         NO_RESPONSE = "no_response", "7. No response warranted"
         RELEASE_HOLD = "release_hold", "Identity verified: release the hold and open"
+
+    append_only = INSERT_ONLY
 
     review_item = models.ForeignKey(ReviewItem, on_delete=models.PROTECT, related_name="responses")
     kind = models.CharField(max_length=32, choices=Kind.choices)

@@ -13,6 +13,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+from members.models import NO_DELETE
+
 
 class Category(models.TextChoices):
     FORMER_MEMBER_IDENTIFIERS = "former_member_identifiers", "Identifying information of former members"
@@ -56,6 +58,9 @@ class RetentionPolicy(models.Model):
 
 
 class PurgeRun(models.Model):
+    # A run's status is updated in place while it runs; no role may delete a run (config/db_roles.py).
+    append_only = NO_DELETE
+
     class Status(models.TextChoices):
         RUNNING = "running", "Running"
         DONE = "done", "Done"

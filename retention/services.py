@@ -23,6 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.apps import apps
+from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -262,6 +264,7 @@ def retention_purge_category(
         )
     try:
         while True:
+            _purge_heartbeat(run)
             with transaction.atomic():
                 ids = handler.destroy(cutoff, today, batch_size)
                 if ids:
@@ -292,6 +295,7 @@ def retention_purge_category(
     with transaction.atomic():
         run.status, run.finished_at = PurgeRun.Status.DONE, timezone.now()
         run.save(update_fields=["status", "finished_at"])
+        cache.delete(_heartbeat_key(run.pk))
         audit_record(
             actor=actor,
             action="retention.purge_finished",
@@ -311,3 +315,51 @@ def retention_run_due(*, now: dt.datetime | None = None) -> list[PurgeRun]:
         except Exception:  # noqa: BLE001, S112 - recorded as a failed PurgeRun and audited; the other categories still run
             continue
     return runs
+
+
+# --- Purge runs interrupted by a dead worker ------------------------------------------------------------
+
+
+def _heartbeat_key(run_id: int) -> str:
+    return f"memberguard:purge-run-heartbeat:{run_id}"
+
+
+def _purge_heartbeat(run: PurgeRun) -> None:
+    """A running purge stamps Redis before each batch; the stamp outlives the beat only this long."""
+    cache.set(_heartbeat_key(run.pk), timezone.now().isoformat(), timeout=settings.PURGE_RUN_HEARTBEAT_SECONDS)
+
+
+def retention_fail_interrupted_runs(*, now: dt.datetime | None = None) -> list[PurgeRun]:
+    """Mark failed, with an audit row, every purge run left ``running`` by a worker that died.
+
+    A run is interrupted when it started more than ``PURGE_RUN_HEARTBEAT_SECONDS`` ago and its heartbeat
+    has expired (a live purge renews it before every batch). Run at worker start and periodically; safe
+    to run twice and beside a live purge (rows another sweep holds are skipped).
+    """
+    now = now or timezone.now()
+    stale_before = now - dt.timedelta(seconds=settings.PURGE_RUN_HEARTBEAT_SECONDS)
+    failed = []
+    with transaction.atomic():
+        candidates = PurgeRun.objects.select_for_update(skip_locked=True).filter(
+            status=PurgeRun.Status.RUNNING, started_at__lt=stale_before
+        )
+        for run in candidates.order_by("pk"):
+            if cache.get(_heartbeat_key(run.pk)) is not None:
+                continue
+            run.status, run.finished_at, run.error = PurgeRun.Status.FAILED, now, "interrupted: worker lost"
+            run.save(update_fields=["status", "finished_at", "error"])
+            audit_record(
+                actor=None,
+                actor_label="system:retention_sweep",
+                action="retention.purge_interrupted",
+                obj=run,
+                reason="the worker running this purge stopped before it finished; the next run resumes it",
+                detail={
+                    "category": run.category,
+                    "records_destroyed": run.records_destroyed,
+                    "batches": run.batches,
+                    "started_at": run.started_at.isoformat(),
+                },
+            )
+            failed.append(run)
+    return failed

@@ -3,7 +3,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from members.models import User
-from retention.services import retention_purge_category, retention_run_due
+from retention.services import retention_fail_interrupted_runs, retention_purge_category, retention_run_due
 
 
 @shared_task(name="retention.run_due_purges")
@@ -16,3 +16,9 @@ def run_due_purges() -> dict[str, int]:
 def purge_category(category: str, actor_id: int | None = None) -> int:
     actor = User.objects.filter(pk=actor_id).first() if actor_id else None
     return retention_purge_category(category=category, actor=actor).records_destroyed
+
+
+@shared_task(name="retention.fail_interrupted_runs")
+def fail_interrupted_runs() -> list[int]:
+    """Every 10 minutes and at worker start: purge runs left running by a dead worker become failed."""
+    return [run.pk for run in retention_fail_interrupted_runs()]

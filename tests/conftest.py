@@ -2,12 +2,50 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth.models import Group
+from django.db import connections
 
 from config.celery import app as celery_app
 from members import roles
 from members.models import User
 
 PASSWORD = "a-long-test-password-42"
+
+
+# --- The suite runs as the runtime database role (config/db_roles.py, docs/deployment.md) ---------------
+# The test database is created, migrated (migrate also grants the runtime role its rights) and dropped
+# by the owner; every test then connects as the runtime role: DATABASE_ROLE is Django's ``assume_role``,
+# so each connection starts with SET ROLE. ``flush`` between transactional tests switches to the owner
+# itself (config/management/commands/flush.py); tests/db_owner.py is how a test plays the administrator.
+
+
+def _assumed_roles(remove: bool, saved: dict) -> None:
+    for connection in connections.all():
+        options = connection.settings_dict.setdefault("OPTIONS", {})
+        if remove:
+            if "assume_role" in options:
+                saved[connection.alias] = options.pop("assume_role")
+        elif connection.alias in saved:
+            options["assume_role"] = saved[connection.alias]
+        connection.close()
+
+
+_SAVED_ROLES: dict[str, str] = {}
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
+    """Create (and later drop) the test databases as the owner."""
+    _assumed_roles(True, _SAVED_ROLES)
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """The plugin's set-up (as the owner), then every connection acts as the runtime role until teardown."""
+    with django_db_blocker.unblock():
+        _assumed_roles(False, _SAVED_ROLES)
+    yield
+    with django_db_blocker.unblock():
+        _assumed_roles(True, _SAVED_ROLES)
 
 
 @pytest.fixture(autouse=True)
@@ -32,6 +70,12 @@ def make_user(db):
         staff = role is not None if is_staff is None else is_staff
         user = User.objects.create_user(username=username, password=PASSWORD, is_staff=staff, **extra)
         if role:
+            if not Group.objects.filter(name=role).exists():
+                # A transactional test's flush (available_apps) empties auth_group and does not re-emit
+                # post_migrate; whichever test runs next in that process gets the roles back here.
+                from django.core.management.sql import emit_post_migrate_signal
+
+                emit_post_migrate_signal(verbosity=0, interactive=False, db="default")
             user.groups.add(Group.objects.get(name=role))
         return user
 

@@ -101,3 +101,61 @@ def test_the_database_is_postgresql_never_sqlite():
 def test_passwords_are_hashed_with_argon2(make_user):
     user = make_user("hash-check")
     assert user.password.startswith("argon2")
+
+
+# --- Issue 11 item 6: .env.example's placeholders and low-entropy keys are refused -------------------
+
+
+def _env_example() -> dict[str, str]:
+    from pathlib import Path
+
+    text = (Path(settings.BASE_DIR) / ".env.example").read_text()
+    return dict(line.split("=", 1) for line in text.splitlines() if "=" in line and not line.startswith("#"))
+
+
+@pytest.mark.parametrize("variable", ["FERNET_KEYS", "BLIND_INDEX_KEY", "DISCLOSURE_CHAIN_KEY", "SECRET_KEY"])
+def test_the_placeholders_of_env_example_are_refused(variable):
+    value = _env_example()[variable]
+    overrides = {variable: [value] if variable == "FERNET_KEYS" else value}
+    with override_settings(**{**GOOD_KEYS, **overrides}):
+        problems = checks.key_problems()
+    assert any(problem.startswith(variable) and "placeholder" in problem for problem in problems), problems
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "abcdefgh" * 5,  # long enough, eight distinct characters, but a pattern
+        "change-me-to-" + "0123456789abcdefghijklmnop",  # high entropy, still a placeholder
+        "0123456789" * 4,
+        "aaaaaaaabbbbbbbbccccccccddddddddeeeeeeeeffffffffgggggggghhhhhhhh",
+    ],
+)
+def test_low_entropy_or_placeholder_keys_are_refused(value):
+    with override_settings(**{**GOOD_KEYS, "BLIND_INDEX_KEY": value}):
+        assert any(problem.startswith("BLIND_INDEX_KEY is weak") for problem in checks.key_problems())
+
+
+def test_generated_keys_of_the_minimum_length_pass():
+    import secrets
+
+    for _ in range(200):
+        assert not checks._weak(secrets.token_urlsafe(24), checks.MIN_KEY_LENGTH)
+
+
+def test_check_deploy_refuses_env_example_as_it_is(monkeypatch):
+    """`manage.py check --deploy` with .env.example's keys: a serious error naming each key."""
+    from django.core.management import call_command
+    from django.core.management.base import SystemCheckError
+
+    env = _env_example()
+    keys = {
+        "SECRET_KEY": env["SECRET_KEY"],
+        "FERNET_KEYS": [env["FERNET_KEYS"]],
+        "BLIND_INDEX_KEY": env["BLIND_INDEX_KEY"],
+        "DISCLOSURE_CHAIN_KEY": env["DISCLOSURE_CHAIN_KEY"],
+    }
+    with override_settings(DEBUG=False, **keys), pytest.raises(SystemCheckError) as raised:
+        call_command("check", "--deploy", "--tag", "memberguard")
+    for variable in ("FERNET_KEYS", "BLIND_INDEX_KEY", "DISCLOSURE_CHAIN_KEY"):
+        assert variable in str(raised.value)

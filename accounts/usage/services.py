@@ -236,7 +236,8 @@ def usage_drop_partitions_before(
             # Dropping a partition needs an exclusive lock on the parent; never queue behind a long read forever.
             cursor.execute("SET LOCAL lock_timeout = '10s'")
             for partition in doomed:
-                cursor.execute(f'DROP TABLE "{partition.name}"')  # noqa: S608  (name matched PARTITION_NAME)
+                # Runs as the table's owner: the runtime role may not drop a table (config/db_roles.py).
+                cursor.execute("SELECT usage_drop_month_partition(%s)", [partition.name])
         rollups, _ = MeterMonth.objects.filter(month__lt=cutoff).delete()
         corrections, _ = Correction.objects.filter(day__lt=cutoff).delete()
         audit_record(

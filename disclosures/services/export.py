@@ -39,7 +39,7 @@ from disclosures import rendering
 from disclosures.chain import chain_append
 from disclosures.models import Consent, DisclosureLogEntry, LegalBasis, MembershipListRequest, Purpose, Recipient
 from disclosures.services.categories import CATEGORY_FIELDS, NOT_HELD, C, clean_categories
-from disclosures.services.consents import active_consents
+from disclosures.services.consents import active_consents, consent_status_reason
 from disclosures.services.export_rows import espi_points, member_rows, usage_rows
 from disclosures.services.planner import Plan, Refusal, plan_release
 from members.actors import Actor, actor_name, signed_in_user
@@ -231,26 +231,42 @@ class _Transfer:
             yield row
 
 
+def _held_back(chunks: Iterator[bytes], digest: Any) -> Iterator[tuple[bytes, bool]]:
+    """Each chunk with ``last=True`` on the final one, hashing every chunk as it is produced."""
+    previous = None
+    for chunk in chunks:
+        digest.update(chunk)
+        if previous is not None:
+            yield previous, False
+        previous = chunk
+    if previous is not None:
+        yield previous, True
+
+
 def _stream_release(
     export: Export, *, plan: Plan, actor: Actor, format: str, usage_start: date | None, usage_end: date | None
 ) -> Iterator[bytes]:
+    """The release's bytes. The last chunk (a JSON document's closing ``complete`` member) is sent only
+    after the release is logged, so a transfer that fails at any point, logging included, never ends
+    like a complete file: the response breaks off and the log says ``interrupted``."""
     sent = _Transfer()
-    digest = sent.digest
     finished = False
     try:
         with transaction.atomic():
             chunks = _render(plan, sent, format=format, start=usage_start, end=usage_end)
             try:
-                for chunk in chunks:
-                    digest.update(chunk)
+                for chunk, last in _held_back(chunks, sent.digest):
+                    if last:
+                        export.entry = _log_release(plan, sent, actor=actor, format=format)
+                        export.member_ids = sent.released
                     yield chunk
+                # Only once the reader came back for more after the last chunk: a reader gone before it
+                # rolls the release's entry back, and the interruption is logged instead.
+                finished = True
             finally:
                 # Close the renderer (and with it the row generators and their server-side cursor) while
                 # the transaction that declared the cursor is still open.
                 chunks.close()
-            export.entry = _log_release(plan, sent, actor=actor, format=format)
-            export.member_ids = sent.released
-            finished = True
     finally:
         if not finished:
             _log_interruption(plan, sent, actor=actor, format=format)
@@ -272,11 +288,61 @@ def _render(
     if format == "csv":
         return rendering.render_csv(header, sent.counted(rows))
     meta = {"basis": plan.basis_ref, "recipient": plan.recipient_label, "categories": plan.categories}
-    return rendering.render_json(header, sent.counted(rows), meta=meta)
+
+    def trailer() -> dict:
+        return {"members": len(sent.released), "withheld": len(_left_out(plan, sent))}
+
+    return rendering.render_json(header, sent.counted(rows), meta=meta, trailer=trailer)
+
+
+def _left_out(plan: Plan, sent: _Transfer) -> list[int]:
+    """Members the release named but did not send: their consent was no longer in force when their
+    page was read (each page re-checks it), or they are no longer on record."""
+    if plan.member_ids is None:
+        return []
+    return sorted(set(plan.member_ids) - set(sent.released))
+
+
+def _log_left_out(plan: Plan, sent: _Transfer, *, actor: Actor, format: str) -> None:
+    """Every member left out of the release is logged as refused, with the reason, in its transaction."""
+    left_out = _left_out(plan, sent)
+    if not left_out:
+        return
+    if plan.consent_gate is not None:
+        why = consent_status_reason(member_ids=left_out, **plan.consent_gate)
+        reason = f"withheld at the moment of release, consent no longer in force: {why}"
+    else:
+        reason = "withheld at the moment of release: member no longer on record"
+    entry = chain_append(
+        actor=signed_in_user(actor),
+        actor_label=actor_name(actor),
+        outcome=DisclosureLogEntry.Outcome.REFUSED,
+        recipient=plan.recipient,
+        recipient_label=plan.recipient_label,
+        basis_kind=plan.basis_kind,
+        basis_ref=plan.basis_ref[:300],
+        purpose=plan.purpose,
+        member_ids=left_out,
+        categories=plan.categories,
+        fields=[],
+        format=format,
+        reason=reason,
+        notice_withheld=plan.notice_withheld,
+    )
+    audit_record(
+        actor=actor,
+        action="disclosure.refused",
+        object_type="disclosures.disclosurelogentry",
+        object_id=entry.seq,
+        reason=reason,
+        detail={"member_count": len(left_out), "basis_kind": plan.basis_kind, "at_release": True},
+    )
 
 
 def _log_release(plan: Plan, sent: _Transfer, *, actor: Actor, format: str) -> DisclosureLogEntry:
-    """In the transaction that read the data: the chained entry, the audit row, the basis's own effect."""
+    """In the transaction that read the data: the chained entry, the audit row, the basis's own effect,
+    and a refusal for every member left out at the moment of release."""
+    _log_left_out(plan, sent, actor=actor, format=format)
     entry = _append(
         plan,
         sent,
@@ -330,7 +396,7 @@ def _log_interruption(plan: Plan, sent: _Transfer, *, actor: Actor, format: str)
 
 def _authorised_by(plan: Plan, released: list[int]) -> str:
     """The plan's reference, plus which consent records authorised the release (read in its transaction)."""
-    if plan.consent_gate is None or not released:
+    if plan.consent_gate is None or not released or not plan.basis_ref.startswith("consent:recipient="):
         return plan.basis_ref
     authorising = active_consents(**plan.consent_gate)
     if plan.member_ids is not None:

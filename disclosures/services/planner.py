@@ -161,6 +161,8 @@ def _one_consent(consent: Consent, recipient: Recipient, release: Release) -> Pl
         categories=release.categories,
         fields=_check_fields(release.categories, release.fields),
         member_ids=[consent.member_id],
+        # Checked again when the member's data is read (export_rows.py), not only now.
+        consent_gate={"recipient": recipient, "purpose": release.purpose, "categories": release.categories},
     )
 
 

@@ -7,10 +7,12 @@ import threading
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import InternalError, connection, connections, transaction
+from django.db import DatabaseError, connection, connections, transaction
 
 from disclosures.chain import GENESIS, chain_append, verify_chain
-from disclosures.models import ChainHead, DisclosureLogEntry
+from disclosures.models import DisclosureLogEntry
+from members import hashchain
+from tests.db_owner import as_owner, tamper
 
 pytestmark = pytest.mark.django_db
 
@@ -41,14 +43,7 @@ def _append(n: int = 1, **extra) -> list[DisclosureLogEntry]:
     return entries
 
 
-def _tamper(sql: str, params=()) -> None:
-    """Tamper as a database administrator would: triggers off for this session only."""
-    with connection.cursor() as cursor:
-        cursor.execute("SET session_replication_role = replica")
-        try:
-            cursor.execute(sql, params)
-        finally:
-            cursor.execute("SET session_replication_role = DEFAULT")
+_tamper = tamper
 
 
 def test_entries_chain_onto_each_other_from_the_genesis_hash():
@@ -56,7 +51,7 @@ def test_entries_chain_onto_each_other_from_the_genesis_hash():
     assert (first.seq, second.seq) == (1, 2)
     assert first.prev_hash == GENESIS
     assert second.prev_hash == first.entry_hash
-    assert ChainHead.objects.get().seq == 2
+    assert hashchain.anchored_head("disclosures") == (2, second.entry_hash)
 
 
 def test_an_untouched_chain_verifies():
@@ -68,13 +63,13 @@ def test_an_untouched_chain_verifies():
 
 def test_the_database_refuses_to_update_a_log_entry():
     (entry,) = _append(1)
-    with pytest.raises(InternalError), transaction.atomic():
+    with pytest.raises(DatabaseError), transaction.atomic():
         DisclosureLogEntry.objects.filter(pk=entry.pk).update(reason="nothing to see")
 
 
 def test_the_database_refuses_to_delete_a_log_entry():
     (entry,) = _append(1)
-    with pytest.raises(InternalError), transaction.atomic():
+    with pytest.raises(DatabaseError), transaction.atomic():
         DisclosureLogEntry.objects.filter(pk=entry.pk).delete()
     assert DisclosureLogEntry.objects.filter(pk=entry.pk).exists()
 
@@ -118,13 +113,13 @@ def test_verification_detects_the_newest_entry_removed():
     _tamper("DELETE FROM disclosures_disclosurelogentry WHERE seq = 3")
     report = verify_chain()
     assert not report.ok
-    assert "head records #3" in report.problems[-1]
+    assert "anchor records #3" in report.problems[-1]
 
 
 def test_verification_detects_a_chain_rewritten_after_a_recorded_head():
     entries = _append(2)
     _tamper("UPDATE disclosures_disclosurelogentry SET entry_hash = %s WHERE seq = 2", ["f" * 64])
-    _tamper("UPDATE disclosures_chainhead SET entry_hash = %s", ["f" * 64])
+    _tamper("UPDATE members_chainanchor SET entry_hash = %s WHERE chain = 'disclosures' AND seq = 2", ["f" * 64])
     report = verify_chain(expect_head=(2, entries[1].entry_hash))
     assert not report.ok
 
@@ -163,8 +158,9 @@ def _truncate_log_from_another_connection() -> None:
     """The threads commit for real (each has its own connection); TRUNCATE bypasses the row triggers."""
 
     def run():
-        with connection.cursor() as cursor:
-            cursor.execute("TRUNCATE disclosures_disclosurelogentry, disclosures_chainhead")
+        with as_owner(triggers=False), connection.cursor() as cursor:
+            cursor.execute("TRUNCATE disclosures_disclosurelogentry")
+            cursor.execute("DELETE FROM members_chainanchor WHERE chain = 'disclosures'")
         connections.close_all()
 
     thread = threading.Thread(target=run)
@@ -252,7 +248,7 @@ def test_a_rewrite_after_the_anchored_head_is_detected_by_the_next_run():
         "UPDATE disclosures_disclosurelogentry SET recipient_label = 'nobody', entry_hash = %s WHERE seq = 2",
         [new_hash],
     )
-    _tamper("UPDATE disclosures_chainhead SET entry_hash = %s", [new_hash])
+    _tamper("UPDATE members_chainanchor SET entry_hash = %s WHERE chain = 'disclosures' AND seq = 2", [new_hash])
     assert verify_chain().ok  # internally consistent: the forger had the key
     report = chain_verification_record(actor_label="test")
     assert not report.ok and "recorded earlier" in report.problems[0]

@@ -634,8 +634,8 @@ def test_an_opening_is_scored_in_a_handful_of_queries(csr, django_assert_max_num
     member = MemberFactory()
     account = AccountFactory(member=member)
     engine.settings_and_active_versions()  # a running process has the immutable versions cached
-    # thresholds + active ids, one prefetch, observed event, assessment, audit row, checklist
-    with django_assert_max_num_queries(6):
+    # thresholds + active ids, one prefetch, observed event, assessment, audit row (chain head + row), checklist
+    with django_assert_max_num_queries(7):
         services.opening_assess(account=account, actor=csr, checklist={"identity_document_reviewed": True})
 
 

@@ -26,7 +26,8 @@ def test_the_member_list_is_masked_without_n_plus_one_and_the_view_is_logged(
         factories.FinancialAccountFactory(member=member)
     _login(client, csr)
 
-    with django_assert_max_num_queries(12):
+    # 13: the audit row of the view costs its chain head (one round trip) beside the row itself
+    with django_assert_max_num_queries(13):
         response = client.get(MEMBERS)
 
     html = response.content.decode()

@@ -205,6 +205,9 @@ def test_a_service_write_during_a_batch_waits_for_it_and_lands_under_the_new_key
         rows = real_lock_rows(cursor, target, columns, cursor_after, batch_size, upto)
         if target.table == "members_member" and any(row[0] == target_id for row in rows):
             batch_locked.set()
+            # pg_stat_activity shows another session's query only to its login (the owner in tests, whose
+            # sessions act as the runtime role: tests/conftest.py), so watch as the login.
+            cursor.execute("SET ROLE NONE")
             for _ in range(200):  # until the service's UPDATE waits on this batch's row lock (10 s at most)
                 cursor.execute(
                     "SELECT pg_stat_clear_snapshot()"
@@ -214,6 +217,7 @@ def test_a_service_write_during_a_batch_waits_for_it_and_lands_under_the_new_key
                     writer_waited.set()
                     break
                 threading.Event().wait(0.05)
+            cursor.execute("SET ROLE %s", [settings.DATABASE_RUNTIME_ROLE])
         return rows
 
     errors = []

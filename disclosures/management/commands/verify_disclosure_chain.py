@@ -1,4 +1,5 @@
-"""Verify the disclosure log's hash chain; exit status 1 when it is broken.
+"""Verify the disclosure log's and the audit trail's hash chains (each against its anchored head); exit
+status 1 when either is broken.
 
     manage.py verify_disclosure_chain [--expect-head SEQ:HASH]
 
@@ -15,6 +16,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from disclosures.chain import verify_chain
 from disclosures.services import chain_verification_record
+from members.audit import verify_audit_chain
 
 
 class Command(BaseCommand):
@@ -45,6 +47,12 @@ class Command(BaseCommand):
         for problem in report.problems:
             self.stderr.write(f"BROKEN: {problem}")
         self.stdout.write(f"entries={report.entries} head={report.head_seq}:{report.head_hash} seconds={elapsed:.2f}")
+        audit = verify_audit_chain()
+        for problem in audit.problems:
+            self.stderr.write(f"BROKEN (audit trail): {problem}")
+        self.stdout.write(f"audit trail entries={audit.entries} head={audit.head_seq}:{audit.head_hash}")
         if not report.ok:
             raise CommandError(f"the disclosure log chain is broken ({len(report.problems)} problem(s) shown)")
-        self.stdout.write(self.style.SUCCESS("disclosure log chain intact"))
+        if not audit.ok:
+            raise CommandError(f"the audit trail chain is broken ({len(audit.problems)} problem(s) shown)")
+        self.stdout.write(self.style.SUCCESS("disclosure log chain intact; audit trail chain intact"))
