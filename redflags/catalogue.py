@@ -119,6 +119,18 @@ CATALOGUE: list[dict] = [
         "minimum_outcome": HOLD,
     },
     {
+        "code": "B9_LICENCE_SHARED",
+        "category": "B",
+        "title": "Driver's licence the same as another customer's",
+        "wording": (
+            "A customer's driver's license or other identification number is the same as another customer's "
+            "(treated like a shared SSN: identifying information the program requires, issue 11)"
+        ),
+        "detects_on": "opening; licence changes (blind index narrowed by issuing state, candidates confirmed)",
+        "weight": 80,
+        "minimum_outcome": HOLD,
+    },
+    {
         "code": "B6_ADDRESS_OR_PHONE_SHARED",
         "category": "B",
         "title": "Address or phone the same as another person's",

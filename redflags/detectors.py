@@ -181,6 +181,16 @@ def _b5(ctx: Context, params: dict) -> list[str]:
     return [f"{label} matches member {_member_list([other.member_number for other in others])}"]
 
 
+@detector("B9_LICENCE_SHARED", {OPENING, "member.identifiers_changed"})
+def _b9(ctx: Context, params: dict) -> list[str]:
+    if ctx.event.name != OPENING and "licence" not in ctx.event.new_indexes:
+        return []
+    others = ctx.duplicates("licence")
+    if not others:
+        return []
+    return [f"driver's licence matches member {_member_list([other.member_number for other in others])}"]
+
+
 @detector("B6_ADDRESS_OR_PHONE_SHARED", {OPENING, "member.address_changed", "member.phone_changed"})
 def _b6(ctx: Context, params: dict) -> list[str]:
     evidence = []
