@@ -63,6 +63,20 @@ CATALOGUE: list[dict] = [
         "minimum_outcome": WARN,
     },
     # B. Suspicious identifying information.
+    # Detection at opening, steps (1)-(3): an opening that does not record how identity was verified.
+    {
+        "code": "V1_IDENTITY_NOT_VERIFIED",
+        "category": "B",
+        "title": "Identity not verified at opening",
+        "wording": (
+            "Obtain and verify the identity of the person opening the Account: requiring identifying information, "
+            "verifying the customer's identity (copying and reviewing a driver's license or other identification "
+            "card), reviewing documentation showing the existence of a business entity"
+        ),
+        "detects_on": "opening: no checklist, no identification reviewed, no document type recorded as seen",
+        "weight": 70,
+        "minimum_outcome": HOLD,
+    },
     {
         "code": "B1_INCONSISTENT_WITH_SOURCES",
         "category": "B",

@@ -23,6 +23,9 @@ PAYMENT_SWEEP = "redflags.payment_sweep"
 # members sharing one taxpayer number: members loaded in bulk (the CIS import) never had an opening to
 # be scored at. Only B5 listens to it.
 TAX_ID_SCAN = "redflags.tax_id_scan"
+# The access-log scan (redflags/cases/access_scan.py) raises this for each member whose record a staff
+# member viewed or revealed with no open work. Only C8 listens to it.
+ACCESS_ANOMALY = "redflags.access_anomaly"
 
 
 @dataclass(frozen=True)

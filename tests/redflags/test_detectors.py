@@ -22,10 +22,11 @@ from tests.factories import BillFactory, MemberFactory, OpenAccountFactory, Paym
 pytestmark = pytest.mark.django_db
 
 
+VERIFIED = {"identity_document_reviewed": True, "documents_seen": ["drivers_licence"]}
+
+
 def open_account(member, actor, **checklist) -> Account:
-    return account_services.account_open(
-        actor=actor, member=member, checklist=checklist or {"identity_document_reviewed": True}
-    )
+    return account_services.account_open(actor=actor, member=member, checklist={**VERIFIED, **checklist})
 
 
 def opening_codes(account) -> list[str]:
