@@ -23,6 +23,7 @@ from django.utils import timezone
 from accounts.models import Account
 from members import crypto
 from members.models import Member
+from redflags.cases.bench import bench_access_anomaly_scan, bench_case_inbox
 from redflags.lookups import DUPLICATE_SQL
 from redflags.models import KnownFraudEntry
 from redflags.services.assessments import opening_assess
@@ -174,4 +175,4 @@ def bench_opening_score(quick: bool = False) -> dict[str, float]:
     }
 
 
-BENCHMARKS = [bench_opening_score]
+BENCHMARKS = [bench_opening_score, bench_case_inbox, bench_access_anomaly_scan]

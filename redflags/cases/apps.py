@@ -13,7 +13,10 @@ class CasesConfig(AppConfig):
         from redflags.cases import binding  # imports models: the registry is ready only now
 
         guards.register(binding.red_flag_warning_guard)
-        view = [f"redflags_cases.view_{model}" for model in ("case", "casenote", "caseattachment", "rulesnooze")]
+        view = [
+            f"redflags_cases.view_{model}"
+            for model in ("case", "casenote", "caseattachment", "rulesnooze", "accessanomaly")
+        ]
         roles.grant(
             roles.RED_FLAG_ANALYST,
             *view,

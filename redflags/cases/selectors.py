@@ -42,12 +42,10 @@ def case_inbox(*, user: User, mine: bool = False, page_size: int = 100) -> Query
         queryset = open_cases.filter(assignee=user)
     else:
         queryset = open_cases.filter(inbox__in=inboxes_of(user))
-    return (
-        queryset.select_related("member", "assignee").defer(*_MEMBER_CIPHERTEXTS).order_by("due_at", "id")[:page_size]
-    )
+    return queryset.select_related("member", "assignee").defer(*MEMBER_CIPHERTEXTS).order_by("due_at", "id")[:page_size]
 
 
-_MEMBER_CIPHERTEXTS = [
+MEMBER_CIPHERTEXTS = [
     f"member__{name}"
     for name in (
         "ssn",
@@ -116,7 +114,7 @@ def members_without_verification() -> QuerySet[Member]:
     return (
         Member.objects.filter(Exists(live))
         .exclude(Exists(verified))
-        .defer(*[name.removeprefix("member__") for name in _MEMBER_CIPHERTEXTS])
+        .defer(*[name.removeprefix("member__") for name in MEMBER_CIPHERTEXTS])
         .order_by("member_number")
     )
 

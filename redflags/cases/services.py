@@ -27,6 +27,8 @@ from redflags.models import ReviewItem, Rule
 from redflags.services.program import require_current_training, require_permission
 
 WORK = "redflags_cases.work_case"
+# Rules that may never be snoozed: an opening without identity verification is always held.
+UNSNOOZABLE = frozenset({"V1_IDENTITY_NOT_VERIFIED"})
 SNOOZE = "redflags_cases.snooze_rule"
 
 # Attachments: what a case needs (scans and photos of documents, letters, police reports), nothing
@@ -293,6 +295,8 @@ def rule_snooze_request(*, actor: Actor, rule: Rule, reason: str, expires_at: da
     user = require_permission(actor, SNOOZE, "only the Program Administrator snoozes a rule")
     require_current_training(user)
     errors: dict[str, list[str]] = {}
+    if rule.code in UNSNOOZABLE:
+        errors["rule"] = [f"{rule.code} cannot be snoozed: an opening without identity verification is always held."]
     if not reason.strip():
         errors["reason"] = ["Say why the rule is snoozed."]
     now = timezone.now()
@@ -360,6 +364,10 @@ def hold_release_request(*, actor: Actor, item: ReviewItem, notes: str) -> HoldR
             detail={"review_item": item.pk, "account_id": item.account_id},
         )
     return request
+
+
+def release_awaits_approval(item: ReviewItem) -> bool:
+    return HoldReleaseRequest.objects.filter(review_item=item, approved_by__isnull=True).exists()
 
 
 def hold_release_approval(*, item: ReviewItem, approver: User) -> HoldReleaseRequest:
