@@ -6,7 +6,8 @@ the next sensitive action the registry or the portal performs for that member (`
 needs the acting staff member's acknowledgement: a note, recorded on the member's case with the
 alerts it answers. Without one the action is refused with a message listing the warnings. A member
 acting on their own record (the portal) cannot acknowledge a warning about themselves: the action is
-refused and staff must do it. The system (imports, tasks: no signed-in user) is not stopped.
+refused with a message that says nothing about the review, and staff must do it. The system
+(imports, tasks: no signed-in user) is not stopped.
 """
 
 from __future__ import annotations
@@ -49,10 +50,9 @@ def red_flag_warning_guard(*, action: str, member, account, actor, acknowledgeme
     listed = "; ".join(_describe(item) for item in items)
     what = guards.ACTIONS[action]
     if not user.is_staff:
+        # The member (possibly someone who took over the login) is told nothing about the review.
         raise guards.AcknowledgementRequired(
-            f"A Red Flag Exists warning is open on this membership ({listed}); the {what} must be done by "
-            "member services.",
-            [_describe(item) for item in items],
+            f"The {what} cannot be made online at the moment; please call member services.", []
         )
     if not acknowledgement:
         raise guards.AcknowledgementRequired(

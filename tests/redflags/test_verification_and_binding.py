@@ -214,10 +214,11 @@ def test_a_member_cannot_acknowledge_a_warning_about_themselves(warned_member):
 
     member = warned_member.member
     login = UserFactory()
-    with pytest.raises(guards.AcknowledgementRequired, match="member services"):
+    with pytest.raises(guards.AcknowledgementRequired, match="call member services") as refused:
         member_services.member_change_email(
             actor=login, member=member, email="new@example.test", acknowledgement="it is me"
         )
+    assert "Red Flag" not in str(refused.value) and "CRA1" not in str(refused.value)
 
 
 def test_without_a_warning_nothing_is_asked(csr):
@@ -229,3 +230,40 @@ def test_without_a_warning_nothing_is_asked(csr):
 def test_the_guard_refuses_an_unknown_action_name(csr):
     with pytest.raises(ValueError, match="portal_enrollment"):
         guards.check(action="portal_signup", member=MemberFactory(), actor=csr)
+
+
+def test_the_api_answers_400_on_the_acknowledgement_and_accepts_it(csr, warned_member):
+    from rest_framework.test import APIClient
+
+    api = APIClient()
+    api.force_authenticate(csr)
+    url = f"/api/members/{warned_member.member_id}/"
+    refused = api.patch(url, {"phone": "+12175550177"}, format="json")
+    assert refused.status_code == 400 and "acknowledgement" in refused.json()
+    accepted = api.patch(url, {"phone": "+12175550177", "acknowledgement": "verified by DOB and SSN"}, format="json")
+    assert accepted.status_code == 200
+    assert Case.objects.get(member_id=warned_member.member_id).notes.filter(kind="acknowledgement").exists()
+
+
+def test_the_member_admin_asks_for_the_acknowledgement_on_the_form(client, csr, warned_member):
+    member = warned_member.member
+    form = {
+        "kind": member.kind,
+        "legal_name": member.legal_name,
+        "mailing_line1": member.mailing_line1,
+        "mailing_line2": "",
+        "mailing_city": member.mailing_city,
+        "mailing_state": member.mailing_state,
+        "mailing_postal_code": member.mailing_postal_code,
+        "phone": "+12175550166",
+        "email": member.email,
+        "employer_name": "",
+        "drivers_licence_state": member.drivers_licence_state,
+    }
+    client.force_login(csr)
+    url = f"/admin/members/member/{member.pk}/change/"
+    page = client.post(url, form)
+    assert page.status_code == 200 and b"Acknowledge it with a note" in page.content
+    assert client.post(url, {**form, "acknowledgement": "member at the counter with ID"}).status_code == 302
+    member.refresh_from_db()
+    assert member.phone == "+12175550166"
