@@ -13,11 +13,16 @@ statements and finds, per staff member:
   nothing else on the record (no change, no caller verification within a day before the access to the
   window's end) and the member has no open review item or case.
 
+One pass reads the window's rows (and the day before, for the work) into per staff-and-record pairs in a
+temporary table; both findings read the pairs.
+
 The thresholds are the parameters of the active C8 rule version (defaults below), so the Program
 Administrator tunes them through the rule lifecycle. Each finding is an ``AccessAnomaly`` (once per
 staff member, kind and window: a re-run is a no-op); each record with no open work gets a C8
-assessment through the engine, so it joins the member's case and the warning binds. Volume findings
-stand in the Program Administrator's list (thousands of per-member alerts would drown the inbox).
+assessment through the engine, so it joins the member's case and the warning binds, unless one person
+swept more than ``max_member_alerts`` records: then, like volume findings, the finding (with every
+record's id) stands in the Program Administrator's list, because thousands of per-member alerts would
+drown the inbox.
 """
 
 from __future__ import annotations
@@ -42,14 +47,22 @@ DEFAULTS = {
     "minimum_records": 50,
     "default_role_norm": 40,
     "unworked_records": 10,
+    "max_member_alerts": 100,
 }
 ACCESS_ACTIONS = ("access.view_member", "access.reveal")
 
-_PER_STAFF_SQL = (
-    "SELECT a.actor_id, count(DISTINCT a.object_id) FROM members_auditevent a "
-    "WHERE a.at >= %s AND a.at < %s AND a.action IN ('access.view_member', 'access.reveal') "
-    "AND a.actor_id IS NOT NULL GROUP BY a.actor_id"
+# One pass over the window (and the day before it, for the work done on each record): per staff member
+# and record, whether it was viewed/revealed in the window and whether other work was done on it. The
+# pairs go to a temporary table the two findings read (rows of a day's log -> pairs of staff x record).
+_PAIRS_SQL = (
+    "CREATE TEMPORARY TABLE c8_pairs ON COMMIT DROP AS "
+    "SELECT a.actor_id, a.object_id, "
+    "bool_or(a.action IN ('access.view_member', 'access.reveal') AND a.at >= %s) AS accessed, "
+    "bool_or(a.action NOT LIKE 'access.%%') AS worked "
+    "FROM members_auditevent a WHERE a.at >= %s AND a.at < %s AND a.object_type = 'members.member' "
+    "AND a.actor_id IS NOT NULL AND a.object_id <> '' GROUP BY a.actor_id, a.object_id"
 )
+_PER_STAFF_SQL = "SELECT actor_id, count(*) FROM c8_pairs WHERE accessed GROUP BY actor_id"
 _ROLES_SQL = (
     "SELECT ug.user_id, min(g.name) FROM members_user_groups ug JOIN auth_group g ON g.id = ug.group_id "
     "WHERE ug.user_id = ANY(%s) GROUP BY ug.user_id"
@@ -57,19 +70,15 @@ _ROLES_SQL = (
 # Records accessed with no open work: nothing else done on the record by the same person from a day
 # before the window to its end, no caller verification by them, and no open review item or case.
 _UNWORKED_SQL = (
-    "SELECT a.actor_id, array_agg(DISTINCT a.object_id::bigint) FROM members_auditevent a "
-    "WHERE a.at >= %s AND a.at < %s AND a.action IN ('access.view_member', 'access.reveal') "
-    "AND a.actor_id IS NOT NULL AND a.object_type = 'members.member' "
-    "AND NOT EXISTS (SELECT 1 FROM members_auditevent w WHERE w.object_type = 'members.member' "
-    "AND w.object_id = a.object_id AND w.actor_id = a.actor_id AND w.action NOT LIKE 'access.%%' "
-    "AND w.at >= %s AND w.at < %s) "
-    "AND NOT EXISTS (SELECT 1 FROM redflags_callerverificationattempt c WHERE c.member_id = a.object_id::bigint "
-    "AND c.staff_id = a.actor_id AND c.at >= %s AND c.at < %s) "
-    "AND NOT EXISTS (SELECT 1 FROM redflags_reviewitem r WHERE r.member_id = a.object_id::bigint "
+    "SELECT p.actor_id, array_agg(p.object_id::bigint ORDER BY p.object_id::bigint) FROM c8_pairs p "
+    "WHERE p.accessed AND NOT p.worked "
+    "AND NOT EXISTS (SELECT 1 FROM redflags_callerverificationattempt c WHERE c.member_id = p.object_id::bigint "
+    "AND c.staff_id = p.actor_id AND c.at >= %s AND c.at < %s) "
+    "AND NOT EXISTS (SELECT 1 FROM redflags_reviewitem r WHERE r.member_id = p.object_id::bigint "
     "AND r.status = 'open') "
-    "AND NOT EXISTS (SELECT 1 FROM redflags_cases_case k WHERE k.member_id = a.object_id::bigint "
+    "AND NOT EXISTS (SELECT 1 FROM redflags_cases_case k WHERE k.member_id = p.object_id::bigint "
     "AND k.status <> 'resolved') "
-    "GROUP BY a.actor_id HAVING count(DISTINCT a.object_id) >= %s"
+    "GROUP BY p.actor_id HAVING count(*) >= %s"
 )
 
 
@@ -98,14 +107,18 @@ def access_anomaly_scan(*, end: datetime.datetime | None = None) -> dict:
     version, params = c8_parameters()
     end = end or timezone.now()
     start = end - datetime.timedelta(hours=params["window_hours"])
-    with connection.cursor() as cursor:
-        cursor.execute(_PER_STAFF_SQL, [start, end])
+    work_since = start - datetime.timedelta(days=1)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL work_mem = '128MB'")  # the pairs' hash aggregate stays in memory
+        cursor.execute("DROP TABLE IF EXISTS c8_pairs")  # inside a caller's transaction, a previous scan's
+        cursor.execute(_PAIRS_SQL, [start, work_since, end])
+        cursor.execute(_PER_STAFF_SQL)
         per_staff = dict(cursor.fetchall())
         cursor.execute(_ROLES_SQL, [list(per_staff)])
         roles = dict(cursor.fetchall())
-        work_since = start - datetime.timedelta(days=1)
-        cursor.execute(_UNWORKED_SQL, [start, end, work_since, end, work_since, end, params["unworked_records"]])
+        cursor.execute(_UNWORKED_SQL, [work_since, end, params["unworked_records"]])
         unworked = dict(cursor.fetchall())
+        cursor.execute("DROP TABLE c8_pairs")
     day = timezone.localdate(start)
     norms = _role_norms(
         {roles.get(staff, "") for staff in per_staff},
@@ -151,6 +164,8 @@ def access_anomaly_scan(*, end: datetime.datetime | None = None) -> dict:
             detail={**found, "window_start": start.isoformat(), "window_end": end.isoformat()},
         )
     for anomaly in anomalies:
+        if len(anomaly.member_ids) > params["max_member_alerts"]:
+            continue  # a sweep of thousands of records: one finding for the Program Administrator
         for member_id in anomaly.member_ids:
             key = uuid.uuid5(uuid.NAMESPACE_URL, f"memberguard:access_anomaly:{anomaly.pk}:{member_id}")
             event = Event(
