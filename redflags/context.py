@@ -261,6 +261,7 @@ class Context:
         # distinct clear value once. Encrypted kinds (SSN/TIN, licence) are decrypted per candidate.
         memo: dict[tuple, bool] = {}
         found = []
+        lookups.decrypt_candidates(self.candidates[kind], kind)
         for candidate in self.candidates[kind]:
             key = _clear_key(candidate, kind)
             if key is None:

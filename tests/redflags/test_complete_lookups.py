@@ -101,3 +101,11 @@ def test_b9_fires_when_an_existing_member_changes_to_a_taken_licence(csr, django
     assessment = RiskAssessment.objects.filter(event_name="member.identifiers_changed").latest("id")
     assert "B9_LICENCE_SHARED" in _codes(assessment)
     assert f"driver's licence matches member {first.member_number}" in assessment.evidence_text
+
+
+def test_b9_many_holders_of_one_licence_are_confirmed_in_one_bulk_decryption(csr):
+    holders = [MemberFactory(drivers_licence_number="D77700077", drivers_licence_state="IL") for _ in range(10)]
+    applicant = MemberFactory(drivers_licence_number="D77700077", drivers_licence_state="IL")
+    account = account_services.account_open(actor=csr, member=applicant, checklist=VERIFIED)
+    evidence = RiskAssessment.objects.get(account=account, event_name=events.OPENING).evidence_text
+    assert f"driver's licence matches member {holders[0].member_number}" in evidence and "and 7 more" in evidence
