@@ -21,32 +21,20 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from redflags.admin.base import ReadOnlyAdmin
+from redflags.admin.base import ReadOnlyAdmin, ReadOnlyInline
 from redflags.cases import selectors, services
 from redflags.cases.models import AccessAnomaly, Case, CaseAttachment, CaseNote, RuleSnooze
 from redflags.models import Rule
 
 
-class CaseNoteInline(admin.TabularInline):
+class CaseNoteInline(ReadOnlyInline):
     model = CaseNote
     fields = ("at", "kind", "author", "action", "text")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
 
 
-class CaseAttachmentInline(admin.TabularInline):
+class CaseAttachmentInline(ReadOnlyInline):
     model = CaseAttachment
     fields = ("uploaded_at", "filename", "content_type", "size", "uploaded_by", "download")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
 
     @admin.display(description="")
     def download(self, obj):
@@ -211,10 +199,7 @@ class CaseAdmin(ReadOnlyAdmin):
         if not request.user.has_perm(services.WORK):
             raise PermissionDenied
         attachment = get_object_or_404(CaseAttachment.objects.select_related("case"), pk=pk)
-        try:
-            content = services.case_attachment_open(actor=request.user, attachment=attachment)
-        except PermissionDenied:
-            raise
+        content = services.case_attachment_open(actor=request.user, attachment=attachment)
         response = HttpResponse(content, content_type=attachment.content_type)
         response["Content-Disposition"] = f'attachment; filename="{attachment.pk}-{attachment.sha256[:8]}"'
         response["Cache-Control"] = "no-store"

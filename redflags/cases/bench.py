@@ -110,7 +110,7 @@ def bench_case_inbox(quick: bool = False) -> dict[str, float]:
     from redflags.cases.selectors import case_inbox
 
     rng = random.Random(16)  # noqa: S311 - benchmark data
-    count = 5_000 if quick else 50_000
+    count = int(os.environ.get("BENCH_OPEN_CASES", 5_000 if quick else 50_000))
     _cleanup_cases()
     try:
         _load_cases(count, rng)
