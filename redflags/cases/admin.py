@@ -21,6 +21,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from members.admin_changelist import DirectActionCheckbox
 from redflags.admin.base import ReadOnlyAdmin, ReadOnlyInline
 from redflags.cases import selectors, services
 from redflags.cases.models import AccessAnomaly, Case, CaseAttachment, CaseNote, RuleSnooze
@@ -55,13 +56,14 @@ class ResolveForm(forms.Form):
 
 
 @admin.register(Case)
-class CaseAdmin(ReadOnlyAdmin):
+class CaseAdmin(DirectActionCheckbox, ReadOnlyAdmin):
     list_display = ("id", "member_number", "status", "inbox", "assignee", "due_at", "age_days", "overdue", "label")
     list_filter = ("status", "inbox", "label")
     list_select_related = ("member", "assignee")
     search_fields = ("member__member_number",)
     ordering = ("due_at", "id")
     show_full_result_count = False
+    list_per_page = 50
     fields = (
         "member",
         "status",
