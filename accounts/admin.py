@@ -64,7 +64,8 @@ class ServiceAdmin(admin.ModelAdmin):
 
     def get_fieldsets(self, request, obj=None):
         if obj is None and self.add_form is not None:
-            return [(None, {"fields": list(self.add_form._meta.fields)})]
+            extra = list(getattr(self.add_form, "extra_fields", ()))
+            return [(None, {"fields": [*self.add_form._meta.fields, *extra]})]
         return super().get_fieldsets(request, obj)
 
     def get_readonly_fields(self, request, obj=None):
@@ -98,13 +99,44 @@ class ServiceAdmin(admin.ModelAdmin):
 
 
 class AccountOpenForm(ServiceForm):
+    """Opening records how identity was verified (detection steps 1-3); without it the opening is held."""
+
+    extra_fields = ("identity_document_reviewed", "documents_seen", "warning_acknowledgement")
+    identity_document_reviewed = forms.BooleanField(
+        required=False,
+        label="Identity verified: a driver's licence or other identification copied and reviewed",
+    )
+    documents_seen = forms.MultipleChoiceField(
+        required=False,
+        choices=list(services.IDENTITY_DOCUMENT_TYPES.items()),
+        widget=forms.CheckboxSelectMultiple,
+        label="Documents seen",
+    )
+    warning_acknowledgement = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        label='"Red Flag Exists" warning acknowledged (note)',
+        help_text="Required when the member has an open Red Flag Exists warning.",
+    )
+
     class Meta:
         model = Account
         fields = ["member", "premise"]
 
     def perform(self, data):
+        documents = list(data.get("documents_seen") or [])
         return services.account_open(
-            actor=self.actor, member=data["member"], premise=data.get("premise"), checklist={"opened_in": "admin"}
+            actor=self.actor,
+            member=data["member"],
+            premise=data.get("premise"),
+            checklist={
+                "opened_in": "admin",
+                "identity_document_reviewed": bool(data.get("identity_document_reviewed")),
+                "business_documentation_reviewed": bool(data.get("identity_document_reviewed"))
+                and any(doc.startswith("business") or doc == "ein_letter" for doc in documents),
+                "documents_seen": documents,
+            },
+            acknowledgement=data.get("warning_acknowledgement") or "",
         )
 
 

@@ -64,6 +64,8 @@ class AccountOpenInput(serializers.Serializer):
     member = serializers.PrimaryKeyRelatedField(queryset=Member.objects.only("id", "status"))
     premise = serializers.PrimaryKeyRelatedField(queryset=Premise.objects.only("id"), required=False, allow_null=True)
     checklist = serializers.DictField(required=False, default=dict)
+    # The acting staff member's note on an open "Red Flag Exists" warning on the member (members.guards).
+    acknowledgement = serializers.CharField(required=False, allow_blank=True, default="")
 
 
 class AccountListOpenApi(generics.ListAPIView):
@@ -92,6 +94,7 @@ class AccountListOpenApi(generics.ListAPIView):
                 member=member,
                 premise=data.validated_data.get("premise"),
                 checklist=data.validated_data["checklist"],
+                acknowledgement=data.validated_data["acknowledgement"],
             )
         except DjangoValidationError as exc:
             raise service_errors(exc) from None

@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "accounts",
     "accounts.usage",
     "redflags",
+    "redflags.cases",
     "disclosures",
     "retention",
     "config.apps.ProjectConfig",

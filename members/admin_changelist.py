@@ -13,6 +13,8 @@ import datetime
 from dataclasses import dataclass
 from typing import Any
 
+from django.contrib import admin
+from django.contrib.admin import helpers
 from django.contrib.admin.templatetags.admin_list import ResultList, result_headers
 from django.contrib.admin.templatetags.admin_urls import add_preserved_filters
 from django.contrib.admin.utils import display_for_field, display_for_value, quote
@@ -21,8 +23,9 @@ from django.core.paginator import EmptyPage, Paginator
 from django.db import models
 from django.urls import reverse
 from django.utils.functional import cached_property
-from django.utils.html import conditional_escape, escape
+from django.utils.html import conditional_escape, escape, format_html
 from django.utils.safestring import mark_safe
+from django.utils.translation import gettext as _
 
 from members.selectors import member_count_estimate
 
@@ -57,6 +60,23 @@ class MemberPaginator(Paginator):
             if self.count_is_estimate and int(number) > 1:
                 return int(number)
             raise
+
+
+class DirectActionCheckbox:
+    """ModelAdmin mixin: the action checkbox of each row built directly.
+
+    Django's version renders a CheckboxInput through the form template engine for every row (a third
+    of a list page's rendering time at 100 rows); this is the same markup.
+    """
+
+    @admin.display(description=mark_safe('<input type="checkbox" id="action-toggle">'))
+    def action_checkbox(self, obj) -> str:
+        return format_html(
+            '<input type="checkbox" name="{}" value="{}" class="action-select" aria-label="{}">',
+            helpers.ACTION_CHECKBOX_NAME,
+            str(obj.pk),
+            format_html(_("Select this object for an action - {}"), str(obj)),
+        )
 
 
 _PK_PLACEHOLDER = "__member_pk__"

@@ -195,6 +195,9 @@ class MemberChangeInput(serializers.Serializer):
     mailing_postal_code = serializers.CharField(required=False)
     status = serializers.ChoiceField(choices=Member.Status.choices, required=False)
     reason = serializers.CharField(required=False, allow_blank=True, default="")
+    # The acting staff member's note on an open "Red Flag Exists" warning (members.guards): required for a
+    # contact change while one is open (400 on the ``acknowledgement`` field otherwise).
+    acknowledgement = serializers.CharField(required=False, allow_blank=True, default="")
 
 
 class MemberDetailApi(APIView):
@@ -212,6 +215,7 @@ class MemberDetailApi(APIView):
         data = MemberChangeInput(data=request.data)
         data.is_valid(raise_exception=True)
         values, reason = data.validated_data, data.validated_data.get("reason", "")
+        note = values.get("acknowledgement", "")
         address_keys = ("mailing_line1", "mailing_line2", "mailing_city", "mailing_state", "mailing_postal_code")
         try:
             with transaction.atomic():  # several services, one outcome: all of them or none
@@ -232,14 +236,15 @@ class MemberDetailApi(APIView):
                         state=current["mailing_state"],
                         postal_code=current["mailing_postal_code"],
                         reason=reason,
+                        acknowledgement=note,
                     )
                 if "phone" in values:
                     services.member_change_phone(
-                        actor=request.user, member=member, phone=values["phone"], reason=reason
+                        actor=request.user, member=member, phone=values["phone"], reason=reason, acknowledgement=note
                     )
                 if "email" in values:
                     services.member_change_email(
-                        actor=request.user, member=member, email=values["email"], reason=reason
+                        actor=request.user, member=member, email=values["email"], reason=reason, acknowledgement=note
                     )
                 if "status" in values and values["status"] != member.status:
                     services.member_change_status(

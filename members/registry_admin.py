@@ -11,21 +11,18 @@ from __future__ import annotations
 import csv
 
 from django import forms
-from django.contrib import admin
-from django.contrib.admin import helpers
-from django.contrib.admin.views.main import ORDER_VAR, messages
+from django.contrib import admin, messages
+from django.contrib.admin.views.main import ORDER_VAR
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
-from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 
-from members import identifiers, services
-from members.admin_changelist import MemberPaginator, result_list_context
+from members import guards, identifiers, services
+from members.admin_changelist import DirectActionCheckbox, MemberPaginator, result_list_context
 from members.audit import client_ip
 from members.masking import mask_financial_account, mask_tax_id, masked_member, masked_value
 from members.models import CapitalCreditAllocation, FinancialAccount, Member
@@ -80,6 +77,12 @@ def _identifier_input(field: identifiers.SensitiveField) -> forms.CharField:
     )
 
 
+# A change to any of these is a guarded contact change (members.guards).
+CONTACT_FIELDS = frozenset(
+    {"mailing_line1", "mailing_line2", "mailing_city", "mailing_state", "mailing_postal_code", "phone", "email"}
+)
+
+
 class MemberForm(forms.ModelForm):
     """The member's clear fields from the model, its identifiers as write-only inputs (one per declared
     identifier, added in ``__init__``); ``clean`` asks the services, which write nothing."""
@@ -99,6 +102,14 @@ class MemberForm(forms.ModelForm):
             "employer_name",
             *(field.name for field in IDENTIFIER_FIELDS if not field.encrypted),  # the licence's state
         ]
+
+    actor = None  # set by MemberAdmin.get_form: who is changing the record (members.guards)
+    acknowledgement = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        label='"Red Flag Exists" warning acknowledged (note)',
+        help_text="Required to change contact information while a Red Flag warning is open on the member.",
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -128,9 +139,15 @@ class MemberForm(forms.ModelForm):
                 )
             else:
                 self._check_change(data, identifiers)
+                self._check_warning(data)
         except ValidationError as exc:
             self._attach(exc)
         return data
+
+    def _check_warning(self, data) -> None:
+        """Refuse on the form (not at save) a contact change that an open Red Flag warning binds."""
+        if set(self.changed_data) & CONTACT_FIELDS and not (data.get("acknowledgement") or "").strip():
+            guards.check(action=guards.CONTACT_CHANGE, member=self.instance, actor=self.actor)
 
     def _check_change(self, data, identifiers) -> None:
         errors: dict[str, list[str]] = {}
@@ -185,8 +202,14 @@ def _no_match_hint() -> str:
 
 
 @admin.register(Member)
-class MemberAdmin(admin.ModelAdmin):
+class MemberAdmin(DirectActionCheckbox, admin.ModelAdmin):
     form = MemberForm
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        form.actor = request.user
+        return form
+
     list_display = ("member_number", "legal_name", "kind", "status", "masked_tax_id", "phone", "email", "mailing_city")
     list_filter = ("status", "kind")
     search_fields = ("member_number",)  # the real search is member_search (blind indexes)
@@ -201,7 +224,7 @@ class MemberAdmin(admin.ModelAdmin):
             "Mailing address",
             {"fields": ("mailing_line1", "mailing_line2", "mailing_city", "mailing_state", "mailing_postal_code")},
         ),
-        ("Contact", {"fields": ("phone", "email")}),
+        ("Contact", {"fields": ("phone", "email", "acknowledgement")}),
         (
             "Identifying information (write-only: leave empty to keep what is on file)",
             {"fields": tuple(field.name for field in IDENTIFIER_FIELDS)},
@@ -214,17 +237,6 @@ class MemberAdmin(admin.ModelAdmin):
     @admin.display(description="SSN / TIN")
     def masked_tax_id(self, member: Member) -> str:
         return mask_tax_id(member)  # the tax_id entry of masked_member, without computing the other four
-
-    @admin.display(description=mark_safe('<input type="checkbox" id="action-toggle">'))
-    def action_checkbox(self, obj: Member) -> str:
-        # Django's version renders a CheckboxInput through the form template engine for every row (a
-        # third of the page's rendering time at 100 rows); this is the same markup, built directly.
-        return format_html(
-            '<input type="checkbox" name="{}" value="{}" class="action-select" aria-label="{}">',
-            helpers.ACTION_CHECKBOX_NAME,
-            str(obj.pk),
-            format_html(_("Select this object for an action - {}"), str(obj)),
-        )
 
     def get_search_results(self, request, queryset, search_term):
         try:
@@ -349,6 +361,7 @@ class MemberAdmin(admin.ModelAdmin):
             return
         member = Member.objects.get(pk=obj.pk)
         changed = set(form.changed_data)
+        note = (data.get("acknowledgement") or "").strip()
         if "legal_name" in changed:
             services.member_change_name(actor=request.user, member=member, legal_name=data["legal_name"])
         if changed & {"mailing_line1", "mailing_line2", "mailing_city", "mailing_state", "mailing_postal_code"}:
@@ -360,11 +373,12 @@ class MemberAdmin(admin.ModelAdmin):
                 city=data["mailing_city"],
                 state=data["mailing_state"],
                 postal_code=data["mailing_postal_code"],
+                acknowledgement=note,
             )
         if "phone" in changed:
-            services.member_change_phone(actor=request.user, member=member, phone=data["phone"])
+            services.member_change_phone(actor=request.user, member=member, phone=data["phone"], acknowledgement=note)
         if "email" in changed:
-            services.member_change_email(actor=request.user, member=member, email=data["email"])
+            services.member_change_email(actor=request.user, member=member, email=data["email"], acknowledgement=note)
         if identifiers or "drivers_licence_state" in changed:
             services.member_change_identifiers(
                 actor=request.user, member=member, drivers_licence_state=data["drivers_licence_state"], **identifiers
@@ -447,9 +461,12 @@ class FinancialAccountAdmin(admin.ModelAdmin):
     @admin.action(description="Deactivate selected", permissions=["change"])
     def deactivate(self, request, queryset):
         for financial in queryset:
-            services.financial_account_remove(
-                actor=request.user, financial_account=financial, reason="deactivated in admin"
-            )
+            try:
+                services.financial_account_remove(
+                    actor=request.user, financial_account=financial, reason="deactivated in admin"
+                )
+            except ValidationError as exc:  # an open Red Flag warning binds bank changes (members.guards)
+                messages.error(request, f"{financial}: {' '.join(exc.messages)}")
 
 
 @admin.register(CapitalCreditAllocation)

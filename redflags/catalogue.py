@@ -63,6 +63,20 @@ CATALOGUE: list[dict] = [
         "minimum_outcome": WARN,
     },
     # B. Suspicious identifying information.
+    # Detection at opening, steps (1)-(3): an opening that does not record how identity was verified.
+    {
+        "code": "V1_IDENTITY_NOT_VERIFIED",
+        "category": "B",
+        "title": "Identity not verified at opening",
+        "wording": (
+            "Obtain and verify the identity of the person opening the Account: requiring identifying information, "
+            "verifying the customer's identity (copying and reviewing a driver's license or other identification "
+            "card), reviewing documentation showing the existence of a business entity"
+        ),
+        "detects_on": "opening: no checklist, no identification reviewed, no document type recorded as seen",
+        "weight": 70,
+        "minimum_outcome": HOLD,
+    },
     {
         "code": "B1_INCONSISTENT_WITH_SOURCES",
         "category": "B",
@@ -115,6 +129,18 @@ CATALOGUE: list[dict] = [
         "detects_on": (
             "opening; SSN/TIN changes (blind index, candidates confirmed); shared SSN/TIN scan after a bulk import"
         ),
+        "weight": 80,
+        "minimum_outcome": HOLD,
+    },
+    {
+        "code": "B9_LICENCE_SHARED",
+        "category": "B",
+        "title": "Driver's licence the same as another customer's",
+        "wording": (
+            "A customer's driver's license or other identification number is the same as another customer's "
+            "(treated like a shared SSN: identifying information the program requires, issue 11)"
+        ),
+        "detects_on": "opening; licence changes (blind index narrowed by issuing state, candidates confirmed)",
         "weight": 80,
         "minimum_outcome": HOLD,
     },

@@ -67,6 +67,15 @@ IDENTIFIER_INPUTS: dict[str, Callable[[Any], list]] = {
 }
 
 
+def _clear_key(candidate, kind: str) -> tuple | None:
+    """The clear values a kind's canonical form depends on (None: encrypted, no memo)."""
+    if kind == "address":
+        return tuple(_address_inputs(candidate))
+    if kind == "phone":
+        return (candidate.phone,)
+    return None
+
+
 class Context:
     """What the detectors look at for one event, loaded lazily and once."""
 
@@ -210,23 +219,21 @@ class Context:
 
     @cached_property
     def candidates(self) -> dict[str, list[lookups.Candidate]]:
-        """Other members sharing this member's SSN/TIN, address or phone blind index: one query.
+        """Other members sharing this member's SSN/TIN, licence, address or phone blind index.
 
-        The three indexed equality lookups are OR-ed (a BitmapOr in PostgreSQL) so an opening pays
-        one round trip; each row is sorted into the kinds whose index it shares.
+        One indexed statement per kind, joined by UNION ALL, none capped: every match of every kind
+        comes back, so a thousand neighbours sharing an address cannot hide a shared SSN.
         """
         member = self.member
         wanted = self._candidate_wanted
         if member is None or not wanted:
-            return {"tax_id": [], "address": [], "phone": []}
+            return {kind: [] for kind in lookups.KINDS}
+        kinds = [kind for kind in lookups.KINDS if kind in wanted]
         with connection.cursor() as cursor:
-            cursor.execute(
-                lookups.CANDIDATES_SQL,
-                [*lookups.candidate_params(member, wanted), member.pk, lookups.MAX_CANDIDATES * 3],
-            )
+            cursor.execute(lookups.duplicates_sql(kinds), lookups.duplicates_params(member, wanted, kinds))
             names = [column[0] for column in cursor.description]
             rows = [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
-        return lookups.sort_candidates(rows, wanted)
+        return lookups.sort_candidates(rows)
 
     @cached_property
     def _candidate_wanted(self) -> dict[str, str]:
@@ -254,7 +261,22 @@ class Context:
         mine = self.canonical_values(member, kind)
         if not mine:
             return []
-        return [candidate for candidate in self.candidates[kind] if self.canonical_values(candidate, kind) & mine]
+        # Thousands of neighbours share one spelling of an address or one phone: canonicalise each
+        # distinct clear value once. Encrypted kinds (SSN/TIN, licence) are decrypted per candidate.
+        memo: dict[tuple, bool] = {}
+        found = []
+        lookups.decrypt_candidates(self.candidates[kind], kind)
+        for candidate in self.candidates[kind]:
+            key = _clear_key(candidate, kind)
+            if key is None:
+                matches = bool(self.canonical_values(candidate, kind) & mine)
+            elif key in memo:
+                matches = memo[key]
+            else:
+                matches = memo[key] = bool(self.canonical_values(candidate, kind) & mine)
+            if matches:
+                found.append(candidate)
+        return found
 
     # --- notices and CRA alerts about the member -----------------------------------------------
 
@@ -292,9 +314,7 @@ class Context:
             cursor.execute(
                 lookups.OPENING_PREFETCH_SQL,
                 [
-                    *lookups.candidate_params(member, wanted),
-                    member.pk,
-                    lookups.MAX_CANDIDATES * 3,
+                    *lookups.duplicates_params(member, wanted, list(lookups.KINDS)),
                     values,
                     check_bank,
                     member.pk,
@@ -306,6 +326,6 @@ class Context:
             )
             rows = cursor.fetchall()
         candidates, fraud_ids, notices = lookups.split_opening_rows(rows)
-        self.__dict__["candidates"] = lookups.sort_candidates(candidates, wanted)
+        self.__dict__["candidates"] = lookups.sort_candidates(candidates)
         self.__dict__["fraud_ids"] = fraud_ids
         self.__dict__["member_notices"] = notices

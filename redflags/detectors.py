@@ -21,9 +21,11 @@ import phonenumbers
 from django.utils import timezone
 
 from accounts.models import ReturnedMail
+from members.models import AuditEvent
 from redflags.catalogue import CATALOGUE
 from redflags.context import Context
 from redflags.events import (
+    ACCESS_ANOMALY,
     CALLER_VERIFICATION_FAILED,
     CRA_ALERT,
     IDENTITY_THEFT_NOTICE,
@@ -37,7 +39,6 @@ from redflags.models import (
     ConsumerReportAlert,
     IdentityTheftNotice,
     KnownFraudEntry,
-    ObservedEvent,
     SecurityIncident,
 )
 
@@ -108,13 +109,39 @@ CHECKLIST_FLAGS = {
         "application_altered",
         "staff recorded the application as altered, forged or reassembled",
     ),
-    "B1_INCONSISTENT_WITH_SOURCES": (
-        "inconsistent_with_other_sources",
-        "staff recorded identifying information inconsistent with other sources",
-    ),
 }
 for _code, (_item, _evidence) in CHECKLIST_FLAGS.items():
     detector(_code, {OPENING})(_checklist_flag(_item, _evidence))
+
+
+@detector("V1_IDENTITY_NOT_VERIFIED", {OPENING})
+def _v1(ctx: Context, params: dict) -> list[str]:
+    """Detection steps (1)-(3): the opening records how identity was verified, or it is held."""
+    checklist = ctx.checklist
+    if checklist is None:
+        return ["no identity verification was recorded for this opening (detection steps 1-2)"]
+    business = ctx.member is not None and ctx.member.kind == "business"
+    missing = []
+    if business and not checklist.business_documentation_reviewed:
+        missing.append("no documentation showing the business entity exists was reviewed (step 3)")
+    if not business and not checklist.identity_document_reviewed:
+        missing.append("no driver's licence or other identification was copied and reviewed (step 2)")
+    if not (checklist.documents_seen or checklist.identity_document_type):
+        missing.append("no identity document type was recorded as seen")
+    return [f"identity not verified at opening: {item}" for item in missing]
+
+
+@detector("B1_INCONSISTENT_WITH_SOURCES", {OPENING})
+def _b1(ctx: Context, params: dict) -> list[str]:
+    checklist = ctx.checklist
+    if checklist is None:
+        return []
+    evidence = []
+    if checklist.inconsistent_with_other_sources:
+        evidence.append("staff recorded identifying information inconsistent with other sources")
+    if checklist.document_name_matches is False:
+        evidence.append("the name on the identity document differs from the name on the application")
+    return evidence
 
 
 @detector("B2_INCONSISTENT_WITH_APPLICANT", {OPENING})
@@ -123,6 +150,8 @@ def _b2(ctx: Context, params: dict) -> list[str]:
     if checklist is None:
         return []
     evidence = []
+    if checklist.document_date_of_birth_matches is False:
+        evidence.append("the birth date on the identity document differs from the one given on the application")
     if checklist.stated_ssn_last4_matches is False:
         evidence.append("the SSN last 4 the applicant stated differs from the SSN given on the application")
     if checklist.stated_date_of_birth_matches is False:
@@ -183,6 +212,16 @@ def _b5(ctx: Context, params: dict) -> list[str]:
     return [f"{label} matches member {_member_list([other.member_number for other in others])}"]
 
 
+@detector("B9_LICENCE_SHARED", {OPENING, "member.identifiers_changed"})
+def _b9(ctx: Context, params: dict) -> list[str]:
+    if ctx.event.name != OPENING and "licence" not in ctx.event.new_indexes:
+        return []
+    others = ctx.duplicates("licence")
+    if not others:
+        return []
+    return [f"driver's licence matches member {_member_list([other.member_number for other in others])}"]
+
+
 @detector("B6_ADDRESS_OR_PHONE_SHARED", {OPENING, "member.address_changed", "member.phone_changed", IMPORT_SCAN})
 def _b6(ctx: Context, params: dict) -> list[str]:
     evidence = []
@@ -226,16 +265,26 @@ def _b8(ctx: Context, params: dict) -> list[str]:
 
 @detector("C1_CHANGE_AFTER_ADDRESS_CHANGE", {"member.name_changed", "account.party_added"})
 def _c1(ctx: Context, params: dict) -> list[str]:
+    """From the committed history (the audit trail), not from the events scored so far.
+
+    The address change's audit row is written in the address change's own transaction, so it exists
+    as soon as that change committed, whichever of the two after-commit tasks runs first.
+    """
     member = ctx.member
     if member is None:
         return []
     window = datetime.timedelta(days=int(params.get("window_days", 30)))
     at = ctx.event.occurred_at
     change = (
-        ObservedEvent.objects.filter(
-            member_id=member.pk, event="member.address_changed", occurred_at__gte=at - window, occurred_at__lte=at
+        AuditEvent.objects.filter(
+            object_type="members.member",
+            object_id=str(member.pk),
+            action="member.address_changed",
+            at__gte=at - window,
+            at__lte=at,
         )
-        .order_by("-occurred_at")
+        .order_by("-at")
+        .values_list("at", flat=True)
         .first()
     )
     if change is None:
@@ -245,7 +294,7 @@ def _c1(ctx: Context, params: dict) -> list[str]:
         if ctx.event.name == "account.party_added"
         else "the account holder's name was changed"
     )
-    return [f"address changed {_days(at - change.occurred_at)} before {what}"]
+    return [f"address changed {_days(at - change)} before {what}"]
 
 
 _PAYMENT_EVENTS = {"account.bill_recorded", "account.payment_recorded", "account.payment_returned", PAYMENT_SWEEP}
@@ -342,9 +391,19 @@ detector("C6_UNAUTHORIZED_ACTIVITY_NOTICE", {SECURITY_INCIDENT})(
 detector("C7_SYSTEM_BREACH", {SECURITY_INCIDENT})(
     _incident("system_breach", "breach of the co-op's computer system affecting this account")
 )
-detector("C8_UNAUTHORIZED_ACCESS", {SECURITY_INCIDENT})(
-    _incident("unauthorized_access", "unauthorized access to this account's information")
-)
+_c8_incident = _incident("unauthorized_access", "unauthorized access to this account's information")
+
+
+@detector("C8_UNAUTHORIZED_ACCESS", {SECURITY_INCIDENT, ACCESS_ANOMALY})
+def _c8(ctx: Context, params: dict) -> list[str]:
+    """An incident staff recorded, or the access-log scan (redflags/cases/access_scan.py)."""
+    if ctx.event.name == ACCESS_ANOMALY:
+        payload = ctx.event.payload
+        return [
+            f"access log: staff member {payload.get('staff')} viewed or revealed this member's record with no open "
+            f"work (access anomaly #{payload.get('anomaly_id')})"
+        ]
+    return _c8_incident(ctx, params)
 
 
 @detector("D1_IDENTITY_THEFT_NOTICE", {IDENTITY_THEFT_NOTICE, OPENING})

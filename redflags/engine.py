@@ -37,6 +37,9 @@ WATCHED_REGISTRY_EVENTS = frozenset(
 class Fired:
     version: RuleVersion
     evidence: list[str]
+    # A snoozed rule (redflags.cases.RuleSnooze, approved by a second person) is recorded but adds no
+    # weight and raises no outcome until the snooze expires.
+    snoozed: bool = False
 
     def as_dict(self) -> dict:
         return {
@@ -47,6 +50,7 @@ class Fired:
             "weight": self.version.weight,
             "minimum_outcome": self.version.minimum_outcome,
             "evidence": self.evidence,
+            **({"snoozed": True} if self.snoozed else {}),
         }
 
 
@@ -88,6 +92,10 @@ _SETTINGS_FIELDS = (
 _VERSION_CACHE: dict[int, RuleVersion] = {}
 
 
+# Rule ids snoozed as of the last ``settings_and_active_versions`` call in this process (same query).
+_SNOOZED: set[int] = set()
+
+
 def settings_and_active_versions() -> tuple[ProgramSettings, list[RuleVersion]]:
     """The thresholds and the ids of the active rule set in one small query, read fresh every time.
 
@@ -98,7 +106,9 @@ def settings_and_active_versions() -> tuple[ProgramSettings, list[RuleVersion]]:
         cursor.execute(
             "SELECT s.program_version, s.warn_threshold, s.hold_threshold, s.caller_failures_to_flag, "
             "s.caller_failure_window_hours, "
-            "(SELECT array_agg(v.id ORDER BY v.id) FROM redflags_ruleversion v WHERE v.status = 'active') "
+            "(SELECT array_agg(v.id ORDER BY v.id) FROM redflags_ruleversion v WHERE v.status = 'active'), "
+            "(SELECT array_agg(z.rule_id) FROM redflags_cases_rulesnooze z "
+            "WHERE z.status = 'active' AND z.expires_at > now()) "
             "FROM redflags_programsettings s WHERE s.id = 1"
         )
         row = cursor.fetchone()
@@ -106,6 +116,8 @@ def settings_and_active_versions() -> tuple[ProgramSettings, list[RuleVersion]]:
         return program_settings(), active_versions()
     settings = ProgramSettings(pk=1, **dict(zip(_SETTINGS_FIELDS, row[:5], strict=True)))
     ids = list(row[5] or [])
+    _SNOOZED.clear()
+    _SNOOZED.update(row[6] or [])
     missing = [pk for pk in ids if pk not in _VERSION_CACHE]
     if missing:
         for version in RuleVersion.objects.filter(pk__in=missing).select_related("rule"):
@@ -146,12 +158,13 @@ def evaluate(
             continue
         evidence = spec.detect(ctx, version.parameters or {})
         if evidence:
-            fired.append(Fired(version=version, evidence=evidence))
-    score = sum(item.version.weight for item in fired)
+            fired.append(Fired(version=version, evidence=evidence, snoozed=version.rule_id in _SNOOZED))
+    counted = [item for item in fired if not item.snoozed]
+    score = sum(item.version.weight for item in counted)
     return Result(
         event=event,
         score=score,
-        outcome=outcome_for(score, fired, settings),
+        outcome=outcome_for(score, counted, settings),
         fired=fired,
         program_version=settings.program_version,
         warn_threshold=settings.warn_threshold,

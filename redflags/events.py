@@ -27,6 +27,9 @@ TAX_ID_SCAN = "redflags.tax_id_scan"
 # address or phone another member has too, or whose identifiers or bank account are on the fraud list:
 # B6 and B3 listen to it (the payload's ``new_indexes`` are the member's indexes, as an opening's are).
 IMPORT_SCAN = "redflags.import_scan"
+# The access-log scan (redflags/cases/access_scan.py) raises this for each member whose record a staff
+# member viewed or revealed with no open work. Only C8 listens to it.
+ACCESS_ANOMALY = "redflags.access_anomaly"
 
 
 @dataclass(frozen=True)

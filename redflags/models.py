@@ -141,6 +141,8 @@ class ProgramSettings(models.Model):
     # Failed caller verifications within the window that raise B8.
     caller_failures_to_flag = models.PositiveSmallIntegerField(default=3)
     caller_failure_window_hours = models.PositiveSmallIntegerField(default=24)
+    # Cases (redflags/cases): days from opening to the due date; an overdue case escalates.
+    case_due_days = models.PositiveSmallIntegerField(default=5)
     updated_at = models.DateTimeField(default=timezone.now)
     updated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
@@ -317,6 +319,8 @@ class VerificationChecklist(models.Model):
         default=False, help_text="(2) a driver's licence or other ID copied and reviewed"
     )
     identity_document_type = models.CharField(max_length=60, blank=True)
+    # Document types seen (accounts.services.IDENTITY_DOCUMENT_TYPES), e.g. ["drivers_licence"].
+    documents_seen = models.JSONField(default=list, blank=True)
     business_documentation_reviewed = models.BooleanField(
         default=False, help_text="(3) documentation showing the business entity exists"
     )
@@ -340,6 +344,12 @@ class VerificationChecklist(models.Model):
     )
     ssn_issued_before_birth = models.BooleanField(
         default=False, help_text="B2: SSN issue year (from SSA verification) is before the birth year"
+    )
+    # Compared by the software at opening: the name and birth date read from the identity document
+    # against the registry (only the result is kept, never the values).
+    document_name_matches = models.BooleanField(null=True, blank=True, help_text="B1: name on the ID vs. the record")
+    document_date_of_birth_matches = models.BooleanField(
+        null=True, blank=True, help_text="B2: birth date on the ID vs. the record"
     )
     address_appears_fictitious = models.BooleanField(default=False, help_text="B4")
     reminded_of_missing_information = models.BooleanField(

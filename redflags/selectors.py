@@ -9,6 +9,7 @@ from collections import Counter
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from redflags.cases.selectors import rule_precision
 from redflags.models import (
     AnnualReview,
     CallerVerificationAttempt,
@@ -101,6 +102,10 @@ def annual_review_report(*, year: int) -> dict:
         "generated_at": timezone.now(),
         "flags_by_type": [{**row, "title": titles.get(row["code"], "")} for row in flags],
         "flags_total": sum(row["count"] for row in flags),
+        # Each rule's precision from the cases resolved in the year with a label (redflags/cases).
+        "precision_by_rule": [
+            {**row, "title": titles.get(row["code"], "")} for row in rule_precision(start=start, end=end)
+        ],
         "assessments_by_outcome": {key: outcomes.get(key, 0) for key in ("record", "warn", "hold")},
         "responses": [{**row, "label": kind_labels.get(row["kind"], row["kind"])} for row in responses],
         "resolved_items": len(hours),
@@ -141,6 +146,15 @@ def annual_review_rows(report: dict) -> list[list[str]]:
     for row in report["flags_by_type"]:
         rows.append(["flags by type", f"{row['code']} {row['title']}", str(row["count"])])
     rows.append(["flags by type", "total", str(report["flags_total"])])
+    for row in report["precision_by_rule"]:
+        precision = "" if row["precision"] is None else f"{row['precision']:.2f}"
+        rows.append(
+            [
+                "precision by rule (labelled cases)",
+                f"{row['code']} {row['title']}",
+                f"{precision} ({row['confirmed']} confirmed, {row['false_positive']} false positive)",
+            ]
+        )
     for key, value in report["assessments_by_outcome"].items():
         rows.append(["assessments by outcome", key, str(value)])
     for row in report["responses"]:

@@ -20,7 +20,7 @@ from django.utils import timezone
 from members.admin_site import has_staff_role
 from members.models import Member
 from redflags import selectors
-from redflags.services.caller_verification import caller_verify
+from redflags.services.caller_verification import caller_verification_passed, caller_verify
 
 
 def staff_permission_required(permission: str):
@@ -97,6 +97,7 @@ def caller_verification(request):
     The response never contains a stored value, and the form is never re-filled with what was typed.
     """
     results = None
+    verified = False
     member_number = ""
     errors: list[str] = []
     if request.method == "POST":
@@ -109,6 +110,7 @@ def caller_verification(request):
                 try:
                     outcome = caller_verify(member=member, staff=request.user, stated=posted.stated())
                     results = [(ITEM_LABELS[key], ok) for key, ok in outcome.items()]
+                    verified = caller_verification_passed(outcome)
                     member_number = member.member_number
                 except ValidationError as exc:
                     errors.extend(exc.messages)
@@ -124,7 +126,7 @@ def caller_verification(request):
     response = render(
         request,
         "redflags/caller_verification.html",
-        {"form": form, "results": results, "member_number": member_number, "errors": errors},
+        {"form": form, "results": results, "verified": verified, "member_number": member_number, "errors": errors},
     )
     response["Cache-Control"] = "no-store"
     return response

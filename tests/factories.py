@@ -5,9 +5,9 @@ through the services. Blind indexes and ``ssn_last4`` are computed from the fake
 and duplicate checks work on factory rows. All identifiers are fake but valid-looking: SSNs use the
 area 123 (valid per SSA rules, never issued to a real person in these fixtures).
 
-Stable names for other apps: UserFactory, MemberFactory, BusinessMemberFactory, FinancialAccountFactory,
-CapitalCreditAllocationFactory, PremiseFactory, MeterFactory, AccountFactory, OpenAccountFactory,
-AuthorizedPartyFactory, BillFactory, PaymentFactory, ReturnedMailFactory, StatementNoticeFactory.
+Stable names for other apps: VERIFIED_CHECKLIST, UserFactory, MemberFactory, BusinessMemberFactory,
+FinancialAccountFactory, CapitalCreditAllocationFactory, PremiseFactory, MeterFactory, AccountFactory,
+OpenAccountFactory, AuthorizedPartyFactory, BillFactory, PaymentFactory, ReturnedMailFactory, StatementNoticeFactory.
 """
 
 from __future__ import annotations
@@ -31,6 +31,9 @@ from accounts.models import (
 from members.crypto import blind_index
 from members.models import CapitalCreditAllocation, FinancialAccount, Member, User
 from members.services import name_search_form
+
+# What an opening records when the clerk verified identity (redflags V1 holds an opening without it).
+VERIFIED_CHECKLIST = {"identity_document_reviewed": True, "documents_seen": ["drivers_licence"]}
 
 
 class UserFactory(factory.django.DjangoModelFactory):

@@ -22,6 +22,7 @@ from accounts.services.activity import (
     statement_notice_record,
 )
 from accounts.services.covered_accounts import (
+    IDENTITY_DOCUMENT_TYPES,
     account_close,
     account_deny,
     account_open,
@@ -35,6 +36,7 @@ from accounts.services.covered_accounts import (
 from accounts.services.premises import meter_install, premise_change_field_notes, premise_create
 
 __all__ = [
+    "IDENTITY_DOCUMENT_TYPES",
     "account_close",
     "account_deny",
     "account_open",

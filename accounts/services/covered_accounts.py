@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from accounts.models import Account, AuthorizedParty, Premise
 from accounts.services.common import require_reason, send_change
-from members import validation
+from members import guards, validation
 from members.actors import Actor, signed_in_user
 from members.audit import audit_record
 from members.crypto import blind_index_or_empty, nfkc
@@ -23,6 +23,43 @@ from members.signals import account_opening
 
 # --- Covered accounts ----------------------------------------------------------------------------------
 
+# Detection at opening, step (1) of the Red Flags program: the identifying information required before
+# an account is opened. A person: date of birth, residential address and an identification number (SSN,
+# driver's licence or other identification); a business: its principal place of business and its
+# taxpayer number (the legal name is required of every member by the registry).
+# The identity documents staff may record as seen (step 2; step 3 for a business), in the checklist's
+# ``documents_seen``.
+IDENTITY_DOCUMENT_TYPES = {
+    "drivers_licence": "Driver's licence",
+    "state_id": "State identification card",
+    "passport": "Passport",
+    "alien_registration_card": "Alien registration card",
+    "military_id": "Military identification",
+    "business_registration": "Articles of incorporation / business registration",
+    "ein_letter": "IRS EIN assignment letter",
+    "business_licence": "Business licence",
+}
+
+
+def _missing_identifying_information(member: Member) -> dict[str, str]:
+    """``{field: what the program requires}`` for each piece of step (1) the member's record lacks."""
+    missing: dict[str, str] = {}
+    if not (member.mailing_line1 and member.mailing_city and member.mailing_state and member.mailing_postal_code):
+        place = "principal place of business" if member.kind == Member.Kind.BUSINESS else "residential address"
+        missing["mailing_line1"] = f"The {place} is required to open an account."
+    if member.kind == Member.Kind.BUSINESS:
+        if not member.tin:
+            missing["tin"] = "A business's taxpayer identification number (EIN) is required to open an account."
+        return missing
+    if not member.date_of_birth:
+        missing["date_of_birth"] = "The date of birth is required to open an account for a person."
+    if not (member.ssn or member.drivers_licence_number or member.passport_number or member.alien_registration_number):
+        missing["ssn"] = (
+            "An identification number is required to open an account for a person: SSN, driver's licence, "
+            "passport or alien registration number."
+        )
+    return missing
+
 
 def account_open(
     *,
@@ -31,16 +68,23 @@ def account_open(
     premise: Premise | None = None,
     account_number: str | None = None,
     checklist: dict | None = None,
+    acknowledgement: str = "",
 ) -> Account:
     """Open a covered account, letting the Red Flags program decide first.
 
     The account is created ``pending`` and ``account_opening`` is sent inside the transaction.
     Receivers may set ``on_hold`` (identity to be verified: the account stays pending),
     ``red_flag_warning`` or ``status = "denied"`` on the instance; this service reads them back.
-    ``checklist`` records what the clerk verified (e.g. ``{"id_document": "drivers_licence",
-    "id_document_checked": True}``) and is passed to receivers unchanged.
+    ``checklist`` records what the clerk verified (e.g. ``{"documents_seen": ["drivers_licence"],
+    "id_document_checked": True}``; ``IDENTITY_DOCUMENT_TYPES``) and is passed to receivers unchanged; an
+    opening without a recorded verification is held by the Red Flags program.
+    The program's required identifying information (step 1) must be on the member's record first: a
+    ``ValidationError`` names each missing field and nothing is written. ``acknowledgement``: the acting
+    staff member's note on an open "Red Flag Exists" warning (``members.guards``).
     """
     errors = validation.Collector()
+    for field, message in _missing_identifying_information(member).items():
+        errors.add(field, message)
     if member.status == Member.Status.FORMER:
         errors.add("member", "A former member must rejoin before opening an account.")
     if account_number and Account.objects.filter(account_number=account_number).exists():
@@ -50,6 +94,7 @@ def account_open(
     errors.raise_if_errors()
     checklist = dict(checklist or {})
     with transaction.atomic():
+        guards.check(action=guards.ACCOUNT_OPEN, member=member, actor=actor, acknowledgement=acknowledgement)
         account = Account(
             member=member,
             premise=premise,
@@ -201,7 +246,14 @@ def _save_account(*, actor: Actor, account: Account, event: str, fields: list[st
 
 
 def authorized_party_add(
-    *, actor: Actor, account: Account, name: str, relationship: str = "", phone: str = "", email: str = ""
+    *,
+    actor: Actor,
+    account: Account,
+    name: str,
+    relationship: str = "",
+    phone: str = "",
+    email: str = "",
+    acknowledgement: str = "",
 ) -> AuthorizedParty:
     collector = validation.Collector()
     clean_name = " ".join(nfkc(name).split())
@@ -223,6 +275,13 @@ def authorized_party_add(
         added_by=signed_in_user(actor),
     )
     with transaction.atomic():
+        guards.check(
+            action=guards.AUTHORIZED_PARTY,
+            member=account.member,
+            account=account,
+            actor=actor,
+            acknowledgement=acknowledgement,
+        )
         party.save(force_insert=True)
         audit_record(
             actor=actor,

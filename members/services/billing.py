@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from members import validation
+from members import guards, validation
 from members.actors import Actor
 from members.audit import audit_record
 from members.crypto import blind_index, nfkc
@@ -29,6 +29,7 @@ def financial_account_add(
     account_number: str = "",
     card_token: str = "",
     card_last4: str = "",
+    acknowledgement: str = "",
 ) -> FinancialAccount:
     collector = validation.Collector()
     financial = FinancialAccount(member=member, kind=kind, institution_name=nfkc(institution_name))
@@ -48,6 +49,7 @@ def financial_account_add(
     else:
         raise ValidationError({"kind": ["Choose bank or card."]})
     with transaction.atomic():
+        guards.check(action=guards.BANK_CHANGE, member=member, actor=actor, acknowledgement=acknowledgement)
         financial.save(force_insert=True)
         audit_record(
             actor=actor,
@@ -67,13 +69,16 @@ def financial_account_add(
 
 
 def financial_account_remove(
-    *, actor: Actor, financial_account: FinancialAccount, reason: str = ""
+    *, actor: Actor, financial_account: FinancialAccount, reason: str = "", acknowledgement: str = ""
 ) -> FinancialAccount:
     if not financial_account.is_active:
         return financial_account
-    financial_account.is_active = False
-    financial_account.removed_at = timezone.now()
     with transaction.atomic():
+        guards.check(
+            action=guards.BANK_CHANGE, member=financial_account.member, actor=actor, acknowledgement=acknowledgement
+        )
+        financial_account.is_active = False
+        financial_account.removed_at = timezone.now()
         financial_account.save(update_fields=["is_active", "removed_at"])
         audit_record(
             actor=actor,

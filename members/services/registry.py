@@ -16,7 +16,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from members import identifiers, validation
+from members import guards, identifiers, validation
 from members.actors import Actor
 from members.audit import audit_record
 from members.crypto import blind_index, blind_index_or_empty, nfkc
@@ -215,8 +215,12 @@ def _save_and_announce(
     new: dict,
     reason: str = "",
     detail: dict | None = None,
+    guard: str | None = None,
+    acknowledgement: str = "",
 ) -> Member:
     with transaction.atomic():
+        if guard is not None:  # a refused action raises before anything is written
+            guards.check(action=guard, member=member, actor=actor, acknowledgement=acknowledgement)
         member.save(update_fields=[*fields, "updated_at"])
         audit_record(actor=actor, action=event, obj=member, fields=fields, reason=reason, detail=detail)
         announce(
@@ -240,7 +244,9 @@ def member_change_address(
     state: str,
     postal_code: str,
     reason: str = "",
+    acknowledgement: str = "",
 ) -> Member:
+    """``acknowledgement``: the acting staff member's note on an open Red Flag warning (members.guards)."""
     collector = validation.Collector()
     address = collector.require(clean_address(collector, "mailing_", line1, line2, city, state, postal_code))
     old = {"address": member.address_index}
@@ -255,6 +261,8 @@ def member_change_address(
         old=old,
         new={"address": member.address_index},
         reason=reason,
+        guard=guards.CONTACT_CHANGE,
+        acknowledgement=acknowledgement,
     )
 
 
@@ -275,7 +283,9 @@ def member_change_name(*, actor: Actor, member: Member, legal_name: str, reason:
     )
 
 
-def member_change_phone(*, actor: Actor, member: Member, phone: str, reason: str = "") -> Member:
+def member_change_phone(
+    *, actor: Actor, member: Member, phone: str, reason: str = "", acknowledgement: str = ""
+) -> Member:
     value = ""
     if phone:
         collector = validation.Collector()
@@ -292,10 +302,14 @@ def member_change_phone(*, actor: Actor, member: Member, phone: str, reason: str
         old=old,
         new={"phone": member.phone_index},
         reason=reason,
+        guard=guards.CONTACT_CHANGE,
+        acknowledgement=acknowledgement,
     )
 
 
-def member_change_email(*, actor: Actor, member: Member, email: str, reason: str = "") -> Member:
+def member_change_email(
+    *, actor: Actor, member: Member, email: str, reason: str = "", acknowledgement: str = ""
+) -> Member:
     value = ""
     if email:
         collector = validation.Collector()
@@ -312,6 +326,8 @@ def member_change_email(*, actor: Actor, member: Member, email: str, reason: str
         old=old,
         new={"email": member.email_index},
         reason=reason,
+        guard=guards.CONTACT_CHANGE,
+        acknowledgement=acknowledgement,
     )
 
 

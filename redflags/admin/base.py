@@ -24,6 +24,19 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+class ReadOnlyInline(admin.TabularInline):
+    """History shown on its parent's page: every field read-only, nothing added or deleted here."""
+
+    extra = 0
+    can_delete = False
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.fields or ()
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
 class RecordOnlyAdmin(ReadOnlyAdmin):
     """Added through a service (the add permission decides who), read-only afterwards."""
 

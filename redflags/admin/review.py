@@ -16,6 +16,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from redflags.admin.base import ReadOnlyAdmin
+from redflags.cases.services import hold_release_request, release_awaits_approval
 from redflags.models import Flag, Response, ReviewItem, RiskAssessment
 from redflags.services.program import has_current_training
 from redflags.services.review import review_respond
@@ -133,6 +134,11 @@ class ReviewItemAdmin(ReadOnlyAdmin):
         form = ResponseForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             try:
+                if form.cleaned_data["kind"] == Response.Kind.RELEASE_HOLD and not release_awaits_approval(item):
+                    # The first person asks; a second trained person's "release" approves and releases.
+                    hold_release_request(actor=request.user, item=item, notes=form.cleaned_data["notes"])
+                    messages.success(request, "Release asked: a second trained person must approve it.")
+                    return redirect("admin:redflags_reviewitem_change", item.pk)
                 review_respond(item=item, actor=request.user, **form.cleaned_data)
             except ValidationError as exc:
                 form.add_error(None, "; ".join(exc.messages))

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import datetime
 import logging
+import re
 import uuid
 
 from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Account, Bill
+from members import crypto
 from members.actors import Actor, actor_id_of, signed_in_user
 from members.audit import audit_record
 from members.signals import RegistryChange
@@ -121,7 +123,11 @@ def assessment_create(
     )
     queued = result.outcome != Outcome.RECORD
     if queued:
-        ReviewItem.objects.create(assessment=assessment, member=member, account=account, outcome=result.outcome)
+        # redflags.cases.services imports this package's program module: imported here, not at the top.
+        from redflags.cases.services import case_for_alert
+
+        item = ReviewItem.objects.create(assessment=assessment, member=member, account=account, outcome=result.outcome)
+        case_for_alert(item=item)
     audit_record(
         actor=None,
         actor_label="system:redflags",
@@ -156,6 +162,8 @@ def opening_assess(
     Sets ``red_flag_warning`` / ``on_hold`` / ``status_reason`` on the instance; the registry saves.
     """
     fields = checklist_fields(checklist)
+    if isinstance(checklist, dict):
+        fields.update(document_comparisons(account.member, checklist))
     recorder = signed_in_user(actor)
     if fields and account.pk and recorder is not None:
         # The account was created a moment ago in this transaction: it has no checklist yet.
@@ -179,6 +187,33 @@ def opening_assess(
         if hasattr(account, "status_reason"):
             account.status_reason = f"Held pending identity verification (Red Flags assessment #{assessment.pk})"
     return assessment
+
+
+def _name_words(name: str) -> set[str]:
+    return {word for word in re.split(r"[^0-9A-Z]+", crypto.nfkc(name).upper()) if len(word) > 1}
+
+
+def document_comparisons(member, checklist: dict) -> dict:
+    """B1/B2 as comparisons the software makes: what the clerk read off the identity document
+    (``document_name``, ``document_date_of_birth``) against the registry. Only the results are kept;
+    the values read are dropped here (they are never stored, logged or put in evidence)."""
+    results: dict = {}
+    name = str(checklist.get("document_name") or "").strip()
+    if name:
+        # A middle name or initial may be on one and not the other; every word of the shorter must be
+        # in the longer (initials ignored), so "JANE Q DOE" matches "Jane Doe" but not "John Doe".
+        on_document, on_record = _name_words(name), _name_words(member.legal_name)
+        shorter, longer = sorted((on_document, on_record), key=len)
+        results["document_name_matches"] = bool(shorter) and shorter <= longer
+    born = checklist.get("document_date_of_birth")
+    if born and member.date_of_birth:
+        if isinstance(born, str):
+            try:
+                born = datetime.date.fromisoformat(born)
+            except ValueError:
+                born = None
+        results["document_date_of_birth_matches"] = born == member.date_of_birth if born else False
+    return results
 
 
 def _json_safe(data: dict) -> dict:

@@ -75,17 +75,36 @@ CALLER_ITEMS: dict[str, Callable[[Member, Any], bool]] = {
 }
 
 
+# Independent factors: what only the member should know (SSN last 4, date of birth) and where the
+# member can be reached (address, phone). Address and phone are both in a phone book and caller ID can
+# be spoofed, so a verification passes only with at least two matching factors of which at least one
+# is a knowledge factor: never on the phone number alone, nor on address and phone together.
+KNOWLEDGE_FACTORS = frozenset({"ssn_last4", "date_of_birth"})
+FACTORS_NEEDED = 2
+
+
+def caller_verification_passed(results: dict[str, bool]) -> bool:
+    """Every stated item matched, at least two did, and at least one is a knowledge factor."""
+    matched = {item for item, ok in results.items() if ok}
+    return all(results.values()) and len(matched) >= FACTORS_NEEDED and bool(matched & KNOWLEDGE_FACTORS)
+
+
 def caller_verify(*, member: Member, staff: User, stated: dict) -> dict[str, bool]:
     """Compare what the caller states with the record; answer match / no match per item.
 
-    Only items the caller stated are checked. Nothing stated is stored or returned. Repeated failures
-    within the program's window raise B8 (inconsistent with what is on file). ``staff`` is the actor:
-    a signed-in staff member (the page requires the ``verify_caller`` permission).
+    Only items the caller stated are checked; at least two, one of them the SSN last 4 or the date
+    of birth (``caller_verification_passed``). Nothing stated is stored or returned; the attempt keeps
+    which factors passed. Repeated failures within the program's window raise B8 (inconsistent with
+    what is on file). ``staff`` is the actor: a signed-in staff member (``verify_caller`` permission).
     """
-    results = {item: matches(member, stated[item]) for item, matches in CALLER_ITEMS.items() if stated.get(item)}
-    if not results:
-        raise ValidationError("enter at least one item the caller stated")
-    passed = all(results.values())
+    given = {item for item in CALLER_ITEMS if stated.get(item)}
+    if len(given) < FACTORS_NEEDED or not given & KNOWLEDGE_FACTORS:
+        raise ValidationError(
+            "ask the caller for at least two items, one of them the SSN last 4 or the date of birth: "
+            "a phone number (or an address) alone never verifies a caller"
+        )
+    results = {item: matches(member, stated[item]) for item, matches in CALLER_ITEMS.items() if item in given}
+    passed = caller_verification_passed(results)
     settings = engine.program_settings()
     with transaction.atomic():
         attempt = CallerVerificationAttempt.objects.create(member=member, staff=staff, results=results, passed=passed)
@@ -98,6 +117,7 @@ def caller_verify(*, member: Member, staff: User, stated: dict) -> dict[str, boo
                 "member_id": member.pk,
                 "passed": passed,
                 "results": {key: ("match" if ok else "no match") for key, ok in results.items()},
+                "factors_passed": sorted(key for key, ok in results.items() if ok),
             },
         )
         if not passed:

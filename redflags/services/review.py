@@ -106,6 +106,14 @@ def _needs_verification_notes(case: Case) -> None:
         raise ValidationError("note how the identity was verified")
 
 
+def _second_approver(case: Case) -> None:
+    """A genuine second approver: someone else asked for this release (cases.services.hold_release_request)."""
+    # redflags.cases.services imports this package's program module: imported here, not at the top.
+    from redflags.cases.services import hold_release_approval
+
+    hold_release_approval(item=case.item, approver=case.actor)
+
+
 # --- effects on the account, through the registry's services ------------------------------------------
 
 
@@ -142,7 +150,9 @@ RESPONSES: dict[str, ResponseRule] = {
     Response.Kind.NOTIFY_LAW_ENFORCEMENT: ResponseRule((_needs_agency_and_case_number,)),
     Response.Kind.NO_RESPONSE: ResponseRule((_needs_justification, _not_on_hold), resolves=True),
     Response.Kind.RELEASE_HOLD: ResponseRule(
-        (_needs_account, _on_hold, _not_the_opener, _needs_verification_notes), effect=_release, resolves=True
+        (_needs_account, _on_hold, _not_the_opener, _needs_verification_notes, _second_approver),
+        effect=_release,
+        resolves=True,
     ),
 }
 

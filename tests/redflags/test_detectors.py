@@ -16,15 +16,20 @@ from accounts import services as account_services
 from accounts.models import Account
 from members import services as member_services
 from redflags import context, detectors, engine, events, services
-from redflags.models import ConsumerReportAlert, KnownFraudEntry, ObservedEvent, RiskAssessment, SecurityIncident
+from redflags.models import ConsumerReportAlert, KnownFraudEntry, RiskAssessment, SecurityIncident
 from tests.factories import BillFactory, MemberFactory, OpenAccountFactory, PaymentFactory
 
 pytestmark = pytest.mark.django_db
 
 
+VERIFIED = {"identity_document_reviewed": True, "documents_seen": ["drivers_licence"]}
+
+
 def open_account(member, actor, **checklist) -> Account:
+    # A member with an open "Red Flag Exists" item (a notice, a CRA alert) needs the clerk's
+    # acknowledgement to open another account (members.guards); ignored when there is none.
     return account_services.account_open(
-        actor=actor, member=member, checklist=checklist or {"identity_document_reviewed": True}
+        actor=actor, member=member, checklist={**VERIFIED, **checklist}, acknowledgement="identity checked in person"
     )
 
 
@@ -309,9 +314,12 @@ def test_b7_does_not_fire_without_a_reminder_or_when_complete(csr):
     )
 
 
-def test_b7_counts_a_missing_birth_date_on_file(csr):
-    account = open_account(MemberFactory(date_of_birth=None), csr, reminded_of_missing_information=True)
-    assert "B7_INCOMPLETE_AFTER_REMINDER" in opening_codes(account)
+def test_b7_a_missing_birth_date_on_file_is_now_refused_by_the_opening_service(csr):
+    # Detection step (1) is enforced before scoring (issue 16): the opening names what is missing.
+    from django.core.exceptions import ValidationError
+
+    with pytest.raises(ValidationError, match="date of birth"):
+        open_account(MemberFactory(date_of_birth=None), csr, reminded_of_missing_information=True)
 
 
 def test_b8_does_not_fire_on_a_clean_opening(csr):
@@ -322,12 +330,15 @@ def test_b8_does_not_fire_on_a_clean_opening(csr):
 
 
 def test_c1_party_added_days_after_an_address_change(csr, django_capture_on_commit_callbacks):
+    from django.db import connection
+
     account = OpenAccountFactory()
-    ObservedEvent.objects.create(
-        event="member.address_changed",
-        member_id=account.member_id,
-        occurred_at=timezone.now() - datetime.timedelta(days=6),
-    )
+    with connection.cursor() as cursor:  # the committed history: the address change's audit row, 6 days ago
+        cursor.execute(
+            "INSERT INTO members_auditevent (at, actor_label, action, object_type, object_id, fields, detail, reason) "
+            "VALUES (%s, 'casey', 'member.address_changed', 'members.member', %s, '[]', '{}', '')",
+            [timezone.now() - datetime.timedelta(days=6), str(account.member_id)],
+        )
     with django_capture_on_commit_callbacks(execute=True):
         account_services.authorized_party_add(actor=csr, account=account, name="New Person", relationship="friend")
     assessment = latest("account.party_added")
@@ -353,12 +364,15 @@ def test_c1_name_change_right_after_an_address_change_through_the_registry(csr, 
 
 
 def test_c1_does_not_fire_when_the_address_change_is_old(csr, django_capture_on_commit_callbacks):
+    from django.db import connection
+
     account = OpenAccountFactory()
-    ObservedEvent.objects.create(
-        event="member.address_changed",
-        member_id=account.member_id,
-        occurred_at=timezone.now() - datetime.timedelta(days=45),
-    )
+    with connection.cursor() as cursor:  # the committed history: the address change's audit row, 45 days ago
+        cursor.execute(
+            "INSERT INTO members_auditevent (at, actor_label, action, object_type, object_id, fields, detail, reason) "
+            "VALUES (%s, 'casey', 'member.address_changed', 'members.member', %s, '[]', '{}', '')",
+            [timezone.now() - datetime.timedelta(days=45), str(account.member_id)],
+        )
     with django_capture_on_commit_callbacks(execute=True):
         account_services.authorized_party_add(actor=csr, account=account, name="New Person")
     assert "C1_CHANGE_AFTER_ADDRESS_CHANGE" not in codes(latest("account.party_added"))
@@ -636,7 +650,7 @@ def test_an_opening_is_scored_in_a_handful_of_queries(csr, django_assert_max_num
     engine.settings_and_active_versions()  # a running process has the immutable versions cached
     # thresholds + active ids, one prefetch, observed event, assessment, audit row (chain head + row), checklist
     with django_assert_max_num_queries(7):
-        services.opening_assess(account=account, actor=csr, checklist={"identity_document_reviewed": True})
+        services.opening_assess(account=account, actor=csr, checklist=VERIFIED)
 
 
 @pytest.mark.parametrize(

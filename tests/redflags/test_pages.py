@@ -20,7 +20,7 @@ from redflags.models import (
     Rule,
     RuleVersion,
 )
-from tests.factories import MemberFactory, OpenAccountFactory
+from tests.factories import VERIFIED_CHECKLIST, MemberFactory, OpenAccountFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -102,7 +102,7 @@ def test_two_failures_or_passing_attempts_raise_nothing(client, csr, caller_memb
 def test_caller_verification_with_nothing_stated_is_refused_and_logs_nothing(client, csr, caller_member):
     client.force_login(csr)
     response = client.post(CALLER, {"member_number": caller_member.member_number})
-    assert response.status_code == 200 and b"at least one item" in response.content
+    assert response.status_code == 200 and b"at least two items" in response.content
     assert not CallerVerificationAttempt.objects.exists()
 
 
@@ -135,7 +135,9 @@ class TestCallerVerificationDenials:
 @pytest.fixture
 def busy_year(csr, analyst, program_admin):
     first = MemberFactory()
-    account = account_services.account_open(actor=csr, member=MemberFactory(ssn=first.ssn))
+    account = account_services.account_open(
+        actor=csr, member=MemberFactory(ssn=first.ssn), checklist=VERIFIED_CHECKLIST
+    )
     item = ReviewItem.objects.get(account=account)
     services.review_respond(item=item, actor=analyst, kind="do_not_open", notes="could not verify")
     other = OpenAccountFactory()
@@ -236,7 +238,9 @@ class TestAnnualReviewDenials:
 @pytest.fixture
 def queued(csr):
     first = MemberFactory()
-    account = account_services.account_open(actor=csr, member=MemberFactory(ssn=first.ssn))
+    account = account_services.account_open(
+        actor=csr, member=MemberFactory(ssn=first.ssn), checklist=VERIFIED_CHECKLIST
+    )
     return ReviewItem.objects.get(account=account)
 
 
@@ -250,11 +254,17 @@ def test_an_analyst_sees_the_queue_with_rules_and_versions(client, analyst, queu
     assert detail.status_code == 200 and b"SSN matches member" in detail.content
 
 
-def test_an_analyst_releases_a_hold_from_the_admin(client, analyst, queued):
+def test_an_analyst_releases_a_hold_from_the_admin_with_a_second_approver(client, analyst, queued, staff):
+    from members import roles
+
     client.force_login(analyst)
     url = f"/admin/redflags/reviewitem/{queued.pk}/respond/"
     assert client.get(url).status_code == 200
     response = client.post(url, {"kind": "release_hold", "notes": "verified the licence in person"})
+    assert response.status_code == 302
+    assert Account.objects.get(pk=queued.account_id).on_hold  # asked, not yet approved
+    client.force_login(staff("ana2", roles.RED_FLAG_ANALYST))
+    response = client.post(url, {"kind": "release_hold", "notes": "approved: the licence copy is on file"})
     assert response.status_code == 302
     assert Account.objects.get(pk=queued.account_id).status == "open"
 

@@ -18,7 +18,7 @@ from members.signals import EVENTS
 from redflags import engine, services
 from redflags.models import ObservedEvent, ProgramChange, Response, ReviewItem, RiskAssessment, Rule, RuleVersion
 from redflags.services.review import RESPONSES
-from tests.factories import BillFactory, MemberFactory, OpenAccountFactory, PaymentFactory
+from tests.factories import VERIFIED_CHECKLIST, BillFactory, MemberFactory, OpenAccountFactory, PaymentFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -149,7 +149,7 @@ def test_an_opening_is_scored_before_the_account_opens(csr):
 
     account_opening.connect(spy)
     try:
-        account_services.account_open(actor=csr, member=MemberFactory())
+        account_services.account_open(actor=csr, member=MemberFactory(), checklist=VERIFIED_CHECKLIST)
     finally:
         account_opening.disconnect(spy)
     assert seen == {"status": "pending", "assessed": True}
@@ -163,7 +163,9 @@ def test_the_program_administrator_sets_thresholds_and_they_change_the_outcome(c
         actor=program_admin, warn_threshold=10, hold_threshold=90, reason="household review"
     )
     spouse = MemberFactory()
-    account = account_services.account_open(actor=csr, member=MemberFactory(phone=spouse.phone))
+    account = account_services.account_open(
+        actor=csr, member=MemberFactory(phone=spouse.phone), checklist=VERIFIED_CHECKLIST
+    )
     assessment = RiskAssessment.objects.get(account=account)
     assert assessment.outcome == "warn" and assessment.warn_threshold == 10
     assert account.red_flag_warning and not account.on_hold and account.status == "open"
@@ -181,7 +183,7 @@ def test_an_analyst_cannot_set_thresholds(analyst):
 
 
 def test_record_only_leaves_the_account_alone(csr):
-    account = account_services.account_open(actor=csr, member=MemberFactory())
+    account = account_services.account_open(actor=csr, member=MemberFactory(), checklist=VERIFIED_CHECKLIST)
     assert RiskAssessment.objects.get(account=account).outcome == "record"
     assert not ReviewItem.objects.exists()
 
@@ -192,7 +194,9 @@ def test_record_only_leaves_the_account_alone(csr):
 @pytest.fixture
 def held_item(csr):
     first = MemberFactory()
-    account = account_services.account_open(actor=csr, member=MemberFactory(ssn=first.ssn))
+    account = account_services.account_open(
+        actor=csr, member=MemberFactory(ssn=first.ssn), checklist=VERIFIED_CHECKLIST
+    )
     return ReviewItem.objects.get(account=account)
 
 
@@ -205,7 +209,12 @@ def warned_item(analyst):
     return ReviewItem.objects.get(account=account)
 
 
-def test_release_hold_after_verification_opens_the_account(held_item, analyst):
+def test_release_hold_after_verification_opens_the_account(held_item, analyst, staff):
+    from members import roles
+    from redflags.cases.services import hold_release_request
+
+    # A genuine second approver: another trained analyst asked for the release first.
+    hold_release_request(actor=staff("ana2", roles.RED_FLAG_ANALYST), item=held_item, notes="saw the licence")
     response = services.review_respond(
         item=held_item, actor=analyst, kind="release_hold", notes="verified licence in person"
     )
@@ -383,7 +392,9 @@ def test_a_live_rule_version_cannot_be_edited_even_in_sql():
 
 def test_draft_dry_run_activate_and_retire(program_admin, csr):
     spouse = MemberFactory()
-    account = account_services.account_open(actor=csr, member=MemberFactory(phone=spouse.phone))
+    account = account_services.account_open(
+        actor=csr, member=MemberFactory(phone=spouse.phone), checklist=VERIFIED_CHECKLIST
+    )
     assert not account.red_flag_warning
     rule = Rule.objects.get(code="B6_ADDRESS_OR_PHONE_SHARED")
     draft = services.rule_version_draft(actor=program_admin, rule=rule, weight=45, notes="queue shared phones")
@@ -396,13 +407,17 @@ def test_draft_dry_run_activate_and_retire(program_admin, csr):
     rule.refresh_from_db()
     assert rule.active_version.number == 2
     assert RuleVersion.objects.get(rule=rule, number=1).status == "retired"
-    later = account_services.account_open(actor=csr, member=MemberFactory(phone=spouse.phone))
+    later = account_services.account_open(
+        actor=csr, member=MemberFactory(phone=spouse.phone), checklist=VERIFIED_CHECKLIST
+    )
     fired = RiskAssessment.objects.get(account=later).fired
     assert [(item["code"], item["version"]) for item in fired] == [("B6_ADDRESS_OR_PHONE_SHARED", 2)]
     # the earlier decision still references version 1
     assert RiskAssessment.objects.get(account=account).fired[0]["version"] == 1
     services.rule_version_retire(actor=program_admin, version=rule.active_version, reason="too noisy")
-    third = account_services.account_open(actor=csr, member=MemberFactory(phone=spouse.phone))
+    third = account_services.account_open(
+        actor=csr, member=MemberFactory(phone=spouse.phone), checklist=VERIFIED_CHECKLIST
+    )
     assert RiskAssessment.objects.get(account=third).fired == []
 
 

@@ -120,7 +120,11 @@ def test_accounts_open_and_close_through_the_api(api, csr, billing_clerk):
         .status_code
         == 403
     )
-    response = _as(api, csr).post("/api/accounts/", {"member": member.pk, "premise": premise.pk}, format="json")
+    response = _as(api, csr).post(
+        "/api/accounts/",
+        {"member": member.pk, "premise": premise.pk, "checklist": factories.VERIFIED_CHECKLIST},
+        format="json",
+    )
     assert response.status_code == 201 and response.json()["status"] == "open"
     account_id = response.json()["id"]
     assert api.post(f"/api/accounts/{account_id}/close/", {"reason": "moved out"}, format="json").status_code == 200

@@ -14,6 +14,7 @@ from django.db import connection
 
 from accounts import services as account_services
 from members import services
+from tests.factories import VERIFIED_CHECKLIST
 
 # Committed data (pg_dump reads from another session). ``available_apps`` makes the flush after the test
 # TRUNCATE ... CASCADE, which the usage app's raw-SQL partitioned table (a foreign key to meters) needs.
@@ -60,7 +61,7 @@ def _plant(csr):
         meter_reading_notes="Rottweiler named Brutus",
         dog_warning=True,
     )
-    account_services.account_open(actor=csr, member=person, premise=premise)
+    account_services.account_open(actor=csr, member=person, premise=premise, checklist=VERIFIED_CHECKLIST)
     services.member_change_identifiers(actor=csr, member=business, tin="82-4617395")
     return person
 

@@ -63,7 +63,9 @@ def _plant(csr):
         gate_code="1942#",
         meter_reading_notes="Dog in the yard",
     )
-    account = account_services.account_open(actor=csr, member=members[1], premise=premise)
+    account = account_services.account_open(
+        actor=csr, member=members[1], premise=premise, checklist=factories.VERIFIED_CHECKLIST
+    )
     party = account_services.authorized_party_add(actor=csr, account=account, name="Pat Party", phone="309-555-0188")
     mail = account_services.returned_mail_record(actor=csr, member=members[1], returned_on=datetime.date(2026, 10, 1))
     return members, bank, premise, party, mail

@@ -177,7 +177,10 @@ def test_opening_an_account_lets_red_flags_decide_while_it_is_pending(csr, openi
     premise = factories.PremiseFactory()
 
     account = account_services.account_open(
-        actor=csr, member=member, premise=premise, checklist={"id_document_checked": True}
+        actor=csr,
+        member=member,
+        premise=premise,
+        checklist={"id_document_checked": True, "id_document": "drivers_licence"},
     )
 
     assert seen_status == ["pending"]
