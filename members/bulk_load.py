@@ -113,7 +113,6 @@ _MEMBER_OWN = (
     "applied_on",
     "joined_on",
     "left_on",
-    "retain_until",
     "user_id",
     "employer_name",
     "deposit_required",
@@ -121,9 +120,7 @@ _MEMBER_OWN = (
     "updated_at",
 )
 MEMBER_COLUMNS = (*_MEMBER_OWN, *MEMBER_DECLARED.columns)
-MEMBER_NULLABLE = (
-    frozenset({"applied_on", "joined_on", "left_on", "retain_until", "user_id"}) | MEMBER_DECLARED.encrypted
-)
+MEMBER_NULLABLE = frozenset({"applied_on", "joined_on", "left_on", "user_id"}) | MEMBER_DECLARED.encrypted
 
 
 def member_row(

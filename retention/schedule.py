@@ -1,11 +1,10 @@
 """Periodic Celery jobs of this app, merged into CELERY_BEAT_SCHEDULE by config/settings.py.
 
 Plain data only: settings import this module before Django is set up.
+
+The nightly purge is *not* here: entries here are rewritten in the database at every beat start, and
+the purge's time is staff's to edit in the admin (Periodic tasks → ``retention-nightly``, a crontab in
+``settings.TIME_ZONE``). Migration ``0002`` creates it once, at 02:30 local time.
 """
 
-from celery.schedules import crontab
-
-BEAT_SCHEDULE: dict = {
-    # 02:30 local time, when the co-op's staff are not working records.
-    "retention-nightly": {"task": "retention.run_due_purges", "schedule": crontab(hour=2, minute=30)},
-}
+BEAT_SCHEDULE: dict = {}
