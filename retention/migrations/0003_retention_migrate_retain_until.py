@@ -26,6 +26,11 @@ def _automatic(left_on: dt.date) -> dt.date:
     return left_on.replace(year=left_on.year + AUTOMATIC_YEARS)
 
 
+def becomes_hold(left_on, retain_until: dt.date, today: dt.date) -> bool:
+    """An explicit date still to come becomes a hold; an automatic or past date becomes nothing."""
+    return not ((left_on is not None and retain_until == _automatic(left_on)) or retain_until < today)
+
+
 def migrate_dates(apps, schema_editor):
     Member = apps.get_model("members", "Member")
     Hold = apps.get_model("retention", "Hold")
@@ -34,7 +39,7 @@ def migrate_dates(apps, schema_editor):
     for pk, left_on, retain_until in Member.objects.filter(retain_until__isnull=False).values_list(
         "pk", "left_on", "retain_until"
     ):
-        if (left_on is not None and retain_until == _automatic(left_on)) or retain_until < today:
+        if not becomes_hold(left_on, retain_until, today):
             continue
         holds.append(
             Hold(
