@@ -171,7 +171,7 @@ def execute_run(
             while True:
                 with transaction.atomic():
                     ids, detail = step()
-                    if ids:
+                    if ids or detail.get("held_rows_destroyed"):
                         recorder.batch(ids, detail)
                 if single_pass or len(ids) < batch_size:
                     break
