@@ -44,7 +44,7 @@ def held_meter_ids(*, exclude_hold: int | None = None) -> list[int]:
 
 def held_ranges(category: str, *, exclude_hold: int | None = None) -> list[tuple[dt.date, dt.date]]:
     holds = active_holds(exclude_hold=exclude_hold).filter(scope=Hold.Scope.CATEGORY, category=category)
-    return [(hold.date_from, hold.date_to or dt.date.max) for hold in holds]
+    return [(hold.date_from or dt.date.min, hold.date_to or dt.date.max) for hold in holds]
 
 
 def candidates(purgeable: Purgeable, cutoff: dt.date | None, *, exclude_hold: int | None = None) -> QuerySet:
@@ -76,9 +76,10 @@ def preview_category(category: str, cutoff: dt.date, *, hold: Hold | None = None
     purgeable = PURGEABLES[category]
     queryset = candidates(purgeable, cutoff, exclude_hold=hold.pk if hold else None)
     if hold is not None:
-        queryset = _only_under(queryset, purgeable, hold)
-        if queryset is None:
+        under = _only_under(queryset, purgeable, hold)
+        if under is None:
             return {"count": 0, "oldest": None}
+        queryset = under
     queryset = queryset.order_by()
     return {
         "count": queryset.values("pk").distinct().count(),
@@ -91,9 +92,10 @@ def _only_under(queryset: QuerySet, purgeable: Purgeable, hold: Hold) -> QuerySe
         if hold.category != purgeable.category:
             return None
         return queryset.filter(**{f"{purgeable.date_field}__range": (hold.date_from, hold.date_to or dt.date.max)})
-    member_ids = (
-        [hold.member_id] if hold.scope == Hold.Scope.MEMBER else [Account.objects.get(pk=hold.account_id).member_id]
-    )
+    if hold.scope == Hold.Scope.MEMBER and hold.member_id is not None:
+        member_ids = [hold.member_id]
+    else:
+        member_ids = list(Account.objects.filter(pk=hold.account_id or 0).values_list("member_id", flat=True))
     account_ids = list(Account.objects.filter(member_id__in=member_ids).values_list("pk", flat=True))
     scope = Q()
     if purgeable.member_field:

@@ -16,7 +16,7 @@ from members.audit import audit_record
 from retention.models import PendingChange, PurgeRun, RetentionPolicy
 from retention.selectors import preview_all, preview_policy
 from retention.services.holds import release_hold
-from retention.services.policies import apply_policy, check_period, require_reason
+from retention.services.policies import apply_policy, check_period, requester, require_reason
 from retention.services.purge import check_category, retention_purge_category
 
 
@@ -40,7 +40,7 @@ def retention_purge_request(*, actor: Actor, category: str, reason: str) -> Pend
         category=category,
         reason=reason,
         preview=preview_all(only=category),
-        requested_by=signed_in_user(actor),
+        requested_by=requester(actor),
     )
     audit_record(
         actor=actor, action="retention.change_requested", obj=change, reason=reason, detail={"kind": change.kind}

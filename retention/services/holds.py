@@ -17,9 +17,9 @@ from members.models import Member
 from retention.models import Category, Hold, PendingChange
 from retention.registry import HOLD_SOURCES
 from retention.selectors import preview_all
-from retention.services.policies import require_reason
+from retention.services.policies import requester, require_reason
 
-AUTOMATIC_REASONS = {
+AUTOMATIC_REASONS: dict[str, str] = {
     Hold.Kind.OPEN_BALANCE: "Open balance on the account: bills and the member's identity are needed to collect it.",
     Hold.Kind.REDFLAGS_REVIEW: "Open Red Flags review item: the evidence is needed until the review is resolved.",
     Hold.Kind.CAPITAL_CREDITS: (
@@ -97,7 +97,7 @@ def retention_hold_request_release(*, actor: Actor, hold: Hold, reason: str) -> 
         hold=hold,
         reason=reason,
         preview=preview_all(hold=hold),
-        requested_by=signed_in_user(actor),
+        requested_by=requester(actor),
     )
     audit_record(actor=actor, action="retention.change_requested", obj=change, reason=reason, detail={"hold": hold.pk})
     return change
@@ -116,9 +116,7 @@ def release_hold(*, hold: Hold, actor: Actor, approver: Actor, reason: str) -> H
 
 def _sync_kind(kind: str, scope: str, wanted: set[int]) -> tuple[int, int]:
     field = "member_id" if scope == Hold.Scope.MEMBER else "account_id"
-    current = dict(
-        Hold.objects.filter(kind=kind, scope=scope, released_at=None).values_list(field, "pk")  # type: ignore[arg-type]
-    )
+    current = dict(Hold.objects.filter(kind=kind, scope=scope, released_at=None).values_list(field, "pk"))
     new = sorted(wanted - current.keys())
     gone = [pk for target, pk in current.items() if target not in wanted]
     Hold.objects.bulk_create(

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
 from members.actors import Actor, signed_in_user
 from members.audit import audit_record
+from members.models import User
 from retention.models import DEFAULT_BASIS, DEFAULT_RETENTION_DAYS, LEGAL_MINIMUM_DAYS, PendingChange, RetentionPolicy
 from retention.selectors import preview_policy
 
@@ -29,6 +30,14 @@ def check_period(category: str, retain_days: int) -> None:
                 ]
             }
         )
+
+
+def requester(actor: Actor) -> User:
+    """Who asks for a change that needs approval: a signed-in Privacy Officer, never the system."""
+    user = signed_in_user(actor)
+    if user is None or not user.has_perm("retention.approve_retention_change"):
+        raise PermissionDenied("Only a Privacy Officer asks for a retention change.")
+    return user
 
 
 def require_reason(reason: str, field: str = "reason") -> None:
@@ -57,7 +66,7 @@ def retention_policy_update(
             basis=basis,
             reason=reason,
             preview=preview_policy(policy.category, retain_days),
-            requested_by=signed_in_user(actor),
+            requested_by=requester(actor),
         )
         audit_record(
             actor=actor,
