@@ -14,7 +14,8 @@ from __future__ import annotations
 import datetime as dt
 
 from django.contrib.auth.hashers import make_password
-from django.db.models import F, Q, QuerySet
+from django.db.models import CharField, F, Q, QuerySet, Value
+from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
@@ -100,15 +101,14 @@ def _former_member_logins(cutoff: dt.date | None) -> QuerySet:
 
 def _deactivate_logins(ids: list[int]) -> None:
     # The unusable password also ends every session: Django checks each session against the password hash.
-    for pk in ids:
-        User.objects.filter(pk=pk).update(
-            is_active=False,
-            email="",
-            first_name="",
-            last_name="",
-            username=f"purged-{pk}",
-            password=make_password(None),
-        )
+    User.objects.filter(pk__in=ids).update(
+        is_active=False,
+        email="",
+        first_name="",
+        last_name="",
+        username=Concat(Value("purged-"), Cast("id", CharField())),
+        password=make_password(None),
+    )
     Token.objects.filter(user_id__in=ids).delete()
 
 
