@@ -85,6 +85,8 @@ def retention_change_approve(*, actor: Actor, change: PendingChange, note: str =
                 approver=actor,
             )
         elif change.kind == PendingChange.Kind.RELEASE_HOLD and change.hold is not None:
+            if not change.hold.is_active:
+                raise ValidationError({"hold": ["This hold was released meanwhile; nothing was changed."]})
             release_hold(hold=change.hold, actor=change.requested_by, approver=actor, reason=change.reason)
     return change
 

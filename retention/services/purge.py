@@ -203,6 +203,7 @@ def retention_purge_category(
     change: PendingChange | None = None,
     now: dt.datetime | None = None,
     batch_size: int = 2000,
+    sync_holds: bool = True,
 ) -> PurgeRun:
     """Destroy what is past its approved period in one category, in audited batches. Safe to re-run.
 
@@ -212,7 +213,8 @@ def retention_purge_category(
     policy = RetentionPolicy.objects.filter(category=category).first()
     if policy is None:
         raise PurgeError(f"no retention policy for {category}; run retention_policy_ensure_defaults()")
-    retention_holds_sync()
+    if sync_holds:
+        retention_holds_sync()
     usage = category == Category.USAGE_INTERVALS
     purgeable = None if usage else PURGEABLES[category]
     return execute_run(
@@ -235,10 +237,11 @@ def retention_purge_category(
 def retention_run_due(*, now: dt.datetime | None = None) -> list[PurgeRun]:
     """Nightly: every enabled policy at its approved period; a failing category does not stop the others."""
     retention_policy_ensure_defaults()
+    retention_holds_sync()
     runs = []
     for policy in RetentionPolicy.objects.filter(enabled=True):
         try:
-            runs.append(retention_purge_category(category=policy.category, now=now))
+            runs.append(retention_purge_category(category=policy.category, now=now, sync_holds=False))
         except Exception:  # noqa: BLE001, S112 - recorded as a failed PurgeRun and audited; the other categories still run
             continue
     return runs
