@@ -139,7 +139,7 @@ def member_row(
 ) -> list:
     """A ``members_member`` row for ``members_insert`` (dates and times as ISO text): ``values`` by field
     name (clear values, Fernet tokens), ``computed`` the blind-index and last-four columns."""
-    own = [member_number, kind, legal_name, name_search, status, applied_on, joined_on, None, None, None]
+    own = [member_number, kind, legal_name, name_search, status, applied_on, joined_on, None, None]  # left_on, user_id
     return [*own, employer_name, 0, now, now, *MEMBER_DECLARED.values(values, computed)]
 
 
