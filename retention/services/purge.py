@@ -186,11 +186,14 @@ def _step_for(category: str, cutoff: dt.date, batch_size: int) -> Callable[[], t
     if category == Category.USAGE_INTERVALS:
         return lambda: purge_usage(month=cutoff.replace(day=1))
     purgeable = PURGEABLES[category]
+    last = [0]  # keyset: each batch starts after the previous one (no re-scan of held or dead rows)
 
     def step() -> tuple[list[int], dict]:
-        ids = list(candidates(purgeable, cutoff).order_by("pk").values_list("pk", flat=True).distinct()[:batch_size])
+        pending = candidates(purgeable, cutoff).filter(pk__gt=last[0]).order_by("pk")
+        ids = list(pending.values_list("pk", flat=True).distinct()[:batch_size])
         if ids:
             purgeable.destroy(ids)
+            last[0] = ids[-1]
         return ids, {}
 
     return step
