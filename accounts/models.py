@@ -12,7 +12,7 @@ from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 
 from members.fields import EncryptedCharField, EncryptedTextField
-from members.models import FinancialAccount, Member
+from members.models import INSERT_ONLY, FinancialAccount, Member
 
 
 class Premise(models.Model):
@@ -254,6 +254,8 @@ class MigrationRun(models.Model):
     ends (finished or interrupted) and never changed: UPDATE and DELETE are refused by a trigger. The
     migration lead signs it off with a ``MigrationSignOff`` (accounts/cis_migrate/services.py)."""
 
+    append_only = INSERT_ONLY
+
     class Outcome(models.TextChoices):
         COMPLETE = "complete", "Complete"
         INTERRUPTED = "interrupted", "Interrupted (re-run to resume)"
@@ -288,6 +290,8 @@ class MigrationRun(models.Model):
 
 class MigrationSignOff(models.Model):
     """The migration lead's sign-off of a run's reconciliation (one per run, append-only)."""
+
+    append_only = INSERT_ONLY  # the runtime role may only INSERT and SELECT (config/db_roles.py)
 
     run = models.OneToOneField(MigrationRun, on_delete=models.PROTECT, related_name="sign_off")
     signed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")

@@ -16,3 +16,6 @@ class ProjectConfig(AppConfig):
         # Imported here, not at the top: importing the module registers its system checks, once the
         # settings they read are loaded.
         from config import checks  # noqa: F401
+        from config.retention_wiring import wire  # models again: needs the app registry
+
+        wire()

@@ -7,7 +7,7 @@ and renews it on each tick; a beat that does not hold it logs who does and sched
 retrying every ``BEAT_LOCK_RETRY_SECONDS``. If the holder dies, its lock expires after
 ``BEAT_LOCK_TTL_SECONDS`` and the next beat takes over.
 
-    CELERY_BEAT_SCHEDULER = "config.beat:SingleBeatScheduler"
+    CELERY_BEAT_SCHEDULER = "config.beat:SingleDatabaseScheduler"
 """
 
 from __future__ import annotations
@@ -55,8 +55,8 @@ def _redis_client() -> redis.Redis:
     return redis.Redis.from_url(settings.REDIS_URL)
 
 
-class SingleBeatScheduler(PersistentScheduler):
-    """``PersistentScheduler`` that schedules only while it holds the beat lock."""
+class SingleBeat:
+    """A scheduler mixin: schedules only while it holds the beat lock."""
 
     def __init__(self, *args, **kwargs) -> None:
         self.lock = BeatLock(_redis_client(), ttl=settings.BEAT_LOCK_TTL_SECONDS)
@@ -87,3 +87,17 @@ class SingleBeatScheduler(PersistentScheduler):
         finally:
             self.lock.release()  # only if it is ours: compare-and-delete
             self.held = False
+
+
+class SingleBeatScheduler(SingleBeat, PersistentScheduler):
+    """Celery's file-backed scheduler, one beat at a time."""
+
+
+def _database_scheduler():
+    from django_celery_beat.schedulers import DatabaseScheduler  # here: it imports models (app registry ready)
+
+    return DatabaseScheduler
+
+
+class SingleDatabaseScheduler(SingleBeat, _database_scheduler()):  # type: ignore[misc]
+    """django-celery-beat's database scheduler (the schedule staff edit in the admin), one beat at a time."""

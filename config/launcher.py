@@ -33,6 +33,8 @@ def main() -> int:
         env["REDIS_URL"] = embedded.redis_url()
         started_embedded = True
 
+    BEAT_SCHEDULER = "config.beat:SingleDatabaseScheduler"
+
     def manage(*args: str) -> None:
         subprocess.run([PY, "manage.py", *args], env=env, check=True)
 
@@ -43,7 +45,10 @@ def main() -> int:
     procs = [
         subprocess.Popen([PY, "manage.py", "runserver", f"127.0.0.1:{port}"], env=env),
         subprocess.Popen([PY, "-m", "celery", "-A", "config", "worker", "--loglevel=INFO", "--concurrency=2"], env=env),
-        subprocess.Popen([PY, "-m", "celery", "-A", "config", "beat", "--loglevel=INFO"], env=env),
+        # One beat; its schedule is in the database (django-celery-beat), editable in the admin.
+        subprocess.Popen(
+            [PY, "-m", "celery", "-A", "config", "beat", "--loglevel=INFO", "--scheduler", BEAT_SCHEDULER], env=env
+        ),
     ]
     _announce_when_up(port, env)
 

@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "pgtrigger",
+    "django_celery_beat",
     "members",
     "portal",
     "accounts",
@@ -160,13 +161,16 @@ if CELERY_BROKER_VISIBILITY_TIMEOUT <= CELERY_TASK_TIME_LIMIT:
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_BROKER_VISIBILITY_TIMEOUT}
 CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_BROKER_VISIBILITY_TIMEOUT}
 # One beat at a time (config/beat.py): a Redis lock with this TTL, renewed on every tick.
-CELERY_BEAT_SCHEDULER = "config.beat:SingleBeatScheduler"
 BEAT_LOCK_TTL_SECONDS = env_int("BEAT_LOCK_TTL_SECONDS", 60)
 BEAT_LOCK_RETRY_SECONDS = env_int("BEAT_LOCK_RETRY_SECONDS", 15)
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
-CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# One beat, reading its schedule from the database (django-celery-beat), so staff edit the times in the
+# admin (Periodic tasks); the entries below are (re)written there at each beat start. Staff-editable
+# entries (the retention purge) are created once by their app's migration instead, never overwritten.
+# One beat at a time besides (config/beat.py): the database scheduler behind the Redis beat lock.
+CELERY_BEAT_SCHEDULER = "config.beat:SingleDatabaseScheduler"
 # Each app adds its periodic jobs in its own module; see config/celery.py.
 CELERY_BEAT_SCHEDULE: dict = {
     "platform-heartbeat": {"task": "config.health.heartbeat", "schedule": 30.0},
@@ -187,6 +191,17 @@ DISCLOSURE_CHAIN_KEY = env_str("DISCLOSURE_CHAIN_KEY") or (
     if _dev
     else ""
 )
+# --- retention (docs/retention.md, docs/backups.md) ---
+# Key of the destruction ledger's blind digests: its own secret, like the chain key (never rotated, or a
+# restore could no longer be matched against the ledger); derived from the chain key when unset.
+RETENTION_LEDGER_KEY = env_str("RETENTION_LEDGER_KEY") or (
+    hmac.new(DISCLOSURE_CHAIN_KEY.encode(), b"memberguard:retention-ledger", "sha256").hexdigest()
+    if DISCLOSURE_CHAIN_KEY
+    else ""
+)
+# Where each purge run's ledger file goes: back it up apart from the database (a restore rolls the
+# database's own copy back with everything else).
+RETENTION_LEDGER_DIR = env_str("RETENTION_LEDGER_DIR", str(VAR_DIR / "retention-ledger"))
 # The aggregation standard (seed 000 D.2/F.3): every group has at least this many members and no member
 # contributes more than this percentage of the group's total (California's rule would be 100 and 15).
 AGGREGATION_MIN_MEMBERS = env_int("AGGREGATION_MIN_MEMBERS", 15)

@@ -16,7 +16,7 @@ from django.utils.dateparse import parse_date
 
 from accounts.models import Account
 from accounts.usage.selectors import monthly_totals_for_accounts
-from disclosures.models import MEMBER_DESIGNATABLE, Consent, DisclosureLogEntry, Recipient
+from disclosures.models import MEMBER_DESIGNATABLE, Consent, DisclosureLogEntry, LegalBasis, Recipient
 from members.models import AuditEvent, Member
 from members.selectors import access_log as registry_access_log
 from members.selectors import member_for_user as registry_member_for_user
@@ -190,3 +190,21 @@ def usage_groups(*, start_month, end_month, group_by: str = "postal_code") -> di
         group = groups.setdefault(key, {})
         group[member_id] = group.get(member_id, 0) + wh
     return groups
+
+
+def lapsed_consents(cutoff=None) -> QuerySet[Consent]:
+    """Consents revoked or expired before ``cutoff`` (any time when None): what retention may destroy
+    after the evidence period. Wired into retention's registry by config/apps.py (the apps are siblings)."""
+    now = timezone.now()
+    lapsed = Q(revoked_at__isnull=False) | Q(expires_at__lte=now)
+    if cutoff is not None:
+        lapsed = Q(revoked_at__date__lt=cutoff) | Q(revoked_at__isnull=True, expires_at__date__lt=cutoff)
+    return Consent.objects.filter(lapsed)
+
+
+def members_under_legal_process() -> QuerySet:
+    """Members named in a legal-process basis still in force: retention holds their records."""
+    bases = LegalBasis.objects.filter(
+        kind=LegalBasis.Kind.LEGAL_PROCESS, revoked_at__isnull=True, valid_until__gt=timezone.now()
+    )
+    return Member.objects.filter(pk__in=bases.values("members")).values_list("pk", flat=True)

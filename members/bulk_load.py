@@ -113,7 +113,6 @@ _MEMBER_OWN = (
     "applied_on",
     "joined_on",
     "left_on",
-    "retain_until",
     "user_id",
     "employer_name",
     "deposit_required",
@@ -121,9 +120,7 @@ _MEMBER_OWN = (
     "updated_at",
 )
 MEMBER_COLUMNS = (*_MEMBER_OWN, *MEMBER_DECLARED.columns)
-MEMBER_NULLABLE = (
-    frozenset({"applied_on", "joined_on", "left_on", "retain_until", "user_id"}) | MEMBER_DECLARED.encrypted
-)
+MEMBER_NULLABLE = frozenset({"applied_on", "joined_on", "left_on", "user_id"}) | MEMBER_DECLARED.encrypted
 
 
 def member_row(
@@ -142,7 +139,7 @@ def member_row(
 ) -> list:
     """A ``members_member`` row for ``members_insert`` (dates and times as ISO text): ``values`` by field
     name (clear values, Fernet tokens), ``computed`` the blind-index and last-four columns."""
-    own = [member_number, kind, legal_name, name_search, status, applied_on, joined_on, None, None, None]
+    own = [member_number, kind, legal_name, name_search, status, applied_on, joined_on, None, None]  # left_on, user_id
     return [*own, employer_name, 0, now, now, *MEMBER_DECLARED.values(values, computed)]
 
 

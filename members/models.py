@@ -105,8 +105,6 @@ class Member(models.Model):
     applied_on = models.DateField(null=True, blank=True)
     joined_on = models.DateField(null=True, blank=True)
     left_on = models.DateField(null=True, blank=True)
-    # Former members are kept (capital credits, contact) until the retention schedule says otherwise.
-    retain_until = models.DateField(null=True, blank=True)
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="member"
     )

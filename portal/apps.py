@@ -14,6 +14,9 @@ class PortalConfig(AppConfig):
     label = "portal"
 
     def ready(self) -> None:
+        from portal.retention import register_purgeable  # imports models: needs the app registry
+
+        register_purgeable()
         roles.grant(roles.CSR, "portal.view_correctionrequest", "portal.change_correctionrequest")
         roles.grant(roles.BILLING, "portal.view_correctionrequest", "portal.change_correctionrequest")
         roles.grant(roles.PRIVACY_OFFICER, "portal.view_correctionrequest")

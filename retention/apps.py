@@ -7,19 +7,41 @@ class RetentionConfig(AppConfig):
     name = "retention"
 
     def ready(self) -> None:
-        # Imported here, not at the top: both import models, which need the app registry ready.
+        # Imported here, not at the top: these import models, which need the app registry ready.
         from members.demo import DEMO_STEPS
+        from retention import admin_member  # noqa: F401 - registers the holds inline on the member admin
+        from retention.handlers import register_builtin
         from retention.services import retention_policy_ensure_defaults
 
+        register_builtin()
         roles.grant(
             roles.PRIVACY_OFFICER,
             "retention.view_retentionpolicy",
             "retention.change_retentionpolicy",
             "retention.run_purge",
+            "retention.approve_retention_change",
             "retention.view_purgerun",
+            "retention.view_destructioncertificate",
+            "retention.view_hold",
+            "retention.add_hold",
+            "retention.place_hold",
+            "retention.view_pendingchange",
+            "retention.change_pendingchange",
+            "django_celery_beat.view_periodictask",
+            "django_celery_beat.change_periodictask",
+            "django_celery_beat.view_crontabschedule",
+            "django_celery_beat.add_crontabschedule",
+            "django_celery_beat.change_crontabschedule",
         )
-        roles.grant(roles.AUDITOR, "retention.view_retentionpolicy", "retention.view_purgerun")
-        roles.grant(roles.PROGRAM_ADMINISTRATOR, "retention.view_retentionpolicy", "retention.view_purgerun")
+        read_only = (
+            "retention.view_retentionpolicy",
+            "retention.view_purgerun",
+            "retention.view_destructioncertificate",
+            "retention.view_hold",
+            "retention.view_pendingchange",
+        )
+        roles.grant(roles.AUDITOR, *read_only)
+        roles.grant(roles.PROGRAM_ADMINISTRATOR, *read_only)
 
         def seed_retention() -> str:
             retention_policy_ensure_defaults()

@@ -2,20 +2,20 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from members.models import User
-from retention.services import retention_fail_interrupted_runs, retention_purge_category, retention_run_due
+from retention.models import PendingChange
+from retention.services import retention_change_run, retention_fail_interrupted_runs, retention_run_due
 
 
 @shared_task(name="retention.run_due_purges")
 def run_due_purges() -> dict[str, int]:
-    """Nightly: every enabled retention policy, each category in audited batches."""
+    """Nightly: every enabled retention policy at its approved period, each category in audited batches."""
     return {run.category: run.records_destroyed for run in retention_run_due()}
 
 
-@shared_task(name="retention.purge_category")
-def purge_category(category: str, actor_id: int | None = None) -> int:
-    actor = User.objects.filter(pk=actor_id).first() if actor_id else None
-    return retention_purge_category(category=category, actor=actor).records_destroyed
+@shared_task(name="retention.run_approved_purge")
+def run_approved_purge(change_id: int) -> int:
+    """A purge by hand, once a second Privacy Officer approved it."""
+    return retention_change_run(change=PendingChange.objects.get(pk=change_id)).records_destroyed
 
 
 @shared_task(name="retention.fail_interrupted_runs")

@@ -18,7 +18,8 @@ from config.celery import app as celery_app
 from config.health import HEARTBEAT_KEY
 from members.models import AuditEvent
 from retention.models import PurgeRun
-from retention.services import _purge_heartbeat, retention_fail_interrupted_runs
+from retention.services import retention_fail_interrupted_runs
+from retention.services.purge import _purge_heartbeat
 
 
 def test_a_task_of_a_dead_worker_is_redelivered_within_minutes_not_lost():

@@ -27,7 +27,7 @@ from disclosures.services.aggregate import aggregate_export, aggregation_problem
 from disclosures.services.auditor import auditor_csv_export, auditor_pdf_export, chain_verification_record
 from disclosures.services.bases import legal_basis_approve, legal_basis_record, legal_basis_revoke
 from disclosures.services.categories import CATEGORY_FIELDS, NOT_HELD
-from disclosures.services.consents import consent_grant, consent_revoke
+from disclosures.services.consents import consent_grant, consent_revoke, consents_destroy
 from disclosures.services.export import DisclosureRefused, Export, disclosure_export
 from disclosures.services.membership_lists import (
     membership_list_export,
@@ -38,6 +38,7 @@ from disclosures.services.membership_lists import (
 from disclosures.services.parties import agreement_record, recipient_create, recipient_deactivate
 
 __all__ = [
+    "consents_destroy",
     "CATEGORY_FIELDS",
     "NOT_HELD",
     "DisclosureRefused",

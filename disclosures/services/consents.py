@@ -154,3 +154,10 @@ def consent_status_reason(
         elif purpose in SECONDARY_PURPOSES and consent.channel not in WRITTEN_CHANNELS:
             reasons.append(f"consent #{consent.pk} was by phone; a secondary purpose needs written consent")
     return "; ".join(reasons) or "no consent on record"
+
+
+def consents_destroy(ids: list[int]) -> None:
+    """Retention (lapsed consents past their evidence period): the rows go. The caller, retention's
+    purge, audits each batch with the ids and keeps them on its destruction ledger; the disclosure log's
+    entries that named a consent keep their ``basis_ref`` text, which is the evidence of the release."""
+    Consent.objects.filter(pk__in=ids).filter(Q(revoked_at__isnull=False) | Q(expires_at__lte=timezone.now())).delete()

@@ -23,7 +23,6 @@ from members.services.access import (
 from members.services.billing import capital_credit_allocate, financial_account_add, financial_account_remove
 from members.services.common import Address, announce, clean_address, name_search_form, next_number
 from members.services.registry import (
-    FORMER_MEMBER_RETENTION_YEARS,
     IDENTIFIER_FIELDS,
     member_change_address,
     member_change_email,
@@ -36,7 +35,6 @@ from members.services.registry import (
 )
 
 __all__ = [
-    "FORMER_MEMBER_RETENTION_YEARS",
     "IDENTIFIER_FIELDS",
     "MINIMUM_REASON_LENGTH",
     "REVEALABLE_FIELDS",

@@ -24,10 +24,6 @@ from members.identifiers import BlindIndex
 from members.models import Member
 from members.services.common import Address, announce, clean_address, name_search_form, next_number
 
-# How long a former member's record is kept by default (capital credits are owed to former members;
-# the retention app may shorten or extend this).
-FORMER_MEMBER_RETENTION_YEARS = 7
-
 # The member's identifying fields a service writes (SSN, TIN, date of birth, licence number and state,
 # passport, alien registration), and the blind indexes and last-four columns computed from them.
 IDENTIFIER_FIELDS = identifiers.identifier_fields()
@@ -376,8 +372,8 @@ _STATUS_FLOW: dict[str, set[str]] = {
 def member_change_status(
     *, actor: Actor, member: Member, status: str, on: datetime.date | None = None, reason: str = ""
 ) -> Member:
-    """applicant -> active -> former (a former member may rejoin). Former members are kept until
-    ``retain_until`` for capital credits and contact, then the retention app decides."""
+    """applicant -> active -> former (a former member may rejoin). How long a former member's records
+    are kept is the retention app's schedule alone (and its holds); leaving sets no retention date."""
     if status not in _STATUS_FLOW.get(member.status, set()):
         raise ValidationError({"status": [f"A member cannot go from {member.status} to {status}."]})
     on = on or timezone.localdate()
@@ -385,16 +381,11 @@ def member_change_status(
     member.status = status
     fields = ["status"]
     if status == Member.Status.ACTIVE:
-        member.joined_on, member.left_on, member.retain_until = on, None, None
-        fields += ["joined_on", "left_on", "retain_until"]
+        member.joined_on, member.left_on = on, None
+        fields += ["joined_on", "left_on"]
     else:
         member.left_on = on
-        member.retain_until = (
-            on.replace(year=on.year + FORMER_MEMBER_RETENTION_YEARS)
-            if not (on.month == 2 and on.day == 29)
-            else on.replace(year=on.year + FORMER_MEMBER_RETENTION_YEARS, day=28)
-        )
-        fields += ["left_on", "retain_until"]
+        fields += ["left_on"]
     return _save_and_announce(
         actor=actor,
         member=member,

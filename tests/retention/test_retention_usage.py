@@ -47,3 +47,30 @@ def test_interval_data_older_than_the_schedule_goes_by_whole_monthly_partitions(
     assert all(partition.month > dt.date(2015, 3, 1) for partition in usage_partitions())
     batch = AuditEvent.objects.get(action="retention.purge_batch", object_id=str(run.pk))
     assert 201503 in batch.detail["ids"]
+
+
+def test_dropping_a_month_keeps_the_held_meters_rows_until_the_hold_ends(meter):
+    from accounts.models import Meter
+    from retention.models import HeldMeterDay, Hold
+    from tests.factories import MeterFactory, OpenAccountFactory
+
+    retention_policy_ensure_defaults()
+    other = MeterFactory(meter_number="MTR-R-0002")
+    account = OpenAccountFactory(premise=Meter.objects.get(pk=meter.pk).premise)
+    hold = Hold.objects.create(scope=Hold.Scope.ACCOUNT, account=account, reason="Meter tampering case 2026-7")
+    old_day = dt.date(2015, 3, 10)
+    ingest(csv_bytes(day_lines(meter.meter_number, old_day) + day_lines(other.meter_number, old_day)))
+
+    run = retention_purge_category(category=Category.USAGE_INTERVALS)
+
+    assert _readings_on(old_day) == 0  # the partition is gone
+    kept = HeldMeterDay.objects.get()
+    assert (kept.meter_id, kept.day) == (meter.pk, old_day) and kept.total_wh > 0
+    batch = AuditEvent.objects.get(action="retention.purge_batch", object_id=str(run.pk))
+    assert batch.detail["held_rows_kept"] == 1
+
+    Hold.objects.filter(pk=hold.pk).update(released_at=timezone.now())
+    after = retention_purge_category(category=Category.USAGE_INTERVALS)
+    assert not HeldMeterDay.objects.exists()
+    batch = AuditEvent.objects.get(action="retention.purge_batch", object_id=str(after.pk))
+    assert batch.detail["held_rows_destroyed"] == 1
