@@ -26,6 +26,7 @@ from django.utils.translation import gettext as _
 from members import identifiers, services
 from members.admin_changelist import MemberPaginator, result_list_context
 from members.audit import client_ip
+from members.fields import UndecryptableValue
 from members.masking import mask_financial_account, mask_tax_id, masked_member, masked_value
 from members.models import CapitalCreditAllocation, FinancialAccount, Member
 from members.selectors import active_reveals, member_list, member_search
@@ -33,6 +34,7 @@ from members.selectors import active_reveals, member_list, member_search
 # The write-only identifier inputs and the "identifying information" fieldset (members/identifiers.py).
 IDENTIFIER_FIELDS = identifiers.identifier_fields()
 IDENTIFIER_INPUTS = tuple(field.name for field in identifiers.identifier_inputs())
+UNDECRYPTABLE = "cannot be decrypted; restore the key"
 
 
 CSV_COLUMNS = (
@@ -198,6 +200,21 @@ class MemberAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         return member_list(queryset=super().get_queryset(request))
 
+    def get_fieldsets(self, request, obj=None):
+        """For a user who may view but not change, Django renders every field of the fieldsets read-only,
+        in clear; the encrypted identifiers leave the fieldsets then and appear only masked, in the
+        "Identifying information on file" table (with a Reveal link where the role may reveal)."""
+        fieldsets = super().get_fieldsets(request, obj)
+        if self.has_change_permission(request, obj):
+            return fieldsets  # identifier inputs are write-only (always empty) for editors
+        encrypted = {field.name for field in IDENTIFIER_FIELDS if field.encrypted}
+        shown = []
+        for name, options in fieldsets:
+            fields = tuple(field for field in options["fields"] if field not in encrypted)
+            if fields:
+                shown.append(((name or "").split(" (write-only")[0] or None, {**options, "fields": fields}))
+        return shown
+
     @admin.display(description="SSN / TIN")
     def masked_tax_id(self, member: Member) -> str:
         return mask_tax_id(member)  # the tax_id entry of masked_member, without computing the other four
@@ -265,8 +282,13 @@ class MemberAdmin(admin.ModelAdmin):
                 continue
             row = {"field": field.name, "label": field.label, "value": masked_value(member, field), "revealed": False}
             if field.name in reveals:
-                full = getattr(Member.objects.only(field.name).get(pk=member.pk), field.name)
-                row.update(value=str(full or ""), revealed=True, expires_at=reveals[field.name])
+                try:
+                    full = getattr(Member.objects.only(field.name).get(pk=member.pk), field.name)
+                except UndecryptableValue:
+                    # Fails closed for this field only: the page still renders, nothing is shown or saved.
+                    row.update(value=UNDECRYPTABLE, revealed=False, undecryptable=True)
+                else:
+                    row.update(value=str(full or ""), revealed=True, expires_at=reveals[field.name])
             rows.append(row)
         return rows
 
