@@ -8,13 +8,10 @@ leak a value through its HTML and an undecryptable value can never be saved back
 
 from __future__ import annotations
 
-import csv
-
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -27,7 +24,7 @@ from members import identifiers, services
 from members.admin_changelist import MemberPaginator, result_list_context
 from members.audit import client_ip
 from members.fields import UndecryptableValue
-from members.masking import mask_financial_account, mask_tax_id, masked_member, masked_value
+from members.masking import mask_financial_account, mask_tax_id, masked_value
 from members.models import CapitalCreditAllocation, FinancialAccount, Member
 from members.selectors import active_reveals, member_list, member_search
 
@@ -35,40 +32,6 @@ from members.selectors import active_reveals, member_list, member_search
 IDENTIFIER_FIELDS = identifiers.identifier_fields()
 IDENTIFIER_INPUTS = tuple(field.name for field in identifiers.identifier_inputs())
 UNDECRYPTABLE = "cannot be decrypted; restore the key"
-
-
-CSV_COLUMNS = (
-    "member_number",
-    "legal_name",
-    "kind",
-    "status",
-    "mailing_line1",
-    "mailing_line2",
-    "mailing_city",
-    "mailing_state",
-    "mailing_postal_code",
-    "phone",
-    "email",
-    "tax_id",
-    "date_of_birth",
-    "drivers_licence",
-)
-
-
-def write_members_csv(out, members) -> None:
-    """Members as CSV with masked identifiers (the only CSV shape staff can download)."""
-    writer = csv.writer(out)
-    writer.writerow(CSV_COLUMNS)
-    for member in members:
-        masked = masked_member(member)
-        writer.writerow(
-            [
-                *(getattr(member, name) for name in CSV_COLUMNS[:11]),
-                masked["tax_id"],
-                masked["date_of_birth"],
-                masked["drivers_licence"],
-            ]
-        )
 
 
 def _identifier_input(field: identifiers.SensitiveField) -> forms.CharField:
@@ -183,7 +146,9 @@ class MemberAdmin(admin.ModelAdmin):
     show_full_result_count = False
     paginator = MemberPaginator
     list_per_page = 100
-    actions = ["make_active", "make_former", "export_masked_csv"]
+    # No CSV download: member data leaves the co-op only through the disclosure gate (disclosures.services);
+    # the former "Export selected as CSV (masked)" action was a second path out (issue 11 item 4).
+    actions = ["make_active", "make_former"]
     fieldsets = (
         (None, {"fields": ("kind", "legal_name", "employer_name")}),
         (
@@ -387,17 +352,6 @@ class MemberAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # members become former members; purges belong to the retention app
-
-    @admin.action(description="Export selected as CSV (masked)", permissions=["view"])
-    def export_masked_csv(self, request, queryset):
-        response = HttpResponse(content_type="text/csv")
-        response["Content-Disposition"] = 'attachment; filename="members-masked.csv"'
-        members = list(member_list(queryset=queryset.model.objects.filter(pk__in=queryset.values("pk"))))
-        write_members_csv(response, members)
-        services.member_list_view(
-            actor=request.user, member_ids=[m.pk for m in members], channel="admin-csv", ip_address=client_ip(request)
-        )
-        return response
 
     @admin.action(description="Mark selected applicants/former members active", permissions=["change"])
     def make_active(self, request, queryset):
