@@ -11,6 +11,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.admin.views.main import PAGE_VAR, SEARCH_VAR, ChangeList
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
@@ -20,13 +21,27 @@ from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 
-from members import identifiers, services
+from members import identifiers, search_tokens, services
 from members.admin_changelist import MemberPaginator, result_list_context
 from members.audit import client_ip
 from members.fields import UndecryptableValue
 from members.masking import mask_financial_account, mask_tax_id, masked_value
 from members.models import CapitalCreditAllocation, FinancialAccount, Member
-from members.selectors import active_reveals, member_list, member_search
+from members.selectors import active_reveals, is_identifier_term, member_list, member_search
+
+IDENTIFIER_IN_URL = (
+    "Search by full SSN/TIN or licence with the search box: identifiers are never put in a URL (the box posts them)."
+)
+
+
+class MemberChangeList(ChangeList):
+    """Django's list, with the search token (members.search_tokens) kept out of the field filters."""
+
+    def get_filters_params(self, params=None):
+        lookup_params = super().get_filters_params(params)
+        lookup_params.pop(search_tokens.TOKEN_VAR, None)
+        return lookup_params
+
 
 # The write-only identifier inputs and the "identifying information" fieldset (members/identifiers.py).
 IDENTIFIER_FIELDS = identifiers.identifier_fields()
@@ -195,7 +210,21 @@ class MemberAdmin(admin.ModelAdmin):
             format_html(_("Select this object for an action - {}"), str(obj)),
         )
 
+    def get_changelist(self, request, **kwargs):
+        return MemberChangeList
+
     def get_search_results(self, request, queryset, search_term):
+        token = request.GET.get(search_tokens.TOKEN_VAR)
+        if token:
+            search_term = search_tokens.search_token_term(session=request.session, token=token)
+            if search_term is None:
+                messages.error(request, "That search has expired; search again.")
+                return queryset.none(), False
+        elif is_identifier_term(search_term):
+            # An SSN or licence typed into a URL: refused, so no link or bookmark ever carries one.
+            messages.error(request, IDENTIFIER_IN_URL)
+            return queryset.none(), False
+        request.member_search_term = search_term
         try:
             return member_search(queryset, search_term, request.user), False
         except PermissionDenied as exc:
@@ -207,6 +236,10 @@ class MemberAdmin(admin.ModelAdmin):
         changelist = getattr(response, "context_data", {}).get("cl") if hasattr(response, "context_data") else None
         if changelist is not None:
             response.context_data["member_result_list"] = result_list_context(changelist)
+            keep = changelist.get_query_string(remove=[SEARCH_VAR, PAGE_VAR, search_tokens.TOKEN_VAR])
+            response.context_data["member_search_action"] = reverse("admin:members_member_search") + keep
+            response.context_data["member_search_clear"] = keep
+            response.context_data["member_search_active"] = search_tokens.TOKEN_VAR in request.GET
             if changelist.paginator.count_is_estimate:
                 response.context_data["selection_note_all"] = _("All %(total_count)s selected") % {
                     "total_count": f"about {changelist.result_count}"
@@ -217,7 +250,7 @@ class MemberAdmin(admin.ModelAdmin):
                 services.member_list_view(
                     actor=request.user,
                     member_ids=[member.pk for member in shown],
-                    query=request.GET.get("q", ""),
+                    query=getattr(request, "member_search_term", ""),
                     ip_address=client_ip(request),
                 )
 
@@ -260,8 +293,22 @@ class MemberAdmin(admin.ModelAdmin):
     def get_urls(self):
         return [
             path("<int:member_id>/reveal/", self.admin_site.admin_view(self.reveal_view), name="members_member_reveal"),
+            path("search/", self.admin_site.admin_view(self.search_view), name="members_member_search"),
             *super().get_urls(),
         ]
+
+    def search_view(self, request):
+        """POST a search term: kept (encrypted) in the session under a token, the list shown at ?_qt=token."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        keep = request.GET.copy()
+        for name in (SEARCH_VAR, PAGE_VAR, search_tokens.TOKEN_VAR):
+            keep.pop(name, None)
+        term = request.POST.get(SEARCH_VAR, "").strip() if request.method == "POST" else ""
+        if term:
+            keep[search_tokens.TOKEN_VAR] = search_tokens.search_token_store(session=request.session, term=term)
+        query = keep.urlencode()
+        return redirect(reverse("admin:members_member_changelist") + (f"?{query}" if query else ""))
 
     def reveal_view(self, request, member_id: int):
         member = get_object_or_404(member_list(), pk=member_id)

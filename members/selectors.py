@@ -71,6 +71,17 @@ def _exact(queryset, kind: str, term: str):
     return queryset.filter(pk__in=[member.pk for member in members_matching(kind, term)])
 
 
+def is_identifier_term(term: str) -> bool:
+    """Whether a search term is a full SSN/TIN or a licence (state:number): such a term never goes in a
+    URL (it would sit in browser history, proxy and access logs); it is searched by POST or by a
+    server-side token (members.search_tokens)."""
+    term = nfkc(term or "")
+    licence = _LICENCE_TERM.match(term)
+    if licence and any(ch.isdigit() for ch in licence.group(2)) and licence.group(1).upper() in US_STATES:
+        return True
+    return bool(_DIGITS_ONLY.match(term)) and len(re.sub(r"[^0-9]", "", term)) == 9
+
+
 def member_search(queryset: QuerySet[Member], term: str, user) -> QuerySet[Member]:
     """Search by member number, name prefix, phone, email, SSN/TIN last four, and (for permitted
     roles) exact SSN/TIN or licence through the blind index. Returns a filtered queryset."""
