@@ -20,6 +20,7 @@ from rest_framework.views import APIView
 
 from members import identifiers, services
 from members.audit import client_ip
+from members.fields import UndecryptableValue
 from members.masking import masked_member
 from members.models import Member
 from members.selectors import is_identifier_term, member_list, member_search
@@ -309,7 +310,7 @@ class MemberRevealApi(APIView):
 
     permission_classes = [IsAuthenticated, HasPermission.of("members.view_member")]
 
-    @extend_schema(request=RevealInput, responses=RevealOutput)
+    @extend_schema(request=RevealInput, responses={200: RevealOutput, 409: OpenApiTypes.OBJECT})
     def post(self, request, member_id: int):
         member = get_member_for_staff(request, member_id)
         data = RevealInput(data=request.data)
@@ -327,7 +328,14 @@ class MemberRevealApi(APIView):
             raise PermissionDenied(str(exc)) from None
         except DjangoValidationError as exc:
             raise service_errors(exc) from None
-        value = getattr(Member.objects.only(grant.field_name).get(pk=member.pk), grant.field_name)
+        try:
+            value = getattr(Member.objects.only(grant.field_name).get(pk=member.pk), grant.field_name)
+        except UndecryptableValue:
+            # Fails closed for this field: nothing shown, the reveal stays on the access log.
+            label = {f.name: f.label for f in identifiers.identifier_fields()}.get(grant.field_name, grant.field_name)
+            return Response(
+                {"detail": f"{label} cannot be decrypted; restore the key."}, status=status.HTTP_409_CONFLICT
+            )
         return Response(
             RevealOutput(
                 {

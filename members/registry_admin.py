@@ -11,6 +11,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.admin.utils import flatten_fieldsets
 from django.contrib.admin.views.main import PAGE_VAR, SEARCH_VAR, ChangeList
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404, redirect
@@ -46,6 +47,7 @@ class MemberChangeList(ChangeList):
 # The write-only identifier inputs and the "identifying information" fieldset (members/identifiers.py).
 IDENTIFIER_FIELDS = identifiers.identifier_fields()
 IDENTIFIER_INPUTS = tuple(field.name for field in identifiers.identifier_inputs())
+ENCRYPTED = frozenset(field.name for field in IDENTIFIER_FIELDS if field.encrypted)
 UNDECRYPTABLE = "cannot be decrypted; restore the key"
 
 
@@ -180,6 +182,14 @@ class MemberAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         return member_list(queryset=super().get_queryset(request))
 
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        # The identifier inputs are added by MemberForm.__init__, empty; listing them as model fields would
+        # make Django load (decrypt) each stored value into the form's initial data, and a value no key
+        # decrypts would turn the whole page into a 500.
+        fields = kwargs.get("fields") or flatten_fieldsets(self.get_fieldsets(request, obj))
+        kwargs["fields"] = [name for name in fields if name not in ENCRYPTED]
+        return super().get_form(request, obj, change, **kwargs)
+
     def get_fieldsets(self, request, obj=None):
         """For a user who may view but not change, Django renders every field of the fieldsets read-only,
         in clear; the encrypted identifiers leave the fieldsets then and appear only masked, in the
@@ -187,10 +197,9 @@ class MemberAdmin(admin.ModelAdmin):
         fieldsets = super().get_fieldsets(request, obj)
         if self.has_change_permission(request, obj):
             return fieldsets  # identifier inputs are write-only (always empty) for editors
-        encrypted = {field.name for field in IDENTIFIER_FIELDS if field.encrypted}
         shown = []
         for name, options in fieldsets:
-            fields = tuple(field for field in options["fields"] if field not in encrypted)
+            fields = tuple(field for field in options["fields"] if field not in ENCRYPTED)
             if fields:
                 shown.append(((name or "").split(" (write-only")[0] or None, {**options, "fields": fields}))
         return shown
