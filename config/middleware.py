@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import time
+
+from django.conf import settings
+from django.contrib.auth import logout
 from django.http import HttpResponseBadRequest
+
+from members import services
+from members.audit import client_ip
 
 NUL_MESSAGE = "The request contains a NUL character (%00), which no field accepts. Remove it and try again."
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
@@ -39,3 +46,37 @@ class RejectNulBytes:
 
 def _nul_in(query_dict) -> bool:
     return any("\x00" in key or any("\x00" in value for value in values) for key, values in query_dict.lists())
+
+
+LAST_SEEN = "staff_last_seen"
+_TOUCH_EVERY_SECONDS = 30  # the session is saved at most this often just to move the clock
+
+
+class StaffIdleTimeout:
+    """Signs a staff user out after ``STAFF_IDLE_TIMEOUT_SECONDS`` without a request, with an audit row.
+
+    The request that arrives after the idle time is then served as anonymous (the admin sends it to the
+    sign-in page, the API answers 401/403). Members' portal sessions keep SESSION_COOKIE_AGE; token
+    (API integration) requests carry no session and are not affected.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated and user.is_staff:
+            self._check(request, user)
+        return self.get_response(request)
+
+    @staticmethod
+    def _check(request, user) -> None:
+        now = int(time.time())
+        last_seen = request.session.get(LAST_SEEN)
+        limit = settings.STAFF_IDLE_TIMEOUT_SECONDS
+        if last_seen is not None and now - int(last_seen) > limit:
+            services.staff_session_expire(user=user, idle_seconds=now - int(last_seen), ip_address=client_ip(request))
+            logout(request)
+            return
+        if last_seen is None or now - int(last_seen) >= _TOUCH_EVERY_SECONDS:
+            request.session[LAST_SEEN] = now
