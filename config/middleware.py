@@ -80,3 +80,9 @@ class StaffIdleTimeout:
             return
         if last_seen is None or now - int(last_seen) >= _TOUCH_EVERY_SECONDS:
             request.session[LAST_SEEN] = now
+
+
+def stamp_last_seen(sender, request, user, **kwargs) -> None:
+    """user_logged_in: start a staff session's idle clock."""
+    if user.is_staff and hasattr(request, "session"):
+        request.session[LAST_SEEN] = int(time.time())
