@@ -5,7 +5,6 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers, status
 from rest_framework.exceptions import PermissionDenied, ValidationError
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -14,6 +13,7 @@ from disclosures import selectors, services
 from disclosures.chain import verify_chain
 from disclosures.models import SECONDARY_PURPOSES, Consent, DataCategory, DisclosureLogEntry, Purpose
 from members.audit import verify_audit_chain
+from members.pagination import BoundedLimitOffsetPagination
 
 
 class IsAuditor(BasePermission):
@@ -32,7 +32,7 @@ def _member(request):
 
 
 def _paginate(view, request, queryset, serializer_class):
-    paginator = LimitOffsetPagination()
+    paginator = BoundedLimitOffsetPagination()
     page = paginator.paginate_queryset(queryset, request, view=view)
     return paginator.get_paginated_response(serializer_class(page, many=True).data)
 

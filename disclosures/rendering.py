@@ -4,9 +4,8 @@ This module and ``disclosures/services/export.py`` are the only places in the pr
 into a file (``tests/disclosures/test_single_export_path.py`` enforces it). Every renderer takes an
 iterator of rows and yields encoded chunks, so a 100,000-member export is never held in memory.
 
-CSV cells are neutralised against formula injection (OWASP "CSV injection"): a cell that a
-spreadsheet would evaluate (starting with ``= + - @``, a tab or a carriage return) is prefixed with a
-single quote, so a name like ``=HYPERLINK(...)`` reaches the recipient as text.
+CSV cells are neutralised against formula injection by ``members.csv_cells.csv_safe`` (the helper every
+staff CSV shares): a cell a spreadsheet would evaluate is prefixed with a single quote.
 """
 
 from __future__ import annotations
@@ -20,39 +19,9 @@ from decimal import Decimal
 
 # Green Button XML is written by the usage app, beside its reader and the one copy of the ESPI schemas.
 from accounts.usage.espi import render_espi as render_espi
+from members.csv_cells import csv_safe as csv_safe  # the one formula-injection guard (members/csv_cells.py)
 
-_FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 CHUNK_ROWS = 500
-
-
-def csv_safe(value) -> str:
-    """One CSV cell as text, neutralised if a spreadsheet would read it as a formula."""
-    if value.__class__ is str:  # the common case, kept cheap: 100,000 members x a dozen cells
-        if not value or value[0] not in _FORMULA_TRIGGERS:
-            return value
-        return value if _is_plain_number(value) else "'" + value
-    if value is None:
-        return ""
-    if isinstance(value, datetime):
-        text = value.astimezone(UTC).isoformat()
-    elif isinstance(value, date):
-        text = value.isoformat()
-    else:
-        text = str(value)
-    if text and text[0] in _FORMULA_TRIGGERS:
-        # A leading quote makes Excel/LibreOffice/Sheets show the text verbatim. Numbers are exempt
-        # only when the whole cell is a plain number (e.g. a negative kWh adjustment).
-        if not _is_plain_number(text):
-            return "'" + text
-    return text
-
-
-def _is_plain_number(text: str) -> bool:
-    try:
-        Decimal(text)
-    except Exception:  # noqa: BLE001 - any parse failure means "not a number"
-        return False
-    return text.strip() == text and text.lstrip("+-").replace(".", "", 1).isdigit()
 
 
 class _Buffer(io.StringIO):

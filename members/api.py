@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, inline_serializer
 from rest_framework import generics, serializers, status
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.permissions import BasePermission, IsAuthenticated
@@ -20,9 +20,12 @@ from rest_framework.views import APIView
 
 from members import identifiers, services
 from members.audit import client_ip
+from members.fields import UndecryptableValue
 from members.masking import masked_member
 from members.models import Member
-from members.selectors import member_list, member_search
+from members.selectors import is_identifier_term, member_list, member_search
+
+IDENTIFIER_IN_URL = 'A full SSN/TIN or licence is never put in a URL: POST it to /api/members/search/ as {"q": ...}.'
 
 
 class HasPermission(BasePermission):
@@ -144,9 +147,15 @@ class MemberListCreateApi(generics.ListAPIView):
     serializer_class = MemberOutput
     permission_classes = [IsAuthenticated, for_method(GET="members.view_member", POST="members.add_member")]
 
+    def search_term(self) -> str:
+        term = self.request.query_params.get("q", "")
+        if is_identifier_term(term):
+            raise ValidationError({"q": [IDENTIFIER_IN_URL]})
+        return term
+
     def get_queryset(self):
         queryset = member_list()
-        term = self.request.query_params.get("q", "")
+        term = self.search_term()
         if term:
             try:
                 queryset = member_search(queryset, term, self.request.user)
@@ -168,7 +177,7 @@ class MemberListCreateApi(generics.ListAPIView):
             actor=request.user,
             member_ids=ids,
             channel="api",
-            query=request.query_params.get("q", ""),
+            query=self.search_term(),
             ip_address=client_ip(request),
         )
         return response
@@ -182,6 +191,41 @@ class MemberListCreateApi(generics.ListAPIView):
         except DjangoValidationError as exc:
             raise service_errors(exc) from None
         return Response(MemberOutput(member_list().get(pk=member.pk)).data, status=status.HTTP_201_CREATED)
+
+
+class MemberSearchInput(serializers.Serializer):
+    q = serializers.CharField(max_length=200, help_text="anything GET ?q= takes, and a full SSN/TIN or licence")
+
+
+class MemberSearchApi(MemberListCreateApi):
+    """POST {"q": ...}: the member list searched by a term that may be an identifier (kept out of URLs)."""
+
+    permission_classes = [IsAuthenticated, HasPermission.of("members.view_member")]
+
+    def search_term(self) -> str:
+        data = MemberSearchInput(data=self.request.data)
+        data.is_valid(raise_exception=True)
+        return data.validated_data["q"]
+
+    http_method_names = ["post", "options"]
+
+    @extend_schema(
+        request=MemberSearchInput,
+        parameters=[OpenApiParameter("limit", int), OpenApiParameter("offset", int)],
+        responses={
+            200: inline_serializer(
+                "PaginatedMemberSearchList",
+                {
+                    "count": serializers.IntegerField(),
+                    "next": serializers.URLField(allow_null=True),
+                    "previous": serializers.URLField(allow_null=True),
+                    "results": MemberOutput(many=True),
+                },
+            )
+        },
+    )
+    def post(self, request, *args, **kwargs):
+        return MemberListCreateApi.get(self, request, *args, **kwargs)
 
 
 class MemberChangeInput(serializers.Serializer):
@@ -271,7 +315,7 @@ class MemberRevealApi(APIView):
 
     permission_classes = [IsAuthenticated, HasPermission.of("members.view_member")]
 
-    @extend_schema(request=RevealInput, responses=RevealOutput)
+    @extend_schema(request=RevealInput, responses={200: RevealOutput, 409: OpenApiTypes.OBJECT})
     def post(self, request, member_id: int):
         member = get_member_for_staff(request, member_id)
         data = RevealInput(data=request.data)
@@ -289,7 +333,14 @@ class MemberRevealApi(APIView):
             raise PermissionDenied(str(exc)) from None
         except DjangoValidationError as exc:
             raise service_errors(exc) from None
-        value = getattr(Member.objects.only(grant.field_name).get(pk=member.pk), grant.field_name)
+        try:
+            value = getattr(Member.objects.only(grant.field_name).get(pk=member.pk), grant.field_name)
+        except UndecryptableValue:
+            # Fails closed for this field: nothing shown, the reveal stays on the access log.
+            label = {f.name: f.label for f in identifiers.identifier_fields()}.get(grant.field_name, grant.field_name)
+            return Response(
+                {"detail": f"{label} cannot be decrypted; restore the key."}, status=status.HTTP_409_CONFLICT
+            )
         return Response(
             RevealOutput(
                 {

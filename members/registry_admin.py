@@ -8,63 +8,44 @@ leak a value through its HTML and an undecryptable value can never be saved back
 
 from __future__ import annotations
 
-import csv
-
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.views.main import ORDER_VAR
+from django.contrib.admin.utils import flatten_fieldsets
+from django.contrib.admin.views.main import ORDER_VAR, PAGE_VAR, SEARCH_VAR, ChangeList
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from members import guards, identifiers, services
+from members import guards, identifiers, search_tokens, services
 from members.admin_changelist import DirectActionCheckbox, MemberPaginator, result_list_context
 from members.audit import client_ip
-from members.masking import mask_financial_account, mask_tax_id, masked_member, masked_value
+from members.fields import UndecryptableValue
+from members.masking import mask_financial_account, mask_tax_id, masked_value
 from members.models import CapitalCreditAllocation, FinancialAccount, Member
-from members.selectors import active_reveals, member_list, member_search
+from members.selectors import active_reveals, is_identifier_term, member_list, member_search
+
+IDENTIFIER_IN_URL = (
+    "Search by full SSN/TIN or licence with the search box: identifiers are never put in a URL (the box posts them)."
+)
+
+
+class MemberChangeList(ChangeList):
+    """Django's list, with the search token (members.search_tokens) kept out of the field filters."""
+
+    def get_filters_params(self, params=None):
+        lookup_params = super().get_filters_params(params)
+        lookup_params.pop(search_tokens.TOKEN_VAR, None)
+        return lookup_params
+
 
 # The write-only identifier inputs and the "identifying information" fieldset (members/identifiers.py).
 IDENTIFIER_FIELDS = identifiers.identifier_fields()
 IDENTIFIER_INPUTS = tuple(field.name for field in identifiers.identifier_inputs())
-
-
-CSV_COLUMNS = (
-    "member_number",
-    "legal_name",
-    "kind",
-    "status",
-    "mailing_line1",
-    "mailing_line2",
-    "mailing_city",
-    "mailing_state",
-    "mailing_postal_code",
-    "phone",
-    "email",
-    "tax_id",
-    "date_of_birth",
-    "drivers_licence",
-)
-
-
-def write_members_csv(out, members) -> None:
-    """Members as CSV with masked identifiers (the only CSV shape staff can download)."""
-    writer = csv.writer(out)
-    writer.writerow(CSV_COLUMNS)
-    for member in members:
-        masked = masked_member(member)
-        writer.writerow(
-            [
-                *(getattr(member, name) for name in CSV_COLUMNS[:11]),
-                masked["tax_id"],
-                masked["date_of_birth"],
-                masked["drivers_licence"],
-            ]
-        )
+ENCRYPTED = frozenset(field.name for field in IDENTIFIER_FIELDS if field.encrypted)
+UNDECRYPTABLE = "cannot be decrypted; restore the key"
 
 
 def _identifier_input(field: identifiers.SensitiveField) -> forms.CharField:
@@ -205,11 +186,6 @@ def _no_match_hint() -> str:
 class MemberAdmin(DirectActionCheckbox, admin.ModelAdmin):
     form = MemberForm
 
-    def get_form(self, request, obj=None, change=False, **kwargs):
-        form = super().get_form(request, obj, change=change, **kwargs)
-        form.actor = request.user
-        return form
-
     list_display = ("member_number", "legal_name", "kind", "status", "masked_tax_id", "phone", "email", "mailing_city")
     list_filter = ("status", "kind")
     search_fields = ("member_number",)  # the real search is member_search (blind indexes)
@@ -217,7 +193,9 @@ class MemberAdmin(DirectActionCheckbox, admin.ModelAdmin):
     show_full_result_count = False
     paginator = MemberPaginator
     list_per_page = 100
-    actions = ["make_active", "make_former", "export_masked_csv"]
+    # No CSV download: member data leaves the co-op only through the disclosure gate (disclosures.services);
+    # the former "Export selected as CSV (masked)" action was a second path out (issue 11 item 4).
+    actions = ["make_active", "make_former"]
     fieldsets = (
         (None, {"fields": ("kind", "legal_name", "employer_name")}),
         (
@@ -234,11 +212,49 @@ class MemberAdmin(DirectActionCheckbox, admin.ModelAdmin):
     def get_queryset(self, request):
         return member_list(queryset=super().get_queryset(request))
 
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        # The identifier inputs are added by MemberForm.__init__, empty; listing them as model fields would
+        # make Django load (decrypt) each stored value into the form's initial data, and a value no key
+        # decrypts would turn the whole page into a 500.
+        fields = kwargs.get("fields") or flatten_fieldsets(self.get_fieldsets(request, obj))
+        kwargs["fields"] = [name for name in fields if name not in ENCRYPTED]
+        form = super().get_form(request, obj, change, **kwargs)
+        form.actor = request.user  # for the Red Flags warning's acknowledgement (members/guards.py)
+        return form
+
+    def get_fieldsets(self, request, obj=None):
+        """For a user who may view but not change, Django renders every field of the fieldsets read-only,
+        in clear; the encrypted identifiers leave the fieldsets then and appear only masked, in the
+        "Identifying information on file" table (with a Reveal link where the role may reveal)."""
+        fieldsets = super().get_fieldsets(request, obj)
+        if self.has_change_permission(request, obj):
+            return fieldsets  # identifier inputs are write-only (always empty) for editors
+        shown = []
+        for name, options in fieldsets:
+            fields = tuple(field for field in options["fields"] if field not in ENCRYPTED)
+            if fields:
+                shown.append(((name or "").split(" (write-only")[0] or None, {**options, "fields": fields}))
+        return shown
+
     @admin.display(description="SSN / TIN")
     def masked_tax_id(self, member: Member) -> str:
         return mask_tax_id(member)  # the tax_id entry of masked_member, without computing the other four
 
+    def get_changelist(self, request, **kwargs):
+        return MemberChangeList
+
     def get_search_results(self, request, queryset, search_term):
+        token = request.GET.get(search_tokens.TOKEN_VAR)
+        if token:
+            search_term = search_tokens.search_token_term(session=request.session, token=token)
+            if search_term is None:
+                messages.error(request, "That search has expired; search again.")
+                return queryset.none(), False
+        elif is_identifier_term(search_term):
+            # An SSN or licence typed into a URL: refused, so no link or bookmark ever carries one.
+            messages.error(request, IDENTIFIER_IN_URL)
+            return queryset.none(), False
+        request.member_search_term = search_term
         try:
             found = member_search(queryset, search_term, request.user)
         except PermissionDenied as exc:
@@ -254,8 +270,12 @@ class MemberAdmin(DirectActionCheckbox, admin.ModelAdmin):
         changelist = getattr(response, "context_data", {}).get("cl") if hasattr(response, "context_data") else None
         if changelist is not None:
             response.context_data["member_result_list"] = result_list_context(changelist)
-            if changelist.query and changelist.result_count == 0:
+            if getattr(request, "member_search_term", "") and changelist.result_count == 0:
                 messages.info(request, _no_match_hint())
+            keep = changelist.get_query_string(remove=[SEARCH_VAR, PAGE_VAR, search_tokens.TOKEN_VAR])
+            response.context_data["member_search_action"] = reverse("admin:members_member_search") + keep
+            response.context_data["member_search_clear"] = keep
+            response.context_data["member_search_active"] = search_tokens.TOKEN_VAR in request.GET
             if changelist.paginator.count_is_estimate:
                 response.context_data["selection_note_all"] = _("All %(total_count)s selected") % {
                     "total_count": f"about {changelist.result_count}"
@@ -266,7 +286,7 @@ class MemberAdmin(DirectActionCheckbox, admin.ModelAdmin):
                 services.member_list_view(
                     actor=request.user,
                     member_ids=[member.pk for member in shown],
-                    query=request.GET.get("q", ""),
+                    query=getattr(request, "member_search_term", ""),
                     ip_address=client_ip(request),
                 )
 
@@ -296,16 +316,35 @@ class MemberAdmin(DirectActionCheckbox, admin.ModelAdmin):
                 continue
             row = {"field": field.name, "label": field.label, "value": masked_value(member, field), "revealed": False}
             if field.name in reveals:
-                full = getattr(Member.objects.only(field.name).get(pk=member.pk), field.name)
-                row.update(value=str(full or ""), revealed=True, expires_at=reveals[field.name])
+                try:
+                    full = getattr(Member.objects.only(field.name).get(pk=member.pk), field.name)
+                except UndecryptableValue:
+                    # Fails closed for this field only: the page still renders, nothing is shown or saved.
+                    row.update(value=UNDECRYPTABLE, revealed=False, undecryptable=True)
+                else:
+                    row.update(value=str(full or ""), revealed=True, expires_at=reveals[field.name])
             rows.append(row)
         return rows
 
     def get_urls(self):
         return [
             path("<int:member_id>/reveal/", self.admin_site.admin_view(self.reveal_view), name="members_member_reveal"),
+            path("search/", self.admin_site.admin_view(self.search_view), name="members_member_search"),
             *super().get_urls(),
         ]
+
+    def search_view(self, request):
+        """POST a search term: kept (encrypted) in the session under a token, the list shown at ?_qt=token."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        keep = request.GET.copy()
+        for name in (SEARCH_VAR, PAGE_VAR, search_tokens.TOKEN_VAR):
+            keep.pop(name, None)
+        term = request.POST.get(SEARCH_VAR, "").strip() if request.method == "POST" else ""
+        if term:
+            keep[search_tokens.TOKEN_VAR] = search_tokens.search_token_store(session=request.session, term=term)
+        query = keep.urlencode()
+        return redirect(reverse("admin:members_member_changelist") + (f"?{query}" if query else ""))
 
     def reveal_view(self, request, member_id: int):
         member = get_object_or_404(member_list(), pk=member_id)
@@ -398,17 +437,6 @@ class MemberAdmin(DirectActionCheckbox, admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # members become former members; purges belong to the retention app
-
-    @admin.action(description="Export selected as CSV (masked)", permissions=["view"])
-    def export_masked_csv(self, request, queryset):
-        response = HttpResponse(content_type="text/csv")
-        response["Content-Disposition"] = 'attachment; filename="members-masked.csv"'
-        members = list(member_list(queryset=queryset.model.objects.filter(pk__in=queryset.values("pk"))))
-        write_members_csv(response, members)
-        services.member_list_view(
-            actor=request.user, member_ids=[m.pk for m in members], channel="admin-csv", ip_address=client_ip(request)
-        )
-        return response
 
     @admin.action(description="Mark selected applicants/former members active", permissions=["change"])
     def make_active(self, request, queryset):

@@ -71,6 +71,23 @@ def _exact(queryset, kind: str, term: str):
     return queryset.filter(pk__in=[member.pk for member in members_matching(kind, term)])
 
 
+def is_identifier_term(term: str) -> bool:
+    """Whether a search term is a full SSN/TIN or a licence (state:number): such a term never goes in a
+    URL (it would sit in browser history, proxy and access logs); it is searched by POST or by a
+    server-side token (members.search_tokens)."""
+    term = nfkc(term or "")
+    licence = _LICENCE_TERM.match(term)
+    if licence and any(ch.isdigit() for ch in licence.group(2)) and licence.group(1).upper() in US_STATES:
+        return True
+    return bool(_NUMBER_LIKE.match(term)) and _is_full_tax_id(term)
+
+
+def _is_full_tax_id(term: str) -> bool:
+    """Nine digits, written as an SSN/TIN is (a bracket, a plus or dots make it a phone number)."""
+    looks_like_phone = "(" in term or term.startswith("+") or "." in term
+    return len(re.sub(r"[^0-9]", "", term)) == 9 and not looks_like_phone
+
+
 def member_search(queryset: QuerySet[Member], term: str, user) -> QuerySet[Member]:
     """Staff search, ranked (``search_rank``, best first) and built so each branch uses an index.
 
@@ -106,7 +123,7 @@ def _number_search(queryset: QuerySet[Member], term: str, user) -> QuerySet[Memb
     """Digits with the punctuation phone numbers and SSNs are written with."""
     digits = re.sub(r"[^0-9]", "", term)
     looks_like_phone = "(" in term or term.startswith("+") or "." in term
-    if len(digits) == 9 and not looks_like_phone:
+    if _is_full_tax_id(term):
         if not user.has_perm("members.search_identifiers"):
             raise PermissionDenied("Your role may not search by full SSN/TIN.")
         found = members_matching("ssn", digits)

@@ -4,6 +4,7 @@ from members import api
 
 urlpatterns = [
     path("api/members/", api.MemberListCreateApi.as_view(), name="api-members"),
+    path("api/members/search/", api.MemberSearchApi.as_view(), name="api-members-search"),
     path("api/members/<int:member_id>/", api.MemberDetailApi.as_view(), name="api-member"),
     path("api/members/<int:member_id>/reveal/", api.MemberRevealApi.as_view(), name="api-member-reveal"),
 ]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime
 import re
+import unicodedata
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
@@ -295,3 +296,31 @@ class Collector:
         if value is None:
             raise ValueError("a cleaned value is missing although no field error was collected")
         return value
+
+
+# Bidirectional overrides/isolates and zero-width characters (Trojan Source, CVE-2021-42574): in a name
+# they reorder or hide what staff read on a screen, in a letter or an export. Any other invisible
+# formatting character (Unicode category Cf) is refused with them.
+_HIDDEN_FORMAT = {0x061C, 0x200B, 0x200C, 0x200D, 0x200E, 0x200F, 0x2060, 0xFEFF, *range(0x202A, 0x202F)}
+_HIDDEN_FORMAT |= set(range(0x2066, 0x206A))
+
+
+def hidden_format_characters(text: str) -> list[str]:
+    """The invisible or direction-changing characters in ``text``, as ``U+202E`` names."""
+    found = []
+    for ch in text:
+        if ord(ch) in _HIDDEN_FORMAT or unicodedata.category(ch) == "Cf":
+            label = f"U+{ord(ch):04X}"
+            if label not in found:
+                found.append(label)
+    return found
+
+
+def name_problem(text: str) -> str:
+    """A message naming the invisible or direction-changing characters of a name, or ``""`` if none."""
+    hidden = hidden_format_characters(text)
+    if not hidden:
+        return ""
+    return (
+        f"The name contains an invisible or text-direction character ({', '.join(hidden)}); type the name without it."
+    )

@@ -18,6 +18,7 @@ from django.shortcuts import render
 from django.utils import timezone
 
 from members.admin_site import has_staff_role
+from members.csv_cells import csv_safe
 from members.models import Member
 from redflags import selectors
 from redflags.services.caller_verification import caller_verification_passed, caller_verify
@@ -148,11 +149,6 @@ def annual_review(request):
     return render(request, "redflags/annual_review.html", {"report": report})
 
 
-def _csv_safe(value: str) -> str:
-    # Spreadsheet formula injection: a cell starting with = + - @ is shown as text.
-    return f"'{value}" if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
-
-
 @staff_permission_required("redflags.view_annual_review")
 def annual_review_csv(request):
     report = selectors.annual_review_report(year=_year(request))
@@ -160,7 +156,7 @@ def annual_review_csv(request):
     writer = csv.writer(buffer)
     writer.writerow(["section", "item", "value"])
     for row in selectors.annual_review_rows(report):
-        writer.writerow([_csv_safe(str(cell)) for cell in row])
+        writer.writerow([csv_safe(cell) for cell in row])
     response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="red-flags-annual-review-{report["year"]}.csv"'
     return response

@@ -25,6 +25,11 @@ def test_anonymous_callers_cannot_read_the_schema(client):
     assert client.get("/api/schema/").status_code in (401, 403)
 
 
-def test_a_signed_in_user_can_read_the_schema(client, make_user):
-    client.force_login(make_user("integration"))
+def test_staff_read_the_schema_and_a_member_may_not(client, make_user):
+    """Issue 11 item 10: the schema maps every endpoint, so only staff read it."""
+    from members import roles
+
+    client.force_login(make_user("member-login", is_staff=False))
+    assert client.get("/api/schema/").status_code == 403
+    client.force_login(make_user("integration", role=roles.CSR))
     assert client.get("/api/schema/").status_code == 200

@@ -259,6 +259,8 @@ def authorized_party_add(
     clean_name = " ".join(nfkc(name).split())
     if not clean_name:
         collector.add("name", "The authorized person's name is required.")
+    elif validation.name_problem(clean_name):
+        collector.add("name", validation.name_problem(clean_name))
     phone_value = collector.clean("phone", validation.clean_phone, phone) if phone else ""
     email_value = collector.clean("email", validation.clean_email, email) if email else ""
     if account.status in (Account.Status.CLOSED, Account.Status.DENIED):

@@ -19,6 +19,7 @@ from members.services.access import (
     member_list_view,
     member_record_view,
     member_reveal,
+    staff_session_expire,
 )
 from members.services.billing import capital_credit_allocate, financial_account_add, financial_account_remove
 from members.services.common import Address, announce, clean_address, name_search_form, next_number
@@ -56,6 +57,7 @@ __all__ = [
     "member_list_view",
     "member_record_view",
     "member_reveal",
+    "staff_session_expire",
     "name_search_form",
     "next_number",
 ]

@@ -118,3 +118,15 @@ def member_reveal(
             ip_address=ip_address,
         )
     return grant
+
+
+def staff_session_expire(*, user, idle_seconds: int, ip_address: str | None = None) -> None:
+    """A staff session ended for inactivity (config.middleware.StaffIdleTimeout): one ``auth.idle_logout`` row."""
+    with transaction.atomic():
+        audit_record(
+            actor=user,
+            action="auth.idle_logout",
+            obj=user,
+            detail={"idle_seconds": idle_seconds},
+            ip_address=ip_address,
+        )

@@ -96,6 +96,8 @@ def _clean_new_member(
     name = " ".join(nfkc(legal_name).split())
     if not name:
         collector.add("legal_name", "The legal name is required.")
+    elif validation.name_problem(name):
+        collector.add("legal_name", validation.name_problem(name))
     if status not in (Member.Status.APPLICANT, Member.Status.ACTIVE):
         collector.add("status", "A new member is an applicant or active.")
     line1, line2, city, state, postal_code = mailing
@@ -266,6 +268,8 @@ def member_change_name(*, actor: Actor, member: Member, legal_name: str, reason:
     name = " ".join(nfkc(legal_name).split())
     if not name:
         raise ValidationError({"legal_name": ["The legal name is required."]})
+    if validation.name_problem(name):
+        raise ValidationError({"legal_name": [validation.name_problem(name)]})
     member.legal_name = name
     member.name_search = name_search_form(name)
     return _save_and_announce(

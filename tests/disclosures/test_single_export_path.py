@@ -34,11 +34,6 @@ ALLOWED = {
     "accounts/usage/api.py": (
         "member's own interval CSV and Green Button XML (B.3 access) and audited staff reads, never a third party"
     ),
-    # Internal staff access, not a release: the registry admin's "Export selected as CSV (masked)" action
-    # for staff with view permission; identifiers masked, each download written to the access log
-    # (members.services.member_list_view, shown on /audit/access-log/). Anything that goes on to a third
-    # party must go through disclosure_export.
-    "members/registry_admin.py": "staff-only masked member CSV, every download on the access log",
     "accounts/cis_import/synthetic.py": (
         "writes SYNTHETIC fake rows for the import tests and benchmark; never reads the database"
     ),

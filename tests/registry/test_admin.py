@@ -65,14 +65,15 @@ def test_a_role_without_registry_permissions_is_refused(client, make_user):
 def test_a_csr_finds_a_member_by_each_searchable_field(client, csr, term_of):
     wanted, _other = factories.MemberFactory(), factories.MemberFactory()
     _login(client, csr)
-    response = client.get(MEMBERS, {"q": term_of(wanted)})
+    # The search box posts its term (an SSN or licence never goes in a URL) and the list follows a token.
+    response = client.post(reverse("admin:members_member_search"), {"q": term_of(wanted)}, follow=True)
     assert [m.pk for m in response.context["cl"].result_list] == [wanted.pk]
 
 
 def test_billing_may_not_search_by_full_ssn(client, billing_clerk):
     member = factories.MemberFactory()
     _login(client, billing_clerk)
-    response = client.get(MEMBERS, {"q": member.ssn})
+    response = client.post(reverse("admin:members_member_search"), {"q": member.ssn}, follow=True)
     assert list(response.context["cl"].result_list) == []
 
 
@@ -187,14 +188,16 @@ def test_gate_codes_are_shown_to_field_services_only(client, csr, field_worker):
     assert not csr.has_perm("accounts.view_field_notes")
 
 
-def test_the_csv_export_is_masked_and_logged(client, csr):
-    members = factories.MemberFactory.create_batch(3)
+def test_the_member_admin_has_no_csv_download_beside_the_disclosure_gate(client, csr):
+    """Issue 11 item 4: "Export selected as CSV (masked)" was a second path out of the co-op (and wrote names
+    starting with = + - @ as live formulas); it is gone, and posting its name downloads nothing."""
+    members = factories.MemberFactory.create_batch(2, legal_name='=HYPERLINK("http://evil.test","x")')
     _login(client, csr)
+    choices = [name for name, _label in client.get(MEMBERS).context["action_form"].fields["action"].choices]
+    assert "export_masked_csv" not in choices
     response = client.post(MEMBERS, {"action": "export_masked_csv", "_selected_action": [m.pk for m in members]})
-    body = response.content.decode()
-    assert response["Content-Type"] == "text/csv"
-    assert f"***-**-{members[0].ssn_last4}" in body and members[0].ssn not in body
-    assert AuditEvent.objects.filter(action="access.list_members", detail__channel="admin-csv").exists()
+    assert "text/csv" not in response.get("Content-Type", "")
+    assert not AuditEvent.objects.filter(detail__channel="admin-csv").exists()
 
 
 def test_the_access_log_of_a_member_includes_the_lists_that_showed_them(client, csr):
