@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "pgtrigger",
     "members",
+    "members.notices",
     "portal",
     "accounts",
     "accounts.usage",
@@ -141,7 +142,7 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE: dict = {
     "platform-heartbeat": {"task": "config.health.heartbeat", "schedule": 30.0},
 }
-for _module in ("members", "accounts", "accounts.usage", "redflags", "disclosures", "retention"):
+for _module in ("members", "members.notices", "accounts", "accounts.usage", "redflags", "disclosures", "retention"):
     CELERY_BEAT_SCHEDULE.update(__import__(f"{_module}.schedule", fromlist=["BEAT_SCHEDULE"]).BEAT_SCHEDULE)
 HEARTBEAT_MAX_AGE_SECONDS = env_int("HEARTBEAT_MAX_AGE_SECONDS", 120)
 
@@ -210,6 +211,18 @@ EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "memberguard@localhost")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 30)
+
+# --- Notices to members (members/notices, docs/configuration.md) ---
+COOP_NAME = env_str("COOP_NAME", "Your Electric Cooperative")
+COOP_PHONE = env_str("COOP_PHONE", "the number on your bill")
+COOP_ADDRESS = env_str("COOP_ADDRESS", "")
+# The right-hand side of every notice's Message-ID: fixed when the notice is written, so a resend after a
+# lost worker is recognisably the same message.
+NOTICE_MESSAGE_ID_DOMAIN = env_str("NOTICE_MESSAGE_ID_DOMAIN", "memberguard.invalid")
+# How long a worker holds a claimed notice before another may take it (longer than one SMTP send).
+NOTICE_LEASE_SECONDS = env_int("NOTICE_LEASE_SECONDS", 300)
+NOTICE_MAX_ATTEMPTS = env_int("NOTICE_MAX_ATTEMPTS", 8)
 
 # --- I18N / time ---
 LANGUAGE_CODE = "en-us"

@@ -22,6 +22,8 @@ from members.audit import audit_record
 from members.crypto import blind_index, blind_index_or_empty, nfkc
 from members.identifiers import BlindIndex
 from members.models import Member
+from members.notices.rendering import postal_address
+from members.services import notify
 from members.services.common import Address, announce, clean_address, name_search_form, next_number
 
 # How long a former member's record is kept by default (capital credits are owed to former members;
@@ -244,18 +246,22 @@ def member_change_address(
     collector = validation.Collector()
     address = collector.require(clean_address(collector, "mailing_", line1, line2, city, state, postal_code))
     old = {"address": member.address_index}
+    old_address = postal_address(member)
     _set_mailing_address(member, address)
     member.address_index = blind_index("address", address.as_tuple())
     fields = ["mailing_line1", "mailing_line2", "mailing_city", "mailing_state", "mailing_postal_code", "address_index"]
-    return _save_and_announce(
-        actor=actor,
-        member=member,
-        event="member.address_changed",
-        fields=fields,
-        old=old,
-        new={"address": member.address_index},
-        reason=reason,
-    )
+    with transaction.atomic():
+        _save_and_announce(
+            actor=actor,
+            member=member,
+            event="member.address_changed",
+            fields=fields,
+            old=old,
+            new={"address": member.address_index},
+            reason=reason,
+        )
+        notify.notify_address_changed(actor=actor, member=member, old_address=old_address)
+    return member
 
 
 def member_change_name(*, actor: Actor, member: Member, legal_name: str, reason: str = "") -> Member:
@@ -284,15 +290,18 @@ def member_change_phone(*, actor: Actor, member: Member, phone: str, reason: str
     old = {"phone": member.phone_index}
     member.phone = value
     member.phone_index = blind_index_or_empty("phone", value)
-    return _save_and_announce(
-        actor=actor,
-        member=member,
-        event="member.phone_changed",
-        fields=["phone", "phone_index"],
-        old=old,
-        new={"phone": member.phone_index},
-        reason=reason,
-    )
+    with transaction.atomic():
+        _save_and_announce(
+            actor=actor,
+            member=member,
+            event="member.phone_changed",
+            fields=["phone", "phone_index"],
+            old=old,
+            new={"phone": member.phone_index},
+            reason=reason,
+        )
+        notify.notify_phone_changed(actor=actor, member=member)
+    return member
 
 
 def member_change_email(*, actor: Actor, member: Member, email: str, reason: str = "") -> Member:
@@ -302,17 +311,21 @@ def member_change_email(*, actor: Actor, member: Member, email: str, reason: str
         value = collector.clean("email", validation.clean_email, email)
         collector.raise_if_errors()
     old = {"email": member.email_index}
+    old_email = member.email
     member.email = value
     member.email_index = blind_index_or_empty("email", value)
-    return _save_and_announce(
-        actor=actor,
-        member=member,
-        event="member.email_changed",
-        fields=["email", "email_index"],
-        old=old,
-        new={"email": member.email_index},
-        reason=reason,
-    )
+    with transaction.atomic():
+        _save_and_announce(
+            actor=actor,
+            member=member,
+            event="member.email_changed",
+            fields=["email", "email_index"],
+            old=old,
+            new={"email": member.email_index},
+            reason=reason,
+        )
+        notify.notify_email_changed(actor=actor, member=member, old_email=old_email)
+    return member
 
 
 def member_change_identifiers(
