@@ -7,10 +7,12 @@ pass field *names* and identifiers; a guard rejects values that look like plaint
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Iterable
 from typing import Any
 
+from django.conf import settings
 from django.db import connection, models
 from django.http import HttpRequest
 
@@ -23,7 +25,19 @@ _LOOKS_LIKE_SSN = re.compile(r"(?<!\d)\d{3}-?\d{2}-?\d{4}(?!\d)")
 
 
 def client_ip(request: HttpRequest) -> str | None:
-    """The address an access audit row records for a request (``REMOTE_ADDR``: the proxy in front sets it)."""
+    """The client's address: ``REMOTE_ADDR``, or behind ``TRUSTED_PROXY_COUNT`` proxies the entry of
+    ``X-Forwarded-For`` the outermost trusted proxy appended (entries left of it are the client's claim and
+    can be forged). The same rule feeds allauth's rate limits (``ALLAUTH_TRUSTED_PROXY_COUNT``)."""
+    count = settings.TRUSTED_PROXY_COUNT
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    if count > 0 and forwarded:
+        hops = [hop.strip() for hop in forwarded.split(",")]
+        if len(hops) >= count:
+            candidate = hops[-count]
+            try:
+                return str(ipaddress.ip_address(candidate))
+            except ValueError:
+                return None
     return request.META.get("REMOTE_ADDR")
 
 
