@@ -201,6 +201,8 @@ ACCOUNT_RATE_LIMITS = {
     # per-client ceiling on login requests.
     "login_failed": None,
     "login": env_str("LOGIN_RATE_LIMIT", "30/m/ip"),
+    # Portal self-enrollment (portal/enrollment.py): per client address and per account number.
+    "portal_enroll": env_str("ENROLL_RATE_LIMIT", "20/h/ip,5/h/key"),
 }
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes", "webauthn"]
 MFA_PASSKEY_LOGIN_ENABLED = False

@@ -16,3 +16,5 @@ class NoticesConfig(AppConfig):
         for role in (roles.CSR, roles.PRIVACY_OFFICER, roles.AUDITOR, roles.RED_FLAG_ANALYST):
             roles.grant(role, *reading)
         roles.grant(roles.CSR, "notices.print_letters")
+        # Connects the notices for password and two-step sign-in changes made on allauth's pages.
+        from members.signin import receivers  # noqa: F401  (needs the app registry, hence here)

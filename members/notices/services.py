@@ -95,6 +95,19 @@ def notice_enqueue(
     return notices
 
 
+def notices_data_released(
+    *, actor: Actor, member_ids: Iterable[int], recipient: str, categories: Iterable[str], basis: str
+) -> int:
+    """Tell each member whose data a release carried who received what and why (Privacy Policy: the
+    member learns of each release). The disclosure gate calls this in the release's transaction, except
+    for releases a legal order keeps quiet and aggregated data (no member's own data leaves)."""
+    context = {"recipient": recipient, "categories": ", ".join(categories), "basis": basis, "when": timezone.now()}
+    count = 0
+    for member in Member.objects.filter(pk__in=list(member_ids)).order_by("pk").iterator(chunk_size=500):
+        count += len(notice_enqueue(actor=actor, kind="data_released", member=member, context=context))
+    return count
+
+
 @transaction.atomic
 def alert_preference_set(*, actor: Actor, member: Member, kind: str, enabled: bool) -> AlertPreference:
     """A member turns an optional alert on or off. Security notices cannot be turned off."""

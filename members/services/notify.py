@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from members.actors import Actor
 from members.models import FinancialAccount, Member
+from members.notices.rendering import masked_number
 from members.notices.services import notice_enqueue
 
 
@@ -54,5 +55,17 @@ def notify_bank_account(*, actor: Actor, financial: FinancialAccount, action: st
             "last4": financial.last4 or "(none)",
             "when": timezone.now(),
         },
+        letter=True,
+    )
+
+
+def notify_enrolled(*, member: Member, username: str, account_number: str) -> None:
+    """E-mail to the address on file and a letter to the mailing address on file: the member hears of it
+    even when someone else enrolled with a different e-mail."""
+    notice_enqueue(
+        actor=None,
+        kind="online_access_enrolled",
+        member=member,
+        context={"account": masked_number(account_number), "username": username, "when": timezone.now()},
         letter=True,
     )

@@ -411,3 +411,35 @@ def member_link_user(*, actor: Actor, member: Member, user) -> Member:
         audit_record(actor=actor, action="member.login_linked", obj=member, fields=["user"])
         announce("member.login_linked", actor=actor, member_id=member.pk, fields=["user"])
     return member
+
+
+def member_enroll_online(
+    *, member: Member, user, account_id: int, account_number: str, ip_address: str | None = None
+) -> Member:
+    """A member created their own portal login (self-enrollment, proven by what the co-op holds): link it,
+    audit it, tell the member at the e-mail and the mailing address *on file* (not the e-mail just typed),
+    and announce ``member.online_access_enrolled`` so the Red Flags program scores the new online access."""
+    if member.user_id is not None:
+        raise ValidationError({"account_number": ["This membership already has online access."]})
+    member.user = user
+    with transaction.atomic():
+        member.save(update_fields=["user", "updated_at"])
+        audit_record(
+            actor=None,
+            actor_label="portal:self-enrollment",
+            action="member.online_access_enrolled",
+            obj=member,
+            fields=["user"],
+            detail={"account_id": account_id, "user_id": user.pk},
+            ip_address=ip_address,
+        )
+        notify.notify_enrolled(member=member, username=user.get_username(), account_number=account_number)
+        announce(
+            "member.online_access_enrolled",
+            actor=None,
+            member_id=member.pk,
+            account_id=account_id,
+            fields=["user"],
+            new={"email": blind_index_or_empty("email", user.email)},
+        )
+    return member
