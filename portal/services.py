@@ -88,9 +88,9 @@ def correction_request_resolve(
         member=request.member,
         context={
             "topic": request.get_topic_display().lower(),
-            "outcome": "made the correction you asked for"
+            "outcome": "corrected your record as you asked"
             if status == CorrectionRequest.Status.CORRECTED
-            else "declined",
+            else "declined your request",
             "note": request.resolution_note,
         },
         letter=not request.member.email,

@@ -18,7 +18,7 @@ from members.signals import EVENTS
 from redflags import engine, services
 from redflags.models import ObservedEvent, ProgramChange, Response, ReviewItem, RiskAssessment, Rule, RuleVersion
 from redflags.services.review import RESPONSES
-from tests.factories import BillFactory, MemberFactory, OpenAccountFactory, PaymentFactory
+from tests.factories import BillFactory, MemberFactory, OpenAccountFactory, PaymentFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -89,6 +89,9 @@ def _watched_writes(actor):
         ),
         "account.statement_not_received": lambda: account_services.statement_notice_record(
             actor=actor, member=member, account=account, reported_on=today
+        ),
+        "member.online_access_enrolled": lambda: member_services.member_enroll_online(
+            member=member, user=UserFactory(), account_id=account.pk, account_number=account.account_number
         ),
     }
 
