@@ -34,7 +34,7 @@ from django.db.models import Q
 from members.audit import audit_record, client_ip
 from members.models import User
 
-_PREFIX = "memberguard:login-failures"
+_PREFIX = "memberguard:login-backoff"
 
 
 @dataclass(frozen=True)
@@ -73,9 +73,16 @@ def seconds_to_wait(login: str, request) -> int:
     now = time.time()
     wait = 0.0
     for key, state in cache.get_many(list(scopes)).items():
-        count, last = state
+        count, last = _state(state, now)
         wait = max(wait, last + _delay(count, scopes[key]) - now)
     return math.ceil(wait) if wait > 0 else 0
+
+
+def _state(value, now: float) -> tuple[int, float]:
+    """``(failures, time of the last)`` as stored; anything else (none, or a foreign value) counts as none."""
+    if isinstance(value, tuple | list) and len(value) == 2:
+        return int(value[0]), float(value[1])
+    return 0, now
 
 
 def message(seconds: int) -> str:
@@ -98,7 +105,7 @@ def record_failure(login: str, request) -> None:
     current = cache.get_many(list(scopes))
     updates = {}
     for key, scope in scopes.items():
-        count = current.get(key, (0, now))[0] + 1
+        count = _state(current.get(key), now)[0] + 1
         updates[key] = (count, now)
         if count == scope.limit:
             _audit_throttled(login, request, scope)

@@ -19,7 +19,7 @@ import socket
 
 from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -105,19 +105,77 @@ def notice_send(*, notice_id: int, connection=None) -> str:
     return "sent"
 
 
-def notices_send_queued(*, limit: int = 1000) -> int:
-    """Send up to ``limit`` queued e-mail notices over one SMTP connection (the sweep, bulk sends)."""
-    ids = list(
-        Notice.objects.filter(channel=Notice.Channel.EMAIL, state=Notice.State.QUEUED)
-        .order_by("created_at", "id")
-        .values_list("pk", flat=True)[:limit]
+_CLAIM_BATCH_SQL = """
+    UPDATE notices_notice SET state = 'sending', lease_until = %s, attempts = attempts + 1
+    WHERE id IN (
+        SELECT id FROM notices_notice WHERE channel = 'email' AND state = 'queued'
+        ORDER BY created_at, id LIMIT %s FOR UPDATE SKIP LOCKED
     )
+    RETURNING id
+"""
+
+
+def _claim_batch(size: int) -> list[Notice]:
+    """Claim up to ``size`` queued e-mail notices at once. The lease's timestamp is this claim's token:
+    marking them sent later requires it unchanged, as a single claim requires its attempt number."""
+    lease = timezone.now() + datetime.timedelta(seconds=settings.NOTICE_LEASE_SECONDS)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(_CLAIM_BATCH_SQL, [lease, size])
+        ids = [row[0] for row in cursor.fetchall()]
+        notices = list(Notice.objects.filter(pk__in=ids).order_by("created_at", "id"))
+        worker = worker_name()
+        NoticeAttempt.objects.bulk_create(
+            NoticeAttempt(notice=n, attempt=n.attempts, outcome=NoticeAttempt.Outcome.CLAIMED, worker=worker)
+            for n in notices
+        )
+    return notices
+
+
+def _mark_batch_sent(notices: list[Notice]) -> None:
+    if not notices:
+        return
+    worker = worker_name()
+    with transaction.atomic():
+        marked = set(
+            Notice.objects.filter(
+                pk__in=[n.pk for n in notices], state=Notice.State.SENDING, lease_until=notices[0].lease_until
+            )
+            .select_for_update()
+            .values_list("pk", flat=True)
+        )
+        Notice.objects.filter(pk__in=marked).update(
+            state=Notice.State.SENT, sent_at=timezone.now(), lease_until=None, last_error=""
+        )
+        NoticeAttempt.objects.bulk_create(
+            NoticeAttempt(notice=n, attempt=n.attempts, outcome=NoticeAttempt.Outcome.SENT, worker=worker)
+            for n in notices
+            if n.pk in marked
+        )
+
+
+def notices_send_queued(*, limit: int = 1000, batch: int = 50) -> int:
+    """Send up to ``limit`` queued e-mail notices over one SMTP connection (the sweep, bulk sends), claimed
+    ``batch`` at a time and marked sent per batch: a worker lost mid-batch leaves at most one batch whose
+    accepted messages are resent, each with its own Message-ID."""
     sent = 0
-    if not ids:
-        return 0
-    with get_connection() as connection:
-        for notice_id in ids:
-            sent += notice_send(notice_id=notice_id, connection=connection) == "sent"
+    with get_connection() as smtp:
+        while sent < limit:
+            notices = _claim_batch(min(batch, limit - sent))
+            if not notices:
+                break
+            delivered = []
+            for notice in notices:
+                try:
+                    _message(notice, smtp).send()
+                except Exception as error:  # any SMTP or network error: this notice is released for a retry
+                    logger.warning("notice %s attempt %s failed: %s", notice.pk, notice.attempts, type(error).__name__)
+                    notice_mark_failed(notice=notice, error=error)
+                else:
+                    delivered.append(notice)
+            _mark_batch_sent(delivered)
+            sent += len(delivered)
+            if len(delivered) < len(notices):
+                break  # the server is refusing: leave the rest to the next sweep
     return sent
 
 
