@@ -223,3 +223,11 @@ def test_members_choose_optional_alerts_in_the_portal(client, alice):
 
 def test_the_alerts_page_is_for_signed_in_members(client):
     assert "/auth/login/" in client.get("/portal/alerts/")["Location"]
+
+
+def test_a_member_who_just_signed_in_changes_contact_details_without_a_second_prompt(client, alice):
+    client.post("/auth/login/", {"login": "alice", "password": PASSWORD})
+    response = client.post("/portal/contact/", _contact(alice, phone="+12175550142"))
+    assert response.status_code == 302 and response["Location"] == "/portal/"
+    alice.refresh_from_db()
+    assert alice.phone == "+12175550142"
