@@ -9,6 +9,7 @@ and the periodic sweep (``members.notices.tasks.notices_sweep``) sends it.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterable
 
@@ -85,7 +86,7 @@ def notice_enqueue(
         notice.save(force_insert=True)
         notices.append(notice)
         if channel == Notice.Channel.EMAIL:
-            transaction.on_commit(lambda pk=notice.pk: _send_after_commit(pk))
+            transaction.on_commit(functools.partial(_send_after_commit, notice.pk))
     audit_record(
         actor=actor,
         action="notice.queued",
