@@ -317,16 +317,19 @@ def _log_release(plan: Plan, sent: _Transfer, *, actor: Actor, format: str) -> D
 # How a notice names the reason a release was allowed, in the member's words.
 _BASIS_IN_PLAIN_WORDS = {
     "consent": "you gave us your consent",
-    "membership_list": "a member asked for the membership list, as the bylaws allow",
     **{kind.value: kind.label for kind in LegalBasis.Kind},
     "member_request": "you asked us to send it",
 }
 
 
+# Aggregated data carries no member's own data; the membership list (names and mailing addresses to a
+# member, as the bylaws allow) is announced to the membership by the co-op, not by a notice per release.
+_NOT_NOTIFIED = frozenset({LegalBasis.Kind.AGGREGATED, "membership_list"})
+
+
 def _notify_members(plan: Plan, sent: _Transfer, *, actor: Actor) -> None:
-    """Each member whose own data left is told, unless a legal order keeps the release quiet; aggregated
-    data carries no member's own data."""
-    if plan.notice_withheld or plan.basis_kind == LegalBasis.Kind.AGGREGATED or not sent.released:
+    """Each member whose own data left is told, unless a legal order keeps the release quiet."""
+    if plan.notice_withheld or plan.basis_kind in _NOT_NOTIFIED or not sent.released:
         return
     notices_data_released(
         actor=actor,

@@ -144,7 +144,7 @@ def test_a_worker_killed_mid_delivery_leads_to_exactly_one_delivered_message(smt
     worker = _worker_process(port)
     try:
         member_services.member_change_phone(actor=None, member=member, phone="+12175550111")
-        assert inbox.data_started.wait(90), "the worker never reached the SMTP server"
+        assert inbox.data_started.wait(300), "the worker never reached the SMTP server"
         notice = Notice.objects.get(member=member, channel="email")
         assert notice.state == "sending" and notice.attempts == 1  # claimed, mid-send
         os.killpg(worker.pid, signal.SIGKILL)
