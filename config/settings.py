@@ -66,7 +66,11 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "pgtrigger",
     "django_celery_beat",
+    "allauth",
+    "allauth.account",
+    "allauth.mfa",
     "members",
+    "members.notices",
     "portal",
     "accounts",
     "accounts.usage",
@@ -87,6 +91,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "config.middleware.StaffIdleTimeout",
+    "allauth.account.middleware.AccountMiddleware",
+    "members.signin.middleware.StaffMFARequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -182,7 +188,7 @@ CELERY_BEAT_SCHEDULE: dict = {
 # A purge run left "running" by a dead worker is marked failed (with an audit row) after this long
 # without a heartbeat (retention/services.py); workers also sweep at start.
 PURGE_RUN_HEARTBEAT_SECONDS = env_int("PURGE_RUN_HEARTBEAT_SECONDS", CELERY_BROKER_VISIBILITY_TIMEOUT)
-for _module in ("members", "accounts", "accounts.usage", "redflags", "disclosures", "retention"):
+for _module in ("members", "members.notices", "accounts", "accounts.usage", "redflags", "disclosures", "retention"):
     CELERY_BEAT_SCHEDULE.update(__import__(f"{_module}.schedule", fromlist=["BEAT_SCHEDULE"]).BEAT_SCHEDULE)
 HEARTBEAT_MAX_AGE_SECONDS = env_int("HEARTBEAT_MAX_AGE_SECONDS", 120)
 
@@ -225,13 +231,45 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-AUTHENTICATION_BACKENDS = ["members.login_throttle.ThrottledModelBackend"]
+# Sign-in is django-allauth's (accounts, password reset, e-mail verification, reauthentication, MFA);
+# docs/configuration.md "Sign-in". Its rate limits and our throttle both see the real client address.
+AUTHENTICATION_BACKENDS = ["allauth.account.auth_backends.AuthenticationBackend"]
+# Proxies in front of the app that append to X-Forwarded-For (the production TLS proxy: 1). 0: trust none.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+ALLAUTH_TRUSTED_PROXY_COUNT = TRUSTED_PROXY_COUNT
+ACCOUNT_ADAPTER = "members.signin.adapter.AccountAdapter"
+ACCOUNT_LOGIN_METHODS = {"username", "email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "username*", "password1*", "password2*"]
+ACCOUNT_EMAIL_VERIFICATION = "optional"
+ACCOUNT_LOGIN_ON_PASSWORD_RESET = False
+ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = True
+ACCOUNT_EMAIL_SUBJECT_PREFIX = ""
+# Step-up: changing contact, bank or sign-in details, consents, or downloading a full copy needs a
+# password or MFA check within this many minutes.
+STEP_UP_MINUTES = env_int("STEP_UP_MINUTES", 5)
+ACCOUNT_REAUTHENTICATION_TIMEOUT = STEP_UP_MINUTES * 60
+ACCOUNT_RATE_LIMITS = {
+    # Our throttle (members/login_throttle.py) replaces allauth's per-login lock-out; this is a plain
+    # per-client ceiling on login requests.
+    "login_failed": None,
+    "login": env_str("LOGIN_RATE_LIMIT", "30/m/ip"),
+    # Portal self-enrollment (portal/enrollment.py): per client address and per account number.
+    "portal_enroll": env_str("ENROLL_RATE_LIMIT", "20/h/ip,5/h/key"),
+}
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes", "webauthn"]
+MFA_PASSKEY_LOGIN_ENABLED = False
+MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = DEBUG
+MFA_TOTP_ISSUER = env_str("MFA_TOTP_ISSUER", "MemberGuard")
+STAFF_MFA_REQUIRED = env_bool("STAFF_MFA_REQUIRED", True)
 LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
 LOGIN_FAILURE_IP_LIMIT = env_int("LOGIN_FAILURE_IP_LIMIT", 20)
+LOGIN_FAILURE_ACCOUNT_LIMIT = env_int("LOGIN_FAILURE_ACCOUNT_LIMIT", 50)
 LOGIN_FAILURE_WINDOW_SECONDS = env_int("LOGIN_FAILURE_WINDOW_SECONDS", 15 * 60)
-LOGIN_URL = "login"
+LOGIN_BACKOFF_BASE_SECONDS = env_int("LOGIN_BACKOFF_BASE_SECONDS", 30)
+LOGIN_ACCOUNT_MAX_DELAY_SECONDS = env_int("LOGIN_ACCOUNT_MAX_DELAY_SECONDS", 60)
+LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "home"
-LOGOUT_REDIRECT_URL = "login"
+LOGOUT_REDIRECT_URL = "account_login"
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 60 * 60 * 8)
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 
@@ -280,6 +318,18 @@ EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "memberguard@localhost")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 30)
+
+# --- Notices to members (members/notices, docs/configuration.md) ---
+COOP_NAME = env_str("COOP_NAME", "Your Electric Cooperative")
+COOP_PHONE = env_str("COOP_PHONE", "the number on your bill")
+COOP_ADDRESS = env_str("COOP_ADDRESS", "")
+# The right-hand side of every notice's Message-ID: fixed when the notice is written, so a resend after a
+# lost worker is recognisably the same message.
+NOTICE_MESSAGE_ID_DOMAIN = env_str("NOTICE_MESSAGE_ID_DOMAIN", "memberguard.invalid")
+# How long a worker holds a claimed notice before another may take it (longer than one SMTP send).
+NOTICE_LEASE_SECONDS = env_int("NOTICE_LEASE_SECONDS", 300)
+NOTICE_MAX_ATTEMPTS = env_int("NOTICE_MAX_ATTEMPTS", 8)
 
 # --- I18N / time ---
 LANGUAGE_CODE = "en-us"

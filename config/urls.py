@@ -11,7 +11,8 @@ urlpatterns = [
     path("", home, name="home"),
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
-    path("auth/", include("django.contrib.auth.urls")),
+    # Sign-in, password reset, e-mail verification, reauthentication and MFA (django-allauth).
+    path("auth/", include("allauth.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # Each app owns its URLs (pages and /api/ endpoints) in its own urls.py.
     path("", include("members.urls")),

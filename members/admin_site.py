@@ -7,8 +7,14 @@ a role assignment, which is audited like any other.
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.contrib import admin
 from django.contrib.admin.apps import AdminConfig
+from django.contrib.auth import REDIRECT_FIELD_NAME
+from django.http import HttpResponseRedirect
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 
 from members.roles import ALL_ROLES
 from members.staff_tools import tools_for
@@ -29,6 +35,13 @@ class MemberGuardAdminSite(admin.AdminSite):
     def index(self, request, extra_context=None):
         # The staff pages outside the model lists (members/staff_tools.py), those this user may open.
         return super().index(request, {"staff_tools": tools_for(request.user), **(extra_context or {})})
+
+    def login(self, request, extra_context=None):
+        """Staff sign in through allauth like everyone else (throttle, MFA); the admin's own form is gone."""
+        target = request.GET.get(REDIRECT_FIELD_NAME) or reverse("admin:index")
+        if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+            target = reverse("admin:index")
+        return HttpResponseRedirect(f"{reverse('account_login')}?{urlencode({REDIRECT_FIELD_NAME: target})}")
 
 
 class MemberGuardAdminConfig(AdminConfig):

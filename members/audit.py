@@ -10,11 +10,13 @@ deleted, altered or reordered row and, through the chain's anchor, removed newes
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, models, transaction
 from django.http import HttpRequest
@@ -46,7 +48,19 @@ _LOOKS_LIKE_SSN = re.compile(r"(?<!\d)\d{3}-?\d{2}-?\d{4}(?!\d)")
 
 
 def client_ip(request: HttpRequest) -> str | None:
-    """The address an access audit row records for a request (``REMOTE_ADDR``: the proxy in front sets it)."""
+    """The client's address: ``REMOTE_ADDR``, or behind ``TRUSTED_PROXY_COUNT`` proxies the entry of
+    ``X-Forwarded-For`` the outermost trusted proxy appended (entries left of it are the client's claim and
+    can be forged). The same rule feeds allauth's rate limits (``ALLAUTH_TRUSTED_PROXY_COUNT``)."""
+    count = settings.TRUSTED_PROXY_COUNT
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    if count > 0 and forwarded:
+        hops = [hop.strip() for hop in forwarded.split(",")]
+        if len(hops) >= count:
+            candidate = hops[-count]
+            try:
+                return str(ipaddress.ip_address(candidate))
+            except ValueError:
+                return None
     return request.META.get("REMOTE_ADDR")
 
 

@@ -1,87 +1,138 @@
-"""Slow down password guessing against staff and member logins.
+"""Slow down password guessing without handing an attacker a way to lock out a chosen member.
 
-After ``LOGIN_FAILURE_LIMIT`` failed attempts for one username (from any address), or
-``LOGIN_FAILURE_IP_LIMIT`` from one address (for any username; higher, because a co-op office sits
-behind one NAT address) within ``LOGIN_FAILURE_WINDOW_SECONDS``, further attempts are refused
-until the window passes, even with the right password. Counters live in Redis (the cache), so every
-web process shares them. Each lock-out is an audit event; the password itself is never logged.
+Failures are counted in Redis (the cache, shared by every web process) under three keys, each with its
+own threshold, and past a threshold each further attempt must wait a doubling delay (``base * 2**n``,
+capped) counted from the last failure. The delay applies whatever is typed, so the right password
+does not reveal itself, and the message says how long: "Too many attempts. Try again in N minutes or
+reset your password." It is the same for an existing and an unknown login, so it reveals nothing.
 
-Wired in as an authentication backend (``ThrottledModelBackend``) so the admin, the portal and DRF's
-session login all go through it.
+* the login *from one client address* (``LOGIN_FAILURE_LIMIT``, default 5; cap 15 minutes): the
+  guesser's own door;
+* the client address alone (``LOGIN_FAILURE_IP_LIMIT``, default 20; cap 15 minutes): one address
+  trying many logins. The address is the real client's behind the TLS proxy
+  (``TRUSTED_PROXY_COUNT``, members/audit.py ``client_ip``), not the proxy's;
+* the login from anywhere (``LOGIN_FAILURE_ACCOUNT_LIMIT``, default 50; cap ``LOGIN_ACCOUNT_MAX_DELAY_SECONDS``,
+  default 60 s): a spray from many addresses slows the account to one try a minute at worst; it never
+  locks the member out, and a password reset clears every count.
+
+Each key reaching its threshold is an audit event naming the account (its user id, when the login names
+one) and the address; the password is never recorded. Hooked into allauth by ``members.signin.adapter``.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
+import time
+from dataclasses import dataclass
 
 from django.conf import settings
-from django.contrib.auth.backends import ModelBackend
 from django.core.cache import cache
-from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.db.models import Q
 
 from members.audit import audit_record, client_ip
+from members.models import User
+
+_PREFIX = "memberguard:login-backoff"
 
 
-def _key(kind: str, value: str) -> str:
-    digest = hashlib.sha256(value.lower().encode()).hexdigest()[:32]
-    return f"memberguard:login-failures:{kind}:{digest}"
+@dataclass(frozen=True)
+class Scope:
+    name: str
+    limit: int
+    cap_seconds: int
 
 
-def _client_ip(request) -> str:
-    return (client_ip(request) or "unknown") if request is not None else "unknown"
+def _scopes(login: str, request) -> dict[str, Scope]:
+    login = (login or "").strip().lower()
+    address = (client_ip(request) if request is not None else None) or "unknown"
+    window_cap = settings.LOGIN_FAILURE_WINDOW_SECONDS
 
+    def key(kind: str, value: str) -> str:
+        return f"{_PREFIX}:{kind}:{hashlib.sha256(value.encode()).hexdigest()[:32]}"
 
-def _limits(username: str, request) -> dict[str, int]:
     return {
-        _key("user", username or ""): settings.LOGIN_FAILURE_LIMIT,
-        _key("ip", _client_ip(request)): settings.LOGIN_FAILURE_IP_LIMIT,
+        key("login+ip", f"{login}\0{address}"): Scope("login+address", settings.LOGIN_FAILURE_LIMIT, window_cap),
+        key("ip", address): Scope("address", settings.LOGIN_FAILURE_IP_LIMIT, window_cap),
+        key("login", login): Scope(
+            "login", settings.LOGIN_FAILURE_ACCOUNT_LIMIT, settings.LOGIN_ACCOUNT_MAX_DELAY_SECONDS
+        ),
     }
 
 
-def is_locked(username: str, request) -> bool:
-    limits = _limits(username, request)
-    counts = cache.get_many(list(limits))
-    return any(count >= limits[key] for key, count in counts.items())
+def _delay(count: int, scope: Scope) -> int:
+    if count < scope.limit:
+        return 0
+    return min(settings.LOGIN_BACKOFF_BASE_SECONDS * 2 ** (count - scope.limit), scope.cap_seconds)
 
 
-def record_failure(username: str, request) -> None:
+def seconds_to_wait(login: str, request) -> int:
+    """How long the next attempt for ``login`` from this request's client must wait (0: go ahead)."""
+    scopes = _scopes(login, request)
+    now = time.time()
+    wait = 0.0
+    for key, state in cache.get_many(list(scopes)).items():
+        count, last = _state(state, now)
+        wait = max(wait, last + _delay(count, scopes[key]) - now)
+    return math.ceil(wait) if wait > 0 else 0
+
+
+def _state(value, now: float) -> tuple[int, float]:
+    """``(failures, time of the last)`` as stored; anything else (none, or a foreign value) counts as none."""
+    if isinstance(value, tuple | list) and len(value) == 2:
+        return int(value[0]), float(value[1])
+    return 0, now
+
+
+def message(seconds: int) -> str:
+    minutes = max(1, math.ceil(seconds / 60))
+    unit = "minute" if minutes == 1 else "minutes"
+    return f"Too many attempts. Try again in {minutes} {unit} or reset your password."
+
+
+def _account_of(login: str) -> User | None:
+    login = (login or "").strip()
+    if not login:
+        return None
+    return User.objects.filter(Q(username__iexact=login) | Q(email__iexact=login)).order_by("pk").first()
+
+
+def record_failure(login: str, request) -> None:
+    now = time.time()
     window = settings.LOGIN_FAILURE_WINDOW_SECONDS
-    for key, limit in _limits(username, request).items():
-        if cache.add(key, 1, timeout=window):
-            continue
-        try:
-            count = cache.incr(key)
-        except ValueError:  # expired between add and incr
-            cache.set(key, 1, timeout=window)
-            continue
-        if count == limit:
-            with transaction.atomic():
-                audit_record(
-                    actor=None,
-                    actor_label="login-throttle",
-                    action="access.login_locked",
-                    object_type="login",
-                    object_id=key.rsplit(":", 2)[-2],
-                    detail={"window_s": window},
-                    ip_address=_client_ip(request) if request else None,
-                )
+    scopes = _scopes(login, request)
+    current = cache.get_many(list(scopes))
+    updates = {}
+    for key, scope in scopes.items():
+        count = _state(current.get(key), now)[0] + 1
+        updates[key] = (count, now)
+        if count == scope.limit:
+            _audit_throttled(login, request, scope)
+    cache.set_many(updates, timeout=window)
 
 
-def clear_failures(username: str, request) -> None:
-    cache.delete(_key("user", username or ""))
+def _audit_throttled(login: str, request, scope: Scope) -> None:
+    account = _account_of(login)
+    with transaction.atomic():
+        audit_record(
+            actor=None,
+            actor_label="login-throttle",
+            action="access.login_throttled",
+            object_type="members.user" if account else "login",
+            object_id=account.pk if account else "unknown",
+            detail={
+                "scope": scope.name,
+                "account": account.get_username() if account else "",
+                "failures": scope.limit,
+                "window_s": settings.LOGIN_FAILURE_WINDOW_SECONDS,
+            },
+            ip_address=client_ip(request) if request is not None else None,
+        )
 
 
-class ThrottledModelBackend(ModelBackend):
-    def authenticate(self, request, username=None, password=None, **kwargs):
-        if username is None:
-            username = kwargs.get("email") or ""
-        if is_locked(username, request):
-            # PermissionDenied stops Django from trying other backends and counts as a failed login.
-            raise PermissionDenied("Too many failed sign-in attempts. Try again later.")
-        user = super().authenticate(request, username=username, password=password, **kwargs)
-        if user is None:
-            record_failure(username, request)
-        else:
-            clear_failures(username, request)
-        return user
+def clear_failures(login: str, request, *, everywhere: bool = False) -> None:
+    """A right password clears this address's count for the login; a password reset (``everywhere``)
+    clears the login's counts from every address."""
+    pair, _address, anywhere = list(_scopes(login, request))
+    cache.delete_many([pair, anywhere] if everywhere else [pair])

@@ -61,6 +61,7 @@ EVENTS = (
     "member.financial_account_added",
     "member.financial_account_removed",
     "member.identifier_revealed",
+    "member.online_access_enrolled",
     "account.opened",
     "account.party_added",
     "account.party_removed",

@@ -21,3 +21,5 @@ class PortalConfig(AppConfig):
         roles.grant(roles.BILLING, "portal.view_correctionrequest", "portal.change_correctionrequest")
         roles.grant(roles.PRIVACY_OFFICER, "portal.view_correctionrequest")
         roles.grant(roles.AUDITOR, "portal.view_correctionrequest")
+        # Connects self-enrollment to allauth's e-mail verification (needs the app registry, hence here).
+        from portal import receivers  # noqa: F401

@@ -47,3 +47,20 @@ class CorrectionRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.member.member_number}: {self.get_topic_display()} ({self.get_status_display()})"
+
+
+class Enrollment(models.Model):
+    """A member's self-enrollment for online access: the login stays inactive until the e-mail given is
+    verified. The record says which account was proven, from where, and when it was verified."""
+
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="enrollments")
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="enrollment")
+    account = models.ForeignKey("accounts.Account", on_delete=models.PROTECT, related_name="+")
+    # Which proofs matched (names only: "service_zip", "ssn_last4", "last_bill_amount"), never values.
+    proofs = models.JSONField(default=list)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    verified_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"enrollment of member {self.member_id} ({'verified' if self.verified_at else 'pending'})"

@@ -14,6 +14,7 @@ from django.utils import timezone
 from members.actors import Actor, signed_in_user
 from members.audit import audit_record
 from members.models import Member, User
+from members.notices.services import notice_enqueue
 from portal.models import CorrectionRequest
 
 MAX_TEXT = 2000
@@ -80,5 +81,18 @@ def correction_request_resolve(
         obj=request,
         fields=["status", "resolution_note"],
         detail={"member_id": request.member_id, "status": status},
+    )
+    notice_enqueue(
+        actor=actor,
+        kind="correction_resolved",
+        member=request.member,
+        context={
+            "topic": request.get_topic_display().lower(),
+            "outcome": "corrected your record as you asked"
+            if status == CorrectionRequest.Status.CORRECTED
+            else "declined your request",
+            "note": request.resolution_note,
+        },
+        letter=not request.member.email,
     )
     return request

@@ -11,5 +11,7 @@ urlpatterns = [
     path("portal/contact/", views.portal_contact, name="contact"),
     path("portal/privacy/", views.portal_privacy, name="privacy"),
     path("portal/privacy/consents/<int:consent_id>/revoke/", views.portal_consent_revoke, name="consent_revoke"),
+    path("portal/alerts/", views.portal_alerts, name="alerts"),
+    path("portal/enroll/", views.portal_enroll, name="enroll"),
     path("portal/corrections/new/", views.portal_correction_new, name="correction_new"),
 ]

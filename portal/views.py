@@ -22,9 +22,14 @@ from disclosures.selectors import consent_of_member, consents_of_member, disclos
 from disclosures.services import NOT_HELD, consent_grant, consent_revoke
 from members import services as member_services
 from members.models import Member
+from members.notices.kinds import KINDS, OPTIONAL_KINDS
+from members.notices.models import AlertPreference
+from members.notices.services import alert_preference_set
 from members.selectors import member_for_user
+from portal.enrollment import online_access_enroll
 from portal.models import CorrectionRequest
 from portal.services import correction_request_submit
+from portal.stepup import step_up_required
 
 
 def _own_member(request) -> Member:
@@ -94,6 +99,7 @@ class ContactForm(forms.Form):
 
 @login_required
 @require_http_methods(["GET", "POST"])
+@step_up_required
 def portal_contact(request):
     """Members keep their own contact information current; each change is audited and scored."""
     member = _own_member(request)
@@ -240,6 +246,7 @@ class ConsentForm(forms.Form):
 
 @login_required
 @require_http_methods(["GET", "POST"])
+@step_up_required
 def portal_privacy(request):
     """My consents (grant, revoke) and who received my data, except releases a legal order keeps quiet."""
     member = _own_member(request)
@@ -280,6 +287,7 @@ def portal_privacy(request):
 
 @login_required
 @require_http_methods(["POST"])
+@step_up_required
 def portal_consent_revoke(request, consent_id: int):
     consent = consent_of_member(member=_own_member(request), consent_id=consent_id)
     try:
@@ -293,3 +301,56 @@ def portal_consent_revoke(request, consent_id: int):
             request, f"You withdrew your consent for {consent.recipient.name}. Nothing more will be shared."
         )
     return redirect("portal:privacy")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def portal_alerts(request):
+    """Which optional alerts the member receives. Security notices are always sent and listed as such."""
+    member = _own_member(request)
+    if request.method == "POST":
+        for kind in OPTIONAL_KINDS:
+            alert_preference_set(actor=request.user, member=member, kind=kind, enabled=f"alert_{kind}" in request.POST)
+        messages.success(request, "Your alert choices were saved.")
+        return redirect("portal:alerts")
+    off = set(AlertPreference.objects.filter(member=member, enabled=False).values_list("kind", flat=True))
+    return render(
+        request,
+        "portal/alerts.html",
+        {
+            "optional": [(kind, KINDS[kind].label, kind not in off) for kind in OPTIONAL_KINDS],
+            "always": [KINDS[kind].label for kind in KINDS if kind not in OPTIONAL_KINDS],
+        },
+    )
+
+
+class EnrollForm(forms.Form):
+    account_number = forms.CharField(max_length=20, label="Account number (on your bill)")
+    service_zip = forms.CharField(max_length=10, required=False, label="ZIP code where you get service")
+    ssn_last4 = forms.CharField(
+        max_length=4,
+        required=False,
+        label="Last four digits of your SSN or tax ID",
+        widget=forms.PasswordInput(render_value=False),
+    )
+    last_bill_amount = forms.CharField(max_length=20, required=False, label="Amount of your last bill")
+    username = forms.CharField(max_length=150, label="Choose a sign-in name")
+    email = forms.EmailField(label="Your e-mail address")
+    password = forms.CharField(widget=forms.PasswordInput, label="Choose a password")
+
+
+@require_http_methods(["GET", "POST"])
+def portal_enroll(request):
+    """Set up online access without calling the co-op: prove the account number and two of three facts
+    the co-op holds (portal/enrollment.py)."""
+    if request.user.is_authenticated:
+        return redirect("portal:home")
+    form = EnrollForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            online_access_enroll(request=request, **form.cleaned_data)
+        except ValidationError as error:
+            _apply_errors(form, error)
+        else:
+            return render(request, "portal/enroll_sent.html", {"email": form.cleaned_data["email"]})
+    return render(request, "portal/enroll.html", {"form": form})

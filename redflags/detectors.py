@@ -169,6 +169,7 @@ _FRAUD_EVENTS = {
     "member.identifiers_changed",
     "member.financial_account_added",
     IMPORT_SCAN,
+    "member.online_access_enrolled",
 }
 
 
@@ -263,7 +264,14 @@ def _b8(ctx: Context, params: dict) -> list[str]:
     return []
 
 
-@detector("C1_CHANGE_AFTER_ADDRESS_CHANGE", {"member.name_changed", "account.party_added"})
+_C1_WHAT = {
+    "account.party_added": "a new authorized party was added",
+    "member.name_changed": "the account holder's name was changed",
+    "member.online_access_enrolled": "online access to the account was set up",
+}
+
+
+@detector("C1_CHANGE_AFTER_ADDRESS_CHANGE", set(_C1_WHAT))
 def _c1(ctx: Context, params: dict) -> list[str]:
     """From the committed history (the audit trail), not from the events scored so far.
 
@@ -289,12 +297,7 @@ def _c1(ctx: Context, params: dict) -> list[str]:
     )
     if change is None:
         return []
-    what = (
-        "a new authorized party was added"
-        if ctx.event.name == "account.party_added"
-        else "the account holder's name was changed"
-    )
-    return [f"address changed {_days(at - change)} before {what}"]
+    return [f"address changed {_days(at - change)} before {_C1_WHAT[ctx.event.name]}"]
 
 
 _PAYMENT_EVENTS = {"account.bill_recorded", "account.payment_recorded", "account.payment_returned", PAYMENT_SWEEP}

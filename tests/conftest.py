@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import time
+
 import pytest
 from django.contrib.auth.models import Group
 from django.db import connections
+from django.test import Client
 
 from config.celery import app as celery_app
 from members import roles
@@ -62,6 +65,34 @@ def _clean_cache():
 
     cache.clear()
     yield
+
+
+def mark_session_mfa(client: Client, user: User) -> None:
+    """Record in the client's session that ``user`` signed in with a password and a second factor, as
+    allauth's login flow does after a TOTP or WebAuthn check (members/signin/middleware.py reads it)."""
+    session = client.session
+    now = time.time()
+    session["account_authentication_methods"] = [
+        {"method": "password", "at": now, "username": user.get_username()},
+        {"method": "mfa", "at": now, "type": "totp"},
+    ]
+    session["account_authentication_methods_user"] = str(user.pk)
+    session.save()
+
+
+@pytest.fixture(autouse=True)
+def _force_login_proves_both_factors(monkeypatch):
+    """``client.force_login(user)`` stands for a complete sign-in, second factor included, so tests of what
+    staff may do need not each set up an authenticator. Tests of the sign-in itself log in through
+    the real forms (tests/signin/), or use ``force_login_password_only``."""
+    original = Client.force_login
+
+    def force_login(self, user, backend=None):
+        original(self, user, backend)
+        mark_session_mfa(self, user)
+
+    monkeypatch.setattr(Client, "force_login", force_login)
+    monkeypatch.setattr(Client, "force_login_password_only", original, raising=False)
 
 
 @pytest.fixture

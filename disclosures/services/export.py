@@ -37,13 +37,22 @@ from django.utils import timezone
 
 from disclosures import rendering
 from disclosures.chain import chain_append
-from disclosures.models import Consent, DisclosureLogEntry, LegalBasis, MembershipListRequest, Purpose, Recipient
+from disclosures.models import (
+    Consent,
+    DataCategory,
+    DisclosureLogEntry,
+    LegalBasis,
+    MembershipListRequest,
+    Purpose,
+    Recipient,
+)
 from disclosures.services.categories import CATEGORY_FIELDS, NOT_HELD, C, clean_categories
 from disclosures.services.consents import active_consents, consent_status_reason
 from disclosures.services.export_rows import espi_points, member_rows, usage_rows
 from disclosures.services.planner import Plan, Refusal, plan_release
 from members.actors import Actor, actor_name, signed_in_user
 from members.audit import audit_record
+from members.notices.services import notices_data_released
 
 FORMATS = {
     "csv": ("text/csv; charset=utf-8", "csv"),
@@ -365,9 +374,36 @@ def _log_release(plan: Plan, sent: _Transfer, *, actor: Actor, format: str) -> D
             "categories": plan.categories,
         },
     )
+    _notify_members(plan, sent, actor=actor)
     if plan.on_release:
         plan.on_release()
     return entry
+
+
+# How a notice names the reason a release was allowed, in the member's words.
+_BASIS_IN_PLAIN_WORDS = {
+    "consent": "you gave us your consent",
+    **{kind.value: kind.label for kind in LegalBasis.Kind},
+    "member_request": "you asked us to send it",
+}
+
+
+# Aggregated data carries no member's own data; the membership list (names and mailing addresses to a
+# member, as the bylaws allow) is announced to the membership by the co-op, not by a notice per release.
+_NOT_NOTIFIED = frozenset({LegalBasis.Kind.AGGREGATED, "membership_list"})
+
+
+def _notify_members(plan: Plan, sent: _Transfer, *, actor: Actor) -> None:
+    """Each member whose own data left is told, unless a legal order keeps the release quiet."""
+    if plan.notice_withheld or plan.basis_kind in _NOT_NOTIFIED or not sent.released:
+        return
+    notices_data_released(
+        actor=actor,
+        member_ids=sent.released,
+        recipient=plan.recipient_label or "a recipient the co-op is required to answer",
+        categories=[DataCategory(category).label.split(" ", 1)[-1] for category in plan.categories],
+        basis=_BASIS_IN_PLAIN_WORDS.get(plan.basis_kind, plan.basis_kind),
+    )
 
 
 def _log_interruption(plan: Plan, sent: _Transfer, *, actor: Actor, format: str) -> None:

@@ -32,6 +32,7 @@ from members.services.registry import (
     member_change_phone,
     member_change_status,
     member_create,
+    member_enroll_online,
     member_link_user,
 )
 
@@ -53,6 +54,7 @@ __all__ = [
     "member_change_phone",
     "member_change_status",
     "member_create",
+    "member_enroll_online",
     "member_link_user",
     "member_list_view",
     "member_record_view",

@@ -17,6 +17,7 @@ from members.audit import audit_record
 from members.crypto import blind_index, nfkc
 from members.models import CapitalCreditAllocation, FinancialAccount, Member
 from members.services.common import announce
+from members.services.notify import notify_bank_account
 
 
 def financial_account_add(
@@ -65,6 +66,7 @@ def financial_account_add(
             fields=["financial_accounts"],
             new={"bank_account": financial.bank_account_index} if financial.bank_account_index else {},
         )
+        notify_bank_account(actor=actor, financial=financial, action="added")
     return financial
 
 
@@ -95,6 +97,7 @@ def financial_account_remove(
             fields=["financial_accounts"],
             old={"bank_account": financial_account.bank_account_index},
         )
+        notify_bank_account(actor=actor, financial=financial_account, action="removed")
     return financial_account
 
 

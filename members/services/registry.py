@@ -22,6 +22,8 @@ from members.audit import audit_record
 from members.crypto import blind_index, blind_index_or_empty, nfkc
 from members.identifiers import BlindIndex
 from members.models import Member
+from members.notices.rendering import postal_address
+from members.services import notify
 from members.services.common import Address, announce, clean_address, name_search_form, next_number
 
 # The member's identifying fields a service writes (SSN, TIN, date of birth, licence number and state,
@@ -248,20 +250,24 @@ def member_change_address(
     collector = validation.Collector()
     address = collector.require(clean_address(collector, "mailing_", line1, line2, city, state, postal_code))
     old = {"address": member.address_index}
+    old_address = postal_address(member)
     _set_mailing_address(member, address)
     member.address_index = blind_index("address", address.as_tuple())
     fields = ["mailing_line1", "mailing_line2", "mailing_city", "mailing_state", "mailing_postal_code", "address_index"]
-    return _save_and_announce(
-        actor=actor,
-        member=member,
-        event="member.address_changed",
-        fields=fields,
-        old=old,
-        new={"address": member.address_index},
-        reason=reason,
-        guard=guards.CONTACT_CHANGE,
-        acknowledgement=acknowledgement,
-    )
+    with transaction.atomic():
+        _save_and_announce(
+            actor=actor,
+            member=member,
+            event="member.address_changed",
+            fields=fields,
+            old=old,
+            new={"address": member.address_index},
+            reason=reason,
+            guard=guards.CONTACT_CHANGE,
+            acknowledgement=acknowledgement,
+        )
+        notify.notify_address_changed(actor=actor, member=member, old_address=old_address)
+    return member
 
 
 def member_change_name(*, actor: Actor, member: Member, legal_name: str, reason: str = "") -> Member:
@@ -294,17 +300,20 @@ def member_change_phone(
     old = {"phone": member.phone_index}
     member.phone = value
     member.phone_index = blind_index_or_empty("phone", value)
-    return _save_and_announce(
-        actor=actor,
-        member=member,
-        event="member.phone_changed",
-        fields=["phone", "phone_index"],
-        old=old,
-        new={"phone": member.phone_index},
-        reason=reason,
-        guard=guards.CONTACT_CHANGE,
-        acknowledgement=acknowledgement,
-    )
+    with transaction.atomic():
+        _save_and_announce(
+            actor=actor,
+            member=member,
+            event="member.phone_changed",
+            fields=["phone", "phone_index"],
+            old=old,
+            new={"phone": member.phone_index},
+            reason=reason,
+            guard=guards.CONTACT_CHANGE,
+            acknowledgement=acknowledgement,
+        )
+        notify.notify_phone_changed(actor=actor, member=member)
+    return member
 
 
 def member_change_email(
@@ -316,19 +325,23 @@ def member_change_email(
         value = collector.clean("email", validation.clean_email, email)
         collector.raise_if_errors()
     old = {"email": member.email_index}
+    old_email = member.email
     member.email = value
     member.email_index = blind_index_or_empty("email", value)
-    return _save_and_announce(
-        actor=actor,
-        member=member,
-        event="member.email_changed",
-        fields=["email", "email_index"],
-        old=old,
-        new={"email": member.email_index},
-        reason=reason,
-        guard=guards.CONTACT_CHANGE,
-        acknowledgement=acknowledgement,
-    )
+    with transaction.atomic():
+        _save_and_announce(
+            actor=actor,
+            member=member,
+            event="member.email_changed",
+            fields=["email", "email_index"],
+            old=old,
+            new={"email": member.email_index},
+            reason=reason,
+            guard=guards.CONTACT_CHANGE,
+            acknowledgement=acknowledgement,
+        )
+        notify.notify_email_changed(actor=actor, member=member, old_email=old_email)
+    return member
 
 
 def member_change_identifiers(
@@ -408,4 +421,36 @@ def member_link_user(*, actor: Actor, member: Member, user) -> Member:
         member.save(update_fields=["user", "updated_at"])
         audit_record(actor=actor, action="member.login_linked", obj=member, fields=["user"])
         announce("member.login_linked", actor=actor, member_id=member.pk, fields=["user"])
+    return member
+
+
+def member_enroll_online(
+    *, member: Member, user, account_id: int, account_number: str, ip_address: str | None = None
+) -> Member:
+    """A member created their own portal login (self-enrollment, proven by what the co-op holds): link it,
+    audit it, tell the member at the e-mail and the mailing address *on file* (not the e-mail just typed),
+    and announce ``member.online_access_enrolled`` so the Red Flags program scores the new online access."""
+    if member.user_id is not None:
+        raise ValidationError({"account_number": ["This membership already has online access."]})
+    member.user = user
+    with transaction.atomic():
+        member.save(update_fields=["user", "updated_at"])
+        audit_record(
+            actor=None,
+            actor_label="portal:self-enrollment",
+            action="member.online_access_enrolled",
+            obj=member,
+            fields=["user"],
+            detail={"account_id": account_id, "user_id": user.pk},
+            ip_address=ip_address,
+        )
+        notify.notify_enrolled(member=member, username=user.get_username(), account_number=account_number)
+        announce(
+            "member.online_access_enrolled",
+            actor=None,
+            member_id=member.pk,
+            account_id=account_id,
+            fields=["user"],
+            new={"email": blind_index_or_empty("email", user.email)},
+        )
     return member

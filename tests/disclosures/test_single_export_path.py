@@ -46,6 +46,12 @@ ALLOWED = {
     # Inbound, not outbound: the CIS import formats the rows it is loading INTO PostgreSQL as CSV for COPY
     # FROM STDIN, in memory; nothing leaves the process except to the database.
     "members/bulk_load.py": "CSV buffer for COPY ... FROM STDIN while importing; writes into the database only",
+    # Notices to the member themselves (members/notices): an e-mail to the member's own address on file,
+    # and the mail room's PDF of letters addressed to members, downloaded by staff with the print
+    # permission. Both carry only what the member is told about their own account (rendering.py refuses
+    # identifiers and full numbers); nothing goes to a third party.
+    "members/notices/delivery.py": "e-mail notices to the member's own address (no identifiers; rendering.py guard)",
+    "members/notices/admin.py": "the mail room's PDF of letters to members, for staff with notices.print_letters",
 }
 
 SKIP_DIRS = {".venv", "var", "migrations", "tests", "node_modules", "staticfiles", ".git", ".ruff_cache", "__pycache__"}

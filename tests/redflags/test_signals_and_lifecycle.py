@@ -18,7 +18,14 @@ from members.signals import EVENTS
 from redflags import engine, services
 from redflags.models import ObservedEvent, ProgramChange, Response, ReviewItem, RiskAssessment, Rule, RuleVersion
 from redflags.services.review import RESPONSES
-from tests.factories import VERIFIED_CHECKLIST, BillFactory, MemberFactory, OpenAccountFactory, PaymentFactory
+from tests.factories import (
+    VERIFIED_CHECKLIST,
+    BillFactory,
+    MemberFactory,
+    OpenAccountFactory,
+    PaymentFactory,
+    UserFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -90,6 +97,9 @@ def _watched_writes(actor):
         "account.statement_not_received": lambda: account_services.statement_notice_record(
             actor=actor, member=member, account=account, reported_on=today
         ),
+        "member.online_access_enrolled": lambda: member_services.member_enroll_online(
+            member=member, user=UserFactory(), account_id=account.pk, account_number=account.account_number
+        ),
     }
 
 
@@ -114,7 +124,10 @@ def test_a_change_is_scored_only_after_commit(csr, django_capture_on_commit_call
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         member_services.member_change_phone(actor=csr, member=member, phone="+12175550188")
     assert not RiskAssessment.objects.filter(event_name="member.phone_changed").exists()
-    assert len(callbacks) == 1
+    # One callback scores the change; the other delivers the member's notice (members/notices).
+    assert len(callbacks) == 2
+    callbacks[0]()
+    assert RiskAssessment.objects.filter(event_name="member.phone_changed").exists()
 
 
 def test_a_rolled_back_change_is_never_scored(csr, django_capture_on_commit_callbacks):

@@ -1,0 +1,149 @@
+"""Writes of the outbox: queue notices (inside the caller's transaction), members' alert choices, and
+printing queued letters as one PDF batch for the mail room.
+
+``notice_enqueue`` must run inside the transaction of the change that causes the notice (it refuses
+otherwise, as ``audit_record`` does): the change and its notices commit together or not at all. The
+delivery task is enqueued after commit; if the broker is down at that moment the notice stays queued
+and the periodic sweep (``members.notices.tasks.notices_sweep``) sends it.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Iterable
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.utils import timezone
+
+from members.actors import Actor, signed_in_user
+from members.audit import audit_record
+from members.models import Member
+from members.notices import tasks
+from members.notices.kinds import KINDS, kind_of
+from members.notices.letters import letters_pdf
+from members.notices.models import AlertPreference, LetterBatch, Notice, NoticeAttempt
+from members.notices.rendering import postal_address, render_notice
+
+logger = logging.getLogger(__name__)
+
+
+class NoticeOutsideTransaction(RuntimeError):
+    pass
+
+
+def _wants(member: Member, kind: str) -> bool:
+    if not kind_of(kind).optional:
+        return True
+    preference = AlertPreference.objects.filter(member=member, kind=kind).first()
+    return preference is None or preference.enabled
+
+
+def _send_after_commit(notice_id: int) -> None:
+    try:
+        tasks.notice_deliver.delay(notice_id)
+    except Exception:  # the broker is down: the notice stays queued and the sweep sends it
+        logger.warning("notice %s: delivery task not enqueued; the sweep will send it", notice_id, exc_info=True)
+
+
+def notice_enqueue(
+    *,
+    actor: Actor,
+    kind: str,
+    member: Member,
+    context: dict | None = None,
+    emails: Iterable[str] | None = None,
+    letter: bool = False,
+    letter_to: str = "",
+) -> list[Notice]:
+    """Queue a notice of ``kind`` about ``member``: one e-mail per address in ``emails`` (default: the
+    member's e-mail on file) and, with ``letter``, a printed letter to ``letter_to`` (default: the
+    mailing address on file). Optional alerts the member turned off are not queued."""
+    if not connection.in_atomic_block:
+        raise NoticeOutsideTransaction(f"notice_enqueue({kind!r}) must run inside the change's transaction")
+    if not _wants(member, kind):
+        return []
+    subject, body = render_notice(kind=kind, member=member, context=context or {})
+    addresses = list(dict.fromkeys(e.strip().lower() for e in (emails if emails is not None else [member.email]) if e))
+    destinations = [(Notice.Channel.EMAIL, email, "") for email in addresses]
+    if letter and (letter_to or postal_address(member)):
+        destinations.append((Notice.Channel.LETTER, "", letter_to or postal_address(member)))
+    notices = []
+    for channel, email, address in destinations:
+        notice = Notice(
+            kind=kind,
+            channel=channel,
+            member=member,
+            to_email=email,
+            to_name=member.legal_name,
+            to_address=address,
+            subject=subject,
+            body=body,
+        )
+        notice.message_id = f"<{notice.uuid}@{settings.NOTICE_MESSAGE_ID_DOMAIN}>"
+        notice.save(force_insert=True)
+        notices.append(notice)
+        if channel == Notice.Channel.EMAIL:
+            transaction.on_commit(functools.partial(_send_after_commit, notice.pk))
+    audit_record(
+        actor=actor,
+        action="notice.queued",
+        obj=member,
+        detail={"kind": kind, "notices": [n.pk for n in notices], "channels": sorted({n.channel for n in notices})},
+    )
+    return notices
+
+
+def notices_data_released(
+    *, actor: Actor, member_ids: Iterable[int], recipient: str, categories: Iterable[str], basis: str
+) -> int:
+    """Tell each member whose data a release carried who received what and why (Privacy Policy: the
+    member learns of each release). The disclosure gate calls this in the release's transaction, except
+    for releases a legal order keeps quiet and aggregated data (no member's own data leaves)."""
+    context = {"recipient": recipient, "categories": ", ".join(categories), "basis": basis, "when": timezone.now()}
+    count = 0
+    for member in Member.objects.filter(pk__in=list(member_ids)).order_by("pk").iterator(chunk_size=500):
+        count += len(notice_enqueue(actor=actor, kind="data_released", member=member, context=context))
+    return count
+
+
+@transaction.atomic
+def alert_preference_set(*, actor: Actor, member: Member, kind: str, enabled: bool) -> AlertPreference:
+    """A member turns an optional alert on or off. Security notices cannot be turned off."""
+    if kind not in KINDS:
+        raise ValidationError({"kind": ["No such alert."]})
+    if not KINDS[kind].optional:
+        raise ValidationError({"kind": ["Security notices are always sent; they cannot be turned off."]})
+    preference, _ = AlertPreference.objects.update_or_create(member=member, kind=kind, defaults={"enabled": enabled})
+    audit_record(actor=actor, action="notice.preference_changed", obj=member, detail={"kind": kind, "on": enabled})
+    return preference
+
+
+@transaction.atomic
+def letter_batch_print(*, actor: Actor, limit: int = 500) -> LetterBatch | None:
+    """Print up to ``limit`` queued letters as one PDF for the mail room and mark them printed.
+
+    Letters are claimed with ``SELECT ... FOR UPDATE SKIP LOCKED``, so two clerks (or the daily task)
+    printing at once never put one letter in two batches. ``None`` when nothing is queued."""
+    letters = list(
+        Notice.objects.select_for_update(skip_locked=True)
+        .filter(channel=Notice.Channel.LETTER, state=Notice.State.QUEUED)
+        .order_by("created_at", "id")[:limit]
+    )
+    if not letters:
+        return None
+    batch = LetterBatch.objects.create(created_by=signed_in_user(actor), letter_count=len(letters), pdf=b"")
+    batch.pdf = letters_pdf(letters)
+    batch.save(update_fields=["pdf"])
+    now = timezone.now()
+    Notice.objects.filter(pk__in=[n.pk for n in letters]).update(
+        state=Notice.State.SENT, sent_at=now, batch=batch, attempts=1
+    )
+    NoticeAttempt.objects.bulk_create(
+        NoticeAttempt(notice=n, attempt=1, outcome=NoticeAttempt.Outcome.PRINTED, worker=f"batch {batch.pk}")
+        for n in letters
+    )
+    audit_record(actor=actor, action="notice.letters_printed", obj=batch, detail={"letters": len(letters)})
+    return batch
