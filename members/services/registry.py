@@ -432,8 +432,11 @@ def member_enroll_online(
     and announce ``member.online_access_enrolled`` so the Red Flags program scores the new online access."""
     if member.user_id is not None:
         raise ValidationError({"account_number": ["This membership already has online access."]})
-    member.user = user
     with transaction.atomic():
+        # An open "Red Flag Exists" warning stops online enrollment (members.guards; the member is told only
+        # to call member services, never about the review): staff then verify the caller and enroll.
+        guards.check(action=guards.PORTAL_ENROLLMENT, member=member, actor=user)
+        member.user = user
         member.save(update_fields=["user", "updated_at"])
         audit_record(
             actor=None,

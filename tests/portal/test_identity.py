@@ -231,3 +231,22 @@ def test_a_member_who_just_signed_in_changes_contact_details_without_a_second_pr
     assert response.status_code == 302 and response["Location"] == "/portal/"
     alice.refresh_from_db()
     assert alice.phone == "+12175550142"
+
+
+def test_an_open_red_flag_warning_stops_online_enrollment_without_saying_why(client, carol, make_user):
+    """Cases' binding warnings (members.guards, action portal_enrollment) reach self-enrollment: the member
+    is asked to call, nothing is created, and nothing about the review is shown."""
+    from members import roles
+    from members.models import User
+    from redflags import services as redflag_services
+
+    csr = make_user("csr-casey", role=roles.CSR)
+    member, account = carol
+    redflag_services.cra_alert_record(member=member, account=account, kind="fraud_alert", agency="Equifax", actor=csr)
+    body = _enroll(client, account, ssn_last4="1234", last_bill_amount="$84.17").content.decode()
+    assert "cannot be made online at the moment; please call member services" in body
+    assert "Red Flag" not in body and "fraud" not in body.lower()
+    assert not Enrollment.objects.exists()
+    member.refresh_from_db()
+    assert member.user_id is None
+    assert not User.objects.filter(username="carol-online").exists()
