@@ -31,6 +31,7 @@ KINDS: dict[str, NoticeKind] = {
         NoticeKind("data_released", "Your information was shared"),
         NoticeKind("correction_resolved", "Your correction request was answered"),
         NoticeKind("red_flag_contact", "Please contact us about your account"),
+        NoticeKind("red_flag_new_account", "Did you apply for an account with us?"),
         NoticeKind("consent_changed", "Your sharing choices changed", optional=True),
         NoticeKind("new_sign_in", "New sign-in to your account", optional=True),
     )

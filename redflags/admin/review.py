@@ -19,7 +19,7 @@ from redflags.admin.base import ReadOnlyAdmin
 from redflags.cases.services import hold_release_request, release_awaits_approval
 from redflags.models import Flag, Response, ReviewItem, RiskAssessment
 from redflags.services.program import has_current_training
-from redflags.services.review import review_respond
+from redflags.services.review import CONTACT_TEMPLATES, review_respond
 
 
 class FlagInline(admin.TabularInline):
@@ -55,6 +55,15 @@ class ResponseForm(forms.Form):
     case_number = forms.CharField(required=False, help_text="Law enforcement: their case number.")
     justification = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 2}), required=False, help_text="No response warranted: why."
+    )
+    contact_template = forms.ChoiceField(
+        choices=[
+            ("", "— none: I contacted the customer another way (say how in the notes) —"),
+            *CONTACT_TEMPLATES.items(),
+        ],
+        required=False,
+        label="Contact notice",
+        help_text="Contact the customer: the notice sent to the e-mail and mailing address on file; it is the record.",
     )
 
 

@@ -13,7 +13,7 @@ the rule versions behind the decision) and its audit row, and applies the effect
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -23,6 +23,7 @@ from accounts.models import Account
 from members.actors import Actor
 from members.audit import audit_record
 from members.models import User
+from members.notices.services import notice_enqueue
 from redflags import registry
 from redflags.models import Response, ReviewItem
 from redflags.services.program import require_current_training, require_permission
@@ -39,6 +40,8 @@ class Case:
     agency: str
     case_number: str
     justification: str
+    contact_template: str = ""
+    sent: list = field(default_factory=list)  # notices the response queued (the record of the contact)
 
     @property
     def held(self) -> bool:
@@ -65,9 +68,32 @@ def _needs_justification(case: Case) -> None:
         raise ValidationError("say why no response is warranted")
 
 
+# The notices an analyst may send for "3. Contact the customer" (members/notices/kinds.py, templates/notices/):
+# plain words, the co-op's phone number, nothing about the rule or the evidence, no identifier.
+CONTACT_TEMPLATES = {
+    "red_flag_contact": "Please contact us about your account (activity to confirm)",
+    "red_flag_new_account": "Did you apply for an account with us? (an opening in the member's name)",
+}
+
+
 def _needs_contact_notes(case: Case) -> None:
-    if not case.notes:
-        raise ValidationError("note how and when the customer was contacted and what they said")
+    if case.contact_template and case.contact_template not in CONTACT_TEMPLATES:
+        raise ValidationError({"contact_template": "choose one of the contact notices"})
+    if not case.contact_template and not case.notes:
+        raise ValidationError(
+            "choose a contact notice to send, or note how and when the customer was contacted and what they said"
+        )
+
+
+def _contact(case: Case, reason: str) -> None:
+    """Send the chosen notice to the e-mail and the mailing address *on file* (never a contact detail that
+    just changed: the notice must reach the real member). The queued notices are the record."""
+    if not case.contact_template:
+        return
+    member = case.item.member if case.item.member_id else case.the_account.member
+    case.sent.extend(
+        notice_enqueue(actor=case.actor, kind=case.contact_template, member=member, context={}, letter=True)
+    )
 
 
 def _not_on_hold(case: Case) -> None:
@@ -144,7 +170,7 @@ class ResponseRule:
 RESPONSES: dict[str, ResponseRule] = {
     Response.Kind.MONITOR: ResponseRule((_not_on_hold, _needs_account), effect=_warn, resolves=True),
     Response.Kind.TRACK: ResponseRule(),
-    Response.Kind.CONTACT_CUSTOMER: ResponseRule((_needs_contact_notes,)),
+    Response.Kind.CONTACT_CUSTOMER: ResponseRule((_needs_contact_notes,), effect=_contact),
     Response.Kind.DO_NOT_OPEN: ResponseRule((_needs_account, _not_yet_open), effect=_deny, resolves=True),
     Response.Kind.CLOSE_ACCOUNT: ResponseRule((_needs_account, _open_or_suspended), effect=_close, resolves=True),
     Response.Kind.NOTIFY_LAW_ENFORCEMENT: ResponseRule((_needs_agency_and_case_number,)),
@@ -166,8 +192,10 @@ def review_respond(
     agency: str = "",
     case_number: str = "",
     justification: str = "",
+    contact_template: str = "",
 ) -> Response:
-    """Record one response of the program to a queued Red Flag, and carry it out through the registry."""
+    """Record one response of the program to a queued Red Flag, and carry it out through the registry.
+    ``contact_template``: for "Contact the customer", the notice to send (``CONTACT_TEMPLATES``)."""
     user = require_permission(actor, "redflags.work_queue", "only a Red Flag Analyst works the review queue")
     require_current_training(user)
     rule = RESPONSES.get(kind)
@@ -186,6 +214,7 @@ def review_respond(
             agency=agency.strip(),
             case_number=case_number.strip(),
             justification=justification.strip(),
+            contact_template=contact_template.strip(),
         )
         for precondition in rule.preconditions:
             precondition(case)
@@ -215,6 +244,7 @@ def review_respond(
                 "account_id": item.account_id,
                 "rule_versions": response.rule_versions,
                 "resolved": rule.resolves,
+                **({"notices": [notice.pk for notice in case.sent]} if case.sent else {}),
             },
         )
     return response

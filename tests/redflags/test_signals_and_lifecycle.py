@@ -469,3 +469,31 @@ def test_the_demo_step_queues_flagged_openings_trains_staff_and_is_idempotent():
     counts = (ReviewItem.objects.count(), RiskAssessment.objects.count(), AuditEvent.objects.count())
     seed_redflags()
     assert (ReviewItem.objects.count(), RiskAssessment.objects.count(), AuditEvent.objects.count()) == counts
+
+
+@pytest.mark.parametrize("template", ["red_flag_contact", "red_flag_new_account"])
+def test_contact_the_customer_sends_the_chosen_notice_to_the_contacts_on_file(warned_item, analyst, template):
+    """Program response (3): the analyst picks a notice; it goes to the e-mail and the mailing address on
+    file, the response's audit row names the notices, and no notice says anything the member did not know."""
+    from members.notices.models import Notice
+
+    member = Account.objects.get(pk=warned_item.account_id).member
+    response = services.review_respond(
+        item=warned_item, actor=analyst, kind="contact_customer", contact_template=template
+    )
+    sent = Notice.objects.filter(member=member, kind=template)
+    assert {notice.channel for notice in sent} == {"email", "letter"}
+    assert {notice.to_email for notice in sent if notice.channel == "email"} == {member.email.lower()}
+    row = AuditEvent.objects.get(action="redflags.response.contact_customer", object_id=str(response.pk))
+    assert sorted(row.detail["notices"]) == sorted(notice.pk for notice in sent)
+    for notice in sent:
+        text = f"{notice.subject}\n{notice.body}"
+        assert "Red Flag" not in text and member.ssn_last4 not in text and str(member.pk) not in notice.subject
+
+
+def test_contact_the_customer_refuses_an_unknown_notice_and_sends_nothing(warned_item, analyst):
+    from members.notices.models import Notice
+
+    with pytest.raises(ValidationError):
+        services.review_respond(item=warned_item, actor=analyst, kind="contact_customer", contact_template="made_up")
+    assert not Notice.objects.exists()
