@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 from members import roles
 
@@ -48,3 +49,16 @@ class RetentionConfig(AppConfig):
             return "retention policies: defaults present"
 
         DEMO_STEPS.append(seed_retention)
+        # The nightly purge's database schedule: created by migration 0003 and again after any flush
+        # (a test database, `manage.py flush`), never overwriting the time staff set.
+        post_migrate.connect(_ensure_nightly_schedule, dispatch_uid="retention.nightly_schedule")
+
+
+def _ensure_nightly_schedule(sender, app_config=None, **kwargs) -> None:
+    if app_config is None or app_config.label != "retention":
+        return
+    from django.apps import apps as global_apps
+
+    from retention import nightly_schedule as nightly
+
+    nightly.nightly_schedule(global_apps, None)

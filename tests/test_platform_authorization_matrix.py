@@ -43,13 +43,36 @@ def only(*who) -> set[str]:
 EXPECTED: dict[str, set[str]] = {
     "": set(),  # home: a redirect for everyone (to sign-in, the portal or the admin)
     "healthz": EVERYONE,
-    "auth/login/": EVERYONE,
-    "auth/password_reset/": EVERYONE,
-    "auth/password_reset/done/": EVERYONE,
-    "auth/reset/<uidb64>/<token>/": EVERYONE,
-    "auth/reset/done/": EVERYONE,
-    "auth/password_change/": SIGNED_IN,
-    "auth/password_change/done/": SIGNED_IN,
+    # Sign-in, password reset, e-mail and two-step pages (django-allauth, members/signin).
+    "auth/login/": only(ANON),
+    "auth/signup/": only(ANON),
+    "auth/inactive/": EVERYONE,
+    "auth/reauthenticate/": SIGNED_IN,
+    "auth/email/": SIGNED_IN,
+    "auth/confirm-email/": EVERYONE,
+    "auth/^confirm-email/(?P<key>[-:\\w]+)/$": EVERYONE,
+    "auth/password/change/": SIGNED_IN,
+    "auth/password/set/": set(),  # everyone here has a password: sent on to auth/password/change/
+    "auth/password/reset/": EVERYONE,
+    "auth/password/reset/done/": EVERYONE,
+    "auth/^password/reset/key/(?P<uidb36>[0-9A-Za-z]+)-(?P<key>.+)/$": EVERYONE,
+    "auth/password/reset/key/done/": EVERYONE,
+    "auth/login/code/confirm/": set(),
+    "auth/2fa/": SIGNED_IN,
+    "auth/2fa/authenticate/": set(),
+    "auth/2fa/reauthenticate/": set(),
+    # Adding a second factor needs a fresh sign-in (allauth's reauthentication_required): a redirect to
+    # auth/reauthenticate/ here, as the test's session was not signed in through the form.
+    "auth/2fa/totp/activate/": set(),
+    "auth/2fa/totp/deactivate/": set(),
+    "auth/2fa/recovery-codes/": set(),
+    "auth/2fa/recovery-codes/generate/": set(),
+    "auth/2fa/recovery-codes/download/": set(),
+    "auth/2fa/webauthn/": SIGNED_IN,
+    "auth/2fa/webauthn/add/": set(),  # reauthentication first, as for TOTP
+    "auth/2fa/webauthn/reauthenticate/": set(),
+    "auth/2fa/webauthn/keys/<int:pk>/remove/": set(),
+    "auth/2fa/webauthn/keys/<int:pk>/edit/": set(),
     "api/schema/": STAFF,
     # The registry API: staff with members.view_member (not the member's own login).
     "api/members/": only(CSR, BIL, RFA, PA, PO, AUD),
@@ -64,6 +87,8 @@ EXPECTED: dict[str, set[str]] = {
     "portal/privacy/": only(MEMBER),
     "portal/privacy/consents/<int:consent_id>/revoke/": SIGNED_IN,  # a GET: 405 (the POST is member-scoped)
     "portal/corrections/new/": only(MEMBER),
+    "portal/alerts/": only(MEMBER),
+    "portal/enroll/": only(ANON),  # signed-in callers are sent to the portal home
     # Accounts API.
     "api/accounts/": only(CSR, BIL, RFA, PA, PO, AUD),
     "api/accounts/<int:account_id>/": only(CSR, BIL, RFA, PA, PO, AUD),
@@ -77,6 +102,9 @@ EXPECTED: dict[str, set[str]] = {
     "api/usage/ingest/": only(BIL),  # POST-only: a 405 for Billing
     "api/usage/batches/<int:batch_id>/": set(),  # no such batch: a 404 for everyone
     "api/usage/accounts/<int:account_id>/": only(MEMBER, CSR, BIL),
+    # The Green Button UsagePoint -> meter mapping: usage.manage_usage_point_mappings (Billing).
+    "api/usage/point-mappings/": only(BIL),
+    "api/usage/point-mappings/<int:mapping_id>/": set(),  # no such mapping: a 404 for Billing, 403 for others
     # Without ?first_day/&last_day the downloads answer 400 before looking at the caller (no data in it).
     "api/usage/accounts/<int:account_id>/intervals.csv": SIGNED_IN,
     "api/usage/accounts/<int:account_id>/greenbutton.xml": SIGNED_IN,
@@ -106,7 +134,7 @@ EXPECTED: dict[str, set[str]] = {
     "api/me/recipients/": only(MEMBER),
     # The admin's own routes beside the per-model ones.
     "admin/": STAFF,
-    "admin/login/": only(ANON, MEMBER),  # staff already signed in are sent on to the index
+    "admin/login/": set(),  # the admin's own form is gone: a redirect to auth/login/ for everyone
     "admin/password_change/": STAFF,
     "admin/password_change/done/": STAFF,
     "admin/autocomplete/": set(),  # refused without a model and a field to complete
@@ -116,8 +144,20 @@ EXPECTED: dict[str, set[str]] = {
     "admin/members/user/<id>/password/": set(),
     "admin/r/<path:content_type_id>/<path:object_id>/": set(),  # "view on site": no model has one (404)
     "admin/redflags/reviewitem/<int:pk>/respond/": set(),  # no such item: 404 (tests/redflags cover the page)
+    # Red Flags cases: working a case or opening an attachment needs redflags_cases.work_case (no such
+    # case/attachment here: 404 for RFA and PA, 403 for others); the unverified list needs its own perm (PA).
+    "admin/redflags_cases/case/<int:pk>/work/": set(),
+    "admin/redflags_cases/case/attachment/<int:pk>/": set(),
+    "admin/redflags_cases/case/unverified-members/": only(PA),
+    # Notices: printing is POST-only (a GET is refused for everyone); the batch PDF needs
+    # notices.view_letterbatch (no such batch: 404 for CSR, RFA, PO, AUD; 403 for others).
+    "admin/notices/letterbatch/print/": set(),
+    "admin/notices/letterbatch/<int:pk>/pdf/": set(),
+    # Retention: a destruction certificate's download needs view_destructioncertificate (no such one: 404).
+    "admin/retention/destructioncertificate/<int:pk>/download.<str:fmt>": set(),
     "admin/(?P<url>.*)$": set(),  # the admin's catch-all: a 404 for staff, sign-in for everyone else
-    "admin/^(?P<app_label>auth|authtoken|members|portal|accounts|usage|redflags|disclosures|retention)/$": STAFF,
+    "admin/^(?P<app_label>auth|authtoken|django_celery_beat|account|mfa|members|notices|portal|accounts|usage|redflags"
+    "|redflags_cases|disclosures|retention)/$": STAFF,
 }
 SKIPPED = {"auth/logout/", "admin/logout/"}  # signing out is open to everyone and ends the test's session
 
@@ -171,6 +211,10 @@ def world(make_user):
         "object_id": member.pk,
         "pk": 999999,
         "url": "no-such-page/",
+        "mapping_id": 999999,
+        "fmt": "pdf",
+        "key": "no-such-key",
+        "uidb36": "1",
     }
     return member, values
 

@@ -12,7 +12,7 @@ import datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 
 from accounts.models import MigrationRun, MigrationSignOff
 from members.actors import Actor, signed_in_user
@@ -72,7 +72,11 @@ def migration_run_sign_off(*, run: MigrationRun, actor: Actor, note: str = "") -
             {"run": ["This run does not balance (an entity unfinished or a total off): re-run to resume, then sign."]}
         )
     with transaction.atomic():
-        if MigrationSignOff.objects.select_for_update().filter(run=run).exists():
+        # Sign-offs are insert-only (no row lock for the runtime role): two signers wait on this lock; the
+        # one-to-one key would refuse the second anyway.
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtext('migration-sign-off'), %s)", [run.pk])
+        if MigrationSignOff.objects.filter(run=run).exists():
             raise ValidationError({"run": ["This run is signed off already."]})
         sign_off = MigrationSignOff.objects.create(run=run, signed_by=user, note=note.strip())
         audit_record(actor=user, action="migration.signed_off", obj=run, detail={"sign_off": sign_off.pk}, reason=note)

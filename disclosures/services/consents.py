@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
@@ -160,4 +160,7 @@ def consents_destroy(ids: list[int]) -> None:
     """Retention (lapsed consents past their evidence period): the rows go. The caller, retention's
     purge, audits each batch with the ids and keeps them on its destruction ledger; the disclosure log's
     entries that named a consent keep their ``basis_ref`` text, which is the evidence of the release."""
-    Consent.objects.filter(pk__in=ids).filter(Q(revoked_at__isnull=False) | Q(expires_at__lte=timezone.now())).delete()
+    # The table is append-only for the application: the owner-run function is the one way to delete
+    # (disclosures/migrations/0003), and it deletes only revoked or expired consents among ``ids``.
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT memberguard_purge_lapsed_consents(%s::bigint[])", [list(ids)])

@@ -17,6 +17,8 @@ import datetime as dt
 from django.conf import settings
 from django.db import migrations
 
+from retention import nightly_schedule as nightly
+
 AUTOMATIC_YEARS = 7
 
 
@@ -54,20 +56,7 @@ def migrate_dates(apps, schema_editor):
     Member.objects.filter(retain_until__isnull=False).update(retain_until=None)
 
 
-def nightly_schedule(apps, schema_editor):
-    CrontabSchedule = apps.get_model("django_celery_beat", "CrontabSchedule")
-    PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
-    crontab, _ = CrontabSchedule.objects.get_or_create(
-        minute="30", hour="2", day_of_week="*", day_of_month="*", month_of_year="*", timezone=settings.TIME_ZONE
-    )
-    PeriodicTask.objects.get_or_create(
-        name="retention-nightly",
-        defaults={
-            "task": "retention.run_due_purges",
-            "crontab": crontab,
-            "description": "Nightly retention purge (approved policies only). Time in the co-op's time zone.",
-        },
-    )
+nightly_schedule = nightly.nightly_schedule
 
 
 class Migration(migrations.Migration):

@@ -52,6 +52,14 @@ ALLOWED = {
     # identifiers and full numbers); nothing goes to a third party.
     "members/notices/delivery.py": "e-mail notices to the member's own address (no identifiers; rendering.py guard)",
     "members/notices/admin.py": "the mail room's PDF of letters to members, for staff with notices.print_letters",
+    # Evidence of destruction, not member information: a certificate lists category, cutoff, count, a
+    # SHA-256 digest of the destroyed ids, method and approver (never an id or a value), for the Privacy
+    # Officer (retention.view_destructioncertificate).
+    "retention/admin.py": "destruction certificates (CSV/PDF): counts and digests, no member data",
+    "retention/certificates.py": "renders those certificates: category, cutoff, count, digest, approver",
+    # A Red Flags case's attachment (a document staff uploaded to the case) back to staff who may work the
+    # case, decrypted for them and audited; it never leaves to a third party.
+    "redflags/cases/admin.py": "a case attachment downloaded by staff working the case (audited), not a release",
 }
 
 SKIP_DIRS = {".venv", "var", "migrations", "tests", "node_modules", "staticfiles", ".git", ".ruff_cache", "__pycache__"}

@@ -330,15 +330,23 @@ def test_b8_does_not_fire_on_a_clean_opening(csr):
 
 
 def test_c1_party_added_days_after_an_address_change(csr, django_capture_on_commit_callbacks):
-    from django.db import connection
+    from django.db import transaction
+
+    from members.audit import audit_record
+    from tests.db_owner import tamper
 
     account = OpenAccountFactory()
-    with connection.cursor() as cursor:  # the committed history: the address change's audit row, 6 days ago
-        cursor.execute(
-            "INSERT INTO members_auditevent (at, actor_label, action, object_type, object_id, fields, detail, reason) "
-            "VALUES (%s, 'casey', 'member.address_changed', 'members.member', %s, '[]', '{}', '')",
-            [timezone.now() - datetime.timedelta(days=6), str(account.member_id)],
+    # The committed history: the address change's audit row, dated 6 days back by an administrator (the
+    # audit trail is insert-only for the application, so the date is set as the owner).
+    with transaction.atomic():
+        row = audit_record(
+            actor=None,
+            actor_label="casey",
+            action="member.address_changed",
+            obj=account.member,
+            fields=["mailing_line1"],
         )
+    tamper("UPDATE members_auditevent SET at = %s WHERE id = %s", [timezone.now() - datetime.timedelta(days=6), row.pk])
     with django_capture_on_commit_callbacks(execute=True):
         account_services.authorized_party_add(actor=csr, account=account, name="New Person", relationship="friend")
     assessment = latest("account.party_added")
@@ -364,15 +372,25 @@ def test_c1_name_change_right_after_an_address_change_through_the_registry(csr, 
 
 
 def test_c1_does_not_fire_when_the_address_change_is_old(csr, django_capture_on_commit_callbacks):
-    from django.db import connection
+    from django.db import transaction
+
+    from members.audit import audit_record
+    from tests.db_owner import tamper
 
     account = OpenAccountFactory()
-    with connection.cursor() as cursor:  # the committed history: the address change's audit row, 45 days ago
-        cursor.execute(
-            "INSERT INTO members_auditevent (at, actor_label, action, object_type, object_id, fields, detail, reason) "
-            "VALUES (%s, 'casey', 'member.address_changed', 'members.member', %s, '[]', '{}', '')",
-            [timezone.now() - datetime.timedelta(days=45), str(account.member_id)],
+    # The committed history: the address change's audit row, dated 45 days back by an administrator (the
+    # audit trail is insert-only for the application, so the date is set as the owner).
+    with transaction.atomic():
+        row = audit_record(
+            actor=None,
+            actor_label="casey",
+            action="member.address_changed",
+            obj=account.member,
+            fields=["mailing_line1"],
         )
+    tamper(
+        "UPDATE members_auditevent SET at = %s WHERE id = %s", [timezone.now() - datetime.timedelta(days=45), row.pk]
+    )
     with django_capture_on_commit_callbacks(execute=True):
         account_services.authorized_party_add(actor=csr, account=account, name="New Person")
     assert "C1_CHANGE_AFTER_ADDRESS_CHANGE" not in codes(latest("account.party_added"))

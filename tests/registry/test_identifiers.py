@@ -19,7 +19,7 @@ from members import api, checks, crypto, identifiers, masking, rotation, selecto
 from members.bulk_load import MEMBER_COLUMNS, DeclaredColumns
 from members.identifiers import Kind, Mask, SensitiveField, Storage
 from members.registry_admin import IDENTIFIER_INPUTS, MemberAdmin
-from retention import services as retention_services
+from retention import handlers as retention_services
 from retention.models import Category
 
 FORMER = "former_member_identifiers"
