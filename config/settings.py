@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django.contrib.humanize",  # allauth's MFA pages load it (the WebAuthn list)
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",

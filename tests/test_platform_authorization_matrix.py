@@ -45,7 +45,7 @@ EXPECTED: dict[str, set[str]] = {
     "healthz": EVERYONE,
     # Sign-in, password reset, e-mail and two-step pages (django-allauth, members/signin).
     "auth/login/": only(ANON),
-    "auth/signup/": only(ANON),
+    "auth/signup/": only(ANON),  # closed (members/signin/adapter.py): a "sign-up closed" page, no form
     "auth/inactive/": EVERYONE,
     "auth/reauthenticate/": SIGNED_IN,
     "auth/email/": SIGNED_IN,
@@ -57,14 +57,14 @@ EXPECTED: dict[str, set[str]] = {
     "auth/password/reset/done/": EVERYONE,
     "auth/^password/reset/key/(?P<uidb36>[0-9A-Za-z]+)-(?P<key>.+)/$": EVERYONE,
     "auth/password/reset/key/done/": EVERYONE,
-    "auth/login/code/confirm/": set(),
+    "auth/login/code/confirm/": set(),  # no sign-in under way: back to auth/login/
     "auth/2fa/": SIGNED_IN,
-    "auth/2fa/authenticate/": set(),
+    "auth/2fa/authenticate/": set(),  # only mid-sign-in; otherwise a redirect
     "auth/2fa/reauthenticate/": set(),
     # Adding a second factor needs a fresh sign-in (allauth's reauthentication_required): a redirect to
     # auth/reauthenticate/ here, as the test's session was not signed in through the form.
     "auth/2fa/totp/activate/": set(),
-    "auth/2fa/totp/deactivate/": set(),
+    "auth/2fa/totp/deactivate/": set(),  # this and the recovery codes need an enrolled factor (none here)
     "auth/2fa/recovery-codes/": set(),
     "auth/2fa/recovery-codes/generate/": set(),
     "auth/2fa/recovery-codes/download/": set(),

@@ -175,19 +175,25 @@ def _walk(patterns, prefix=""):
 
 
 def _route_urls(planted) -> list[str]:
-    """Every non-admin route, its parameters filled from the planted records."""
+    """Every non-admin route and the admin's own pages beside the model ones (the unverified-members
+    list, the index of each app...), their parameters filled from the planted records."""
     values = _kwargs_for(planted)
+    model_pages = {
+        f"{model._meta.app_label}_{model._meta.model_name}_{page}"
+        for model in admin.site._registry
+        for page in ("changelist", "add", "change", "history", "delete")
+    }
     urls = []
-    for route, _pattern in _walk(get_resolver().url_patterns):
-        if route.startswith("admin/") or "logout" in route:
-            continue
+    for route, pattern in _walk(get_resolver().url_patterns):
+        if "logout" in route or (route.startswith("admin/") and pattern.name in model_pages):
+            continue  # the per-model admin pages: _admin_urls renders them with real rows
         names = re.findall(r"<(?:\w+:)?(\w+)>|\(\?P<(\w+)>", route)
         names = [a or b for a, b in names]
         if any(name not in values for name in names):
             continue
-        url = re.sub(r"<(?:\w+:)?(\w+)>", lambda m: values[m.group(1)], route)
-        url = re.sub(r"\(\?P<(\w+)>[^)]*\)", lambda m: values[m.group(1)], url)
-        urls.append("/" + url.lstrip("^").rstrip("$").replace("\\", ""))
+        url = re.sub(r"\(\?P<(\w+)>[^)]*\)", lambda m: values[m.group(1)], route)
+        url = re.sub(r"<(?:\w+:)?(\w+)>", lambda m: values[m.group(1)], url)
+        urls.append("/" + url.replace("^", "").rstrip("$").replace("\\", ""))
     return urls
 
 
