@@ -91,6 +91,8 @@ def _contact(case: Case, reason: str) -> None:
     if not case.contact_template:
         return
     member = case.item.member if case.item.member_id else case.the_account.member
+    if member is None:
+        raise ValidationError("this review item names no member to contact")
     case.sent.extend(
         notice_enqueue(actor=case.actor, kind=case.contact_template, member=member, context={}, letter=True)
     )
