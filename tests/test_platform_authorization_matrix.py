@@ -13,7 +13,6 @@ Outcomes: ``ok`` means reached (any status below 500 that is not a refusal: 200,
 
 from __future__ import annotations
 
-import os
 import re
 
 import pytest
@@ -298,6 +297,4 @@ def test_each_role_reaches_exactly_the_routes_the_table_gives_it(client, world, 
         got = _outcome(client.get(url))
         if got.startswith("error") or (expected is not None and got != expected):
             wrong[url] = f"expected {expected}, got {got}"
-    if os.environ.get("MATRIX_DISCOVER"):
-        print("DISCOVER", role, sorted(url for url, text in wrong.items()))
     assert wrong == {}, f"{role}: {wrong}"

@@ -56,6 +56,35 @@ def chain_verification_record(*, actor: Actor = None, actor_label: str = "") -> 
     return report
 
 
+def _record_download(*, actor: Actor, kind: str, header: list[str], format: str, rows: int, sha256, detail: dict):
+    """An auditor's download on the chained log (recipient: the auditor) and its audit row; inside the
+    caller's transaction, after the file's bytes are known."""
+    entry = chain_append(
+        actor=signed_in_user(actor),
+        actor_label=actor_name(actor),
+        outcome=DisclosureLogEntry.Outcome.RELEASED,
+        recipient=None,
+        recipient_label=f"auditor {actor_name(actor)}",
+        basis_kind="audit_review",
+        basis_ref=f"auditor export: {kind}",
+        purpose=Purpose.LEGAL_AUDIT,
+        member_ids=[],
+        categories=[],
+        fields=header,
+        format=format,
+        row_count=rows,
+        file_sha256=sha256.hexdigest(),
+    )
+    audit_record(
+        actor=actor,
+        action="audit.export",
+        object_type="disclosures.disclosurelogentry",
+        object_id=entry.seq,
+        fields=header,
+        detail=detail,
+    )
+
+
 PDF_MAX_ROWS = 2_000  # a PDF is for reading and signing; larger selections go to the CSV
 
 
@@ -74,30 +103,10 @@ def auditor_pdf_export(
     note = f"Only the first {PDF_MAX_ROWS:,} rows are in this PDF; the CSV download holds them all." if more else ""
     document = rendering.render_table_pdf(title=title, subtitle=subtitle, header=header, rows=taken, note=note)
     with transaction.atomic():
-        entry = chain_append(
-            actor=signed_in_user(actor),
-            actor_label=actor_name(actor),
-            outcome=DisclosureLogEntry.Outcome.RELEASED,
-            recipient=None,
-            recipient_label=f"auditor {actor_name(actor)}",
-            basis_kind="audit_review",
-            basis_ref=f"auditor export: {kind}",
-            purpose=Purpose.LEGAL_AUDIT,
-            member_ids=[],
-            categories=[],
-            fields=header,
-            format="pdf",
-            row_count=len(taken),
-            file_sha256=hashlib.sha256(document).hexdigest(),
-        )
-        audit_record(
-            actor=actor,
-            action="audit.export",
-            object_type="disclosures.disclosurelogentry",
-            object_id=entry.seq,
-            fields=header,
+        _record_download(
+            actor=actor, kind=kind, header=header, format="pdf", rows=len(taken), sha256=hashlib.sha256(document),
             detail={"kind": kind, "format": "pdf", "filters": sorted(filters)},
-        )
+        )  # fmt: skip
     return document
 
 
@@ -113,27 +122,7 @@ def auditor_csv_export(
             digest.update(chunk)
             count += chunk.count(b"\r\n")
             yield chunk
-        entry = chain_append(
-            actor=signed_in_user(actor),
-            actor_label=actor_name(actor),
-            outcome=DisclosureLogEntry.Outcome.RELEASED,
-            recipient=None,
-            recipient_label=f"auditor {actor_name(actor)}",
-            basis_kind="audit_review",
-            basis_ref=f"auditor export: {kind}",
-            purpose=Purpose.LEGAL_AUDIT,
-            member_ids=[],
-            categories=[],
-            fields=header,
-            format="csv",
-            row_count=max(count - 1, 0),
-            file_sha256=digest.hexdigest(),
-        )
-        audit_record(
-            actor=actor,
-            action="audit.export",
-            object_type="disclosures.disclosurelogentry",
-            object_id=entry.seq,
-            fields=header,
+        _record_download(
+            actor=actor, kind=kind, header=header, format="csv", rows=max(count - 1, 0), sha256=digest,
             detail={"kind": kind, "filters": sorted(filters)},
-        )
+        )  # fmt: skip
