@@ -52,7 +52,7 @@ def _load_members(count: int, rng: random.Random) -> None:
         "mailing_line1, mailing_line2, mailing_city, mailing_state, mailing_postal_code, address_index, "
         "phone, phone_index, email, email_index, ssn, drivers_licence_number, drivers_licence_state, employer_name, "
         "tax_id_index, licence_index, passport_index, alien_registration_index, ssn_last4, deposit_required, "
-        "created_at, updated_at"
+        "created_at, updated_at, phone_extension"
     )
     chunk = 50_000
     with connection.cursor() as cursor:
@@ -64,7 +64,7 @@ def _load_members(count: int, rng: random.Random) -> None:
                     f"{number} Bench St\t\tSpringfield\tIL\t"
                     f"62701\t{index()}\t+12175550100\t{index()}\t\t{index()}\t\\\\x{ciphertext}\t"
                     f"\\\\x{licence_ciphertext}\tIL\t\t"
-                    f"{index()}\t{index()}\t\t\t{rng.randrange(10000):04d}\t0\t{now}\t{now}\n"
+                    f"{index()}\t{index()}\t\t\t{rng.randrange(10000):04d}\t0\t{now}\t{now}\t\n"
                 )
             buffer.seek(0)
             cursor.copy_expert(f"COPY members_member ({columns}) FROM STDIN", buffer)
