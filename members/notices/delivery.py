@@ -17,6 +17,7 @@ import logging
 import os
 import socket
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
@@ -140,7 +141,7 @@ def _claim_batch(size: int) -> list[Notice]:
     marking them sent later requires it unchanged, as a single claim requires its attempt number."""
     now = timezone.now()
     lease = now + datetime.timedelta(seconds=settings.NOTICE_LEASE_SECONDS)
-    params = {"lease": lease, "size": size, "now": now, "worker": worker_name()}
+    params: dict[str, Any] = {"lease": lease, "size": size, "now": now, "worker": worker_name()}
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(_CLAIM_BATCH_SQL, params)
         rows = cursor.fetchall()
@@ -163,7 +164,7 @@ def _claim_batch(size: int) -> list[Notice]:
 def _mark_batch_sent(notices: list[Notice]) -> None:
     if not notices:
         return
-    params = {
+    params: dict[str, Any] = {
         "now": timezone.now(),
         "ids": [n.pk for n in notices],
         "lease": notices[0].lease_until,
