@@ -21,7 +21,7 @@ from django.test import Client
 from django.utils import timezone
 
 from members import roles
-from members.bench import percentile
+from members.bench import percentile, sign_in_staff
 from members.models import User
 from redflags.cases import access_scan
 from redflags.cases.models import AccessAnomaly, AccessDailyCount
@@ -119,7 +119,7 @@ def bench_case_inbox(quick: bool = False) -> dict[str, float]:
         training_acknowledge(user=user, trained_by=None)
         user = User.objects.get(pk=user.pk)
         client = Client()
-        client.force_login(user)
+        sign_in_staff(client, user)
         page_timings, selector_timings = [], []
         for index in range(55 if quick else 205):
             begin = time.perf_counter()
