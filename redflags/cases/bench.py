@@ -30,6 +30,7 @@ from redflags.services.program import training_acknowledge
 
 PREFIX = "RFC"
 USERNAME = "bench-case-analyst"
+ACCESS_STAFF = "bench-access-"
 
 
 def _copy(table: str, columns: str, rows) -> None:
@@ -187,6 +188,14 @@ def _load_access_rows(rows: int, staff_ids: list[int], member_ids: list[int]) ->
         cursor.execute("VACUUM ANALYZE members_auditevent")
 
 
+def _cleanup_access() -> None:
+    staff_ids = list(User.objects.filter(username__startswith=ACCESS_STAFF).values_list("pk", flat=True))
+    AccessAnomaly.objects.filter(staff_id__in=staff_ids).delete()
+    AccessDailyCount.objects.filter(staff_id__in=staff_ids).delete()
+    _delete_access_rows(staff_ids)
+    User.objects.filter(pk__in=staff_ids).delete()
+
+
 def _delete_access_rows(staff_ids: list[int]) -> None:
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SELECT set_config('memberguard.purging', 'members_auditevent', true)")
@@ -199,6 +208,7 @@ def bench_access_anomaly_scan(quick: bool = False) -> dict[str, float]:
     rng = random.Random(8)  # noqa: S311 - benchmark data
     rows = int(os.environ.get("BENCH_ACCESS_ROWS", 200_000 if quick else 10_000_000))
     members = 20_000
+    _cleanup_access()  # what an interrupted run left
     _cleanup_cases()
     staff_ids: list[int] = []
     try:
@@ -213,7 +223,7 @@ def bench_access_anomaly_scan(quick: bool = False) -> dict[str, float]:
             member_ids = [row[0] for row in cursor.fetchall()]
         group = Group.objects.get(name=roles.CSR)
         for n in range(40):
-            user = User.objects.create_user(username=f"bench-access-{n}", password=None, is_staff=True)
+            user = User.objects.create_user(username=f"{ACCESS_STAFF}{n}", password=None, is_staff=True)
             user.groups.add(group)
             staff_ids.append(user.pk)
         begin = time.perf_counter()
@@ -224,10 +234,7 @@ def bench_access_anomaly_scan(quick: bool = False) -> dict[str, float]:
         found = access_scan.access_anomaly_scan(end=timezone.now() + datetime.timedelta(minutes=1))
         scan_seconds, cpu = time.perf_counter() - begin, time.process_time() - cpu
     finally:
-        AccessAnomaly.objects.filter(staff_id__in=staff_ids).delete()
-        AccessDailyCount.objects.filter(staff_id__in=staff_ids).delete()
-        _delete_access_rows(staff_ids)
-        User.objects.filter(pk__in=staff_ids).delete()
+        _cleanup_access()
         _cleanup_cases()
     return {
         "redflags.access_anomaly_scan_s": scan_seconds,
