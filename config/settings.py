@@ -223,7 +223,8 @@ KEY_ROTATION_WORKERS = env_int("KEY_ROTATION_WORKERS", 0)
 # --- Identity ---
 AUTH_USER_MODEL = "members.User"
 PASSWORD_HASHERS = [
-    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    # Argon2id at OWASP's parameters (m=19 MiB, t=2, p=1), not Django's (100 MiB, p=8): docs/configuration.md.
+    "members.signin.hashers.OwaspArgon2idHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
 ]
 AUTH_PASSWORD_VALIDATORS = [
@@ -331,6 +332,8 @@ NOTICE_MESSAGE_ID_DOMAIN = env_str("NOTICE_MESSAGE_ID_DOMAIN", "memberguard.inva
 # How long a worker holds a claimed notice before another may take it (longer than one SMTP send).
 NOTICE_LEASE_SECONDS = env_int("NOTICE_LEASE_SECONDS", 300)
 NOTICE_MAX_ATTEMPTS = env_int("NOTICE_MAX_ATTEMPTS", 8)
+# SMTP connections a sweep sends over at once (members/notices/delivery.py, docs/configuration.md).
+NOTICE_SMTP_CONNECTIONS = env_int("NOTICE_SMTP_CONNECTIONS", 4)
 
 # --- I18N / time ---
 LANGUAGE_CODE = "en-us"

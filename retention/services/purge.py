@@ -209,7 +209,7 @@ def retention_purge_category(
     actor: Actor = None,
     change: PendingChange | None = None,
     now: dt.datetime | None = None,
-    batch_size: int = 2000,
+    batch_size: int = 10000,
     sync_holds: bool = True,
 ) -> PurgeRun:
     """Destroy what is past its approved period in one category, in audited batches. Safe to re-run.
