@@ -18,11 +18,10 @@ import time
 import pgtrigger
 from django.contrib.auth.models import Group
 from django.db import connection
-from django.test import Client
 from django.utils import timezone
 
 from members import roles
-from members.bench import percentile
+from members.bench import percentile, staff_client
 from members.models import User
 from redflags.cases import access_scan
 from redflags.cases.models import AccessAnomaly, AccessDailyCount
@@ -118,8 +117,7 @@ def bench_case_inbox(quick: bool = False) -> dict[str, float]:
         user.groups.add(Group.objects.get(name=roles.RED_FLAG_ANALYST))
         training_acknowledge(user=user, trained_by=None)
         user = User.objects.get(pk=user.pk)
-        client = Client()
-        client.force_login(user)
+        client = staff_client(user)
         page_timings, selector_timings = [], []
         for index in range(55 if quick else 205):
             begin = time.perf_counter()
