@@ -189,6 +189,8 @@ CELERY_BEAT_SCHEDULE: dict = {
 # A purge run left "running" by a dead worker is marked failed (with an audit row) after this long
 # without a heartbeat (retention/services.py); workers also sweep at start.
 PURGE_RUN_HEARTBEAT_SECONDS = env_int("PURGE_RUN_HEARTBEAT_SECONDS", CELERY_BROKER_VISIBILITY_TIMEOUT)
+# Records a purge destroys per transaction (each batch: its ledger entries and one audit row).
+RETENTION_PURGE_BATCH_SIZE = env_int("RETENTION_PURGE_BATCH_SIZE", 2000)
 for _module in ("members", "members.notices", "accounts", "accounts.usage", "redflags", "disclosures", "retention"):
     CELERY_BEAT_SCHEDULE.update(__import__(f"{_module}.schedule", fromlist=["BEAT_SCHEDULE"]).BEAT_SCHEDULE)
 HEARTBEAT_MAX_AGE_SECONDS = env_int("HEARTBEAT_MAX_AGE_SECONDS", 120)
