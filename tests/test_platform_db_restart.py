@@ -145,7 +145,7 @@ def stack(tmp_path):
 
 def _request(base: str, path: str, *, token: str = "", body: dict | None = None) -> tuple[int, str, str]:
     """(status, content type, body) of one request; 0 when the server could not be reached at all."""
-    request = urllib.request.Request(base + path, data=json.dumps(body).encode() if body is not None else None)
+    request = urllib.request.Request(base + path, data=json.dumps(body).encode() if body is not None else None)  # noqa: S310 - loopback
     request.add_header("Accept", "application/json")
     if body is not None:
         request.add_header("Content-Type", "application/json")
