@@ -24,10 +24,27 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--quick", action="store_true", help="Smaller data sets, for a smoke run.")
         parser.add_argument("--only", default="", help="Comma-separated app labels to run.")
+        parser.add_argument(
+            "--soak",
+            type=int,
+            default=0,
+            metavar="SECONDS",
+            help="Only the soak: mixed traffic for SECONDS; memory growth per process and errors (soak.*).",
+        )
 
     def handle(self, *args, **options):
         only = {label for label in options["only"].split(",") if label}
+        out_dir = Path(settings.BASE_DIR) / "var" / "bench"
         results: dict[str, float] = {}
+        if options["soak"]:
+            # The soak alone; the other figures of the last full run stay in results.json beside it.
+            previous = out_dir / "results.json"
+            if previous.exists():
+                results = {k: v for k, v in json.loads(previous.read_text()).items() if not k.startswith("soak.")}
+            soak = importlib.import_module("config.soak")  # here: it needs locust, a dev dependency
+            self.stderr.write(f"running the soak for {options['soak']} s ...")
+            results.update(soak.bench_soak(options["soak"]))
+            only = {"-"}  # nothing else
         for config in apps.get_app_configs():
             if only and config.label not in only:
                 continue
@@ -42,7 +59,6 @@ class Command(BaseCommand):
                 self.stderr.write(f"running {config.label}.{bench.__name__} ...")
                 results.update(bench(quick=options["quick"]))
                 self.stderr.write(f"  done in {time.perf_counter() - started:.1f}s")
-        out_dir = Path(settings.BASE_DIR) / "var" / "bench"
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "results.json").write_text(json.dumps(results, indent=2, sort_keys=True))
         (out_dir / "machine.json").write_text(
