@@ -10,6 +10,7 @@ Every 5 s it samples the resident memory (RSS) of each gunicorn worker and of th
 (with its pool processes). Growth is measured from the end of the warm-up (a fifth of the run, 10 to
 60 s) to the end: a leak grows steadily, a warm cache does not. Reported in results.json as ``soak.*``:
 ``soak.<process>_rss_growth_pct`` for each process, ``soak.max_rss_growth_pct`` (target <= 10),
+``soak.<process>_rss_growth_last_half_pct`` (a leak keeps growing, a warming cache levels off),
 ``soak.errors`` (target 0), requests and rate, and ``soak.scoring_backlog`` (changes still unscored
 30 s after the traffic stopped: the worker kept up).
 """
@@ -70,12 +71,25 @@ class Sampler(threading.Thread):
                 self.samples.setdefault(name, []).append((now, _rss_mb(process, with_children=with_children)))
 
 
-def _growth(samples: list[tuple[float, float]], warm_up: float) -> tuple[float, float, float]:
-    """(RSS at the end of warm-up, RSS at the end, growth %), each end the mean of its last three samples."""
-    settled = [mb for t, mb in samples if t <= warm_up][-3:] or [samples[0][1]]
-    final = [mb for _, mb in samples][-3:]
-    start, end = sum(settled) / len(settled), sum(final) / len(final)
-    return start, end, (end - start) / start * 100 if start else 0.0
+def _mean_before(samples: list[tuple[float, float]], moment: float) -> float:
+    """Mean RSS of the last three samples taken by ``moment`` (the first sample if none was)."""
+    taken = [mb for t, mb in samples if t <= moment][-3:] or [samples[0][1]]
+    return sum(taken) / len(taken)
+
+
+def _growth(samples: list[tuple[float, float]], warm_up: float) -> tuple[float, float, float, float]:
+    """(RSS after warm-up, RSS at the end, growth % since warm-up, growth % over the last half).
+
+    The last half tells a leak (still growing) from caches and lazily imported code filling after a
+    short warm-up (flat by then)."""
+    end_time = samples[-1][0]
+    start, end = _mean_before(samples, warm_up), _mean_before(samples, end_time)
+    middle = _mean_before(samples, max(warm_up, end_time / 2))
+    return start, end, _percent(start, end), _percent(middle, end)
+
+
+def _percent(before: float, after: float) -> float:
+    return (after - before) / before * 100 if before else 0.0
 
 
 def _plan(folder: Path) -> Path:
@@ -176,10 +190,11 @@ def bench_soak(seconds: int) -> dict[str, float]:
     for name, samples in sorted(sampler.samples.items()):
         if len(samples) < 4:
             continue
-        start, end, percent = _growth(samples, warm_up)
+        start, end, percent, last_half = _growth(samples, warm_up)
         results[f"soak.{name}_rss_mb_after_warmup"] = round(start, 1)
         results[f"soak.{name}_rss_mb_end"] = round(end, 1)
         results[f"soak.{name}_rss_growth_pct"] = round(percent, 2)
+        results[f"soak.{name}_rss_growth_last_half_pct"] = round(last_half, 2)
         growth.append(percent)
     results["soak.max_rss_growth_pct"] = round(max(growth, default=0.0), 2)
     results["soak.errors"] = results.get("soak.all_errors", 0.0)
