@@ -82,6 +82,9 @@ def _setup_token(env: dict[str, str]) -> str:
     """A CSR with an API token, made by the application itself against the copied database."""
     script = (
         "from django.contrib.auth.models import Group\n"
+        "from django.core.management.sql import emit_post_migrate_signal\n"
+        # An earlier transactional test's flush may have emptied the roles' groups the copy came from.
+        "Group.objects.exists() or emit_post_migrate_signal(verbosity=0, interactive=False, db='default')\n"
         "from rest_framework.authtoken.models import Token\n"
         "from members import roles\n"
         "from members.models import User\n"
