@@ -191,3 +191,24 @@ def annual_review_rows(report: dict) -> list[list[str]]:
     for change in report["pending_program_changes"]:
         rows.append(["recommended changes", "awaiting the board", change.title])
     return rows
+
+
+def open_review_items_for_member(*, member) -> list[ReviewItem]:
+    """The member's open review-queue items (about the member or one of their accounts), newest first."""
+    return list(
+        ReviewItem.objects.filter(
+            Q(member_id=member.pk) | Q(account__member_id=member.pk), status=ReviewItem.Status.OPEN
+        )
+        .select_related("assessment", "account")
+        .only(
+            "created_at",
+            "outcome",
+            "status",
+            "account__account_number",
+            "account__on_hold",
+            "assessment__score",
+            "assessment__fired",
+            "assessment__event_name",
+        )
+        .order_by("-created_at")[:20]
+    )
