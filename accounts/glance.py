@@ -54,6 +54,7 @@ def activity_section(*, member, user) -> GlanceSection:
             (f"{line.on:%b %d, %Y}", line.kind, line.account_number, _money(line.amount), line.detail) for line in lines
         ],
         empty="No bills or payments yet.",
+        wide=True,
     )
 
 

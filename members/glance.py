@@ -31,6 +31,7 @@ class GlanceSection:
     figure: SafeString | str = ""
     link: tuple[str, str] | None = None  # (label, url) under the table
     alert: bool = False  # shown with the admin's warning style (open Red Flags, holds)
+    wide: bool = False  # spans the page's width (tables of many columns)
 
     def table(self) -> list[list[dict[str, str]]]:
         """The rows as cells of ``{"text", "url"}`` for the template."""

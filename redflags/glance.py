@@ -36,6 +36,7 @@ def red_flags_section(*, member, user) -> GlanceSection:
         rows=rows,
         empty="No open Red Flags.",
         alert=bool(items),
+        wide=bool(items),
         note="Do not discuss or change the member's account details until the Red Flag is resolved; "
         "verify the caller first (Caller verification)."
         if items
