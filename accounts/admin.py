@@ -11,6 +11,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.shortcuts import redirect
 
 from accounts import services
 from accounts.models import Account, AuthorizedParty, Bill, Meter, Payment, Premise, ReturnedMail, StatementNotice
@@ -140,6 +141,37 @@ class AccountOpenForm(ServiceForm):
         )
 
 
+HELD_NEXT_STEP = (
+    "Next step: do not tell the customer the account is open. Verify their identity in person with a "
+    "government photo ID (or call them back at a number already on file), then ask a Red Flag Analyst to "
+    "release the hold from the Red Flags review queue; a second trained person approves the release."
+)
+
+
+def opening_outcome_message(account: Account) -> tuple[int, str]:
+    """The level and words of what an opening came to, with the Red Flags program's reasons when it
+    scored one (``redflags`` leaves them on the instance: ``red_flags_score``, ``red_flags_reasons``)."""
+    score = getattr(account, "red_flags_score", None)
+    reasons = getattr(account, "red_flags_reasons", None) or []
+    scored = f" It scored {score}" if score is not None else ""
+    if scored and getattr(account, "red_flags_hold_threshold", None) is not None:
+        scored += f" (the program holds at {account.red_flags_hold_threshold})"
+    why = f" Why: {' | '.join(reasons)}." if reasons else ""
+    if account.status == Account.Status.DENIED:
+        return messages.ERROR, f"Account {account.account_number} was NOT opened: the opening was denied.{scored}.{why}"
+    if account.on_hold:
+        return (
+            messages.WARNING,
+            f"Account {account.account_number} was created but NOT opened: it is held by the Red Flags program "
+            f"pending identity verification.{scored and scored + '.'}{why} {HELD_NEXT_STEP}",
+        )
+    return (
+        messages.WARNING,
+        f"Account {account.account_number} was opened with a \u201cRed Flag Exists\u201d warning.{scored and scored + '.'}"
+        f"{why} Verify the caller before discussing or changing the account.",
+    )
+
+
 class AuthorizedPartyInline(admin.TabularInline):
     model = AuthorizedParty
     fields = ("name", "relationship", "phone", "email", "added_at", "removed_at")
@@ -201,6 +233,18 @@ class AccountAdmin(ServiceAdmin):
     @admin.display(description="Name")
     def member_name(self, account: Account) -> str:
         return account.member.legal_name
+
+    def response_add(self, request, obj, post_url_continue=None):
+        """Say what the opening came to: a held or denied opening is not "added successfully"."""
+        if obj.status == Account.Status.OPEN and not obj.red_flag_warning:
+            return super().response_add(request, obj, post_url_continue)
+        messages.add_message(request, *opening_outcome_message(obj))
+        return redirect("admin:accounts_account_change", obj.pk)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = dict(extra_context or {})
+        extra_context["opening_next_step"] = HELD_NEXT_STEP
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def _apply(self, request, queryset, action, reason: str) -> None:
         done, refused = 0, 0
