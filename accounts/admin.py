@@ -167,8 +167,8 @@ def opening_outcome_message(account: Account) -> tuple[int, str]:
         )
     return (
         messages.WARNING,
-        f"Account {account.account_number} was opened with a \u201cRed Flag Exists\u201d warning.{scored and scored + '.'}"
-        f"{why} Verify the caller before discussing or changing the account.",
+        f"Account {account.account_number} was opened with a \u201cRed Flag Exists\u201d warning."
+        f"{scored and scored + '.'}{why} Verify the caller before discussing or changing the account.",
     )
 
 

@@ -182,14 +182,19 @@ def opening_assess(
     assessment = assessment_create(result=result, observed=observed, ctx=ctx)
     # What the clerk who opened the account is told (accounts/admin.py reads these from the instance the
     # registry hands back): the score, the thresholds and each fired rule's title and evidence.
-    account.red_flags_outcome = result.outcome
-    account.red_flags_score = result.score
-    account.red_flags_hold_threshold = result.hold_threshold
-    account.red_flags_reasons = [
-        f"{item.version.rule.title}: {'; '.join(item.evidence)}" if item.evidence else item.version.rule.title
-        for item in result.fired
-        if not item.snoozed
-    ]
+    # (transient attributes, not columns: setattr keeps the model's type honest)
+    feedback = {
+        "red_flags_outcome": result.outcome,
+        "red_flags_score": result.score,
+        "red_flags_hold_threshold": result.hold_threshold,
+        "red_flags_reasons": [
+            f"{item.version.rule.title}: {'; '.join(item.evidence)}" if item.evidence else item.version.rule.title
+            for item in result.fired
+            if not item.snoozed
+        ],
+    }
+    for name, value in feedback.items():
+        setattr(account, name, value)
     if result.outcome in (Outcome.WARN, Outcome.HOLD):
         account.red_flag_warning = True
     if result.outcome == Outcome.HOLD:
