@@ -16,6 +16,7 @@ from django.shortcuts import redirect
 from accounts import services
 from accounts.models import Account, AuthorizedParty, Bill, Meter, Payment, Premise, ReturnedMail, StatementNotice
 from members import identifiers
+from members.admin_confirm import ask_to_confirm, confirmed_reason
 
 # Ciphertexts a list never needs (members/identifiers.py): loading them would decrypt every row.
 MEMBER_CIPHERTEXTS = identifiers.deferred("members.Member", "member__")
@@ -246,27 +247,50 @@ class AccountAdmin(ServiceAdmin):
         extra_context["opening_next_step"] = HELD_NEXT_STEP
         return super().change_view(request, object_id, form_url, extra_context)
 
-    def _apply(self, request, queryset, action, reason: str) -> None:
-        done, refused = 0, 0
+    def _apply(self, request, queryset, action, reason: str, done_word: str) -> None:
+        """Each account's outcome on its own line: what was done, or why it was not."""
         for account in queryset:
             try:
                 action(actor=request.user, account=account, reason=reason)
-                done += 1
-            except ValidationError:
-                refused += 1
-        messages.info(request, f"{done} changed, {refused} not in a state that allows it.")
+            except ValidationError as exc:
+                messages.error(request, f"Account {account.account_number}: not {done_word}. {' '.join(exc.messages)}")
+            else:
+                messages.success(request, f"Account {account.account_number}: {done_word}.")
 
-    @admin.action(description="Close selected accounts", permissions=["change"])
+    @admin.action(description="Close selected accounts…", permissions=["change"])
     def close_accounts(self, request, queryset):
-        self._apply(request, queryset, services.account_close, "Closed from the staff admin")
+        reason = confirmed_reason(request)
+        if reason is None:
+            return ask_to_confirm(
+                self,
+                request,
+                queryset,
+                title="Close accounts",
+                consequence="Closing ends service on these accounts; a closed account cannot be reopened "
+                "(the member applies for a new one).",
+                confirm_label=f"Yes, close {queryset.count()} account(s)",
+            )
+        self._apply(request, queryset, services.account_close, reason, "closed")
+        return None
 
-    @admin.action(description="Suspend selected accounts", permissions=["change"])
+    @admin.action(description="Suspend selected accounts…", permissions=["change"])
     def suspend_accounts(self, request, queryset):
-        self._apply(request, queryset, services.account_suspend, "Suspended from the staff admin")
+        reason = confirmed_reason(request)
+        if reason is None:
+            return ask_to_confirm(
+                self,
+                request,
+                queryset,
+                title="Suspend accounts",
+                consequence="Suspending stops service on these accounts until someone reinstates them.",
+                confirm_label=f"Yes, suspend {queryset.count()} account(s)",
+            )
+        self._apply(request, queryset, services.account_suspend, reason, "suspended")
+        return None
 
     @admin.action(description="Reinstate selected suspended accounts", permissions=["change"])
     def reinstate_accounts(self, request, queryset):
-        self._apply(request, queryset, services.account_reinstate, "Reinstated from the staff admin")
+        self._apply(request, queryset, services.account_reinstate, "Reinstated from the staff admin", "reinstated")
 
 
 # --- Premises and meters ---------------------------------------------------------------------------

@@ -123,3 +123,30 @@ def test_a_threshold_change_needs_a_reason_and_says_what_it_set(client, program_
     assert "changed successfully" not in html
     event = AuditEvent.objects.get(action="redflags.settings_changed")
     assert event.reason == "board decision 2026-11"
+
+
+def test_resolving_a_case_starts_blank_asks_for_confirmation_and_says_what_happened(client, csr, analyst):
+    from redflags import services
+    from redflags.cases.models import Case
+
+    member = OpenAccountFactory().member
+    services.cra_alert_record(member=member, kind="fraud_alert", agency="Equifax", actor=csr)
+    case = Case.objects.get(member=member)
+    item = ReviewItem.objects.get(member=member)
+    services.review_respond(item=item, actor=analyst, kind="no_response", justification="bureau error")
+    url = f"/admin/redflags_cases/case/{case.pk}/work/"
+    client.force_login(analyst)
+
+    html = client.get(url).content.decode()
+    assert '<option value="" selected>— choose the finding —</option>' in html
+
+    unconfirmed = client.post(url, {"form": "resolve", "label": "false_positive", "resolution": "bureau error"})
+    assert unconfirmed.status_code == 200
+    assert "resolving cannot be undone" in unconfirmed.content.decode()
+    assert Case.objects.get(pk=case.pk).status != Case.Status.RESOLVED
+
+    done = client.post(
+        url, {"form": "resolve", "label": "false_positive", "resolution": "bureau error", "confirm": "on"}, follow=True
+    )
+    assert Case.objects.get(pk=case.pk).status == Case.Status.RESOLVED
+    assert "Case resolved: False positive" in done.content.decode()
