@@ -202,7 +202,7 @@ class AccountAdmin(ServiceAdmin):
     search_fields = ("account_number", "member__member_number", "premise__premise_number")
     show_full_result_count = False
     list_per_page = 100
-    raw_id_fields = ("member", "premise")
+    autocomplete_fields = ("member", "premise")
     fields = (
         "account_number",
         "member",
@@ -431,7 +431,7 @@ class PaymentAdmin(ServiceAdmin):
     list_select_related = ("account",)
     list_filter = ("method", "returned")
     search_fields = ("account__account_number", "reference")
-    raw_id_fields = ("account", "bill")
+    autocomplete_fields = ("account", "bill")
     show_full_result_count = False
     fields = (
         "account",
@@ -472,7 +472,7 @@ class ReturnedMailAdmin(ServiceAdmin):
     add_form = ReturnedMailForm
     list_display = ("returned_on", "member", "account", "reason", "recorded_at")
     list_select_related = ("member", "account")
-    raw_id_fields = ("member", "account")
+    autocomplete_fields = ("member", "account")
     search_fields = ("member__member_number", "account__account_number")
     fields = ("member", "account", "returned_on", "reason", "recorded_by", "recorded_at")
 
@@ -501,7 +501,7 @@ class StatementNoticeAdmin(ServiceAdmin):
     add_form = StatementNoticeForm
     list_display = ("reported_on", "member", "account", "channel", "recorded_at")
     list_select_related = ("member", "account")
-    raw_id_fields = ("member", "account")
+    autocomplete_fields = ("member", "account")
     search_fields = ("member__member_number", "account__account_number")
     fields = ("member", "account", "reported_on", "channel", "notes", "recorded_by", "recorded_at")
 
@@ -530,7 +530,7 @@ class AuthorizedPartyAdmin(ServiceAdmin):
     add_form = AuthorizedPartyForm
     list_display = ("name", "account", "relationship", "added_at", "removed_at")
     list_select_related = ("account",)
-    raw_id_fields = ("account",)
+    autocomplete_fields = ("account",)
     search_fields = ("name", "account__account_number")
     fields = ("account", "name", "relationship", "phone", "email", "added_at", "added_by", "removed_at", "removed_by")
     actions = ["remove_parties"]
