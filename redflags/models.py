@@ -219,7 +219,8 @@ class RiskAssessment(models.Model):
         ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
-        return f"Assessment {self.pk}: {self.event_name.replace('_', ' ')} scored {self.score}, {self.get_outcome_display()}"
+        event = self.event_name.replace("_", " ")
+        return f"Assessment {self.pk}: {event} scored {self.score}, {self.get_outcome_display()}"
 
     @property
     def evidence_text(self) -> str:
