@@ -16,6 +16,7 @@ from redflags.models import (
     ConsumerReportAlert,
     Flag,
     IdentityTheftNotice,
+    Outcome,
     ProgramChange,
     Response,
     ReviewItem,
@@ -133,9 +134,7 @@ def annual_review_report(*, year: int) -> dict:
         "changes_warranted": review.changes_warranted if review else None,
         "prepared_by": _person(review.prepared_by) if review else "",
         "prepared_at": review.prepared_at if review else None,
-        "assessments_by_outcome_rows": [
-            (label, outcomes.get(key, 0)) for key, label in RiskAssessment._meta.get_field("outcome").choices
-        ],
+        "assessments_by_outcome_rows": [(label, outcomes.get(key, 0)) for key, label in Outcome.choices],
         "time_zone": timezone.get_current_timezone_name(),
         "recommended_changes": review.recommended_changes if review else "",
         "pending_program_changes": list(ProgramChange.objects.filter(decision=ProgramChange.Decision.PENDING)),

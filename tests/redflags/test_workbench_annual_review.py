@@ -5,6 +5,7 @@ section, a header, page numbers, a signature block, local time) and the two say 
 from __future__ import annotations
 
 import html
+import shutil
 import subprocess
 
 import pytest
@@ -39,7 +40,8 @@ def reviewed_year(busy_year, program_admin):  # noqa: F811  (the imported fixtur
 def _pdf_text(content: bytes, tmp_path) -> str:
     path = tmp_path / "review.pdf"
     path.write_bytes(content)
-    return subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, check=True, text=True).stdout
+    command = [shutil.which("pdftotext") or "/usr/bin/pdftotext", "-layout", str(path), "-"]
+    return subprocess.run(command, capture_output=True, check=True, text=True).stdout  # noqa: S603
 
 
 def _squeeze(text: str) -> str:
