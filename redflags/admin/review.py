@@ -93,18 +93,23 @@ class ResponseForm(forms.Form):
         return data
 
 
+# The queue's outcome column in two words; the item's page gives the full wording.
+SHORT_OUTCOMES = {"record": "Recorded", "warn": "Warning", "hold": "Opening held"}
+
+
 @admin.register(ReviewItem)
 class ReviewItemAdmin(ReadOnlyAdmin):
-    # Eight short columns (the rules wrap), so Respond stays on screen at 1366 px.
+    # Seven short columns, Respond second, so it is on screen at 1366 px beside the sidebar and filters
+    # (it was the ninth column, scrolled out of the results box). The status is the Respond column's
+    # ("Respond" while open, "resolved") and the filter's.
     list_display = (
         "created_at",
-        "status",
-        "outcome",
+        "respond_link",
+        "short_outcome",
         "account",
         "member_number",
         "score",
         "rules",
-        "respond_link",
     )
     list_filter = ("status", "outcome")
     list_select_related = ("assessment", "account", "member")
@@ -124,6 +129,10 @@ class ReviewItemAdmin(ReadOnlyAdmin):
     )
     readonly_fields = fields
     inlines = [ResponseInline]
+
+    @admin.display(description="outcome", ordering="outcome")
+    def short_outcome(self, obj):
+        return SHORT_OUTCOMES.get(obj.outcome, obj.get_outcome_display())
 
     @admin.display(description="member")
     def member_number(self, obj):
