@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
+
 from accounts import services as account_services
 from members import roles
 from tests import factories
 
-# Marked `browser` by tests/browser/conftest.py (every test under tests/browser/).
+pytestmark = pytest.mark.browser
 
 
 def _staff(make_user, username: str, role: str):
