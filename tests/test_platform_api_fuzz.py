@@ -4,7 +4,7 @@ and every documented answer conforms to the schema (body, content type, headers)
 
 The schema is drf-spectacular's (config/schema.py), generated in-process; requests go through Django's
 WSGI application inside the test's transaction (real PostgreSQL and Redis). Bounded for CI:
-``API_FUZZ_MAX_EXAMPLES`` examples per operation and role (default 20; the issue's 100 on demand),
+``API_FUZZ_MAX_EXAMPLES`` examples per operation and role (default 100, as issue 11 asks; fewer on demand),
 derandomized so a run is reproducible. Status codes the schema does not list (a 400 for a generated
 bad value, a 403 for a role without the permission, a 404 for an id that does not exist) are expected
 answers to random input: the status-code check is left out, the server-error check is not.
@@ -34,7 +34,7 @@ from schemathesis.specs.openapi.checks import (
 from members import roles
 from tests.factories import MemberFactory
 
-MAX_EXAMPLES = int(os.environ.get("API_FUZZ_MAX_EXAMPLES", "20"))
+MAX_EXAMPLES = int(os.environ.get("API_FUZZ_MAX_EXAMPLES", "100"))
 CHECKS = [not_a_server_error, response_schema_conformance, content_type_conformance, response_headers_conformance]
 
 
