@@ -12,7 +12,7 @@ import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import QuerySet, Sum
+from django.db.models import F, Min, Q, QuerySet, Sum
 
 from accounts.models import Account, Bill, Payment
 
@@ -34,29 +34,55 @@ class AccountSummary:
         return -self.balance
 
 
-def _since(queryset, account: Account, field: str):
-    if account.balance is not None and account.balance_as_of is not None:
-        return queryset.filter(**{f"{field}__gt": account.balance_as_of})
-    return queryset
+def _after_carried_balance(field: str) -> Q:
+    """Rows the carried-over balance does not already include (all rows when nothing was carried)."""
+    return Q(account__balance_as_of__isnull=True) | Q(**{f"{field}__gt": F("account__balance_as_of")})
+
+
+def account_summaries(*, accounts: list[Account]) -> list[AccountSummary]:
+    """Balance, amount due and due date of each account, in three queries however many accounts."""
+    ids = [account.pk for account in accounts]
+    billed = {
+        row["account_id"]: row
+        for row in Bill.objects.filter(account_id__in=ids)
+        .exclude(status=Bill.Status.VOID)
+        .filter(_after_carried_balance("issued_on"))
+        .values("account_id")
+        .annotate(total=Sum("amount_due"), oldest_open_due=Min("due_on", filter=Q(status=Bill.Status.OPEN)))
+    }
+    paid = dict(
+        Payment.objects.filter(account_id__in=ids, returned=False)
+        .filter(_after_carried_balance("received_at__date"))
+        .values("account_id")
+        .annotate(total=Sum("amount"))
+        .values_list("account_id", "total")
+    )
+    latest = {
+        bill.account_id: bill
+        for bill in Bill.objects.filter(account_id__in=ids)
+        .exclude(status=Bill.Status.VOID)
+        .order_by("account_id", "-issued_on", "-pk")
+        .distinct("account_id")
+    }
+    summaries = []
+    for account in accounts:
+        bills = billed.get(account.pk, {})
+        balance = (account.balance or Decimal("0")) + (bills.get("total") or 0) - (paid.get(account.pk) or 0)
+        amount_due = max(balance, Decimal("0"))
+        summaries.append(
+            AccountSummary(
+                account=account,
+                balance=balance,
+                amount_due=amount_due,
+                due_on=bills.get("oldest_open_due") if amount_due > 0 else None,
+                latest_bill=latest.get(account.pk),
+            )
+        )
+    return summaries
 
 
 def account_summary(*, account: Account) -> AccountSummary:
-    """Balance, amount due and due date of one account (three small aggregate queries)."""
-    bills = _since(Bill.objects.filter(account=account).exclude(status=Bill.Status.VOID), account, "issued_on")
-    payments = _since(Payment.objects.filter(account=account, returned=False), account, "received_at__date")
-    billed = bills.aggregate(total=Sum("amount_due"))["total"] or Decimal("0")
-    paid = payments.aggregate(total=Sum("amount"))["total"] or Decimal("0")
-    balance = (account.balance or Decimal("0")) + billed - paid
-    oldest_open = bills.filter(status=Bill.Status.OPEN).order_by("due_on").first()
-    latest = Bill.objects.filter(account=account).exclude(status=Bill.Status.VOID).order_by("-issued_on").first()
-    amount_due = max(balance, Decimal("0"))
-    return AccountSummary(
-        account=account,
-        balance=balance,
-        amount_due=amount_due,
-        due_on=oldest_open.due_on if oldest_open and amount_due > 0 else None,
-        latest_bill=latest,
-    )
+    return account_summaries(accounts=[account])[0]
 
 
 def bills_of_account(*, account: Account) -> QuerySet[Bill]:
