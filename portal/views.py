@@ -242,12 +242,10 @@ def portal_usage(request, account_number: str):
 class ConsentForm(forms.Form):
     """A member's own written (portal) consent to share their data with a third party (seed 001)."""
 
-    recipient = forms.ModelChoiceField(queryset=None, label="Share with")
+    recipient = forms.ModelChoiceField(queryset=None, label="Share with", empty_label="Choose a company")
     categories = forms.MultipleChoiceField(widget=forms.CheckboxSelectMultiple, label="Which information")
     purpose = forms.ChoiceField(label="For what purpose")
-    expires_on = forms.DateField(
-        required=False, label="Until (optional)", widget=forms.DateInput(attrs={"type": "date"})
-    )
+    expires_on = forms.DateField(required=False, label="Until", widget=forms.DateInput(attrs={"type": "date"}))
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
