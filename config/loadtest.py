@@ -11,7 +11,10 @@ Endpoints, each with signed-in users of the role that uses it:
   accounts each, a month of 15-minute data);
 - ``registry.member_search``: the CSR's member search in the admin (the staff search terms);
 - ``registry.admin_member_list``: the admin member list;
-- ``audit.disclosure_log``: the auditor's disclosure-log page.
+- ``audit.disclosure_log``: the auditor's disclosure-log page;
+- ``portal.home`` and ``portal.usage_page``: a member's portal home and usage page (members drawn from
+  ``PORTAL_BENCH_MEMBERS``, default 10,000, with ``PORTAL_BENCH_DAYS`` of 15-minute data, default 365;
+  the fixture is ``portal/bench.py``).
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from django.db import transaction
 
 from members import roles
 from members.models import User
+from portal.bench import portal_load_sessions
 
 BASE_DIR = Path(settings.BASE_DIR)
 TARGET_MS = 100.0
@@ -244,6 +248,7 @@ def bench_load(quick: bool = False) -> dict[str, float]:
         "registry.member_search": [{"cookie": session_cookie(csr), "paths": searches}],
         "registry.admin_member_list": [{"cookie": session_cookie(csr), "paths": ["/admin/members/member/"]}],
         "audit.disclosure_log": [{"cookie": session_cookie(auditor), "paths": ["/audit/disclosures/"]}],
+        **portal_load_sessions(quick=quick, session_cookie=session_cookie),
     }
     results: dict[str, float] = {"load.gunicorn_workers": workers, "load.rate_rps": 100.0}
     process, port = serve(workers)

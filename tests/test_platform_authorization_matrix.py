@@ -82,6 +82,8 @@ EXPECTED: dict[str, set[str]] = {
     "portal/": only(MEMBER),
     "portal/accounts/<str:account_number>/": only(MEMBER),
     "portal/accounts/<str:account_number>/usage/": only(MEMBER),
+    "portal/accounts/<str:account_number>/bills/<str:statement_number>.pdf": only(MEMBER),
+    "portal/security/": only(MEMBER),
     "portal/contact/": only(MEMBER),
     "portal/privacy/": only(MEMBER),
     "portal/privacy/consents/<int:consent_id>/revoke/": SIGNED_IN,  # a GET: 405 (the POST is member-scoped)
@@ -190,7 +192,7 @@ def _model_routes() -> dict[str, type]:
 def world(make_user):
     member = factories.MemberFactory(user=make_user("matrix-member", is_staff=False))
     account = factories.OpenAccountFactory(member=member)
-    factories.BillFactory(account=account)
+    bill = factories.BillFactory(account=account)
     from disclosures.models import Consent
 
     consent = Consent.objects.order_by("pk").first()
@@ -199,6 +201,7 @@ def world(make_user):
         "account_id": account.pk,
         "premise_id": account.premise_id,
         "account_number": account.account_number,
+        "statement_number": bill.statement_number,
         "consent_id": consent.pk if consent else 999999,
         "batch_id": 999999,
         "uidb64": "MQ",
