@@ -19,7 +19,14 @@ class DisclosuresConfig(AppConfig):
             *(
                 f"disclosures.{verb}_{model}"
                 for verb in ("view", "add", "change")
-                for model in ("recipient", "confidentialityagreement", "consent", "legalbasis", "membershiplistrequest")
+                for model in (
+                    "recipient",
+                    "confidentialityagreement",
+                    "consent",
+                    "legalbasis",
+                    "membershiplistrequest",
+                    "noticetext",
+                )
             ),
             "disclosures.view_disclosurelogentry",
             "disclosures.view_access_log",
@@ -40,6 +47,7 @@ class DisclosuresConfig(AppConfig):
                     "legalbasis",
                     "membershiplistrequest",
                     "disclosurelogentry",
+                    "noticetext",
                 )
             ),
             "disclosures.view_access_log",
