@@ -22,4 +22,5 @@ urlpatterns = [
     path("", include("redflags.urls")),
     path("", include("disclosures.urls")),
     path("", include("retention.urls")),
+    path("", include("connect.urls")),
 ]

@@ -29,7 +29,7 @@ from disclosures.services.auditor import auditor_csv_export, auditor_pdf_export,
 from disclosures.services.bases import legal_basis_approve, legal_basis_record, legal_basis_revoke
 from disclosures.services.categories import CATEGORY_FIELDS, NOT_HELD
 from disclosures.services.consents import consent_grant, consent_revoke, consents_destroy
-from disclosures.services.export import DisclosureRefused, Export, disclosure_export
+from disclosures.services.export import DisclosureRefused, Export, disclosure_export, log_refusal
 from disclosures.services.membership_lists import (
     membership_list_export,
     membership_list_request_create,
@@ -61,6 +61,7 @@ __all__ = [
     "consent_grant",
     "consent_revoke",
     "disclosure_export",
+    "log_refusal",
     "legal_basis_approve",
     "legal_basis_record",
     "legal_basis_revoke",
