@@ -74,7 +74,10 @@ def _period(request, token: AccessToken) -> tuple[datetime | None, datetime | No
         if raw is None:
             values.append(None)
             continue
-        parsed = parse_datetime(raw.replace(" ", "+"))
+        try:
+            parsed = parse_datetime(raw.replace(" ", "+"))
+        except ValueError:  # well formed, impossible (month 13)
+            parsed = None
         if parsed is None or timezone.is_naive(parsed):
             third_party = getattr(token.application, "third_party", None)
             raise pull_refusal(
