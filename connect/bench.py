@@ -199,7 +199,10 @@ def bench_subscription_year(quick: bool = False) -> dict[str, float]:
             raise RuntimeError(f"year pull failed: {response.status_code}")
     return {
         "cmd.subscription_year_ms_p95": round(_p95(timings), 1),
+        # This process's own CPU (Django, the gate, the writer), without PostgreSQL's or waiting for a core.
+        "cmd.subscription_year_cpu_ms_p95": round(_p95(cpu), 1),
         "cmd.subscription_year_readings": body.count(b"<espi:IntervalReading>"),
+        "cmd.subscription_year_load_average_1m": round(os.getloadavg()[0], 1),
     }
 
 
