@@ -338,7 +338,7 @@ def portal_privacy(request):
                 notice,
                 coop=settings.COOP_NAME,
                 recipient="the company you choose",
-                categories="the information you tick",
+                categories="chosen information (ticked below)",
                 purpose="the purpose you choose",
                 period="until the date you choose, or until you withdraw it",
             ),

@@ -21,7 +21,7 @@ PORTAL_V1 = (
 )
 PORTAL_V2 = (
     "I allow {coop} to share my {categories} with {recipient} for this purpose: {purpose}. "
-    "This lasts {period}. I can withdraw this consent at any time on the My privacy page of the member "
+    "This lasts {period}. I can withdraw this consent at any time on the Sharing my data page of the member "
     "portal or by calling member services; nothing more is shared after I withdraw it. Information already "
     "shared stays with {recipient} under its own privacy policy. Imaging and telephone recordings are never "
     "shared on consent."
