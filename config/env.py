@@ -61,6 +61,14 @@ def env_int(name: str, default: int) -> int:
         raise ImproperlyConfigured(f"{name}={raw!r} is not an integer.") from exc
 
 
+def env_seconds(name: str, default: int, *, minimum: int = 1) -> int:
+    """A duration in whole seconds (token lifetimes, windows); below ``minimum`` fails loudly."""
+    value = env_int(name, default)
+    if value < minimum:
+        raise ImproperlyConfigured(f"{name}={value} must be at least {minimum} seconds.")
+    return value
+
+
 def env_list(name: str, default: list[str] | None = None, separator: str = ",") -> list[str]:
     raw = env_str(name)
     if raw is None:

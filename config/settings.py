@@ -16,7 +16,7 @@ import dj_database_url
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import celery_broker_url, env_bool, env_int, env_list, env_str
+from config.env import celery_broker_url, env_bool, env_int, env_list, env_seconds, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -79,6 +79,8 @@ INSTALLED_APPS = [
     "redflags.cases",
     "disclosures",
     "retention",
+    "oauth2_provider",
+    "connect",
     "config.apps.ProjectConfig",
 ]
 
@@ -256,6 +258,31 @@ ACCOUNT_EMAIL_SUBJECT_PREFIX = ""
 # Step-up: changing contact, bank or sign-in details, consents, or downloading a full copy needs a
 # password or MFA check within this many minutes.
 STEP_UP_MINUTES = env_int("STEP_UP_MINUTES", 5)
+
+# --- Green Button Connect My Data: the OAuth 2 authorization server (docs/connect-my-data.md) ----------
+# django-oauth-toolkit: authorization code with PKCE only (no implicit, no password grant: the
+# application model allows authorization-code clients only), refresh tokens rotated on use, the
+# lifetimes below, scopes from connect/scopes.py, and a client only while its third party is approved.
+OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
+OAUTH2_PROVIDER = {
+    "PKCE_REQUIRED": True,
+    "ACCESS_TOKEN_EXPIRE_SECONDS": env_seconds("CONNECT_ACCESS_TOKEN_SECONDS", 3600),
+    "REFRESH_TOKEN_EXPIRE_SECONDS": env_seconds("CONNECT_REFRESH_TOKEN_SECONDS", 90 * 24 * 3600),
+    "AUTHORIZATION_CODE_EXPIRE_SECONDS": env_seconds("CONNECT_AUTHORIZATION_CODE_SECONDS", 60),
+    "ROTATE_REFRESH_TOKEN": True,
+    "REFRESH_TOKEN_GRACE_PERIOD_SECONDS": 0,
+    "REQUEST_APPROVAL_PROMPT": "force",
+    "SCOPES_BACKEND_CLASS": "connect.scopes.ConnectScopes",
+    "OAUTH2_VALIDATOR_CLASS": "connect.oauth.ConnectValidator",
+    # https only, except loopback http in development (a third party testing against a development server).
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["https", "http"] if DEBUG else ["https"],
+}
+# Read once here: Django's test runner switches DEBUG off at run time, the development server's setting stays.
+CONNECT_ALLOW_LOOPBACK_HTTP = DEBUG
+# Pulls per client per minute on the ESPI resource API (Redis counter).
+CONNECT_PULLS_PER_MINUTE = env_int("CONNECT_PULLS_PER_MINUTE", 600)
+# How far back a member may let a third party read (ESPI HistoryLength), in days.
+CONNECT_MAX_HISTORY_DAYS = env_int("CONNECT_MAX_HISTORY_DAYS", 3 * 366)
 ACCOUNT_REAUTHENTICATION_TIMEOUT = STEP_UP_MINUTES * 60
 ACCOUNT_RATE_LIMITS = {
     # Our throttle (members/login_throttle.py) replaces allauth's per-login lock-out; this is a plain

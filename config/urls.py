@@ -24,4 +24,5 @@ urlpatterns = [
     path("", include("redflags.urls")),
     path("", include("disclosures.urls")),
     path("", include("retention.urls")),
+    path("", include("connect.urls")),
 ]

@@ -22,6 +22,7 @@ from disclosures.models import (
     DisclosureLogEntry,
     LegalBasis,
     MembershipListRequest,
+    NoticeText,
     Recipient,
 )
 
@@ -208,6 +209,54 @@ class ConsentAdmin(_ServiceAdmin):
     @admin.action(description="Revoke (member asked by phone)", permissions=["change"])
     def revoke_phone(self, request, queryset):
         self._revoke(request, queryset, Consent.Channel.PHONE)
+
+
+class NoticeTextForm(forms.ModelForm):
+    class Meta:
+        model = NoticeText
+        fields = ["kind", "title", "body"]
+        widgets = {"body": forms.Textarea(attrs={"rows": 10, "cols": 100})}
+
+
+@admin.register(NoticeText)
+class NoticeTextAdmin(_ServiceAdmin):
+    """The Privacy Officer's consent wording. Adding writes the next version of its kind; a version no
+    member has consented on may still be corrected; one that a consent points at is frozen (the database
+    refuses the change too)."""
+
+    form = NoticeTextForm
+    list_display = ("kind", "version", "title", "created_at", "consents_given")
+    list_filter = ("kind",)
+
+    @admin.display(description="Consents given on it")
+    def consents_given(self, obj: NoticeText) -> int:
+        return obj.consents.count()
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is not None and not obj.consents.exists():
+            return ["kind", "version", "created_at", "created_by"]
+        return super().get_readonly_fields(request, obj)
+
+    def get_form(self, request, obj=None, **kwargs):
+        if obj is not None and not obj.consents.exists():
+            return admin.ModelAdmin.get_form(self, request, obj, **kwargs)
+        return super().get_form(request, obj, **kwargs)
+
+    def save_model(self, request, obj, form, change):
+        if change and not NoticeText.objects.get(pk=obj.pk).consents.exists():
+            try:
+                services.notice_text_correct(
+                    actor=request.user, notice=obj, title=form.cleaned_data["title"], body=form.cleaned_data["body"]
+                )
+            except ValidationError as exc:
+                raise PermissionDenied("; ".join(exc.messages)) from None
+            return
+        super().save_model(request, obj, form, change)
+
+    def create_via_service(self, request, data):
+        return services.notice_text_publish(
+            actor=request.user, kind=data["kind"], title=data["title"], body=data["body"]
+        )
 
 
 class LegalBasisForm(forms.ModelForm):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.utils import timezone
 from rest_framework import serializers, status
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.permissions import BasePermission, IsAuthenticated
@@ -11,7 +12,7 @@ from rest_framework.views import APIView
 
 from disclosures import selectors, services
 from disclosures.chain import verify_chain
-from disclosures.models import SECONDARY_PURPOSES, Consent, DataCategory, DisclosureLogEntry, Purpose
+from disclosures.models import SECONDARY_PURPOSES, Consent, DataCategory, DisclosureLogEntry, NoticeText, Purpose
 from members.audit import verify_audit_chain
 from members.pagination import BoundedLimitOffsetPagination
 from members.signin.stepup import FreshlyAuthenticated
@@ -76,10 +77,21 @@ class MyConsentsApi(APIView):
         purpose = serializers.ChoiceField(choices=[(p, Purpose(p).label) for p in sorted(SECONDARY_PURPOSES)])
         purpose_detail = serializers.CharField(required=False, allow_blank=True, default="")
         expires_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+        # The version of the consent notice the client showed the member (the newest when omitted).
+        notice_version = serializers.IntegerField(required=False, allow_null=True, default=None)
 
     def get(self, request):
         member = _member(request)
         return _paginate(self, request, selectors.consents_of_member(member=member), MemberConsentOutput)
+
+    @staticmethod
+    def _notice(version: int | None) -> NoticeText:
+        if version is None:
+            return services.notice_text_current(NoticeText.Kind.PORTAL_CONSENT)
+        notice = NoticeText.objects.filter(kind=NoticeText.Kind.PORTAL_CONSENT, version=version).first()
+        if notice is None:
+            raise ValidationError({"notice_version": "No such version of the consent notice."})
+        return notice
 
     def post(self, request):
         member = _member(request)
@@ -88,6 +100,15 @@ class MyConsentsApi(APIView):
         recipient = selectors.recipients_for_members().filter(pk=data.validated_data["recipient"]).first()
         if recipient is None:
             raise ValidationError({"recipient": "Choose one of the recipients offered in the portal."})
+        notice = self._notice(data.validated_data["notice_version"])
+        expires_at = data.validated_data["expires_at"]
+        shown = services.portal_consent_wording(
+            notice,
+            recipient=recipient.name,
+            categories=data.validated_data["categories"],
+            purpose=data.validated_data["purpose"],
+            until=timezone.localdate(expires_at) if expires_at else None,
+        )
         try:
             consent = services.consent_grant(
                 actor=request.user,
@@ -98,7 +119,9 @@ class MyConsentsApi(APIView):
                 purpose_detail=data.validated_data["purpose_detail"],
                 channel=Consent.Channel.PORTAL,
                 evidence=f"portal session of {request.user.get_username()}",
-                expires_at=data.validated_data["expires_at"],
+                expires_at=expires_at,
+                notice_text=notice,
+                notice_shown=shown,
             )
         except DjangoValidationError as exc:
             raise ValidationError({"detail": exc.messages}) from None

@@ -20,7 +20,14 @@ class DisclosuresConfig(AppConfig):
             *(
                 f"disclosures.{verb}_{model}"
                 for verb in ("view", "add", "change")
-                for model in ("recipient", "confidentialityagreement", "consent", "legalbasis", "membershiplistrequest")
+                for model in (
+                    "recipient",
+                    "confidentialityagreement",
+                    "consent",
+                    "legalbasis",
+                    "membershiplistrequest",
+                    "noticetext",
+                )
             ),
             "disclosures.view_disclosurelogentry",
             "disclosures.view_access_log",
@@ -41,6 +48,7 @@ class DisclosuresConfig(AppConfig):
                     "legalbasis",
                     "membershiplistrequest",
                     "disclosurelogentry",
+                    "noticetext",
                 )
             ),
             "disclosures.view_access_log",

@@ -14,6 +14,9 @@ so. Nothing here stores decrypted identifiers; the log holds member ids, categor
 
 from __future__ import annotations
 
+import hashlib
+
+import pgtrigger
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
@@ -149,11 +152,78 @@ class ConfidentialityAgreement(models.Model):
         return self.effective_from <= on <= self.expires_on
 
 
+class NoticeText(models.Model):
+    """One version of the words a member reads before consenting (issue 14.5: consent with its evidence).
+
+    The Privacy Officer writes a new version in the admin; the portal always shows the newest version of
+    its kind, and each consent keeps the version it showed (``Consent.notice_text``) with a SHA-256 of the
+    words. A version is immutable once a consent points at it: a database trigger
+    (migration 0004) refuses UPDATE and DELETE of a used version to every role, so the evidence of what a
+    member agreed to cannot be rewritten afterwards. Unused drafts may still be corrected.
+    """
+
+    class Kind(models.TextChoices):
+        PORTAL_CONSENT = "portal_consent", "Sharing consent in the member portal"
+        CONNECT_MY_DATA = "connect_my_data", "Green Button Connect My Data authorization"
+
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    version = models.PositiveIntegerField()
+    title = models.CharField(max_length=200)
+    body = models.TextField(
+        help_text="The exact words shown to the member. Placeholders in braces ({recipient}, {categories}, "
+        "{period}, {frequency}) are filled in on the screen; the filled-in text is what the consent keeps."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["kind", "-version"]
+        constraints = [models.UniqueConstraint(fields=["kind", "version"], name="notice_text_one_version")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}, version {self.version}"
+
+
+def text_sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+# The only columns a revocation may set, once, on a consent that is not revoked yet; every other
+# column is frozen at the grant (tests/disclosures/test_consent_evidence.py checks the two lists cover
+# every column, so a new column has to be placed in one of them).
+CONSENT_REVOCATION_COLUMNS = ("revoked_at", "revoked_by_id", "revocation_channel")
+CONSENT_FROZEN_COLUMNS = (
+    "id",
+    "member_id",
+    "recipient_id",
+    "categories",
+    "purpose",
+    "purpose_detail",
+    "channel",
+    "evidence",
+    "granted_at",
+    "expires_at",
+    "recorded_by_id",
+    "notice_text_id",
+    "notice_shown",
+    "notice_sha256",
+)
+
+
+def _consent_row(alias: str) -> str:
+    return "ROW(" + ", ".join(f'{alias}."{column}"' for column in CONSENT_FROZEN_COLUMNS) + ")"
+
+
 class Consent(models.Model):
     """A member's consent to release named categories to one recipient for one purpose.
 
-    Never deleted: revocation sets ``revoked_at`` / ``revoked_by`` and the next release is refused.
-    The runtime database role has no DELETE on the table and a trigger refuses it to every role.
+    Append-only like the disclosure log: never deleted (the runtime database role has no DELETE on the
+    table and a trigger refuses it to every role), and never edited. The one change a row may take is
+    its revocation, once: a pgtrigger refuses any UPDATE that touches another column or a consent
+    already revoked. A consent recorded in the portal keeps the notice version shown, the words as the
+    member read them (``notice_shown``) and their SHA-256.
     """
 
     append_only = NO_DELETE
@@ -180,6 +250,12 @@ class Consent(models.Model):
     recorded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    # Evidence of what the member read (issue 14.5): the version, the words as shown, their digest.
+    notice_text = models.ForeignKey(
+        NoticeText, null=True, blank=True, on_delete=models.PROTECT, related_name="consents"
+    )
+    notice_shown = models.TextField(blank=True)
+    notice_sha256 = models.CharField(max_length=64, blank=True)
 
     class Meta:
         ordering = ["-granted_at", "-id"]
@@ -188,6 +264,21 @@ class Consent(models.Model):
             models.CheckConstraint(
                 condition=models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=models.F("granted_at")),
                 name="consent_expires_after_grant",
+            ),
+            # Every consent given in the portal carries the notice the member read.
+            models.CheckConstraint(
+                condition=~models.Q(channel="portal")
+                | (models.Q(notice_text__isnull=False) & ~models.Q(notice_sha256="")),
+                name="consent_portal_keeps_notice",
+            ),
+        ]
+        triggers = [
+            pgtrigger.Protect(
+                name="consent_revocation_only",
+                operation=pgtrigger.Update,
+                condition=pgtrigger.Condition(
+                    f'OLD."revoked_at" IS NOT NULL OR {_consent_row("OLD")} IS DISTINCT FROM {_consent_row("NEW")}'
+                ),
             ),
         ]
 

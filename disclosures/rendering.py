@@ -18,6 +18,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 # Green Button XML is written by the usage app, beside its reader and the one copy of the ESPI schemas.
+from accounts.usage.espi import EspiView as EspiView
 from accounts.usage.espi import render_espi as render_espi
 from members.csv_cells import csv_safe as csv_safe  # the one formula-injection guard (members/csv_cells.py)
 

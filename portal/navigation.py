@@ -11,6 +11,7 @@ NAV: list[tuple[str, str, tuple[str, ...]]] = [
     ("portal:home", "Home", ("portal:home", "portal:account", "portal:bill", "portal:bill_pdf", "portal:usage")),
     ("portal:contact", "My information", ("portal:contact",)),
     ("portal:privacy", "Sharing my data", ("portal:privacy",)),
+    ("portal:connected_apps", "Connected apps", ("portal:connected_apps", "portal:connect_authorize")),
     ("portal:correction_new", "Ask for a correction", ("portal:correction_new",)),
     ("portal:alerts", "Alerts", ("portal:alerts",)),
     ("portal:security", "Sign-in and security", ("portal:security", "account_change_password", "mfa_index")),

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from portal import views
+from portal import connect_views, views
 
 app_name = "portal"
 
@@ -20,4 +20,12 @@ urlpatterns = [
     path("portal/security/", views.portal_security, name="security"),
     path("portal/enroll/", views.portal_enroll, name="enroll"),
     path("portal/corrections/new/", views.portal_correction_new, name="correction_new"),
+    # Green Button Connect My Data: the OAuth authorization endpoint is the member's consent screen.
+    path("oauth/authorize/", connect_views.ConnectAuthorizationView.as_view(), name="connect_authorize"),
+    path("portal/connected-apps/", connect_views.portal_connected_apps, name="connected_apps"),
+    path(
+        "portal/connected-apps/<int:authorization_id>/end/",
+        connect_views.portal_connected_app_end,
+        name="connected_app_end",
+    ),
 ]

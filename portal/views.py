@@ -7,6 +7,7 @@ import datetime as dt
 from urllib.parse import urlencode
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -18,9 +19,16 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
 from accounts.models import Account
-from disclosures.models import NOT_CONSENTABLE, SECONDARY_PURPOSES, DataCategory
+from disclosures.models import NOT_CONSENTABLE, SECONDARY_PURPOSES, DataCategory, NoticeText
 from disclosures.selectors import consent_of_member, consents_of_member, disclosures_to_member, recipients_for_members
-from disclosures.services import NOT_HELD, consent_grant, consent_revoke
+from disclosures.services import (
+    NOT_HELD,
+    consent_grant,
+    consent_revoke,
+    notice_fill,
+    notice_text_current,
+    portal_consent_wording,
+)
 from members import services as member_services
 from members.models import Member
 from members.notices.kinds import KINDS, OPTIONAL_KINDS
@@ -246,6 +254,18 @@ class ConsentForm(forms.Form):
     categories = forms.MultipleChoiceField(widget=forms.CheckboxSelectMultiple, label="Which information")
     purpose = forms.ChoiceField(label="For what purpose")
     expires_on = forms.DateField(required=False, label="Until", widget=forms.DateInput(attrs={"type": "date"}))
+    # The version of the notice the page showed, so the consent keeps the words the member read even if
+    # the Privacy Officer publishes a new version while the page is open.
+    notice_version = forms.IntegerField(required=False, widget=forms.HiddenInput)
+
+    def clean_notice_version(self):
+        version = self.cleaned_data.get("notice_version")
+        if version is None:
+            return notice_text_current(NoticeText.Kind.PORTAL_CONSENT)
+        notice = NoticeText.objects.filter(kind=NoticeText.Kind.PORTAL_CONSENT, version=version).first()
+        if notice is None:
+            raise ValidationError("The notice this page showed is unknown; reload the page.")
+        return notice
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -264,12 +284,20 @@ class ConsentForm(forms.Form):
 def portal_privacy(request):
     """My consents (grant, revoke) and who received my data, except releases a legal order keeps quiet."""
     member = _own_member(request)
-    form = ConsentForm(request.POST or None)
+    notice = notice_text_current(NoticeText.Kind.PORTAL_CONSENT)
+    form = ConsentForm(request.POST or None, initial={"notice_version": notice.version})
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         expires = None
         if data["expires_on"]:
             expires = timezone.make_aware(dt.datetime.combine(data["expires_on"], dt.time.max))
+        shown = portal_consent_wording(
+            data["notice_version"],
+            recipient=data["recipient"].name,
+            categories=data["categories"],
+            purpose=data["purpose"],
+            until=data["expires_on"],
+        )
         try:
             consent_grant(
                 actor=request.user,
@@ -280,6 +308,8 @@ def portal_privacy(request):
                 channel="portal",
                 evidence=f"portal login {request.user.get_username()}",
                 expires_at=expires,
+                notice_text=data["notice_version"],
+                notice_shown=shown,
             )
         except ValidationError as error:
             for message in error.messages:
@@ -301,6 +331,15 @@ def portal_privacy(request):
                 for consent in consents_of_member(member=member)
             ],
             "releases": release_rows(disclosures_to_member(member=member)[:50]),
+            "notice": notice,
+            "notice_words": notice_fill(
+                notice,
+                coop=settings.COOP_NAME,
+                recipient="the company you choose",
+                categories="chosen information (ticked below)",
+                purpose="the purpose you choose",
+                period="until the date you choose, or until you withdraw it",
+            ),
             "now": timezone.now(),
         },
     )

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Generator, Iterable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import lru_cache
 from itertools import groupby
@@ -119,80 +120,182 @@ def _entry(
     )
 
 
-def render_espi(usage_points: Iterable[dict], *, base_url: str, now: datetime) -> Generator[bytes, None, None]:
+ENTRY_KINDS = frozenset({"UsagePoint", "MeterReading", "ReadingType", "IntervalBlock", "LocalTimeParameters"})
+
+
+@dataclass(frozen=True)
+class EspiView:
+    """Which part of the feed an ESPI resource request gets (Green Button Connect My Data, connect/).
+
+    ``subscription``: the Subscription id the resource URLs carry; ``kinds``: the entry kinds included;
+    ``usage_point`` / ``interval_block``: only that usage point (its key) / that day's block
+    (``YYYYMMDD``); ``self_href``: the feed's own URL; ``single``: answer with the one ``<entry>``
+    as the document (a resource asked for by id) instead of a feed.
+    """
+
+    subscription: str
+    self_href: str
+    kinds: frozenset[str] = ENTRY_KINDS
+    usage_point: str | None = None
+    interval_block: str | None = None
+    single: bool = False
+
+
+# The co-op's local time as ESPI LocalTimeParameters: US Central, DST from the second Sunday of March to
+# the first Sunday of November at 02:00 (the rule encoding of ESPI's own samples for North America).
+LOCAL_TIME_PARAMETERS = (
+    "<espi:LocalTimeParameters><espi:dstEndRule>B40E2000</espi:dstEndRule><espi:dstOffset>3600</espi:dstOffset>"
+    "<espi:dstStartRule>360E2000</espi:dstStartRule><espi:tzOffset>-21600</espi:tzOffset></espi:LocalTimeParameters>"
+)
+
+
+def local_time_parameters_entry(*, base_url: str, now: datetime) -> str:
+    href = f"{base_url}/espi/1_1/resource/LocalTimeParameters/1"
+    return _entry(
+        entry_id=str(uuid.uuid5(uuid.NAMESPACE_URL, href)),
+        self_href=href,
+        up_href=f"{base_url}/espi/1_1/resource/LocalTimeParameters",
+        kind="LocalTimeParameters",
+        title="Co-op local time (US Central)",
+        now=_atom_time(now),
+        content=LOCAL_TIME_PARAMETERS,
+    )
+
+
+def render_espi(
+    usage_points: Iterable[dict], *, base_url: str, now: datetime, view: EspiView | None = None
+) -> Generator[bytes, None, None]:
     """An Atom feed of UsagePoint, ReadingType, MeterReading and IntervalBlock entries.
 
     ``usage_points``: dicts with ``key`` (an opaque stable string, e.g. "acct-42-ch1"), ``title``,
     ``channel`` ("delivered" / "received"), ``readings`` (an iterator of
     ``(start_utc, duration_s, value_wh, quality, channel)`` in time order). Readings are grouped into
     one IntervalBlock per UTC day, so a year of 15-minute data streams in ~365 small chunks.
+    With a ``view`` (an ESPI resource request) the URLs follow the Subscription and only the entries
+    the view asks for are written.
     """
     stamp = _atom_time(now)
     feed_id = uuid.uuid4()
-    subscription = quoteattr(base_url + "/espi/1_1/resource/Batch/Subscription")
-    yield (
-        '<?xml version="1.0" encoding="UTF-8"?>\n'
-        f'<feed xmlns="{ATOM_NS}" xmlns:espi="{ESPI_NS}">'
-        f"<id>urn:uuid:{feed_id}</id><title>Green Button usage export</title><updated>{stamp}</updated>"
-        f'<link rel="self" href={subscription} type="espi-feed/Batch"/>'
-    ).encode()
+    kinds = view.kinds if view is not None else ENTRY_KINDS - {"LocalTimeParameters"}
+    if view is not None and view.single:
+        yield b'<?xml version="1.0" encoding="UTF-8"?>\n'
+    else:
+        self_href = quoteattr(view.self_href if view else base_url + "/espi/1_1/resource/Batch/Subscription")
+        yield (
+            '<?xml version="1.0" encoding="UTF-8"?>\n'
+            f'<feed xmlns="{ATOM_NS}" xmlns:espi="{ESPI_NS}">'
+            f"<id>urn:uuid:{feed_id}</id><title>Green Button usage export</title><updated>{stamp}</updated>"
+            f'<link rel="self" href={self_href} type="espi-feed/Batch"/>'
+        ).encode()
+    wrap = _SingleEntry(view is not None and view.single)
+    if "LocalTimeParameters" in kinds:
+        yield wrap(local_time_parameters_entry(base_url=base_url, now=now).encode())
     for point in usage_points:
-        key = point["key"]
+        if view is not None and view.usage_point is not None and point["key"] != view.usage_point:
+            continue
+        yield from _usage_point_entries(
+            point, base_url=base_url, view=view, kinds=kinds, stamp=stamp, feed_id=feed_id, wrap=wrap
+        )
+    if view is None or not view.single:
+        yield b"</feed>\n"
+
+
+def _usage_point_entries(
+    point: dict, *, base_url: str, view: EspiView | None, kinds: frozenset[str], stamp: str, feed_id, wrap
+) -> Generator[bytes, None, None]:
+    """One usage point's UsagePoint, MeterReading, ReadingType and IntervalBlock entries (those asked for)."""
+    key = point["key"]
+    if view is not None:
+        up = f"{base_url}/espi/1_1/resource/Subscription/{view.subscription}/UsagePoint"
+        up_self = f"{up}/{key}"
+    else:
         up = f"{base_url}/espi/1_1/resource/Subscription/{key}/UsagePoint"
         up_self = f"{up}/1"
-        reading_type_href = f"{base_url}/espi/1_1/resource/ReadingType/{key}"
-        meter_reading_href = f"{up_self}/MeterReading/1"
-        blocks_href = f"{meter_reading_href}/IntervalBlock"
-        flow = FLOW_RECEIVED if point.get("channel") in (2, "received") else FLOW_DELIVERED
-        yield _entry(
-            entry_id=str(uuid.uuid5(feed_id, key + "/up")),
-            self_href=up_self,
-            up_href=up,
-            kind="UsagePoint",
-            title=point.get("title", "Usage point"),
-            now=stamp,
-            related=[f"{up_self}/MeterReading"],
-            content=(
-                "<espi:UsagePoint><espi:ServiceCategory><espi:kind>0</espi:kind></espi:ServiceCategory>"
-                "</espi:UsagePoint>"
-            ),
-        ).encode()
-        yield _entry(
-            entry_id=str(uuid.uuid5(feed_id, key + "/mr")),
-            self_href=meter_reading_href,
-            up_href=f"{up_self}/MeterReading",
-            kind="MeterReading",
-            title="Interval readings",
-            now=stamp,
-            related=[blocks_href, reading_type_href],
-            content="<espi:MeterReading/>",
-        ).encode()
-        yield _entry(
-            entry_id=str(uuid.uuid5(feed_id, key + "/rt")),
-            self_href=reading_type_href,
-            up_href=f"{base_url}/espi/1_1/resource/ReadingType",
-            kind="ReadingType",
-            title="Energy delivered (Wh)" if flow == FLOW_DELIVERED else "Energy received (Wh)",
-            now=stamp,
-            content=(
-                "<espi:ReadingType><espi:accumulationBehaviour>4</espi:accumulationBehaviour>"
-                "<espi:commodity>1</espi:commodity><espi:dataQualifier>12</espi:dataQualifier>"
-                f"<espi:flowDirection>{flow}</espi:flowDirection><espi:kind>12</espi:kind>"
-                "<espi:phase>769</espi:phase><espi:powerOfTenMultiplier>0</espi:powerOfTenMultiplier>"
-                f"<espi:timeAttribute>0</espi:timeAttribute><espi:uom>{UOM_WH}</espi:uom></espi:ReadingType>"
-            ),
-        ).encode()
-        for number, (day, readings) in enumerate(groupby(point["readings"], _utc_day), start=1):
-            yield _interval_block(
-                entry_id=str(uuid.uuid5(feed_id, f"{key}/ib/{number}")),
-                self_href=f"{blocks_href}/{number}",
+    reading_type_href = f"{base_url}/espi/1_1/resource/ReadingType/{key}"
+    meter_reading_href = f"{up_self}/MeterReading/1"
+    blocks_href = f"{meter_reading_href}/IntervalBlock"
+    flow = FLOW_RECEIVED if point.get("channel") in (2, "received") else FLOW_DELIVERED
+    if "UsagePoint" in kinds:
+        yield wrap(
+            _entry(
+                entry_id=str(uuid.uuid5(feed_id, key + "/up")),
+                self_href=up_self,
+                up_href=up,
+                kind="UsagePoint",
+                title=point.get("title", "Usage point"),
+                now=stamp,
+                related=[f"{up_self}/MeterReading"],
+                content=(
+                    "<espi:UsagePoint><espi:ServiceCategory><espi:kind>0</espi:kind></espi:ServiceCategory>"
+                    "</espi:UsagePoint>"
+                ),
+            ).encode()
+        )
+    if "MeterReading" in kinds:
+        yield wrap(
+            _entry(
+                entry_id=str(uuid.uuid5(feed_id, key + "/mr")),
+                self_href=meter_reading_href,
+                up_href=f"{up_self}/MeterReading",
+                kind="MeterReading",
+                title="Interval readings",
+                now=stamp,
+                related=[blocks_href, reading_type_href],
+                content="<espi:MeterReading/>",
+            ).encode()
+        )
+    if "ReadingType" in kinds:
+        yield wrap(
+            _entry(
+                entry_id=str(uuid.uuid5(feed_id, key + "/rt")),
+                self_href=reading_type_href,
+                up_href=f"{base_url}/espi/1_1/resource/ReadingType",
+                kind="ReadingType",
+                title="Energy delivered (Wh)" if flow == FLOW_DELIVERED else "Energy received (Wh)",
+                now=stamp,
+                content=(
+                    "<espi:ReadingType><espi:accumulationBehaviour>4</espi:accumulationBehaviour>"
+                    "<espi:commodity>1</espi:commodity><espi:dataQualifier>12</espi:dataQualifier>"
+                    f"<espi:flowDirection>{flow}</espi:flowDirection><espi:kind>12</espi:kind>"
+                    "<espi:phase>769</espi:phase><espi:powerOfTenMultiplier>0</espi:powerOfTenMultiplier>"
+                    f"<espi:timeAttribute>0</espi:timeAttribute><espi:uom>{UOM_WH}</espi:uom></espi:ReadingType>"
+                ),
+            ).encode()
+        )
+    if "IntervalBlock" not in kinds:
+        return
+    for number, (day, readings) in enumerate(groupby(point["readings"], _utc_day), start=1):
+        block_id = f"{day:%Y%m%d}" if view is not None else str(number)
+        if view is not None and view.interval_block is not None and block_id != view.interval_block:
+            continue
+        yield wrap(
+            _interval_block(
+                entry_id=str(uuid.uuid5(feed_id, f"{key}/ib/{block_id}")),
+                self_href=f"{blocks_href}/{block_id}",
                 up_href=blocks_href,
                 reading_type_href=reading_type_href,
                 now=stamp,
                 day=day,
                 readings=readings,
             )
-    yield b"</feed>\n"
+        )
+
+
+class _SingleEntry:
+    """A resource asked for by id is one ``<entry>`` document: the first entry gets the namespaces, and
+    only one is written."""
+
+    def __init__(self, single: bool) -> None:
+        self.single = single
+        self.written = 0
+
+    def __call__(self, chunk: bytes) -> bytes:
+        if not self.single:
+            return chunk
+        self.written += 1
+        if self.written > 1:
+            return b""
+        return chunk.replace(b"<entry>", f'<entry xmlns="{ATOM_NS}" xmlns:espi="{ESPI_NS}">'.encode(), 1)
 
 
 def _utc_day(reading: tuple) -> date:

@@ -9,6 +9,7 @@ imports from the module that owns the name. One policy per module:
 | ``categories`` | what each data category releases; the category check every service runs |
 | ``parties`` | recipients and their confidentiality agreements |
 | ``consents`` | the member's consent: grant, revoke, which consents are in force |
+| ``notice_texts`` | the versioned wording members read before consenting (the consent's evidence) |
 | ``bases`` | legal bases other than consent, with the evidence each kind requires |
 | ``membership_lists`` | membership-list requests (seed 000 G) and their release |
 | ``planner`` | which basis allows a release: one resolver per basis kind |
@@ -28,12 +29,20 @@ from disclosures.services.auditor import auditor_csv_export, auditor_pdf_export,
 from disclosures.services.bases import legal_basis_approve, legal_basis_record, legal_basis_revoke
 from disclosures.services.categories import CATEGORY_FIELDS, NOT_HELD
 from disclosures.services.consents import consent_grant, consent_revoke, consents_destroy
-from disclosures.services.export import DisclosureRefused, Export, disclosure_export
+from disclosures.services.export import DisclosureRefused, Export, disclosure_export, log_refusal
 from disclosures.services.membership_lists import (
     membership_list_export,
     membership_list_request_create,
     membership_list_request_decide,
     membership_list_request_withdraw,
+)
+from disclosures.services.notice_texts import (
+    category_words,
+    notice_fill,
+    notice_text_correct,
+    notice_text_current,
+    notice_text_publish,
+    portal_consent_wording,
 )
 from disclosures.services.parties import agreement_record, recipient_create, recipient_deactivate
 
@@ -52,6 +61,7 @@ __all__ = [
     "consent_grant",
     "consent_revoke",
     "disclosure_export",
+    "log_refusal",
     "legal_basis_approve",
     "legal_basis_record",
     "legal_basis_revoke",
@@ -59,6 +69,12 @@ __all__ = [
     "membership_list_request_create",
     "membership_list_request_decide",
     "membership_list_request_withdraw",
+    "category_words",
+    "portal_consent_wording",
+    "notice_fill",
+    "notice_text_correct",
+    "notice_text_current",
+    "notice_text_publish",
     "recipient_create",
     "recipient_deactivate",
 ]

@@ -16,7 +16,16 @@ from django.db import connection, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from disclosures.models import NOT_CONSENTABLE, PRIMARY_PURPOSES, SECONDARY_PURPOSES, Consent, Purpose, Recipient
+from disclosures.models import (
+    NOT_CONSENTABLE,
+    PRIMARY_PURPOSES,
+    SECONDARY_PURPOSES,
+    Consent,
+    NoticeText,
+    Purpose,
+    Recipient,
+    text_sha256,
+)
 from disclosures.services.categories import clean_categories
 from members.actors import Actor, signed_in_user
 from members.audit import audit_record
@@ -37,9 +46,15 @@ def consent_grant(
     evidence: str = "",
     purpose_detail: str = "",
     expires_at: datetime | None = None,
+    notice_text: NoticeText | None = None,
+    notice_shown: str = "",
 ) -> Consent:
     """Record a member's consent. Secondary purposes need written consent (seed 001): the written form or
-    the member's own signed-in portal session; a phone call is recorded but cannot authorise them."""
+    the member's own signed-in portal session; a phone call is recorded but cannot authorise them.
+
+    A consent given in the portal keeps its evidence (issue 14.5): ``notice_text``, the version shown,
+    and ``notice_shown``, the words exactly as the member read them (with the member's choices filled
+    in); the record keeps both and their SHA-256. Staff-recorded consents may name a version too."""
     cats = clean_categories(categories)
     excluded = sorted(set(cats) & NOT_CONSENTABLE)
     if excluded:
@@ -56,6 +71,10 @@ def consent_grant(
             "A secondary purpose needs the member's written consent (written form or the member portal), "
             "not a phone call."
         )
+    if channel == Consent.Channel.PORTAL and (notice_text is None or not notice_shown.strip()):
+        raise ValidationError("A consent given in the portal keeps the notice the member read: version and wording.")
+    if notice_text is None and notice_shown:
+        raise ValidationError("Name the notice version the wording comes from.")
     if channel != Consent.Channel.PORTAL and not evidence.strip():
         raise ValidationError("Record the evidence: the form reference or the call id.")
     if not recipient.is_active:
@@ -76,6 +95,9 @@ def consent_grant(
         granted_at=now,
         expires_at=expires_at,
         recorded_by=signed_in_user(actor),
+        notice_text=notice_text,
+        notice_shown=notice_shown,
+        notice_sha256=text_sha256(notice_shown) if notice_text is not None else "",
     )
     audit_record(
         actor=actor,
@@ -88,6 +110,7 @@ def consent_grant(
             "categories": cats,
             "purpose": purpose,
             "channel": channel,
+            "notice_text_id": notice_text.pk if notice_text is not None else None,
         },
     )
     return consent

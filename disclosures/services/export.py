@@ -26,7 +26,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from django.conf import settings
@@ -46,6 +46,7 @@ from disclosures.models import (
     Purpose,
     Recipient,
 )
+from disclosures.rendering import EspiView
 from disclosures.services.categories import CATEGORY_FIELDS, NOT_HELD, C, clean_categories
 from disclosures.services.consents import active_consents, consent_status_reason
 from disclosures.services.export_rows import espi_points, member_rows, usage_rows
@@ -166,14 +167,23 @@ def disclosure_export(
     member_ids: Iterable[int] | None = None,
     fields: Iterable[str] | None = None,
     format: str = "csv",
-    usage_start: date | None = None,
-    usage_end: date | None = None,
+    usage_start: date | datetime | None = None,
+    usage_end: date | datetime | None = None,
+    account_ids: Iterable[int] | None = None,
+    espi_view: EspiView | None = None,
+    note: str = "",
+    notify: bool = True,
 ) -> Export:
     """THE export path. Returns a streaming ``Export`` or raises ``DisclosureRefused`` (already logged).
 
     ``basis=None`` means the members' consents: every member released must hold an active consent to
     this recipient for this purpose covering every category; with ``member_ids=None`` the release is
     exactly the members who hold one (e.g. the members who opted in to a partner's program).
+
+    Green Button Connect My Data (connect/) narrows a usage release further: ``account_ids`` (only
+    these of the members' accounts), ``espi_view`` (one ESPI resource of the feed instead of all of it),
+    ``note`` (the resource and period, kept in the log entry's ``reason``) and ``notify=False`` (the
+    member was told once, when authorizing the third party, not at every pull).
     """
     member_list = sorted({int(m) for m in member_ids}) if member_ids is not None else None
     try:
@@ -220,6 +230,10 @@ def disclosure_export(
     export = Export(
         filename=f"memberguard-{plan.basis_kind}-{stamp}.{extension}", content_type=content_type, _chunks=iter(())
     )
+    plan.account_ids = sorted({int(a) for a in account_ids}) if account_ids is not None else None
+    plan.espi_view = espi_view
+    plan.note = note
+    plan.notify = notify
     export._chunks = _stream_release(
         export, plan=plan, actor=actor, format=format, usage_start=usage_start, usage_end=usage_end
     )
@@ -253,7 +267,13 @@ def _held_back(chunks: Iterator[bytes], digest: Any) -> Iterator[tuple[bytes, bo
 
 
 def _stream_release(
-    export: Export, *, plan: Plan, actor: Actor, format: str, usage_start: date | None, usage_end: date | None
+    export: Export,
+    *,
+    plan: Plan,
+    actor: Actor,
+    format: str,
+    usage_start: date | datetime | None,
+    usage_end: date | datetime | None,
 ) -> Iterator[bytes]:
     """The release's bytes. The last chunk (a JSON document's closing ``complete`` member) is sent only
     after the release is logged, so a transfer that fails at any point, logging included, never ends
@@ -282,12 +302,12 @@ def _stream_release(
 
 
 def _render(
-    plan: Plan, sent: _Transfer, *, format: str, start: date | None, end: date | None
+    plan: Plan, sent: _Transfer, *, format: str, start: date | datetime | None, end: date | datetime | None
 ) -> Generator[bytes, None, None]:
     """The renderer's chunks for the plan; the readers fill ``sent.released`` as they go."""
     if format == "espi":
         points = espi_points(plan, sent.released, start=start, end=end)
-        return rendering.render_espi(points, base_url=settings.SITE_URL, now=timezone.now())
+        return rendering.render_espi(points, base_url=settings.SITE_URL, now=timezone.now(), view=plan.espi_view)
     if plan.categories == [C.USAGE]:
         header = ["member_number", *CATEGORY_FIELDS[C.USAGE]]
         rows = usage_rows(plan, sent.released, start=start, end=end)
@@ -360,6 +380,7 @@ def _log_release(plan: Plan, sent: _Transfer, *, actor: Actor, format: str) -> D
         outcome=DisclosureLogEntry.Outcome.RELEASED,
         basis_ref=_authorised_by(plan, sent.released),
         fields=plan.fields if format != "espi" else ["interval_readings"],
+        reason=plan.note,
     )
     audit_record(
         actor=actor,
@@ -395,7 +416,7 @@ _NOT_NOTIFIED = frozenset({LegalBasis.Kind.AGGREGATED, "membership_list"})
 
 def _notify_members(plan: Plan, sent: _Transfer, *, actor: Actor) -> None:
     """Each member whose own data left is told, unless a legal order keeps the release quiet."""
-    if plan.notice_withheld or plan.basis_kind in _NOT_NOTIFIED or not sent.released:
+    if plan.notice_withheld or plan.basis_kind in _NOT_NOTIFIED or not sent.released or not plan.notify:
         return
     notices_data_released(
         actor=actor,

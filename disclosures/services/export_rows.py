@@ -8,7 +8,7 @@ Each reader appends the ids of the members it yielded to ``sink``, which the log
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from django.db.models import BinaryField, Exists, F, Field, OuterRef, QuerySet, Sum
@@ -120,12 +120,18 @@ def usage_rows(plan: Plan, sink: list[int], *, start: date | None, end: date | N
         ]
 
 
-def espi_points(plan: Plan, sink: list[int], *, start: date | None, end: date | None) -> Iterator[dict]:
-    """One usage point per account and channel (energy received only where the premise has solar)."""
+def espi_points(
+    plan: Plan, sink: list[int], *, start: date | datetime | None, end: date | datetime | None
+) -> Iterator[dict]:
+    """One usage point per account and channel (energy received only where the premise has solar),
+    only the plan's accounts when it names them (a Connect My Data authorization)."""
     today = timezone.localdate()
     start_day = start or today - timedelta(days=30)
     end_day = end or today + timedelta(days=1)
     members = list(_members_queryset(plan).values_list("pk", flat=True))
     sink.extend(members)
-    for account in Account.objects.filter(member_id__in=members).order_by("pk"):
+    accounts = Account.objects.filter(member_id__in=members).order_by("pk")
+    if plan.account_ids is not None:
+        accounts = accounts.filter(pk__in=plan.account_ids)
+    for account in accounts:
         yield from espi_usage_points(account=account, start=start_day, end=end_day)

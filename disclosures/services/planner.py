@@ -57,6 +57,11 @@ class Plan:
     notice_withheld: bool = False
     consent_gate: dict | None = None  # filters for the per-member consent join
     on_release: Callable[[], None] | None = None
+    # Set by the export path, not by a basis: narrower releases (Connect My Data pulls).
+    account_ids: list[int] | None = None  # only these accounts of the members released
+    espi_view: Any = None  # accounts.usage.espi.EspiView: one ESPI resource instead of the whole feed
+    note: str = ""  # what was pulled (resource, period), kept in the log entry
+    notify: bool = True  # tell each member of this release (a notice)
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,8 @@ KINDS: dict[str, NoticeKind] = {
         NoticeKind("sign_in_changed", "Password or two-step sign-in changed"),
         NoticeKind("data_released", "Your information was shared"),
         NoticeKind("correction_resolved", "Your correction request was answered"),
+        NoticeKind("connect_authorized", "You connected an app or service to your data"),
+        NoticeKind("connect_ended", "An app or service no longer has access to your data"),
         NoticeKind("red_flag_contact", "Please contact us about your account"),
         NoticeKind("red_flag_new_account", "Did you apply for an account with us?"),
         NoticeKind("consent_changed", "Your sharing choices changed", optional=True),

@@ -238,6 +238,7 @@ def test_every_other_portal_page_fits_and_passes_axe(page_for, check, width):
     page = page_for(member.user, width=width)
     for path, name in (
         ("/portal/privacy/", "portal-privacy"),
+        ("/portal/connected-apps/", "portal-connected-apps"),
         ("/portal/corrections/new/", "portal-correction"),
         ("/portal/alerts/", "portal-alerts"),
         ("/portal/security/", "portal-security"),

@@ -246,12 +246,19 @@ def test_a_member_lists_grants_and_revokes_their_consent(client, member_with_log
 def test_granting_or_withdrawing_consent_through_the_api_needs_a_fresh_check(client, member_with_login, partner):
     """Step-up (issue 13): a session whose password/MFA check is older than STEP_UP_MINUTES may read its
     consents but not change them; nothing is written and the answer says where to re-authenticate."""
+    from disclosures.models import NoticeText, text_sha256
+    from disclosures.services import notice_text_current
+
+    # A portal consent carries the notice the member read (issue 14.5; a check constraint insists).
     consent = Consent.objects.create(
         member=member_with_login,
         recipient=partner,
         categories=[C.CONTACT],
         purpose=Purpose.MARKETING,
         channel="portal",
+        notice_text=notice_text_current(NoticeText.Kind.PORTAL_CONSENT),
+        notice_shown="the words shown",
+        notice_sha256=text_sha256("the words shown"),
     )
     client.force_login(member_with_login.user)
     session = client.session

@@ -34,6 +34,10 @@ ALLOWED = {
     "accounts/usage/api.py": (
         "member's own interval CSV and Green Button XML (B.3 access) and audited staff reads, never a third party"
     ),
+    # Green Button Connect My Data: usage resources stream what disclosures.services.disclosure_export
+    # released (each pull checked against the member's authorization and logged); ApplicationInformation,
+    # Authorization and LocalTimeParameters carry the third party's own registration and the clock.
+    "connect/espi_api.py": "ESPI resource API: usage only as disclosure_export streams it, one logged pull each",
     "accounts/cis_import/synthetic.py": (
         "writes SYNTHETIC fake rows for the import tests and benchmark; never reads the database"
     ),
