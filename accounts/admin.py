@@ -11,10 +11,12 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.shortcuts import redirect
 
 from accounts import services
 from accounts.models import Account, AuthorizedParty, Bill, Meter, Payment, Premise, ReturnedMail, StatementNotice
 from members import identifiers
+from members.admin_confirm import ask_to_confirm, confirmed_reason
 
 # Ciphertexts a list never needs (members/identifiers.py): loading them would decrypt every row.
 MEMBER_CIPHERTEXTS = identifiers.deferred("members.Member", "member__")
@@ -140,6 +142,37 @@ class AccountOpenForm(ServiceForm):
         )
 
 
+HELD_NEXT_STEP = (
+    "Next step: do not tell the customer the account is open. Verify their identity in person with a "
+    "government photo ID (or call them back at a number already on file), then ask a Red Flag Analyst to "
+    "release the hold from the Red Flags review queue; a second trained person approves the release."
+)
+
+
+def opening_outcome_message(account: Account) -> tuple[int, str]:
+    """The level and words of what an opening came to, with the Red Flags program's reasons when it
+    scored one (``redflags`` leaves them on the instance: ``red_flags_score``, ``red_flags_reasons``)."""
+    score = getattr(account, "red_flags_score", None)
+    reasons = getattr(account, "red_flags_reasons", None) or []
+    scored = f" It scored {score}" if score is not None else ""
+    if scored and getattr(account, "red_flags_hold_threshold", None) is not None:
+        scored += f" (the program holds at {account.red_flags_hold_threshold})"
+    why = f" Why: {' | '.join(reasons)}." if reasons else ""
+    if account.status == Account.Status.DENIED:
+        return messages.ERROR, f"Account {account.account_number} was NOT opened: the opening was denied.{scored}.{why}"
+    if account.on_hold:
+        return (
+            messages.WARNING,
+            f"Account {account.account_number} was created but NOT opened: it is held by the Red Flags program "
+            f"pending identity verification.{scored and scored + '.'}{why} {HELD_NEXT_STEP}",
+        )
+    return (
+        messages.WARNING,
+        f"Account {account.account_number} was opened with a \u201cRed Flag Exists\u201d warning."
+        f"{scored and scored + '.'}{why} Verify the caller before discussing or changing the account.",
+    )
+
+
 class AuthorizedPartyInline(admin.TabularInline):
     model = AuthorizedParty
     fields = ("name", "relationship", "phone", "email", "added_at", "removed_at")
@@ -169,7 +202,7 @@ class AccountAdmin(ServiceAdmin):
     search_fields = ("account_number", "member__member_number", "premise__premise_number")
     show_full_result_count = False
     list_per_page = 100
-    raw_id_fields = ("member", "premise")
+    autocomplete_fields = ("member", "premise")
     fields = (
         "account_number",
         "member",
@@ -202,27 +235,62 @@ class AccountAdmin(ServiceAdmin):
     def member_name(self, account: Account) -> str:
         return account.member.legal_name
 
-    def _apply(self, request, queryset, action, reason: str) -> None:
-        done, refused = 0, 0
+    def response_add(self, request, obj, post_url_continue=None):
+        """Say what the opening came to: a held or denied opening is not "added successfully"."""
+        if obj.status == Account.Status.OPEN and not obj.red_flag_warning:
+            return super().response_add(request, obj, post_url_continue)
+        messages.add_message(request, *opening_outcome_message(obj))
+        return redirect("admin:accounts_account_change", obj.pk)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = dict(extra_context or {})
+        extra_context["opening_next_step"] = HELD_NEXT_STEP
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def _apply(self, request, queryset, action, reason: str, done_word: str) -> None:
+        """Each account's outcome on its own line: what was done, or why it was not."""
         for account in queryset:
             try:
                 action(actor=request.user, account=account, reason=reason)
-                done += 1
-            except ValidationError:
-                refused += 1
-        messages.info(request, f"{done} changed, {refused} not in a state that allows it.")
+            except ValidationError as exc:
+                messages.error(request, f"Account {account.account_number}: not {done_word}. {' '.join(exc.messages)}")
+            else:
+                messages.success(request, f"Account {account.account_number}: {done_word}.")
 
-    @admin.action(description="Close selected accounts", permissions=["change"])
+    @admin.action(description="Close selected accounts…", permissions=["change"])
     def close_accounts(self, request, queryset):
-        self._apply(request, queryset, services.account_close, "Closed from the staff admin")
+        reason = confirmed_reason(request)
+        if reason is None:
+            return ask_to_confirm(
+                self,
+                request,
+                queryset,
+                title="Close accounts",
+                consequence="Closing ends service on these accounts; a closed account cannot be reopened "
+                "(the member applies for a new one).",
+                confirm_label=f"Yes, close {queryset.count()} account(s)",
+            )
+        self._apply(request, queryset, services.account_close, reason, "closed")
+        return None
 
-    @admin.action(description="Suspend selected accounts", permissions=["change"])
+    @admin.action(description="Suspend selected accounts…", permissions=["change"])
     def suspend_accounts(self, request, queryset):
-        self._apply(request, queryset, services.account_suspend, "Suspended from the staff admin")
+        reason = confirmed_reason(request)
+        if reason is None:
+            return ask_to_confirm(
+                self,
+                request,
+                queryset,
+                title="Suspend accounts",
+                consequence="Suspending stops service on these accounts until someone reinstates them.",
+                confirm_label=f"Yes, suspend {queryset.count()} account(s)",
+            )
+        self._apply(request, queryset, services.account_suspend, reason, "suspended")
+        return None
 
     @admin.action(description="Reinstate selected suspended accounts", permissions=["change"])
     def reinstate_accounts(self, request, queryset):
-        self._apply(request, queryset, services.account_reinstate, "Reinstated from the staff admin")
+        self._apply(request, queryset, services.account_reinstate, "Reinstated from the staff admin", "reinstated")
 
 
 # --- Premises and meters ---------------------------------------------------------------------------
@@ -363,7 +431,7 @@ class PaymentAdmin(ServiceAdmin):
     list_select_related = ("account",)
     list_filter = ("method", "returned")
     search_fields = ("account__account_number", "reference")
-    raw_id_fields = ("account", "bill")
+    autocomplete_fields = ("account", "bill")
     show_full_result_count = False
     fields = (
         "account",
@@ -404,7 +472,7 @@ class ReturnedMailAdmin(ServiceAdmin):
     add_form = ReturnedMailForm
     list_display = ("returned_on", "member", "account", "reason", "recorded_at")
     list_select_related = ("member", "account")
-    raw_id_fields = ("member", "account")
+    autocomplete_fields = ("member", "account")
     search_fields = ("member__member_number", "account__account_number")
     fields = ("member", "account", "returned_on", "reason", "recorded_by", "recorded_at")
 
@@ -433,7 +501,7 @@ class StatementNoticeAdmin(ServiceAdmin):
     add_form = StatementNoticeForm
     list_display = ("reported_on", "member", "account", "channel", "recorded_at")
     list_select_related = ("member", "account")
-    raw_id_fields = ("member", "account")
+    autocomplete_fields = ("member", "account")
     search_fields = ("member__member_number", "account__account_number")
     fields = ("member", "account", "reported_on", "channel", "notes", "recorded_by", "recorded_at")
 
@@ -462,7 +530,7 @@ class AuthorizedPartyAdmin(ServiceAdmin):
     add_form = AuthorizedPartyForm
     list_display = ("name", "account", "relationship", "added_at", "removed_at")
     list_select_related = ("account",)
-    raw_id_fields = ("account",)
+    autocomplete_fields = ("account",)
     search_fields = ("name", "account__account_number")
     fields = ("account", "name", "relationship", "phone", "email", "added_at", "added_by", "removed_at", "removed_by")
     actions = ["remove_parties"]

@@ -192,7 +192,7 @@ class Payment(models.Model):
         indexes = [models.Index(fields=["account", "-received_at"], name="payment_account_received_idx")]
 
     def __str__(self) -> str:
-        return f"{self.account_id} {self.amount}"
+        return f"Payment of ${self.amount:,.2f} on {self.account.account_number}"
 
 
 class ReturnedMail(models.Model):
@@ -217,7 +217,7 @@ class ReturnedMail(models.Model):
         verbose_name_plural = "returned mail"
 
     def __str__(self) -> str:
-        return f"returned mail {self.returned_on} member {self.member_id}"
+        return f"Returned mail, {self.returned_on:%b %d, %Y}, {self.member.member_number}"
 
 
 class StatementNotice(models.Model):
@@ -245,7 +245,7 @@ class StatementNotice(models.Model):
         ordering = ["-reported_on", "-id"]
 
     def __str__(self) -> str:
-        return f"statement not received {self.reported_on} member {self.member_id}"
+        return f"Statement not received, {self.reported_on:%b %d, %Y}, {self.member.member_number}"
 
 
 class MigrationRun(models.Model):
@@ -299,6 +299,8 @@ class MigrationSignOff(models.Model):
     note = models.TextField(blank=True)
 
     class Meta:
+        verbose_name = "migration sign-off"
+        verbose_name_plural = "migration sign-offs"
         ordering = ["-signed_at"]
         triggers = [
             pgtrigger.Protect(name="migration_signoff_append_only", operation=pgtrigger.Update | pgtrigger.Delete)

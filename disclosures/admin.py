@@ -14,6 +14,7 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 
 from disclosures import services
+from disclosures.labels import basis_kind_label, categories_label, reference_label
 from disclosures.models import (
     ConfidentialityAgreement,
     Consent,
@@ -34,13 +35,27 @@ class CategoriesField(forms.MultipleChoiceField):
         super().__init__(choices=DataCategory.choices, widget=forms.CheckboxSelectMultiple, **kwargs)
 
 
+def _shown(name: str) -> str:
+    """Existing rows show the categories by their names in the Privacy Policy, never their codes."""
+    return "categories_shown" if name == "categories" else name
+
+
 class _ServiceAdmin(admin.ModelAdmin):
     """Existing rows are shown read-only; creation goes through ``create_via_service``."""
 
     def get_readonly_fields(self, request, obj=None):
         if obj is not None:
-            return [f.name for f in self.model._meta.fields] + [m.name for m in self.model._meta.many_to_many]
+            names = [f.name for f in self.model._meta.fields] + [m.name for m in self.model._meta.many_to_many]
+            return [_shown(name) for name in names]
         return super().get_readonly_fields(request, obj)
+
+    def get_fields(self, request, obj=None):
+        fields = super().get_fields(request, obj)
+        return [_shown(name) for name in fields] if obj is not None else fields
+
+    @admin.display(description="Information")
+    def categories_shown(self, obj) -> str:
+        return categories_label(obj.categories)
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
@@ -168,7 +183,7 @@ class ConsentAdmin(_ServiceAdmin):
     list_display = ("id", "member", "recipient", "purpose", "channel", "granted_at", "expires_at", "revoked_at")
     list_select_related = ("member", "recipient")
     list_filter = ("channel", "purpose", "recipient")
-    raw_id_fields = ("member",)
+    autocomplete_fields = ("member",)
     actions = ["revoke_written", "revoke_phone"]
 
     def create_via_service(self, request, data):
@@ -183,7 +198,7 @@ class ConsentAdmin(_ServiceAdmin):
                 )
                 done += 1
             except ValidationError as exc:
-                self.message_user(request, f"consent #{consent.pk}: {'; '.join(exc.messages)}", messages.WARNING)
+                self.message_user(request, f"{consent}: {'; '.join(exc.messages)}", messages.WARNING)
         self.message_user(request, f"{done} consent(s) revoked; the records are kept.")
 
     @admin.action(description="Revoke (member asked in writing)", permissions=["change"])
@@ -225,7 +240,7 @@ class LegalBasisAdmin(_ServiceAdmin):
     list_display = ("id", "kind", "recipient", "purpose", "valid_until", "approved_at", "revoked_at")
     list_select_related = ("recipient",)
     list_filter = ("kind",)
-    raw_id_fields = ("members",)
+    autocomplete_fields = ("members",)
     actions = ["approve"]
 
     def create_via_service(self, request, data):
@@ -236,9 +251,9 @@ class LegalBasisAdmin(_ServiceAdmin):
         for basis in queryset:
             try:
                 services.legal_basis_approve(actor=request.user, basis=basis)
-                self.message_user(request, f"basis #{basis.pk} approved")
+                self.message_user(request, f"{basis}: approved")
             except (ValidationError, PermissionDenied) as exc:
-                self.message_user(request, f"basis #{basis.pk}: {exc}", messages.ERROR)
+                self.message_user(request, f"{basis}: {exc}", messages.ERROR)
 
     def has_approve_permission(self, request) -> bool:
         return request.user.has_perm("disclosures.approve_legalbasis")
@@ -256,7 +271,7 @@ class MembershipListRequestAdmin(_ServiceAdmin):
     list_display = ("id", "requester", "status", "requested_at", "decided_by", "valid_until")
     list_select_related = ("requester", "decided_by")
     list_filter = ("status",)
-    raw_id_fields = ("requester",)
+    autocomplete_fields = ("requester",)
     actions = ["approve", "deny"]
 
     def create_via_service(self, request, data):
@@ -317,14 +332,28 @@ class MembershipListRequestAdmin(_ServiceAdmin):
 class DisclosureLogEntryAdmin(admin.ModelAdmin):
     """Read-only: the database refuses edits anyway (trigger), the admin does not offer them."""
 
-    list_display = ("seq", "at", "outcome", "recipient_label", "basis_kind", "member_count", "format")
+    list_display = ("seq", "at", "outcome", "recipient_label", "basis", "member_count", "information")
     list_filter = ("outcome", "basis_kind")
     search_fields = ("basis_ref", "recipient_label", "reason")
     date_hierarchy = "at"
     exclude = ("member_ids",)
 
     def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in DisclosureLogEntry._meta.fields if f.name != "member_ids"]
+        return [_shown(f.name) for f in DisclosureLogEntry._meta.fields if f.name != "member_ids"]
+
+    def get_fields(self, request, obj=None):
+        return self.get_readonly_fields(request, obj)
+
+    @admin.display(description="Basis")
+    def basis(self, obj) -> str:
+        reference = reference_label(obj.basis_ref)
+        return f"{basis_kind_label(obj.basis_kind)}" + (f" ({reference})" if reference else "")
+
+    @admin.display(description="Information")
+    def information(self, obj) -> str:
+        return categories_label(obj.categories)
+
+    categories_shown = information
 
     def has_add_permission(self, request) -> bool:
         return False

@@ -9,6 +9,7 @@ class DisclosuresConfig(AppConfig):
 
     def ready(self) -> None:
         from disclosures import demo  # here, not at the top: it loads models, which need the app registry
+        from disclosures.glance import register_panels  # imports models: the registry is ready only now
         from members import demo as members_demo
         # here for the same reason (it loads members.models)
 
@@ -56,6 +57,7 @@ class DisclosuresConfig(AppConfig):
             "disclosures.add_membershiplistrequest",
             "disclosures.view_membershiplistrequest",
         )
+        register_panels()  # the member's page at a glance (members/glance.py)
         # The chain key itself is checked at start-up by config/checks.py (memberguard.E004).
         if demo.seed_disclosures not in members_demo.DEMO_STEPS:
             members_demo.DEMO_STEPS.append(demo.seed_disclosures)

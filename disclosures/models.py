@@ -142,7 +142,7 @@ class ConfidentialityAgreement(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.reference} ({self.recipient_id}) until {self.expires_on}"
+        return f"Agreement {self.reference} with {self.recipient.name}, until {self.expires_on:%b %d, %Y}"
 
     def in_force(self, on=None) -> bool:
         on = on or timezone.localdate()
@@ -192,7 +192,7 @@ class Consent(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"consent #{self.pk} member {self.member_id} → {self.recipient_id}"
+        return f"Consent of {self.member.member_number} to {self.recipient.name} ({self.get_purpose_display()})"
 
     @property
     def status(self) -> str:
@@ -280,7 +280,7 @@ class LegalBasis(models.Model):
         permissions = [("approve_legalbasis", "Can approve an imminent-threat release (second approver)")]
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()} #{self.pk}"
+        return f"{self.get_kind_display()} (legal basis no. {self.pk})"
 
     @property
     def status(self) -> str:
@@ -324,7 +324,7 @@ class MembershipListRequest(models.Model):
         permissions = [("approve_membershiplistrequest", "Can approve or deny a membership-list request")]
 
     def __str__(self) -> str:
-        return f"membership list request #{self.pk} by member {self.requester_id}"
+        return f"Membership-list request from {self.requester.member_number} {self.requester.legal_name}"
 
 
 class DisclosureLogEntry(models.Model):
@@ -373,4 +373,4 @@ class DisclosureLogEntry(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"#{self.seq} {self.outcome} {self.basis_kind} → {self.recipient_label}"
+        return f"Log entry {self.seq}: {self.get_outcome_display()}, {self.recipient_label or 'no recipient'}"

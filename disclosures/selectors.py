@@ -208,3 +208,13 @@ def members_under_legal_process() -> QuerySet:
         kind=LegalBasis.Kind.LEGAL_PROCESS, revoked_at__isnull=True, valid_until__gt=timezone.now()
     )
     return Member.objects.filter(pk__in=bases.values("members")).values_list("pk", flat=True)
+
+
+def releases_naming_member(*, member: Member, limit: int = 10) -> list[DisclosureLogEntry]:
+    """For staff who may read the log: the latest releases naming the member, withheld notices included."""
+    return list(
+        DisclosureLogEntry.objects.filter(member_ids__contains=[member.pk])
+        .exclude(outcome=DisclosureLogEntry.Outcome.REFUSED)
+        .only("seq", "at", "outcome", "recipient_label", "basis_kind", "purpose", "categories", "notice_withheld")
+        .order_by("-seq")[:limit]
+    )

@@ -7,20 +7,15 @@ from __future__ import annotations
 import time
 
 from django.db import transaction
+from django.test import Client
 
 from members.audit import audit_record
 
 
-def percentile(values: list[float], pct: float) -> float:
-    """The ``pct``-th percentile of ``values`` (nearest rank), for the latency benchmarks."""
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(pct / 100 * (len(ordered) - 1))))]
-
-
-def sign_in_staff(client, user) -> None:
-    """Sign ``client`` in as staff ``user`` with both factors recorded in the session, as allauth's
-    password-then-TOTP flow leaves it (members/signin/middleware.py sends staff without a second
-    factor to prove one: a plain ``force_login`` measured that redirect, not the page)."""
+def staff_client(user) -> Client:
+    """A test client signed in as ``user`` with both factors, as allauth records a password and TOTP sign-in
+    (members/signin/middleware.py turns staff without a second factor away, with a redirect)."""
+    client = Client()
     client.force_login(user)
     session = client.session
     now = time.time()
@@ -30,6 +25,13 @@ def sign_in_staff(client, user) -> None:
     ]
     session["account_authentication_methods_user"] = str(user.pk)
     session.save()
+    return client
+
+
+def percentile(values: list[float], pct: float) -> float:
+    """The ``pct``-th percentile of ``values`` (nearest rank), for the latency benchmarks."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(pct / 100 * (len(ordered) - 1))))]
 
 
 def bench_audit_writes(quick: bool = False) -> dict[str, float]:

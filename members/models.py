@@ -226,7 +226,7 @@ class CapitalCreditAllocation(models.Model):
         constraints = [models.UniqueConstraint(fields=["member", "year"], name="capital_credit_member_year")]
 
     def __str__(self) -> str:
-        return f"{self.member_id} {self.year}"
+        return f"{self.member.member_number} capital credits {self.year}"
 
 
 class CapitalCreditRetirement(models.Model):
@@ -245,7 +245,7 @@ class CapitalCreditRetirement(models.Model):
         indexes = [models.Index(fields=["member", "year"], name="cc_retirement_member_year_idx")]
 
     def __str__(self) -> str:
-        return f"{self.retirement_number} {self.member_id} {self.year}"
+        return f"Retirement {self.retirement_number}: {self.member.member_number} {self.year}"
 
 
 class RevealGrant(models.Model):

@@ -15,17 +15,23 @@ from django.contrib.admin.views.main import ORDER_VAR, PAGE_VAR, SEARCH_VAR, Cha
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import NoReverseMatch, path, reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from members import guards, identifiers, search_tokens, services
+from members import glance, guards, identifiers, roles, search_tokens, services, staff_tools
 from members.admin_changelist import DirectActionCheckbox, MemberPaginator, result_list_context
 from members.audit import client_ip
 from members.fields import UndecryptableValue
 from members.masking import mask_financial_account, mask_tax_id, masked_value
 from members.models import CapitalCreditAllocation, FinancialAccount, Member
-from members.selectors import active_reveals, is_identifier_term, member_list, member_search
+from members.selectors import (
+    active_reveals,
+    is_identifier_term,
+    member_change_history,
+    member_list,
+    member_search,
+)
 
 IDENTIFIER_IN_URL = (
     "Search by full SSN/TIN or licence with the search box: identifiers are never put in a URL (the box posts them)."
@@ -305,7 +311,43 @@ class MemberAdmin(DirectActionCheckbox, admin.ModelAdmin):
             ]
             extra_context["may_reveal"] = request.user.has_perm("members.reveal_identifiers")
             extra_context["reveal_url"] = reverse("admin:members_member_reveal", args=[member.pk])
+            extra_context.update(self._at_a_glance(request, member))
         return super().change_view(request, object_id, form_url, extra_context)
+
+    def _at_a_glance(self, request, member: Member) -> dict:
+        """The member at a glance (members/glance.py): what other apps know about the member, the latest
+        changes from the audit trail, and for a role that may not reveal, who can and what to do instead."""
+        try:
+            caller_verification_url = reverse("redflags:caller-verification")
+        except NoReverseMatch:
+            caller_verification_url = ""
+        return {
+            "glance": glance.sections_for(member=member, user=request.user),
+            "recent_changes": member_change_history(member=member, limit=5),
+            "user_roles": [group.name for group in request.user.groups.all() if group.name in roles.ALL_ROLES],
+            "reveal_roles": staff_tools.roles_with("members.reveal_identifiers"),
+            "caller_verification_url": caller_verification_url,
+        }
+
+    def history_view(self, request, object_id, extra_context=None):
+        """The member's history is the audit trail: changes go through the services, which audit them, not
+        through the admin's LogEntry (so Django's own history page would say there is none)."""
+        member = self.get_object(request, object_id)
+        if member is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        if not self.has_view_or_change_permission(request, member):
+            raise PermissionDenied
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Change history: {member.member_number} {member.legal_name}",
+            "subtitle": None,
+            "object": member,
+            "changes": member_change_history(member=member, limit=500),
+            "opts": self.opts,
+            "app_label": self.opts.app_label,
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, "admin/members/member/object_history.html", context)
 
     def _identifier_rows(self, request, member: Member) -> list[dict]:
         """One row per revealable identifier: masked, or in full while this user's reveal lasts."""

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import datetime
 import re
+from dataclasses import dataclass
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import FieldDoesNotExist, PermissionDenied
 from django.db import connection
 from django.db.models import BooleanField, ExpressionWrapper, F, FloatField, Func, Q, QuerySet, Value
 from django.utils import timezone
@@ -253,3 +254,84 @@ def member_count_estimate() -> int | None:
     if reltuples is not None and reltuples >= 0:
         return int(reltuples)
     return None
+
+
+# What each audited change of a member is called on the member's page and in its history.
+CHANGE_LABELS = {
+    "member.created": "Record created",
+    "member.imported": "Record imported",
+    "member.name_changed": "Legal name changed",
+    "member.address_changed": "Mailing address changed",
+    "member.phone_changed": "Phone changed",
+    "member.email_changed": "E-mail changed",
+    "member.identifiers_changed": "Identifying information changed",
+    "member.status_changed": "Membership status changed",
+    "member.login_linked": "Online login linked",
+    "member.online_access_enrolled": "Enrolled for online access",
+    "member.online_access_verified": "Online access verified",
+    "member.online_access_refused": "Online access refused",
+    "member.financial_account_added": "Bank account or card added",
+    "member.financial_account_removed": "Bank account or card removed",
+    "member.capital_credit_allocated": "Capital credits allocated",
+    "member.correction_requested": "Correction requested",
+    "member.correction_resolved": "Correction request resolved",
+    "member.identifier_revealed": "Identifier revealed",
+}
+
+
+@dataclass(frozen=True)
+class MemberChange:
+    at: datetime.datetime
+    who: str
+    what: str
+    fields: list[str]
+    reason: str
+
+
+def _field_label(name: str) -> str:
+    try:
+        model_field = Member._meta.get_field(name)
+    except FieldDoesNotExist:
+        return name.replace("_", " ")
+    return str(getattr(model_field, "verbose_name", name.replace("_", " ")))
+
+
+def member_change_history(*, member: Member, limit: int | None = None) -> list[MemberChange]:
+    """The member's changes from the audit trail, newest first: who, when, what and which fields (the trail
+    holds field names, never values). Views (``access.*``) are the access log's, not changes."""
+    events = (
+        AuditEvent.objects.filter(object_type="members.member", object_id=str(member.pk))
+        .exclude(action__startswith="access.")
+        .select_related("actor")
+        .order_by("-at", "-id")
+        .only(
+            "at",
+            "action",
+            "fields",
+            "reason",
+            "actor_label",
+            "actor__username",
+            "actor__first_name",
+            "actor__last_name",
+        )
+    )
+    if limit is not None:
+        events = events[:limit]
+    changes = []
+    for event in events:
+        names = [name for name in (event.fields or []) if not name.endswith("_index") and name != "name_search"]
+        who = (
+            (event.actor.get_full_name() or event.actor.username)
+            if event.actor
+            else (event.actor_label or "the system")
+        )
+        changes.append(
+            MemberChange(
+                at=event.at,
+                who=who,
+                what=CHANGE_LABELS.get(event.action, event.action.split(".", 1)[-1].replace("_", " ").capitalize()),
+                fields=sorted({_field_label(name) for name in names}),
+                reason=event.reason if not event.action.startswith("member.identifier") else "",
+            )
+        )
+    return changes

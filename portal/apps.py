@@ -17,6 +17,9 @@ class PortalConfig(AppConfig):
         from portal.retention import register_purgeable  # imports models: needs the app registry
 
         register_purgeable()
+        from portal.glance import register_panels  # imports models
+
+        register_panels()  # the member's page at a glance (members/glance.py)
         roles.grant(roles.CSR, "portal.view_correctionrequest", "portal.change_correctionrequest")
         roles.grant(roles.BILLING, "portal.view_correctionrequest", "portal.change_correctionrequest")
         roles.grant(roles.PRIVACY_OFFICER, "portal.view_correctionrequest")

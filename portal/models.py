@@ -63,4 +63,6 @@ class Enrollment(models.Model):
     verified_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
-        return f"enrollment of member {self.member_id} ({'verified' if self.verified_at else 'pending'})"
+        return (
+            f"Online access enrollment of {self.member.member_number} ({'verified' if self.verified_at else 'pending'})"
+        )

@@ -22,6 +22,7 @@ class RedflagsConfig(AppConfig):
         from members import demo  # imports models: the registry is ready only now
         from redflags import receivers  # noqa: F401  (connects the registry signals; imports models)
         from redflags.demo import seed_redflags  # imports models
+        from redflags.glance import register_panels  # imports models
 
         view = [
             f"redflags.view_{model}"
@@ -78,6 +79,7 @@ class RedflagsConfig(AppConfig):
             "redflags.add_consumerreportalert",
             "redflags.view_consumerreportalert",
         )
+        register_panels()  # the member's page at a glance (members/glance.py)
         if seed_redflags not in demo.DEMO_STEPS:
             demo.DEMO_STEPS.append(seed_redflags)
         post_migrate.connect(_sync_catalogue, sender=self, dispatch_uid="redflags.catalogue_sync")

@@ -219,7 +219,8 @@ class RiskAssessment(models.Model):
         ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
-        return f"Assessment #{self.pk} {self.event_name} score {self.score} → {self.outcome}"
+        event = self.event_name.replace("_", " ")
+        return f"Assessment {self.pk}: {event} scored {self.score}, {self.get_outcome_display()}"
 
     @property
     def evidence_text(self) -> str:
@@ -261,11 +262,13 @@ class ReviewItem(models.Model):
     )
 
     class Meta:
+        verbose_name = "review queue item"
+        verbose_name_plural = "review queue"
         ordering = ["status", "-created_at"]
         permissions = [("work_queue", "Work the Red Flags review queue and record responses")]
 
     def __str__(self) -> str:
-        return f"Review #{self.pk} ({self.get_outcome_display()}, {self.status})"
+        return f"Review item {self.pk}: {self.get_outcome_display()} ({self.get_status_display()})"
 
 
 class Response(models.Model):

@@ -16,6 +16,7 @@ from redflags.models import (
     ConsumerReportAlert,
     Flag,
     IdentityTheftNotice,
+    Outcome,
     ProgramChange,
     Response,
     ReviewItem,
@@ -128,9 +129,37 @@ def annual_review_report(*, year: int) -> dict:
         "caller_verifications": attempts.count(),
         "caller_verification_failures": attempts.filter(passed=False).count(),
         "review": review,
+        # The narrative the Program Administrator entered (AnnualReview), each under the program's heading.
+        "narrative": _narrative(review),
+        "changes_warranted": review.changes_warranted if review else None,
+        "prepared_by": _person(review.prepared_by) if review else "",
+        "prepared_at": review.prepared_at if review else None,
+        "assessments_by_outcome_rows": [(label, outcomes.get(key, 0)) for key, label in Outcome.choices],
+        "time_zone": timezone.get_current_timezone_name(),
         "recommended_changes": review.recommended_changes if review else "",
         "pending_program_changes": list(ProgramChange.objects.filter(decision=ProgramChange.Decision.PENDING)),
     }
+
+
+# The periodic review's considerations (the program document's list), in its order, then the recommendation.
+NARRATIVE_FIELDS = (
+    ("experiences", "The co-op's experiences with identity theft"),
+    ("changes_in_methods", "Changes in identity theft methods"),
+    ("changes_in_detection", "Changes in identity theft detection and prevention methods"),
+    ("changes_in_accounts", "Changes in the types of accounts the co-op maintains"),
+    ("changes_in_arrangements", "Changes in the co-op's business arrangements with other entities"),
+    ("recommended_changes", "Recommended changes to the program"),
+)
+
+
+def _narrative(review: AnnualReview | None) -> list[dict]:
+    if review is None:
+        return []
+    return [{"heading": heading, "text": (getattr(review, name) or "").strip()} for name, heading in NARRATIVE_FIELDS]
+
+
+def _person(user) -> str:
+    return (user.get_full_name() or user.username) if user is not None else ""
 
 
 def _between(field: str, start, end):
@@ -186,8 +215,32 @@ def annual_review_rows(report: dict) -> list[list[str]]:
         ["training", "acknowledgements signed", str(report["training_acknowledgements"])],
         ["caller verification", "attempts", str(report["caller_verifications"])],
         ["caller verification", "failures", str(report["caller_verification_failures"])],
-        ["recommended changes", "", report["recommended_changes"]],
     ]
+    for part in report.get("narrative", []):
+        rows.append(["narrative", part["heading"], part["text"]])
+    if not report.get("narrative"):
+        rows.append(["recommended changes", "", report["recommended_changes"]])
     for change in report["pending_program_changes"]:
         rows.append(["recommended changes", "awaiting the board", change.title])
     return rows
+
+
+def open_review_items_for_member(*, member) -> list[ReviewItem]:
+    """The member's open review-queue items (about the member or one of their accounts), newest first."""
+    return list(
+        ReviewItem.objects.filter(
+            Q(member_id=member.pk) | Q(account__member_id=member.pk), status=ReviewItem.Status.OPEN
+        )
+        .select_related("assessment", "account")
+        .only(
+            "created_at",
+            "outcome",
+            "status",
+            "account__account_number",
+            "account__on_hold",
+            "assessment__score",
+            "assessment__fired",
+            "assessment__event_name",
+        )
+        .order_by("-created_at")[:20]
+    )

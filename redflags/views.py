@@ -164,7 +164,7 @@ def annual_review_csv(request):
 
 @staff_permission_required("redflags.view_annual_review")
 def annual_review_pdf(request):
-    from redflags.report_pdf import render_pdf  # deferred: importing fpdf2 costs ~1 s at every start-up
+    from redflags.report_pdf import render_pdf  # deferred: its PDF library costs a second at every start-up
 
     report = selectors.annual_review_report(year=_year(request))
     response = HttpResponse(render_pdf(report), content_type="application/pdf")

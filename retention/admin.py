@@ -110,7 +110,7 @@ class HoldAdmin(admin.ModelAdmin):
     list_display = ("__str__", "scope", "kind", "legal_reference", "placed_at", "placed_by", "released_at")
     list_filter = ("kind", "scope", ("released_at", admin.EmptyFieldListFilter))
     list_select_related = ("placed_by",)
-    raw_id_fields = ("member", "account")
+    autocomplete_fields = ("member", "account")
     actions = ["request_release"]
 
     def get_readonly_fields(self, request, obj=None):

@@ -90,7 +90,7 @@ class UsagePointMappingAdmin(admin.ModelAdmin):
     list_display = ["kind", "value", "meter", "note", "updated_at"]
     list_filter = ["kind"]
     search_fields = ["value", "meter__meter_number", "note"]
-    raw_id_fields = ["meter"]
+    autocomplete_fields = ["meter"]
     list_select_related = ["meter"]
 
     def _may(self, request, perm: str) -> bool:

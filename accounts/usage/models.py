@@ -120,6 +120,8 @@ class IngestBatch(models.Model):
 
     class Meta:
         db_table = "usage_ingest_batch"
+        verbose_name = "meter-reading file"
+        verbose_name_plural = "meter-reading files"
         ordering = ["-received_at", "-id"]
         permissions = [
             ("ingest_readings", "Can send meter reading files (MDMS integration)"),

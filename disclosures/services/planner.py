@@ -22,6 +22,7 @@ from django.utils import timezone
 from disclosures.models import Consent, LegalBasis, MembershipListRequest, Purpose, Recipient
 from disclosures.services.categories import CATEGORY_FIELDS, MEMBERSHIP_LIST_FIELDS, C
 from disclosures.services.consents import active_consents, consent_status_reason
+from members.models import Member
 
 # Purposes that have a basis of their own and are never released on a member's consent.
 NOT_ON_CONSENT = frozenset(
@@ -178,7 +179,7 @@ def _members_consents(recipient: Recipient, release: Release) -> Plan:
         )
         missing = sorted(set(member_ids) - covered)
         if missing:
-            shown = ", ".join(str(m) for m in missing[:SHOWN_MEMBERS]) + ("..." if len(missing) > SHOWN_MEMBERS else "")
+            shown = _member_numbers(missing)
             why = consent_status_reason(member_ids=missing, recipient=recipient, purpose=purpose, categories=categories)
             raise Refusal(
                 f"{len(missing)} of {len(set(member_ids))} members have no valid consent (members {shown}): {why}"
@@ -290,6 +291,13 @@ def _aggregated(basis: LegalBasis, release: Release) -> Plan:
     raise Refusal("aggregated data is released through aggregate_export, never member by member")
 
 
+def _member_numbers(member_ids: list[int]) -> str:
+    """Members named in a refusal by their member numbers (what staff and auditors know them by), never ids."""
+    numbers = dict(Member.objects.filter(pk__in=member_ids[:SHOWN_MEMBERS]).values_list("pk", "member_number"))
+    shown = ", ".join(numbers.get(member_id, "a removed member") for member_id in member_ids[:SHOWN_MEMBERS])
+    return shown + ("..." if len(member_ids) > SHOWN_MEMBERS else "")
+
+
 def _reference(basis: LegalBasis) -> str:
     return f"legal_basis:{basis.pk} {basis.kind}"
 
@@ -323,7 +331,7 @@ def _plan_for_named_members(basis: LegalBasis, release: Release, ref: str) -> Pl
     member_ids = release.member_ids if release.member_ids is not None else sorted(scope)
     outside = sorted(set(member_ids) - scope)
     if outside:
-        raise Refusal(f"{ref}: does not cover members {', '.join(map(str, outside[:SHOWN_MEMBERS]))}")
+        raise Refusal(f"{ref}: does not cover members {_member_numbers(outside)}")
     _check_purpose(basis, release, ref)
     return _legal_plan(basis, release, ref, member_ids)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.html import format_html
 
@@ -17,14 +18,42 @@ from redflags.services import program
 from redflags.services.program import REVIEW_FIELDS
 
 
+class ProgramSettingsForm(forms.ModelForm):
+    """Checks the thresholds before anything is saved, so a refused change shows only its error (never a
+    "changed successfully" beside it), and asks why the program changes."""
+
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}),
+        label="Reason for the change",
+        help_text="Recorded on the audit trail with the change (e.g. the board decision or the review that led to it).",
+    )
+
+    class Meta:
+        model = ProgramSettings
+        fields = ("program_version", "warn_threshold", "hold_threshold", "caller_failures_to_flag")
+
+    def clean(self):
+        data = super().clean()
+        if not self.errors:
+            try:
+                program.program_settings_check(
+                    warn_threshold=data.get("warn_threshold"), hold_threshold=data.get("hold_threshold")
+                )
+            except ValidationError as exc:
+                raise forms.ValidationError(exc.messages) from None
+        return data
+
+
 @admin.register(ProgramSettings)
 class ProgramSettingsAdmin(admin.ModelAdmin):
+    form = ProgramSettingsForm
     fields = (
         "program_version",
         "warn_threshold",
         "hold_threshold",
         "caller_failures_to_flag",
         "caller_failure_window_hours",
+        "reason",
         "updated_at",
         "updated_by",
     )
@@ -48,10 +77,27 @@ class ProgramSettingsAdmin(admin.ModelAdmin):
                 hold_threshold=obj.hold_threshold,
                 program_version=obj.program_version,
                 caller_failures_to_flag=obj.caller_failures_to_flag,
-                reason="admin",
+                reason=form.cleaned_data["reason"],
             )
         except (ValidationError, PermissionDenied) as exc:
-            messages.error(request, "; ".join(getattr(exc, "messages", [str(exc)])))
+            request._settings_refused = "; ".join(getattr(exc, "messages", [str(exc)]))
+
+    def log_change(self, request, obj, message):
+        return None  # the service wrote the audit row
+
+    def response_change(self, request, obj):
+        refused = getattr(request, "_settings_refused", None)
+        if refused:
+            messages.error(request, f"Nothing was changed: {refused}")
+            return redirect(request.path)
+        current = engine.program_settings()
+        messages.success(
+            request,
+            f"Program settings saved: \u201cRed Flag Exists\u201d warning from a score of {current.warn_threshold}, "
+            f"hold from {current.hold_threshold} (program version {current.program_version}). "
+            "The change and your reason are on the audit trail.",
+        )
+        return redirect("admin:redflags_programsettings_change", obj.pk)
 
 
 @admin.register(TrainingAcknowledgement)

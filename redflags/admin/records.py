@@ -72,7 +72,7 @@ class ConsumerReportAlertAdmin(RecordOnlyAdmin):
     list_display = ("received_at", "kind", "agency", "member", "account", "source", "recorded_by")
     list_filter = ("kind", "source")
     list_select_related = ("member", "account", "recorded_by")
-    raw_id_fields = ("member", "account")
+    autocomplete_fields = ("member", "account")
     fields = ("member", "account", "kind", "agency", "received_at", "notes")
 
     def save_model(self, request, obj, form, change):
@@ -96,7 +96,7 @@ class IdentityTheftNoticeAdmin(RecordOnlyAdmin):
     list_display = ("received_at", "reporter", "member", "account", "recorded_by")
     list_filter = ("reporter",)
     list_select_related = ("member", "account", "recorded_by")
-    raw_id_fields = ("member", "account")
+    autocomplete_fields = ("member", "account")
     fields = ("member", "account", "reporter", "received_at", "summary")
 
     def save_model(self, request, obj, form, change):
@@ -118,7 +118,7 @@ class IdentityTheftNoticeAdmin(RecordOnlyAdmin):
 class SecurityIncidentAdmin(RecordOnlyAdmin):
     list_display = ("recorded_at", "kind", "occurred_at", "recorded_by")
     list_filter = ("kind",)
-    raw_id_fields = ("accounts",)
+    autocomplete_fields = ("accounts",)
     fields = ("kind", "occurred_at", "description", "accounts")
 
     def save_model(self, request, obj, form, change):

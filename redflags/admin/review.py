@@ -44,12 +44,29 @@ class ResponseInline(admin.TabularInline):
         return False
 
 
+# Responses that cannot be taken back: the page asks for confirmation, naming the consequence.
+IRREVERSIBLE = {
+    Response.Kind.DO_NOT_OPEN: "The opening is denied: the account is never opened and the applicant must apply again.",
+    Response.Kind.CLOSE_ACCOUNT: "The account is closed now; service on it ends and it cannot be reopened.",
+    Response.Kind.RELEASE_HOLD: "The hold is lifted and the account opens (after a second trained person's approval).",
+}
+# Responses whose reason is the notes: the form asks for them before the service would refuse.
+NEEDS_NOTES = {
+    Response.Kind.DO_NOT_OPEN: "Say why the account is not opened.",
+    Response.Kind.CLOSE_ACCOUNT: "Say why the account is closed.",
+    Response.Kind.RELEASE_HOLD: "Say how the identity was verified.",
+}
+
+
 class ResponseForm(forms.Form):
-    kind = forms.ChoiceField(choices=Response.Kind.choices, label="Response")
+    # Starts blank: the analyst chooses; nothing is preselected (a default was recorded by accident).
+    kind = forms.ChoiceField(choices=[("", "— choose a response —"), *Response.Kind.choices], label="Response")
     notes = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3}),
         required=False,
-        help_text="What was done, how the customer was contacted, how identity was verified.",
+        label="Notes and reason",
+        help_text="What was done and why; how the customer was contacted; how identity was verified. "
+        "Required to deny an opening, close an account or release a hold.",
     )
     agency = forms.CharField(required=False, help_text="Law enforcement: the agency notified.")
     case_number = forms.CharField(required=False, help_text="Law enforcement: their case number.")
@@ -66,19 +83,33 @@ class ResponseForm(forms.Form):
         help_text="Contact the customer: the notice sent to the e-mail and mailing address on file; it is the record.",
     )
 
+    def clean(self):
+        data = super().clean()
+        kind = data.get("kind")
+        for name in ("notes", "agency", "case_number", "justification"):
+            data[name] = (data.get(name) or "").strip()
+        if kind in NEEDS_NOTES and not data["notes"]:
+            self.add_error("notes", NEEDS_NOTES[kind])
+        return data
+
+
+# The queue's outcome column in two words; the item's page gives the full wording.
+SHORT_OUTCOMES = {"record": "Recorded", "warn": "Warning", "hold": "Opening held"}
+
 
 @admin.register(ReviewItem)
 class ReviewItemAdmin(ReadOnlyAdmin):
+    # Seven short columns, Respond second, so it is on screen at 1366 px beside the sidebar and filters
+    # (it was the ninth column, scrolled out of the results box). The status is the Respond column's
+    # ("Respond" while open, "resolved") and the filter's.
     list_display = (
-        "id",
         "created_at",
-        "status",
-        "outcome",
+        "respond_link",
+        "short_outcome",
         "account",
         "member_number",
         "score",
         "rules",
-        "respond_link",
     )
     list_filter = ("status", "outcome")
     list_select_related = ("assessment", "account", "member")
@@ -98,6 +129,10 @@ class ReviewItemAdmin(ReadOnlyAdmin):
     )
     readonly_fields = fields
     inlines = [ResponseInline]
+
+    @admin.display(description="outcome", ordering="outcome")
+    def short_outcome(self, obj):
+        return SHORT_OUTCOMES.get(obj.outcome, obj.get_outcome_display())
 
     @admin.display(description="member")
     def member_number(self, obj):
@@ -142,19 +177,35 @@ class ReviewItemAdmin(ReadOnlyAdmin):
         item = get_object_or_404(ReviewItem.objects.select_related("assessment", "account", "member"), pk=pk)
         form = ResponseForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
+            kind = form.cleaned_data["kind"]
+            asking_only = kind == Response.Kind.RELEASE_HOLD and not release_awaits_approval(item)
+            if kind in IRREVERSIBLE and not asking_only and request.POST.get("confirmed") != "yes":
+                return TemplateResponse(
+                    request,
+                    "admin/redflags/reviewitem/respond_confirm.html",
+                    {
+                        **self.admin_site.each_context(request),
+                        "title": f"Confirm: {Response.Kind(kind).label.split('. ', 1)[-1]}",
+                        "item": item,
+                        "form": form,
+                        "consequence": IRREVERSIBLE[kind],
+                        "choice": Response.Kind(kind).label,
+                        "opts": self.opts,
+                    },
+                )
             try:
                 if form.cleaned_data["kind"] == Response.Kind.RELEASE_HOLD and not release_awaits_approval(item):
                     # The first person asks; a second trained person's "release" approves and releases.
                     hold_release_request(actor=request.user, item=item, notes=form.cleaned_data["notes"])
                     messages.success(request, "Release asked: a second trained person must approve it.")
                     return redirect("admin:redflags_reviewitem_change", item.pk)
-                review_respond(item=item, actor=request.user, **form.cleaned_data)
+                response = review_respond(item=item, actor=request.user, **form.cleaned_data)
             except ValidationError as exc:
                 form.add_error(None, "; ".join(exc.messages))
             except PermissionDenied as exc:
                 form.add_error(None, str(exc) or "Not allowed.")
             else:
-                messages.success(request, "Response recorded.")
+                messages.success(request, _response_outcome(item, response))
                 return redirect("admin:redflags_reviewitem_change", item.pk)
         context = {
             **self.admin_site.each_context(request),
@@ -166,6 +217,25 @@ class ReviewItemAdmin(ReadOnlyAdmin):
             "responses": item.responses.select_related("actor"),
         }
         return TemplateResponse(request, "admin/redflags/reviewitem/respond.html", context)
+
+
+def _response_outcome(item: ReviewItem, response: Response) -> str:
+    """What the recorded response did, in words: the account's state after it and whether the item is closed."""
+    item.refresh_from_db(fields=["status"])
+    said = f"Recorded: {response.get_kind_display()}."
+    if item.account_id:
+        account = item.account
+        account.refresh_from_db(fields=["status", "on_hold", "red_flag_warning"])
+        state = account.get_status_display().lower()
+        if account.on_hold:
+            state += ", still held"
+        if account.red_flag_warning:
+            state += ", with the \u201cRed Flag Exists\u201d warning"
+        said += f" Account {account.account_number} is now {state}."
+    said += (
+        " The item is resolved." if item.status == ReviewItem.Status.RESOLVED else " The item stays open in the queue."
+    )
+    return said
 
 
 @admin.register(RiskAssessment)

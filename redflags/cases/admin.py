@@ -51,8 +51,13 @@ class AttachmentForm(forms.Form):
 
 
 class ResolveForm(forms.Form):
-    label = forms.ChoiceField(choices=Case.Label.choices, label="Finding")
+    # Starts blank: the finding feeds each rule's precision in the annual review, so it is chosen, never defaulted.
+    label = forms.ChoiceField(choices=[("", "— choose the finding —"), *Case.Label.choices], label="Finding")
     resolution = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), label="What was found and decided")
+    confirm = forms.BooleanField(
+        label="I understand that resolving closes the case for good (a new alert opens a new case)",
+        error_messages={"required": "Tick the box to confirm: resolving cannot be undone."},
+    )
 
 
 @admin.register(Case)
@@ -187,6 +192,10 @@ class CaseAdmin(DirectActionCheckbox, ReadOnlyAdmin):
         if request.method == "POST":
             which = request.POST.get("form")
             done = False
+            bound = {"note": NoteForm, "attachment": AttachmentForm, "resolve": ResolveForm}.get(which or "")
+            if bound is not None:
+                # The submitted form, bound: its errors show on the page (a refused form is never silent).
+                forms_[which] = bound(request.POST, request.FILES) if which == "attachment" else bound(request.POST)
             if which == "note" and (form := NoteForm(request.POST)).is_valid():
                 done = self._handle(request, services.case_note_add, case=case, text=form.cleaned_data["text"])
             elif which == "attachment" and (form := AttachmentForm(request.POST, request.FILES)).is_valid():
@@ -200,9 +209,15 @@ class CaseAdmin(DirectActionCheckbox, ReadOnlyAdmin):
                     content=upload.read(services.MAX_ATTACHMENT_BYTES + 1),
                 )
             elif which == "resolve" and (form := ResolveForm(request.POST)).is_valid():
-                done = self._handle(request, services.case_resolve, case=case, **form.cleaned_data)
+                done = self._handle(
+                    request,
+                    services.case_resolve,
+                    case=case,
+                    label=form.cleaned_data["label"],
+                    resolution=form.cleaned_data["resolution"],
+                )
             if done:
-                messages.success(request, "Recorded on the case.")
+                messages.success(request, _work_outcome(which, case))
                 return redirect("admin:redflags_cases_case_change", case.pk)
         context = {
             **self.admin_site.each_context(request),
@@ -254,6 +269,13 @@ class CaseAdmin(DirectActionCheckbox, ReadOnlyAdmin):
 
     def has_view_permission(self, request, obj=None) -> bool:
         return request.user.has_perm("redflags_cases.view_case")
+
+
+def _work_outcome(which: str | None, case: Case) -> str:
+    if which == "resolve":
+        case.refresh_from_db(fields=["status", "label"])
+        return f"Case resolved: {case.get_label_display()}. Its alerts are closed; a new alert opens a new case."
+    return "Document attached to the case (stored encrypted)." if which == "attachment" else "Note added to the case."
 
 
 class SnoozeForm(forms.ModelForm):

@@ -17,11 +17,10 @@ import time
 
 from django.contrib.auth.models import Group
 from django.db import connection, transaction
-from django.test import Client
 from django.utils import timezone
 
 from members import roles
-from members.bench import percentile, sign_in_staff
+from members.bench import percentile, staff_client
 from members.models import User
 from redflags.cases import access_scan
 from redflags.cases.models import AccessAnomaly, AccessDailyCount
@@ -119,8 +118,7 @@ def bench_case_inbox(quick: bool = False) -> dict[str, float]:
         user.groups.add(Group.objects.get(name=roles.RED_FLAG_ANALYST))
         training_acknowledge(user=user, trained_by=None)
         user = User.objects.get(pk=user.pk)
-        client = Client()
-        sign_in_staff(client, user)
+        client = staff_client(user)
         page_timings, selector_timings, page_cpu = [], [], []
         load = os.getloadavg()[0]
         for index in range(55 if quick else 205):

@@ -218,7 +218,8 @@ class AccessAnomaly(models.Model):
 
     class Meta:
         ordering = ["-detected_at", "-id"]
-        verbose_name_plural = "access anomalies (C8)"
+        verbose_name = "unusual record access"
+        verbose_name_plural = "unusual record access"
         constraints = [
             models.UniqueConstraint(fields=["staff", "kind", "window_start"], name="redflags_access_anomaly_once"),
         ]

@@ -180,12 +180,30 @@ def opening_assess(
     result = engine.evaluate(event, context=ctx)
     observed, _ = event_record(event)
     assessment = assessment_create(result=result, observed=observed, ctx=ctx)
+    # What the clerk who opened the account is told (accounts/admin.py reads these from the instance the
+    # registry hands back): the score, the thresholds and each fired rule's title and evidence.
+    # (transient attributes, not columns: setattr keeps the model's type honest)
+    feedback = {
+        "red_flags_outcome": result.outcome,
+        "red_flags_score": result.score,
+        "red_flags_hold_threshold": result.hold_threshold,
+        "red_flags_reasons": [
+            f"{item.version.rule.title}: {'; '.join(item.evidence)}" if item.evidence else item.version.rule.title
+            for item in result.fired
+            if not item.snoozed
+        ],
+    }
+    for name, value in feedback.items():
+        setattr(account, name, value)
     if result.outcome in (Outcome.WARN, Outcome.HOLD):
         account.red_flag_warning = True
     if result.outcome == Outcome.HOLD:
         account.on_hold = True
         if hasattr(account, "status_reason"):
-            account.status_reason = f"Held pending identity verification (Red Flags assessment #{assessment.pk})"
+            account.status_reason = (
+                f"Held pending identity verification: the Red Flags program scored the opening {result.score} "
+                f"(it holds at {result.hold_threshold}); see the review queue"
+            )[:200]
     return assessment
 
 

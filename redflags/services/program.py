@@ -72,6 +72,14 @@ def training_acknowledge(
 # --- thresholds and program changes --------------------------------------------------------------
 
 
+def program_settings_check(*, warn_threshold: int | None, hold_threshold: int | None) -> None:
+    """The thresholds' rule, for the service and for the form that shows it before anything is saved."""
+    if warn_threshold is None or hold_threshold is None or not 0 < warn_threshold <= hold_threshold:
+        raise ValidationError(
+            {"warn_threshold": "The warning threshold must be above zero and at most the hold threshold."}
+        )
+
+
 def program_settings_update(
     *,
     actor: Actor,
@@ -83,8 +91,7 @@ def program_settings_update(
 ) -> ProgramSettings:
     """Set the thresholds (and the program version, the caller-failure count); each change audited."""
     user = require_permission(actor, "redflags.manage_program", "only the Program Administrator sets thresholds")
-    if not 0 < warn_threshold <= hold_threshold:
-        raise ValidationError("the warning threshold must be above zero and at most the hold threshold")
+    program_settings_check(warn_threshold=warn_threshold, hold_threshold=hold_threshold)
     with transaction.atomic():
         settings = ProgramSettings.objects.select_for_update().get_or_create(pk=1)[0]
         changed = []

@@ -129,6 +129,11 @@ def _not_the_opener(case: Case) -> None:
         raise PermissionDenied("dual control: the person who opened the account cannot clear its hold")
 
 
+def _needs_reason(case: Case) -> None:
+    if not case.notes:
+        raise ValidationError("give the reason for this decision in the notes (it is recorded with it)")
+
+
 def _needs_verification_notes(case: Case) -> None:
     if not case.notes:
         raise ValidationError("note how the identity was verified")
@@ -173,8 +178,12 @@ RESPONSES: dict[str, ResponseRule] = {
     Response.Kind.MONITOR: ResponseRule((_not_on_hold, _needs_account), effect=_warn, resolves=True),
     Response.Kind.TRACK: ResponseRule(),
     Response.Kind.CONTACT_CUSTOMER: ResponseRule((_needs_contact_notes,), effect=_contact),
-    Response.Kind.DO_NOT_OPEN: ResponseRule((_needs_account, _not_yet_open), effect=_deny, resolves=True),
-    Response.Kind.CLOSE_ACCOUNT: ResponseRule((_needs_account, _open_or_suspended), effect=_close, resolves=True),
+    Response.Kind.DO_NOT_OPEN: ResponseRule(
+        (_needs_account, _not_yet_open, _needs_reason), effect=_deny, resolves=True
+    ),
+    Response.Kind.CLOSE_ACCOUNT: ResponseRule(
+        (_needs_account, _open_or_suspended, _needs_reason), effect=_close, resolves=True
+    ),
     Response.Kind.NOTIFY_LAW_ENFORCEMENT: ResponseRule((_needs_agency_and_case_number,)),
     Response.Kind.NO_RESPONSE: ResponseRule((_needs_justification, _not_on_hold), resolves=True),
     Response.Kind.RELEASE_HOLD: ResponseRule(

@@ -265,6 +265,11 @@ def test_an_analyst_releases_a_hold_from_the_admin_with_a_second_approver(client
     assert Account.objects.get(pk=queued.account_id).on_hold  # asked, not yet approved
     client.force_login(staff("ana2", roles.RED_FLAG_ANALYST))
     response = client.post(url, {"kind": "release_hold", "notes": "approved: the licence copy is on file"})
+    assert response.status_code == 200 and b"This cannot be undone" in response.content  # confirm first
+    assert Account.objects.get(pk=queued.account_id).on_hold
+    response = client.post(
+        url, {"kind": "release_hold", "notes": "approved: the licence copy is on file", "confirmed": "yes"}
+    )
     assert response.status_code == 302
     assert Account.objects.get(pk=queued.account_id).status == "open"
 
@@ -451,7 +456,13 @@ def test_thresholds_are_set_by_the_program_administrator_in_the_admin_and_no_one
     from redflags.models import ProgramSettings
 
     url = "/admin/redflags/programsettings/1/change/"
-    form = {"program_version": "2008.1", "warn_threshold": 35, "hold_threshold": 75, "caller_failures_to_flag": 3}
+    form = {
+        "program_version": "2008.1",
+        "warn_threshold": 35,
+        "hold_threshold": 75,
+        "caller_failures_to_flag": 3,
+        "reason": "board decision of March",
+    }
     client.force_login(analyst)
     assert client.post(url, form).status_code == 403
     assert ProgramSettings.objects.get(pk=1).warn_threshold == 40

@@ -142,8 +142,15 @@ def test_the_account_list_has_no_n_plus_one_and_close_calls_the_service(client, 
     _login(client, csr)
     with django_assert_max_num_queries(10):
         assert client.get(reverse("admin:accounts_account_changelist")).status_code == 200
+    body = {"action": "close_accounts", "_selected_action": [accounts[0].pk]}
+    asked = client.post(reverse("admin:accounts_account_changelist"), body)
+    assert asked.status_code == 200 and b"This cannot be undone" in asked.content  # issue 15.3: confirm first
+    assert Account.objects.get(pk=accounts[0].pk).status == "open"
+    no_reason = client.post(reverse("admin:accounts_account_changelist"), {**body, "confirmed": "yes"})
+    assert b"Give the reason" in no_reason.content and Account.objects.get(pk=accounts[0].pk).status == "open"
     client.post(
-        reverse("admin:accounts_account_changelist"), {"action": "close_accounts", "_selected_action": [accounts[0].pk]}
+        reverse("admin:accounts_account_changelist"),
+        {**body, "confirmed": "yes", "action_reason": "member moved away, final bill paid"},
     )
     assert Account.objects.get(pk=accounts[0].pk).status == "closed"
     assert AuditEvent.objects.filter(action="account.closed", object_id=str(accounts[0].pk)).exists()
