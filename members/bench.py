@@ -1,5 +1,6 @@
-"""Platform benchmark: audit-trail write throughput. (/healthz latency: config/bench.py; the registry's
-import, rotation and member list: accounts/bench.py, which can load accounts as well as members.)"""
+"""Platform benchmarks: audit-trail write throughput; the outbox and sign-in (members/notices/bench.py).
+(/healthz latency: config/bench.py; the registry's import, rotation and member list: accounts/bench.py,
+which can load accounts as well as members.)"""
 
 from __future__ import annotations
 
@@ -52,4 +53,8 @@ def bench_audit_writes(quick: bool = False) -> dict[str, float]:
     return {"platform.audit_writes_per_s": count / elapsed}
 
 
-BENCHMARKS = [bench_audit_writes]
+# The outbox and sign-in benchmarks live beside the outbox (members/notices/bench.py) and run with this
+# app's (``manage.py bench --only members``); imported last, as they use ``percentile`` from here.
+from members.notices.bench import bench_login, bench_outbox  # noqa: E402
+
+BENCHMARKS = [bench_audit_writes, bench_outbox, bench_login]
