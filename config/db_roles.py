@@ -163,6 +163,16 @@ class AsOwner:
         connection.settings_dict = self.saved
 
 
+def ensure_runtime_role(alias: str = "default") -> None:
+    """Create the runtime role, as the owner, if the server has none yet. ``migrate`` runs its system
+    checks before it switches to the owner, and those connect acting as the runtime role: on a fresh
+    server (a new machine's embedded one, a new cluster) that failed with "role ... does not exist"."""
+    role = runtime_role()
+    with AsOwner(alias) as connection, connection.cursor() as cursor:
+        raw = cursor.cursor if hasattr(cursor, "cursor") else cursor
+        raw.execute(sql.SQL(CREATE_ROLE).format(name=sql.Literal(role), role=sql.Identifier(role)))
+
+
 def runtime_role_problems(connection: BaseDatabaseWrapper) -> list[str]:
     """What is wrong with the role this connection acts as, for a process that serves or works."""
     tables = append_only_tables()

@@ -10,11 +10,16 @@ from __future__ import annotations
 
 from django.core.management.commands import migrate
 
-from config.db_roles import AsOwner, apply_runtime_grants
+from config.db_roles import AsOwner, apply_runtime_grants, ensure_runtime_role
 
 
 class Command(migrate.Command):
     help = migrate.Command.help + " Connects as the database owner and then grants the runtime role its rights."
+
+    def execute(self, *args, **options):
+        # Before the system checks, which connect acting as the runtime role: a fresh server has none yet.
+        ensure_runtime_role(options.get("database") or "default")
+        return super().execute(*args, **options)
 
     def handle(self, *args, **options):
         with AsOwner(options["database"]) as connection:
