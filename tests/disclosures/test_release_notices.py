@@ -59,3 +59,30 @@ def test_a_release_that_is_refused_sends_no_notice(privacy_officer, members, par
             member_ids=[members[0].pk],
         ).read_all()
     assert not Notice.objects.exists()
+
+
+def test_a_release_to_many_members_writes_their_notices_in_bulk_with_audit_rows_naming_them(
+    csr, privacy_officer, members, partner, django_assert_max_num_queries
+):
+    """Every released member gets one queued e-mail; the audit row names them all; the cost in queries
+    does not grow with the number of members (a release may carry 100,000)."""
+    from django.db import transaction
+
+    from members.models import AuditEvent
+    from members.notices.services import notices_data_released
+    from tests.factories import MemberFactory
+
+    many = members + MemberFactory.create_batch(12)
+    with transaction.atomic(), django_assert_max_num_queries(12):
+        sent = notices_data_released(
+            actor=privacy_officer,
+            member_ids=[m.pk for m in many],
+            recipient="HomeWarm Offers",
+            categories=["Contact information"],
+            basis="you gave us your consent",
+        )
+    assert sent == len(many) == Notice.objects.filter(kind="data_released").count()
+    assert {n.member_id for n in Notice.objects.filter(kind="data_released")} == {m.pk for m in many}
+    (row,) = AuditEvent.objects.filter(action="notice.queued")
+    assert sorted(row.detail["member_ids"]) == sorted(m.pk for m in many)
+    assert all(n.state == Notice.State.QUEUED for n in Notice.objects.filter(kind="data_released"))
