@@ -118,8 +118,19 @@ def session_cookie(user: User) -> str:
     return f"{settings.SESSION_COOKIE_NAME}={store.session_key}"
 
 
-def SESSION_EXTRA(user: User) -> dict:  # noqa: N802 - a hook, replaced where sign-in adds requirements
-    return {}
+def SESSION_EXTRA(user: User) -> dict:  # noqa: N802 - what the configured sign-in leaves in the session
+    """Staff pages need a second factor (members/signin/middleware.py): a staff session carries the records
+    allauth writes after a password and a TOTP check, as a real sign-in would leave them."""
+    if not user.is_staff:
+        return {}
+    now = time.time()
+    return {
+        "account_authentication_methods": [
+            {"method": "password", "at": now, "username": user.get_username()},
+            {"method": "mfa", "at": now, "type": "totp"},
+        ],
+        "account_authentication_methods_user": str(user.pk),
+    }
 
 
 def run_at(rate: float, seconds: int, port: int, sessions: list[Session]) -> dict[str, float]:

@@ -88,6 +88,8 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # A view's OperationalError/InterfaceError (database unreachable) is a 503, not a 500.
+    "config.unavailable.DatabaseUnavailableMiddleware",
     "config.middleware.RejectNulBytes",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -127,6 +129,9 @@ DATABASES = {"default": dj_database_url.parse(_database_url, conn_max_age=env_in
 if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
     raise ImproperlyConfigured("DATABASE_URL must point at PostgreSQL (postgres://...); nothing else is supported.")
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
+# A persistent connection is checked before a request reuses it, so once PostgreSQL is back after a
+# restart the first request reconnects instead of failing on the dead socket (config/unavailable.py).
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # Two roles (config/db_roles.py, docs/deployment.md): the owner migrates (MIGRATION_DATABASE_URL, or
 # DATABASE_URL's login), everything else runs as DATABASE_RUNTIME_ROLE: no ownership, no TRUNCATE, no
 # trigger control, only INSERT/SELECT on the append-only logs. In production DATABASE_URL logs in as
@@ -189,6 +194,8 @@ CELERY_BEAT_SCHEDULE: dict = {
 # A purge run left "running" by a dead worker is marked failed (with an audit row) after this long
 # without a heartbeat (retention/services.py); workers also sweep at start.
 PURGE_RUN_HEARTBEAT_SECONDS = env_int("PURGE_RUN_HEARTBEAT_SECONDS", CELERY_BROKER_VISIBILITY_TIMEOUT)
+# Records a purge destroys per transaction (each batch: its ledger entries and one audit row).
+RETENTION_PURGE_BATCH_SIZE = env_int("RETENTION_PURGE_BATCH_SIZE", 10000)
 for _module in ("members", "members.notices", "accounts", "accounts.usage", "redflags", "disclosures", "retention"):
     CELERY_BEAT_SCHEDULE.update(__import__(f"{_module}.schedule", fromlist=["BEAT_SCHEDULE"]).BEAT_SCHEDULE)
 HEARTBEAT_MAX_AGE_SECONDS = env_int("HEARTBEAT_MAX_AGE_SECONDS", 120)
@@ -223,7 +230,8 @@ KEY_ROTATION_WORKERS = env_int("KEY_ROTATION_WORKERS", 0)
 # --- Identity ---
 AUTH_USER_MODEL = "members.User"
 PASSWORD_HASHERS = [
-    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    # Argon2id at OWASP's parameters (m=19 MiB, t=2, p=1), not Django's (100 MiB, p=8): docs/configuration.md.
+    "members.signin.hashers.OwaspArgon2idHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
 ]
 AUTH_PASSWORD_VALIDATORS = [
@@ -331,6 +339,8 @@ NOTICE_MESSAGE_ID_DOMAIN = env_str("NOTICE_MESSAGE_ID_DOMAIN", "memberguard.inva
 # How long a worker holds a claimed notice before another may take it (longer than one SMTP send).
 NOTICE_LEASE_SECONDS = env_int("NOTICE_LEASE_SECONDS", 300)
 NOTICE_MAX_ATTEMPTS = env_int("NOTICE_MAX_ATTEMPTS", 8)
+# SMTP connections a sweep sends over at once (members/notices/delivery.py, docs/configuration.md).
+NOTICE_SMTP_CONNECTIONS = env_int("NOTICE_SMTP_CONNECTIONS", 4)
 
 # --- I18N / time ---
 LANGUAGE_CODE = "en-us"

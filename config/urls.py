@@ -6,6 +6,8 @@ from config.health import healthz
 from members.views import home
 
 handler403 = "members.views.permission_denied"
+# A database outage is a 503 with Retry-After, anything else a plain 500 (config/unavailable.py).
+handler500 = "config.unavailable.server_error"
 
 urlpatterns = [
     path("", home, name="home"),

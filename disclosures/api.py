@@ -151,6 +151,7 @@ class MyRecipientsApi(APIView):
     """Recipients a member may consent to from the portal."""
 
     permission_classes = [IsAuthenticated]
+    many = True  # a list: the schema said one object (schemathesis, tests/test_platform_api_fuzz.py)
 
     class OutputSerializer(serializers.Serializer):
         id = serializers.IntegerField()

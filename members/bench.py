@@ -6,8 +6,25 @@ from __future__ import annotations
 import time
 
 from django.db import transaction
+from django.test import Client
 
 from members.audit import audit_record
+
+
+def staff_client(user) -> Client:
+    """A test client signed in as ``user`` with both factors, as allauth records a password and TOTP sign-in
+    (members/signin/middleware.py turns staff without a second factor away, with a redirect)."""
+    client = Client()
+    client.force_login(user)
+    session = client.session
+    now = time.time()
+    session["account_authentication_methods"] = [
+        {"method": "password", "at": now, "username": user.get_username()},
+        {"method": "mfa", "at": now, "type": "totp"},
+    ]
+    session["account_authentication_methods_user"] = str(user.pk)
+    session.save()
+    return client
 
 
 def percentile(values: list[float], pct: float) -> float:

@@ -101,6 +101,13 @@ def multifernet_rotate_seconds(keys: Sequence[bytes], tokens: Sequence[bytes], p
     return _parallel_seconds(_FernetRotate(keys), tokens, processes)
 
 
+def hmac_cpu_seconds(key: bytes, messages: Sequence[bytes]) -> float:
+    """CPU seconds (``time.process_time``) of HMAC-SHA256 once per message in this process."""
+    started = time.process_time()
+    _Hmac(key)(list(messages))
+    return time.process_time() - started
+
+
 def hmac_seconds(key: bytes, messages: Sequence[bytes], processes: int = 1) -> float:
     """HMAC-SHA256 once per message (blind indexes, the disclosure chain)."""
     return _parallel_seconds(_Hmac(key), messages, processes)
@@ -120,6 +127,25 @@ def copy_seconds(table: str, where: str, params: Sequence = ()) -> float:
         started = time.perf_counter()
         cursor.copy_expert("COPY floor_copy FROM STDIN", buffer)
         return time.perf_counter() - started
+
+
+def server_cpu_seconds() -> float:
+    """CPU seconds this connection's PostgreSQL backend has used so far (user + system), read from
+    ``/proc`` when the server runs on this machine (as on the benchmark machines); ``nan`` otherwise.
+    With ``time.process_time`` for the benchmark's own process, it says what a run cost in CPU, which a
+    shared machine's load does not move the way it moves wall time."""
+    import math
+    import os
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return math.nan
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def as_token(value) -> bytes:

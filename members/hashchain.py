@@ -26,7 +26,8 @@ import hashlib
 import hmac
 import ipaddress
 import json
-from collections.abc import Iterable
+from array import array
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -147,6 +148,118 @@ def verify_rows(rows: Iterable[tuple], *, key: bytes, report: ChainReport | None
         report.head_seq = seq
         report.head_hash = stored_hash
     return report
+
+
+def _keyed_states(key: bytes):
+    """The SHA-256 states of HMAC's inner and outer padded key (for keys of at most one block)."""
+    if len(key) > 64:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(64, b"\0")
+    return hashlib.sha256(bytes(b ^ 0x36 for b in key)), hashlib.sha256(bytes(b ^ 0x5C for b in key))
+
+
+class MessageVerifier:
+    """Verifies a chain fed one entry at a time as ``(seq, prev_hash, entry_hash, content)`` in ``seq``
+    order (hashes as hex bytes), where ``content`` is the entry's canonical bytes built by a fast path
+    (the caller's: from the database's text output, without decoding values into Python objects and
+    re-serialising them), or ``None`` where the fast path does not apply to the entry.
+
+    The fast path only has to be right for ordinary entries: an entry without fast content, or whose hash
+    does not match it, is a *suspect*, and ``finish`` re-checks suspects through ``recompute``: their
+    exact HMAC input built the writer's own way (``canonical`` over the columns). So a difference between
+    the two serialisers can never pass for tampering, nor tampering for a serialiser difference. Problems
+    are reported in ``seq`` order, as ``verify_rows`` reports them.
+    """
+
+    _CHUNK = 2_000  # suspects re-checked per query
+
+    def __init__(self, key: bytes, report: ChainReport | None = None, limit: int = 50):
+        self.key = key
+        # HMAC-SHA256 (RFC 2104) with the key's inner and outer pads hashed once: each entry continues
+        # copies of those two states instead of setting the key up again, which is half of what a call
+        # to hmac.digest costs (test_platform_audit* and tests/disclosures check it against hmac).
+        self._inner, self._outer = _keyed_states(key)
+        self.report = report or ChainReport()
+        self.limit = limit
+        self.expected_seq = 1
+        self.expected_prev = GENESIS.encode()
+        self.events: list[tuple[int, int, str]] = []  # (seq, order, problem): the first ``limit`` only
+        self.suspects = array("q")  # seq of each suspect, ascending
+        self.entries = 0
+        self.last: tuple[int, bytes] | None = None
+
+    def feed(self, rows: Iterable[tuple[int, bytes, bytes, bytes | None]]) -> None:
+        """Check entries ``(seq, prev_hash, entry_hash, content)``, the next ones of the chain in order."""
+        inner_copy, outer_copy = self._inner.copy, self._outer.copy
+        compare = hmac.compare_digest
+        expected_seq, expected_prev = self.expected_seq, self.expected_prev
+        suspects = self.suspects
+        count = 0
+        seq, stored_hash = 0, expected_prev
+        for seq, prev_hash, stored_hash, content in rows:
+            if seq != expected_seq or prev_hash != expected_prev:
+                self.expected_seq, self.expected_prev = expected_seq, expected_prev
+                self._links(seq, prev_hash)
+            if content is None:
+                suspects.append(seq)
+            else:
+                inner = inner_copy()
+                inner.update(prev_hash + b"\n" + content)
+                outer = outer_copy()
+                outer.update(inner.digest())
+                if not compare(outer.hexdigest().encode(), stored_hash):
+                    suspects.append(seq)
+            expected_prev = stored_hash
+            expected_seq = seq + 1
+            count += 1
+        if count:
+            self.expected_seq, self.expected_prev = expected_seq, expected_prev
+            self.entries += count
+            self.last = (seq, stored_hash)
+
+    def _links(self, seq: int, prev_hash: bytes) -> None:
+        if seq != self.expected_seq:
+            gap = seq - self.expected_seq
+            self._event(
+                seq,
+                0,
+                f"entry #{seq}: expected #{self.expected_seq} next: {gap} entr{'y' if gap == 1 else 'ies'} "
+                "missing or out of order",
+            )
+        if prev_hash != self.expected_prev:
+            self._event(
+                seq, 1, f"entry #{seq}: does not link to the entry before it (deleted, inserted or reordered entry)"
+            )
+
+    def _event(self, seq: int, order: int, problem: str) -> None:
+        self.report.ok = False
+        if len(self.events) < self.limit:
+            self.events.append((seq, order, problem))
+
+    def finish(self, recompute: Callable[[list[int]], dict[int, tuple[bytes, str]]]) -> ChainReport:
+        """``recompute(seqs)``: ``{seq: (exact HMAC input, stored entry_hash)}`` for those entries."""
+        altered: list[tuple[int, int, str]] = []
+        # Only the first ``limit`` problems are listed: re-checking stops once later suspects cannot
+        # change the list (the report is failed by then anyway).
+        horizon = self.events[-1][0] if len(self.events) >= self.limit else None
+        for start in range(0, len(self.suspects), self._CHUNK):
+            seqs = list(self.suspects[start : start + self._CHUNK])
+            if len(altered) >= self.limit or (horizon is not None and seqs[0] > horizon):
+                self.report.ok = False
+                break
+            exact = recompute(seqs)
+            for seq in seqs:
+                data, stored = exact.get(seq, (None, ""))
+                if data is None or not hmac.compare_digest(hmac.digest(self.key, data, "sha256").hex(), stored):
+                    self.report.ok = False
+                    altered.append((seq, 2, f"entry #{seq}: content does not match its hash (altered entry)"))
+        for seq, _, problem in sorted(self.events + altered)[: self.limit]:
+            self.report.fail(seq, problem, limit=self.limit)
+        self.report.entries += self.entries
+        if self.last is not None:
+            self.report.head_seq = self.last[0]
+            self.report.head_hash = self.last[1].decode()
+        return self.report
 
 
 def check_anchor(report: ChainReport, chain: str) -> ChainReport:

@@ -48,6 +48,7 @@ from django.utils import timezone
 
 from members import crypto, identifiers, worker_pool
 from members.audit import audit_record
+from members.faults import pause_point
 from members.fernet_bulk import BulkInvalidToken, decrypt_many, encrypt_many
 from members.identifiers import BlindIndex
 from members.models import KeyRotationRun
@@ -240,6 +241,7 @@ def _process_batch(
                 [rows[0][0], rows[-1][0]],
             )
         report.add(target.label, len(rows), len(tokens), len(rows) * len(index_names), os.getpid())
+        pause_point("keys.rotation_batch")  # the kill tests stop a worker here, before the batch commits
         return rows[-1][0]
 
 

@@ -318,7 +318,9 @@ class DestructionLedgerEntry(models.Model):
     class Meta:
         ordering = ["id"]
         verbose_name_plural = "destruction ledger entries"
-        indexes = [models.Index(fields=["category", "digest"], name="retention_ledger_idx")]
+        # No index on (category, digest): nothing looks a digest up (re-application reads the whole ledger
+        # into a set), and a random 32-hex-digit key made every destroyed record a random B-tree insert,
+        # the purge's most expensive statement (perfa, docs/benchmarks.md).
         triggers = [pgtrigger.Protect(name="ledger_append_only", operation=pgtrigger.Update | pgtrigger.Delete)]
 
     def __str__(self) -> str:

@@ -16,6 +16,8 @@ import datetime
 import logging
 import os
 import socket
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
@@ -105,77 +107,121 @@ def notice_send(*, notice_id: int, connection=None) -> str:
     return "sent"
 
 
+# One statement claims a batch and writes its "claimed" log rows; the notices' fields come back with it.
 _CLAIM_BATCH_SQL = """
-    UPDATE notices_notice SET state = 'sending', lease_until = %s, attempts = attempts + 1
-    WHERE id IN (
-        SELECT id FROM notices_notice WHERE channel = 'email' AND state = 'queued'
-        ORDER BY created_at, id LIMIT %s FOR UPDATE SKIP LOCKED
+    WITH claimed AS (
+        UPDATE notices_notice SET state = 'sending', lease_until = %(lease)s, attempts = attempts + 1
+        WHERE id IN (
+            SELECT id FROM notices_notice WHERE channel = 'email' AND state = 'queued'
+            ORDER BY created_at, id LIMIT %(size)s FOR UPDATE SKIP LOCKED
+        )
+        RETURNING id, to_email, subject, body, message_id, attempts, lease_until, created_at
+    ), logged AS (
+        INSERT INTO notices_noticeattempt (notice_id, at, attempt, outcome, worker, error)
+        SELECT id, %(now)s, attempts, 'claimed', %(worker)s, '' FROM claimed
     )
-    RETURNING id
+    SELECT id, to_email, subject, body, message_id, attempts, lease_until FROM claimed ORDER BY created_at, id
+"""
+
+# One statement marks the batch sent, only where this claim still holds (same lease token, still
+# sending), and logs each notice it marked.
+_MARK_SENT_SQL = """
+    WITH marked AS (
+        UPDATE notices_notice SET state = 'sent', sent_at = %(now)s, lease_until = NULL, last_error = ''
+        WHERE id = ANY(%(ids)s) AND state = 'sending' AND lease_until = %(lease)s
+        RETURNING id, attempts
+    )
+    INSERT INTO notices_noticeattempt (notice_id, at, attempt, outcome, worker, error)
+    SELECT id, %(now)s, attempts, 'sent', %(worker)s, '' FROM marked
 """
 
 
 def _claim_batch(size: int) -> list[Notice]:
     """Claim up to ``size`` queued e-mail notices at once. The lease's timestamp is this claim's token:
     marking them sent later requires it unchanged, as a single claim requires its attempt number."""
-    lease = timezone.now() + datetime.timedelta(seconds=settings.NOTICE_LEASE_SECONDS)
+    now = timezone.now()
+    lease = now + datetime.timedelta(seconds=settings.NOTICE_LEASE_SECONDS)
+    params: dict[str, Any] = {"lease": lease, "size": size, "now": now, "worker": worker_name()}
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(_CLAIM_BATCH_SQL, [lease, size])
-        ids = [row[0] for row in cursor.fetchall()]
-        notices = list(Notice.objects.filter(pk__in=ids).order_by("created_at", "id"))
-        worker = worker_name()
-        NoticeAttempt.objects.bulk_create(
-            NoticeAttempt(notice=n, attempt=n.attempts, outcome=NoticeAttempt.Outcome.CLAIMED, worker=worker)
-            for n in notices
+        cursor.execute(_CLAIM_BATCH_SQL, params)
+        rows = cursor.fetchall()
+    return [
+        Notice(
+            pk=pk,
+            channel=Notice.Channel.EMAIL,
+            state=Notice.State.SENDING,
+            to_email=to_email,
+            subject=subject,
+            body=body,
+            message_id=message_id,
+            attempts=attempts,
+            lease_until=lease_until,
         )
-    return notices
+        for pk, to_email, subject, body, message_id, attempts, lease_until in rows
+    ]
 
 
 def _mark_batch_sent(notices: list[Notice]) -> None:
     if not notices:
         return
-    worker = worker_name()
-    with transaction.atomic():
-        marked = set(
-            Notice.objects.filter(
-                pk__in=[n.pk for n in notices], state=Notice.State.SENDING, lease_until=notices[0].lease_until
-            )
-            .select_for_update()
-            .values_list("pk", flat=True)
-        )
-        Notice.objects.filter(pk__in=marked).update(
-            state=Notice.State.SENT, sent_at=timezone.now(), lease_until=None, last_error=""
-        )
-        NoticeAttempt.objects.bulk_create(
-            NoticeAttempt(notice=n, attempt=n.attempts, outcome=NoticeAttempt.Outcome.SENT, worker=worker)
-            for n in notices
-            if n.pk in marked
-        )
+    params: dict[str, Any] = {
+        "now": timezone.now(),
+        "ids": [n.pk for n in notices],
+        "lease": notices[0].lease_until,
+        "worker": worker_name(),
+    }
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(_MARK_SENT_SQL, params)
 
 
-def notices_send_queued(*, limit: int = 1000, batch: int = 50) -> int:
-    """Send up to ``limit`` queued e-mail notices over one SMTP connection (the sweep, bulk sends), claimed
-    ``batch`` at a time and marked sent per batch: a worker lost mid-batch leaves at most one batch whose
-    accepted messages are resent, each with its own Message-ID."""
+def _send_over(smtp, notices: list[Notice]) -> tuple[list[Notice], list[tuple[Notice, Exception]]]:
+    """Send ``notices`` in order over one open SMTP connection: those accepted, and those refused."""
+    delivered: list[Notice] = []
+    refused: list[tuple[Notice, Exception]] = []
+    for notice in notices:
+        try:
+            _message(notice, smtp).send()
+        except Exception as error:  # any SMTP or network error: this notice is released for a retry  # noqa: BLE001
+            refused.append((notice, error))
+        else:
+            delivered.append(notice)
+    return delivered, refused
+
+
+def notices_send_queued(*, limit: int = 1000, batch: int = 200, connections: int | None = None) -> int:
+    """Send up to ``limit`` queued e-mail notices, claimed ``batch`` at a time and marked sent per batch:
+    a worker lost mid-batch leaves at most one batch whose accepted messages are resent, each with its
+    own Message-ID.
+
+    Each batch is spread over ``connections`` SMTP connections (``NOTICE_SMTP_CONNECTIONS``) sending at
+    once: a message costs four round trips to the server (MAIL, RCPT, DATA, the message), so one
+    connection spends most of its time waiting for replies. Only SMTP runs in the threads; every
+    database statement stays on this thread's connection."""
+    count = max(1, connections or settings.NOTICE_SMTP_CONNECTIONS)
+    smtps = [get_connection() for _ in range(count)]
     sent = 0
-    with get_connection() as smtp:
-        while sent < limit:
-            notices = _claim_batch(min(batch, limit - sent))
-            if not notices:
-                break
-            delivered = []
-            for notice in notices:
-                try:
-                    _message(notice, smtp).send()
-                except Exception as error:  # any SMTP or network error: this notice is released for a retry
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        try:
+            for smtp in smtps:
+                smtp.open()
+            while sent < limit:
+                notices = _claim_batch(min(batch, limit - sent))
+                if not notices:
+                    break
+                slices = [notices[index::count] for index in range(count)]
+                results = list(pool.map(_send_over, smtps, slices))
+                delivered = [notice for done, _ in results for notice in done]
+                failed = [pair for _, errors in results for pair in errors]
+                _mark_batch_sent(delivered)
+                sent += len(delivered)
+                for notice, error in failed:
                     logger.warning("notice %s attempt %s failed: %s", notice.pk, notice.attempts, type(error).__name__)
                     notice_mark_failed(notice=notice, error=error)
-                else:
-                    delivered.append(notice)
-            _mark_batch_sent(delivered)
-            sent += len(delivered)
-            if len(delivered) < len(notices):
-                break  # the server is refusing: leave the rest to the next sweep
+                if failed:
+                    break  # the server is refusing: leave the rest to the next sweep
+        finally:
+            for smtp in smtps:
+                smtp.close()
     return sent
 
 

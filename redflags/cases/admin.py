@@ -21,7 +21,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from members.admin_changelist import DirectActionCheckbox
+from members.admin_changelist import CappedCountPaginator, DirectActionCheckbox, result_list_context
 from redflags.admin.base import ReadOnlyAdmin, ReadOnlyInline
 from redflags.cases import selectors, services
 from redflags.cases.models import AccessAnomaly, Case, CaseAttachment, CaseNote, RuleSnooze
@@ -62,13 +62,16 @@ class ResolveForm(forms.Form):
 
 @admin.register(Case)
 class CaseAdmin(DirectActionCheckbox, ReadOnlyAdmin):
-    list_display = ("id", "member_number", "status", "inbox", "assignee", "due_at", "age_days", "overdue", "label")
+    list_display = (
+        "id", "member_number", "status", "inbox", "assignee_name", "due_at", "age_days", "overdue", "label",
+    )  # fmt: skip
     list_filter = ("status", "inbox", "label")
     list_select_related = ("member", "assignee")
     search_fields = ("member__member_number",)
     ordering = ("due_at", "id")
     show_full_result_count = False
     list_per_page = 50
+    paginator = CappedCountPaginator  # an inbox is read from its first pages: no count of every open case
     fields = (
         "member",
         "status",
@@ -99,6 +102,19 @@ class CaseAdmin(DirectActionCheckbox, ReadOnlyAdmin):
     @admin.display(description="member", ordering="member__member_number")
     def member_number(self, obj):
         return obj.member.member_number
+
+    @admin.display(description="assignee", ordering="assignee__username")
+    def assignee_name(self, obj):
+        return str(obj.assignee) if obj.assignee_id else None
+
+    def changelist_view(self, request, extra_context=None):
+        # The rows built in one pass (members.admin_changelist.result_list_context, the registry list's),
+        # same markup as Django's result_list tag; the template falls back to the tag when it declines.
+        response = super().changelist_view(request, extra_context)
+        changelist = response.context_data.get("cl") if hasattr(response, "context_data") else None
+        if changelist is not None:
+            response.context_data["fast_result_list"] = result_list_context(changelist)
+        return response
 
     @admin.display(description="age (days)")
     def age_days(self, obj):

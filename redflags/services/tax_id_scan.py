@@ -18,6 +18,7 @@ from django.db import connection, transaction
 
 from members import crypto, fernet_bulk
 from members.audit import audit_record
+from members.faults import pause_point
 from members.models import Member
 from redflags.events import TAX_ID_SCAN, Event
 from redflags.models import Flag, ReviewItem
@@ -166,6 +167,7 @@ def shared_tax_id_scan(
             assessed += 1
             if any(item["code"] == _B5 for item in assessment.fired):
                 flagged += 1
+            pause_point("redflags.tax_id_scan_member")  # the kill tests stop a worker here
         counts = {
             "members_checked": members_checked,
             "groups_found": len(groups),

@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from members.actors import Actor, actor_name, signed_in_user
 from members.audit import audit_record
+from members.faults import pause_point
 from retention.models import Category, DestructionCertificate, PendingChange, PurgeRun, RetentionPolicy
 from retention.registry import PURGEABLES
 from retention.selectors import candidates, cutoff_for
@@ -60,8 +61,7 @@ def _exclusive(category: str) -> Iterator[None]:
     try:
         # Holding the lock, a run still marked running is one a crash interrupted: it ends as failed.
         for stale in PurgeRun.objects.filter(category=category, status=PurgeRun.Status.RUNNING):
-            stale.status, stale.finished_at, stale.error = PurgeRun.Status.FAILED, timezone.now(), "interrupted"
-            stale.save(update_fields=["status", "finished_at", "error"])
+            _mark_interrupted(stale, timezone.now(), "interrupted")
         yield
     finally:
         with connection.cursor() as cursor:
@@ -177,6 +177,7 @@ def execute_run(
                     ids, detail = step()
                     if ids or detail.get("held_rows_destroyed"):
                         recorder.batch(ids, detail)
+                        pause_point(f"retention.purge_batch.{category}")  # the kill tests stop a worker here
                 if single_pass or len(ids) < batch_size:
                     break
         except Exception as exc:
@@ -209,7 +210,7 @@ def retention_purge_category(
     actor: Actor = None,
     change: PendingChange | None = None,
     now: dt.datetime | None = None,
-    batch_size: int = 2000,
+    batch_size: int | None = None,
     sync_holds: bool = True,
 ) -> PurgeRun:
     """Destroy what is past its approved period in one category, in audited batches. Safe to re-run.
@@ -217,6 +218,7 @@ def retention_purge_category(
     The nightly schedule calls it with no actor; a purge by hand runs only from an approved
     ``PendingChange`` (services/approvals.py), whose approver the certificate names."""
     check_category(category)
+    batch_size = batch_size or settings.RETENTION_PURGE_BATCH_SIZE
     policy = RetentionPolicy.objects.filter(category=category).first()
     if policy is None:
         raise PurgeError(f"no retention policy for {category}; run retention_policy_ensure_defaults()")
@@ -284,20 +286,27 @@ def retention_fail_interrupted_runs(*, now: dt.datetime | None = None) -> list[P
         for run in candidates.order_by("pk"):
             if cache.get(_heartbeat_key(run.pk)) is not None:
                 continue
-            run.status, run.finished_at, run.error = PurgeRun.Status.FAILED, now, "interrupted: worker lost"
-            run.save(update_fields=["status", "finished_at", "error"])
-            audit_record(
-                actor=None,
-                actor_label="system:retention_sweep",
-                action="retention.purge_interrupted",
-                obj=run,
-                reason="the worker running this purge stopped before it finished; the next run resumes it",
-                detail={
-                    "category": run.category,
-                    "records_destroyed": run.records_destroyed,
-                    "batches": run.batches,
-                    "started_at": run.started_at.isoformat(),
-                },
-            )
+            _mark_interrupted(run, now, "interrupted: worker lost")
             failed.append(run)
     return failed
+
+
+@transaction.atomic
+def _mark_interrupted(run: PurgeRun, now: dt.datetime, error: str) -> None:
+    """A run a dead worker left ``running`` ends as failed, with its audit row: by the sweep, or by the
+    next run of its category (which holds the category's lock, so the old run cannot be alive)."""
+    run.status, run.finished_at, run.error = PurgeRun.Status.FAILED, now, error
+    run.save(update_fields=["status", "finished_at", "error"])
+    audit_record(
+        actor=None,
+        actor_label="system:retention_sweep",
+        action="retention.purge_interrupted",
+        obj=run,
+        reason="the worker running this purge stopped before it finished; the next run resumes it",
+        detail={
+            "category": run.category,
+            "records_destroyed": run.records_destroyed,
+            "batches": run.batches,
+            "started_at": run.started_at.isoformat(),
+        },
+    )

@@ -49,7 +49,7 @@ def _reapply_usage(digests: set[str], today: dt.date) -> PurgeRun | None:
     )
 
 
-def retention_ledger_reapply(*, directory: Path | None = None, batch_size: int = 2000) -> list[PurgeRun]:
+def retention_ledger_reapply(*, directory: Path | None = None, batch_size: int = 10000) -> list[PurgeRun]:
     today = timezone.localdate()
     runs = []
     for category, digests in sorted(read_ledger(directory).items()):

@@ -260,3 +260,81 @@ def test_the_command_can_record_and_check_the_anchor(capsys):
     _append(1)
     call_command("verify_disclosure_chain", "--record")
     assert AuditEvent.objects.filter(action="disclosures.chain_verified").count() == 1
+
+
+# The verifier's fast path (issue 18): entries are re-serialised from PostgreSQL's COPY text; anything a
+# template cannot reproduce exactly is re-checked from its columns, so odd content never fails a sound
+# chain and never hides an altered entry.
+_ODD_TEXTS = (
+    'Coopérative "Nord" \\ Ltd',  # non-ASCII, a quote and a backslash
+    "line one\nline two\ttabbed\r",  # characters COPY escapes
+    "bell\x07 and del\x7f",  # control characters JSON escapes and COPY does not
+    "NULL",
+    "",
+)
+
+
+def test_entries_with_characters_the_fast_path_does_not_take_verify():
+    for index, text in enumerate(_ODD_TEXTS):
+        with transaction.atomic():
+            chain_append(
+                actor=None,
+                actor_label=text,
+                outcome="refused",
+                recipient=None,
+                recipient_label=text,
+                basis_kind="consent",
+                basis_ref=f"consent:{index}",
+                purpose="marketing",
+                member_ids=[],
+                categories=["A1_contact", "has space", "NULL"] if index % 2 else [],
+                fields=[text, "member_number"] if text else [],
+                format="csv",
+                row_count=0,
+                file_sha256="",
+                reason=text,
+                notice_withheld=bool(index % 2),
+            )
+    _append(3)
+    report = verify_chain()
+    assert report.ok, report.problems
+    assert report.entries == len(_ODD_TEXTS) + 3
+
+
+def test_an_altered_entry_with_odd_characters_is_still_found():
+    with transaction.atomic():
+        chain_append(
+            actor=None,
+            actor_label="test",
+            outcome="released",
+            recipient=None,
+            recipient_label='Coopérative "Nord"',
+            basis_kind="consent",
+            basis_ref="consent:1",
+            purpose="marketing",
+            member_ids=[1],
+            categories=["A1_contact"],
+            fields=["member_number"],
+            format="csv",
+            row_count=1,
+            file_sha256="ab" * 32,
+        )
+    _append(2)
+    _tamper("UPDATE disclosures_disclosurelogentry SET recipient_label = 'Coopérative \"Sud\"' WHERE seq = 1")
+    _tamper("UPDATE disclosures_disclosurelogentry SET row_count = 5 WHERE seq = 3")
+    report = verify_chain()
+    assert not report.ok
+    assert report.broken_seqs == [1, 3]
+    assert all("altered" in problem for problem in report.problems)
+
+
+def test_the_precomputed_hmac_states_give_hmac_sha256():
+    import hashlib
+    import hmac
+
+    for key in (b"k" * 32, b"short", b"x" * 64, b"y" * 100):
+        verifier = hashchain.MessageVerifier(key)
+        inner, outer = verifier._inner.copy(), verifier._outer.copy()
+        inner.update(b"entry bytes")
+        outer.update(inner.digest())
+        assert outer.hexdigest() == hmac.new(key, b"entry bytes", hashlib.sha256).hexdigest()

@@ -279,3 +279,21 @@ def test_an_attachment_is_served_only_to_case_workers(client, analyst, csr, case
     client.force_login(analyst)
     response = client.get(url)
     assert response.status_code == 200 and response.content == PDF and "no-store" in response["Cache-Control"]
+
+
+def test_the_inbox_counts_open_cases_only_up_to_a_cap_and_says_so(client, analyst, csr, monkeypatch):
+    from members.admin_changelist import CappedCountPaginator
+
+    for _ in range(3):
+        _cra(OpenAccountFactory().member, csr)
+    client.force_login(analyst)
+    page = client.get("/admin/redflags_cases/case/")
+    assert page.status_code == 200 and b"3 cases" in page.content and b"more than" not in page.content
+
+    monkeypatch.setattr(CappedCountPaginator, "cap", 2)
+    page = client.get("/admin/redflags_cases/case/")
+    assert page.status_code == 200
+    assert page.context["cl"].paginator.count_is_capped and b"more than 2 cases" in page.content
+    # The rows are all there (built in one pass by result_list_context), each linking to its case.
+    for case in Case.objects.all():
+        assert f"/admin/redflags_cases/case/{case.pk}/change/".encode() in page.content

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import platform
 import time
 from pathlib import Path
@@ -30,12 +31,38 @@ class Command(BaseCommand):
             help="Comma-separated benchmark names (`label.function`, or a part of one) to run; with --only "
             "or --select the results are merged into the existing results.json instead of replacing it.",
         )
+        parser.add_argument(
+            "--soak",
+            type=int,
+            default=0,
+            metavar="SECONDS",
+            help="Only the soak: mixed traffic for SECONDS; memory growth per process and errors (soak.*).",
+        )
 
     def handle(self, *args, **options):
         only = {label for label in options["only"].split(",") if label}
         select = [part for part in options["select"].split(",") if part]
-        results: dict[str, float] = {}
         loads: dict[str, float] = {}
+        out_dir = Path(settings.BASE_DIR) / "var" / "bench"
+        results: dict[str, float] = {}
+        if options["soak"]:
+            # The soak alone; the other figures of the last full run stay in results.json beside it.
+            soak = importlib.import_module("config.soak")  # here: it needs locust, a dev dependency
+            self.stderr.write(f"running the soak for {options['soak']} s ...")
+            results.update(soak.bench_soak(options["soak"]))
+            only = {"-"}  # nothing else
+        results.update(self._run(only, select, options["quick"], loads))
+        self._write(out_dir, results, loads, merge=bool(only or select))
+        width = max((len(name) for name in results), default=10)
+        self.stdout.write(f"{'metric':<{width}}  value")
+        self.stdout.write("-" * (width + 14))
+        for name in sorted(results):
+            self.stdout.write(f"{name:<{width}}  {results[name]:,.2f}")
+        self.stdout.write(f"\nload average at the end: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
+        self.stdout.write(f"written to {out_dir / 'results.json'}")
+
+    def _run(self, only: set[str], select: list[str], quick: bool, loads: dict[str, float]) -> dict[str, float]:
+        results: dict[str, float] = {}
         for config in apps.get_app_configs():
             if only and config.label not in only:
                 continue
@@ -46,17 +73,22 @@ class Command(BaseCommand):
                     continue
                 raise
             for bench in module.BENCHMARKS:
-                if select and not any(part in f"{config.label}.{bench.__name__}" for part in select):
+                name = f"{config.label}.{bench.__name__}"
+                if select and not any(part in name for part in select):
                     continue
-                loads[f"{config.label}.{bench.__name__}"] = round(__import__("os").getloadavg()[0], 1)
+                loads[name] = round(os.getloadavg()[0], 1)
                 started = time.perf_counter()
-                self.stderr.write(f"running {config.label}.{bench.__name__} ...")
-                results.update(bench(quick=options["quick"]))
+                self.stderr.write(f"running {name} ...")
+                results.update(bench(quick=quick))
                 self.stderr.write(f"  done in {time.perf_counter() - started:.1f}s")
-        out_dir = Path(settings.BASE_DIR) / "var" / "bench"
+        return results
+
+    @staticmethod
+    def _write(out_dir: Path, results: dict[str, float], loads: dict[str, float], *, merge: bool) -> None:
+        """results.json (merged into the existing one when only some benchmarks ran) and machine.json."""
         out_dir.mkdir(parents=True, exist_ok=True)
         written = dict(results)
-        if (only or select) and (out_dir / "results.json").exists():
+        if merge and (out_dir / "results.json").exists():
             written = {**json.loads((out_dir / "results.json").read_text()), **results}
         (out_dir / "results.json").write_text(json.dumps(written, indent=2, sort_keys=True))
         (out_dir / "machine.json").write_text(
@@ -65,9 +97,9 @@ class Command(BaseCommand):
                     "python": platform.python_version(),
                     "machine": platform.machine(),
                     "platform": platform.platform(),
-                    "cpus": __import__("os").cpu_count(),
+                    "cpus": os.cpu_count(),
                     # Other work on the machine moves every absolute figure: the ratios to the floors don't.
-                    "load_average_at_end": list(__import__("os").getloadavg()),
+                    "load_average_at_end": list(os.getloadavg()),
                     # The one-minute load average as each benchmark started.
                     "load_average_at_start": loads,
                     "finished_at": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
@@ -75,10 +107,3 @@ class Command(BaseCommand):
                 indent=2,
             )
         )
-        width = max((len(name) for name in results), default=10)
-        self.stdout.write(f"{'metric':<{width}}  value")
-        self.stdout.write("-" * (width + 14))
-        for name in sorted(results):
-            self.stdout.write(f"{name:<{width}}  {results[name]:,.2f}")
-        self.stdout.write(f"\nload average at the end: {', '.join(f'{x:.1f}' for x in __import__('os').getloadavg())}")
-        self.stdout.write(f"written to {out_dir / 'results.json'}")
