@@ -128,15 +128,9 @@ def annual_review_report(*, year: int) -> dict:
         ).count(),
         "caller_verifications": attempts.count(),
         "caller_verification_failures": attempts.filter(passed=False).count(),
-        "review": review,
-        # The narrative the Program Administrator entered (AnnualReview), each under the program's heading.
-        "narrative": _narrative(review),
-        "changes_warranted": review.changes_warranted if review else None,
-        "prepared_by": _person(review.prepared_by) if review else "",
-        "prepared_at": review.prepared_at if review else None,
+        **_review_parts(review),
         "assessments_by_outcome_rows": [(label, outcomes.get(key, 0)) for key, label in Outcome.choices],
         "time_zone": timezone.get_current_timezone_name(),
-        "recommended_changes": review.recommended_changes if review else "",
         "pending_program_changes": list(ProgramChange.objects.filter(decision=ProgramChange.Decision.PENDING)),
     }
 
@@ -150,6 +144,28 @@ NARRATIVE_FIELDS = (
     ("changes_in_arrangements", "Changes in the co-op's business arrangements with other entities"),
     ("recommended_changes", "Recommended changes to the program"),
 )
+
+
+def _review_parts(review: AnnualReview | None) -> dict:
+    """What the Program Administrator recorded for the year: the narrative under the program's headings,
+    whether changes are warranted, who prepared it and when (empty when nothing is recorded yet)."""
+    if review is None:
+        return {
+            "review": None,
+            "narrative": [],
+            "changes_warranted": None,
+            "prepared_by": "",
+            "prepared_at": None,
+            "recommended_changes": "",
+        }
+    return {
+        "review": review,
+        "narrative": _narrative(review),
+        "changes_warranted": review.changes_warranted,
+        "prepared_by": _person(review.prepared_by),
+        "prepared_at": review.prepared_at,
+        "recommended_changes": review.recommended_changes,
+    }
 
 
 def _narrative(review: AnnualReview | None) -> list[dict]:
