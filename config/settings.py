@@ -249,6 +249,9 @@ ACCOUNT_EMAIL_SUBJECT_PREFIX = ""
 # password or MFA check within this many minutes.
 STEP_UP_MINUTES = env_int("STEP_UP_MINUTES", 5)
 ACCOUNT_REAUTHENTICATION_TIMEOUT = STEP_UP_MINUTES * 60
+# A member's correction request or complaint is due an answer this many days after it is received
+# (staff see its age and an "overdue" filter in the admin).
+CORRECTION_DUE_DAYS = env_int("CORRECTION_DUE_DAYS", 30)
 ACCOUNT_RATE_LIMITS = {
     # Our throttle (members/login_throttle.py) replaces allauth's per-login lock-out; this is a plain
     # per-client ceiling on login requests.

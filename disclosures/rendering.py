@@ -97,3 +97,52 @@ def render_table_pdf(*, title: str, subtitle: str, header: list[str], rows: list
     if result.err:
         raise RuntimeError(f"the PDF of {title!r} could not be laid out ({result.err} errors)")
     return buffer.getvalue()
+
+
+def _cell(value) -> str:
+    """A copy's cell as a reader sees it: dates in words, local times, empty for nothing."""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, datetime):
+        from django.utils import timezone
+
+        return timezone.localtime(value).strftime("%b %d, %Y %I:%M %p")
+    if isinstance(value, date):
+        return value.strftime("%b %d, %Y")
+    return str(value)
+
+
+def render_member_copy_json(*, meta: dict, sections: list) -> bytes:
+    """A member's full copy as one JSON document: ``{"meta": ..., "sections": {key: {"title", "records"}}}``.
+
+    Small enough to build in memory (one member), so the file is hashed and logged before it is sent."""
+    document = {
+        "meta": meta,
+        "sections": {
+            section.key: {"title": section.title, "note": section.note, "records": section.records()}
+            for section in sections
+        },
+    }
+    return json.dumps(document, default=_json_default, indent=1, ensure_ascii=False).encode()
+
+
+def render_member_copy_pdf(*, meta: dict, sections: list) -> bytes:
+    """A member's full copy as a readable PDF: one titled table per section, page numbers, the date."""
+    from django.template.loader import render_to_string
+    from xhtml2pdf import pisa
+
+    tables = [
+        {
+            "title": section.title,
+            "note": section.note,
+            "header": [label for _key, label in section.columns],
+            "rows": [[_cell(value) for value in row] for row in section.rows],
+        }
+        for section in sections
+    ]
+    html = render_to_string("disclosures/member_copy_pdf.html", {"meta": meta, "tables": tables})
+    buffer = io.BytesIO()
+    result = pisa.CreatePDF(html, dest=buffer, encoding="utf-8")
+    if result.err:
+        raise RuntimeError(f"the member's copy could not be laid out ({result.err} errors)")
+    return buffer.getvalue()

@@ -16,7 +16,14 @@ from django.utils.dateparse import parse_date
 
 from accounts.models import Account
 from accounts.usage.selectors import monthly_totals_for_accounts
-from disclosures.models import MEMBER_DESIGNATABLE, Consent, DisclosureLogEntry, LegalBasis, Recipient
+from disclosures.models import (
+    MEMBER_DESIGNATABLE,
+    Consent,
+    DisclosureLogEntry,
+    LegalBasis,
+    MembershipListRequest,
+    Recipient,
+)
 from members.models import AuditEvent, Member
 from members.selectors import access_log as registry_access_log
 from members.selectors import member_for_user as registry_member_for_user
@@ -208,3 +215,8 @@ def members_under_legal_process() -> QuerySet:
         kind=LegalBasis.Kind.LEGAL_PROCESS, revoked_at__isnull=True, valid_until__gt=timezone.now()
     )
     return Member.objects.filter(pk__in=bases.values("members")).values_list("pk", flat=True)
+
+
+def membership_list_requests_of_member(*, member: Member) -> QuerySet[MembershipListRequest]:
+    """A member's own membership-list requests (seed 000 G), newest first."""
+    return MembershipListRequest.objects.filter(requester=member).order_by("-requested_at", "-id")

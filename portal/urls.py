@@ -1,6 +1,6 @@
 from django.urls import path
 
-from portal import views
+from portal import views, views_rights
 
 app_name = "portal"
 
@@ -14,4 +14,10 @@ urlpatterns = [
     path("portal/alerts/", views.portal_alerts, name="alerts"),
     path("portal/enroll/", views.portal_enroll, name="enroll"),
     path("portal/corrections/new/", views.portal_correction_new, name="correction_new"),
+    # A member's rights: full copy, requests and complaints, the membership list (portal/views_rights.py).
+    path("portal/my-information/", views_rights.portal_full_copy, name="full_copy"),
+    path("portal/requests/", views_rights.portal_requests, name="requests"),
+    path("portal/requests/new/", views_rights.portal_request_new, name="request_new"),
+    path("portal/requests/<int:pk>/", views_rights.portal_request, name="request"),
+    path("portal/membership-list/", views_rights.portal_membership_list, name="membership_list"),
 ]

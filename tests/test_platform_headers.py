@@ -35,6 +35,7 @@ def _template_files():
 PDF_ONLY_TEMPLATES = {
     "disclosures/audit_table_pdf.html": ("disclosures/rendering.py", "render_table_pdf"),
     "notices/letters.html": ("members/notices/letters.py", "letters_pdf"),
+    "disclosures/member_copy_pdf.html": ("disclosures/rendering.py", "render_member_copy_pdf"),
 }
 
 
