@@ -40,7 +40,8 @@ class _ChangeChoice(forms.ModelChoiceField):
     @staticmethod
     def describe(event: AuditEvent) -> str:
         fields = ", ".join(event.fields) or "-"
-        return f"#{event.seq} {timezone.localtime(event.at):%Y-%m-%d %H:%M} {event.action} ({fields}) by {event.actor_label}"
+        when = f"{timezone.localtime(event.at):%Y-%m-%d %H:%M}"
+        return f"#{event.seq} {when} {event.action} ({fields}) by {event.actor_label}"
 
     def label_from_instance(self, obj: AuditEvent) -> str:
         return self.describe(obj)
