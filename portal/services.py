@@ -187,10 +187,11 @@ def correction_request_resolve(
             "overdue": timezone.localdate() > request.due_on,
         },
     )
-    outcome = {
+    outcomes: dict[tuple[str, str], str] = {
         (CorrectionRequest.Kind.CORRECTION, Status.CORRECTED): "corrected your record as you asked",
         (CorrectionRequest.Kind.COMPLAINT, Status.CORRECTED): "resolved your complaint",
-    }.get((request.kind, status), "declined your request")
+    }
+    outcome = outcomes.get((request.kind, status), "declined your request")
     _notify(actor=actor, request=request, kind="correction_resolved", outcome=outcome, note=request.resolution_note)
     return request
 

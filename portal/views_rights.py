@@ -69,7 +69,8 @@ def settled_by_words(request: CorrectionRequest) -> str:
     event = request.settled_by
     if event is None:
         return ""
-    fields = ", ".join(_FIELD_LABELS.get(name, name.replace("_", " ")) for name in event.fields)
+    # Declared fields by their labels; internal columns (search forms, indexes) are not the member's concern.
+    fields = ", ".join(_FIELD_LABELS[name] for name in event.fields if name in _FIELD_LABELS)
     what = fields or event.action.split(".", 1)[-1].replace("_", " ")
     return f"{what[:1].upper()}{what[1:]} changed on {timezone.localdate(event.at):%B %d, %Y}"
 
