@@ -1,12 +1,13 @@
 """Demo data for the registry: ~300 members with premises, meters (some solar), open and closed
-accounts, bank accounts, a year of bills and payments, capital credits, and portal logins
+accounts, bank accounts, capital credits, and portal logins
 ``member0001`` .. ``member0005`` (password ``members.demo.DEMO_PASSWORD``). The first step of
 ``members.demo.DEMO_STEPS`` (added by ``AccountsConfig.ready``): every later app's demo data hangs off
 these members.
 
 Members, premises, accounts and meters come in through the legacy CIS import (the same path a co-op's
 real data would take), so they are validated, encrypted and indexed exactly like production rows.
-Bills, payments and capital credits are bulk-created history with one audit row for the step. Every
+Capital credits are bulk-created history with one audit row for the step; bills and payments come
+after the meter readings they are billed from (accounts/usage/demo_bills.py). Every
 part is idempotent: a second run finds what exists and adds nothing.
 """
 
@@ -21,7 +22,7 @@ from django.utils import timezone
 
 from accounts.cis_import import import_members
 from accounts.cis_import.synthetic import synthetic_csv
-from accounts.models import Account, Bill, Payment
+from accounts.models import Account
 from members.audit import audit_record
 from members.demo import DEMO_PASSWORD
 from members.models import CapitalCreditAllocation, Member, User
@@ -31,48 +32,11 @@ DEMO_PREFIX = "D"
 PORTAL_LOGINS = 5
 
 
-def _history(accounts: list[Account]) -> tuple[int, int, int]:
+def _capital_credits(accounts: list[Account]) -> int:
+    """Capital credits for each demo member (bills and payments are made from the meter readings in a
+    later step, accounts/usage/demo_bills.py)."""
     today = timezone.localdate()
-    bills, payments, credits = [], [], []
-    with_bills = set(Bill.objects.filter(account__in=accounts).values_list("account_id", flat=True))
-    for account in accounts:
-        if account.pk in with_bills:
-            continue
-        seed = account.pk
-        for months_back in range(12, 0, -1):
-            first = (today.replace(day=1) - datetime.timedelta(days=30 * months_back)).replace(day=1)
-            last = (first + datetime.timedelta(days=32)).replace(day=1) - datetime.timedelta(days=1)
-            kwh = Decimal(450 + (seed * 37 + months_back * 53) % 900)
-            amount = (kwh * Decimal("0.1320") + Decimal("24.00")).quantize(Decimal("0.01"))
-            bills.append(
-                Bill(
-                    account=account,
-                    statement_number=f"DS{account.pk:07d}{months_back:02d}",
-                    period_start=first,
-                    period_end=last,
-                    issued_on=last + datetime.timedelta(days=2),
-                    due_on=last + datetime.timedelta(days=22),
-                    kwh=kwh,
-                    amount_due=amount,
-                    status=Bill.Status.PAID if months_back > 1 else Bill.Status.OPEN,
-                )
-            )
-    Bill.objects.bulk_create(bills, batch_size=1000)
-    for bill in bills:
-        if bill.status == Bill.Status.PAID:
-            received = datetime.datetime.combine(
-                bill.due_on - datetime.timedelta(days=5), datetime.time(10), tzinfo=datetime.UTC
-            )
-            payments.append(
-                Payment(
-                    account_id=bill.account_id,
-                    bill=bill,
-                    amount=bill.amount_due,
-                    received_at=received,
-                    method=(Payment.Method.ACH, Payment.Method.CHECK, Payment.Method.CARD)[bill.account_id % 3],
-                )
-            )
-    Payment.objects.bulk_create(payments, batch_size=1000)
+    credits = []
     members_with_credits = set(
         CapitalCreditAllocation.objects.filter(member__in=[a.member_id for a in accounts]).values_list(
             "member_id", flat=True
@@ -94,7 +58,7 @@ def _history(accounts: list[Account]) -> tuple[int, int, int]:
                 )
             )
     CapitalCreditAllocation.objects.bulk_create(credits, batch_size=1000)
-    return len(bills), len(payments), len(credits)
+    return len(credits)
 
 
 def _portal_logins() -> int:
@@ -121,18 +85,18 @@ def seed_registry() -> str:
     )
     with transaction.atomic():
         accounts = list(Account.objects.filter(member__member_number__startswith=DEMO_PREFIX).only("id", "member_id"))
-        bills, payments, credits = _history(accounts)
+        credits = _capital_credits(accounts)
         logins = _portal_logins()
-        if bills or payments or credits or logins:
+        if credits or logins:
             audit_record(
                 actor=None,
                 actor_label="demo",
                 action="demo.registry_history",
                 object_type="accounts.account",
-                fields=["bills", "payments", "capital_credits", "user"],
-                detail={"bills": bills, "payments": payments, "capital_credits": credits, "portal_logins": logins},
+                fields=["capital_credits", "user"],
+                detail={"capital_credits": credits, "portal_logins": logins},
             )
     return (
         f"registry: {report.members_loaded} members loaded ({report.members_already_present} already present), "
-        f"{bills} bills, {payments} payments, {credits} capital credits, {logins} portal logins"
+        f"{credits} capital credits, {logins} portal logins"
     )

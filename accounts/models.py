@@ -151,6 +151,14 @@ class Bill(models.Model):
     kwh = models.DecimalField(max_digits=12, decimal_places=3, default=0)
     amount_due = models.DecimalField(max_digits=12, decimal_places=2)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    # What the printed bill shows (the member's bill PDF): the meter read and its register at the start
+    # and end of the period (kWh = present - previous), and the charges that make up the amount, each
+    # {"label": "Energy charge, 577 kWh at $0.1320", "amount": "76.16"}. Empty for bills recorded
+    # without them (a migrated history); the PDF then says so.
+    meter_number = models.CharField(max_length=30, blank=True)
+    previous_read = models.DecimalField(max_digits=12, decimal_places=3, null=True, blank=True)
+    present_read = models.DecimalField(max_digits=12, decimal_places=3, null=True, blank=True)
+    charges = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

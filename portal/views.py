@@ -4,20 +4,21 @@ signed-in member's own record or raise 404: no page fetches by a user-supplied i
 from __future__ import annotations
 
 import datetime as dt
+from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
 from django.db import transaction
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
 from accounts.models import Account
-from accounts.usage.selectors import usage_for_account
-from disclosures.models import NOT_CONSENTABLE, SECONDARY_PURPOSES, DataCategory, Purpose
+from disclosures.models import NOT_CONSENTABLE, SECONDARY_PURPOSES, DataCategory
 from disclosures.selectors import consent_of_member, consents_of_member, disclosures_to_member, recipients_for_members
 from disclosures.services import NOT_HELD, consent_grant, consent_revoke
 from members import services as member_services
@@ -26,10 +27,14 @@ from members.notices.kinds import KINDS, OPTIONAL_KINDS
 from members.notices.models import AlertPreference
 from members.notices.services import alert_preference_set
 from members.selectors import member_for_user
+from portal.bill_pdf import bill_pdf
 from portal.enrollment import online_access_enroll
+from portal.labels import CATEGORY_LABELS, category_labels, purpose_label, release_rows
 from portal.models import CorrectionRequest
+from portal.selectors import account_summaries, account_summary, bill_of_account, bills_of_account, payments_of_account
 from portal.services import correction_request_submit
 from portal.stepup import step_up_required
+from portal.usage_views import VIEWS, chart_data, usage_period
 
 
 def _own_member(request) -> Member:
@@ -59,6 +64,8 @@ def _apply_errors(form: forms.Form, error: ValidationError) -> None:
 
 @login_required
 def portal_home(request):
+    """What a member looks for first: per account the balance, amount due and due date, the latest
+    bill (with its PDF) and the way to usage; then what the co-op keeps about them."""
     member = _own_member(request)
     accounts = member.accounts.select_related("premise").order_by("account_number")
     return render(
@@ -66,25 +73,49 @@ def portal_home(request):
         "portal/home.html",
         {
             "member": member,
-            "accounts": accounts,
+            "summaries": account_summaries(accounts=list(accounts)),
             "capital_credits": member.capital_credits.order_by("-year")[:10],
             "corrections": member.correction_requests.all()[:10],
         },
     )
 
 
+BILLS_PER_PAGE = 12
+
+
 @login_required
 def portal_account(request, account_number: str):
+    """The account's whole bill history and its payments, each paginated (nothing is cut off)."""
     account = _own_account(request, account_number)
+    bills = Paginator(bills_of_account(account=account), BILLS_PER_PAGE).get_page(request.GET.get("page"))
+    payments = Paginator(payments_of_account(account=account), BILLS_PER_PAGE).get_page(
+        request.GET.get("payments_page")
+    )
     return render(
         request,
         "portal/account.html",
-        {
-            "account": account,
-            "bills": account.bills.order_by("-issued_on")[:24],
-            "payments": account.payments.order_by("-received_at")[:24],
-        },
+        {"account": account, "summary": account_summary(account=account), "bills": bills, "payments": payments},
     )
+
+
+@login_required
+def portal_bill_pdf(request, account_number: str, statement_number: str):
+    """One of the member's own bills as a PDF (another member's bill, or no such bill: 404)."""
+    account = _own_account(request, account_number)
+    bill = bill_of_account(account=account, statement_number=statement_number)
+    if bill is None:
+        raise Http404("No such bill.")
+    response = HttpResponse(bill_pdf(bill=bill), content_type="application/pdf")
+    response["Content-Disposition"] = f'inline; filename="bill-{bill.period_end:%Y-%m}.pdf"'
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+@login_required
+def portal_security(request):
+    """Sign-in and security: the member's password and two-step sign-in, in the portal (allauth's pages,
+    in the portal's look), never the staff admin's password page."""
+    return render(request, "portal/security.html", {"member": _own_member(request)})
 
 
 class ContactForm(forms.Form):
@@ -174,53 +205,36 @@ def portal_correction_new(request):
     return render(request, "portal/correction_new.html", {"form": form})
 
 
-def _parse_day(value: str | None, default: dt.date) -> dt.date:
-    try:
-        return dt.date.fromisoformat(value) if value else default
-    except ValueError:
-        return default
-
-
 @login_required
 def portal_usage(request, account_number: str):
-    """A member's own electric usage (Privacy Policy B.3): a month by day, or a year by month.
-
-    Read from the rollups the usage store maintains as readings arrive, never recomputed from raw
-    intervals on a page view.
+    """A member's own electric usage (Privacy Policy B.3): by billing period (the bill's own dates, so
+    the bill and the page agree), calendar month, day (hourly or 15-minute) or year, each beside the
+    same period a year earlier, with previous/next and a table that carries every number of the chart.
     """
     account = _own_account(request, account_number)
-    period = request.GET.get("period", "month")
-    if period not in ("month", "year"):
-        period = "month"
-    day = _parse_day(request.GET.get("day"), timezone.localdate())
-    usage = usage_for_account(account=account, period=period, day=day)
-    rows = usage.get("months") if period == "year" else usage["points"]
-    bars: dict = {}
-    for row in rows or []:
-        key = row.get("month") or row.get("day")
-        entry = bars.setdefault(key, {"label": key, "delivered": 0, "received": 0, "flag": False})
-        entry[row["channel"]] = row["wh"] / 1000
-        entry["flag"] = entry["flag"] or row.get("estimated", False) or row.get("missing", False)
-    series = sorted(bars.values(), key=lambda bar: bar["label"])
-    peak = max((bar["delivered"] for bar in series), default=0) or 1
-    for position, bar in enumerate(series):
-        bar["height"] = round(120 * bar["delivered"] / peak, 1)
-        bar["x"], bar["y"] = position * 10, round(125 - bar["height"], 1)
-        bar["text"] = bar["label"].strftime("%B %Y" if period == "year" else "%a %b %d")
-        bar["delivered"], bar["received"] = round(bar["delivered"], 2), round(bar["received"], 2)
+    today = timezone.localdate()
+    period = usage_period(account=account, params=request.GET, today=today)
+    anchor = min(period.last_day, today - dt.timedelta(days=1))
+    switch = {
+        "bill": {"view": "bill"},
+        "month": {"view": "month", "month": anchor.strftime("%Y-%m")},
+        "day": {"view": "day", "day": anchor.isoformat()},
+        "year": {"view": "year", "year": str(anchor.year)},
+    }
     return render(
         request,
         "portal/usage.html",
         {
             "account": account,
             "period": period,
-            "day": day,
-            "series": series,
-            "chart_width": max(len(series), 1) * 10,
-            "first_day": usage["first_day"],
-            "last_day": usage["last_day"],
-            "total_kwh": round(sum(bar["delivered"] for bar in series), 1),
-            "total_received_kwh": round(sum(bar["received"] for bar in series), 1),
+            "views": [(key, label, urlencode(switch[key]), key == period.view) for key, label in VIEWS.items()],
+            "previous_query": urlencode(period.previous) if period.previous else "",
+            "following_query": urlencode(period.following) if period.following else "",
+            "detail_queries": {
+                minutes: urlencode({"view": "day", "day": period.first_day.isoformat(), "detail": minutes})
+                for minutes in ("60", "15")
+            },
+            "chart": chart_data(period),
         },
     )
 
@@ -239,9 +253,11 @@ class ConsentForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["recipient"].queryset = recipients_for_members()
         self.fields["categories"].choices = [
-            (value, label) for value, label in DataCategory.choices if value not in NOT_CONSENTABLE | NOT_HELD
+            (value, CATEGORY_LABELS[value])
+            for value, _label in DataCategory.choices
+            if value not in NOT_CONSENTABLE | NOT_HELD
         ]
-        self.fields["purpose"].choices = [(value, Purpose(value).label) for value in sorted(SECONDARY_PURPOSES)]
+        self.fields["purpose"].choices = [(value, purpose_label(value)) for value in sorted(SECONDARY_PURPOSES)]
 
 
 @login_required
@@ -278,8 +294,15 @@ def portal_privacy(request):
         "portal/privacy.html",
         {
             "form": form,
-            "consents": consents_of_member(member=member),
-            "releases": disclosures_to_member(member=member)[:50],
+            "consents": [
+                {
+                    "consent": consent,
+                    "categories": category_labels(consent.categories),
+                    "purpose": purpose_label(consent.purpose),
+                }
+                for consent in consents_of_member(member=member)
+            ],
+            "releases": release_rows(disclosures_to_member(member=member)[:50]),
             "now": timezone.now(),
         },
     )

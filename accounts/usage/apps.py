@@ -12,6 +12,7 @@ class UsageConfig(AppConfig):
     def ready(self) -> None:
         # The demo modules import models, which are not loaded yet when apps.py is imported.
         from accounts.usage.demo import seed_usage
+        from accounts.usage.demo_bills import seed_bills
         from members import demo
 
         # Billing reconciles meter reads with bills and runs the MDMS hand-off, so it may send files
@@ -27,3 +28,6 @@ class UsageConfig(AppConfig):
         )
         if seed_usage not in demo.DEMO_STEPS:
             demo.DEMO_STEPS.append(seed_usage)
+        # Bills come after the readings they are billed from (accounts/usage/demo_bills.py).
+        if seed_bills not in demo.DEMO_STEPS:
+            demo.DEMO_STEPS.insert(demo.DEMO_STEPS.index(seed_usage) + 1, seed_bills)

@@ -93,7 +93,9 @@ def seed_usage() -> str:
     with connection.cursor() as cursor:
         cursor.execute("SELECT max(day) FROM usage_meter_day WHERE meter_id = ANY(%s)", [[m[0] for m in meters]])
         latest = cursor.fetchone()[0]
-    first = (latest + timedelta(days=1)) if latest else yesterday - timedelta(days=DEMO_DAYS - 1)
+    # From the first of a month, so every billing cycle (accounts/usage/demo_bills.py) starts inside the
+    # readings: a bill the readings cover in full is billed for exactly their total.
+    first = (latest + timedelta(days=1)) if latest else (yesterday - timedelta(days=DEMO_DAYS - 1)).replace(day=1)
     days = [first + timedelta(days=offset) for offset in range((yesterday - first).days + 1)]
     if not days:
         return "usage demo data: already up to date"

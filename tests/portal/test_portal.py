@@ -252,7 +252,7 @@ class TestUsage:
         response = client.get(f"/portal/accounts/{metered.account_number}/usage/?period=month&day=2025-06-01")
         body = response.content.decode()
         assert response.status_code == 200
-        assert "48.0 kWh" in body  # 2 days x 96 intervals x 250 Wh
+        assert "48 kWh" in body  # 2 days x 96 intervals x 250 Wh
         assert "Tue Jun 10" in body
 
     def test_the_member_can_download_their_own_readings_from_the_usage_page(self, client, alice, metered):
