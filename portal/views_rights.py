@@ -162,7 +162,6 @@ def portal_full_copy(request):
 class RequestForm(forms.Form):
     kind = forms.ChoiceField(
         choices=CorrectionRequest.Kind.choices,
-        widget=forms.RadioSelect,
         label="What would you like to do?",
         initial=CorrectionRequest.Kind.CORRECTION,
     )

@@ -404,3 +404,15 @@ def test_no_identifier_ever_lands_in_a_notice_of_these_steps(alice, make_user):
     bodies = " ".join(Notice.objects.filter(member=alice).values_list("body", flat=True))
     clean = alice.ssn not in bodies and alice.drivers_licence_number not in bodies
     assert clean, "a notice carried an identifier"
+
+
+def test_after_the_password_check_the_parked_download_runs(client, alice, settings):
+    from tests.conftest import PASSWORD
+
+    client.force_login(alice.user)
+    _age_session(client, settings.STEP_UP_MINUTES + 1)
+    challenge = client.post("/portal/my-information/", {"format": "json"})
+    resumed = client.post(challenge["Location"], {"password": PASSWORD})
+    assert resumed.status_code == 200 and resumed["Content-Type"] == "application/json"
+    assert json.loads(resumed.content)["meta"]["member_number"] == alice.member_number
+    assert DisclosureLogEntry.objects.get(basis_kind="member_copy").member_ids == [alice.pk]
