@@ -35,7 +35,6 @@ def _template_files():
 PDF_ONLY_TEMPLATES = {
     "disclosures/audit_table_pdf.html": ("disclosures/rendering.py", "render_table_pdf"),
     "notices/letters.html": ("members/notices/letters.py", "letters_pdf"),
-    "disclosures/member_copy_pdf.html": ("disclosures/rendering.py", "render_member_copy_pdf"),
     "portal/bill_pdf.html": ("portal/bill_pdf.py", "bill_pdf"),
 }
 
