@@ -28,7 +28,7 @@ from accounts.usage.parsers import CSV_HEADER
 from accounts.usage.services import meter_ids_by_number, usage_ingest_file
 from disclosures.services import member_copy_export
 from members.models import CapitalCreditAllocation, Member, User
-from portal.views_rights import _online_access_section, _requests_section
+from portal.views_rights import portal_copy_sections
 
 NUMBER = "BENCH-COPY"
 
@@ -132,7 +132,7 @@ def bench_full_copy(quick: bool = False) -> dict[str, float]:
                     actor=member.user,
                     member=member,
                     format=format,
-                    extra=[_requests_section(member), _online_access_section(member)],
+                    extra=portal_copy_sections(member),
                 )
                 sizes[format] = len(export.read_all())
                 timings[format].append(time.perf_counter() - started)

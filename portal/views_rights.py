@@ -127,6 +127,11 @@ def _online_access_section(member: Member) -> CopySection:
     return section
 
 
+def portal_copy_sections(member: Member) -> list[CopySection]:
+    """What the portal itself holds about the member, for the full copy (nothing below the portal sees it)."""
+    return [_requests_section(member), _online_access_section(member)]
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 @step_up_required
@@ -144,7 +149,7 @@ def portal_full_copy(request):
                 actor=request.user,
                 member=member,
                 format=format,
-                extra=[_requests_section(member), _online_access_section(member)],
+                extra=portal_copy_sections(member),
             )
         except DisclosureRefused as refused:
             messages.error(request, f"The copy could not be prepared: {refused.reason}.")
