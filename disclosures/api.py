@@ -14,6 +14,7 @@ from disclosures.chain import verify_chain
 from disclosures.models import SECONDARY_PURPOSES, Consent, DataCategory, DisclosureLogEntry, Purpose
 from members.audit import verify_audit_chain
 from members.pagination import BoundedLimitOffsetPagination
+from members.signin.stepup import FreshlyAuthenticated
 
 
 class IsAuditor(BasePermission):
@@ -63,7 +64,9 @@ class MemberConsentOutput(serializers.ModelSerializer):
 
 
 class MyConsentsApi(APIView):
-    permission_classes = [IsAuthenticated]
+    """My consents; granting one is a consent change and needs a fresh password or MFA check."""
+
+    permission_classes = [IsAuthenticated, FreshlyAuthenticated]
 
     class InputSerializer(serializers.Serializer):
         recipient = serializers.IntegerField()
@@ -103,7 +106,9 @@ class MyConsentsApi(APIView):
 
 
 class MyConsentRevokeApi(APIView):
-    permission_classes = [IsAuthenticated]
+    """Withdrawing a consent is a consent change: a fresh password or MFA check, as in the portal."""
+
+    permission_classes = [IsAuthenticated, FreshlyAuthenticated]
 
     def post(self, request, consent_id: int):
         member = _member(request)

@@ -243,6 +243,35 @@ def test_a_member_lists_grants_and_revokes_their_consent(client, member_with_log
     assert consent.revoked_by == member_with_login.user and consent.revocation_channel == "portal"
 
 
+def test_granting_or_withdrawing_consent_through_the_api_needs_a_fresh_check(client, member_with_login, partner):
+    """Step-up (issue 13): a session whose password/MFA check is older than STEP_UP_MINUTES may read its
+    consents but not change them; nothing is written and the answer says where to re-authenticate."""
+    consent = Consent.objects.create(
+        member=member_with_login,
+        recipient=partner,
+        categories=[C.CONTACT],
+        purpose=Purpose.MARKETING,
+        channel="portal",
+    )
+    client.force_login(member_with_login.user)
+    session = client.session
+    for record in session["account_authentication_methods"]:
+        record["at"] -= 3600 * 24
+    session.save()
+    assert client.get("/api/me/consents/").status_code == 200
+    granted = client.post(
+        "/api/me/consents/",
+        {"recipient": partner.pk, "categories": [C.CONTACT], "purpose": Purpose.MARKETING},
+        content_type="application/json",
+    )
+    revoked = client.post(f"/api/me/consents/{consent.pk}/revoke/")
+    assert granted.status_code == revoked.status_code == 403
+    assert "/auth/reauthenticate/" in revoked.json()["detail"]
+    assert Consent.objects.filter(member=member_with_login).count() == 1
+    consent.refresh_from_db()
+    assert consent.revoked_at is None
+
+
 def test_a_member_cannot_consent_to_a_contractor_or_with_bad_input(client, member_with_login, contractor, partner):
     client.force_login(member_with_login.user)
     response = client.post(
