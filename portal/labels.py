@@ -42,7 +42,8 @@ def purpose_label(value: str) -> str:
     except ValueError:
         return ""
     label = label.split(": ", 1)[1] if ": " in label else label
-    return label.replace(" (seed 000 G)", "")
+    label = label.replace(" (seed 000 G)", "")
+    return label[:1].upper() + label[1:]
 
 
 def release_recipient(entry) -> str:
