@@ -16,6 +16,7 @@ from members import roles
 from members.models import DisagreementStatement, User
 from portal.models import CorrectionRequest
 from portal.services import correction_request_resolve
+from tests.browser.test_portal_pages import _assert_touch_targets as assert_touch_targets
 from tests.conftest import PASSWORD
 from tests.factories import AccountFactory, BillFactory, MemberFactory, PaymentFactory, UserFactory
 
@@ -46,6 +47,7 @@ def _age_browser_session(page, minutes: int) -> None:
 def _check(page, name, shot, assert_accessible, assert_no_horizontal_scroll) -> None:
     assert_accessible(page)
     assert_no_horizontal_scroll(page)
+    assert_touch_targets(page)
     shot(page, name)
 
 
