@@ -26,4 +26,9 @@ urlpatterns = [
     path("portal/requests/new/", views_rights.portal_request_new, name="request_new"),
     path("portal/requests/<int:pk>/", views_rights.portal_request, name="request"),
     path("portal/membership-list/", views_rights.portal_membership_list, name="membership_list"),
+    path(
+        "portal/membership-list/<int:pk>/download/",
+        views_rights.portal_membership_list_download,
+        name="membership_list_download",
+    ),
 ]

@@ -14,7 +14,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
@@ -24,6 +24,7 @@ from disclosures.services import (
     CopySection,
     DisclosureRefused,
     member_copy_export,
+    membership_list_export,
     membership_list_request_create,
 )
 from members import identifiers
@@ -282,3 +283,26 @@ def portal_membership_list(request):
         "portal/rights/membership_list.html",
         {"form": form, "list_requests": membership_list_requests_of_member(member=member)[:20], "member": member},
     )
+
+
+@login_required
+@require_http_methods(["POST"])
+@step_up_required
+def portal_membership_list_download(request, pk: int):
+    """The approved list, to the member who asked for it: released once, through the disclosure gate (names
+    and mailing addresses of active members, logged; the approval's own checks refuse anything else)."""
+    member = _own_member(request)
+    list_request = membership_list_requests_of_member(member=member).filter(pk=pk).first()
+    if list_request is None:
+        raise Http404("No such request.")
+    try:
+        export = membership_list_export(actor=request.user, request=list_request, format="csv")
+    except DisclosureRefused:
+        messages.error(
+            request, "The list is not available for this request: it is not approved, has expired or was sent."
+        )
+        return redirect("portal:membership_list")
+    response = StreamingHttpResponse(export.chunks(), content_type=export.content_type)
+    response["Content-Disposition"] = 'attachment; filename="membership-list.csv"'
+    response["Cache-Control"] = "no-store"
+    return response

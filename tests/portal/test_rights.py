@@ -416,3 +416,48 @@ def test_after_the_password_check_the_parked_download_runs(client, alice, settin
     assert resumed.status_code == 200 and resumed["Content-Type"] == "application/json"
     assert json.loads(resumed.content)["meta"]["member_number"] == alice.member_number
     assert DisclosureLogEntry.objects.get(basis_kind="member_copy").member_ids == [alice.pk]
+
+
+class TestTheApprovedListReachesTheMemberWhoAsked:
+    @pytest.fixture
+    def approved(self, alice, make_user):
+        from disclosures.services import membership_list_request_create, membership_list_request_decide
+
+        request = membership_list_request_create(actor=alice.user, requester=alice, purpose="board election")
+        privacy = make_user("po", role=roles.PRIVACY_OFFICER)
+        return membership_list_request_decide(actor=privacy, request=request, approve=True, note="election")
+
+    def test_the_requester_downloads_it_once_and_it_is_logged(self, client, alice, bob, approved):
+        client.force_login(alice.user)
+        assert "Download the list (once)" in client.get("/portal/membership-list/").content.decode()
+        response = client.post(f"/portal/membership-list/{approved.pk}/download/")
+        assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
+        body = b"".join(response.streaming_content).decode()
+        assert body.startswith("legal_name,mailing_line1") and "Bob Outsider" in body
+        assert bob.ssn not in body and bob.email not in body
+        entry = DisclosureLogEntry.objects.get(basis_kind="membership_list", outcome="released")
+        assert bob.pk in entry.member_ids
+        approved.refresh_from_db()
+        assert approved.status == MembershipListRequest.Status.RELEASED
+        again = client.post(f"/portal/membership-list/{approved.pk}/download/", follow=True)
+        assert "not available" in again.content.decode()
+
+    def test_another_member_cannot_download_it(self, client, bob, approved):
+        client.force_login(bob.user)
+        assert client.post(f"/portal/membership-list/{approved.pk}/download/").status_code == 404
+        assert not DisclosureLogEntry.objects.filter(basis_kind="membership_list").exists()
+
+    def test_a_pending_request_gives_no_list(self, client, alice):
+        client.force_login(alice.user)
+        client.post("/portal/membership-list/", {"purpose": "Election"})
+        pending = MembershipListRequest.objects.get(requester=alice)
+        response = client.post(f"/portal/membership-list/{pending.pk}/download/", follow=True)
+        assert "not available" in response.content.decode()
+        assert not DisclosureLogEntry.objects.filter(outcome="released").exists()
+
+    def test_the_download_needs_a_fresh_password_check(self, client, alice, approved, settings):
+        client.force_login(alice.user)
+        _age_session(client, settings.STEP_UP_MINUTES + 1)
+        response = client.post(f"/portal/membership-list/{approved.pk}/download/")
+        assert response.status_code == 302 and response["Location"].startswith("/auth/reauthenticate/")
+        assert not DisclosureLogEntry.objects.filter(outcome="released").exists()
