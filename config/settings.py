@@ -284,6 +284,9 @@ CONNECT_PULLS_PER_MINUTE = env_int("CONNECT_PULLS_PER_MINUTE", 600)
 # How far back a member may let a third party read (ESPI HistoryLength), in days.
 CONNECT_MAX_HISTORY_DAYS = env_int("CONNECT_MAX_HISTORY_DAYS", 3 * 366)
 ACCOUNT_REAUTHENTICATION_TIMEOUT = STEP_UP_MINUTES * 60
+# A member's correction request or complaint is due an answer this many days after it is received
+# (staff see its age and an "overdue" filter in the admin).
+CORRECTION_DUE_DAYS = env_int("CORRECTION_DUE_DAYS", 30)
 ACCOUNT_RATE_LIMITS = {
     # Our throttle (members/login_throttle.py) replaces allauth's per-login lock-out; this is a plain
     # per-client ceiling on login requests.

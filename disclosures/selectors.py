@@ -16,7 +16,14 @@ from django.utils.dateparse import parse_date
 
 from accounts.models import Account
 from accounts.usage.selectors import monthly_totals_for_accounts
-from disclosures.models import MEMBER_DESIGNATABLE, Consent, DisclosureLogEntry, LegalBasis, Recipient
+from disclosures.models import (
+    MEMBER_DESIGNATABLE,
+    Consent,
+    DisclosureLogEntry,
+    LegalBasis,
+    MembershipListRequest,
+    Recipient,
+)
 from members.models import AuditEvent, Member
 from members.selectors import access_log as registry_access_log
 from members.selectors import member_for_user as registry_member_for_user
@@ -218,3 +225,8 @@ def releases_naming_member(*, member: Member, limit: int = 10) -> list[Disclosur
         .only("seq", "at", "outcome", "recipient_label", "basis_kind", "purpose", "categories", "notice_withheld")
         .order_by("-seq")[:limit]
     )
+
+
+def membership_list_requests_of_member(*, member: Member) -> QuerySet[MembershipListRequest]:
+    """A member's own membership-list requests (seed 000 G), newest first."""
+    return MembershipListRequest.objects.filter(requester=member).order_by("-requested_at", "-id")

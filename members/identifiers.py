@@ -401,6 +401,14 @@ FIELDS: tuple[SensitiveField, ...] = (
         Storage.ENCRYPTED,
         reveal_permission="portal.view_correctionrequest",
     ),
+    SensitiveField(
+        "members.DisagreementStatement",
+        "statement",
+        "Statement of disagreement",
+        Kind.CORRECTION,
+        Storage.ENCRYPTED,
+        reveal_permission="members.view_disagreementstatement",
+    ),
 )
 
 # Every blind index of the registry. Key rotation recomputes each from its sources under a new

@@ -280,3 +280,25 @@ class KeyRotationRun(models.Model):
 
     def __str__(self) -> str:
         return f"key rotation started {self.started_at:%Y-%m-%d %H:%M}"
+
+
+class DisagreementStatement(models.Model):
+    """A member's statement of disagreement, kept with their record when the co-op declines to correct it
+    (Privacy Policy B.2). Staff see it on the member's page beside the record it disputes; it is filed by
+    the member (in the portal) or by staff on the member's behalf, and never edited afterwards.
+
+    The member's own words may quote the disputed value (a date of birth, an identifier), so the text is
+    encrypted at rest like a correction request's requested value.
+    """
+
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="disagreement_statements")
+    about = models.CharField(max_length=200, help_text="What the statement disputes, in plain words")
+    statement = EncryptedTextField()
+    filed_at = models.DateTimeField(auto_now_add=True)
+    filed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        ordering = ["-filed_at"]
+
+    def __str__(self) -> str:
+        return f"statement of disagreement of member {self.member_id} ({self.filed_at:%Y-%m-%d})"

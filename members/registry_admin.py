@@ -312,6 +312,8 @@ class MemberAdmin(DirectActionCheckbox, admin.ModelAdmin):
             extra_context["may_reveal"] = request.user.has_perm("members.reveal_identifiers")
             extra_context["reveal_url"] = reverse("admin:members_member_reveal", args=[member.pk])
             extra_context.update(self._at_a_glance(request, member))
+            if request.user.has_perm("members.view_disagreementstatement"):
+                extra_context["disagreement_statements"] = list(member.disagreement_statements.all())
         return super().change_view(request, object_id, form_url, extra_context)
 
     def _at_a_glance(self, request, member: Member) -> dict:

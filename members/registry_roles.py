@@ -24,6 +24,8 @@ _READ_REGISTRY = {
     "accounts.view_payment",
     "accounts.view_returnedmail",
     "accounts.view_statementnotice",
+    # A member's statement of disagreement is read beside their record by anyone who reads the record.
+    "members.view_disagreementstatement",
 }
 
 REGISTRY_PERMISSIONS: dict[str, set[str]] = {

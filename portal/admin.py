@@ -1,53 +1,168 @@
+"""Staff work members' correction requests and complaints: take one into review, answer it (a correction
+names the registry change that made it; a refusal gives the reason), and see how old each is against its
+due date. The admin calls portal.services for every step; the record itself is corrected on the member's
+own admin page (registry services) first."""
+
 from __future__ import annotations
 
 from django import forms
 from django.contrib import admin
+from django.utils import timezone
+from django.utils.html import format_html, linebreaks
 
+from members.models import AuditEvent
 from portal.models import CorrectionRequest
-from portal.services import correction_request_resolve
+from portal.services import correction_request_resolve, correction_request_review_start, settling_changes
+
+Status = CorrectionRequest.Status
 
 
-class ResolveForm(forms.ModelForm):
+class OverdueFilter(admin.SimpleListFilter):
+    title = "answer due"
+    parameter_name = "due"
+
+    def lookups(self, request, model_admin):
+        return [("overdue", "Overdue"), ("week", "Due within 7 days"), ("open", "Not answered yet")]
+
+    def queryset(self, request, queryset):
+        today = timezone.localdate()
+        unanswered = queryset.filter(status__in=CorrectionRequest.OPEN_STATUSES)
+        if self.value() == "overdue":
+            return unanswered.filter(due_on__lt=today)
+        if self.value() == "week":
+            return unanswered.filter(due_on__gte=today, due_on__lte=today + timezone.timedelta(days=7))
+        if self.value() == "open":
+            return unanswered
+        return queryset
+
+
+class _ChangeChoice(forms.ModelChoiceField):
+    @staticmethod
+    def describe(event: AuditEvent) -> str:
+        fields = ", ".join(event.fields) or "-"
+        when = f"{timezone.localtime(event.at):%Y-%m-%d %H:%M}"
+        return f"#{event.seq} {when} {event.action} ({fields}) by {event.actor_label}"
+
+    def label_from_instance(self, obj: AuditEvent) -> str:
+        return self.describe(obj)
+
+
+class AnswerForm(forms.ModelForm):
+    STEPS = [
+        (Status.IN_REVIEW, "Take into review"),
+        (Status.CORRECTED, "Corrected / resolved"),
+        (Status.DECLINED, "Decline, with the reason"),
+    ]
+    step = forms.ChoiceField(choices=STEPS, label="Next step")
+    settled_by = _ChangeChoice(
+        queryset=AuditEvent.objects.none(),
+        required=False,
+        label="Change that made the correction",
+        help_text="Correct the record on the member's page first; the change then appears here.",
+    )
+
     class Meta:
         model = CorrectionRequest
-        fields = ["status", "resolution_note"]
+        fields = ["resolution_note"]
+        labels = {"resolution_note": "Answer to the member (what was done, or why not)"}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["settled_by"].queryset = settling_changes(self.instance)[:50]
 
     def clean(self):
         data = super().clean()
-        if (
-            self.instance.pk
-            and CorrectionRequest.objects.filter(pk=self.instance.pk)
-            .exclude(status=CorrectionRequest.Status.OPEN)
-            .exists()
-        ):
-            raise forms.ValidationError("This request is already resolved.")
-        if data.get("status") == CorrectionRequest.Status.OPEN:
-            self.add_error("status", "Resolve as corrected or declined.")
-        if not (data.get("resolution_note") or "").strip():
+        if not self.instance.pk:
+            return data
+        current = CorrectionRequest.objects.get(pk=self.instance.pk)
+        if not current.is_open:
+            raise forms.ValidationError("This request is already answered.")
+        step, note = data.get("step"), (data.get("resolution_note") or "").strip()
+        if step == Status.IN_REVIEW and current.status != Status.RECEIVED:
+            self.add_error("step", "This request is already in review.")
+        if step in (Status.CORRECTED, Status.DECLINED) and not note:
             self.add_error("resolution_note", "Tell the member what was done and why.")
+        if (
+            step == Status.CORRECTED
+            and current.kind == CorrectionRequest.Kind.CORRECTION
+            and not data.get("settled_by")
+        ):
+            self.add_error("settled_by", "Choose the change to the record that made this correction (make it first).")
+        if step == Status.DECLINED and data.get("settled_by"):
+            self.add_error("settled_by", "A declined request is not settled by a change.")
         return data
 
 
 @admin.register(CorrectionRequest)
 class CorrectionRequestAdmin(admin.ModelAdmin):
-    """Staff work members' correction requests; the record itself is corrected through the member's
-    own admin page (registry services), then the request is resolved here with a note."""
+    """Requests by age: the list shows how long each has waited against its due date, and filters the
+    overdue ones; the answer goes through portal.services (audit row and notice in one transaction)."""
 
-    form = ResolveForm
-    list_display = ("submitted_at", "member", "topic", "status", "resolved_by")
-    list_filter = ("status", "topic")
+    form = AnswerForm
+    list_display = ("submitted_at", "member", "kind", "topic", "status", "due_on", "age")
+    list_filter = (OverdueFilter, "status", "kind", "topic")
     list_select_related = ("member", "resolved_by")
     search_fields = ("member__member_number",)
+    ordering = ("due_on",)
     readonly_fields = (
         "member",
+        "kind",
         "topic",
+        "status",
         "requested_correction",
         "explanation",
         "submitted_at",
         "submitted_by",
+        "due_on",
+        "review_started_at",
         "resolved_at",
         "resolved_by",
+        "settled_by_change",
+        "disagreement",
     )
+    fieldsets = (
+        (None, {"fields": ("member", "kind", "topic", "status", "submitted_at", "due_on", "review_started_at")}),
+        ("The request", {"fields": ("requested_correction", "explanation")}),
+        ("Answer", {"fields": ("step", "settled_by", "resolution_note")}),
+        ("Outcome", {"fields": ("resolved_at", "resolved_by", "settled_by_change", "disagreement")}),
+    )
+
+    @admin.display(description="age")
+    def age(self, obj: CorrectionRequest) -> str:
+        today = timezone.localdate()
+        waited = (today - timezone.localdate(obj.submitted_at)).days
+        if not obj.is_open:
+            return (
+                f"answered after {(timezone.localdate(obj.resolved_at) - timezone.localdate(obj.submitted_at)).days} d"
+                if obj.resolved_at
+                else "answered"
+            )
+        if today > obj.due_on:
+            return format_html("<strong>{} d, overdue by {} d</strong>", waited, (today - obj.due_on).days)
+        return f"{waited} d, {(obj.due_on - today).days} d left"
+
+    @admin.display(description="settled by change")
+    def settled_by_change(self, obj: CorrectionRequest) -> str:
+        event = obj.settled_by
+        if event is None:
+            return "-"
+        return _ChangeChoice.describe(event)
+
+    @admin.display(description="member's statement of disagreement")
+    def disagreement(self, obj: CorrectionRequest) -> str:
+        if obj.statement is None:
+            return "-"
+        return format_html(
+            "{}<p class='help'>Filed {}; kept with the member's record.</p>",
+            linebreaks(obj.statement.statement),
+            obj.statement.filed_at.date(),
+        )
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is not None and not obj.is_open:
+            return [fs for fs in self.fieldsets if fs[0] != "Answer"]
+        return self.fieldsets
 
     def has_add_permission(self, request) -> bool:
         return False  # members submit requests in the portal
@@ -56,11 +171,16 @@ class CorrectionRequestAdmin(admin.ModelAdmin):
         return False
 
     def save_model(self, request, obj, form, change):
-        # The form has validated what the service checks; the service writes the row and its audit event.
+        # The services check and write the row, its audit event and the member's notice.
         original = CorrectionRequest.objects.get(pk=obj.pk)
-        correction_request_resolve(
-            actor=request.user,
-            request=original,
-            status=form.cleaned_data["status"],
-            note=form.cleaned_data["resolution_note"],
-        )
+        step = form.cleaned_data["step"]
+        if step == Status.IN_REVIEW:
+            correction_request_review_start(actor=request.user, request=original)
+        else:
+            correction_request_resolve(
+                actor=request.user,
+                request=original,
+                status=step,
+                note=form.cleaned_data.get("resolution_note") or "",
+                settled_by=form.cleaned_data.get("settled_by"),
+            )

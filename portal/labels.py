@@ -18,6 +18,7 @@ BASIS_LABELS: dict[str, str] = {
     "consent": "Your consent",
     "membership_list": "The co-op's bylaws (membership list for a proper purpose)",
     "member_access": "Your own request",
+    "member_copy": "Your own request (a full copy you downloaded)",
     **{value: str(label) for value, label in LegalBasis.Kind.choices},
 }
 

@@ -1,19 +1,38 @@
 from __future__ import annotations
 
+import datetime as dt
+
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 from members.fields import EncryptedTextField
-from members.models import Member
+from members.models import AuditEvent, DisagreementStatement, Member
+
+
+def default_due_on() -> dt.date:
+    """A request is due an answer ``CORRECTION_DUE_DAYS`` after the day it arrives."""
+    return timezone.localdate() + dt.timedelta(days=settings.CORRECTION_DUE_DAYS)
 
 
 class CorrectionRequest(models.Model):
-    """A member asks the co-op to correct a record it keeps about them (Privacy Policy B.2).
+    """A member asks the co-op to correct a record it keeps about them, or complains about how their
+    information was handled (Privacy Policy B.2; seed 001's complaint process).
 
     Contact details the member changes directly in the portal; records that need the co-op to check
     evidence (legal name, date of birth, identifiers, billing, capital credits) come here for staff.
     The requested value may itself be sensitive, so it is stored encrypted and shown to staff only.
+
+    Its life: received -> in review -> corrected (linked to the audit row of the registry change that
+    settled it) or declined with a reason -> disputed, when the member files a statement of
+    disagreement, which the registry keeps with the member's record (members.DisagreementStatement).
+    Each request is due an answer ``CORRECTION_DUE_DAYS`` after it arrives; the member is told of each
+    outcome (members/notices).
     """
+
+    class Kind(models.TextChoices):
+        CORRECTION = "correction", "Correction request"
+        COMPLAINT = "complaint", "Complaint"
 
     class Topic(models.TextChoices):
         LEGAL_NAME = "legal_name", "Legal name"
@@ -22,31 +41,55 @@ class CorrectionRequest(models.Model):
         BILLING = "billing", "Bills, payments or payment history"
         CAPITAL_CREDITS = "capital_credits", "Capital credits / patronage"
         SERVICE = "service", "Service history or premises"
+        PRIVACY = "privacy", "How my information was used or shared"
         OTHER = "other", "Something else"
 
     class Status(models.TextChoices):
-        OPEN = "open", "Open"
+        RECEIVED = "received", "Received"
+        IN_REVIEW = "in_review", "In review"
         CORRECTED = "corrected", "Corrected"
-        DECLINED = "declined", "Declined (with explanation)"
+        DECLINED = "declined", "Declined (with reason)"
+        DISPUTED = "disputed", "Disputed (your statement is on file)"
 
     member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="correction_requests")
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.CORRECTION, db_index=True)
     topic = models.CharField(max_length=20, choices=Topic.choices)
     requested_correction = EncryptedTextField()
     explanation = models.TextField(blank=True)
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN, db_index=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RECEIVED, db_index=True)
     submitted_at = models.DateTimeField(auto_now_add=True)
     submitted_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    due_on = models.DateField(default=default_due_on, db_index=True, help_text="An answer is due by this day")
+    review_started_at = models.DateTimeField(null=True, blank=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
     resolved_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     resolution_note = models.TextField(blank=True)
+    # The audit row of the registry change that made the correction (members services wrote it).
+    settled_by = models.ForeignKey(
+        AuditEvent, null=True, blank=True, on_delete=models.PROTECT, related_name="+", verbose_name="settled by change"
+    )
+    statement = models.OneToOneField(
+        DisagreementStatement,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="correction_request",
+        verbose_name="statement of disagreement",
+    )
 
     class Meta:
         ordering = ["-submitted_at"]
 
+    OPEN_STATUSES = (Status.RECEIVED, Status.IN_REVIEW)
+
     def __str__(self) -> str:
-        return f"{self.member.member_number}: {self.get_topic_display()} ({self.get_status_display()})"
+        return f"{self.get_kind_display()} {self.pk}: {self.get_topic_display()} ({self.get_status_display()})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in self.OPEN_STATUSES
 
 
 class Enrollment(models.Model):

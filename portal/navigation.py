@@ -12,7 +12,12 @@ NAV: list[tuple[str, str, tuple[str, ...]]] = [
     ("portal:contact", "My information", ("portal:contact",)),
     ("portal:privacy", "Sharing my data", ("portal:privacy",)),
     ("portal:connected_apps", "Connected apps", ("portal:connected_apps", "portal:connect_authorize")),
-    ("portal:correction_new", "Ask for a correction", ("portal:correction_new",)),
+    (
+        "portal:requests",
+        "Requests and complaints",
+        ("portal:requests", "portal:request_new", "portal:request", "portal:correction_new", "portal:membership_list"),
+    ),
+    ("portal:full_copy", "A copy of my data", ("portal:full_copy",)),
     ("portal:alerts", "Alerts", ("portal:alerts",)),
     ("portal:security", "Sign-in and security", ("portal:security", "account_change_password", "mfa_index")),
 ]

@@ -13,12 +13,12 @@ from retention.registry import Purgeable, register
 
 
 def _resolved(cutoff: dt.date | None) -> QuerySet[CorrectionRequest]:
-    resolved = CorrectionRequest.objects.exclude(status=CorrectionRequest.Status.OPEN)
+    resolved = CorrectionRequest.objects.exclude(status__in=CorrectionRequest.OPEN_STATUSES)
     return resolved if cutoff is None else resolved.filter(resolved_at__date__lt=cutoff)
 
 
 def _delete(ids: list[int]) -> None:
-    CorrectionRequest.objects.filter(pk__in=ids).exclude(status=CorrectionRequest.Status.OPEN).delete()
+    CorrectionRequest.objects.filter(pk__in=ids).exclude(status__in=CorrectionRequest.OPEN_STATUSES).delete()
 
 
 def register_purgeable() -> None:

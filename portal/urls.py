@@ -1,6 +1,6 @@
 from django.urls import path
 
-from portal import connect_views, views
+from portal import connect_views, views, views_rights
 
 app_name = "portal"
 
@@ -27,5 +27,16 @@ urlpatterns = [
         "portal/connected-apps/<int:authorization_id>/end/",
         connect_views.portal_connected_app_end,
         name="connected_app_end",
+    ),
+    # A member's rights: full copy, requests and complaints, the membership list (portal/views_rights.py).
+    path("portal/my-information/", views_rights.portal_full_copy, name="full_copy"),
+    path("portal/requests/", views_rights.portal_requests, name="requests"),
+    path("portal/requests/new/", views_rights.portal_request_new, name="request_new"),
+    path("portal/requests/<int:pk>/", views_rights.portal_request, name="request"),
+    path("portal/membership-list/", views_rights.portal_membership_list, name="membership_list"),
+    path(
+        "portal/membership-list/<int:pk>/download/",
+        views_rights.portal_membership_list_download,
+        name="membership_list_download",
     ),
 ]

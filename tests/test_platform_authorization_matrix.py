@@ -89,6 +89,12 @@ EXPECTED: dict[str, set[str]] = {
     "portal/privacy/consents/<int:consent_id>/revoke/": SIGNED_IN,  # a GET: 405 (the POST is member-scoped)
     "portal/corrections/new/": only(MEMBER),
     "portal/alerts/": only(MEMBER),
+    "portal/my-information/": only(MEMBER),  # the page; the download is a POST after step-up
+    "portal/requests/": only(MEMBER),
+    "portal/requests/new/": only(MEMBER),
+    "portal/requests/<int:pk>/": set(),  # member-scoped: request 999999 is nobody's (404 for all)
+    "portal/membership-list/": only(MEMBER),
+    "portal/membership-list/<int:pk>/download/": SIGNED_IN,  # a GET: 405 (the POST is member-scoped)
     "portal/enroll/": only(ANON),  # signed-in callers are sent to the portal home
     # Accounts API.
     "api/accounts/": only(CSR, BIL, RFA, PA, PO, AUD),

@@ -15,6 +15,7 @@ imports from the module that owns the name. One policy per module:
 | ``planner`` | which basis allows a release: one resolver per basis kind |
 | ``export`` | THE export path, ``disclosure_export``: checks, refuses (logged) or streams and logs |
 | ``export_rows`` | what an export reads, a page at a time (the hot loop) |
+| ``member_copy`` | what a member's full copy of their own data holds (released by ``export.member_copy_export``) |
 | ``aggregate`` | aggregated data, released only when every group meets the standard |
 | ``auditor`` | the auditor pages' logged CSV downloads; the chain verification anchored on the audit trail |
 
@@ -29,7 +30,14 @@ from disclosures.services.auditor import auditor_csv_export, auditor_pdf_export,
 from disclosures.services.bases import legal_basis_approve, legal_basis_record, legal_basis_revoke
 from disclosures.services.categories import CATEGORY_FIELDS, NOT_HELD
 from disclosures.services.consents import consent_grant, consent_revoke, consents_destroy
-from disclosures.services.export import DisclosureRefused, Export, disclosure_export, log_refusal
+from disclosures.services.export import (
+    DisclosureRefused,
+    Export,
+    disclosure_export,
+    log_refusal,
+    member_copy_export,
+)
+from disclosures.services.member_copy import CopySection, release_recipient_words
 from disclosures.services.membership_lists import (
     membership_list_export,
     membership_list_request_create,
@@ -50,6 +58,7 @@ __all__ = [
     "consents_destroy",
     "CATEGORY_FIELDS",
     "NOT_HELD",
+    "CopySection",
     "DisclosureRefused",
     "Export",
     "agreement_record",
@@ -65,6 +74,7 @@ __all__ = [
     "legal_basis_approve",
     "legal_basis_record",
     "legal_basis_revoke",
+    "member_copy_export",
     "membership_list_export",
     "membership_list_request_create",
     "membership_list_request_decide",
@@ -76,5 +86,6 @@ __all__ = [
     "notice_text_current",
     "notice_text_publish",
     "recipient_create",
+    "release_recipient_words",
     "recipient_deactivate",
 ]

@@ -50,10 +50,12 @@ from disclosures.rendering import EspiView
 from disclosures.services.categories import CATEGORY_FIELDS, NOT_HELD, C, clean_categories
 from disclosures.services.consents import active_consents, consent_status_reason
 from disclosures.services.export_rows import espi_points, member_rows, usage_rows
+from disclosures.services.member_copy import CopySection, member_copy_sections
 from disclosures.services.planner import Plan, Refusal, plan_release
+from members import identifiers
 from members.actors import Actor, actor_name, signed_in_user
 from members.audit import audit_record
-from members.notices.services import notices_data_released
+from members.notices.services import notice_enqueue, notices_data_released
 
 FORMATS = {
     "csv": ("text/csv; charset=utf-8", "csv"),
@@ -120,8 +122,11 @@ def log_refusal(
     member_ids: Iterable[int] | None,
     format: str,
     reason: str,
+    basis_kind: str = "",
 ) -> DisclosureLogEntry:
-    basis_kind, basis_ref = "", ""
+    """A refused attempt on the chained log and the audit trail, committed on its own. ``basis_kind``
+    names a basis that is not a model (a member's own copy); otherwise it follows ``basis``."""
+    named, basis_ref = basis_kind, ""
     if isinstance(basis, Consent):
         basis_kind, basis_ref = "consent", f"consent:{basis.pk}"
     elif isinstance(basis, LegalBasis):
@@ -130,6 +135,7 @@ def log_refusal(
         basis_kind, basis_ref = "membership_list", f"membership_list:{basis.pk}"
     elif basis is None:
         basis_kind = "consent"
+    basis_kind = named or basis_kind
     with transaction.atomic():
         entry = chain_append(
             actor=signed_in_user(actor),
@@ -494,4 +500,94 @@ def _append(
         file_sha256=sent.digest.hexdigest(),
         notice_withheld=plan.notice_withheld,
         reason=reason,
+    )
+
+
+# --- The member's full copy of their own data (seed 000 B.2, seed 001 timely access) -------------------
+
+COPY_FORMATS = {"json": ("application/json", "json"), "pdf": ("application/pdf", "pdf")}
+# What a full copy carries, as categories on the log: everything held (A.1-A.4).
+COPY_CATEGORIES = sorted({DataCategory.CONTACT, DataCategory.BILLING, DataCategory.USAGE, DataCategory.CAPITAL})
+
+
+def member_copy_export(*, actor: Actor, member, format: str, extra: Iterable[CopySection] = ()) -> Export:
+    """A full copy of everything held about ``member``, to the member's own login only.
+
+    Built in memory (one member), then in one transaction: the chained log entry (a release to the member,
+    basis ``member_copy``, with the SHA-256 of the exact file), an ``access.member_copy`` audit row (the
+    copy shows the member's identifiers in full: a reveal, to the member) and a security notice to the
+    member (a stolen session downloading everything should not go unnoticed). Anyone else is refused
+    and the refusal logged. The caller (the portal) has checked a fresh password or MFA check.
+    """
+    user = signed_in_user(actor)
+    if format not in COPY_FORMATS:
+        reason = f"unknown format {format!r} for a member's copy"
+    elif user is None or member.user_id is None or member.user_id != user.pk:
+        reason = "a member's full copy goes only to the member's own login"
+    else:
+        reason = ""
+    if reason:
+        entry = log_refusal(
+            actor=actor,
+            recipient=None,
+            basis=None,
+            categories=COPY_CATEGORIES,
+            purpose=Purpose.MEMBER_ACCESS,
+            member_ids=[member.pk],
+            format=str(format)[:10],
+            reason=reason,
+            basis_kind="member_copy",
+        )
+        raise DisclosureRefused(reason, entry)
+    content_type, extension = COPY_FORMATS[format]
+    now = timezone.now()
+    with transaction.atomic():
+        sections = member_copy_sections(member=member, extra=extra)
+        meta = {
+            "coop": settings.COOP_NAME,
+            "member_number": member.member_number,
+            "prepared_at": now,
+            "prepared_at_text": timezone.localtime(now).strftime("%B %d, %Y at %I:%M %p"),
+        }
+        if format == "json":
+            document = rendering.render_member_copy_json(meta=meta, sections=sections)
+        else:
+            document = rendering.render_member_copy_pdf(meta=meta, sections=sections)
+        rows = sum(len(section.rows) for section in sections)
+        entry = chain_append(
+            actor=user,
+            actor_label=actor_name(actor),
+            outcome=DisclosureLogEntry.Outcome.RELEASED,
+            recipient=None,
+            recipient_label="the member (full copy, member portal)",
+            basis_kind="member_copy",
+            basis_ref="member portal: the member's own full copy after a fresh sign-in check",
+            purpose=Purpose.MEMBER_ACCESS,
+            member_ids=[member.pk],
+            categories=COPY_CATEGORIES,
+            fields=[section.key for section in sections],
+            format=format,
+            row_count=rows,
+            file_sha256=hashlib.sha256(document).hexdigest(),
+        )
+        audit_record(
+            actor=actor,
+            action="access.member_copy",
+            obj=member,
+            fields=[field.name for field in identifiers.fields_of("members.Member") if field.encrypted],
+            detail={"channel": "portal", "format": format, "disclosure_seq": entry.seq, "rows": rows},
+        )
+        notice_enqueue(
+            actor=actor,
+            kind="data_copy_downloaded",
+            member=member,
+            context={"when": now, "format": "a PDF document" if format == "pdf" else "a JSON data file"},
+        )
+    stamp = timezone.localtime(now).strftime("%Y%m%d-%H%M")
+    return Export(
+        filename=f"my-information-{stamp}.{extension}",
+        content_type=content_type,
+        _chunks=iter([document]),
+        entry=entry,
+        member_ids=[member.pk],
     )

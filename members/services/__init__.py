@@ -6,6 +6,7 @@ imported directly:
 * ``registry``: members' creation and changes (name, address, phone, email, identifiers, status, login);
 * ``billing``: bank accounts and cards on file, capital credits;
 * ``access``: record and list views, reveals of full identifiers;
+* ``statements``: a member's statement of disagreement, kept with the record;
 * ``common``: the address value, numbering and ``announce`` (the ``registry_changed`` signal), shared
   with ``accounts.services``.
 """
@@ -35,16 +36,19 @@ from members.services.registry import (
     member_enroll_online,
     member_link_user,
 )
+from members.services.statements import STATEMENT_MAX_LENGTH, disagreement_statement_file
 
 __all__ = [
     "IDENTIFIER_FIELDS",
     "MINIMUM_REASON_LENGTH",
     "REVEALABLE_FIELDS",
     "REVEAL_SECONDS",
+    "STATEMENT_MAX_LENGTH",
     "Address",
     "announce",
     "capital_credit_allocate",
     "clean_address",
+    "disagreement_statement_file",
     "financial_account_add",
     "financial_account_remove",
     "member_change_address",

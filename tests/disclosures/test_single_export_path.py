@@ -27,6 +27,12 @@ ALLOWED = {
     "disclosures/services/export.py": "disclosure_export: checked, logged releases (formats and the stream)",
     "disclosures/views.py": "auditor CSV downloads, streamed from services.auditor_csv_export (logged)",
     # Not member information:
+    # The member's own full copy (seed 000 B.2): built, logged on the chain and audited as a reveal by
+    # disclosures.services.member_copy_export; an approved membership list (seed 000 G) to the member who
+    # asked, streamed from membership_list_export. The portal view only hands the gate's file over.
+    "portal/views_rights.py": (
+        "the member's full copy (member_copy_export) and their approved membership list (membership_list_export)"
+    ),
     "redflags/views.py": "the Red Flags annual review for the board: counts per flag type/outcome, no member fields",
     # Access, not disclosure: the member's own meter intervals to the member (seed 000 B.3, seed 001
     # "timely access in a readily accessible format"), or to staff through the usage app's audited

@@ -204,8 +204,15 @@ def test_the_member_is_told_the_outcome_of_a_correction_request(alice, make_user
         member=alice, topic="legal_name", requested_correction="Alice Q. Example", submitted_by=alice.user
     )
     csr = make_user("csr-c", role=roles.CSR)
+    from members import services as member_services
+
+    member_services.member_change_name(actor=csr, member=alice, legal_name="Alice Q. Example")
+    change = AuditEvent.objects.filter(action="member.name_changed").latest("seq")
+    mail.outbox.clear()
     with django_capture_on_commit_callbacks(execute=True):
-        correction_request_resolve(actor=csr, request=request, status="corrected", note="Updated the name.")
+        correction_request_resolve(
+            actor=csr, request=request, status="corrected", note="Updated the name.", settled_by=change
+        )
     (message,) = mail.outbox
     assert message.to == ["alice@example.test"] and "Updated the name." in message.body
 

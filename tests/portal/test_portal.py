@@ -7,6 +7,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from members import roles
+from members import services as member_services
 from members.models import AuditEvent
 from portal.models import CorrectionRequest
 from portal.services import correction_request_resolve, correction_request_submit
@@ -146,11 +147,17 @@ def test_a_member_asks_for_a_correction_and_staff_resolve_it(client, alice, make
     )
     assert response.status_code == 302
     request = CorrectionRequest.objects.get(member=alice)
-    assert request.status == CorrectionRequest.Status.OPEN
+    assert request.status == CorrectionRequest.Status.RECEIVED
     assert AuditEvent.objects.filter(action="member.correction_requested", object_id=str(request.pk)).exists()
     csr = make_user("csr", role=roles.CSR)
+    member_services.member_change_name(actor=csr, member=alice, legal_name="Alice B. Example")
+    change = AuditEvent.objects.get(action="member.name_changed", object_id=str(alice.pk))
     correction_request_resolve(
-        actor=csr, request=request, status=CorrectionRequest.Status.CORRECTED, note="Name updated per certificate."
+        actor=csr,
+        request=request,
+        status=CorrectionRequest.Status.CORRECTED,
+        note="Name updated per certificate.",
+        settled_by=change,
     )
     assert client.get("/portal/").content.decode().count("Name updated per certificate.") == 1
 
@@ -173,7 +180,7 @@ def test_correction_requests_are_submitted_and_resolved_only_by_a_signed_in_pers
     with pytest.raises(PermissionDenied):
         correction_request_resolve(actor=None, request=request, status="corrected", note="done")
     request.refresh_from_db()
-    assert request.status == CorrectionRequest.Status.OPEN and request.resolved_by is None
+    assert request.status == CorrectionRequest.Status.RECEIVED and request.resolved_by is None
     assert not AuditEvent.objects.filter(action="member.correction_resolved").exists()
 
 
@@ -188,7 +195,7 @@ class TestCorrectionAdmin:
         client.force_login(make_user("csr", role=roles.CSR))
         response = client.post(
             f"/admin/portal/correctionrequest/{request.pk}/change/",
-            {"status": "declined", "resolution_note": "Bill is correct."},
+            {"step": "declined", "resolution_note": "Bill is correct."},
         )
         assert response.status_code == 302
         request.refresh_from_db()
@@ -199,21 +206,21 @@ class TestCorrectionAdmin:
         request = self._request(alice)
         client.force_login(make_user("csr", role=roles.CSR))
         response = client.post(
-            f"/admin/portal/correctionrequest/{request.pk}/change/", {"status": "declined", "resolution_note": ""}
+            f"/admin/portal/correctionrequest/{request.pk}/change/", {"step": "declined", "resolution_note": ""}
         )
         assert response.status_code == 200
         request.refresh_from_db()
-        assert request.status == "open"
+        assert request.status == "received"
 
     def test_an_auditor_can_read_but_not_resolve(self, client, alice, make_user):
         request = self._request(alice)
         client.force_login(make_user("aud", role=roles.AUDITOR))
         assert client.get("/admin/portal/correctionrequest/").status_code == 200
         client.post(
-            f"/admin/portal/correctionrequest/{request.pk}/change/", {"status": "declined", "resolution_note": "x"}
+            f"/admin/portal/correctionrequest/{request.pk}/change/", {"step": "declined", "resolution_note": "x"}
         )
         request.refresh_from_db()
-        assert request.status == "open"
+        assert request.status == "received"
 
     def test_a_red_flag_analyst_cannot_see_correction_requests(self, client, alice, make_user):
         self._request(alice)
