@@ -30,4 +30,11 @@ class Migration(migrations.Migration):
             name='previous_read',
             field=models.DecimalField(blank=True, decimal_places=3, max_digits=12, null=True),
         ),
+        # Database-side defaults too: the CIS migration and the bulk loaders COPY bills without these columns.
+    migrations.RunSQL(
+        "ALTER TABLE accounts_bill ALTER COLUMN charges SET DEFAULT '[]'::jsonb, "
+        "ALTER COLUMN meter_number SET DEFAULT ''",
+        reverse_sql="ALTER TABLE accounts_bill ALTER COLUMN charges DROP DEFAULT, "
+        "ALTER COLUMN meter_number DROP DEFAULT",
+    ),
     ]

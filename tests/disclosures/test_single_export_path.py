@@ -44,6 +44,8 @@ ALLOWED = {
     # released (each pull checked against the member's authorization and logged); ApplicationInformation,
     # Authorization and LocalTimeParameters carry the third party's own registration and the clock.
     "connect/espi_api.py": "ESPI resource API: usage only as disclosure_export streams it, one logged pull each",
+    # Inbound, not outbound: the soak's load generator uploads SYNTHETIC readings to the ingest API.
+    "config/soak_locustfile.py": "uploads synthetic meter readings to the ingest API under load; reads nothing out",
     "accounts/cis_import/synthetic.py": (
         "writes SYNTHETIC fake rows for the import tests and benchmark; never reads the database"
     ),

@@ -223,10 +223,14 @@ def test_the_portal_shows_a_migrated_member_each_account_and_its_history(coop, c
 
     home = client.get("/portal/").content.decode()
     assert "AT00000010" in home and "AT00000011" in home
-    page = client.get("/portal/accounts/AT00000011/").content.decode()
-    assert page.count("<tr><td>ST0000001") == 24  # every one of the 24 months of bills
-    assert "ST00000011023" in page and "ST00000011000" in page
-    assert "<tr><td>2023-02-19</td>" in page and "<tr><td>2025-01-19</td>" in page  # first and last payments
+    # Every one of the 24 months of bills, 12 to a page, each with its PDF; payments paginated the same way.
+    pages = [
+        client.get("/portal/accounts/AT00000011/", {"page": n, "payments_page": n}).content.decode() for n in (1, 2)
+    ]
+    both = "".join(pages)
+    assert both.count("/bills/ST0000001") == 24
+    assert "ST00000011023" in pages[0] and "ST00000011000" in pages[1]  # newest first
+    assert "Jan 19, 2025" in pages[0] and "Feb 19, 2023" in pages[1]  # last and first payments
     assert client.get("/portal/accounts/AT00000020/").status_code == 404  # another member's account
 
 
