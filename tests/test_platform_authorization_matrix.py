@@ -164,7 +164,37 @@ EXPECTED: dict[str, set[str]] = {
     "admin/retention/destructioncertificate/<int:pk>/download.<str:fmt>": set(),
     "admin/(?P<url>.*)$": set(),  # the admin's catch-all: a 404 for staff, sign-in for everyone else
     "admin/^(?P<app_label>auth|authtoken|django_celery_beat|account|mfa|members|notices|portal|accounts|usage|redflags"
-    "|redflags_cases|disclosures|retention)/$": STAFF,
+    "|redflags_cases|disclosures|retention|oauth2_provider|connect)/$": STAFF,
+    # Green Button Connect My Data (connect/, docs/connect-my-data.md). The consent screen is the OAuth
+    # authorization endpoint: a member's page (without a client's parameters it explains the error).
+    "oauth/authorize/": only(MEMBER),
+    "portal/connected-apps/": only(MEMBER),
+    "portal/connected-apps/<int:authorization_id>/end/": SIGNED_IN,  # a GET: 405 (the POST is member-scoped)
+    # The token and revocation endpoints are for third parties' servers (client authentication, POST).
+    "oauth/token/": EVERYONE,
+    "oauth/revoke_token/": EVERYONE,
+    "connect/apply/": EVERYONE,  # a third party applies; the Privacy Officer approves
+    # ESPI resources answer an OAuth bearer token only: a session (member or staff) is refused.
+    **{
+        "espi/1_1/resource/" + route: set()
+        for route in (
+            "ApplicationInformation/<int:application_id>",
+            "Authorization",
+            "Authorization/<int:authorization_id>",
+            "Batch/Subscription/<int:subscription_id>",
+            "Subscription/<int:subscription_id>/UsagePoint",
+            "Subscription/<int:subscription_id>/UsagePoint/<str:usage_point_id>",
+            "Subscription/<int:subscription_id>/UsagePoint/<str:usage_point_id>/MeterReading",
+            "Subscription/<int:subscription_id>/UsagePoint/<str:usage_point_id>/MeterReading/<int:meter_reading_id>",
+            "Subscription/<int:subscription_id>/UsagePoint/<str:usage_point_id>/MeterReading/<int:meter_reading_id>"
+            "/IntervalBlock",
+            "Subscription/<int:subscription_id>/UsagePoint/<str:usage_point_id>/MeterReading/<int:meter_reading_id>"
+            "/IntervalBlock/<str:block_id>",
+            "ReadingType/<str:reading_type_id>",
+            "LocalTimeParameters",
+            "LocalTimeParameters/<int:parameters_id>",
+        )
+    },
 }
 SKIPPED = {"auth/logout/", "admin/logout/"}  # signing out is open to everyone and ends the test's session
 
@@ -223,6 +253,12 @@ def world(make_user):
         "fmt": "pdf",
         "key": "no-such-key",
         "uidb36": "1",
+        **dict.fromkeys(
+            ("authorization_id", "application_id", "subscription_id", "meter_reading_id", "parameters_id"), 999999
+        ),
+        "usage_point_id": "1",
+        "block_id": "20261101",
+        "reading_type_id": "1",
     }
     return member, values
 
