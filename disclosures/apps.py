@@ -66,6 +66,11 @@ class DisclosuresConfig(AppConfig):
             "disclosures.view_membershiplistrequest",
         )
         register_panels()  # the member's page at a glance (members/glance.py)
+        from django.db.models.signals import post_migrate
+
+        from disclosures.notice_seed import ensure_first_versions
+
+        post_migrate.connect(ensure_first_versions, dispatch_uid="disclosures-notice-first-versions")
         # The chain key itself is checked at start-up by config/checks.py (memberguard.E004).
         if demo.seed_disclosures not in members_demo.DEMO_STEPS:
             members_demo.DEMO_STEPS.append(demo.seed_disclosures)

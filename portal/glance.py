@@ -30,7 +30,10 @@ def corrections_section(*, member, user) -> GlanceSection:
         columns=("Topic", "Asked", "Status"),
         rows=rows,
         empty="No correction requests.",
-        alert=any(request.status == CorrectionRequest.Status.OPEN for request in requests),
+        alert=any(
+            request.status in (CorrectionRequest.Status.RECEIVED, CorrectionRequest.Status.IN_REVIEW)
+            for request in requests
+        ),
     )
 
 

@@ -37,6 +37,12 @@ def own_database(django_db_setup, django_db_blocker):
         admin = _admin_connection()
         with admin.cursor() as cursor:
             cursor.execute(f'DROP DATABASE IF EXISTS "{target}"')
+            # A template must have no other session: the browser tests' live server (a thread of this
+            # worker, kept for the session) may still hold one; it reconnects on its next request.
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                [source],
+            )
             cursor.execute(f'CREATE DATABASE "{target}" TEMPLATE "{source}"')
         connection.settings_dict["NAME"] = target
         try:
