@@ -174,3 +174,19 @@ class TestNoticeAdmin:
 
     def test_anonymous_is_sent_to_sign_in(self, client):
         assert client.get("/admin/disclosures/noticetext/").status_code == 302
+
+
+def test_the_runtime_role_cannot_switch_the_consent_guard_off(client, alice, partner):
+    """django-pgtrigger's protection obeys ``pgtrigger.ignore``, which any role may SET; the plain trigger
+    beside it (disclosures migration 0006) does not, so the application's own role still cannot edit."""
+    from django.db import connection
+
+    consent = _portal_consent(client, alice, partner)
+    with pytest.raises(DatabaseError, match="MemberGuard: Cannot update"), transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SET LOCAL pgtrigger.ignore = '{disclosures_consent:pgtrigger_consent_revocation_only_c54ec}'"
+            )
+        Consent.objects.filter(pk=consent.pk).update(categories=["A1_contact"])
+    consent.refresh_from_db()
+    assert consent.categories == ["A1_contact", "A3_usage"]
