@@ -41,6 +41,7 @@ from django.db import transaction
 
 from members import roles
 from members.models import User
+from members.signin.records import both_factors_records
 from portal.bench import portal_load_sessions
 
 BASE_DIR = Path(settings.BASE_DIR)
@@ -125,16 +126,7 @@ def session_cookie(user: User) -> str:
 def SESSION_EXTRA(user: User) -> dict:  # noqa: N802 - what the configured sign-in leaves in the session
     """Staff pages need a second factor (members/signin/middleware.py): a staff session carries the records
     allauth writes after a password and a TOTP check, as a real sign-in would leave them."""
-    if not user.is_staff:
-        return {}
-    now = time.time()
-    return {
-        "account_authentication_methods": [
-            {"method": "password", "at": now, "username": user.get_username()},
-            {"method": "mfa", "at": now, "type": "totp"},
-        ],
-        "account_authentication_methods_user": str(user.pk),
-    }
+    return both_factors_records(user) if user.is_staff else {}
 
 
 def run_at(rate: float, seconds: int, port: int, sessions: list[Session]) -> dict[str, float]:

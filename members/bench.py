@@ -10,6 +10,7 @@ from django.db import transaction
 from django.test import Client
 
 from members.audit import audit_record
+from members.signin.records import both_factors_records
 
 
 def staff_client(user) -> Client:
@@ -18,12 +19,7 @@ def staff_client(user) -> Client:
     client = Client()
     client.force_login(user)
     session = client.session
-    now = time.time()
-    session["account_authentication_methods"] = [
-        {"method": "password", "at": now, "username": user.get_username()},
-        {"method": "mfa", "at": now, "type": "totp"},
-    ]
-    session["account_authentication_methods_user"] = str(user.pk)
+    session.update(both_factors_records(user))
     session.save()
     return client
 

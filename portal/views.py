@@ -1,4 +1,4 @@
-"""Member portal pages. Every page goes through ``_own_member`` / ``_own_account``, which return the
+"""Member portal pages. Every page goes through ``own_member`` / ``_own_account``, which return the
 signed-in member's own record or raise 404: no page fetches by a user-supplied id without them."""
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ from portal.stepup import step_up_required
 from portal.usage_views import VIEWS, chart_data, usage_period
 
 
-def _own_member(request) -> Member:
+def own_member(request) -> Member:
     member = member_for_user(request.user)
     if member is None:
         raise Http404("No member record is linked to this login.")
@@ -55,7 +55,7 @@ def _own_member(request) -> Member:
 def _own_account(request, account_number: str) -> Account:
     account = (
         Account.objects.select_related("premise")
-        .filter(member=_own_member(request), account_number=account_number)
+        .filter(member=own_member(request), account_number=account_number)
         .first()
     )
     if account is None:
@@ -63,7 +63,12 @@ def _own_account(request, account_number: str) -> Account:
     return account
 
 
-def _apply_errors(form: forms.Form, error: ValidationError) -> None:
+def apply_errors(form: forms.Form, error: ValidationError) -> None:
+    """A service's refusal on the form: each message on its field, or on the form as a whole."""
+    if not hasattr(error, "error_dict"):
+        for message in error.messages:
+            form.add_error(None, message)
+        return
     for field, messages_ in error.message_dict.items():
         target = field if field in form.fields else None
         for message in messages_:
@@ -74,7 +79,7 @@ def _apply_errors(form: forms.Form, error: ValidationError) -> None:
 def portal_home(request):
     """What a member looks for first: per account the balance, amount due and due date, the latest
     bill (with its PDF) and the way to usage; then what the co-op keeps about them."""
-    member = _own_member(request)
+    member = own_member(request)
     accounts = member.accounts.select_related("premise").order_by("account_number")
     return render(
         request,
@@ -123,7 +128,7 @@ def portal_bill_pdf(request, account_number: str, statement_number: str):
 def portal_security(request):
     """Sign-in and security: the member's password and two-step sign-in, in the portal (allauth's pages,
     in the portal's look), never the staff admin's password page."""
-    return render(request, "portal/security.html", {"member": _own_member(request)})
+    return render(request, "portal/security.html", {"member": own_member(request)})
 
 
 class ContactForm(forms.Form):
@@ -141,7 +146,7 @@ class ContactForm(forms.Form):
 @step_up_required
 def portal_contact(request):
     """Members keep their own contact information current; each change is audited and scored."""
-    member = _own_member(request)
+    member = own_member(request)
     initial = {name: getattr(member, name) for name in ContactForm.base_fields}
     form = ContactForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
@@ -182,7 +187,7 @@ def portal_contact(request):
                         actor=request.user, member=member, email=data["email"], reason="portal"
                     )
         except ValidationError as error:
-            _apply_errors(form, error)
+            apply_errors(form, error)
         else:
             messages.success(request, "Your contact information was updated.")
             return redirect("portal:home")
@@ -200,13 +205,13 @@ class CorrectionForm(forms.Form):
 @login_required
 @require_http_methods(["GET", "POST"])
 def portal_correction_new(request):
-    member = _own_member(request)
+    member = own_member(request)
     form = CorrectionForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
             correction_request_submit(actor=request.user, member=member, **form.cleaned_data)
         except ValidationError as error:
-            _apply_errors(form, error)
+            apply_errors(form, error)
         else:
             messages.success(request, "Thank you. Member Services will review your request and reply.")
             return redirect("portal:home")
@@ -283,7 +288,7 @@ class ConsentForm(forms.Form):
 @step_up_required
 def portal_privacy(request):
     """My consents (grant, revoke) and who received my data, except releases a legal order keeps quiet."""
-    member = _own_member(request)
+    member = own_member(request)
     notice = notice_text_current(NoticeText.Kind.PORTAL_CONSENT)
     form = ConsentForm(request.POST or None, initial={"notice_version": notice.version})
     if request.method == "POST" and form.is_valid():
@@ -349,7 +354,7 @@ def portal_privacy(request):
 @require_http_methods(["POST"])
 @step_up_required
 def portal_consent_revoke(request, consent_id: int):
-    consent = consent_of_member(member=_own_member(request), consent_id=consent_id)
+    consent = consent_of_member(member=own_member(request), consent_id=consent_id)
     try:
         consent_revoke(
             actor=request.user, consent=consent, channel="portal", reason="revoked by the member in the portal"
@@ -367,7 +372,7 @@ def portal_consent_revoke(request, consent_id: int):
 @require_http_methods(["GET", "POST"])
 def portal_alerts(request):
     """Which optional alerts the member receives. Security notices are always sent and listed as such."""
-    member = _own_member(request)
+    member = own_member(request)
     if request.method == "POST":
         for kind in OPTIONAL_KINDS:
             alert_preference_set(actor=request.user, member=member, kind=kind, enabled=f"alert_{kind}" in request.POST)
@@ -410,7 +415,7 @@ def portal_enroll(request):
         try:
             online_access_enroll(request=request, **form.cleaned_data)
         except ValidationError as error:
-            _apply_errors(form, error)
+            apply_errors(form, error)
         else:
             return render(request, "portal/enroll_sent.html", {"email": form.cleaned_data["email"]})
     return render(request, "portal/enroll.html", {"form": form})

@@ -29,40 +29,23 @@ from disclosures.services import (
 )
 from members import identifiers
 from members.models import Member
-from members.selectors import member_for_user
 from portal.models import CorrectionRequest
 from portal.services import correction_request_dispute, correction_request_submit
 from portal.stepup import step_up_required
+from portal.views import apply_errors, own_member
 
 _FIELD_LABELS = {field.name: field.label for field in identifiers.FIELDS}
-
-
-def _own_member(request) -> Member:
-    member = member_for_user(request.user)
-    if member is None:
-        raise Http404("No member record is linked to this login.")
-    return member
 
 
 def _own_request(request, pk: int) -> CorrectionRequest:
     found = (
         CorrectionRequest.objects.select_related("settled_by", "statement")
-        .filter(pk=pk, member=_own_member(request))
+        .filter(pk=pk, member=own_member(request))
         .first()
     )
     if found is None:
         raise Http404("No such request.")
     return found
-
-
-def _apply_errors(form: forms.Form, error: ValidationError) -> None:
-    if not hasattr(error, "error_dict"):
-        for message in error.messages:
-            form.add_error(None, message)
-        return
-    for field, messages_ in error.message_dict.items():
-        for message in messages_:
-            form.add_error(field if field in form.fields else None, message)
 
 
 def settled_by_words(request: CorrectionRequest) -> str:
@@ -139,7 +122,7 @@ def portal_copy_sections(member: Member) -> list[CopySection]:
 def portal_full_copy(request):
     """GET: what the copy holds. POST (after a fresh password or MFA check): the copy itself, as JSON or
     PDF, released to the member through the disclosure gate and logged there."""
-    member = _own_member(request)
+    member = own_member(request)
     if request.method == "POST":
         format = request.POST.get("format", "")
         if format not in ("json", "pdf"):
@@ -184,7 +167,7 @@ class RequestForm(forms.Form):
 
 @login_required
 def portal_requests(request):
-    member = _own_member(request)
+    member = own_member(request)
     return render(
         request,
         "portal/rights/requests.html",
@@ -200,7 +183,7 @@ def portal_requests(request):
 @login_required
 @require_http_methods(["GET", "POST"])
 def portal_request_new(request):
-    member = _own_member(request)
+    member = own_member(request)
     kind = request.GET.get("kind")
     initial = {"kind": kind} if kind in CorrectionRequest.Kind.values else {}
     form = RequestForm(request.POST or None, initial=initial)
@@ -208,7 +191,7 @@ def portal_request_new(request):
         try:
             made = correction_request_submit(actor=request.user, member=member, **form.cleaned_data)
         except ValidationError as error:
-            _apply_errors(form, error)
+            apply_errors(form, error)
         else:
             messages.success(
                 request, f"Thank you. We received your request and will answer by {made.due_on:%B %d, %Y}."
@@ -241,7 +224,7 @@ def portal_request(request, pk: int):
             try:
                 correction_request_dispute(actor=request.user, request=item, statement=form.cleaned_data["statement"])
             except ValidationError as error:
-                _apply_errors(form, error)
+                apply_errors(form, error)
             else:
                 messages.success(request, "Your statement of disagreement is now kept with your record.")
                 return redirect("portal:request", pk=item.pk)
@@ -268,13 +251,13 @@ class MembershipListForm(forms.Form):
 @login_required
 @require_http_methods(["GET", "POST"])
 def portal_membership_list(request):
-    member = _own_member(request)
+    member = own_member(request)
     form = MembershipListForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
             membership_list_request_create(actor=request.user, requester=member, purpose=form.cleaned_data["purpose"])
         except ValidationError as error:
-            _apply_errors(form, error)
+            apply_errors(form, error)
         else:
             messages.success(request, "Your request for the membership list was sent to the Privacy Officer.")
             return redirect("portal:membership_list")
@@ -291,7 +274,7 @@ def portal_membership_list(request):
 def portal_membership_list_download(request, pk: int):
     """The approved list, to the member who asked for it: released once, through the disclosure gate (names
     and mailing addresses of active members, logged; the approval's own checks refuse anything else)."""
-    member = _own_member(request)
+    member = own_member(request)
     list_request = membership_list_requests_of_member(member=member).filter(pk=pk).first()
     if list_request is None:
         raise Http404("No such request.")

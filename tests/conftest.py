@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import time
-
 import pytest
 from django.contrib.auth.models import Group
 from django.db import connections
@@ -10,6 +8,7 @@ from django.test import Client
 from config.celery import app as celery_app
 from members import roles
 from members.models import User
+from members.signin.records import both_factors_records
 
 PASSWORD = "a-long-test-password-42"
 
@@ -71,12 +70,7 @@ def mark_session_mfa(client: Client, user: User) -> None:
     """Record in the client's session that ``user`` signed in with a password and a second factor, as
     allauth's login flow does after a TOTP or WebAuthn check (members/signin/middleware.py reads it)."""
     session = client.session
-    now = time.time()
-    session["account_authentication_methods"] = [
-        {"method": "password", "at": now, "username": user.get_username()},
-        {"method": "mfa", "at": now, "type": "totp"},
-    ]
-    session["account_authentication_methods_user"] = str(user.pk)
+    session.update(both_factors_records(user))
     session.save()
 
 

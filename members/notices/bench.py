@@ -1,7 +1,8 @@
 """Benchmarks of the outbox and of sign-in (docs/benchmarks.md).
 
 * ``notices.outbox_delivered_per_s``: queued e-mail notices claimed, sent over SMTP to a local aiosmtpd
-  server (started here on a free loopback port) and marked sent, one worker, one SMTP connection.
+  server (started in its own process on a free loopback port) and marked sent: one worker, batches
+  claimed by one statement, sent over ``NOTICE_SMTP_CONNECTIONS`` connections at once.
 * ``auth.login_ms_p95``: one client signing in through allauth's form with a password hashed by Argon2
   and a TOTP code (two POSTs), 95th percentile; the Argon2 parameters are recorded beside it.
 """

@@ -48,6 +48,22 @@ def _send_after_commit(notice_id: int) -> None:
         logger.warning("notice %s: delivery task not enqueued; the sweep will send it", notice_id, exc_info=True)
 
 
+def _notice(kind: str, channel: str, member: Member, subject: str, body: str, *, email="", address="") -> Notice:
+    """An unsaved notice with its own Message-ID (the outbox's idempotency key at the SMTP server)."""
+    notice = Notice(
+        kind=kind,
+        channel=channel,
+        member=member,
+        to_email=email,
+        to_name=member.legal_name,
+        to_address=address,
+        subject=subject,
+        body=body,
+    )
+    notice.message_id = f"<{notice.uuid}@{settings.NOTICE_MESSAGE_ID_DOMAIN}>"
+    return notice
+
+
 def notice_enqueue(
     *,
     actor: Actor,
@@ -72,17 +88,7 @@ def notice_enqueue(
         destinations.append((Notice.Channel.LETTER, "", letter_to or postal_address(member)))
     notices = []
     for channel, email, address in destinations:
-        notice = Notice(
-            kind=kind,
-            channel=channel,
-            member=member,
-            to_email=email,
-            to_name=member.legal_name,
-            to_address=address,
-            subject=subject,
-            body=body,
-        )
-        notice.message_id = f"<{notice.uuid}@{settings.NOTICE_MESSAGE_ID_DOMAIN}>"
+        notice = _notice(kind, channel, member, subject, body, email=email, address=address)
         notice.save(force_insert=True)
         notices.append(notice)
         if channel == Notice.Channel.EMAIL:
@@ -131,17 +137,7 @@ def notices_data_released(
             if not email:
                 continue
             subject, body = render_notice(kind=kind, member=member, context=context)
-            notice = Notice(
-                kind=kind,
-                channel=Notice.Channel.EMAIL,
-                member=member,
-                to_email=email,
-                to_name=member.legal_name,
-                subject=subject,
-                body=body,
-            )
-            notice.message_id = f"<{notice.uuid}@{settings.NOTICE_MESSAGE_ID_DOMAIN}>"
-            notices.append(notice)
+            notices.append(_notice(kind, Notice.Channel.EMAIL, member, subject, body, email=email))
         if not notices:
             continue
         Notice.objects.bulk_create(notices, batch_size=_RELEASE_CHUNK)

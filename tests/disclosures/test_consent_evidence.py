@@ -190,3 +190,20 @@ def test_the_runtime_role_cannot_switch_the_consent_guard_off(client, alice, par
         Consent.objects.filter(pk=consent.pk).update(categories=["A1_contact"])
     consent.refresh_from_db()
     assert consent.categories == ["A1_contact", "A3_usage"]
+
+
+def test_the_plain_consent_guard_watches_the_same_columns_as_the_model_declares():
+    """Migration 0006 copies the pgtrigger's condition (built from CONSENT_FROZEN_COLUMNS); a column added
+    to the model must reach the plain trigger too, in a migration of its own."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT tgname, pg_get_triggerdef(oid) FROM pg_trigger WHERE tgrelid = 'disclosures_consent'::regclass"
+            " AND tgname IN ('memberguard_consent_revocation_only', 'pgtrigger_consent_revocation_only_c54ec')"
+        )
+        definitions = {name: definition for name, definition in cursor.fetchall()}
+    conditions = {
+        name: definition.split(" WHEN ", 1)[1].split(" EXECUTE ", 1)[0] for name, definition in definitions.items()
+    }
+    assert len(conditions) == 2 and len(set(conditions.values())) == 1, conditions
