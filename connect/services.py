@@ -118,7 +118,7 @@ def third_party_approve(
 ) -> tuple[ThirdParty, str]:
     """Approve: the recipient, its confidentiality agreement (the categories applied for, seed 000 F.2)
     and the OAuth client. Returns the client secret, shown once and kept only as a hash."""
-    third_party = ThirdParty.objects.select_for_update().get(pk=third_party.pk)
+    third_party = ThirdParty.objects.select_for_update(no_key=True).get(pk=third_party.pk)
     if third_party.status != ThirdParty.Status.APPLIED:
         raise ValidationError(f"This application is {third_party.get_status_display().lower()}, not waiting.")
     if not agreement_reference.strip():
@@ -175,7 +175,7 @@ def third_party_approve(
 
 @transaction.atomic
 def third_party_decline(*, actor: Actor, third_party: ThirdParty, note: str) -> ThirdParty:
-    third_party = ThirdParty.objects.select_for_update().get(pk=third_party.pk)
+    third_party = ThirdParty.objects.select_for_update(no_key=True).get(pk=third_party.pk)
     if third_party.status != ThirdParty.Status.APPLIED:
         raise ValidationError("Only a waiting application can be declined.")
     if not note.strip():
@@ -194,14 +194,14 @@ def third_party_suspend(*, actor: Actor, third_party: ThirdParty, reason: str) -
     """Stop a third party at once: every token withdrawn, its client unknown to the authorization server,
     its recipient inactive (the export gate refuses it), every live authorization ended. Returns the
     number of tokens withdrawn."""
-    third_party = ThirdParty.objects.select_for_update().get(pk=third_party.pk)
+    third_party = ThirdParty.objects.select_for_update(no_key=True).get(pk=third_party.pk)
     if third_party.status != ThirdParty.Status.APPROVED:
         raise ValidationError("Only an approved third party can be suspended.")
     if not reason.strip():
         raise ValidationError({"reason": "Give the reason (breach, complaint, contract ended)."})
     withdrawn = 0
     now = timezone.now()
-    for authorization in third_party.authorizations.select_for_update().filter(ended_at__isnull=True):
+    for authorization in third_party.authorizations.select_for_update(no_key=True).filter(ended_at__isnull=True):
         withdrawn += _withdraw_tokens(authorization)
         authorization.ended_at, authorization.end_reason = now, Authorization.EndReason.SUSPENDED
         authorization.save(update_fields=["ended_at", "end_reason"])
@@ -283,7 +283,7 @@ def authorization_grant(
     """A member authorizes a third party: a written (portal) consent with the words shown, narrowed to
     the chosen accounts, categories and data period, until ``ends_on``. An earlier live authorization of
     the same third party ends (its tokens withdrawn). The member gets a notice."""
-    third_party = ThirdParty.objects.select_for_update().get(pk=third_party.pk)
+    third_party = ThirdParty.objects.select_for_update(no_key=True).get(pk=third_party.pk)
     if third_party.status != ThirdParty.Status.APPROVED or third_party.recipient is None:
         raise ValidationError("This third party is not approved by the co-op.")
     user = signed_in_user(actor)
@@ -307,7 +307,7 @@ def authorization_grant(
     if notice_text.kind != NoticeText.Kind.CONNECT_MY_DATA:
         raise ValidationError("The notice shown must be the Connect My Data notice.")
     expires_at = timezone.make_aware(datetime.combine(ends_on, datetime.max.time()))
-    for earlier in Authorization.objects.select_for_update().filter(
+    for earlier in Authorization.objects.select_for_update(no_key=True).filter(
         member=member, third_party=third_party, ended_at__isnull=True
     ):
         _end(actor=actor, authorization=earlier, reason=Authorization.EndReason.REPLACED)
@@ -384,7 +384,9 @@ def _end(*, actor: Actor, authorization: Authorization, reason: str) -> int:
 def authorization_revoke(*, actor: Actor, authorization: Authorization) -> Authorization:
     """The member ends an authorization: tokens withdrawn now, consent revoked, record kept, notice sent."""
     authorization = (
-        Authorization.objects.select_for_update().select_related("third_party", "member").get(pk=authorization.pk)
+        Authorization.objects.select_for_update(no_key=True)
+        .select_related("third_party", "member")
+        .get(pk=authorization.pk)
     )
     if authorization.ended_at is not None:
         raise ValidationError("This authorization has already ended.")

@@ -263,7 +263,7 @@ class MemberDetailApi(APIView):
         address_keys = ("mailing_line1", "mailing_line2", "mailing_city", "mailing_state", "mailing_postal_code")
         try:
             with transaction.atomic():  # several services, one outcome: all of them or none
-                member = Member.objects.select_for_update().get(pk=member.pk)
+                member = services.member_lock(member.pk)
                 if "legal_name" in values:
                     services.member_change_name(
                         actor=request.user, member=member, legal_name=values["legal_name"], reason=reason

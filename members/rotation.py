@@ -8,7 +8,7 @@ done, remove the old Fernet key and ``BLIND_INDEX_KEY_PREVIOUS``.
 
 Why it is safe while serving: during the run, the app encrypts new writes with the new key and reads
 with either; searches look for both the new and the previous index (``crypto.index_values``). Each batch
-locks its rows (``SELECT ... FOR UPDATE``), so a service saving one of them waits and then writes a
+locks its rows (``SELECT ... FOR NO KEY UPDATE``), so a service saving one of them waits and then writes a
 value under the new key itself: nothing written meanwhile is lost or left behind.
 
 How it goes fast: the run first plans its batches (consecutive id ranges of ``batch_size`` rows per
@@ -157,9 +157,9 @@ def _lock_rows(
     (a planned batch) those up to ``upto``. The locks are held until the batch commits."""
     select = f"SELECT id, {', '.join(columns)} FROM {target.table} WHERE id > %s"  # noqa: S608 - identifiers from model metadata
     if upto is None:
-        cursor.execute(f"{select} ORDER BY id LIMIT %s FOR UPDATE", [cursor_after, batch_size])
+        cursor.execute(f"{select} ORDER BY id LIMIT %s FOR NO KEY UPDATE", [cursor_after, batch_size])
     else:
-        cursor.execute(f"{select} AND id <= %s ORDER BY id FOR UPDATE", [cursor_after, upto])
+        cursor.execute(f"{select} AND id <= %s ORDER BY id FOR NO KEY UPDATE", [cursor_after, upto])
     return cursor.fetchall()
 
 

@@ -148,7 +148,7 @@ def _audit_refused(request, account: Account | None, matched: list[str]) -> None
 @transaction.atomic
 def enrollment_verify(*, user: User) -> Enrollment | None:
     """The enrolled e-mail was verified (allauth's ``email_confirmed``): the login becomes usable."""
-    enrollment = Enrollment.objects.select_for_update().filter(user=user, verified_at__isnull=True).first()
+    enrollment = Enrollment.objects.select_for_update(no_key=True).filter(user=user, verified_at__isnull=True).first()
     if enrollment is None:
         return None
     enrollment.verified_at = timezone.now()

@@ -101,7 +101,7 @@ def correction_request_submit(
 
 
 def _locked(request: CorrectionRequest) -> CorrectionRequest:
-    return CorrectionRequest.objects.select_for_update().select_related("member").get(pk=request.pk)
+    return CorrectionRequest.objects.select_for_update(no_key=True).select_related("member").get(pk=request.pk)
 
 
 @transaction.atomic

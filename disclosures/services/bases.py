@@ -230,7 +230,7 @@ def legal_basis_record(
 @transaction.atomic
 def legal_basis_approve(*, actor: Actor, basis: LegalBasis) -> LegalBasis:
     """The second approver of an imminent-threat release: a Privacy Officer who is not the requester."""
-    basis = LegalBasis.objects.select_for_update().get(pk=basis.pk)
+    basis = LegalBasis.objects.select_for_update(no_key=True).get(pk=basis.pk)
     if basis.kind != LegalBasis.Kind.IMMINENT_THREAT:
         raise ValidationError("Only imminent-threat releases need a second approver.")
     approver = signed_in_user(actor)
@@ -248,7 +248,7 @@ def legal_basis_approve(*, actor: Actor, basis: LegalBasis) -> LegalBasis:
 
 @transaction.atomic
 def legal_basis_revoke(*, actor: Actor, basis: LegalBasis, reason: str) -> LegalBasis:
-    basis = LegalBasis.objects.select_for_update().get(pk=basis.pk)
+    basis = LegalBasis.objects.select_for_update(no_key=True).get(pk=basis.pk)
     if basis.revoked_at:
         raise ValidationError("Already revoked.")
     if not reason.strip():

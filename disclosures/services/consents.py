@@ -119,7 +119,7 @@ def consent_grant(
 @transaction.atomic
 def consent_revoke(*, actor: Actor, consent: Consent, channel: str, reason: str = "") -> Consent:
     """Revocation keeps the record (status revoked, when and by whom) and stops the next release."""
-    consent = Consent.objects.select_for_update().get(pk=consent.pk)
+    consent = Consent.objects.select_for_update(no_key=True).get(pk=consent.pk)
     if consent.revoked_at:
         raise ValidationError("This consent is already revoked.")
     if channel not in Consent.Channel.values:

@@ -42,7 +42,7 @@ def membership_list_request_create(*, actor: Actor, requester: Member, purpose: 
 def membership_list_request_decide(
     *, actor: Actor, request: MembershipListRequest, approve: bool, note: str, valid_days: int = 30
 ) -> MembershipListRequest:
-    request = MembershipListRequest.objects.select_for_update().get(pk=request.pk)
+    request = MembershipListRequest.objects.select_for_update(no_key=True).get(pk=request.pk)
     decider = signed_in_user(actor)
     if decider is None or not decider.has_perm("disclosures.approve_membershiplistrequest"):
         raise PermissionDenied("Only the Privacy Officer decides membership-list requests.")
@@ -70,7 +70,7 @@ def membership_list_request_decide(
 def membership_list_request_withdraw(
     *, actor: Actor, request: MembershipListRequest, reason: str = ""
 ) -> MembershipListRequest:
-    request = MembershipListRequest.objects.select_for_update().get(pk=request.pk)
+    request = MembershipListRequest.objects.select_for_update(no_key=True).get(pk=request.pk)
     if request.status not in (MembershipListRequest.Status.PENDING, MembershipListRequest.Status.APPROVED):
         raise ValidationError("Only a pending or approved request can be withdrawn.")
     request.status = MembershipListRequest.Status.WITHDRAWN

@@ -50,7 +50,7 @@ def notice_text_publish(*, actor: Actor, kind: str, title: str, body: str) -> No
         raise ValidationError("A notice needs a title and its wording.")
     _check_placeholders(body)
     # One writer at a time per kind, so two officers cannot both write "version 4".
-    NoticeText.objects.select_for_update().filter(kind=kind).exists()
+    NoticeText.objects.select_for_update(no_key=True).filter(kind=kind).exists()
     latest = NoticeText.objects.filter(kind=kind).aggregate(v=Max("version"))["v"] or 0
     notice = NoticeText.objects.create(
         kind=kind, version=latest + 1, title=title.strip(), body=body.strip(), created_by=signed_in_user(actor)
@@ -64,7 +64,7 @@ def notice_text_publish(*, actor: Actor, kind: str, title: str, body: str) -> No
 @transaction.atomic
 def notice_text_correct(*, actor: Actor, notice: NoticeText, title: str, body: str) -> NoticeText:
     """Correct a version nobody has consented on yet (the trigger refuses it otherwise)."""
-    notice = NoticeText.objects.select_for_update().get(pk=notice.pk)
+    notice = NoticeText.objects.select_for_update(no_key=True).get(pk=notice.pk)
     if notice.consents.exists():
         raise ValidationError(
             f"Version {notice.version} was shown to members who consented on it; publish a new version instead."

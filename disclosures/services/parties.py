@@ -57,7 +57,7 @@ def recipient_create(
 @transaction.atomic
 def recipient_deactivate(*, actor: Actor, recipient: Recipient, reason: str) -> Recipient:
     """Stop every release to a recipient (consents and bases stay on record)."""
-    recipient = Recipient.objects.select_for_update().get(pk=recipient.pk)
+    recipient = Recipient.objects.select_for_update(no_key=True).get(pk=recipient.pk)
     if not recipient.is_active:
         raise ValidationError("The recipient is already inactive.")
     if not reason.strip():

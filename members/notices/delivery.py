@@ -113,7 +113,7 @@ _CLAIM_BATCH_SQL = """
         UPDATE notices_notice SET state = 'sending', lease_until = %(lease)s, attempts = attempts + 1
         WHERE id IN (
             SELECT id FROM notices_notice WHERE channel = 'email' AND state = 'queued'
-            ORDER BY created_at, id LIMIT %(size)s FOR UPDATE SKIP LOCKED
+            ORDER BY created_at, id LIMIT %(size)s FOR NO KEY UPDATE SKIP LOCKED
         )
         RETURNING id, to_email, subject, body, message_id, attempts, lease_until, created_at
     ), logged AS (
@@ -231,7 +231,9 @@ def notices_recover() -> int:
     recovered = 0
     with transaction.atomic():
         stale = list(
-            Notice.objects.select_for_update(skip_locked=True).filter(state=Notice.State.SENDING, lease_until__lt=now)
+            Notice.objects.select_for_update(skip_locked=True, no_key=True).filter(
+                state=Notice.State.SENDING, lease_until__lt=now
+            )
         )
         for notice in stale:
             if notice.attempts >= settings.NOTICE_MAX_ATTEMPTS:

@@ -183,7 +183,7 @@ def letter_batch_print(*, actor: Actor, limit: int = 500) -> LetterBatch | None:
     Letters are claimed with ``SELECT ... FOR UPDATE SKIP LOCKED``, so two clerks (or the daily task)
     printing at once never put one letter in two batches. ``None`` when nothing is queued."""
     letters = list(
-        Notice.objects.select_for_update(skip_locked=True)
+        Notice.objects.select_for_update(skip_locked=True, no_key=True)
         .filter(channel=Notice.Channel.LETTER, state=Notice.State.QUEUED)
         .order_by("created_at", "id")[:limit]
     )

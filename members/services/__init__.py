@@ -35,6 +35,7 @@ from members.services.registry import (
     member_create,
     member_enroll_online,
     member_link_user,
+    member_lock,
 )
 from members.services.statements import STATEMENT_MAX_LENGTH, disagreement_statement_file
 
@@ -58,6 +59,7 @@ __all__ = [
     "member_change_phone",
     "member_change_status",
     "member_create",
+    "member_lock",
     "member_enroll_online",
     "member_link_user",
     "member_list_view",

@@ -117,7 +117,7 @@ def capital_credit_allocate(
         collector.add("year", "Give a past or current year.")
     collector.raise_if_errors()
     with transaction.atomic():
-        allocation, created = CapitalCreditAllocation.objects.select_for_update().get_or_create(
+        allocation, created = CapitalCreditAllocation.objects.select_for_update(no_key=True).get_or_create(
             member=member,
             year=int(year),
             defaults={"patronage_amount": patronage, "allocated_amount": allocated, "allocated_on": allocated_on},

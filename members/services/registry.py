@@ -38,6 +38,17 @@ _LAST_FOUR = {
 }
 
 
+def member_lock(member_id: int) -> Member:
+    """The member's row, locked against other writers until this transaction ends.
+
+    ``FOR NO KEY UPDATE``, not ``FOR UPDATE``: a full row lock also blocks the foreign-key check
+    (``FOR KEY SHARE``) of any other transaction that inserts a row referring to this member, and those
+    checks run at COMMIT (Django's foreign keys are deferred), after that transaction has appended to the
+    audit chain and holds the chain's lock. The clerk holding the member then waits for the chain: a
+    deadlock the ten-minute soak found. Writers still exclude each other; no key is ever changed."""
+    return Member.objects.select_for_update(no_key=True).get(pk=member_id)
+
+
 def _clean_identifiers(collector: validation.Collector, *, kind: str, given: dict[str, Any]) -> dict[str, Any]:
     """Cleans the identifiers in ``given`` (absent: leave alone; ``""`` or ``None``: clear), each with its
     declared cleaner. An unknown name is a programming error (``TypeError``), as a bad keyword would be."""

@@ -62,7 +62,9 @@ def case_for_alert(*, item: ReviewItem) -> Case | None:
     """
     if item.member_id is None:
         return None
-    case = Case.objects.select_for_update().filter(member_id=item.member_id).exclude(status="resolved").first()
+    case = (
+        Case.objects.select_for_update(no_key=True).filter(member_id=item.member_id).exclude(status="resolved").first()
+    )
     if case is None:
         settings = engine.program_settings()
         now = timezone.now()
@@ -75,7 +77,7 @@ def case_for_alert(*, item: ReviewItem) -> Case | None:
                     program_version=settings.program_version,
                 )
         except IntegrityError:  # a concurrent alert opened it first (one open case per member)
-            case = Case.objects.select_for_update().get(member_id=item.member_id, status__in=_OPEN_STATUSES)
+            case = Case.objects.select_for_update(no_key=True).get(member_id=item.member_id, status__in=_OPEN_STATUSES)
         audit_record(
             actor=None, actor_label="system:redflags", action="redflags.case_opened", obj=case, detail=_ids(case)
         )
@@ -98,7 +100,7 @@ def case_assign(*, actor: Actor, case: Case, assignee: User | None) -> Case:
     if assignee is not None and not assignee.has_perm(WORK):
         raise ValidationError({"assignee": ["Assign the case to someone who works Red Flags cases."]})
     with transaction.atomic():
-        case = Case.objects.select_for_update().get(pk=case.pk)
+        case = Case.objects.select_for_update(no_key=True).get(pk=case.pk)
         _require_open(case)
         case.assignee = assignee
         case.save(update_fields=["assignee"])
@@ -124,7 +126,7 @@ def case_set_status(*, actor: Actor, case: Case, status: str, note: str = "") ->
     """Open / in review / escalated (resolving is ``case_resolve``, with its label)."""
     user = _worker(actor)
     with transaction.atomic():
-        case = Case.objects.select_for_update().get(pk=case.pk)
+        case = Case.objects.select_for_update(no_key=True).get(pk=case.pk)
         _require_open(case)
         if status not in _MOVES.get(case.status, set()):
             raise ValidationError({"status": [f"A case cannot move from {case.get_status_display()} to {status}."]})
@@ -216,7 +218,7 @@ def case_resolve(*, actor: Actor, case: Case, label: str, resolution: str) -> Ca
     if not resolution.strip():
         raise ValidationError({"resolution": ["Say what was found and decided."]})
     with transaction.atomic():
-        case = Case.objects.select_for_update().get(pk=case.pk)
+        case = Case.objects.select_for_update(no_key=True).get(pk=case.pk)
         _require_open(case)
         pending = ReviewItem.objects.filter(case_alert__case=case, status=ReviewItem.Status.OPEN).count()
         if pending:
@@ -244,7 +246,7 @@ def cases_escalate_overdue(*, now: datetime.datetime | None = None) -> int:
     overdue = Case.objects.filter(status__in=(Case.Status.OPEN, Case.Status.IN_REVIEW), due_at__lt=now)
     for case_id in overdue.values_list("pk", flat=True).order_by("pk"):
         with transaction.atomic():
-            case = Case.objects.select_for_update().get(pk=case_id)
+            case = Case.objects.select_for_update(no_key=True).get(pk=case_id)
             if case.status not in (Case.Status.OPEN, Case.Status.IN_REVIEW) or case.due_at >= now:
                 continue
             case.status, case.inbox, case.escalated_at = Case.Status.ESCALATED, Case.Inbox.PROGRAM_ADMINISTRATOR, now
@@ -322,7 +324,7 @@ def rule_snooze_approve(*, actor: Actor, snooze: RuleSnooze) -> RuleSnooze:
     user = require_permission(actor, SNOOZE, "only the Program Administrator approves a rule snooze")
     require_current_training(user)
     with transaction.atomic():
-        snooze = RuleSnooze.objects.select_for_update().get(pk=snooze.pk)
+        snooze = RuleSnooze.objects.select_for_update(no_key=True).get(pk=snooze.pk)
         if snooze.status != RuleSnooze.Status.PENDING:
             raise ValidationError({"status": ["This snooze is not awaiting approval."]})
         if snooze.requested_by_id == user.pk:
@@ -372,7 +374,11 @@ def release_awaits_approval(item: ReviewItem) -> bool:
 
 def hold_release_approval(*, item: ReviewItem, approver: User) -> HoldReleaseRequest:
     """The pending request a release response approves; refuses the requester (called by review)."""
-    request = HoldReleaseRequest.objects.select_for_update().filter(review_item=item, approved_by__isnull=True).first()
+    request = (
+        HoldReleaseRequest.objects.select_for_update(no_key=True)
+        .filter(review_item=item, approved_by__isnull=True)
+        .first()
+    )
     if request is None:
         raise ValidationError(
             "a second approver is needed: one person asks for the release (with how identity was verified), "

@@ -76,7 +76,7 @@ def fraud_list_reindex() -> int:
     its width). The canonical values are kept encrypted for exactly this and for confirming matches."""
     changed = 0
     with transaction.atomic():
-        for entry in KnownFraudEntry.objects.select_for_update().order_by("id"):
+        for entry in KnownFraudEntry.objects.select_for_update(no_key=True).order_by("id"):
             if not entry.value:
                 continue
             try:

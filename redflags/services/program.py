@@ -93,7 +93,7 @@ def program_settings_update(
     user = require_permission(actor, "redflags.manage_program", "only the Program Administrator sets thresholds")
     program_settings_check(warn_threshold=warn_threshold, hold_threshold=hold_threshold)
     with transaction.atomic():
-        settings = ProgramSettings.objects.select_for_update().get_or_create(pk=1)[0]
+        settings = ProgramSettings.objects.select_for_update(no_key=True).get_or_create(pk=1)[0]
         changed = []
         for name, value in (
             ("warn_threshold", warn_threshold),
@@ -221,7 +221,7 @@ def annual_review_save(*, actor: Actor, year: int, **considerations: object) -> 
         "openings_denied_by_program": report["openings_denied_by_program"],
     }
     with transaction.atomic():
-        review, created = AnnualReview.objects.select_for_update().get_or_create(
+        review, created = AnnualReview.objects.select_for_update(no_key=True).get_or_create(
             year=int(year), defaults={"prepared_by": user}
         )
         for name, value in considerations.items():

@@ -213,10 +213,10 @@ def review_respond(
     if rule is None:
         raise ValidationError({"kind": "unknown response"})
     with transaction.atomic():
-        item = ReviewItem.objects.select_for_update().select_related("assessment").get(pk=item.pk)
+        item = ReviewItem.objects.select_for_update(no_key=True).select_related("assessment").get(pk=item.pk)
         if item.status == ReviewItem.Status.RESOLVED:
             raise ValidationError("this review item is already resolved")
-        account = Account.objects.select_for_update().get(pk=item.account_id) if item.account_id else None
+        account = Account.objects.select_for_update(no_key=True).get(pk=item.account_id) if item.account_id else None
         case = Case(
             item=item,
             account=account,

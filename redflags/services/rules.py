@@ -90,7 +90,8 @@ def rule_version_draft(
         raise ValidationError({"weight": "between 0 and 1000"})
     with transaction.atomic():
         number = (
-            rule.versions.select_for_update().order_by("-number").values_list("number", flat=True).first() or 0
+            rule.versions.select_for_update(no_key=True).order_by("-number").values_list("number", flat=True).first()
+            or 0
         ) + 1
         version = RuleVersion.objects.create(
             rule=rule,
@@ -176,13 +177,13 @@ def rule_version_activate(*, actor: Actor, version: RuleVersion) -> RuleVersion:
     """Make a dry-run draft the rule's active version; the previous active version is retired."""
     user = _rule_manager(actor)
     with transaction.atomic():
-        version = RuleVersion.objects.select_for_update().get(pk=version.pk)
+        version = RuleVersion.objects.select_for_update(no_key=True).get(pk=version.pk)
         if version.status != RuleVersion.Status.DRAFT:
             raise ValidationError("only a draft can be activated")
         if not version.dry_run:
             raise ValidationError("run a dry run against past events before activating")
         previous = (
-            RuleVersion.objects.select_for_update()
+            RuleVersion.objects.select_for_update(no_key=True)
             .filter(rule_id=version.rule_id, status=RuleVersion.Status.ACTIVE)
             .first()
         )
@@ -210,7 +211,7 @@ def rule_version_retire(*, actor: Actor, version: RuleVersion, reason: str = "")
     """Take a version out of use (a retired version is kept: past decisions name it)."""
     _rule_manager(actor)
     with transaction.atomic():
-        version = RuleVersion.objects.select_for_update().get(pk=version.pk)
+        version = RuleVersion.objects.select_for_update(no_key=True).get(pk=version.pk)
         if version.status == RuleVersion.Status.RETIRED:
             raise ValidationError("already retired")
         version.status, version.retired_at = RuleVersion.Status.RETIRED, timezone.now()

@@ -60,7 +60,7 @@ def retention_change_preview(*, change: PendingChange) -> dict:
 def retention_change_approve(*, actor: Actor, change: PendingChange, note: str = "") -> PendingChange:
     """Apply the change as the second Privacy Officer. A purge by hand runs after the approval commits."""
     with transaction.atomic():
-        change = PendingChange.objects.select_for_update().get(pk=change.pk)
+        change = PendingChange.objects.select_for_update(no_key=True).get(pk=change.pk)
         _decider(actor, change)
         preview = retention_change_preview(change=change)
         change.status, change.decided_by, change.decided_at = (
@@ -101,7 +101,7 @@ def retention_change_run(*, change: PendingChange) -> PurgeRun:
 @transaction.atomic
 def retention_change_reject(*, actor: Actor, change: PendingChange, note: str) -> PendingChange:
     require_reason(note, "decision_note")
-    change = PendingChange.objects.select_for_update().get(pk=change.pk)
+    change = PendingChange.objects.select_for_update(no_key=True).get(pk=change.pk)
     _decider(actor, change)
     change.status, change.decided_by, change.decided_at, change.decision_note = (
         PendingChange.Status.REJECTED,

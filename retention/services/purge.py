@@ -280,7 +280,7 @@ def retention_fail_interrupted_runs(*, now: dt.datetime | None = None) -> list[P
     stale_before = now - dt.timedelta(seconds=settings.PURGE_RUN_HEARTBEAT_SECONDS)
     failed = []
     with transaction.atomic():
-        candidates = PurgeRun.objects.select_for_update(skip_locked=True).filter(
+        candidates = PurgeRun.objects.select_for_update(skip_locked=True, no_key=True).filter(
             status=PurgeRun.Status.RUNNING, started_at__lt=stale_before
         )
         for run in candidates.order_by("pk"):
