@@ -4,9 +4,9 @@
 # search): on full pages a rotation batch wrote ~20 WAL records per row and spent 90 % of its time there
 # (EXPLAIN ANALYZE of one 5,000-row batch: 1,460 ms; with room on the page, 126 ms). A rotation updates
 # every row of a page in one transaction, so the page needs room for a second version of each row: 50 %.
-# The price is twice the heap pages (docs/benchmarks.md, "Key rotation and HOT updates"). Existing rows keep
-# their full pages until they are rewritten: the first rotation after this migration moves them to new,
-# half-filled pages, and every later one is HOT.
+# The price is twice the heap pages (docs/benchmarks.md, "The ratios again", "Key rotation: HOT updates").
+# Existing rows keep their full pages until they are rewritten: the first rotation after this migration
+# moves them to new, half-filled pages, and every later one is HOT.
 from django.db import migrations
 
 
