@@ -117,6 +117,8 @@ def bench_export(quick: bool = False) -> dict[str, float]:
         # by the database owner's hand with that trigger off for this one transaction (a bench database
         # only, see _guard; DDL is transactional, so it is back on whatever happens).
         with transaction.atomic(), connection.cursor() as cursor:
+            # Foreign keys checked at once: a deferred check still pending would make the ALTER below fail.
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
             cursor.execute("ALTER TABLE disclosures_consent DISABLE TRIGGER memberguard_append_only")
             cursor.execute("DELETE FROM disclosures_consent WHERE recipient_id = %s", [recipient.pk])
             cursor.execute("ALTER TABLE disclosures_consent ENABLE TRIGGER memberguard_append_only")

@@ -192,7 +192,7 @@ def _process_batch(
     index_columns = target.index.needs if target.index else ()
     columns = list(dict.fromkeys([*target.encrypted, *index_columns]))
     positions = range(1, len(target.encrypted) + 1)
-    with transaction.atomic(), connection.cursor() as cursor:
+    with worker_pool.paused_gc(), transaction.atomic(), connection.cursor() as cursor:
         rows = _lock_rows(cursor, target, columns, cursor_after, batch_size, upto)
         if not rows:
             return None

@@ -29,7 +29,7 @@ from accounts.cis_import.cleaning import COLUMNS, CleanRow, ImportReport, RowErr
 from accounts.cis_import.loading import BatchFailed, BatchLoader
 from members.models import Member
 from members.signals import members_imported
-from members.worker_pool import default_workers
+from members.worker_pool import default_workers, paused_gc
 
 IMPORTED_TABLES = (
     "members_member",
@@ -80,8 +80,15 @@ def import_members(
 
     ``workers`` > 1 loads batches in that many processes. Called inside a transaction, the import belongs
     to that transaction and runs in this process whatever ``workers`` says: other processes could neither
-    see nor join it.
+    see nor join it. The garbage collector is paused meanwhile (``worker_pool.paused_gc``).
     """
+    with paused_gc():
+        return _import_members(
+            handle, batch_size=batch_size, actor_label=actor_label, on_batch=on_batch, workers=workers
+        )
+
+
+def _import_members(handle: TextIO, batch_size: int, actor_label: str, on_batch, workers: int) -> ImportReport:
     report = ImportReport()
     today = timezone.localdate()
     batch: list[CleanRow] = []

@@ -29,6 +29,7 @@ from accounts.usage.selectors import usage_point_mapping_index
 from accounts.usage.usage_points import UsagePointResolver
 from members.actors import Actor, actor_name, signed_in_user
 from members.audit import audit_record
+from members.worker_pool import paused_gc
 
 logger = logging.getLogger(__name__)
 
@@ -53,8 +54,22 @@ def usage_ingest_file(
 
     Good rows load even when some rows are bad; every bad row is in ``batch.bad_rows`` (the first
     BAD_ROWS_KEPT) and counted in ``batch.bad_row_count``. ``meters`` (number -> id) may be passed
-    by callers that ingest many files in a row.
+    by callers that ingest many files in a row. The garbage collector is paused meanwhile
+    (``members.worker_pool.paused_gc``: a day file is a few hundred thousand short-lived values).
     """
+    with paused_gc():
+        return _ingest_file(data, source, filename, file_format, actor, actor_label, meters)
+
+
+def _ingest_file(
+    data: bytes,
+    source: str,
+    filename: str,
+    file_format: str | None,
+    actor: Actor,
+    actor_label: str,
+    meters: dict[str, int] | None,
+) -> IngestBatch:
     started = time.perf_counter()
     digest = hashlib.sha256(data).hexdigest()
     meters = meter_ids_by_number() if meters is None else meters

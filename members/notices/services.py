@@ -25,7 +25,7 @@ from members.notices import tasks
 from members.notices.kinds import KINDS, kind_of
 from members.notices.letters import letters_pdf
 from members.notices.models import AlertPreference, LetterBatch, Notice, NoticeAttempt
-from members.notices.rendering import postal_address, render_notice
+from members.notices.rendering import postal_address, render_many, render_notice
 
 logger = logging.getLogger(__name__)
 
@@ -129,6 +129,7 @@ def notices_data_released(
             )
         )
     count = 0
+    render = render_many(kind=kind, context=context)
     for start in range(0, len(ids), _RELEASE_CHUNK):
         chunk = [pk for pk in ids[start : start + _RELEASE_CHUNK] if pk not in off]
         notices = []
@@ -136,7 +137,7 @@ def notices_data_released(
             email = (member.email or "").strip().lower()
             if not email:
                 continue
-            subject, body = render_notice(kind=kind, member=member, context=context)
+            subject, body = render(member)
             notices.append(_notice(kind, Notice.Channel.EMAIL, member, subject, body, email=email))
         if not notices:
             continue

@@ -338,3 +338,44 @@ def test_the_precomputed_hmac_states_give_hmac_sha256():
         inner.update(b"entry bytes")
         outer.update(inner.digest())
         assert outer.hexdigest() == hmac.new(key, b"entry bytes", hashlib.sha256).hexdigest()
+
+
+def test_the_fast_path_builds_the_canonical_form_of_ordinary_entries():
+    """The fast path is taken: the content it builds from the COPY text equals ``hashchain.canonical`` of the
+    entry's columns for ordinary entries (nulls, arrays, booleans, timestamps, text with spaces), and an
+    entry with a character it cannot take has no fast content. Without this, a drift between the two
+    serialisers would only make every entry take the slow re-check, and verification would still pass."""
+    import io
+
+    from disclosures import chain
+
+    _append(2)
+    _append(1, notice_withheld=True, reason="withheld: member asked")
+    with transaction.atomic():
+        chain_append(
+            actor=None,
+            actor_label='a "quoted" label',
+            outcome="refused",
+            recipient=None,
+            recipient_label="r",
+            basis_kind="consent",
+            basis_ref="consent:9",
+            purpose="marketing",
+            member_ids=[],
+            categories=[],
+            fields=[],
+            format="csv",
+            row_count=0,
+            file_sha256="",
+        )
+    buffer = io.BytesIO()
+    with connection.cursor() as cursor:
+        cursor.copy_expert(chain._COPY % "disclosures_disclosurelogentry", buffer)
+        cursor.execute(chain._SELECT_SOME.format(table="disclosures_disclosurelogentry"), [[1, 2, 3, 4]])
+        exact = {row[0]: (hashchain.canonical(row[:-2]), row[-1].encode()) for row in cursor.fetchall()}
+    lines = buffer.getvalue().split(b"\n")[:-1]
+    entries = list(chain._entries(lines))
+    assert [entry[0] for entry in entries] == [1, 2, 3, 4]
+    for seq, _, stored, content in entries[:3]:
+        assert (content, stored) == exact[seq]
+    assert entries[3][3] is None
