@@ -299,6 +299,16 @@ class MemberAdmin(DirectActionCheckbox, admin.ModelAdmin):
             response.add_post_render_callback(record)
         return response
 
+    def record_lookup(self, request, shown: list[Member], term: str) -> None:
+        """A staff picker's lookup (members/admin_autocomplete.py) shows members as the list does: logged."""
+        services.member_list_view(
+            actor=request.user,
+            member_ids=[member.pk for member in shown],
+            channel="admin_autocomplete",
+            query=term,
+            ip_address=client_ip(request),
+        )
+
     def change_view(self, request, object_id, form_url="", extra_context=None):
         member = self.get_object(request, object_id)
         if member is not None and request.method == "GET":
