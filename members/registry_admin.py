@@ -30,7 +30,7 @@ from members.selectors import (
     is_identifier_term,
     member_change_history,
     member_list,
-    member_search,
+    member_search_results,
 )
 
 IDENTIFIER_IN_URL = (
@@ -39,7 +39,14 @@ IDENTIFIER_IN_URL = (
 
 
 class MemberChangeList(ChangeList):
-    """Django's list, with the search token (members.search_tokens) kept out of the field filters."""
+    """Django's list, with the search token (members.search_tokens) kept out of the field filters, and a
+    shorter page for a search (``MemberAdmin.search_per_page``): a search is ranked, the person wanted is
+    near the top, and each row rendered costs the server as much as the search itself."""
+
+    def get_results(self, request):
+        if self.query.strip() or request.GET.get(search_tokens.TOKEN_VAR):
+            self.list_per_page = getattr(self.model_admin, "search_per_page", self.list_per_page)
+        super().get_results(request)
 
     def get_filters_params(self, params=None):
         lookup_params = super().get_filters_params(params)
@@ -188,6 +195,14 @@ def _no_match_hint() -> str:
     )
 
 
+def _too_many_hint(cap: int) -> str:
+    """Said when a search matched more members than it ranks (members.selectors.SEARCH_CANDIDATE_CAP)."""
+    return (
+        f"More than {cap} members match this search, so this list is only part of them. Refine the search: "
+        "add the first name (\u201cWhitfield, Ada\u201d), a street word, or part of the phone or member number."
+    )
+
+
 @admin.register(Member)
 class MemberAdmin(DirectActionCheckbox, admin.ModelAdmin):
     form = MemberForm
@@ -199,6 +214,7 @@ class MemberAdmin(DirectActionCheckbox, admin.ModelAdmin):
     show_full_result_count = False
     paginator = MemberPaginator
     list_per_page = 100
+    search_per_page = 25  # a searched list: ranked, best first (MemberChangeList)
     # No CSV download: member data leaves the co-op only through the disclosure gate (disclosures.services);
     # the former "Export selected as CSV (masked)" action was a second path out (issue 11 item 4).
     actions = ["make_active", "make_former"]
@@ -262,10 +278,12 @@ class MemberAdmin(DirectActionCheckbox, admin.ModelAdmin):
             return queryset.none(), False
         request.member_search_term = search_term
         try:
-            found = member_search(queryset, search_term, request.user)
+            result = member_search_results(queryset, search_term, request.user)
         except PermissionDenied as exc:
             messages.error(request, str(exc))
             return queryset.none(), False
+        found = result.members
+        request.member_search_more_than = result.more_than
         if search_term.strip() and ORDER_VAR not in request.GET:
             # Best match first (member_search annotates search_rank); a clicked column keeps its order.
             found = found.order_by("-search_rank", "member_number")
@@ -278,6 +296,9 @@ class MemberAdmin(DirectActionCheckbox, admin.ModelAdmin):
             response.context_data["member_result_list"] = result_list_context(changelist)
             if getattr(request, "member_search_term", "") and changelist.result_count == 0:
                 messages.info(request, _no_match_hint())
+            more_than = getattr(request, "member_search_more_than", None)
+            if more_than:
+                messages.warning(request, _too_many_hint(more_than))
             keep = changelist.get_query_string(remove=[SEARCH_VAR, PAGE_VAR, search_tokens.TOKEN_VAR])
             response.context_data["member_search_action"] = reverse("admin:members_member_search") + keep
             response.context_data["member_search_clear"] = keep
