@@ -21,6 +21,7 @@ from django.utils.translation import gettext as _
 
 from members import glance, guards, identifiers, roles, search_tokens, services, staff_tools
 from members.admin_changelist import DirectActionCheckbox, MemberPaginator, result_list_context
+from members.admin_confirm import ask_to_confirm, confirmed_reason
 from members.audit import client_ip
 from members.fields import UndecryptableValue
 from members.masking import mask_financial_account, mask_tax_id, masked_value
@@ -517,15 +518,31 @@ class MemberAdmin(DirectActionCheckbox, admin.ModelAdmin):
     def make_active(self, request, queryset):
         self._change_status(request, queryset, Member.Status.ACTIVE)
 
-    @admin.action(description="Mark selected members former", permissions=["change"])
+    @admin.action(description="Mark selected members former…", permissions=["change"])
     def make_former(self, request, queryset):
-        self._change_status(request, queryset, Member.Status.FORMER)
+        """A member leaving: asked to confirm, with the reason (kept on the audit row), before anything changes."""
+        reason = confirmed_reason(request)
+        if reason is None:
+            count = queryset.count()
+            return ask_to_confirm(
+                self,
+                request,
+                queryset,
+                title="Mark members former",
+                heading="These members will leave the co-op",
+                consequence="Marking a member former ends their membership today: their status becomes former "
+                "and today is recorded as the day they left. Their records are then kept as the retention "
+                "schedule says. To undo it, the member rejoins (mark them active), with a new join date.",
+                confirm_label=f"Yes, mark {count} member{'s' if count != 1 else ''} former",
+            )
+        self._change_status(request, queryset, Member.Status.FORMER, reason=reason)
+        return None
 
-    def _change_status(self, request, queryset, status: str) -> None:
+    def _change_status(self, request, queryset, status: str, reason: str = "") -> None:
         done, refused = 0, 0
         for member in queryset:
             try:
-                services.member_change_status(actor=request.user, member=member, status=status)
+                services.member_change_status(actor=request.user, member=member, status=status, reason=reason)
                 done += 1
             except ValidationError:
                 refused += 1
