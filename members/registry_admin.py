@@ -11,7 +11,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import flatten_fieldsets
-from django.contrib.admin.views.main import ORDER_VAR, PAGE_VAR, SEARCH_VAR, ChangeList
+from django.contrib.admin.views.main import ORDER_VAR, PAGE_VAR, SEARCH_VAR
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
@@ -22,6 +22,7 @@ from django.utils.translation import gettext as _
 from members import glance, guards, identifiers, roles, search_tokens, services, staff_tools
 from members.admin_changelist import DirectActionCheckbox, MemberPaginator, result_list_context
 from members.admin_confirm import ask_to_confirm, confirmed_reason
+from members.admin_search import IDENTIFIER_IN_URL, SEARCH_HELP, MemberChangeList, no_match_hint, too_many_hint
 from members.audit import client_ip
 from members.fields import UndecryptableValue
 from members.masking import mask_financial_account, mask_tax_id, masked_value
@@ -33,27 +34,6 @@ from members.selectors import (
     member_list,
     member_search_results,
 )
-
-IDENTIFIER_IN_URL = (
-    "Search by full SSN/TIN or licence with the search box: identifiers are never put in a URL (the box posts them)."
-)
-
-
-class MemberChangeList(ChangeList):
-    """Django's list, with the search token (members.search_tokens) kept out of the field filters, and a
-    shorter page for a search (``MemberAdmin.search_per_page``): a search is ranked, the person wanted is
-    near the top, and each row rendered costs the server as much as the search itself."""
-
-    def get_results(self, request):
-        if self.query.strip() or request.GET.get(search_tokens.TOKEN_VAR):
-            self.list_per_page = getattr(self.model_admin, "search_per_page", self.list_per_page)
-        super().get_results(request)
-
-    def get_filters_params(self, params=None):
-        lookup_params = super().get_filters_params(params)
-        lookup_params.pop(search_tokens.TOKEN_VAR, None)
-        return lookup_params
-
 
 # The write-only identifier inputs and the "identifying information" fieldset (members/identifiers.py).
 IDENTIFIER_FIELDS = identifiers.identifier_fields()
@@ -181,29 +161,6 @@ class MemberForm(forms.ModelForm):
             self.add_error(field if field in self.fields else None, field_messages)
 
 
-SEARCH_HELP = (
-    "Any word of the name (accents optional) or \u201cLast, First\u201d; a phone number in any format or its "
-    "last seven digits; part of a member or account number; words of the mailing or service address; an "
-    "e-mail address; the last four of the SSN/TIN; a full SSN/TIN or licence (IL:D1234567) if your role allows."
-)
-
-
-def _no_match_hint() -> str:
-    """What to try when a search found nobody (the term itself is not repeated: it may be an identifier)."""
-    return (
-        "No member matched that search. Try one word of the name (\u201cWhitfield\u201d), \u201cLast, First\u201d, "
-        "the phone number's last seven digits, part of the member or account number, or the street name."
-    )
-
-
-def _too_many_hint(cap: int) -> str:
-    """Said when a search matched more members than it ranks (members.selectors.SEARCH_CANDIDATE_CAP)."""
-    return (
-        f"More than {cap} members match this search, so this list is only part of them. Refine the search: "
-        "add the first name (\u201cWhitfield, Ada\u201d), a street word, or part of the phone or member number."
-    )
-
-
 @admin.register(Member)
 class MemberAdmin(DirectActionCheckbox, admin.ModelAdmin):
     form = MemberForm
@@ -296,10 +253,10 @@ class MemberAdmin(DirectActionCheckbox, admin.ModelAdmin):
         if changelist is not None:
             response.context_data["member_result_list"] = result_list_context(changelist)
             if getattr(request, "member_search_term", "") and changelist.result_count == 0:
-                messages.info(request, _no_match_hint())
+                messages.info(request, no_match_hint())
             more_than = getattr(request, "member_search_more_than", None)
             if more_than:
-                messages.warning(request, _too_many_hint(more_than))
+                messages.warning(request, too_many_hint(more_than))
             keep = changelist.get_query_string(remove=[SEARCH_VAR, PAGE_VAR, search_tokens.TOKEN_VAR])
             response.context_data["member_search_action"] = reverse("admin:members_member_search") + keep
             response.context_data["member_search_clear"] = keep
