@@ -73,3 +73,18 @@ def test_a_searched_list_shows_a_short_page_and_the_plain_list_a_long_one(signed
     assert searched.context["cl"].result_count == 30
     assert len(searched.context["cl"].result_list) == 25
     assert len(signed_in.get(MEMBERS).context["cl"].result_list) == 30
+
+
+def test_the_api_says_in_a_header_when_a_search_matched_more_than_it_ranks(client, csr, monkeypatch):
+    from rest_framework.test import APIClient
+
+    monkeypatch.setattr(selectors, "SEARCH_CANDIDATE_CAP", 3)
+    for index in range(5):
+        factories.MemberFactory(legal_name=f"Person{index} Whitfield")
+    api = APIClient()
+    api.force_authenticate(csr)
+    capped = api.get("/api/members/", {"q": "whitfield"})
+    assert capped.status_code == 200 and capped["X-Search-More-Than"] == "3"
+    assert len(capped.json()["results"]) == 3
+    narrow = api.get("/api/members/", {"q": "person1 whitfield"})
+    assert "X-Search-More-Than" not in narrow and len(narrow.json()["results"]) == 1
