@@ -25,6 +25,7 @@ from disclosures.models import (
     NoticeText,
     Recipient,
 )
+from members.admin_confirm import ask_to_confirm, confirmed_reason
 
 
 class _DryRun(Exception):
@@ -295,14 +296,34 @@ class LegalBasisAdmin(_ServiceAdmin):
     def create_via_service(self, request, data):
         return services.legal_basis_record(actor=request.user, **data)
 
-    @admin.action(description="Approve as second approver (imminent threat)", permissions=["approve"])
+    @admin.action(description="Approve as second approver (imminent threat)…", permissions=["approve"])
     def approve(self, request, queryset):
+        """A release's second approval: asked to confirm, with the approver's reason, before anything changes;
+        then each basis's outcome on its own line."""
+        reason = confirmed_reason(request)
+        if reason is None:
+            count = queryset.count()
+            return ask_to_confirm(
+                self,
+                request,
+                queryset,
+                title="Approve imminent-threat releases",
+                heading="Approving lets the release go ahead",
+                consequence="As second approver you allow the listed members' information to be released to "
+                "the recipient under each legal basis below, without the members' consent, until it expires "
+                "or is revoked. Give the reason the threat justifies it; it is kept on the record.",
+                confirm_label=f"Yes, approve {count} release{'s' if count != 1 else ''}",
+                describe=lambda basis: f"{basis}: to {basis.recipient.name}. Justification: {basis.justification}",
+            )
         for basis in queryset:
             try:
-                services.legal_basis_approve(actor=request.user, basis=basis)
-                self.message_user(request, f"{basis}: approved")
+                services.legal_basis_approve(actor=request.user, basis=basis, reason=reason)
             except (ValidationError, PermissionDenied) as exc:
-                self.message_user(request, f"{basis}: {exc}", messages.ERROR)
+                text = "; ".join(getattr(exc, "messages", [str(exc)]))
+                self.message_user(request, f"{basis}: not approved. {text}", messages.ERROR)
+            else:
+                self.message_user(request, f"{basis}: approved; the release may go ahead.", messages.SUCCESS)
+        return None
 
     def has_approve_permission(self, request) -> bool:
         return request.user.has_perm("disclosures.approve_legalbasis")

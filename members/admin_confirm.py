@@ -1,4 +1,5 @@
-"""A confirmation step for admin actions that cannot be undone (close an account, mark members former):
+"""A confirmation step for admin actions that matter (close an account, mark members former, approve a
+legal basis for a disclosure):
 the action first shows what will happen to which records and asks for the reason, and runs only when the
 confirmed form comes back with one. No script: the step is a page, so it works the same everywhere."""
 
@@ -17,7 +18,20 @@ def confirmed_reason(request) -> str | None:
     return reason or None
 
 
-def ask_to_confirm(modeladmin, request, queryset, *, title: str, consequence: str, confirm_label: str):
+def ask_to_confirm(
+    modeladmin,
+    request,
+    queryset,
+    *,
+    title: str,
+    consequence: str,
+    confirm_label: str,
+    heading: str = "This cannot be undone",
+    describe=str,
+):
+    """The confirmation page; ``heading`` says how final the action is (only an irreversible one says it
+        cannot be undone: marking a member former, say, is undone by their rejoining); ``describe`` turns each
+    record into the line the page lists (what the person confirming needs to see of it)."""
     opts = modeladmin.model._meta
     return TemplateResponse(
         request,
@@ -25,9 +39,10 @@ def ask_to_confirm(modeladmin, request, queryset, *, title: str, consequence: st
         {
             **modeladmin.admin_site.each_context(request),
             "title": title,
+            "heading": heading,
             "consequence": consequence,
             "confirm_label": confirm_label,
-            "items": list(queryset),
+            "items": [describe(item) for item in queryset],
             "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
             "action": request.POST.get("action", ""),
             "missing_reason": request.POST.get("confirmed") == "yes",

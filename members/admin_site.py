@@ -16,6 +16,7 @@ from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
+from members.admin_autocomplete import AccessLoggedAutocompleteJsonView
 from members.roles import ALL_ROLES
 from members.staff_tools import tools_for
 
@@ -35,6 +36,10 @@ class MemberGuardAdminSite(admin.AdminSite):
     def index(self, request, extra_context=None):
         # The staff pages outside the model lists (members/staff_tools.py), those this user may open.
         return super().index(request, {"staff_tools": tools_for(request.user), **(extra_context or {})})
+
+    def autocomplete_view(self, request):
+        # The pickers' lookups leave an access-log row where they show members (members/admin_autocomplete.py).
+        return AccessLoggedAutocompleteJsonView.as_view(admin_site=self)(request)
 
     def login(self, request, extra_context=None):
         """Staff sign in through allauth like everyone else (throttle, MFA); the admin's own form is gone."""

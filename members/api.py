@@ -23,7 +23,7 @@ from members.audit import client_ip
 from members.fields import UndecryptableValue
 from members.masking import masked_member
 from members.models import Member
-from members.selectors import is_identifier_term, member_list, member_search
+from members.selectors import is_identifier_term, member_list, member_search_results
 
 IDENTIFIER_IN_URL = 'A full SSN/TIN or licence is never put in a URL: POST it to /api/members/search/ as {"q": ...}.'
 
@@ -146,6 +146,7 @@ class MemberListCreateApi(generics.ListAPIView):
 
     serializer_class = MemberOutput
     permission_classes = [IsAuthenticated, for_method(GET="members.view_member", POST="members.add_member")]
+    search_more_than: int | None = None
 
     def search_term(self) -> str:
         term = self.request.query_params.get("q", "")
@@ -158,9 +159,10 @@ class MemberListCreateApi(generics.ListAPIView):
         term = self.search_term()
         if term:
             try:
-                queryset = member_search(queryset, term, self.request.user)
+                result = member_search_results(queryset, term, self.request.user)
             except DjangoPermissionDenied as exc:
                 raise PermissionDenied(str(exc)) from None
+            queryset, self.search_more_than = result.members, result.more_than
         return queryset.order_by("member_number")
 
     @extend_schema(
@@ -171,7 +173,11 @@ class MemberListCreateApi(generics.ListAPIView):
         ]
     )
     def get(self, request, *args, **kwargs):
+        self.search_more_than = None
         response = super().get(request, *args, **kwargs)
+        if self.search_more_than:
+            # As the admin's "more than N match" note: the results are part of what matched (members.selectors).
+            response["X-Search-More-Than"] = str(self.search_more_than)
         ids = [row["id"] for row in response.data.get("results", [])] if isinstance(response.data, dict) else []
         services.member_list_view(
             actor=request.user,

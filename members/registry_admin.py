@@ -11,7 +11,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import flatten_fieldsets
-from django.contrib.admin.views.main import ORDER_VAR, PAGE_VAR, SEARCH_VAR, ChangeList
+from django.contrib.admin.views.main import ORDER_VAR, PAGE_VAR, SEARCH_VAR
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
@@ -21,6 +21,8 @@ from django.utils.translation import gettext as _
 
 from members import glance, guards, identifiers, roles, search_tokens, services, staff_tools
 from members.admin_changelist import DirectActionCheckbox, MemberPaginator, result_list_context
+from members.admin_confirm import ask_to_confirm, confirmed_reason
+from members.admin_search import IDENTIFIER_IN_URL, SEARCH_HELP, MemberChangeList, no_match_hint, too_many_hint
 from members.audit import client_ip
 from members.fields import UndecryptableValue
 from members.masking import mask_financial_account, mask_tax_id, masked_value
@@ -30,22 +32,8 @@ from members.selectors import (
     is_identifier_term,
     member_change_history,
     member_list,
-    member_search,
+    member_search_results,
 )
-
-IDENTIFIER_IN_URL = (
-    "Search by full SSN/TIN or licence with the search box: identifiers are never put in a URL (the box posts them)."
-)
-
-
-class MemberChangeList(ChangeList):
-    """Django's list, with the search token (members.search_tokens) kept out of the field filters."""
-
-    def get_filters_params(self, params=None):
-        lookup_params = super().get_filters_params(params)
-        lookup_params.pop(search_tokens.TOKEN_VAR, None)
-        return lookup_params
-
 
 # The write-only identifier inputs and the "identifying information" fieldset (members/identifiers.py).
 IDENTIFIER_FIELDS = identifiers.identifier_fields()
@@ -173,21 +161,6 @@ class MemberForm(forms.ModelForm):
             self.add_error(field if field in self.fields else None, field_messages)
 
 
-SEARCH_HELP = (
-    "Any word of the name (accents optional) or \u201cLast, First\u201d; a phone number in any format or its "
-    "last seven digits; part of a member or account number; words of the mailing or service address; an "
-    "e-mail address; the last four of the SSN/TIN; a full SSN/TIN or licence (IL:D1234567) if your role allows."
-)
-
-
-def _no_match_hint() -> str:
-    """What to try when a search found nobody (the term itself is not repeated: it may be an identifier)."""
-    return (
-        "No member matched that search. Try one word of the name (\u201cWhitfield\u201d), \u201cLast, First\u201d, "
-        "the phone number's last seven digits, part of the member or account number, or the street name."
-    )
-
-
 @admin.register(Member)
 class MemberAdmin(DirectActionCheckbox, admin.ModelAdmin):
     form = MemberForm
@@ -199,6 +172,7 @@ class MemberAdmin(DirectActionCheckbox, admin.ModelAdmin):
     show_full_result_count = False
     paginator = MemberPaginator
     list_per_page = 100
+    search_per_page = 25  # a searched list: ranked, best first (MemberChangeList)
     # No CSV download: member data leaves the co-op only through the disclosure gate (disclosures.services);
     # the former "Export selected as CSV (masked)" action was a second path out (issue 11 item 4).
     actions = ["make_active", "make_former"]
@@ -262,10 +236,12 @@ class MemberAdmin(DirectActionCheckbox, admin.ModelAdmin):
             return queryset.none(), False
         request.member_search_term = search_term
         try:
-            found = member_search(queryset, search_term, request.user)
+            result = member_search_results(queryset, search_term, request.user)
         except PermissionDenied as exc:
             messages.error(request, str(exc))
             return queryset.none(), False
+        found = result.members
+        request.member_search_more_than = result.more_than
         if search_term.strip() and ORDER_VAR not in request.GET:
             # Best match first (member_search annotates search_rank); a clicked column keeps its order.
             found = found.order_by("-search_rank", "member_number")
@@ -277,7 +253,10 @@ class MemberAdmin(DirectActionCheckbox, admin.ModelAdmin):
         if changelist is not None:
             response.context_data["member_result_list"] = result_list_context(changelist)
             if getattr(request, "member_search_term", "") and changelist.result_count == 0:
-                messages.info(request, _no_match_hint())
+                messages.info(request, no_match_hint())
+            more_than = getattr(request, "member_search_more_than", None)
+            if more_than:
+                messages.warning(request, too_many_hint(more_than))
             keep = changelist.get_query_string(remove=[SEARCH_VAR, PAGE_VAR, search_tokens.TOKEN_VAR])
             response.context_data["member_search_action"] = reverse("admin:members_member_search") + keep
             response.context_data["member_search_clear"] = keep
@@ -298,6 +277,16 @@ class MemberAdmin(DirectActionCheckbox, admin.ModelAdmin):
 
             response.add_post_render_callback(record)
         return response
+
+    def record_lookup(self, request, shown: list[Member], term: str) -> None:
+        """A staff picker's lookup (members/admin_autocomplete.py) shows members as the list does: logged."""
+        services.member_list_view(
+            actor=request.user,
+            member_ids=[member.pk for member in shown],
+            channel="admin_autocomplete",
+            query=term,
+            ip_address=client_ip(request),
+        )
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         member = self.get_object(request, object_id)
@@ -486,15 +475,31 @@ class MemberAdmin(DirectActionCheckbox, admin.ModelAdmin):
     def make_active(self, request, queryset):
         self._change_status(request, queryset, Member.Status.ACTIVE)
 
-    @admin.action(description="Mark selected members former", permissions=["change"])
+    @admin.action(description="Mark selected members former…", permissions=["change"])
     def make_former(self, request, queryset):
-        self._change_status(request, queryset, Member.Status.FORMER)
+        """A member leaving: asked to confirm, with the reason (kept on the audit row), before anything changes."""
+        reason = confirmed_reason(request)
+        if reason is None:
+            count = queryset.count()
+            return ask_to_confirm(
+                self,
+                request,
+                queryset,
+                title="Mark members former",
+                heading="These members will leave the co-op",
+                consequence="Marking a member former ends their membership today: their status becomes former "
+                "and today is recorded as the day they left. Their records are then kept as the retention "
+                "schedule says. To undo it, the member rejoins (mark them active), with a new join date.",
+                confirm_label=f"Yes, mark {count} member{'s' if count != 1 else ''} former",
+            )
+        self._change_status(request, queryset, Member.Status.FORMER, reason=reason)
+        return None
 
-    def _change_status(self, request, queryset, status: str) -> None:
+    def _change_status(self, request, queryset, status: str, reason: str = "") -> None:
         done, refused = 0, 0
         for member in queryset:
             try:
-                services.member_change_status(actor=request.user, member=member, status=status)
+                services.member_change_status(actor=request.user, member=member, status=status, reason=reason)
                 done += 1
             except ValidationError:
                 refused += 1

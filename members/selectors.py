@@ -8,8 +8,8 @@ import datetime
 import re
 from dataclasses import dataclass
 
-from django.core.exceptions import FieldDoesNotExist, PermissionDenied
-from django.db import connection
+from django.core.exceptions import EmptyResultSet, FieldDoesNotExist, PermissionDenied
+from django.db import connection, transaction
 from django.db.models import BooleanField, ExpressionWrapper, F, FloatField, Func, Q, QuerySet, Value
 from django.utils import timezone
 
@@ -89,7 +89,28 @@ def _is_full_tax_id(term: str) -> bool:
     return len(re.sub(r"[^0-9]", "", term)) == 9 and not looks_like_phone
 
 
+# How many candidates each way of matching a term (name, mailing address, service address, number) may bring
+# before ranking: a common surname matches one member in twelve (~8,300 at 100,000), and ranking them all
+# (``similarity`` per row, then a sort) was most of a search's time. Past the cap the list shows the capped
+# set, ranked, and says that more matched (``SearchResult.more_than``).
+SEARCH_CANDIDATE_CAP = 200
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """The members a staff search found, ranked (``search_rank``); ``more_than`` is the cap when at least one
+    way of matching found more members than it (the list is then a part of what matched: refine the search)."""
+
+    members: QuerySet[Member]
+    more_than: int | None = None
+
+
 def member_search(queryset: QuerySet[Member], term: str, user) -> QuerySet[Member]:
+    """The members of :func:`member_search_results`, for callers that show no "more than" note."""
+    return member_search_results(queryset, term, user).members
+
+
+def member_search_results(queryset: QuerySet[Member], term: str, user) -> SearchResult:
     """Staff search, ranked (``search_rank``, best first) and built so each branch uses an index.
 
     - an e-mail address; a phone number in any common format (``(217) 555-0003``, ``217.555.0003``,
@@ -99,20 +120,23 @@ def member_search(queryset: QuerySet[Member], term: str, user) -> QuerySet[Membe
     - words of the mailing or service address (``12 Oak``);
     - the last four of the SSN/TIN; for roles that may, a full SSN/TIN or licence (``IL:D1234567``)
       through the blind index.
+
+    Each way of matching brings at most ``SEARCH_CANDIDATE_CAP`` members (an index scan with a LIMIT);
+    only those are ranked, so a search costs the same for a surname shared by thousands as for a rare one.
     """
     term = nfkc(term)
     if not term:
-        return queryset
+        return SearchResult(queryset)
     if "@" in term:
-        return _ranked(_exact(queryset, "email", term))
+        return SearchResult(_ranked(_exact(queryset, "email", term)))
     licence = _LICENCE_TERM.match(term)
     if licence and any(ch.isdigit() for ch in licence.group(2)) and licence.group(1).upper() in US_STATES:
         if not user.has_perm("members.search_identifiers"):
             raise PermissionDenied("Your role may not search by licence number.")
         found = members_matching("licence", (licence.group(2), licence.group(1)))
-        return _ranked(queryset.filter(pk__in=[member.pk for member in found]))
+        return SearchResult(_ranked(queryset.filter(pk__in=[member.pk for member in found])))
     if _NUMBER_LIKE.match(term) and term.isascii():
-        return _ranked(_number_search(queryset, term, user))
+        return _number_search(queryset, term, user)
     return _word_search(queryset, term)
 
 
@@ -120,7 +144,70 @@ def _ranked(queryset: QuerySet[Member], rank=None) -> QuerySet[Member]:
     return queryset.annotate(search_rank=rank if rank is not None else Value(1.0, output_field=FloatField()))
 
 
-def _number_search(queryset: QuerySet[Member], term: str, user) -> QuerySet[Member]:
+class _Candidates:
+    """Member ids gathered from several capped index paths in one statement, remembering whether any path
+    was cut short.
+
+    Each path is ``... LIMIT cap + 1`` with no sort. Given a LIMIT, PostgreSQL may prefer a sequential scan
+    that stops at the cap: quick when the matches are spread through the table, but a member or account
+    number is loaded in order, so its matches sit together and such a scan read 80,000 rows before the
+    first ("00012": 143 ms). The statement runs with ``enable_seqscan`` off (for itself only), so every
+    path is a trigram or b-tree index scan, whatever the LIMIT.
+    """
+
+    def __init__(self, queryset: QuerySet[Member]):
+        self.searched = queryset
+        self.queryset = queryset.order_by()  # no sort: each path stops at the cap in index order
+        self.paths: list[tuple[str, list]] = []
+        self.capped = False
+
+    def where(self, condition: Q) -> None:
+        """Members of the searched queryset (its filters kept) matching ``condition``, up to the cap."""
+        query = self.queryset.filter(condition).values_list("pk", flat=True)[: SEARCH_CANDIDATE_CAP + 1].query
+        try:
+            sql, params = query.sql_with_params()
+        except EmptyResultSet:  # e.g. ``pk__in=[]``: this path finds nobody
+            return
+        self.paths.append((sql, list(params)))
+
+    def raw(self, sql: str, params: list) -> None:
+        """A path of other tables giving member ids (one column, ``LIMIT`` cap + 1, one row per match):
+        the searched queryset's filters apply to them in the final query."""
+        self.paths.append((sql, params))
+
+    def _ids(self) -> set[int]:
+        if not self.paths:
+            return set()
+        # Each piece is SQL Django compiled or a literal above, with its values as parameters.
+        union = " UNION ALL ".join(
+            f"(SELECT {number} AS path, found.* FROM ({sql}) AS found)"  # noqa: S608
+            for number, (sql, _) in enumerate(self.paths)
+        )
+        params = [param for _, path_params in self.paths for param in path_params]
+        already_atomic = connection.in_atomic_block
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL enable_seqscan = off")
+            cursor.execute(union, params)
+            rows = cursor.fetchall()
+            if already_atomic:  # SET LOCAL would last until the caller's transaction ends
+                cursor.execute("RESET enable_seqscan")
+        per_path: dict[int, int] = {}
+        ids: set[int] = set()
+        for number, member_id in rows:
+            per_path[number] = per_path.get(number, 0) + 1
+            if per_path[number] <= SEARCH_CANDIDATE_CAP:
+                ids.add(member_id)
+        self.capped = self.capped or any(count > SEARCH_CANDIDATE_CAP for count in per_path.values())
+        return ids
+
+    def result(self, rank=None) -> SearchResult:
+        """The candidates in the searched queryset's own order (the caller sorts by ``search_rank``)."""
+        ids = self._ids()
+        members = self.searched.filter(pk__in=sorted(ids)) if ids else self.searched.none()
+        return SearchResult(_ranked(members, rank), SEARCH_CANDIDATE_CAP if self.capped else None)
+
+
+def _number_search(queryset: QuerySet[Member], term: str, user) -> SearchResult:
     """Digits with the punctuation phone numbers and SSNs are written with."""
     digits = re.sub(r"[^0-9]", "", term)
     looks_like_phone = "(" in term or term.startswith("+") or "." in term
@@ -128,34 +215,34 @@ def _number_search(queryset: QuerySet[Member], term: str, user) -> QuerySet[Memb
         if not user.has_perm("members.search_identifiers"):
             raise PermissionDenied("Your role may not search by full SSN/TIN.")
         found = members_matching("ssn", digits)
-        return queryset.filter(pk__in=[member.pk for member in found])
-    matches = _partial_numbers(digits)
+        return SearchResult(_ranked(queryset.filter(pk__in=[member.pk for member in found])))
+    candidates = _Candidates(queryset)
+    _partial_numbers(candidates, digits)
     if len(digits) == 4 and not looks_like_phone:
-        matches |= Q(ssn_last4=digits)
+        candidates.where(Q(ssn_last4=digits))
     if len(digits) in (10, 11) or (looks_like_phone and len(digits) > 7):
-        phone = [member.pk for member in members_matching("phone", term)]
-        matches |= Q(pk__in=phone) | Q(phone__endswith=digits[-10:])
+        candidates.where(Q(pk__in=[member.pk for member in members_matching("phone", term)]))
+        candidates.where(Q(phone__endswith=digits[-10:]))
     elif len(digits) == 7:
-        matches |= Q(phone__endswith=digits)  # a local number without its area code
-    return queryset.filter(matches)
+        candidates.where(Q(phone__endswith=digits))  # a local number without its area code
+    return candidates.result()
 
 
-def _partial_numbers(fragment: str) -> Q:
+def _partial_numbers(candidates: _Candidates, fragment: str) -> None:
     """Members whose member number, or one of whose account numbers, contains ``fragment``."""
     if len(fragment) < 3:
-        return Q(member_number=fragment.upper())
+        candidates.where(Q(member_number=fragment.upper()))
+        return
     fragment = fragment.upper()
-    with connection.cursor() as cursor:
-        # Accounts live a layer above; the member registry reads only their numbers, by table.
-        cursor.execute(
-            "SELECT DISTINCT member_id FROM accounts_account WHERE account_number LIKE %s LIMIT 1000",
-            [f"%{_like_escape(fragment)}%"],
-        )
-        by_account = [row[0] for row in cursor.fetchall()]
-    return Q(member_number__contains=fragment) | Q(pk__in=by_account)
+    candidates.where(Q(member_number__contains=fragment))
+    # Accounts live a layer above; the member registry reads only their numbers, by table.
+    candidates.raw(
+        "SELECT member_id FROM accounts_account WHERE account_number LIKE %s LIMIT %s",
+        [f"%{_like_escape(fragment)}%", SEARCH_CANDIDATE_CAP + 1],
+    )
 
 
-def _word_search(queryset: QuerySet[Member], term: str) -> QuerySet[Member]:
+def _word_search(queryset: QuerySet[Member], term: str) -> SearchResult:
     """Every word of the term in the name (any order), or in the mailing or a service address."""
     if "," in term:  # "Last, First" -> the words of "First Last"
         last, first = term.split(",", 1)
@@ -163,32 +250,32 @@ def _word_search(queryset: QuerySet[Member], term: str) -> QuerySet[Member]:
     folded = fold_for_search(term)
     words = folded.split()
     if not words:
-        return queryset.none()
+        return SearchResult(_ranked(queryset.none()))
     by_name = Q()
     by_address = Q()
     for word in words:
         by_name &= Q(name_search__contains=word)
         by_address &= Q(mailing_line1__icontains=word)
-    matches = by_name | by_address | Q(member_number=folded)
-    if any(ch.isdigit() for ch in folded):
-        matches |= _partial_numbers(folded.replace(" ", "")) | Q(pk__in=_service_address_members(words))
-    else:
-        matches |= Q(pk__in=_service_address_members(words))
-    rank = Func(F("name_search"), Value(folded), function="similarity", output_field=FloatField())
-    return _ranked(queryset.filter(matches), rank)
+    candidates = _Candidates(queryset)
+    candidates.where(by_name)
+    candidates.where(by_address)
+    candidates.where(Q(member_number=folded))
+    if len(words) == 1 and any(ch.isdigit() for ch in folded):  # a number is one word ("M000", "A0000123")
+        _partial_numbers(candidates, folded)
+    _service_address_members(candidates, words)
+    # Ranked over the capped candidates only (a few hundred rows at most), never over every match.
+    return candidates.result(Func(F("name_search"), Value(folded), function="similarity", output_field=FloatField()))
 
 
-def _service_address_members(words: list[str]) -> list[int]:
-    """Members with an account at a premise whose service address holds every word."""
+def _service_address_members(candidates: _Candidates, words: list[str]) -> None:
+    """Members with an account at a premise whose service address holds every word (one row per account)."""
     patterns = [f"%{_like_escape(word)}%" for word in sorted(words, key=len, reverse=True)]
-    with connection.cursor() as cursor:
-        # The longest word is the indexed condition (trigram index on UPPER(service_line1)); ALL checks the rest.
-        cursor.execute(
-            "SELECT DISTINCT a.member_id FROM accounts_account a JOIN accounts_premise p ON p.id = a.premise_id "
-            "WHERE UPPER(p.service_line1) LIKE %s AND UPPER(p.service_line1) LIKE ALL(%s) LIMIT 1000",
-            [patterns[0], patterns],
-        )
-        return [row[0] for row in cursor.fetchall()]
+    # The longest word is the indexed condition (trigram index on UPPER(service_line1)); ALL checks the rest.
+    candidates.raw(
+        "SELECT a.member_id FROM accounts_account a JOIN accounts_premise p ON p.id = a.premise_id "
+        "WHERE UPPER(p.service_line1) LIKE %s AND UPPER(p.service_line1) LIKE ALL(%s) LIMIT %s",
+        [patterns[0], patterns, SEARCH_CANDIDATE_CAP + 1],
+    )
 
 
 def _like_escape(text: str) -> str:

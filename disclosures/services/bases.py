@@ -228,8 +228,10 @@ def legal_basis_record(
 
 
 @transaction.atomic
-def legal_basis_approve(*, actor: Actor, basis: LegalBasis) -> LegalBasis:
-    """The second approver of an imminent-threat release: a Privacy Officer who is not the requester."""
+def legal_basis_approve(*, actor: Actor, basis: LegalBasis, reason: str = "") -> LegalBasis:
+    """The second approver of an imminent-threat release: a Privacy Officer who is not the requester.
+    ``reason`` (why the threat justifies the release, as the approver judged it) is kept on the audit row;
+    the staff admin asks for it on its confirmation page."""
     basis = LegalBasis.objects.select_for_update(no_key=True).get(pk=basis.pk)
     if basis.kind != LegalBasis.Kind.IMMINENT_THREAT:
         raise ValidationError("Only imminent-threat releases need a second approver.")
@@ -242,7 +244,13 @@ def legal_basis_approve(*, actor: Actor, basis: LegalBasis) -> LegalBasis:
         raise ValidationError("This basis is already approved or revoked.")
     basis.approved_by, basis.approved_at = approver, timezone.now()
     basis.save(update_fields=["approved_by", "approved_at"])
-    audit_record(actor=actor, action="legal_basis.approved", obj=basis, fields=["approved_by", "approved_at"])
+    audit_record(
+        actor=actor,
+        action="legal_basis.approved",
+        obj=basis,
+        fields=["approved_by", "approved_at"],
+        reason=" ".join((reason or "").split()),
+    )
     return basis
 
 

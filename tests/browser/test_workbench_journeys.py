@@ -154,3 +154,28 @@ def test_auditor_filters_the_disclosure_log_by_member_number_and_finds_the_pdf_e
     assert pdf.is_visible() and "member=M0000501" in (pdf.get_attribute("href") or "")
     assert_no_horizontal_scroll(page)
     shot(page, "workbench-disclosure-log")
+
+
+def test_csr_marks_a_member_former_only_after_confirming_with_a_reason(page_for, make_user, shot):
+    from members.models import Member
+
+    member = factories.MemberFactory(legal_name="Ada Whitfield", status=Member.Status.ACTIVE)
+    page = page_for(_staff(make_user, "cora-csr", roles.CSR))
+
+    page.goto("/admin/members/member/?q=whitfield")
+    page.locator(f"input[name=_selected_action][value='{member.pk}']").check()
+    page.select_option("select[name=action]", "make_former")
+    page.click("button[name=index]")
+    page.wait_for_load_state()
+    assert page.get_by_text("These members will leave the co-op").is_visible()
+    assert "Ada Whitfield" in page.locator(".confirm-box").inner_text()
+    shot(page, "workbench-mark-former-confirm")
+    member.refresh_from_db()
+    assert member.status == Member.Status.ACTIVE  # nothing written before the confirmation
+
+    page.fill("#id_action_reason", "Moved out of the service area")
+    page.click("input[type=submit][value='Yes, mark 1 member former']")
+    page.wait_for_load_state()
+    assert "1 changed" in page.locator(".messagelist").inner_text()
+    member.refresh_from_db()
+    assert member.status == Member.Status.FORMER

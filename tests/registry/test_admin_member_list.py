@@ -255,7 +255,10 @@ def test_a_read_only_role_gets_no_export_and_no_status_actions(client, make_user
 def test_the_status_action_goes_through_the_service(client, csr):
     member = factories.MemberFactory()
     client.force_login(csr)
-    response = client.post(MEMBERS, {"action": "make_former", "_selected_action": [member.pk]})
+    response = client.post(
+        MEMBERS,
+        {"action": "make_former", "_selected_action": [member.pk], "confirmed": "yes", "action_reason": "Moved away"},
+    )
     assert response.status_code == 302
     member.refresh_from_db()
     assert member.status == Member.Status.FORMER
