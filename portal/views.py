@@ -90,7 +90,8 @@ def portal_home(request):
             "member": member,
             "summaries": account_summaries(accounts=list(accounts)),
             "capital_credits": member.capital_credits.order_by("-year")[:10],
-            "corrections": member.correction_requests.all()[:10],
+            # The requested value is encrypted and not shown here: not decrypted on every visit.
+            "corrections": member.correction_requests.defer("requested_correction")[:10],
         },
     )
 
