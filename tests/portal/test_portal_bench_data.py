@@ -118,3 +118,33 @@ def test_the_demo_has_last_years_readings_for_the_usage_pages_comparison(client)
     assert "Same period last year" in text
     figure = text.split("Same period last year</div>", 1)[1].split("</div>", 1)[0]
     assert "kWh" in figure and "no readings" not in figure
+
+
+def test_account_summaries_in_one_query_for_several_accounts(django_assert_num_queries):
+    """The home page's one written-out summary query: void bills and returned payments left out, a
+    carried-over balance counting only what came after it, the latest bill by issue date, an account
+    with nothing yet."""
+    from accounts.models import Payment
+    from portal.selectors import account_summaries
+    from tests.factories import BillFactory, OpenAccountFactory, PaymentFactory
+
+    member = MemberFactory()
+    busy = OpenAccountFactory(member=member, balance=Decimal("25.00"), balance_as_of=dt.date(2026, 9, 15))
+    empty = OpenAccountFactory(member=member)
+    BillFactory(account=busy, issued_on=dt.date(2026, 9, 1), due_on=dt.date(2026, 9, 21), amount_due=Decimal("999"))
+    BillFactory(
+        account=busy, issued_on=dt.date(2026, 10, 2), due_on=dt.date(2026, 10, 22), amount_due=Decimal("40.00"),
+        status=Bill.Status.OPEN, statement_number="S-OCT",
+    )  # fmt: skip
+    BillFactory(account=busy, issued_on=dt.date(2026, 11, 2), amount_due=Decimal("500"), status=Bill.Status.VOID)
+    PaymentFactory(account=busy, amount=Decimal("10.00"))
+    PaymentFactory(account=busy, amount=Decimal("300.00"), returned=True)
+    Payment.objects.filter(account=busy).update(received_at=dt.datetime(2026, 10, 5, 12, tzinfo=dt.UTC))
+    with django_assert_num_queries(1):
+        first, second = account_summaries(accounts=[busy, empty])
+        assert first.latest_bill.statement_number == "S-OCT" and first.latest_bill.kwh is not None
+    assert (first.balance, first.amount_due) == (Decimal("55.00"), Decimal("55.00"))
+    assert first.due_on == dt.date(2026, 10, 22)
+    assert first.latest_bill.charges is not None  # a column not selected is read on first use
+    assert (second.balance, second.amount_due, second.due_on, second.latest_bill) == (0, 0, None, None)
+    assert account_summaries(accounts=[]) == []
