@@ -215,8 +215,13 @@ def _parse_date(value: str | None, default: dt.date) -> dt.date:
         return default
 
 
+# What the usage page shows of a bill (its charges and reads are the PDF's): every bill of the account is
+# read on each visit, so not the rest.
+_BILL_COLUMNS = ("id", "account_id", "statement_number", "period_start", "period_end", "kwh", "status")
+
+
 def bill_period(account: Account, params, today: dt.date) -> UsagePeriod | None:
-    bills = list(account.bills.exclude(status=Bill.Status.VOID).order_by("period_start", "pk"))
+    bills = list(account.bills.exclude(status=Bill.Status.VOID).only(*_BILL_COLUMNS).order_by("period_start", "pk"))
     if not bills:
         return None
     wanted = params.get("bill")
@@ -253,6 +258,7 @@ def month_period(account: Account, params, today: dt.date) -> UsagePeriod:
         complete=complete,
         bills=list(
             account.bills.exclude(status=Bill.Status.VOID)
+            .only(*_BILL_COLUMNS)
             .filter(period_start__lte=last, period_end__gte=first)
             .order_by("period_start")
         ),

@@ -120,7 +120,8 @@ def seed_usage_last_year() -> str:
     each period beside the same period a year earlier, which showed "no readings" in the demo. This
     step fills the same days a year earlier (from the first of that month) with the usage store's fast
     bench loader (accounts/usage/bench_loader.py: PostgreSQL generates the rows, no ingest, seconds not
-    minutes; delivered energy only). Idempotent: the loader skips months already complete.
+    minutes; delivered energy only). Idempotent: the loader skips months already complete, and a
+    later run extends last year as the demo's own readings grow.
     """
     meters = list(
         Meter.objects.exclude(meter_number__startswith="BENCH-")
@@ -130,15 +131,22 @@ def seed_usage_last_year() -> str:
     if not meters:
         return "last year's usage: no meters yet"
     with connection.cursor() as cursor:
-        cursor.execute("SELECT min(day), max(day) FROM usage_meter_day WHERE meter_id = ANY(%s)", [meters])
-        first, last = cursor.fetchone()
-    if first is None:
-        return "last year's usage: no demo readings to compare with yet"
+        cursor.execute("SELECT max(day) FROM usage_meter_day WHERE meter_id = ANY(%s)", [meters])
+        last = cursor.fetchone()[0]
+        if last is None:
+            return "last year's usage: no demo readings to compare with yet"
+        # The readings of the last year (the demo's own, which grow by a day each day it is run) ...
+        cursor.execute(
+            "SELECT min(day) FROM usage_meter_day WHERE meter_id = ANY(%s) AND day > %s",
+            [meters, _a_year_before(last)],
+        )
+        first = cursor.fetchone()[0]
+    # ... and the same days a year earlier, from the first of that month; months already there are skipped.
     year_before_last = _a_year_before(last)
-    if first <= year_before_last:
-        return "last year's usage: already loaded"
     first = _a_year_before(first).replace(day=1)
     loaded = bench_meter_days_load(meter_ids=meters, first_day=first, last_day=year_before_last)
+    if not loaded["months_loaded"]:
+        return "last year's usage: already loaded"
     return (
         f"last year's usage: {first} to {year_before_last} for {len(meters)} meters"
         f" ({loaded['months_loaded']} months loaded, {loaded['months_skipped']} already there)"
