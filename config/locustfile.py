@@ -13,7 +13,14 @@ import random
 from locust import HttpUser, constant_throughput, task
 
 # Each session is a signed-in user with the paths that user may read: [{"cookie": ..., "paths": [...]}].
-_SESSIONS = itertools.cycle(json.loads(os.environ.get("LOAD_SESSIONS", '[{"cookie": "", "paths": ["/healthz"]}]')))
+# They come in a file named by LOAD_SESSIONS_FILE (config/loadtest.py), or inline in LOAD_SESSIONS.
+_FILE = os.environ.get("LOAD_SESSIONS_FILE")
+if _FILE:
+    with open(_FILE) as _handle:
+        _ALL = json.load(_handle)
+else:
+    _ALL = json.loads(os.environ.get("LOAD_SESSIONS", '[{"cookie": "", "paths": ["/healthz"]}]'))
+_SESSIONS = itertools.cycle(_ALL)
 _PER_USER = float(os.environ.get("LOAD_PER_USER_RPS", "1"))
 
 
@@ -29,7 +36,18 @@ class SignedIn(HttpUser):
 
     @task
     def get(self) -> None:
-        path = self.rng.choice(self.paths)
-        with self.client.get(path, name="request", catch_response=True, allow_redirects=False) as response:
+        # With more signed-in users than locust users (the portal's members drawn from 10,000), each
+        # request is a random one of them, so the load reaches every member, not the first hundred.
+        headers = None
+        if len(_ALL) > 1:
+            session = self.rng.choice(_ALL)
+            path = self.rng.choice(session["paths"])
+            headers = {"Cookie": session["cookie"]}
+            self.client.cookies.clear()
+        else:
+            path = self.rng.choice(self.paths)
+        with self.client.get(
+            path, name="request", catch_response=True, allow_redirects=False, headers=headers
+        ) as response:
             if response.status_code != 200:
                 response.failure(f"status {response.status_code}")

@@ -6,13 +6,23 @@ own admin page (registry services) first."""
 from __future__ import annotations
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, linebreaks
 
 from members.models import AuditEvent
 from portal.models import CorrectionRequest
-from portal.services import correction_request_resolve, correction_request_review_start, settling_changes
+from portal.services import (
+    STATEMENT_CHANNELS,
+    correction_request_dispute,
+    correction_request_resolve,
+    correction_request_review_start,
+    settling_changes,
+)
 
 Status = CorrectionRequest.Status
 
@@ -94,6 +104,24 @@ class AnswerForm(forms.ModelForm):
         return data
 
 
+class StatementForMemberForm(forms.Form):
+    """A statement of disagreement a member gave Member Services by phone, letter or in person."""
+
+    channel = forms.ChoiceField(
+        choices=[("", "Choose")] + [(key, words.capitalize()) for key, words in STATEMENT_CHANNELS.items()],
+        label="How the member gave it",
+    )
+    statement = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 8, "cols": 70}),
+        max_length=4000,
+        label="The member's statement, in their words",
+        help_text="Kept with the member's record, encrypted; anyone who reads that record reads it too.",
+    )
+    confirmed = forms.BooleanField(
+        label="These are the member's own words, and the member asked us to keep them with their record",
+    )
+
+
 @admin.register(CorrectionRequest)
 class CorrectionRequestAdmin(admin.ModelAdmin):
     """Requests by age: the list shows how long each has waited against its due date, and filters the
@@ -128,6 +156,51 @@ class CorrectionRequestAdmin(admin.ModelAdmin):
         ("Outcome", {"fields": ("resolved_at", "resolved_by", "settled_by_change", "disagreement")}),
     )
 
+    def get_urls(self):
+        return [
+            path(
+                "<int:pk>/statement/",
+                self.admin_site.admin_view(self.statement_view),
+                name="portal_correctionrequest_statement",
+            ),
+            *super().get_urls(),
+        ]
+
+    def statement_view(self, request, pk: int):
+        """File, on the member's behalf, the statement of disagreement they gave by phone, letter or in
+        person, once their request is declined (the member's own portal page does the same for them)."""
+        if not request.user.has_perm("portal.file_statement_for_member"):
+            raise PermissionDenied
+        item = get_object_or_404(CorrectionRequest.objects.select_related("member"), pk=pk)
+        change_url = reverse("admin:portal_correctionrequest_change", args=[item.pk])
+        if item.status != Status.DECLINED:
+            messages.error(request, "A statement of disagreement can be filed only for a declined request.")
+            return redirect(change_url)
+        form = StatementForMemberForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                correction_request_dispute(
+                    actor=request.user,
+                    request=item,
+                    statement=form.cleaned_data["statement"],
+                    channel=form.cleaned_data["channel"],
+                )
+            except ValidationError as error:
+                for message in error.messages:
+                    form.add_error(None, message)
+            else:
+                messages.success(request, "The member's statement is now kept with their record; they were told.")
+                return redirect(change_url)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "File the member's statement of disagreement",
+            "item": item,
+            "form": form,
+            "opts": self.opts,
+            "change_url": change_url,
+        }
+        return TemplateResponse(request, "admin/portal/correctionrequest/statement.html", context)
+
     @admin.display(description="age")
     def age(self, obj: CorrectionRequest) -> str:
         today = timezone.localdate()
@@ -152,6 +225,11 @@ class CorrectionRequestAdmin(admin.ModelAdmin):
     @admin.display(description="member's statement of disagreement")
     def disagreement(self, obj: CorrectionRequest) -> str:
         if obj.statement is None:
+            if obj.status == Status.DECLINED:
+                return format_html(
+                    '- <a href="{}">File a statement the member gave by phone or letter</a>',
+                    reverse("admin:portal_correctionrequest_statement", args=[obj.pk]),
+                )
             return "-"
         return format_html(
             "{}<p class='help'>Filed {}; kept with the member's record.</p>",

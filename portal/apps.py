@@ -21,6 +21,10 @@ class PortalConfig(AppConfig):
 
         register_panels()  # the member's page at a glance (members/glance.py)
         roles.grant(roles.CSR, "portal.view_correctionrequest", "portal.change_correctionrequest")
+        # Member Services takes the calls and letters: a member who disputes a declined request that way
+        # has their statement filed for them (portal/admin.py); the Privacy Officer may too.
+        roles.grant(roles.CSR, "portal.file_statement_for_member")
+        roles.grant(roles.PRIVACY_OFFICER, "portal.file_statement_for_member")
         roles.grant(roles.BILLING, "portal.view_correctionrequest", "portal.change_correctionrequest")
         roles.grant(roles.PRIVACY_OFFICER, "portal.view_correctionrequest")
         roles.grant(roles.AUDITOR, "portal.view_correctionrequest")

@@ -81,6 +81,12 @@ class CorrectionRequest(models.Model):
 
     class Meta:
         ordering = ["-submitted_at"]
+        permissions = [
+            (
+                "file_statement_for_member",
+                "Can file a member's statement of disagreement on their behalf (given by phone or letter)",
+            ),
+        ]
 
     OPEN_STATUSES = (Status.RECEIVED, Status.IN_REVIEW)
 

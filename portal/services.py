@@ -196,35 +196,60 @@ def correction_request_resolve(
     return request
 
 
+STATEMENT_CHANNELS = {
+    "phone": "by phone",
+    "letter": "by letter",
+    "in_person": "in person",
+    "email": "by e-mail",
+}
+
+
 @transaction.atomic
-def correction_request_dispute(*, actor: Actor, request: CorrectionRequest, statement: str) -> CorrectionRequest:
+def correction_request_dispute(
+    *, actor: Actor, request: CorrectionRequest, statement: str, channel: str = ""
+) -> CorrectionRequest:
     """The member disagrees with a declined request: their statement is kept with their record (by the
-    registry) and the request is marked disputed. Only the member's own login, or staff for them."""
+    registry) and the request is marked disputed. Filed by the member's own login, or on the member's
+    behalf by staff holding ``portal.file_statement_for_member``, who say how the member gave it
+    (``channel``: one of STATEMENT_CHANNELS). Either way the member gets a notice."""
     filer = _person(actor)
     request = _locked(request)
-    if not filer.is_staff and request.member.user_id != filer.pk:
-        raise PermissionDenied("Only the member may dispute their own request.")
+    on_behalf = request.member.user_id != filer.pk
+    if on_behalf and not (filer.is_staff and filer.has_perm("portal.file_statement_for_member")):
+        raise PermissionDenied("Only the member, or Member Services for them, may dispute this request.")
+    if on_behalf and channel not in STATEMENT_CHANNELS:
+        raise ValidationError({"channel": ["Say how the member gave the statement."]})
     if request.status != Status.DECLINED:
         raise ValidationError({"statement": ["A statement of disagreement is filed after a request is declined."]})
     about = f"{request.get_kind_display()} about {request.get_topic_display().lower()}, declined"
     if request.resolved_at:
         about += f" on {timezone.localdate(request.resolved_at):%B %d, %Y}"
+    if on_behalf:
+        about += f"; given {STATEMENT_CHANNELS[channel]}"
     filed = member_services.disagreement_statement_file(
         actor=actor, member=request.member, about=about, statement=statement
     )
     request.status, request.statement = Status.DISPUTED, filed
     request.save(update_fields=["status", "statement"])
+    detail: dict = {"member_id": request.member_id, "statement_id": filed.pk}
+    if on_behalf:
+        detail |= {"on_behalf": True, "channel": channel}
     audit_record(
         actor=actor,
         action="member.correction_disputed",
         obj=request,
         fields=["status", "statement"],
-        detail={"member_id": request.member_id, "statement_id": filed.pk},
+        detail=detail,
+    )
+    given = (
+        f"the statement of disagreement you gave us {STATEMENT_CHANNELS[channel]}"
+        if on_behalf
+        else ("your statement of disagreement")
     )
     _notify(
         actor=actor,
         request=request,
         kind="request_update",
-        outcome="kept your statement of disagreement with your record; anyone who reads that record reads it too",
+        outcome=f"kept {given} with your record; anyone who reads that record reads it too",
     )
     return request

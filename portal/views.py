@@ -42,7 +42,7 @@ from portal.models import CorrectionRequest
 from portal.selectors import account_summaries, account_summary, bill_of_account, bills_of_account, payments_of_account
 from portal.services import correction_request_submit
 from portal.stepup import step_up_required
-from portal.usage_views import VIEWS, chart_data, usage_period
+from portal.usage_views import VIEWS, chart_data, table_rows, usage_period
 
 
 def own_member(request) -> Member:
@@ -53,9 +53,11 @@ def own_member(request) -> Member:
 
 
 def _own_account(request, account_number: str) -> Account:
+    """The signed-in member's account with this number (404 otherwise), in one query: the member row is
+    not loaded first (the usage page reads it on every request and never shows it)."""
     account = (
         Account.objects.select_related("premise")
-        .filter(member=own_member(request), account_number=account_number)
+        .filter(member__user_id=request.user.pk, account_number=account_number)
         .first()
     )
     if account is None:
@@ -88,7 +90,8 @@ def portal_home(request):
             "member": member,
             "summaries": account_summaries(accounts=list(accounts)),
             "capital_credits": member.capital_credits.order_by("-year")[:10],
-            "corrections": member.correction_requests.all()[:10],
+            # The requested value is encrypted and not shown here: not decrypted on every visit.
+            "corrections": member.correction_requests.defer("requested_correction")[:10],
         },
     )
 
@@ -248,6 +251,7 @@ def portal_usage(request, account_number: str):
                 for minutes in ("60", "15")
             },
             "chart": chart_data(period),
+            "table_rows": table_rows(period),
         },
     )
 

@@ -151,6 +151,9 @@ EXPECTED: dict[str, set[str]] = {
     "admin/members/user/<id>/password/": set(),
     "admin/r/<path:content_type_id>/<path:object_id>/": set(),  # "view on site": no model has one (404)
     "admin/redflags/reviewitem/<int:pk>/respond/": set(),  # no such item: 404 (tests/redflags cover the page)
+    # Filing a member's statement of disagreement for them needs portal.file_statement_for_member (no such
+    # request here: 404 for CSR and PO, 403 for others; tests/portal/test_portal_staff_statement.py covers it).
+    "admin/portal/correctionrequest/<int:pk>/statement/": set(),
     # Red Flags cases: working a case or opening an attachment needs redflags_cases.work_case (no such
     # case/attachment here: 404 for RFA and PA, 403 for others); the unverified list needs its own perm (PA).
     "admin/redflags_cases/case/<int:pk>/work/": set(),

@@ -11,7 +11,7 @@ class UsageConfig(AppConfig):
 
     def ready(self) -> None:
         # The demo modules import models, which are not loaded yet when apps.py is imported.
-        from accounts.usage.demo import seed_usage
+        from accounts.usage.demo import seed_usage, seed_usage_last_year
         from accounts.usage.demo_bills import seed_bills
         from members import demo
 
@@ -31,3 +31,6 @@ class UsageConfig(AppConfig):
         # Bills come after the readings they are billed from (accounts/usage/demo_bills.py).
         if seed_bills not in demo.DEMO_STEPS:
             demo.DEMO_STEPS.insert(demo.DEMO_STEPS.index(seed_usage) + 1, seed_bills)
+        # Last year's readings (the usage page's comparison) after the bills, which bill this year's only.
+        if seed_usage_last_year not in demo.DEMO_STEPS:
+            demo.DEMO_STEPS.insert(demo.DEMO_STEPS.index(seed_bills) + 1, seed_usage_last_year)

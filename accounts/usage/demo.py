@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from accounts.models import Meter
 from accounts.usage import timegrid
+from accounts.usage.bench_loader import bench_meter_days_load
 from accounts.usage.parsers import CSV_HEADER
 from accounts.usage.services import usage_ingest_file, usage_partitions_ensure
 
@@ -105,4 +106,48 @@ def seed_usage() -> str:
     return (
         f"usage demo data: {batch.readings_received} readings for {len(meters)} meters, {len(days)} days"
         f" ({batch.meter_days_inserted} meter-days, {batch.bad_row_count} bad rows)"
+    )
+
+
+def _a_year_before(day: date) -> date:
+    return day.replace(year=day.year - 1, day=min(day.day, 28) if day.month == 2 else day.day)
+
+
+def seed_usage_last_year() -> str:
+    """Last year's usage for the demo meters (the usage page's "same period last year")
+
+    A demo step, after the bills. The demo readings cover the last DEMO_DAYS days; the usage page sets
+    each period beside the same period a year earlier, which showed "no readings" in the demo. This
+    step fills the same days a year earlier (from the first of that month) with the usage store's fast
+    bench loader (accounts/usage/bench_loader.py: PostgreSQL generates the rows, no ingest, seconds not
+    minutes; delivered energy only). Idempotent: the loader skips months already complete, and a
+    later run extends last year as the demo's own readings grow.
+    """
+    meters = list(
+        Meter.objects.exclude(meter_number__startswith="BENCH-")
+        .order_by("pk")
+        .values_list("pk", flat=True)[:MAX_DEMO_METERS]
+    )
+    if not meters:
+        return "last year's usage: no meters yet"
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT max(day) FROM usage_meter_day WHERE meter_id = ANY(%s)", [meters])
+        last = cursor.fetchone()[0]
+        if last is None:
+            return "last year's usage: no demo readings to compare with yet"
+        # The readings of the last year (the demo's own, which grow by a day each day it is run) ...
+        cursor.execute(
+            "SELECT min(day) FROM usage_meter_day WHERE meter_id = ANY(%s) AND day > %s",
+            [meters, _a_year_before(last)],
+        )
+        first = cursor.fetchone()[0]
+    # ... and the same days a year earlier, from the first of that month; months already there are skipped.
+    year_before_last = _a_year_before(last)
+    first = _a_year_before(first).replace(day=1)
+    loaded = bench_meter_days_load(meter_ids=meters, first_day=first, last_day=year_before_last)
+    if not loaded["months_loaded"]:
+        return "last year's usage: already loaded"
+    return (
+        f"last year's usage: {first} to {year_before_last} for {len(meters)} meters"
+        f" ({loaded['months_loaded']} months loaded, {loaded['months_skipped']} already there)"
     )

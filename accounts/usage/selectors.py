@@ -50,9 +50,16 @@ def account_window(account) -> tuple[datetime, datetime] | None:
 
 
 def _meter_ids(account) -> list[int]:
+    """The meters at the account's premise, looked up once per account object (a page that reads a period
+    and the same period a year earlier asks twice; the premise of a loaded account does not change)."""
     if account.premise_id is None:
         return []
-    return list(Meter.objects.filter(premise_id=account.premise_id).values_list("id", flat=True))
+    cached = account.__dict__.get("_usage_meter_ids")
+    if cached is not None and cached[0] == account.premise_id:
+        return cached[1]
+    ids = list(Meter.objects.filter(premise_id=account.premise_id).values_list("id", flat=True))
+    account.__dict__["_usage_meter_ids"] = (account.premise_id, ids)
+    return ids
 
 
 def _clip(account, start: datetime, end: datetime) -> tuple[datetime, datetime] | None:
