@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from oauth2_provider.models import AccessToken, Application, Grant, RefreshToken
 
@@ -398,6 +398,22 @@ def authorization_revoke(*, actor: Actor, authorization: Authorization) -> Autho
     return authorization
 
 
-def authorization_touch(*, authorization_id: int, at: datetime) -> None:
-    """Last access for the member's list (a plain timestamp, not evidence: the disclosure log is)."""
-    Authorization.objects.filter(pk=authorization_id).update(last_access_at=at)
+# The member's list shows the last access to the minute: a pull within a minute of the last one recorded
+# writes nothing (a third party collecting every few seconds does not rewrite the row each time).
+TOUCH_EVERY = timedelta(minutes=1)
+
+
+def authorization_touch(*, authorization: Authorization, at: datetime) -> None:
+    """Last access for the member's list (a plain timestamp, not evidence: the disclosure log is, one
+    entry per pull). Written only when the one on record is older than ``TOUCH_EVERY``; one statement,
+    and the condition is checked again in it, so concurrent pulls never move it backwards."""
+    last = authorization.last_access_at
+    if last is not None and at - last < TOUCH_EVERY:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {Authorization._meta.db_table} SET last_access_at = %s"  # noqa: S608 - the model's table
+            " WHERE id = %s AND (last_access_at IS NULL OR last_access_at < %s)",
+            [at, authorization.pk, at - TOUCH_EVERY],
+        )
+    authorization.last_access_at = at

@@ -24,7 +24,7 @@ roll back on ``DisclosureRefused`` (the refusal record would go with it). A stre
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Generator, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -51,6 +51,7 @@ from disclosures.services.categories import CATEGORY_FIELDS, NOT_HELD, C, clean_
 from disclosures.services.consents import active_consents, consent_status_reason
 from disclosures.services.export_rows import espi_points, member_rows, usage_rows
 from disclosures.services.member_copy import CopySection, member_copy_sections
+from disclosures.services.parties import recipient_reread
 from disclosures.services.planner import Plan, Refusal, plan_release
 from members import identifiers
 from members.actors import Actor, actor_name, signed_in_user
@@ -107,7 +108,7 @@ def _check_request(*, recipient: Recipient | None, categories: list[str], purpos
     if format == "espi" and categories != [C.USAGE]:
         raise Refusal("Green Button XML carries usage data only")
     if recipient is not None:
-        recipient.refresh_from_db(fields=["is_active", "kind", "name"])  # a deactivation seconds ago counts
+        recipient_reread(recipient)  # a deactivation seconds ago counts
         if not recipient.is_active:
             raise Refusal("the recipient is not active")
 
@@ -179,6 +180,7 @@ def disclosure_export(
     espi_view: EspiView | None = None,
     note: str = "",
     notify: bool = True,
+    on_release: Callable[[], None] | None = None,
 ) -> Export:
     """THE export path. Returns a streaming ``Export`` or raises ``DisclosureRefused`` (already logged).
 
@@ -189,7 +191,8 @@ def disclosure_export(
     Green Button Connect My Data (connect/) narrows a usage release further: ``account_ids`` (only
     these of the members' accounts), ``espi_view`` (one ESPI resource of the feed instead of all of it),
     ``note`` (the resource and period, kept in the log entry's ``reason``) and ``notify=False`` (the
-    member was told once, when authorizing the third party, not at every pull).
+    member was told once, when authorizing the third party, not at every pull); ``on_release`` runs in
+    the release's transaction once it is logged (the authorization's last access).
     """
     member_list = sorted({int(m) for m in member_ids}) if member_ids is not None else None
     try:
@@ -240,6 +243,8 @@ def disclosure_export(
     plan.espi_view = espi_view
     plan.note = note
     plan.notify = notify
+    if on_release is not None:
+        plan.also_on_release(on_release)
     export._chunks = _stream_release(
         export, plan=plan, actor=actor, format=format, usage_start=usage_start, usage_end=usage_end
     )

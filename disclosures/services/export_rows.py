@@ -17,8 +17,8 @@ from django.utils import timezone
 from fernet_fields.fields import EncryptedField
 
 from accounts.models import Account
-from accounts.usage.selectors import espi_usage_points, monthly_totals_for_accounts
-from disclosures.services.consents import active_consents
+from accounts.usage.selectors import accounts_with_meters, espi_usage_points, monthly_totals_for_accounts
+from disclosures.services.consents import active_consents, consent_in_force, consent_read
 from disclosures.services.planner import Plan
 from members import crypto
 from members.fernet_bulk import decrypt_page
@@ -128,10 +128,19 @@ def espi_points(
     today = timezone.localdate()
     start_day = start or today - timedelta(days=30)
     end_day = end or today + timedelta(days=1)
-    members = list(_members_queryset(plan).values_list("pk", flat=True))
+    members = _released_members(plan)
     sink.extend(members)
-    accounts = Account.objects.filter(member_id__in=members).order_by("pk")
-    if plan.account_ids is not None:
-        accounts = accounts.filter(pk__in=plan.account_ids)
-    for account in accounts:
+    for account in accounts_with_meters(member_ids=members, account_ids=plan.account_ids):
         yield from espi_usage_points(account=account, start=start_day, end=end_day)
+
+
+def _released_members(plan: Plan) -> list[int]:
+    """The plan's members whose consent is still in force, read in the release's transaction (a
+    revocation a moment ago counts). A release on one named consent (a Connect My Data pull) re-reads
+    that consent's row and applies ``active_consents``'s test to it: one indexed read, no join."""
+    if plan.consent_id is None or plan.consent_gate is None:
+        return list(_members_queryset(plan).values_list("pk", flat=True))
+    consent = consent_read(consent_id=plan.consent_id)
+    if consent is None or not consent_in_force(consent, **plan.consent_gate):
+        return []
+    return [consent.member_id] if plan.member_ids is None or consent.member_id in plan.member_ids else []

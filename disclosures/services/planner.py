@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from disclosures.models import Consent, LegalBasis, MembershipListRequest, Purpose, Recipient
 from disclosures.services.categories import CATEGORY_FIELDS, MEMBERSHIP_LIST_FIELDS, C
-from disclosures.services.consents import active_consents, consent_status_reason
+from disclosures.services.consents import active_consents, consent_in_force, consent_reread, consent_status_reason
 from members.models import Member
 
 # Purposes that have a basis of their own and are never released on a member's consent.
@@ -62,6 +62,18 @@ class Plan:
     espi_view: Any = None  # accounts.usage.espi.EspiView: one ESPI resource instead of the whole feed
     note: str = ""  # what was pulled (resource, period), kept in the log entry
     notify: bool = True  # tell each member of this release (a notice)
+    consent_id: int | None = None  # the one consent a release rests on, re-read when the data is read
+
+    def also_on_release(self, hook: Callable[[], None]) -> None:
+        """Run ``hook`` too, after the basis's own effect, in the release's transaction."""
+        first = self.on_release
+
+        def both() -> None:
+            if first is not None:
+                first()
+            hook()
+
+        self.on_release = both
 
 
 @dataclass(frozen=True)
@@ -110,7 +122,7 @@ def _read_afresh(basis: Any) -> Consent | LegalBasis | MembershipListRequest | N
     if basis is None:
         return None
     if isinstance(basis, Consent):
-        basis.refresh_from_db()
+        consent_reread(basis)  # every column, also of a consent the caller holds only by id
         return basis
     if isinstance(basis, MembershipListRequest):
         return MembershipListRequest.objects.select_related("requester").get(pk=basis.pk)
@@ -147,8 +159,8 @@ def _one_consent(consent: Consent, recipient: Recipient, release: Release) -> Pl
         raise Refusal(f"consent #{consent.pk} is for another recipient")
     if release.member_ids is not None and set(release.member_ids) != {consent.member_id}:
         raise Refusal(f"consent #{consent.pk} covers member {consent.member_id} only")
-    in_force = active_consents(recipient=recipient, purpose=release.purpose, categories=release.categories)
-    if not in_force.filter(pk=consent.pk).exists():
+    # Read afresh a moment ago (_read_afresh): its own columns say whether it is in force now.
+    if not consent_in_force(consent, recipient=recipient, purpose=release.purpose, categories=release.categories):
         raise Refusal(
             consent_status_reason(
                 recipient=recipient,
@@ -169,6 +181,7 @@ def _one_consent(consent: Consent, recipient: Recipient, release: Release) -> Pl
         member_ids=[consent.member_id],
         # Checked again when the member's data is read (export_rows.py), not only now.
         consent_gate={"recipient": recipient, "purpose": release.purpose, "categories": release.categories},
+        consent_id=consent.pk,
     )
 
 
