@@ -23,8 +23,9 @@ from django.utils import timezone
 from oauth2_provider.models import AccessToken
 
 from accounts.usage.espi import EspiView
+from accounts.usage.espi_customer import CustomerView
 from connect.models import Authorization, ThirdParty, WithdrawnToken
-from connect.scopes import ESPI_USAGE
+from connect.scopes import ESPI_USAGE, RETAIL_CUSTOMER
 from connect.selectors import token_grant
 from connect.services import authorization_touch
 from disclosures.models import Consent, DataCategory, Purpose
@@ -56,13 +57,14 @@ def pull_refusal(
     authorization: Authorization | None = None,
     third_party: ThirdParty | None = None,
     retry_after: int | None = None,
+    category: str = DataCategory.USAGE,
 ) -> PullRefused:
     third_party = third_party or (authorization.third_party if authorization else None)
     log_refusal(
         actor=None,
         recipient=third_party.recipient if third_party else None,
         basis=authorization.consent if authorization else None,
-        categories=[DataCategory.USAGE],
+        categories=[category],
         purpose=Purpose.MEMBER_DESIGNATED,
         member_ids=[authorization.member_id] if authorization else [],
         format="espi",
@@ -225,3 +227,48 @@ def usage_pull(*, token: AccessToken, pull: Pull) -> Export:
     except DisclosureRefused as refusal:
         raise PullRefused(403, "forbidden", refusal.reason) from None
     return export
+
+
+def customer_pull(*, token: AccessToken, subscription_id: int, resource: str, view: CustomerView) -> Export:
+    """Release the member's RetailCustomer data (name, mailing address, phone, e-mail; the authorized
+    accounts' numbers and service addresses) or raise ``PullRefused`` (already logged). Only with the
+    RetailCustomer scope, on the token and on the authorization, and the contact category in the
+    member's consent; the gate releases the contact category's fields and nothing else."""
+    check_rate(token.application.client_id)
+    authorization = authorization_for(token)
+    contact = DataCategory.CONTACT
+    if subscription_id != authorization.pk:
+        raise pull_refusal(
+            403,
+            "forbidden",
+            f"RetailCustomer {subscription_id} is not this token's authorization",
+            authorization=authorization,
+            category=contact,
+        )
+    scopes = token.scope.split()
+    if RETAIL_CUSTOMER not in scopes or RETAIL_CUSTOMER not in authorization.scope.split():
+        raise pull_refusal(
+            403,
+            "insufficient_scope",
+            "the token's scope does not include RetailCustomer",
+            authorization=authorization,
+            category=contact,
+        )
+    now = timezone.now()
+    try:
+        return disclosure_export(
+            actor=None,
+            recipient=authorization.third_party.recipient,
+            categories=[contact],
+            purpose=Purpose.MEMBER_DESIGNATED,
+            basis=_consent_of(authorization),
+            member_ids=[authorization.member_id],
+            format="espi_cust",
+            account_ids=authorization.account_ids,
+            espi_view=view,
+            note=f"Connect My Data pull {resource} (authorization {authorization.pk})",
+            notify=False,
+            on_release=lambda: authorization_touch(authorization=authorization, at=now),
+        )
+    except DisclosureRefused as refusal:
+        raise PullRefused(403, "forbidden", refusal.reason) from None

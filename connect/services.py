@@ -32,6 +32,7 @@ from disclosures.services import (
     consent_revoke,
     recipient_create,
     recipient_deactivate,
+    recipient_reactivate,
 )
 from members.actors import Actor, signed_in_user
 from members.audit import audit_record
@@ -225,6 +226,41 @@ def third_party_suspend(*, actor: Actor, third_party: ThirdParty, reason: str) -
         detail={"tokens_withdrawn": withdrawn},
     )
     return withdrawn
+
+
+@transaction.atomic
+def third_party_reinstate(*, actor: Actor, third_party: ThirdParty, reason: str) -> ThirdParty:
+    """The Privacy Officer lets a suspended third party back (the breach resolved, the contract renewed):
+    its client is known to the authorization server again and its recipient active, as long as its
+    data-access agreement is still in force. Nothing of what the suspension ended comes back: the tokens
+    stay withdrawn (a pull with one is still refused and logged) and the authorizations stay ended, so
+    each member decides afresh, on the consent screen, whether to authorize it again."""
+    third_party = ThirdParty.objects.select_for_update(of=("self",)).select_related("agreement").get(pk=third_party.pk)
+    if third_party.status != ThirdParty.Status.SUSPENDED:
+        raise ValidationError("Only a suspended third party can be reinstated.")
+    if not reason.strip():
+        raise ValidationError({"reason": "Give the reason (breach resolved, contract renewed)."})
+    agreement = third_party.agreement
+    if agreement is None or not agreement.in_force(timezone.localdate()):
+        raise ValidationError("Its data-access agreement is no longer in force: a new application is needed.")
+    third_party.status = ThirdParty.Status.APPROVED
+    third_party.decided_by = signed_in_user(actor)
+    third_party.decided_at = timezone.now()
+    third_party.decision_note = reason.strip()
+    third_party.save(update_fields=["status", "decided_by", "decided_at", "decision_note"])
+    if third_party.recipient is not None and not third_party.recipient.is_active:
+        recipient_reactivate(
+            actor=actor, recipient=third_party.recipient, reason=f"Connect My Data reinstated: {reason.strip()}"
+        )
+    audit_record(
+        actor=actor,
+        action="connect.third_party_reinstated",
+        obj=third_party,
+        fields=["status"],
+        reason=reason,
+        detail={"authorizations_restored": 0, "members_must_reauthorize": True},
+    )
+    return third_party
 
 
 def _sha256(text: str) -> str:

@@ -144,3 +144,40 @@ def _released_members(plan: Plan) -> list[int]:
     if consent is None or not consent_in_force(consent, **plan.consent_gate):
         return []
     return [consent.member_id] if plan.member_ids is None or consent.member_id in plan.member_ids else []
+
+
+# What a RetailCustomer release sends of each authorized account: its number, its agreement's start and the
+# premise's service address. Never the premise's gate code, meter-reading notes or dog warning.
+CUSTOMER_ACCOUNT_FIELDS = (
+    "account_number",
+    "opened_at",
+    "service_line1",
+    "service_line2",
+    "service_city",
+    "service_state",
+    "service_postal_code",
+)
+
+
+def released_fields(plan: Plan, format: str) -> list[str]:
+    """The columns a release's log entry names as sent."""
+    if format == "espi":
+        return ["interval_readings"]
+    if format == "espi_cust":
+        return [*plan.fields, *CUSTOMER_ACCOUNT_FIELDS]
+    return list(plan.fields)
+
+
+def espi_customer(plan: Plan, sink: list[int]) -> tuple[dict | None, list[dict]]:
+    """One member's RetailCustomer data (Connect My Data): the contact fields the plan releases (the
+    contact category's, decrypted here), and of the plan's accounts only (none when it names none) the
+    number, start and service address. ``(None, [])`` when the member's consent ended a moment ago."""
+    rows = list(member_rows(plan, sink))
+    if len(rows) != 1:
+        return None, []
+    member = dict(zip(plan.fields, rows[0], strict=True))
+    accounts = Account.objects.filter(member_id=sink[0], pk__in=plan.account_ids or []).order_by("pk")
+    values = accounts.values(
+        "id", *(f"premise__{f}" if f.startswith("service_") else f for f in CUSTOMER_ACCOUNT_FIELDS)
+    )
+    return member, [{key.removeprefix("premise__"): value for key, value in row.items()} for row in values]

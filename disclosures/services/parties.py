@@ -71,6 +71,22 @@ def recipient_deactivate(*, actor: Actor, recipient: Recipient, reason: str) -> 
 
 
 @transaction.atomic
+def recipient_reactivate(*, actor: Actor, recipient: Recipient, reason: str) -> Recipient:
+    """Allow releases to a deactivated recipient again (each still needs its own basis in force)."""
+    recipient = Recipient.objects.select_for_update().get(pk=recipient.pk)
+    if recipient.is_active:
+        raise ValidationError("The recipient is already active.")
+    if not reason.strip():
+        raise ValidationError("Give the reason (e.g. breach resolved, contract renewed).")
+    recipient.is_active = True
+    recipient.save(update_fields=["is_active"])
+    audit_record(
+        actor=actor, action="disclosures.recipient_reactivated", obj=recipient, fields=["is_active"], reason=reason
+    )
+    return recipient
+
+
+@transaction.atomic
 def agreement_record(
     *,
     actor: Actor,

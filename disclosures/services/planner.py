@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from django.db.models import Count, Max, Min
 from django.utils import timezone
 
 from disclosures.models import Consent, LegalBasis, MembershipListRequest, Purpose, Recipient
@@ -366,6 +367,21 @@ def _legal_plan(basis: LegalBasis, release: Release, ref: str, member_ids: list[
         member_ids=list(member_ids),
         notice_withheld=basis.notice_withheld,
     )
+
+
+def authorised_by(plan: Plan, released: list[int]) -> str:
+    """The plan's reference, plus which consent records authorised the release (read in its transaction)."""
+    if plan.consent_gate is None or not released or not plan.basis_ref.startswith("consent:recipient="):
+        return plan.basis_ref
+    authorising = active_consents(**plan.consent_gate)
+    if plan.member_ids is not None:
+        authorising = authorising.filter(member_id__in=plan.member_ids)
+    consents = authorising.aggregate(low=Min("pk"), high=Max("pk"), n=Count("pk"))
+    if not consents["n"]:
+        return plan.basis_ref
+    if consents["n"] == 1:
+        return f"{plan.basis_ref} consent:{consents['low']}"
+    return f"{plan.basis_ref} consents {consents['low']}..{consents['high']} ({consents['n']})"
 
 
 Resolver = Callable[[Any, Release], Plan]
