@@ -361,12 +361,13 @@ def application_information(request, application_id: int):
         return _error(PullRefused(403, "forbidden", "another third party's registration"))
     site = settings.SITE_URL
     uris = "".join(f"<espi:redirect_uri>{escape(uri)}</espi:redirect_uri>" for uri in third_party.redirect_uri_list)
+    notify_uri = third_party.notify_uri or third_party.redirect_uri_list[0]  # where push notifications go
     content = (
         "<espi:ApplicationInformation>"
         f"<espi:dataCustodianId>{escape(settings.COOP_NAME[:64])}</espi:dataCustodianId>"
         "<espi:dataCustodianApplicationStatus>2</espi:dataCustodianApplicationStatus>"
         f"<espi:thirdPartyApplicationDescription>{escape(third_party.purpose[:256])}</espi:thirdPartyApplicationDescription>"
-        f"<espi:thirdPartyNotifyUri>{escape(third_party.redirect_uri_list[0])}</espi:thirdPartyNotifyUri>"
+        f"<espi:thirdPartyNotifyUri>{escape(notify_uri)}</espi:thirdPartyNotifyUri>"
         f"<espi:authorizationServerAuthorizationEndpoint>{site}{reverse('portal:connect_authorize')}</espi:authorizationServerAuthorizationEndpoint>"
         f"<espi:authorizationServerTokenEndpoint>{site}{reverse('connect:token')}</espi:authorizationServerTokenEndpoint>"
         f"<espi:dataCustodianBulkRequestURI>{site}{RESOURCE}/Batch/Bulk</espi:dataCustodianBulkRequestURI>"

@@ -61,6 +61,16 @@ def _check_redirect_uris(text: str) -> list[str]:
     return uris
 
 
+def _check_notify_uri(uri: str) -> str:
+    """The ESPI notification endpoint: optional, under the same rules as a redirect URI (https)."""
+    if not uri.strip():
+        return ""
+    try:
+        return _check_redirect_uris(uri.strip())[0]
+    except ValidationError as error:
+        raise ValidationError({"notify_uri": error.messages}) from None
+
+
 def _check_categories(categories: list[str]) -> list[str]:
     chosen = sorted(set(categories))
     if not chosen:
@@ -84,6 +94,7 @@ def third_party_apply(
     frequency: str = ThirdParty.Frequency.DAILY,
     contact_phone: str = "",
     website: str = "",
+    notify_uri: str = "",
 ) -> ThirdParty:
     """A company applies to collect members' data. Nothing is usable until the Privacy Officer approves."""
     if not name.strip() or not contact_name.strip() or not contact_email.strip() or not purpose.strip():
@@ -100,6 +111,7 @@ def third_party_apply(
         website=website.strip(),
         purpose=purpose.strip(),
         redirect_uris="\n".join(_check_redirect_uris(redirect_uris)),
+        notify_uri=_check_notify_uri(notify_uri),
         categories=_check_categories(categories),
         frequency=frequency,
     )
