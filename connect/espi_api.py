@@ -25,7 +25,7 @@ from oauth2_provider.models import AccessToken
 
 from accounts.usage.espi import ATOM_NS, ENTRY_KINDS, ESPI_NS, EspiView, local_time_parameters_entry
 from accounts.usage.espi_customer import CustomerView
-from connect.models import Authorization
+from connect.models import Authorization, ThirdParty
 from connect.pulls import (
     Pull,
     PullRefused,
@@ -356,7 +356,8 @@ def application_information(request, application_id: int):
         check_rate(token.application.client_id)
     except PullRefused as refusal:
         return _error(refusal)
-    third_party = token.application.third_party
+    # Every column of the registration (the pull's token resolution reads only what a pull needs).
+    third_party = ThirdParty.objects.get(pk=token.application.third_party.pk)
     if application_id != third_party.pk:
         return _error(PullRefused(403, "forbidden", "another third party's registration"))
     site = settings.SITE_URL

@@ -133,3 +133,18 @@ def test_no_notification_after_the_member_ends_access(notified, django_capture_o
     services.authorization_revoke(actor=member.user, authorization=authorization)
     _load_today(accounts[0].premise.meters.get().meter_number, django_capture_on_commit_callbacks)
     assert not Notification.objects.exists() and handler.bodies == []
+
+
+def test_application_information_reports_the_notify_uri(client, notified, django_assert_max_num_queries):
+    _, app, member, accounts, _ = notified
+    tokens = _tokens(client, app, member, [accounts[0].account_number])  # authorizing again: a fresh token
+    with django_assert_max_num_queries(4):  # the token's resolution, the rate limit's none, the registration
+        response = client.get(
+            f"/espi/1_1/resource/ApplicationInformation/{app.third_party.pk}",
+            HTTP_AUTHORIZATION=f"Bearer {tokens['access_token']}",
+        )
+    assert response.status_code == 200
+    assert (
+        f"<espi:thirdPartyNotifyUri>{app.third_party.notify_uri}</espi:thirdPartyNotifyUri>"
+        in response.content.decode()
+    )
