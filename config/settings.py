@@ -198,7 +198,16 @@ CELERY_BEAT_SCHEDULE: dict = {
 PURGE_RUN_HEARTBEAT_SECONDS = env_int("PURGE_RUN_HEARTBEAT_SECONDS", CELERY_BROKER_VISIBILITY_TIMEOUT)
 # Records a purge destroys per transaction (each batch: its ledger entries and one audit row).
 RETENTION_PURGE_BATCH_SIZE = env_int("RETENTION_PURGE_BATCH_SIZE", 10000)
-for _module in ("members", "members.notices", "accounts", "accounts.usage", "redflags", "disclosures", "retention"):
+for _module in (
+    "members",
+    "members.notices",
+    "accounts",
+    "accounts.usage",
+    "redflags",
+    "disclosures",
+    "retention",
+    "connect",
+):
     CELERY_BEAT_SCHEDULE.update(__import__(f"{_module}.schedule", fromlist=["BEAT_SCHEDULE"]).BEAT_SCHEDULE)
 HEARTBEAT_MAX_AGE_SECONDS = env_int("HEARTBEAT_MAX_AGE_SECONDS", 120)
 

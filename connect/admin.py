@@ -1,4 +1,5 @@
-"""The Privacy Officer's screens for Connect My Data: applications to review, approve, decline, suspend.
+"""The Privacy Officer's screens for Connect My Data: applications to review, approve, decline, suspend,
+reinstate.
 Each action hands off to connect.services; nothing here writes a row itself."""
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ class ThirdPartyAdmin(admin.ModelAdmin):
     list_display = ("name", "status", "categories_asked", "frequency", "applied_at", "decided_at")
     list_filter = ("status",)
     search_fields = ("name", "contact_email")
-    actions = ["approve", "decline", "suspend"]
+    actions = ["approve", "decline", "suspend", "reinstate"]
 
     @admin.display(description="Data asked for")
     def categories_asked(self, obj: ThirdParty) -> str:
@@ -134,6 +135,30 @@ class ThirdPartyAdmin(admin.ModelAdmin):
                 self.message_user(
                     request,
                     f"{third_party}: suspended; {count} token(s) withdrawn at {timezone.localtime():%H:%M}.",
+                    messages.SUCCESS,
+                )
+        return None
+
+    @admin.action(description="Reinstate (members must authorize again)…", permissions=["decide"])
+    def reinstate(self, request, queryset):
+        reason = request.POST.get("reason", "").strip()
+        if not reason:
+            return self._ask(
+                request,
+                queryset,
+                "reinstate",
+                [("reason", "Reason (kept on the record)", "text")],
+                "reason" in request.POST,
+            )
+        for third_party in queryset:
+            try:
+                services.third_party_reinstate(actor=request.user, third_party=third_party, reason=reason)
+            except ValidationError as exc:
+                self.message_user(request, f"{third_party}: {'; '.join(exc.messages)}", messages.ERROR)
+            else:
+                self.message_user(
+                    request,
+                    f"{third_party}: reinstated. Its earlier tokens stay withdrawn; members must authorize it again.",
                     messages.SUCCESS,
                 )
         return None

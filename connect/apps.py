@@ -10,6 +10,11 @@ class ConnectConfig(AppConfig):
     verbose_name = "Green Button Connect My Data"
 
     def ready(self) -> None:
+        from accounts.usage.signals import usage_loaded
+        from connect.notifications import on_usage_loaded
+
+        # New usage is announced to the third parties that asked to be told (ESPI push notification).
+        usage_loaded.connect(on_usage_loaded, dispatch_uid="connect.notify_on_usage_loaded")
         # The Privacy Officer reviews applications, approves and suspends third parties; auditors read.
         roles.grant(
             roles.PRIVACY_OFFICER,

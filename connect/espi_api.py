@@ -24,17 +24,20 @@ from django.views.decorators.http import require_GET
 from oauth2_provider.models import AccessToken
 
 from accounts.usage.espi import ATOM_NS, ENTRY_KINDS, ESPI_NS, EspiView, local_time_parameters_entry
-from connect.models import Authorization
+from accounts.usage.espi_customer import CustomerView
+from connect.models import Authorization, ThirdParty
 from connect.pulls import (
     Pull,
     PullRefused,
     authorization_for,
     check_rate,
+    customer_pull,
     pull_refusal,
     refuse_bad_token,
     token_for,
     usage_pull,
 )
+from disclosures.models import DataCategory
 
 RESOURCE = "/espi/1_1/resource"
 USAGE_POINT_KEY = re.compile(r"^account-(\d+)-(delivered|received)$")
@@ -223,6 +226,91 @@ def reading_type(request, reading_type_id: str):
     )
 
 
+# --- RetailCustomer (ESPI's customer namespace: never in the same message as usage) ---------------
+
+CUSTOMER_KINDS = {"Customer", "CustomerAccount", "CustomerAgreement", "ServiceLocation"}
+
+
+def _customer(request, subscription_id: int, resource: str, kind: str | None = None, key: str | None = None):
+    try:
+        token = _token(request)
+        if key is not None and kind != "Customer":
+            _check_customer_account(token, subscription_id, key)
+        view = CustomerView(
+            subscription=str(subscription_id),
+            self_href=f"{settings.SITE_URL}{RESOURCE}/{resource}",
+            kind=kind,
+            resource_id=key,
+        )
+        export = customer_pull(token=token, subscription_id=subscription_id, resource=resource, view=view)
+    except PullRefused as refusal:
+        return _error(refusal)
+    return StreamingHttpResponse(export.chunks(), content_type="application/atom+xml")
+
+
+def _check_customer_account(token: AccessToken, subscription_id: int, key: str) -> None:
+    """An account the member did not choose is refused (and logged), like another subscription."""
+    authorization = authorization_for(token)
+    if not key.isdigit() or int(key) not in authorization.account_ids or subscription_id != authorization.pk:
+        raise pull_refusal(
+            403,
+            "forbidden",
+            f"account {key[:20]} is not part of this authorization",
+            authorization=authorization,
+            category=DataCategory.CONTACT,
+        )
+
+
+@require_GET
+def batch_retail_customer(request, subscription_id: int):
+    """Batch/RetailCustomer/{id}: Customer, and per authorized account CustomerAccount, CustomerAgreement
+    and ServiceLocation, in one feed."""
+    return _customer(request, subscription_id, f"Batch/RetailCustomer/{subscription_id}")
+
+
+@require_GET
+def retail_customer(request, subscription_id: int):
+    return _customer(request, subscription_id, f"RetailCustomer/{subscription_id}/Customer/1", "Customer", "1")
+
+
+@require_GET
+def customer_account(request, subscription_id: int, account_id: str):
+    return _customer(
+        request,
+        subscription_id,
+        f"RetailCustomer/{subscription_id}/Customer/1/CustomerAccount/{account_id}",
+        "CustomerAccount",
+        account_id,
+    )
+
+
+@require_GET
+def customer_agreement(request, subscription_id: int, account_id: str, agreement_id: str):
+    if agreement_id != account_id:  # one agreement per account, under the account's id
+        return _error(PullRefused(404, "not_found", "no such CustomerAgreement"))
+    return _customer(
+        request,
+        subscription_id,
+        f"RetailCustomer/{subscription_id}/Customer/1/CustomerAccount/{account_id}/CustomerAgreement/{account_id}",
+        "CustomerAgreement",
+        account_id,
+    )
+
+
+@require_GET
+def service_location(request, subscription_id: int, account_id: str, agreement_id: str, location_id: str):
+    if not agreement_id == location_id == account_id:
+        return _error(PullRefused(404, "not_found", "no such ServiceLocation"))
+    return _customer(
+        request,
+        subscription_id,
+        f"RetailCustomer/{subscription_id}/Customer/1/CustomerAccount/{account_id}/CustomerAgreement/"
+        f"{account_id}/ServiceLocation/{account_id}",
+        "ServiceLocation",
+        account_id,
+    )
+
+
 # --- Resources without member data ----------------------------------------------------------------
 
 
@@ -268,17 +356,19 @@ def application_information(request, application_id: int):
         check_rate(token.application.client_id)
     except PullRefused as refusal:
         return _error(refusal)
-    third_party = token.application.third_party
+    # Every column of the registration (the pull's token resolution reads only what a pull needs).
+    third_party = ThirdParty.objects.get(pk=token.application.third_party.pk)
     if application_id != third_party.pk:
         return _error(PullRefused(403, "forbidden", "another third party's registration"))
     site = settings.SITE_URL
     uris = "".join(f"<espi:redirect_uri>{escape(uri)}</espi:redirect_uri>" for uri in third_party.redirect_uri_list)
+    notify_uri = third_party.notify_uri or third_party.redirect_uri_list[0]  # where push notifications go
     content = (
         "<espi:ApplicationInformation>"
         f"<espi:dataCustodianId>{escape(settings.COOP_NAME[:64])}</espi:dataCustodianId>"
         "<espi:dataCustodianApplicationStatus>2</espi:dataCustodianApplicationStatus>"
         f"<espi:thirdPartyApplicationDescription>{escape(third_party.purpose[:256])}</espi:thirdPartyApplicationDescription>"
-        f"<espi:thirdPartyNotifyUri>{escape(third_party.redirect_uri_list[0])}</espi:thirdPartyNotifyUri>"
+        f"<espi:thirdPartyNotifyUri>{escape(notify_uri)}</espi:thirdPartyNotifyUri>"
         f"<espi:authorizationServerAuthorizationEndpoint>{site}{reverse('portal:connect_authorize')}</espi:authorizationServerAuthorizationEndpoint>"
         f"<espi:authorizationServerTokenEndpoint>{site}{reverse('connect:token')}</espi:authorizationServerTokenEndpoint>"
         f"<espi:dataCustodianBulkRequestURI>{site}{RESOURCE}/Batch/Bulk</espi:dataCustodianBulkRequestURI>"

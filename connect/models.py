@@ -42,6 +42,9 @@ class ThirdParty(models.Model):
     website = models.URLField(blank=True)
     purpose = models.TextField(help_text="What the third party does with the data, in its own words")
     redirect_uris = models.TextField(help_text="One per line; exact match, https (loopback http for testing)")
+    notify_uri = models.URLField(
+        blank=True, help_text="ESPI thirdPartyNotifyUri: where new data is announced (BatchList); blank: it polls"
+    )
     categories = ArrayField(models.CharField(max_length=20, choices=DataCategory.choices))
     frequency = models.CharField(max_length=10, choices=Frequency.choices, default=Frequency.DAILY)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.APPLIED, db_index=True)
@@ -141,3 +144,31 @@ class WithdrawnToken(models.Model):
 
     def __str__(self) -> str:
         return f"token withdrawn with authorization {self.authorization_id}"
+
+
+class Notification(models.Model):
+    """An ESPI push notification: a BatchList of the resource URIs with new data, POSTed to the third
+    party's notify URI (connect/notifications.py). An outbox row, written after the usage load commits
+    and delivered by a Celery task after its own commit, with retries and a sweep (connect/tasks.py).
+    Holds URIs only, never member data: the third party then pulls, through the gate, as usual."""
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Delivered"
+        FAILED = "failed", "Gave up"
+
+    third_party = models.ForeignKey(ThirdParty, on_delete=models.PROTECT, related_name="notifications")
+    resources = ArrayField(models.CharField(max_length=500))
+    state = models.CharField(max_length=10, choices=State.choices, default=State.QUEUED, db_index=True)
+    attempts = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"notification {self.pk} to {self.third_party_id}: {self.state}"

@@ -10,20 +10,25 @@ the gate's own checks (recipient active, consent in force, categories).
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import time as time_module
 from dataclasses import dataclass
 from datetime import datetime, time
 
+import redis
 from django.conf import settings
-from django.core.cache import cache
+from django.db import DEFAULT_DB_ALIAS
 from django.utils import timezone
 from oauth2_provider.models import AccessToken
 
 from accounts.usage.espi import EspiView
+from accounts.usage.espi_customer import CustomerView
 from connect.models import Authorization, ThirdParty, WithdrawnToken
-from connect.scopes import ESPI_USAGE
+from connect.scopes import ESPI_USAGE, RETAIL_CUSTOMER
+from connect.selectors import token_grant
 from connect.services import authorization_touch
-from disclosures.models import DataCategory, Purpose
+from disclosures.models import Consent, DataCategory, Purpose
 from disclosures.services import DisclosureRefused, Export, disclosure_export, log_refusal
 
 
@@ -52,13 +57,14 @@ def pull_refusal(
     authorization: Authorization | None = None,
     third_party: ThirdParty | None = None,
     retry_after: int | None = None,
+    category: str = DataCategory.USAGE,
 ) -> PullRefused:
     third_party = third_party or (authorization.third_party if authorization else None)
     log_refusal(
         actor=None,
         recipient=third_party.recipient if third_party else None,
         basis=authorization.consent if authorization else None,
-        categories=[DataCategory.USAGE],
+        categories=[category],
         purpose=Purpose.MEMBER_DESIGNATED,
         member_ids=[authorization.member_id] if authorization else [],
         format="espi",
@@ -69,11 +75,16 @@ def pull_refusal(
 
 def token_for(bearer: str) -> AccessToken | None:
     """The live access token, or None. Expired or withdrawn tokens are refused (and logged) by
-    ``refuse_bad_token``."""
+    ``refuse_bad_token``. One query resolves the token, its third party and the member's authorization
+    (``connect.selectors.token_grant``); the authorization rides on the token for the rest of the request."""
     digest = hashlib.sha256(bearer.encode("utf-8")).hexdigest()
-    token = AccessToken.objects.select_related("application__third_party", "user").filter(token_checksum=digest).first()
-    if token is None or token.is_expired():
+    grant = token_grant(token_sha256=digest)
+    if grant is None:
         return None
+    token, authorization = grant
+    if token.is_expired():
+        return None
+    setattr(token, _RESOLVED, authorization)
     return token
 
 
@@ -103,7 +114,13 @@ def refuse_bad_token(bearer: str | None) -> PullRefused:
     return pull_refusal(401, "invalid_token", "unknown access token")
 
 
+# The attribute a resolved token carries its authorization under (None: the member has none in force).
+_RESOLVED = "_connect_authorization"
+
+
 def _live_authorization(token: AccessToken) -> Authorization | None:
+    if hasattr(token, _RESOLVED):
+        return getattr(token, _RESOLVED)
     third_party = getattr(token.application, "third_party", None)
     if third_party is None or token.user_id is None:
         return None
@@ -114,19 +131,23 @@ def _live_authorization(token: AccessToken) -> Authorization | None:
     )
 
 
+@functools.cache
+def _redis() -> redis.Redis:
+    """One client per process (the cache backend builds a new one per call, a few hundred microseconds)."""
+    return redis.Redis.from_url(str(settings.REDIS_URL))
+
+
 def check_rate(client_id: str) -> None:
-    """At most ``CONNECT_PULLS_PER_MINUTE`` pulls per client per minute (a Redis counter per minute)."""
-    window = int(timezone.now().timestamp() // 60)
-    key = f"connect:pulls:{client_id}:{window}"
-    if cache.add(key, 1, timeout=120):
-        return
-    if cache.incr(key) > settings.CONNECT_PULLS_PER_MINUTE:
-        raise PullRefused(
-            429,
-            "rate_limited",
-            "too many requests from this client",
-            retry_after=60 - int(timezone.now().timestamp() % 60),
-        )
+    """At most ``CONNECT_PULLS_PER_MINUTE`` pulls per client per minute: a Redis counter per minute,
+    counted and given its expiry in one round trip."""
+    now = time_module.time()
+    key = f"connect:pulls:{client_id}:{int(now // 60)}"
+    pipeline = _redis().pipeline(transaction=False)
+    pipeline.incr(key)
+    pipeline.expire(key, 120)
+    count, _ = pipeline.execute()
+    if count > settings.CONNECT_PULLS_PER_MINUTE:
+        raise PullRefused(429, "rate_limited", "too many requests from this client", retry_after=60 - int(now % 60))
 
 
 def authorization_for(token: AccessToken) -> Authorization:
@@ -142,6 +163,13 @@ def authorization_for(token: AccessToken) -> Authorization:
             third_party=third_party,
         )
     return authorization
+
+
+def _consent_of(authorization: Authorization) -> Consent:
+    """The authorization's consent, by id when not read yet: the gate reads it afresh anyway."""
+    if Authorization.consent.is_cached(authorization):
+        return authorization.consent
+    return Consent.from_db(DEFAULT_DB_ALIAS, ["id"], [authorization.consent_id])
 
 
 def usage_pull(*, token: AccessToken, pull: Pull) -> Export:
@@ -181,7 +209,7 @@ def usage_pull(*, token: AccessToken, pull: Pull) -> Export:
             recipient=authorization.third_party.recipient,
             categories=[DataCategory.USAGE],
             purpose=Purpose.MEMBER_DESIGNATED,
-            basis=authorization.consent,
+            basis=_consent_of(authorization),
             member_ids=[authorization.member_id],
             format="espi",
             usage_start=start,
@@ -193,8 +221,54 @@ def usage_pull(*, token: AccessToken, pull: Pull) -> Export:
                 f"period {start:%Y-%m-%dT%H:%M:%S%z} to {end:%Y-%m-%dT%H:%M:%S%z}"
             ),
             notify=False,
+            # In the release's transaction: no commit of its own, and only a completed pull counts.
+            on_release=lambda: authorization_touch(authorization=authorization, at=now),
         )
     except DisclosureRefused as refusal:
         raise PullRefused(403, "forbidden", refusal.reason) from None
-    authorization_touch(authorization_id=authorization.pk, at=now)
     return export
+
+
+def customer_pull(*, token: AccessToken, subscription_id: int, resource: str, view: CustomerView) -> Export:
+    """Release the member's RetailCustomer data (name, mailing address, phone, e-mail; the authorized
+    accounts' numbers and service addresses) or raise ``PullRefused`` (already logged). Only with the
+    RetailCustomer scope, on the token and on the authorization, and the contact category in the
+    member's consent; the gate releases the contact category's fields and nothing else."""
+    check_rate(token.application.client_id)
+    authorization = authorization_for(token)
+    contact = DataCategory.CONTACT
+    if subscription_id != authorization.pk:
+        raise pull_refusal(
+            403,
+            "forbidden",
+            f"RetailCustomer {subscription_id} is not this token's authorization",
+            authorization=authorization,
+            category=contact,
+        )
+    scopes = token.scope.split()
+    if RETAIL_CUSTOMER not in scopes or RETAIL_CUSTOMER not in authorization.scope.split():
+        raise pull_refusal(
+            403,
+            "insufficient_scope",
+            "the token's scope does not include RetailCustomer",
+            authorization=authorization,
+            category=contact,
+        )
+    now = timezone.now()
+    try:
+        return disclosure_export(
+            actor=None,
+            recipient=authorization.third_party.recipient,
+            categories=[contact],
+            purpose=Purpose.MEMBER_DESIGNATED,
+            basis=_consent_of(authorization),
+            member_ids=[authorization.member_id],
+            format="espi_cust",
+            account_ids=authorization.account_ids,
+            espi_view=view,
+            note=f"Connect My Data pull {resource} (authorization {authorization.pk})",
+            notify=False,
+            on_release=lambda: authorization_touch(authorization=authorization, at=now),
+        )
+    except DisclosureRefused as refusal:
+        raise PullRefused(403, "forbidden", refusal.reason) from None

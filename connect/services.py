@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from oauth2_provider.models import AccessToken, Application, Grant, RefreshToken
 
@@ -32,6 +32,7 @@ from disclosures.services import (
     consent_revoke,
     recipient_create,
     recipient_deactivate,
+    recipient_reactivate,
 )
 from members.actors import Actor, signed_in_user
 from members.audit import audit_record
@@ -60,6 +61,16 @@ def _check_redirect_uris(text: str) -> list[str]:
     return uris
 
 
+def _check_notify_uri(uri: str) -> str:
+    """The ESPI notification endpoint: optional, under the same rules as a redirect URI (https)."""
+    if not uri.strip():
+        return ""
+    try:
+        return _check_redirect_uris(uri.strip())[0]
+    except ValidationError as error:
+        raise ValidationError({"notify_uri": error.messages}) from None
+
+
 def _check_categories(categories: list[str]) -> list[str]:
     chosen = sorted(set(categories))
     if not chosen:
@@ -83,6 +94,7 @@ def third_party_apply(
     frequency: str = ThirdParty.Frequency.DAILY,
     contact_phone: str = "",
     website: str = "",
+    notify_uri: str = "",
 ) -> ThirdParty:
     """A company applies to collect members' data. Nothing is usable until the Privacy Officer approves."""
     if not name.strip() or not contact_name.strip() or not contact_email.strip() or not purpose.strip():
@@ -99,6 +111,7 @@ def third_party_apply(
         website=website.strip(),
         purpose=purpose.strip(),
         redirect_uris="\n".join(_check_redirect_uris(redirect_uris)),
+        notify_uri=_check_notify_uri(notify_uri),
         categories=_check_categories(categories),
         frequency=frequency,
     )
@@ -225,6 +238,45 @@ def third_party_suspend(*, actor: Actor, third_party: ThirdParty, reason: str) -
         detail={"tokens_withdrawn": withdrawn},
     )
     return withdrawn
+
+
+@transaction.atomic
+def third_party_reinstate(*, actor: Actor, third_party: ThirdParty, reason: str) -> ThirdParty:
+    """The Privacy Officer lets a suspended third party back (the breach resolved, the contract renewed):
+    its client is known to the authorization server again and its recipient active, as long as its
+    data-access agreement is still in force. Nothing of what the suspension ended comes back: the tokens
+    stay withdrawn (a pull with one is still refused and logged) and the authorizations stay ended, so
+    each member decides afresh, on the consent screen, whether to authorize it again."""
+    third_party = (
+        ThirdParty.objects.select_for_update(of=("self",), no_key=True)
+        .select_related("agreement")
+        .get(pk=third_party.pk)
+    )
+    if third_party.status != ThirdParty.Status.SUSPENDED:
+        raise ValidationError("Only a suspended third party can be reinstated.")
+    if not reason.strip():
+        raise ValidationError({"reason": "Give the reason (breach resolved, contract renewed)."})
+    agreement = third_party.agreement
+    if agreement is None or not agreement.in_force(timezone.localdate()):
+        raise ValidationError("Its data-access agreement is no longer in force: a new application is needed.")
+    third_party.status = ThirdParty.Status.APPROVED
+    third_party.decided_by = signed_in_user(actor)
+    third_party.decided_at = timezone.now()
+    third_party.decision_note = reason.strip()
+    third_party.save(update_fields=["status", "decided_by", "decided_at", "decision_note"])
+    if third_party.recipient is not None and not third_party.recipient.is_active:
+        recipient_reactivate(
+            actor=actor, recipient=third_party.recipient, reason=f"Connect My Data reinstated: {reason.strip()}"
+        )
+    audit_record(
+        actor=actor,
+        action="connect.third_party_reinstated",
+        obj=third_party,
+        fields=["status"],
+        reason=reason,
+        detail={"authorizations_restored": 0, "members_must_reauthorize": True},
+    )
+    return third_party
 
 
 def _sha256(text: str) -> str:
@@ -400,6 +452,22 @@ def authorization_revoke(*, actor: Actor, authorization: Authorization) -> Autho
     return authorization
 
 
-def authorization_touch(*, authorization_id: int, at: datetime) -> None:
-    """Last access for the member's list (a plain timestamp, not evidence: the disclosure log is)."""
-    Authorization.objects.filter(pk=authorization_id).update(last_access_at=at)
+# The member's list shows the last access to the minute: a pull within a minute of the last one recorded
+# writes nothing (a third party collecting every few seconds does not rewrite the row each time).
+TOUCH_EVERY = timedelta(minutes=1)
+
+
+def authorization_touch(*, authorization: Authorization, at: datetime) -> None:
+    """Last access for the member's list (a plain timestamp, not evidence: the disclosure log is, one
+    entry per pull). Written only when the one on record is older than ``TOUCH_EVERY``; one statement,
+    and the condition is checked again in it, so concurrent pulls never move it backwards."""
+    last = authorization.last_access_at
+    if last is not None and at - last < TOUCH_EVERY:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {Authorization._meta.db_table} SET last_access_at = %s"  # noqa: S608 - the model's table
+            " WHERE id = %s AND (last_access_at IS NULL OR last_access_at < %s)",
+            [at, authorization.pk, at - TOUCH_EVERY],
+        )
+    authorization.last_access_at = at

@@ -7,6 +7,7 @@ app_name = "connect"
 
 R = "espi/1_1/resource/"
 UP = R + "Subscription/<int:subscription_id>/UsagePoint/<str:usage_point_id>/"
+CA = R + "RetailCustomer/<int:subscription_id>/Customer/1/CustomerAccount/"
 
 urlpatterns = [
     # The authorization endpoint is the member's consent screen, in the portal (portal/urls.py).
@@ -24,6 +25,14 @@ urlpatterns = [
     path(UP + "MeterReading/<int:meter_reading_id>/IntervalBlock", espi_api.interval_blocks),
     path(UP + "MeterReading/<int:meter_reading_id>/IntervalBlock/<str:block_id>", espi_api.interval_block),
     path(R + "ReadingType/<str:reading_type_id>", espi_api.reading_type),
+    path(R + "Batch/RetailCustomer/<int:subscription_id>", espi_api.batch_retail_customer, name="batch_customer"),
+    path(R + "RetailCustomer/<int:subscription_id>/Customer/1", espi_api.retail_customer),
+    path(CA + "<str:account_id>", espi_api.customer_account),
+    path(CA + "<str:account_id>/CustomerAgreement/<str:agreement_id>", espi_api.customer_agreement),
+    path(
+        CA + "<str:account_id>/CustomerAgreement/<str:agreement_id>/ServiceLocation/<str:location_id>",
+        espi_api.service_location,
+    ),
     path(R + "LocalTimeParameters", espi_api.local_time_parameters),
     path(R + "LocalTimeParameters/<int:parameters_id>", espi_api.local_time_parameters),
 ]

@@ -28,6 +28,11 @@ class ApplyForm(forms.Form):
         label="Data you ask for",
     )
     frequency = forms.ChoiceField(choices=ThirdParty.Frequency.choices, label="How often you will collect new data")
+    notify_uri = forms.URLField(
+        required=False,
+        assume_scheme="https",
+        label="Notification URI (optional, https): we POST an ESPI BatchList there when new data arrives",
+    )
 
 
 @require_http_methods(["GET", "POST"])

@@ -21,6 +21,8 @@ from decimal import Decimal
 # Green Button XML is written by the usage app, beside its reader and the one copy of the ESPI schemas.
 from accounts.usage.espi import EspiView as EspiView
 from accounts.usage.espi import render_espi as render_espi
+from accounts.usage.espi_customer import CustomerView as CustomerView
+from accounts.usage.espi_customer import render_espi_customer as render_espi_customer
 from members.csv_cells import csv_safe as csv_safe  # the one formula-injection guard (members/csv_cells.py)
 
 CHUNK_ROWS = 500

@@ -196,6 +196,13 @@ EXPECTED: dict[str, set[str]] = {
             "ReadingType/<str:reading_type_id>",
             "LocalTimeParameters",
             "LocalTimeParameters/<int:parameters_id>",
+            "Batch/RetailCustomer/<int:subscription_id>",
+            "RetailCustomer/<int:subscription_id>/Customer/1",
+            "RetailCustomer/<int:subscription_id>/Customer/1/CustomerAccount/<str:account_id>",
+            "RetailCustomer/<int:subscription_id>/Customer/1/CustomerAccount/<str:account_id>"
+            "/CustomerAgreement/<str:agreement_id>",
+            "RetailCustomer/<int:subscription_id>/Customer/1/CustomerAccount/<str:account_id>"
+            "/CustomerAgreement/<str:agreement_id>/ServiceLocation/<str:location_id>",
         )
     },
 }
@@ -262,6 +269,8 @@ def world(make_user):
         "usage_point_id": "1",
         "block_id": "20261101",
         "reading_type_id": "1",
+        "agreement_id": "1",
+        "location_id": "1",
     }
     return member, values
 

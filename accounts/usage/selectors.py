@@ -25,12 +25,14 @@ from typing import Any
 from django.conf import settings
 from django.db import connection
 
-from accounts.models import Meter
+from accounts.models import Account, Meter
 from accounts.usage import timegrid
 from accounts.usage.models import CHANNEL_NAMES, QUALITY_NAMES, UsagePointMapping
 from accounts.usage.usage_points import normalized
 
 _QUALITY_BY_CHAR = {**QUALITY_NAMES, "-": "missing"}
+# Spans read in one round trip rather than through a server-side cursor.
+SHORT_SPAN = timedelta(days=7)
 
 
 def _as_utc(moment: datetime | date) -> datetime:
@@ -54,12 +56,51 @@ def _meter_ids(account) -> list[int]:
     and the same period a year earlier asks twice; the premise of a loaded account does not change)."""
     if account.premise_id is None:
         return []
+    known = getattr(account, "premise_meter_ids", None)  # read by accounts_with_meters
+    if known is not None:
+        return list(known)
     cached = account.__dict__.get("_usage_meter_ids")
     if cached is not None and cached[0] == account.premise_id:
         return cached[1]
     ids = list(Meter.objects.filter(premise_id=account.premise_id).values_list("id", flat=True))
     account.__dict__["_usage_meter_ids"] = (account.premise_id, ids)
     return ids
+
+
+_ACCOUNT_COLUMNS = ("id", "account_number", "premise_id", "opened_at", "closed_at")
+_ACCOUNTS_WITH_METERS = """
+SELECT {columns},
+       ARRAY(SELECT m.id FROM {meter} m WHERE m.premise_id = a.premise_id),
+       EXISTS(SELECT 1 FROM {meter} m WHERE m.premise_id = a.premise_id AND m.has_solar)
+  FROM {account} a
+ WHERE a.member_id = ANY(%s){only}
+ ORDER BY a.id
+"""
+
+
+def accounts_with_meters(*, member_ids: list[int], account_ids: list[int] | None = None) -> list[Account]:
+    """The members' accounts (only ``account_ids`` of them when given), in id order, each with its
+    premise's meter ids and whether one of them has solar, in one query: what ``espi_usage_points``
+    would otherwise ask once per account. The accounts carry only what the usage readers use
+    (number, premise, tenure); other columns load on first use."""
+    columns = tuple(field.attname for field in Account._meta.concrete_fields if field.attname in _ACCOUNT_COLUMNS)
+    # The models' own table and column names; the values are parameters.
+    sql = _ACCOUNTS_WITH_METERS.format(
+        columns=", ".join(f"a.{column}" for column in columns),
+        meter=Meter._meta.db_table,
+        account=Account._meta.db_table,
+        only=" AND a.id = ANY(%s)" if account_ids is not None else "",
+    )
+    params: list[Any] = [list(member_ids)] + ([list(account_ids)] if account_ids is not None else [])
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    accounts = []
+    for row in rows:
+        account = Account.from_db(connection.alias, columns, row[: len(columns)])
+        account.__dict__.update(premise_meter_ids=row[len(columns)], premise_has_solar=row[len(columns) + 1])
+        accounts.append(account)
+    return accounts
 
 
 def _clip(account, start: datetime, end: datetime) -> tuple[datetime, datetime] | None:
@@ -93,7 +134,10 @@ def interval_readings_for_account(
         "SELECT * FROM (" + _FINEST_DAYS.format(columns="vals, quality") + ") AS finest ORDER BY day, meter_id, channel"  # noqa: S608
     )  # fixed SQL fragments only; values are parameters
     params: dict[str, Any] = {"meters": meters, "first": first, "last": last}
-    with connection.chunked_cursor() as cursor:
+    # A few days (a daily pull) come in one round trip; longer spans through a server-side cursor, so a
+    # year is never held in memory.
+    short = end_utc - start_utc <= SHORT_SPAN
+    with connection.cursor() if short else connection.chunked_cursor() as cursor:
         cursor.execute(query, params)
         current_day = None
         pending: list[tuple] = []
@@ -311,9 +355,12 @@ def espi_usage_points(*, account, start: datetime | date, end: datetime | date) 
     """The account's readings in [start, end) as Green Button usage points for
     ``accounts.usage.espi.render_espi``: one per channel, energy received only where the premise has
     solar. Used by the member's own download and by the disclosures export."""
-    solar = (
-        account.premise_id is not None and Meter.objects.filter(premise_id=account.premise_id, has_solar=True).exists()
-    )
+    solar = getattr(account, "premise_has_solar", None)  # read by accounts_with_meters
+    if solar is None:
+        solar = (
+            account.premise_id is not None
+            and Meter.objects.filter(premise_id=account.premise_id, has_solar=True).exists()
+        )
     for channel in ("delivered", "received") if solar else ("delivered",):
         readings = interval_readings_for_account(account=account, start=start, end=end)
         yield {

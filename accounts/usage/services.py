@@ -24,8 +24,9 @@ from accounts.models import Meter
 from accounts.usage import loader
 from accounts.usage.models import Correction, IngestBatch, MeterMonth, UsagePointMapping
 from accounts.usage.parsers import parse_file
-from accounts.usage.readings import BAD_ROWS_KEPT, MalformedFile, ParsedReadings
+from accounts.usage.readings import BAD_ROWS_KEPT, METER_SHIFT, MalformedFile, ParsedReadings
 from accounts.usage.selectors import usage_point_mapping_index
+from accounts.usage.signals import usage_loaded
 from accounts.usage.usage_points import UsagePointResolver
 from members.actors import Actor, actor_name, signed_in_user
 from members.audit import audit_record
@@ -132,6 +133,9 @@ def _ingest_file(
                 "readings_not_loaded": parsed.readings_not_loaded,
             },
         )
+        if stats.inserted or stats.changed:
+            meter_ids = sorted({key >> METER_SHIFT for key in parsed.groups})
+            usage_loaded.send(sender=IngestBatch, batch_id=batch.pk, meter_ids=meter_ids)
     logger.info("usage batch %s loaded: %s readings, %s bad rows", batch.pk, parsed.readings, parsed.bad_row_count)
     return batch
 

@@ -52,7 +52,12 @@ from disclosures.services.notice_texts import (
     notice_text_publish,
     portal_consent_wording,
 )
-from disclosures.services.parties import agreement_record, recipient_create, recipient_deactivate
+from disclosures.services.parties import (
+    agreement_record,
+    recipient_create,
+    recipient_deactivate,
+    recipient_reactivate,
+)
 
 __all__ = [
     "consents_destroy",
@@ -88,4 +93,5 @@ __all__ = [
     "recipient_create",
     "release_recipient_words",
     "recipient_deactivate",
+    "recipient_reactivate",
 ]

@@ -155,6 +155,68 @@ def active_consents(*, recipient: Recipient, purpose: str, categories: list[str]
     return queryset
 
 
+_IN_FORCE_COLUMNS = (
+    "id",
+    "member_id",
+    "recipient_id",
+    "categories",
+    "purpose",
+    "channel",
+    "granted_at",
+    "expires_at",
+    "revoked_at",
+)
+
+
+def consent_read(*, consent_id: int) -> Consent | None:
+    """One consent's columns that say whether it is in force (``consent_in_force``), read afresh in one
+    plain query (the export gate's hot path); its other columns load on first use."""
+    columns = tuple(field.attname for field in Consent._meta.concrete_fields if field.attname in _IN_FORCE_COLUMNS)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {', '.join(columns)} FROM {Consent._meta.db_table} WHERE id = %s",  # noqa: S608 - the model's
+            [consent_id],
+        )
+        row = cursor.fetchone()
+    return Consent.from_db(connection.alias, columns, row) if row else None
+
+
+def consent_reread(consent: Consent) -> None:
+    """Every column of ``consent`` read afresh into it (also one held only by id), in one plain query: the
+    export gate reads a consent at the moment of each release, and Connect My Data releases many. Raises
+    ``Consent.DoesNotExist`` when it is gone. (The consent's columns need no conversion from the driver's
+    values; ``tests/disclosures/test_consent_in_force.py`` compares the result with the ORM's.)"""
+    fields = Consent._meta.concrete_fields
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {', '.join(str(field.column) for field in fields)} FROM {Consent._meta.db_table} WHERE id = %s",  # noqa: S608
+            [consent.pk],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        raise Consent.DoesNotExist(f"consent #{consent.pk} is not on record")
+    for field, value in zip(fields, row, strict=True):
+        setattr(consent, field.attname, value)
+
+
+def consent_in_force(
+    consent: Consent, *, recipient: Recipient, purpose: str, categories: list[str], at: datetime | None = None
+) -> bool:
+    """``active_consents``'s test applied to one consent already read (the same conditions, in Python):
+    for a release that has just read its consent afresh and need not ask the database a second time.
+    ``tests/disclosures/test_consent_in_force.py`` holds the two to the same answers."""
+    at = at or timezone.now()
+    return (
+        consent.recipient_id == recipient.pk
+        and consent.purpose == purpose
+        and consent.revoked_at is None
+        and set(categories) <= set(consent.categories)
+        and consent.granted_at <= at
+        and (consent.expires_at is None or consent.expires_at > at)
+        and (purpose not in SECONDARY_PURPOSES or consent.channel in WRITTEN_CHANNELS)
+    )
+
+
 def consent_status_reason(
     *, recipient: Recipient, purpose: str, categories: list[str], member_ids: list[int], consent_id: int | None = None
 ) -> str:

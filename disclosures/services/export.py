@@ -24,7 +24,7 @@ roll back on ``DisclosureRefused`` (the refusal record would go with it). A stre
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Generator, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -32,7 +32,6 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Count, Max, Min
 from django.utils import timezone
 
 from disclosures import rendering
@@ -46,12 +45,13 @@ from disclosures.models import (
     Purpose,
     Recipient,
 )
-from disclosures.rendering import EspiView
+from disclosures.rendering import CustomerView, EspiView
 from disclosures.services.categories import CATEGORY_FIELDS, NOT_HELD, C, clean_categories
-from disclosures.services.consents import active_consents, consent_status_reason
-from disclosures.services.export_rows import espi_points, member_rows, usage_rows
+from disclosures.services.consents import consent_status_reason
+from disclosures.services.export_rows import espi_customer, espi_points, member_rows, released_fields, usage_rows
 from disclosures.services.member_copy import CopySection, member_copy_sections
-from disclosures.services.planner import Plan, Refusal, plan_release
+from disclosures.services.parties import recipient_reread
+from disclosures.services.planner import Plan, Refusal, authorised_by, plan_release
 from members import identifiers
 from members.actors import Actor, actor_name, signed_in_user
 from members.audit import audit_record
@@ -61,6 +61,7 @@ FORMATS = {
     "csv": ("text/csv; charset=utf-8", "csv"),
     "json": ("application/json", "json"),
     "espi": ("application/atom+xml", "xml"),
+    "espi_cust": ("application/atom+xml", "xml"),  # ESPI RetailCustomer (Connect My Data)
 }
 
 
@@ -106,8 +107,10 @@ def _check_request(*, recipient: Recipient | None, categories: list[str], purpos
         raise Refusal("usage data is exported on its own, not combined with other categories")
     if format == "espi" and categories != [C.USAGE]:
         raise Refusal("Green Button XML carries usage data only")
+    if format == "espi_cust" and categories != [C.CONTACT]:
+        raise Refusal("Green Button RetailCustomer carries contact information only")
     if recipient is not None:
-        recipient.refresh_from_db(fields=["is_active", "kind", "name"])  # a deactivation seconds ago counts
+        recipient_reread(recipient)  # a deactivation seconds ago counts
         if not recipient.is_active:
             raise Refusal("the recipient is not active")
 
@@ -176,9 +179,10 @@ def disclosure_export(
     usage_start: date | datetime | None = None,
     usage_end: date | datetime | None = None,
     account_ids: Iterable[int] | None = None,
-    espi_view: EspiView | None = None,
+    espi_view: EspiView | CustomerView | None = None,
     note: str = "",
     notify: bool = True,
+    on_release: Callable[[], None] | None = None,
 ) -> Export:
     """THE export path. Returns a streaming ``Export`` or raises ``DisclosureRefused`` (already logged).
 
@@ -189,7 +193,8 @@ def disclosure_export(
     Green Button Connect My Data (connect/) narrows a usage release further: ``account_ids`` (only
     these of the members' accounts), ``espi_view`` (one ESPI resource of the feed instead of all of it),
     ``note`` (the resource and period, kept in the log entry's ``reason``) and ``notify=False`` (the
-    member was told once, when authorizing the third party, not at every pull).
+    member was told once, when authorizing the third party, not at every pull); ``on_release`` runs in
+    the release's transaction once it is logged (the authorization's last access).
     """
     member_list = sorted({int(m) for m in member_ids}) if member_ids is not None else None
     try:
@@ -240,6 +245,8 @@ def disclosure_export(
     plan.espi_view = espi_view
     plan.note = note
     plan.notify = notify
+    if on_release is not None:
+        plan.also_on_release(on_release)
     export._chunks = _stream_release(
         export, plan=plan, actor=actor, format=format, usage_start=usage_start, usage_end=usage_end
     )
@@ -314,6 +321,11 @@ def _render(
     if format == "espi":
         points = espi_points(plan, sent.released, start=start, end=end)
         return rendering.render_espi(points, base_url=settings.SITE_URL, now=timezone.now(), view=plan.espi_view)
+    if format == "espi_cust":
+        member, accounts = espi_customer(plan, sent.released)
+        return rendering.render_espi_customer(
+            member=member, accounts=accounts, base_url=settings.SITE_URL, now=timezone.now(), view=plan.espi_view
+        )
     if plan.categories == [C.USAGE]:
         header = ["member_number", *CATEGORY_FIELDS[C.USAGE]]
         rows = usage_rows(plan, sent.released, start=start, end=end)
@@ -384,8 +396,8 @@ def _log_release(plan: Plan, sent: _Transfer, *, actor: Actor, format: str) -> D
         actor=actor,
         format=format,
         outcome=DisclosureLogEntry.Outcome.RELEASED,
-        basis_ref=_authorised_by(plan, sent.released),
-        fields=plan.fields if format != "espi" else ["interval_readings"],
+        basis_ref=authorised_by(plan, sent.released),
+        fields=released_fields(plan, format),
         reason=plan.note,
     )
     audit_record(
@@ -455,21 +467,6 @@ def _log_interruption(plan: Plan, sent: _Transfer, *, actor: Actor, format: str)
             fields=plan.fields,
             detail={"member_count": len(sent.released), "basis_kind": plan.basis_kind},
         )
-
-
-def _authorised_by(plan: Plan, released: list[int]) -> str:
-    """The plan's reference, plus which consent records authorised the release (read in its transaction)."""
-    if plan.consent_gate is None or not released or not plan.basis_ref.startswith("consent:recipient="):
-        return plan.basis_ref
-    authorising = active_consents(**plan.consent_gate)
-    if plan.member_ids is not None:
-        authorising = authorising.filter(member_id__in=plan.member_ids)
-    consents = authorising.aggregate(low=Min("pk"), high=Max("pk"), n=Count("pk"))
-    if not consents["n"]:
-        return plan.basis_ref
-    if consents["n"] == 1:
-        return f"{plan.basis_ref} consent:{consents['low']}"
-    return f"{plan.basis_ref} consents {consents['low']}..{consents['high']} ({consents['n']})"
 
 
 def _append(

@@ -17,8 +17,8 @@ from django.utils import timezone
 from fernet_fields.fields import EncryptedField
 
 from accounts.models import Account
-from accounts.usage.selectors import espi_usage_points, monthly_totals_for_accounts
-from disclosures.services.consents import active_consents
+from accounts.usage.selectors import accounts_with_meters, espi_usage_points, monthly_totals_for_accounts
+from disclosures.services.consents import active_consents, consent_in_force, consent_read
 from disclosures.services.planner import Plan
 from members import crypto
 from members.fernet_bulk import decrypt_page
@@ -128,10 +128,56 @@ def espi_points(
     today = timezone.localdate()
     start_day = start or today - timedelta(days=30)
     end_day = end or today + timedelta(days=1)
-    members = list(_members_queryset(plan).values_list("pk", flat=True))
+    members = _released_members(plan)
     sink.extend(members)
-    accounts = Account.objects.filter(member_id__in=members).order_by("pk")
-    if plan.account_ids is not None:
-        accounts = accounts.filter(pk__in=plan.account_ids)
-    for account in accounts:
+    for account in accounts_with_meters(member_ids=members, account_ids=plan.account_ids):
         yield from espi_usage_points(account=account, start=start_day, end=end_day)
+
+
+def _released_members(plan: Plan) -> list[int]:
+    """The plan's members whose consent is still in force, read in the release's transaction (a
+    revocation a moment ago counts). A release on one named consent (a Connect My Data pull) re-reads
+    that consent's row and applies ``active_consents``'s test to it: one indexed read, no join."""
+    if plan.consent_id is None or plan.consent_gate is None:
+        return list(_members_queryset(plan).values_list("pk", flat=True))
+    consent = consent_read(consent_id=plan.consent_id)
+    if consent is None or not consent_in_force(consent, **plan.consent_gate):
+        return []
+    return [consent.member_id] if plan.member_ids is None or consent.member_id in plan.member_ids else []
+
+
+# What a RetailCustomer release sends of each authorized account: its number, its agreement's start and the
+# premise's service address. Never the premise's gate code, meter-reading notes or dog warning.
+CUSTOMER_ACCOUNT_FIELDS = (
+    "account_number",
+    "opened_at",
+    "service_line1",
+    "service_line2",
+    "service_city",
+    "service_state",
+    "service_postal_code",
+)
+
+
+def released_fields(plan: Plan, format: str) -> list[str]:
+    """The columns a release's log entry names as sent."""
+    if format == "espi":
+        return ["interval_readings"]
+    if format == "espi_cust":
+        return [*plan.fields, *CUSTOMER_ACCOUNT_FIELDS]
+    return list(plan.fields)
+
+
+def espi_customer(plan: Plan, sink: list[int]) -> tuple[dict | None, list[dict]]:
+    """One member's RetailCustomer data (Connect My Data): the contact fields the plan releases (the
+    contact category's, decrypted here), and of the plan's accounts only (none when it names none) the
+    number, start and service address. ``(None, [])`` when the member's consent ended a moment ago."""
+    rows = list(member_rows(plan, sink))
+    if len(rows) != 1:
+        return None, []
+    member = dict(zip(plan.fields, rows[0], strict=True))
+    accounts = Account.objects.filter(member_id=sink[0], pk__in=plan.account_ids or []).order_by("pk")
+    values = accounts.values(
+        "id", *(f"premise__{f}" if f.startswith("service_") else f for f in CUSTOMER_ACCOUNT_FIELDS)
+    )
+    return member, [{key.removeprefix("premise__"): value for key, value in row.items()} for row in values]

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from datetime import date
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 
 from disclosures.models import ConfidentialityAgreement, Recipient
 from disclosures.services.categories import clean_categories
@@ -71,6 +71,22 @@ def recipient_deactivate(*, actor: Actor, recipient: Recipient, reason: str) -> 
 
 
 @transaction.atomic
+def recipient_reactivate(*, actor: Actor, recipient: Recipient, reason: str) -> Recipient:
+    """Allow releases to a deactivated recipient again (each still needs its own basis in force)."""
+    recipient = Recipient.objects.select_for_update(no_key=True).get(pk=recipient.pk)
+    if recipient.is_active:
+        raise ValidationError("The recipient is already active.")
+    if not reason.strip():
+        raise ValidationError("Give the reason (e.g. breach resolved, contract renewed).")
+    recipient.is_active = True
+    recipient.save(update_fields=["is_active"])
+    audit_record(
+        actor=actor, action="disclosures.recipient_reactivated", obj=recipient, fields=["is_active"], reason=reason
+    )
+    return recipient
+
+
+@transaction.atomic
 def agreement_record(
     *,
     actor: Actor,
@@ -107,3 +123,16 @@ def agreement_record(
         detail={"recipient_id": recipient.pk, "categories": cats, "expires_on": expires_on.isoformat()},
     )
     return agreement
+
+
+def recipient_reread(recipient: Recipient) -> None:
+    """The recipient's name, kind and whether it is active, read afresh (one plain query per release)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT is_active, kind, name FROM {Recipient._meta.db_table} WHERE id = %s",  # noqa: S608 - the model's
+            [recipient.pk],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        raise Recipient.DoesNotExist(f"recipient #{recipient.pk} is not on record")
+    recipient.is_active, recipient.kind, recipient.name = row

@@ -17,11 +17,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from django.db.models import Count, Max, Min
 from django.utils import timezone
 
 from disclosures.models import Consent, LegalBasis, MembershipListRequest, Purpose, Recipient
 from disclosures.services.categories import CATEGORY_FIELDS, MEMBERSHIP_LIST_FIELDS, C
-from disclosures.services.consents import active_consents, consent_status_reason
+from disclosures.services.consents import active_consents, consent_in_force, consent_reread, consent_status_reason
 from members.models import Member
 
 # Purposes that have a basis of their own and are never released on a member's consent.
@@ -62,6 +63,18 @@ class Plan:
     espi_view: Any = None  # accounts.usage.espi.EspiView: one ESPI resource instead of the whole feed
     note: str = ""  # what was pulled (resource, period), kept in the log entry
     notify: bool = True  # tell each member of this release (a notice)
+    consent_id: int | None = None  # the one consent a release rests on, re-read when the data is read
+
+    def also_on_release(self, hook: Callable[[], None]) -> None:
+        """Run ``hook`` too, after the basis's own effect, in the release's transaction."""
+        first = self.on_release
+
+        def both() -> None:
+            if first is not None:
+                first()
+            hook()
+
+        self.on_release = both
 
 
 @dataclass(frozen=True)
@@ -110,7 +123,7 @@ def _read_afresh(basis: Any) -> Consent | LegalBasis | MembershipListRequest | N
     if basis is None:
         return None
     if isinstance(basis, Consent):
-        basis.refresh_from_db()
+        consent_reread(basis)  # every column, also of a consent the caller holds only by id
         return basis
     if isinstance(basis, MembershipListRequest):
         return MembershipListRequest.objects.select_related("requester").get(pk=basis.pk)
@@ -147,8 +160,8 @@ def _one_consent(consent: Consent, recipient: Recipient, release: Release) -> Pl
         raise Refusal(f"consent #{consent.pk} is for another recipient")
     if release.member_ids is not None and set(release.member_ids) != {consent.member_id}:
         raise Refusal(f"consent #{consent.pk} covers member {consent.member_id} only")
-    in_force = active_consents(recipient=recipient, purpose=release.purpose, categories=release.categories)
-    if not in_force.filter(pk=consent.pk).exists():
+    # Read afresh a moment ago (_read_afresh): its own columns say whether it is in force now.
+    if not consent_in_force(consent, recipient=recipient, purpose=release.purpose, categories=release.categories):
         raise Refusal(
             consent_status_reason(
                 recipient=recipient,
@@ -169,6 +182,7 @@ def _one_consent(consent: Consent, recipient: Recipient, release: Release) -> Pl
         member_ids=[consent.member_id],
         # Checked again when the member's data is read (export_rows.py), not only now.
         consent_gate={"recipient": recipient, "purpose": release.purpose, "categories": release.categories},
+        consent_id=consent.pk,
     )
 
 
@@ -353,6 +367,21 @@ def _legal_plan(basis: LegalBasis, release: Release, ref: str, member_ids: list[
         member_ids=list(member_ids),
         notice_withheld=basis.notice_withheld,
     )
+
+
+def authorised_by(plan: Plan, released: list[int]) -> str:
+    """The plan's reference, plus which consent records authorised the release (read in its transaction)."""
+    if plan.consent_gate is None or not released or not plan.basis_ref.startswith("consent:recipient="):
+        return plan.basis_ref
+    authorising = active_consents(**plan.consent_gate)
+    if plan.member_ids is not None:
+        authorising = authorising.filter(member_id__in=plan.member_ids)
+    consents = authorising.aggregate(low=Min("pk"), high=Max("pk"), n=Count("pk"))
+    if not consents["n"]:
+        return plan.basis_ref
+    if consents["n"] == 1:
+        return f"{plan.basis_ref} consent:{consents['low']}"
+    return f"{plan.basis_ref} consents {consents['low']}..{consents['high']} ({consents['n']})"
 
 
 Resolver = Callable[[Any, Release], Plan]
