@@ -34,9 +34,11 @@ _CANDIDATES_SQL = """
 WITH imported AS (SELECT * FROM members_member WHERE id = ANY(%s))
 SELECT i.id FROM imported i WHERE
     (i.address_index <> '' AND EXISTS (
-        SELECT 1 FROM members_member o WHERE o.address_index = i.address_index AND o.id <> i.id))
+        SELECT 1 FROM members_member o
+        WHERE o.address_index = i.address_index AND o.address_index <> '' AND o.id <> i.id))
  OR (i.phone_index <> '' AND EXISTS (
-        SELECT 1 FROM members_member o WHERE o.phone_index = i.phone_index AND o.id <> i.id))
+        SELECT 1 FROM members_member o
+        WHERE o.phone_index = i.phone_index AND o.phone_index <> '' AND o.id <> i.id))
  OR EXISTS (SELECT 1 FROM redflags_knownfraudentry f WHERE f.active AND f.index_value IN
         (i.address_index, i.phone_index, i.email_index, i.tax_id_index, i.licence_index))
  OR EXISTS (SELECT 1 FROM redflags_knownfraudentry f JOIN members_financialaccount b
@@ -44,6 +46,8 @@ SELECT i.id FROM imported i WHERE
         WHERE f.active AND f.kind = 'bank_account' AND b.member_id = i.id AND b.is_active)
 ORDER BY i.id
 """
+# ``o.<index> <> ''`` repeats what ``i.<index> <> ''`` already ensures: the blind indexes are partial on a
+# value (members migration 0012), and the planner proves that from a constant, not from another row.
 _CODES = ("B6_ADDRESS_OR_PHONE_SHARED", "B3_KNOWN_FRAUD")
 
 

@@ -243,12 +243,22 @@ def retention_purge_category(
     )
 
 
+# Records that point at another category's records are purged first: payments before the bills they
+# name, so the bills' purge does not detach (``UPDATE accounts_payment SET bill_id = NULL``) payments the
+# same run deletes a moment later. Otherwise by category (identifiers before the logins of purged members).
+_PURGED_FIRST = (Category.PAYMENTS,)
+
+
+def run_order(policy: RetentionPolicy) -> tuple[bool, str]:
+    return policy.category not in _PURGED_FIRST, policy.category
+
+
 def retention_run_due(*, now: dt.datetime | None = None) -> list[PurgeRun]:
     """Nightly: every enabled policy at its approved period; a failing category does not stop the others."""
     retention_policy_ensure_defaults()
     retention_holds_sync()
     runs = []
-    for policy in RetentionPolicy.objects.filter(enabled=True):
+    for policy in sorted(RetentionPolicy.objects.filter(enabled=True), key=run_order):
         try:
             runs.append(retention_purge_category(category=policy.category, now=now, sync_holds=False))
         except Exception:  # noqa: BLE001, S112 - recorded as a failed PurgeRun and audited; the other categories still run
