@@ -8,6 +8,7 @@ import datetime as dt
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.models import Bill, Payment
@@ -127,7 +128,17 @@ def test_the_import_scan_compares_shared_indexes_through_the_partial_blind_index
     ],
 )
 def test_the_staff_search_uses_the_partial_indexes(term, index):
-    plan = _queryset_plan(member_search(Member.objects.all(), term, _Staff()).order_by())
+    """The search gathers its capped candidates in one UNION ALL statement (members/selectors.py
+    ``_Candidates``); that statement, as it ran, is the one whose plan must use the partial index."""
+    with CaptureQueriesContext(connection) as ran:
+        list(member_search(Member.objects.all(), term, _Staff()))
+    candidates = [query["sql"] for query in ran.captured_queries if "UNION ALL" in query["sql"]]
+    assert candidates, "the search ran no candidate statement"
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_indexscan = off")
+        cursor.execute("EXPLAIN " + candidates[0])
+        plan = "\n".join(row[0] for row in cursor.fetchall())
     assert index in plan
     assert "Seq Scan on members_member" not in plan
 
