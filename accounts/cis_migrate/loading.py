@@ -111,9 +111,8 @@ class _Pipeline:
             connection.close()  # the thread's own connection (Django's connections are per thread)
 
     def _raise(self) -> None:
-        if self._failure is not None:
-            failure, self._failure = self._failure, None
-            raise failure
+        if self._failure is not None:  # kept: the thread skips every batch handed over after it
+            raise self._failure
 
     def submit(self, job: Callable[[], None]) -> None:
         self._raise()
