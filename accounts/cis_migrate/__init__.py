@@ -111,6 +111,7 @@ def migrate(
         loader.abort()
         record(partial, MigrationRun.Outcome.INTERRUPTED)
         raise
+    loader.close()
     if plan.refused:
         raise MigrationRefused(plan)
     run = record(plan, MigrationRun.Outcome.COMPLETE)

@@ -44,12 +44,30 @@ def iso_date_text(text: str) -> str:
 _fromisoformat = datetime.date.fromisoformat
 
 
+_date = datetime.date
+
+
 def clean_date(text: str) -> datetime.date:
     if len(text) == 10 and text[4] == "-" and text[7] == "-" and text.isascii():  # the common case, one call
         try:
             return _fromisoformat(text)
         except ValueError:
             pass
+    elif "/" in text and text.isascii():  # M/D/YYYY, as CIS exports write dates: no regular expression
+        month, _, rest = text.partition("/")
+        day, _, year = rest.partition("/")
+        if (
+            0 < len(month) <= 2
+            and 0 < len(day) <= 2
+            and len(year) == 4
+            and month.isdigit()
+            and day.isdigit()
+            and year.isdigit()
+        ):
+            try:
+                return _date(int(year), int(month), int(day))
+            except ValueError:
+                raise ValidationError("This is not a real date.") from None
     text = iso_date_text(nfkc(text))
     if not _ISO_DATE.match(text):
         raise ValidationError("Use YYYY-MM-DD or MM/DD/YYYY (a four-digit year).")

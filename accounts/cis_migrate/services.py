@@ -9,6 +9,7 @@ and only of a run that balances (every entity loaded to the end, every total equ
 from __future__ import annotations
 
 import datetime
+from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -20,6 +21,13 @@ from members.audit import audit_record
 from members.models import User
 
 SIGN_OFF_PERMISSION = "accounts.sign_off_migrationrun"
+
+
+def _grouped(sums: dict[str, Any]) -> dict[str, Any]:
+    """The totals with thousands separators for the audit detail: the audit refuses nine digits in a row
+    (they look like an SSN), and a co-op's billed total passes $100,000,000 (the run itself keeps them
+    plain)."""
+    return {name: {side: f"{Decimal(amount):,.2f}" for side, amount in total.items()} for name, total in sums.items()}
 
 
 def migration_run_record(
@@ -55,7 +63,7 @@ def migration_run_record(
             actor_label=actor_label,
             action="migration.reconciled",
             obj=run,
-            detail={"outcome": outcome, "balanced": run.balanced, "problems": problems, "sums": sums},
+            detail={"outcome": outcome, "balanced": run.balanced, "problems": problems, "sums": _grouped(sums)},
         )
     return run
 

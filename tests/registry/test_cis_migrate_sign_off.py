@@ -6,9 +6,10 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, InternalError, ProgrammingError, transaction
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.cis_migrate import migrate
-from accounts.cis_migrate.services import migration_run_sign_off
+from accounts.cis_migrate.services import migration_run_record, migration_run_sign_off
 from accounts.cis_migrate.synthetic import write_coop
 from accounts.models import MigrationRun, MigrationSignOff
 from members import roles
@@ -98,3 +99,26 @@ def test_the_admin_shows_runs_to_no_one_without_the_permission(client, run, make
     assert response.status_code == 200 and "sign_off" not in response.content.decode()  # may read, not sign
     client.post(RUNS, {"action": "sign_off", "_selected_action": [run.pk]})
     assert not MigrationSignOff.objects.exists()
+
+
+def test_a_run_whose_totals_pass_nine_digits_is_recorded_with_its_audit_row(operator):
+    # At 20,000 members the billed total passed $100,000,000: "123456789.00" looks like an SSN to the
+    # audit's guard, which refused the run's record at the very end of the load.
+    sums = {"bills.amount_due": {"file": "123456789.00", "stored": "123456789.00", "difference": "0.00"}}
+    run = migration_run_record(
+        started_at=timezone.now(),
+        run_by=operator,
+        actor_label="migration:cis",
+        source="coop",
+        outcome=MigrationRun.Outcome.COMPLETE,
+        files={},
+        entities={},
+        sums=sums,
+        balanced=True,
+        problems=0,
+        problem_sample=[],
+    )
+
+    assert MigrationRun.objects.get(pk=run.pk).sums == sums  # the run keeps them as they were
+    audit = AuditEvent.objects.get(action="migration.reconciled", object_id=str(run.pk))
+    assert audit.detail["sums"]["bills.amount_due"]["file"] == "123,456,789.00"
