@@ -27,18 +27,25 @@ from members.rotation import keys_rotate
 _BENCH_PREFIX = "B"
 
 
+def _numbers(kind: str = "") -> str:
+    """The benchmark's own numbers, exactly (``synthetic_row``: prefix, "B", eight digits): a bare ``LIKE
+    'PB%'`` also took the portal benchmark's premises (``PBP0000001``), whose accounts then refused the
+    clean-up and whose tokens would have counted in the import's floor."""
+    return f"^{kind}{_BENCH_PREFIX}[0-9]{{8}}$"
+
+
 def _registry_cleanup() -> None:
-    like = f"{_BENCH_PREFIX}%"
+    members = _numbers()
     with connection.cursor() as cursor:
-        cursor.execute("DELETE FROM accounts_meter WHERE meter_number LIKE %s", [f"MTR{like}"])
-        cursor.execute("DELETE FROM accounts_account WHERE account_number LIKE %s", [f"A{like}"])
-        cursor.execute("DELETE FROM accounts_premise WHERE premise_number LIKE %s", [f"P{like}"])
+        cursor.execute("DELETE FROM accounts_meter WHERE meter_number ~ %s", [_numbers("MTR")])
+        cursor.execute("DELETE FROM accounts_account WHERE account_number ~ %s", [_numbers("A")])
+        cursor.execute("DELETE FROM accounts_premise WHERE premise_number ~ %s", [_numbers("P")])
         cursor.execute(
             "DELETE FROM members_financialaccount WHERE member_id IN "
-            "(SELECT id FROM members_member WHERE member_number LIKE %s)",
-            [like],
+            "(SELECT id FROM members_member WHERE member_number ~ %s)",
+            [members],
         )
-        cursor.execute("DELETE FROM members_member WHERE member_number LIKE %s", [like])
+        cursor.execute("DELETE FROM members_member WHERE member_number ~ %s", [members])
     # Leave no dead rows behind for the next run (a server without autovacuum would keep them forever).
     with connection.cursor() as cursor:
         cursor.execute(f"VACUUM ANALYZE {', '.join(IMPORTED_TABLES)}")
@@ -103,7 +110,7 @@ def bench_registry(quick: bool = False) -> dict[str, float]:
 
 def _search_only(count: int) -> dict[str, float]:
     with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM members_member WHERE member_number LIKE %s", [f"{_BENCH_PREFIX}%"])
+        cursor.execute("SELECT count(*) FROM members_member WHERE member_number ~ %s", [_numbers()])
         loaded = cursor.fetchone()[0]
     if loaded != count:
         raise RuntimeError(
@@ -116,18 +123,18 @@ def _search_only(count: int) -> dict[str, float]:
 # Tables the import writes (parents before children), with the clause that picks the benchmark's rows
 # (its members' prefix).
 _IMPORTED_ROWS = (
-    ("members_member", "member_number LIKE %s"),
-    ("members_financialaccount", "member_id IN (SELECT id FROM members_member WHERE member_number LIKE %s)"),
-    ("accounts_premise", "premise_number LIKE %s"),
-    ("accounts_meter", "meter_number LIKE %s"),
-    ("accounts_account", "account_number LIKE %s"),
+    ("members_member", "member_number ~ %s"),
+    ("members_financialaccount", "member_id IN (SELECT id FROM members_member WHERE member_number ~ %s)"),
+    ("accounts_premise", "premise_number ~ %s"),
+    ("accounts_meter", "meter_number ~ %s"),
+    ("accounts_account", "account_number ~ %s"),
 )
 _PATTERNS = {
-    "members_member": f"{_BENCH_PREFIX}%",
-    "members_financialaccount": f"{_BENCH_PREFIX}%",
-    "accounts_premise": f"P{_BENCH_PREFIX}%",
-    "accounts_meter": f"MTR{_BENCH_PREFIX}%",
-    "accounts_account": f"A{_BENCH_PREFIX}%",
+    "members_member": _numbers(),
+    "members_financialaccount": _numbers(),
+    "accounts_premise": _numbers("P"),
+    "accounts_meter": _numbers("MTR"),
+    "accounts_account": _numbers("A"),
 }
 
 
