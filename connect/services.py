@@ -125,6 +125,19 @@ def third_party_apply(
     return third_party
 
 
+_APPROVAL_LINKS = ("recipient", "agreement", "application")
+
+
+def _decide(third_party: ThirdParty, *, actor: Actor, status: str, note: str, at=None, also=()) -> None:
+    """The Privacy Officer's decision on a third party (approve, decline, suspend, reinstate): its status,
+    who decided, when and why, saved with any ``also`` fields the caller set; the caller audits it."""
+    third_party.status = status
+    third_party.decided_by = signed_in_user(actor)
+    third_party.decided_at = at or timezone.now()
+    third_party.decision_note = note
+    third_party.save(update_fields=["status", "decided_by", "decided_at", "decision_note", *also])
+
+
 @transaction.atomic
 def third_party_approve(
     *, actor: Actor, third_party: ThirdParty, agreement_reference: str, agreement_expires_on: date, note: str = ""
@@ -166,16 +179,10 @@ def third_party_approve(
         skip_authorization=False,
         algorithm="",
     )
-    third_party.status = ThirdParty.Status.APPROVED
-    third_party.decided_by = signed_in_user(actor)
-    third_party.decided_at = timezone.now()
-    third_party.decision_note = note
     third_party.recipient = recipient
     third_party.agreement = agreement
     third_party.application = application
-    third_party.save(
-        update_fields=["status", "decided_by", "decided_at", "decision_note", "recipient", "agreement", "application"]
-    )
+    _decide(third_party, actor=actor, status=ThirdParty.Status.APPROVED, note=note, also=_APPROVAL_LINKS)
     audit_record(
         actor=actor,
         action="connect.third_party_approved",
@@ -193,11 +200,7 @@ def third_party_decline(*, actor: Actor, third_party: ThirdParty, note: str) -> 
         raise ValidationError("Only a waiting application can be declined.")
     if not note.strip():
         raise ValidationError({"note": "Say why, for the applicant."})
-    third_party.status = ThirdParty.Status.DECLINED
-    third_party.decided_by = signed_in_user(actor)
-    third_party.decided_at = timezone.now()
-    third_party.decision_note = note.strip()
-    third_party.save(update_fields=["status", "decided_by", "decided_at", "decision_note"])
+    _decide(third_party, actor=actor, status=ThirdParty.Status.DECLINED, note=note.strip())
     audit_record(actor=actor, action="connect.third_party_declined", obj=third_party, fields=["status"], reason=note)
     return third_party
 
@@ -220,11 +223,7 @@ def third_party_suspend(*, actor: Actor, third_party: ThirdParty, reason: str) -
         authorization.save(update_fields=["ended_at", "end_reason"])
     if third_party.application_id is not None:  # tokens of no live authorization, should any be left
         withdrawn += _withdraw_application_tokens(third_party.application_id)
-    third_party.status = ThirdParty.Status.SUSPENDED
-    third_party.decided_by = signed_in_user(actor)
-    third_party.decided_at = now
-    third_party.decision_note = reason.strip()
-    third_party.save(update_fields=["status", "decided_by", "decided_at", "decision_note"])
+    _decide(third_party, actor=actor, status=ThirdParty.Status.SUSPENDED, note=reason.strip(), at=now)
     if third_party.recipient is not None and third_party.recipient.is_active:
         recipient_deactivate(
             actor=actor, recipient=third_party.recipient, reason=f"Connect My Data suspended: {reason.strip()}"
@@ -259,11 +258,7 @@ def third_party_reinstate(*, actor: Actor, third_party: ThirdParty, reason: str)
     agreement = third_party.agreement
     if agreement is None or not agreement.in_force(timezone.localdate()):
         raise ValidationError("Its data-access agreement is no longer in force: a new application is needed.")
-    third_party.status = ThirdParty.Status.APPROVED
-    third_party.decided_by = signed_in_user(actor)
-    third_party.decided_at = timezone.now()
-    third_party.decision_note = reason.strip()
-    third_party.save(update_fields=["status", "decided_by", "decided_at", "decision_note"])
+    _decide(third_party, actor=actor, status=ThirdParty.Status.APPROVED, note=reason.strip())
     if third_party.recipient is not None and not third_party.recipient.is_active:
         recipient_reactivate(
             actor=actor, recipient=third_party.recipient, reason=f"Connect My Data reinstated: {reason.strip()}"
