@@ -217,6 +217,30 @@ class MessageVerifier:
             self.entries += count
             self.last = (seq, stored_hash)
 
+    def digests(self, messages: Iterable[bytes]) -> bytes:
+        """HMAC-SHA256 of each message (the same states as ``feed``), the raw digests concatenated."""
+        inner_copy, outer_copy = self._inner.copy, self._outer.copy
+        digests: list[bytes] = []
+        append = digests.append
+        for message in messages:
+            inner = inner_copy()
+            inner.update(message)
+            outer = outer_copy()
+            outer.update(inner.digest())
+            append(outer.digest())
+        return b"".join(digests)
+
+    def feed_checked(self, count: int, last_hash: bytes, suspects: Iterable[int]) -> None:
+        """Account for the next ``count`` entries, checked in bulk by the caller: their sequence numbers are
+        ``expected_seq`` onwards without a gap, the first links to ``expected_prev`` and each later one to
+        the entry before it, the last one's ``entry_hash`` is ``last_hash``, and every entry whose hash was
+        not matched by its canonical content is in ``suspects`` (re-checked by ``finish``)."""
+        self.suspects.extend(suspects)
+        self.expected_seq += count
+        self.expected_prev = last_hash
+        self.entries += count
+        self.last = (self.expected_seq - 1, last_hash)
+
     def _links(self, seq: int, prev_hash: bytes) -> None:
         if seq != self.expected_seq:
             gap = seq - self.expected_seq
