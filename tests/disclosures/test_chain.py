@@ -379,3 +379,108 @@ def test_the_fast_path_builds_the_canonical_form_of_ordinary_entries():
     for seq, _, stored, content in entries[:3]:
         assert (content, stored) == exact[seq]
     assert entries[3][3] is None
+
+
+def _block_path():
+    """The block path run by hand over the log table: its reader (finished) and the verifier it fed."""
+    import io
+
+    from disclosures import chain
+
+    verifier = hashchain.MessageVerifier(chain.chain_key())
+    reader = chain._BlockReader(verifier)
+    buffer = io.BytesIO()
+    with connection.cursor() as cursor:
+        cursor.copy_expert(chain._BLOCKS % {"table": "disclosures_disclosurelogentry"}, buffer)
+    data = buffer.getvalue()
+    for start in range(0, len(data), 7):  # in small pieces: a block split across writes is put back together
+        reader(data[start : start + 7])
+    reader.finish()
+    return verifier
+
+
+def test_the_block_path_checks_ordinary_entries_without_a_re_check():
+    """Without this, a drift between the server's JSON and ``hashchain.canonical`` would only send every
+    entry to the slow re-check, and verification would still pass."""
+    _append(3)
+    _append(1, notice_withheld=True, reason="withheld: member asked")
+    with transaction.atomic():
+        chain_append(**{**_PLAIN, "member_ids": [], "categories": [], "fields": [], "actor": None})
+    verifier = _block_path()
+    assert verifier.entries == 5
+    assert list(verifier.suspects) == []
+    assert verifier.last == (5, DisclosureLogEntry.objects.get(seq=5).entry_hash.encode())
+
+
+def test_a_block_with_a_value_the_server_cannot_write_is_re_checked_entry_by_entry():
+    _append(2)
+    with transaction.atomic():
+        chain_append(**{**_PLAIN, "actor": None, "reason": 'said "no"'})
+    assert list(_block_path().suspects) == [1, 2, 3]
+    report = verify_chain()
+    assert report.ok, report.problems
+
+
+def test_a_gap_sends_the_whole_chain_to_the_row_path():
+    from disclosures import chain
+
+    entries = _append(3)
+    _tamper("DELETE FROM disclosures_disclosurelogentry WHERE seq = %s", [entries[1].seq])
+    with pytest.raises(chain._Irregular):
+        _block_path()
+
+
+_PLAIN = {
+    "actor_label": "test",
+    "outcome": "released",
+    "recipient": None,
+    "recipient_label": "r",
+    "basis_kind": "consent",
+    "basis_ref": "consent:1",
+    "purpose": "marketing",
+    "member_ids": [1, 2],
+    "categories": ["A1_contact", "A2_billing"],
+    "fields": ["member_number"],
+    "format": "csv",
+    "row_count": 2,
+    "file_sha256": "ab" * 32,
+}
+
+
+# Alterations whose text, written by the server without escaping, would read as another entry's canonical
+# form if the verifier did not check the block (quotes, NULLs, dimensions); ``ddl``: a NOT NULL an owner dropped.
+@pytest.mark.parametrize(
+    ("original", "ddl", "alteration"),
+    [
+        ({"categories": ["A1", "A2"]}, None, "categories = ARRAY['A1\",\"A2']"),
+        ({"categories": ["NULL"]}, None, "categories = ARRAY[NULL]::varchar[]"),
+        ({"categories": ["a", "b", "c", "d"]}, None, "categories = '{{a,b},{c,d}}'"),
+        ({"fields": ["a", "b"]}, None, "fields = ARRAY['a\",\"b'], recipient_label = 'r\"'"),
+        ({}, "notice_withheld", "notice_withheld = NULL"),
+        ({"reason": ""}, "reason", "reason = NULL"),
+        ({"reason": "x"}, None, "reason = E'x\\x1e'"),
+        ({"reason": 'a"b'}, None, "reason = 'a\\\"b'"),
+    ],
+)
+@pytest.mark.parametrize("path", ["blocks", "rows"])
+def test_an_alteration_the_fast_paths_could_misread_is_found(monkeypatch, original, ddl, alteration, path):
+    from disclosures import chain
+
+    if path == "rows":
+
+        def irregular(self, fields):
+            raise chain._Irregular
+
+        monkeypatch.setattr(chain._BlockReader, "_block", irregular)
+    if ddl:  # before the appends: PostgreSQL alters no table with trigger events pending in the transaction
+        _tamper(f"ALTER TABLE disclosures_disclosurelogentry ALTER COLUMN {ddl} DROP NOT NULL")
+    _append(2)
+    with transaction.atomic():
+        chain_append(**{**_PLAIN, "actor": None, **original})
+    _append(1)
+    assert verify_chain().ok
+    _tamper(f"UPDATE disclosures_disclosurelogentry SET {alteration} WHERE seq = 3")  # noqa: S608 - fixed cases
+    report = verify_chain()
+    assert not report.ok
+    assert report.broken_seqs == [3], report.problems
+    assert "altered" in report.problems[0]
