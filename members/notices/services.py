@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import functools
 import logging
+import uuid
 from collections.abc import Iterable
+from datetime import datetime
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -48,8 +50,19 @@ def _send_after_commit(notice_id: int) -> None:
         logger.warning("notice %s: delivery task not enqueued; the sweep will send it", notice_id, exc_info=True)
 
 
-def _notice(kind: str, channel: str, member: Member, subject: str, body: str, *, email="", address="") -> Notice:
-    """An unsaved notice with its own Message-ID (the outbox's idempotency key at the SMTP server)."""
+def _notice(
+    kind: str,
+    channel: str,
+    member: Member,
+    subject: str,
+    body: str,
+    *,
+    email="",
+    address="",
+    key: uuid.UUID | None = None,
+) -> Notice:
+    """An unsaved notice with its own Message-ID (the outbox's idempotency key at the SMTP server). ``key``
+    fixes its uuid (a notice that must exist once per cause: the unique uuid refuses a second one)."""
     notice = Notice(
         kind=kind,
         channel=channel,
@@ -60,6 +73,8 @@ def _notice(kind: str, channel: str, member: Member, subject: str, body: str, *,
         subject=subject,
         body=body,
     )
+    if key is not None:
+        notice.uuid = key
     notice.message_id = f"<{notice.uuid}@{settings.NOTICE_MESSAGE_ID_DOMAIN}>"
     return notice
 
@@ -105,8 +120,24 @@ def notice_enqueue(
 _RELEASE_CHUNK = 1000
 
 
+# The namespace of release notices' uuids: one notice per (release, member), whoever writes it.
+_RELEASE_NOTICE_NAMESPACE = uuid.UUID("5b0f8f7e-6a43-4d1e-9a56-2f7c1d0e7a31")
+
+
+def release_notice_uuid(release_key: str, member_id: int) -> uuid.UUID:
+    return uuid.uuid5(_RELEASE_NOTICE_NAMESPACE, f"{release_key}:{member_id}")
+
+
 def notices_data_released(
-    *, actor: Actor, member_ids: Iterable[int], recipient: str, categories: Iterable[str], basis: str
+    *,
+    actor: Actor,
+    member_ids: Iterable[int],
+    recipient: str,
+    categories: Iterable[str],
+    basis: str,
+    when: datetime | None = None,
+    release_key: str = "",
+    detail: dict | None = None,
 ) -> int:
     """Tell each member whose data a release carried who received what and why (Privacy Policy: the
     member learns of each release). The disclosure gate calls this in the release's transaction, except
@@ -115,11 +146,21 @@ def notices_data_released(
     A release may carry 100,000 members, so this writes in bulk (``notice_enqueue`` one member at a time
     cost ~30 ms each: an hour for such a release, inside its transaction): the members who turned the
     alert off in one query, the notices a thousand per INSERT, one audit row per thousand naming the
-    members, and one sweep after commit (the outbox's batch sender) instead of a task per notice."""
+    members, and one sweep after commit (the outbox's batch sender) instead of a task per notice.
+
+    ``release_key`` names the release (the disclosure gate passes its log entry): each notice's uuid is
+    then derived from it and the member, so the unique uuid refuses a second notice for the same release
+    and member, whoever writes it. ``when`` is the moment of the release (default: now); ``detail`` is
+    added to each audit row."""
     if not connection.in_atomic_block:
         raise NoticeOutsideTransaction("notices_data_released must run inside the release's transaction")
     kind = "data_released"
-    context = {"recipient": recipient, "categories": ", ".join(categories), "basis": basis, "when": timezone.now()}
+    context = {
+        "recipient": recipient,
+        "categories": ", ".join(categories),
+        "basis": basis,
+        "when": when or timezone.now(),
+    }
     ids = sorted(set(member_ids))
     off: set[int] = set()
     if kind_of(kind).optional:
@@ -138,7 +179,8 @@ def notices_data_released(
             if not email:
                 continue
             subject, body = render(member)
-            notices.append(_notice(kind, Notice.Channel.EMAIL, member, subject, body, email=email))
+            key = release_notice_uuid(release_key, member.pk) if release_key else None
+            notices.append(_notice(kind, Notice.Channel.EMAIL, member, subject, body, email=email, key=key))
         if not notices:
             continue
         Notice.objects.bulk_create(notices, batch_size=_RELEASE_CHUNK)
@@ -151,6 +193,7 @@ def notices_data_released(
                 "kind": kind,
                 "channels": [Notice.Channel.EMAIL],
                 "member_ids": [notice.member_id for notice in notices],
+                **(detail or {}),
             },
         )
     if count:
