@@ -475,8 +475,16 @@ class ReleaseNoticeDue(models.Model):
     takes any row whose task was lost (broker down at commit, worker killed). Only the wording the
     notice needs is kept here: who received the data, which categories, on what basis."""
 
+    # No foreign-key constraint in the database: the log is append-only (nothing deletes an entry), and a
+    # constraint would make TRUNCATE of the log (an owner's tamper drill, tests/test_platform_db_roles.py)
+    # fail instead of being detected by the chain check.
     entry = models.OneToOneField(
-        DisclosureLogEntry, on_delete=models.PROTECT, related_name="notice_due", to_field="seq", db_column="entry_seq"
+        DisclosureLogEntry,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="notice_due",
+        to_field="seq",
+        db_column="entry_seq",
     )
     recipient_words = models.CharField(max_length=200)
     category_words = ArrayField(models.CharField(max_length=80), default=list)
