@@ -176,8 +176,9 @@ def _notices_floor_seconds(prefix: str) -> float:
         cursor.execute("DROP TABLE IF EXISTS bench_notice_floor")
         cursor.execute("CREATE TABLE bench_notice_floor (LIKE notices_notice INCLUDING ALL)")
         buffer = io.BytesIO()
+        qualified = ", ".join(f"n.{column}" for column in columns)
         cursor.copy_expert(
-            f"COPY (SELECT {', '.join('n.' + c for c in columns)} FROM notices_notice n JOIN members_member m ON m.id = n.member_id "  # noqa: S608 - fixed names
+            f"COPY (SELECT {qualified} FROM notices_notice n JOIN members_member m ON m.id = n.member_id "  # noqa: S608 - fixed names
             f"WHERE m.member_number LIKE '{prefix}%' AND n.kind = 'data_released') TO STDOUT",
             buffer,
         )

@@ -10,6 +10,7 @@ and the periodic sweep (``members.notices.tasks.notices_sweep``) sends it.
 from __future__ import annotations
 
 import functools
+import io
 import logging
 import uuid
 from collections.abc import Iterable
@@ -173,18 +174,19 @@ def notices_data_released(
     render = render_many(kind=kind, context=context)
     for start in range(0, len(ids), _RELEASE_CHUNK):
         chunk = [pk for pk in ids[start : start + _RELEASE_CHUNK] if pk not in off]
-        notices = []
+        rows: list[tuple] = []
         for member in Member.objects.filter(pk__in=chunk).only("pk", "legal_name", "email").order_by("pk"):
             email = (member.email or "").strip().lower()
             if not email:
                 continue
             subject, body = render(member)
-            key = release_notice_uuid(release_key, member.pk) if release_key else None
-            notices.append(_notice(kind, Notice.Channel.EMAIL, member, subject, body, email=email, key=key))
-        if not notices:
+            key = release_notice_uuid(release_key, member.pk) if release_key else uuid.uuid4()
+            message_id = f"<{key}@{settings.NOTICE_MESSAGE_ID_DOMAIN}>"
+            rows.append((key, member.pk, email, member.legal_name, subject, body, message_id))
+        if not rows:
             continue
-        Notice.objects.bulk_create(notices, batch_size=_RELEASE_CHUNK)
-        count += len(notices)
+        _copy_queued_emails(kind, rows)
+        count += len(rows)
         audit_record(
             actor=actor,
             action="notice.queued",
@@ -192,13 +194,40 @@ def notices_data_released(
             detail={
                 "kind": kind,
                 "channels": [Notice.Channel.EMAIL],
-                "member_ids": [notice.member_id for notice in notices],
+                "member_ids": [row[1] for row in rows],
                 **(detail or {}),
             },
         )
     if count:
         transaction.on_commit(_sweep_after_commit)
     return count
+
+
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+_QUEUED_EMAIL_COLUMNS = (
+    "uuid, kind, channel, member_id, to_email, to_name, to_address, subject, body, message_id, state, attempts, "
+    "created_at, last_error"
+)
+
+
+def _copy_queued_emails(kind: str, rows: list[tuple]) -> None:
+    """Queued e-mail notices ``(uuid, member_id, email, name, subject, body, message_id)`` in one ``COPY``
+    (what ``bulk_create`` of the same rows stores, without building a model instance per row: a release's
+    notices spent most of their time there). Same table, constraints and defaults as a saved ``Notice``."""
+    now = timezone.now().isoformat()
+    fixed = f"{kind}\t{Notice.Channel.EMAIL.value}\t"
+    lines = [
+        f"{key}\t{fixed}{member_id}\t{str(email).translate(_COPY_ESCAPES)}\t{str(name).translate(_COPY_ESCAPES)}\t\t"
+        f"{subject.translate(_COPY_ESCAPES)}\t{body.translate(_COPY_ESCAPES)}\t{message_id.translate(_COPY_ESCAPES)}\t"
+        f"{Notice.State.QUEUED.value}\t0\t{now}\t\n"
+        for key, member_id, email, name, subject, body, message_id in rows
+    ]
+    # Database errors as Django's (IntegrityError on a second notice for the same uuid), as bulk_create raised.
+    with connection.cursor() as cursor, connection.wrap_database_errors:
+        cursor.copy_expert(
+            f"COPY {Notice._meta.db_table} ({_QUEUED_EMAIL_COLUMNS}) FROM STDIN",
+            io.StringIO("".join(lines)),
+        )
 
 
 def _sweep_after_commit() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -170,3 +171,44 @@ def test_a_rolled_back_release_owes_no_notices(csr, privacy_officer, members, pa
         ).read_all()
         raise RuntimeError("roll back")
     assert not ReleaseNoticeDue.objects.exists()
+
+
+def test_release_notices_store_names_and_texts_exactly_as_rendered(privacy_officer):
+    """The notices go in with one COPY: a tab, a backslash or a line break in a name arrives intact, and
+    every column a saved ``Notice`` has is filled the same way."""
+    from members.notices.rendering import render_notice
+    from tests.factories import MemberFactory
+
+    member = MemberFactory(legal_name="Ann\\tO'Brien\tde\\Vries\nJr", email="Ann@Example.test")
+    with transaction.atomic():
+        notices_data_released(
+            actor=privacy_officer,
+            member_ids=[member.pk],
+            recipient="HomeWarm Offers",
+            categories=["Contact information"],
+            basis="you gave us your consent",
+            release_key="disclosure:77",
+        )
+    notice = Notice.objects.get(kind="data_released")
+    assert notice.to_name == member.legal_name and notice.to_email == "ann@example.test"
+    assert member.legal_name in notice.body and "\n" in notice.body
+    assert (notice.state, notice.channel, notice.attempts, notice.to_address, notice.last_error) == (
+        Notice.State.QUEUED,
+        Notice.Channel.EMAIL,
+        0,
+        "",
+        "",
+    )
+    assert notice.created_at is not None and notice.sent_at is None and notice.lease_until is None
+    assert notice.message_id == f"<{notice.uuid}@{settings.NOTICE_MESSAGE_ID_DOMAIN}>"
+    subject, body = render_notice(
+        kind="data_released",
+        member=member,
+        context={
+            "recipient": "HomeWarm Offers",
+            "categories": "Contact information",
+            "basis": "you gave us your consent",
+            "when": notice.created_at,
+        },
+    )
+    assert (notice.subject, notice.body) == (subject, body)
