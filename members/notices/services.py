@@ -203,7 +203,12 @@ def notices_data_released(
     return count
 
 
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+def _copy_text(value: str) -> str:
+    """A value in COPY's text format: backslash, tab, newline and carriage return escaped (``str.replace``,
+    not ``str.translate`` with a table: that one walks each character in Python and cost 0.25 ms a notice)."""
+    return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
 _QUEUED_EMAIL_COLUMNS = (
     "uuid, kind, channel, member_id, to_email, to_name, to_address, subject, body, message_id, state, attempts, "
     "created_at, last_error"
@@ -217,8 +222,8 @@ def _copy_queued_emails(kind: str, rows: list[tuple]) -> None:
     now = timezone.now().isoformat()
     fixed = f"{kind}\t{Notice.Channel.EMAIL.value}\t"
     lines = [
-        f"{key}\t{fixed}{member_id}\t{str(email).translate(_COPY_ESCAPES)}\t{str(name).translate(_COPY_ESCAPES)}\t\t"
-        f"{subject.translate(_COPY_ESCAPES)}\t{body.translate(_COPY_ESCAPES)}\t{message_id.translate(_COPY_ESCAPES)}\t"
+        f"{key}\t{fixed}{member_id}\t{_copy_text(str(email))}\t{_copy_text(str(name))}\t\t"
+        f"{_copy_text(subject)}\t{_copy_text(body)}\t{_copy_text(message_id)}\t"
         f"{Notice.State.QUEUED.value}\t0\t{now}\t\n"
         for key, member_id, email, name, subject, body, message_id in rows
     ]
