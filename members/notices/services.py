@@ -51,19 +51,8 @@ def _send_after_commit(notice_id: int) -> None:
         logger.warning("notice %s: delivery task not enqueued; the sweep will send it", notice_id, exc_info=True)
 
 
-def _notice(
-    kind: str,
-    channel: str,
-    member: Member,
-    subject: str,
-    body: str,
-    *,
-    email="",
-    address="",
-    key: uuid.UUID | None = None,
-) -> Notice:
-    """An unsaved notice with its own Message-ID (the outbox's idempotency key at the SMTP server). ``key``
-    fixes its uuid (a notice that must exist once per cause: the unique uuid refuses a second one)."""
+def _notice(kind: str, channel: str, member: Member, subject: str, body: str, *, email="", address="") -> Notice:
+    """An unsaved notice with its own Message-ID (the outbox's idempotency key at the SMTP server)."""
     notice = Notice(
         kind=kind,
         channel=channel,
@@ -74,8 +63,6 @@ def _notice(
         subject=subject,
         body=body,
     )
-    if key is not None:
-        notice.uuid = key
     notice.message_id = f"<{notice.uuid}@{settings.NOTICE_MESSAGE_ID_DOMAIN}>"
     return notice
 
@@ -141,12 +128,13 @@ def notices_data_released(
     detail: dict | None = None,
 ) -> int:
     """Tell each member whose data a release carried who received what and why (Privacy Policy: the
-    member learns of each release). The disclosure gate calls this in the release's transaction, except
-    for releases a legal order keeps quiet and aggregated data (no member's own data leaves).
+    member learns of each release). The disclosure gate's notice task calls this after the release commits
+    (disclosures/services/release_notices.py), except for releases a legal order keeps quiet and aggregated
+    data (no member's own data leaves).
 
     A release may carry 100,000 members, so this writes in bulk (``notice_enqueue`` one member at a time
     cost ~30 ms each: an hour for such a release, inside its transaction): the members who turned the
-    alert off in one query, the notices a thousand per INSERT, one audit row per thousand naming the
+    alert off in one query, the notices a thousand per COPY, one audit row per thousand naming the
     members, and one sweep after commit (the outbox's batch sender) instead of a task per notice.
 
     ``release_key`` names the release (the disclosure gate passes its log entry): each notice's uuid is
@@ -154,7 +142,7 @@ def notices_data_released(
     and member, whoever writes it. ``when`` is the moment of the release (default: now); ``detail`` is
     added to each audit row."""
     if not connection.in_atomic_block:
-        raise NoticeOutsideTransaction("notices_data_released must run inside the release's transaction")
+        raise NoticeOutsideTransaction("notices_data_released must run inside a transaction (with its audit rows)")
     kind = "data_released"
     context = {
         "recipient": recipient,
