@@ -4,13 +4,19 @@
   100,000 members (contact + billing: four Fernet-encrypted fields each: SSN, TIN, date of birth,
   credit notes), consumed chunk by chunk as a streamed download would be. Peak memory is the
   process's resident set size sampled every 20 ms during the export (so it includes Django itself).
+- ``disclosures.release_notices_per_s``: the same release's notices ("your information was shared"), one
+  per member, written after the export commits by the task (``release_notices_write``) the release leaves
+  behind, timed on its own; ``disclosures.release_notices_vs_floor`` against a bare ``COPY`` of the same
+  rows into a table like ``notices_notice`` with its indexes.
 - ``disclosures.verify_chain_entries_per_s``: verifying 1,000,000 chained log entries. They are written
   into a TEMPORARY copy of the log table (same columns, same hash function), so a benchmark never
   adds a million fake entries to a real, append-only log.
 
 Runs only against a database whose name contains "bench" (``make bench`` uses ``memberguard_bench``):
-it creates 100,000 fake members. Members and consents are removed afterwards; the one release it logs
-stays on that database's log, which is append-only by design.
+it creates 100,000 fake members. Members, consents, their notices and the release's due row are removed
+afterwards; the one release it logs (and the notices' audit rows) stay on that database's log and audit
+trail, which are append-only by design. The task the release publishes after commit stays in the broker's
+queue if no worker consumes it; run later, it finds its due row gone and does nothing.
 """
 
 from __future__ import annotations
@@ -27,11 +33,12 @@ from django.utils import timezone
 
 from disclosures import services
 from disclosures.chain import CANONICAL_COLUMNS, GENESIS, chain_key, entry_hash, verify_chain
-from disclosures.models import Consent, Purpose, Recipient
+from disclosures.models import Consent, Purpose, Recipient, ReleaseNoticeDue
 from disclosures.models import DataCategory as C
 from members import bench_floors, crypto
 from members.hashchain import canonical
 from members.models import Member
+from members.notices.models import Notice
 
 _FLOOR_SAMPLE = 100_000
 _DIGITS_AS_LETTERS = str.maketrans("0123456789", "ABCDEFGHIJ")
@@ -105,7 +112,18 @@ def bench_export(quick: bool = False) -> dict[str, float]:
         peak = sampler.stop()
         assert export.entry is not None and export.entry.row_count == count, "the export did not release every member"  # noqa: S101
         floor = _export_floor_seconds(prefix, size)
+        # The notices the release left due, as the task after commit writes them.
+        due = ReleaseNoticeDue.objects.get(entry=export.entry)
+        started = time.perf_counter()
+        notices = services.release_notices_write(due_id=due.pk)
+        notices_s = time.perf_counter() - started
+        assert notices == count, "the release's notices did not reach every member"  # noqa: S101
+        notices_floor = _notices_floor_seconds(prefix)
         return {
+            "disclosures.release_notices_s": notices_s,
+            "disclosures.release_notices_per_s": count / notices_s,
+            "disclosures.release_notices_floor_s": notices_floor,
+            "disclosures.release_notices_vs_floor": bench_floors.ratio(notices_floor, notices_s),
             "disclosures.export_floor_s": floor,
             "disclosures.export_vs_floor": bench_floors.ratio(floor, elapsed),
             "disclosures.export_members_per_s": count / elapsed,
@@ -122,6 +140,8 @@ def bench_export(quick: bool = False) -> dict[str, float]:
             cursor.execute("ALTER TABLE disclosures_consent DISABLE TRIGGER memberguard_append_only")
             cursor.execute("DELETE FROM disclosures_consent WHERE recipient_id = %s", [recipient.pk])
             cursor.execute("ALTER TABLE disclosures_consent ENABLE TRIGGER memberguard_append_only")
+        ReleaseNoticeDue.objects.filter(entry__recipient_id=recipient.pk).delete()
+        Notice.objects.filter(member__member_number__startswith=prefix).delete()
         Member.objects.filter(member_number__startswith=prefix).delete()
 
 
@@ -143,6 +163,34 @@ def _export_floor_seconds(prefix: str, size: int) -> float:
     for _ in range(size // len(chunk) + 1):
         sink.write(chunk)
     return seconds + time.perf_counter() - started
+
+
+def _notices_floor_seconds(prefix: str) -> float:
+    """What storing the release's notices costs at the least: a bare ``COPY`` of the same rows (the ones
+    the task just wrote) into a table created ``LIKE notices_notice INCLUDING ALL`` (its indexes, unique
+    uuid and Message-ID, check constraint), committed, then dropped. It leaves out what the task does
+    besides: reading the members, rendering, the identifier guard, the audit rows."""
+    columns = [f.column for f in Notice._meta.concrete_fields if f.column != "id"]
+    listed = ", ".join(columns)
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS bench_notice_floor")
+        cursor.execute("CREATE TABLE bench_notice_floor (LIKE notices_notice INCLUDING ALL)")
+        buffer = io.BytesIO()
+        qualified = ", ".join(f"n.{column}" for column in columns)
+        cursor.copy_expert(
+            f"COPY (SELECT {qualified} FROM notices_notice n JOIN members_member m ON m.id = n.member_id "  # noqa: S608 - fixed names
+            f"WHERE m.member_number LIKE '{prefix}%' AND n.kind = 'data_released') TO STDOUT",
+            buffer,
+        )
+    try:
+        buffer.seek(0)
+        started = time.perf_counter()
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.copy_expert(f"COPY bench_notice_floor ({listed}) FROM STDIN", buffer)
+        return time.perf_counter() - started
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TABLE IF EXISTS bench_notice_floor")
 
 
 def _create_members(prefix: str, count: int, recipient_id: int) -> None:

@@ -465,3 +465,42 @@ class DisclosureLogEntry(models.Model):
 
     def __str__(self) -> str:
         return f"Log entry {self.seq}: {self.get_outcome_display()}, {self.recipient_label or 'no recipient'}"
+
+
+class ReleaseNoticeDue(models.Model):
+    """The members of a release are owed their "your information was shared" notices (a transactional
+    outbox). Written in the release's own transaction, beside the chained log entry it points at (the
+    entry is append-only and names the members); after commit a task writes the notices in bulk and marks
+    this row done in one transaction, and the periodic sweep (``disclosures.release_notices_sweep``)
+    takes any row whose task was lost (broker down at commit, worker killed). Only the wording the
+    notice needs is kept here: who received the data, which categories, on what basis."""
+
+    # No foreign-key constraint in the database: the log is append-only (nothing deletes an entry), and a
+    # constraint would make TRUNCATE of the log (an owner's tamper drill, tests/test_platform_db_roles.py)
+    # fail instead of being detected by the chain check.
+    entry = models.OneToOneField(
+        DisclosureLogEntry,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="notice_due",
+        to_field="seq",
+        db_column="entry_seq",
+    )
+    recipient_words = models.CharField(max_length=200)
+    category_words = ArrayField(models.CharField(max_length=80), default=list)
+    basis_words = models.CharField(max_length=200)
+    created_at = models.DateTimeField(default=timezone.now)
+    done_at = models.DateTimeField(null=True, blank=True)
+    notices = models.IntegerField(default=0)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [
+            models.Index(
+                fields=["created_at"], name="release_notice_pending_idx", condition=models.Q(done_at__isnull=True)
+            )
+        ]
+
+    def __str__(self) -> str:
+        state = f"done ({self.notices} notices)" if self.done_at else "due"
+        return f"release notices for log entry {self.entry_id}: {state}"

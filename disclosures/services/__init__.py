@@ -14,6 +14,7 @@ imports from the module that owns the name. One policy per module:
 | ``membership_lists`` | membership-list requests (seed 000 G) and their release |
 | ``planner`` | which basis allows a release: one resolver per basis kind |
 | ``export`` | THE export path, ``disclosure_export``: checks, refuses (logged) or streams and logs |
+| ``release_notices`` | the members' notices of a release: due in its transaction, written after commit, swept |
 | ``export_rows`` | what an export reads, a page at a time (the hot loop) |
 | ``member_copy`` | what a member's full copy of their own data holds (released by ``export.member_copy_export``) |
 | ``aggregate`` | aggregated data, released only when every group meets the standard |
@@ -58,8 +59,11 @@ from disclosures.services.parties import (
     recipient_deactivate,
     recipient_reactivate,
 )
+from disclosures.services.release_notices import release_notices_sweep, release_notices_write
 
 __all__ = [
+    "release_notices_sweep",
+    "release_notices_write",
     "consents_destroy",
     "CATEGORY_FIELDS",
     "NOT_HELD",

@@ -52,10 +52,11 @@ from disclosures.services.export_rows import espi_customer, espi_points, member_
 from disclosures.services.member_copy import CopySection, member_copy_sections
 from disclosures.services.parties import recipient_reread
 from disclosures.services.planner import Plan, Refusal, authorised_by, plan_release
+from disclosures.services.release_notices import release_notices_due
 from members import identifiers
 from members.actors import Actor, actor_name, signed_in_user
 from members.audit import audit_record
-from members.notices.services import notice_enqueue, notices_data_released
+from members.notices.services import notice_enqueue
 
 FORMATS = {
     "csv": ("text/csv; charset=utf-8", "csv"),
@@ -413,7 +414,7 @@ def _log_release(plan: Plan, sent: _Transfer, *, actor: Actor, format: str) -> D
             "categories": plan.categories,
         },
     )
-    _notify_members(plan, sent, actor=actor)
+    _notices_due(plan, sent, entry)
     if plan.on_release:
         plan.on_release()
     return entry
@@ -432,16 +433,20 @@ _BASIS_IN_PLAIN_WORDS = {
 _NOT_NOTIFIED = frozenset({LegalBasis.Kind.AGGREGATED, "membership_list"})
 
 
-def _notify_members(plan: Plan, sent: _Transfer, *, actor: Actor) -> None:
-    """Each member whose own data left is told, unless a legal order keeps the release quiet."""
+def _notices_due(plan: Plan, sent: _Transfer, entry: DisclosureLogEntry) -> None:
+    """Each member whose own data left is told, unless a legal order keeps the release quiet. The notices
+    are written after commit (release_notices.py); this transaction records only that they are due, so
+    the release and the promise of its notices commit together or not at all."""
     if plan.notice_withheld or plan.basis_kind in _NOT_NOTIFIED or not sent.released or not plan.notify:
         return
-    notices_data_released(
-        actor=actor,
-        member_ids=sent.released,
+    from disclosures import tasks  # the tasks module imports this package: bound when a release commits
+
+    release_notices_due(
+        entry=entry,
         recipient=plan.recipient_label or "a recipient the co-op is required to answer",
         categories=[DataCategory(category).label.split(" ", 1)[-1] for category in plan.categories],
         basis=_BASIS_IN_PLAIN_WORDS.get(plan.basis_kind, plan.basis_kind),
+        send=tasks.release_notices_write.delay,
     )
 
 
