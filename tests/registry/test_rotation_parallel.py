@@ -203,7 +203,7 @@ def test_a_service_write_during_a_batch_waits_for_it_and_lands_under_the_new_key
 
     def lock_rows_then_let_a_service_write_collide(cursor, target, columns, cursor_after, batch_size, upto):
         rows = real_lock_rows(cursor, target, columns, cursor_after, batch_size, upto)
-        if target.table == "members_member" and any(row[0] == target_id for row in rows):
+        if target.table == "members_member" and rows.has_row(target_id):
             batch_locked.set()
             # pg_stat_activity shows another session's query only to its login (the owner in tests, whose
             # sessions act as the runtime role: tests/conftest.py), so watch as the login.
