@@ -15,8 +15,9 @@ How it goes fast: the run first plans its batches (consecutive id ranges of ``ba
 table) and, unless the caller is inside a transaction, hands them to worker processes forked from
 this one, each with its own database connection (``KEY_ROTATION_WORKERS``, default one per CPU up to
 four): Python's decrypt/encrypt and PostgreSQL's row and index writes then use every core. Each batch
-is one transaction in one worker: lock the range, check and decrypt every value (``fernet_bulk``),
-re-encrypt, COPY the new tokens into a temporary table and apply them with one ``UPDATE ... FROM``.
+is one transaction in one worker: lock and read the range with one COPY, check and re-encrypt every
+value in one pass (``fernet_bulk.reencrypt_many``), COPY the new tokens into the session's staging table
+and apply them with one ``UPDATE ... FROM`` (``_process_batch``; the plan: ``members.rotation_plan``).
 This process keeps the advisory lock, the bookkeeping and the audit row; workers only report batches.
 
 Resumable: progress is kept in ``KeyRotationRun.cursors`` per table: ``cursors[label]``, every id up to
@@ -477,13 +478,21 @@ class _Run:
         }
         return cls(run, report, todo, progress_by_label, **settings_of_run)
 
-    def plan(self) -> list[PlannedBatch]:
+    def plan(self, workers: int) -> list[PlannedBatch]:
+        """Every table's batches. A table that would make fewer batches than there are workers is cut into
+        one batch per worker instead (e.g. 5,000 members in batches of 5,000 would leave a worker idle)."""
+        planned: list[PlannedBatch] = []
         with connection.cursor() as cursor:
-            return [
-                batch
-                for target in self.todo
-                for batch in self.progress_by_label[target.label].plan(cursor, target, self.batch_size)
-            ]
+            for target in self.todo:
+                progress = self.progress_by_label[target.label]
+                batches = progress.plan(cursor, target, self.batch_size)
+                if 0 < len(batches) < workers and not progress.done:
+                    cursor.execute(f"SELECT count(*) FROM {target.table} WHERE id > %s", [progress.prefix])  # noqa: S608
+                    share = -(-cursor.fetchone()[0] // workers)
+                    if 0 < share < self.batch_size:
+                        batches = progress.plan(cursor, target, share)
+                planned.extend(batches)
+        return planned
 
     def on_done(self, batch: PlannedBatch, rows: int, values: int, indexes: int, pid: int) -> None:
         self.report.add(batch.label, rows, values, indexes, pid)
@@ -574,9 +583,10 @@ def keys_rotate(
             progress=progress,
         )
         started = time.perf_counter()
-        plan = rotation.plan()
+        parallel = worker_pool.parallel_possible()
+        plan = rotation.plan(requested if parallel else 1)
         report = rotation.report
-        report.workers = max(1, min(requested, len(plan))) if worker_pool.parallel_possible() else 1
+        report.workers = max(1, min(requested, len(plan))) if parallel else 1
         rotation.run_planned(plan, report.workers)
         rotation.run_rows_added_since_the_plan()
         report.seconds = time.perf_counter() - started
