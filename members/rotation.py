@@ -189,8 +189,9 @@ def _process_batch(
             target, target.index, cursor_after, batch_size, keys, index_key, report, upto
         )
     positions = len(target.encrypted)
+    own_transaction = not connection.in_atomic_block
     with worker_pool.paused_gc(), transaction.atomic(), connection.cursor() as cursor:
-        _begin_batch(cursor, target, list(target.encrypted))
+        _begin_batch(cursor, target, list(target.encrypted), own_transaction=own_transaction)
         locked = _lock_rows(cursor, target, list(target.encrypted), cursor_after, batch_size, upto)
         if not locked.ids:
             return None
@@ -231,9 +232,10 @@ def _process_batch_with_indexes(
     index_columns = index.needs
     columns = list(dict.fromkeys([*target.encrypted, *index_columns]))
     positions = range(1, len(target.encrypted) + 1)
+    own_transaction = not connection.in_atomic_block
     with worker_pool.paused_gc(), transaction.atomic(), connection.cursor() as cursor:
         index_names = [declared.column for declared in index.indexes]
-        _begin_batch(cursor, target, [*target.encrypted, *index_names])
+        _begin_batch(cursor, target, [*target.encrypted, *index_names], own_transaction=own_transaction)
         cursor.execute(_lock_query(target, columns, cursor_after, batch_size, upto))
         rows = cursor.fetchall()
         if not rows:
@@ -309,15 +311,19 @@ def _staging_table(target: Target, set_columns: list[str]) -> str:
     return f"{_STAGING}_{len(set_columns)}_{target.table}"[:63]
 
 
-def _begin_batch(cursor, target: Target, set_columns: list[str]) -> None:
+def _begin_batch(cursor, target: Target, set_columns: list[str], *, own_transaction: bool) -> None:
     """The batch's transaction settings, and the session's staging table for this table's new values
-    (kept for the session, emptied at each commit: no catalog rows written and removed per batch)."""
-    cursor.execute(
-        "SET LOCAL synchronous_commit = off; SET LOCAL bytea_output = 'escape'; "  # noqa: S608 - identifiers from model metadata
-        "SET LOCAL client_min_messages = warning; "
-        f"CREATE TEMPORARY TABLE IF NOT EXISTS {_staging_table(target, set_columns)} ON COMMIT DELETE ROWS AS "  # noqa: S608
+    (kept for the session, emptied at each commit: no catalog rows written and removed per batch).
+    ``synchronous_commit`` is turned off only when the batch is its own transaction: inside a caller's
+    transaction (``SET LOCAL`` lasts until its end) the caller's commit stays synchronous."""
+    staging = (
+        f"CREATE TEMPORARY TABLE IF NOT EXISTS {_staging_table(target, set_columns)} ON COMMIT DELETE ROWS AS "  # noqa: S608 - identifiers from model metadata
         f"SELECT id, {', '.join(set_columns)} FROM {target.table} WITH NO DATA"
     )
+    settings_sql = "SET LOCAL bytea_output = 'escape'; SET LOCAL client_min_messages = warning; "
+    if own_transaction:
+        settings_sql = "SET LOCAL synchronous_commit = off; " + settings_sql
+    cursor.execute(settings_sql + staging)
 
 
 def _apply(cursor, target: Target, set_columns: list[str], copy_text: bytes, ids: list) -> None:
