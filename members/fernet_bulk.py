@@ -28,6 +28,7 @@ import os
 import struct
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from cryptography.fernet import InvalidToken
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -57,13 +58,17 @@ _TO_STANDARD = bytes.maketrans(b"-_", b"+/")
 _TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
 
 
+def _primed_states(key: bytes) -> tuple[Any, Any]:
+    """HMAC-SHA256's inner and outer SHA-256 states after the padded key (RFC 2104), to be copied per message."""
+    block = key.ljust(64, b"\0") if len(key) <= 64 else hashlib.sha256(key).digest().ljust(64, b"\0")
+    return hashlib.sha256(bytes(byte ^ 0x36 for byte in block)), hashlib.sha256(bytes(byte ^ 0x5C for byte in block))
+
+
 def primed_hmac_sha256(key: bytes) -> Callable[[bytes], bytes]:
     """``body -> HMAC-SHA256(key, body)`` (RFC 2104) from SHA-256 states primed with the padded key once:
     a third of ``hmac.digest``'s cost, which sets up an OpenSSL HMAC context on every call. Fernet's
     tokens here, and every blind index (``members.crypto``), are signed this way."""
-    block = key.ljust(64, b"\0") if len(key) <= 64 else hashlib.sha256(key).digest().ljust(64, b"\0")
-    inner = hashlib.sha256(bytes(byte ^ 0x36 for byte in block))
-    outer = hashlib.sha256(bytes(byte ^ 0x5C for byte in block))
+    inner, outer = _primed_states(key)
 
     def mac(body: bytes) -> bytes:
         state = inner.copy()
@@ -203,3 +208,168 @@ def _undo_cbc(encryption_key: bytes, bodies: list[bytes], indexes: Sequence[int]
         if not 0 < pad <= _BLOCK or stream[end - pad : end] != _PADDING[pad]:
             raise BulkInvalidToken(i)
         plaintexts[i] = stream[start : end - pad]
+
+
+# --- Key rotation: decrypt and encrypt again in one pass ---------------------------------------------------
+
+
+def reencrypt_many(fernet_keys: Sequence[bytes], tokens: Sequence[bytes], *, now: int | None = None) -> list[bytes]:
+    """``MultiFernet(fernet_keys).rotate`` for a whole batch: each token decrypted under whichever key
+    verifies it (newest first) and encrypted again under ``fernet_keys[0]``, with a fresh IV and the
+    batch's timestamp; URL-safe tokens (bytes) in, URL-safe tokens out, in order.
+
+    Raises ``BulkInvalidToken`` naming the first token that no key verifies or whose padding is wrong
+    (nothing is returned then: an undecryptable value is never re-encrypted). Every token's HMAC is
+    checked with ``hmac.compare_digest``, and its PKCS7 padding like ``Fernet.decrypt`` checks it.
+
+    Why not ``decrypt_many`` then ``encrypt_many`` (the same tokens; tests/registry/test_fernet_bulk.py
+    compares them): a rotation never needs the plaintexts themselves. The padded plaintext that CBC
+    decryption yields is exactly what encryption pads again (the padding depends only on the length), so
+    it goes from one to the other as one contiguous stream per token length; the base64 alphabet is
+    switched once for the whole batch, not per token; and both HMACs are inlined (no call per token).
+    """
+    count = len(tokens)
+    if not count:
+        return []
+    keys = [_split_key(key) for key in fernet_keys]
+    if not keys:
+        raise ValueError("no Fernet keys")
+    bodies, key_of = _verified_standard(keys, tokens)
+    groups: dict[tuple[int, int], list[int]] = {}
+    for i, body in enumerate(bodies):
+        groups.setdefault((key_of[i], len(body)), []).append(i)
+    signing_key, encryption_key = keys[0]
+    header = _VERSION + struct.pack(">Q", int(time.time()) if now is None else now)
+    encryptor = Cipher(algorithms.AES(encryption_key), modes.ECB()).encryptor()  # noqa: S305 - CBC chaining is done here
+    decryptors = [Cipher(algorithms.AES(key), modes.ECB()).decryptor() for _, key in keys]  # noqa: S305
+    sign = _Signer(signing_key, header)
+    fresh: list[bytes] = [b""] * count
+    for (position, body_length), members in groups.items():
+        plain = _padded_plaintexts(decryptors[position], [bodies[i] for i in members], body_length - 25, members)
+        for i, token in zip(members, _cbc_tokens(encryptor, plain, body_length - 25, sign), strict=True):
+            fresh[i] = token
+    # Standard base64 has no newline, so one translation serves the whole batch.
+    return b"\n".join(fresh).translate(_TO_URLSAFE).split(b"\n")
+
+
+class _Signer:
+    """Fernet's last step for one key and one batch: ``header + IV + ciphertext``, signed, in standard base64."""
+
+    def __init__(self, signing_key: bytes, header: bytes):
+        inner, outer = _primed_states(signing_key)
+        self.copy_inner, self.copy_outer, self.header = inner.copy, outer.copy, header
+
+    def tokens(self, ivs: bytes, columns: list[bytes]) -> list[bytes]:
+        """One token per IV; its ciphertext is its block of each column (block positions, in order)."""
+        copy_inner, copy_outer, header, b2a = self.copy_inner, self.copy_outer, self.header, binascii.b2a_base64
+        only = columns[0] if len(columns) == 1 else None
+        out = []
+        for start in range(0, len(ivs), _BLOCK):
+            stop = start + _BLOCK
+            if only is not None:
+                body = header + ivs[start:stop] + only[start:stop]
+            else:
+                body = header + ivs[start:stop] + b"".join([column[start:stop] for column in columns])
+            state = copy_inner()
+            state.update(body)
+            signed = copy_outer()
+            signed.update(state.digest())
+            out.append(b2a(body + signed.digest(), newline=False))
+        return out
+
+
+def _padded_plaintexts(decryptor, group: list[bytes], length: int, members: list[int]) -> bytes:
+    """CBC undone for a group of verified bodies of one length (see ``_undo_cbc``): their padded
+    plaintexts, ``length`` bytes each, one after another. ``BulkInvalidToken`` (naming the token by its
+    position in ``members``) if one does not end in PKCS7 padding."""
+    plain = _xor_stream(
+        decryptor.update(b"".join([body[25:] for body in group])), b"".join([body[9:-_BLOCK] for body in group])
+    )
+    end = length
+    for slot, pad in enumerate(plain[length - 1 :: length]):
+        if not 0 < pad <= _BLOCK or not plain.endswith(_PADDING[pad], 0, end):
+            raise BulkInvalidToken(members[slot])
+        end += length
+    return plain
+
+
+def _cbc_tokens(encryptor, plain: bytes, length: int, sign: _Signer) -> list[bytes]:
+    """Tokens (standard base64) for padded plaintexts of ``length`` bytes each, one after another in
+    ``plain``: CBC block position by block position across all of them (see ``encrypt_many``), fresh IVs."""
+    count = len(plain) // length
+    ivs = os.urandom(_BLOCK * count)
+    previous, columns = ivs, []
+    for offset in range(0, length, _BLOCK):
+        if length == _BLOCK:
+            column = plain
+        else:
+            column = b"".join([plain[start : start + _BLOCK] for start in range(offset, len(plain), length)])
+        previous = encryptor.update(_xor_stream(column, previous))
+        columns.append(previous)
+    return sign.tokens(ivs, columns)
+
+
+def _standard_alphabet(tokens: Sequence[bytes]) -> list[bytes]:
+    """The tokens as bytes in the standard base64 alphabet: one translation for the batch when they are
+    bytes-like and none holds a newline (as stored), else token by token (``BulkInvalidToken`` for one that
+    is neither bytes-like nor ASCII text)."""
+    try:
+        joined: bytes | None = b"\n".join(tokens)
+    except TypeError:  # str among them
+        joined = None
+    if joined is not None:
+        standard = joined.translate(_TO_STANDARD).split(b"\n")
+        if len(standard) == len(tokens):
+            return standard
+    standard = []
+    for i, token in enumerate(tokens):
+        try:
+            if type(token) is not bytes:
+                token = token.encode("ascii") if isinstance(token, str) else bytes(token)
+            standard.append(token.translate(_TO_STANDARD))
+        except (TypeError, ValueError):
+            raise BulkInvalidToken(i) from None
+    return standard
+
+
+def _verified_standard(keys: list[tuple[bytes, bytes]], tokens: Sequence[bytes]) -> tuple[list[bytes], list[int]]:
+    """``_verified_bodies`` for ``reencrypt_many``: the same checks, in the same order, on the same tokens,
+    with the alphabet switched for the batch at once and the newest key's HMAC inlined."""
+    a2b = binascii.a2b_base64
+    standard = _standard_alphabet(tokens)
+    try:
+        decoded = list(map(a2b, standard))
+    except (binascii.Error, ValueError):
+        for i, token in enumerate(standard):
+            try:
+                a2b(token)
+            except (binascii.Error, ValueError):
+                raise BulkInvalidToken(i) from None
+        raise
+    states = [_primed_states(signing_key) for signing_key, _ in keys]
+    (inner, outer), older = states[0], list(enumerate(states))[1:]
+    copy_inner, copy_outer, compare = inner.copy, outer.copy, hmac.compare_digest
+    bodies: list[bytes] = []
+    key_of = [0] * len(decoded)
+    for i, data in enumerate(decoded):
+        size = len(data)
+        if size < _MINIMUM_TOKEN or data[0] != 0x80 or (size - 57) % _BLOCK:
+            raise BulkInvalidToken(i)
+        body = data[:-32]
+        state = copy_inner()
+        state.update(body)
+        signed = copy_outer()
+        signed.update(state.digest())
+        if not compare(signed.digest(), data[-32:]):
+            for position, (older_inner, older_outer) in older:
+                state = older_inner.copy()
+                state.update(body)
+                signed = older_outer.copy()
+                signed.update(state.digest())
+                if compare(signed.digest(), data[-32:]):
+                    key_of[i] = position
+                    break
+            else:
+                raise BulkInvalidToken(i)
+        bodies.append(body)
+    return bodies, key_of

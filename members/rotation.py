@@ -15,8 +15,9 @@ How it goes fast: the run first plans its batches (consecutive id ranges of ``ba
 table) and, unless the caller is inside a transaction, hands them to worker processes forked from
 this one, each with its own database connection (``KEY_ROTATION_WORKERS``, default one per CPU up to
 four): Python's decrypt/encrypt and PostgreSQL's row and index writes then use every core. Each batch
-is one transaction in one worker: lock the range, check and decrypt every value (``fernet_bulk``),
-re-encrypt, COPY the new tokens into a temporary table and apply them with one ``UPDATE ... FROM``.
+is one transaction in one worker: lock and read the range with one COPY, check and re-encrypt every
+value in one pass (``fernet_bulk.reencrypt_many``), COPY the new tokens into the session's staging table
+and apply them with one ``UPDATE ... FROM`` (``_process_batch``; the plan: ``members.rotation_plan``).
 This process keeps the advisory lock, the bookkeeping and the audit row; workers only report batches.
 
 Resumable: progress is kept in ``KeyRotationRun.cursors`` per table: ``cursors[label]``, every id up to
@@ -49,9 +50,10 @@ from django.utils import timezone
 from members import crypto, identifiers, worker_pool
 from members.audit import audit_record
 from members.faults import pause_point
-from members.fernet_bulk import BulkInvalidToken, decrypt_many, encrypt_many
+from members.fernet_bulk import BulkInvalidToken, decrypt_many, encrypt_many, reencrypt_many
 from members.identifiers import BlindIndex
 from members.models import KeyRotationRun
+from members.rotation_plan import PlannedBatch, TableProgress
 from members.signals import blind_index_key_rotated
 from members.worker_pool import Channel, ForkPool
 
@@ -150,19 +152,6 @@ def _copy_text(value) -> bytes:
     return _NULL if value is None else str(value).translate(_COPY_ESCAPES).encode()
 
 
-def _lock_rows(
-    cursor, target: Target, columns: list[str], cursor_after: int, batch_size: int, upto: int | None
-) -> list[tuple]:
-    """Lock and read the batch: rows after ``cursor_after``, either the next ``batch_size`` of them or
-    (a planned batch) those up to ``upto``. The locks are held until the batch commits."""
-    select = f"SELECT id, {', '.join(columns)} FROM {target.table} WHERE id > %s"  # noqa: S608 - identifiers from model metadata
-    if upto is None:
-        cursor.execute(f"{select} ORDER BY id LIMIT %s FOR NO KEY UPDATE", [cursor_after, batch_size])
-    else:
-        cursor.execute(f"{select} AND id <= %s ORDER BY id FOR NO KEY UPDATE", [cursor_after, upto])
-    return cursor.fetchall()
-
-
 def _cell_at(rows: list[tuple], encrypted: tuple[str, ...], index: int) -> tuple[int, str]:
     """Row id and column of the ``index``-th non-NULL encrypted value of ``rows`` (row-major)."""
     for row in rows:
@@ -186,127 +175,171 @@ def _process_batch(
     """One batch in its own transaction. Returns the last id done, or None when there was no row.
 
     Every value of the batch is checked and decrypted before anything is written; the new tokens (and
-    indexes) are streamed with COPY into a temporary table and applied by one ``UPDATE ... FROM``
-    limited to the batch's id range, while the rows are still locked.
+    indexes) are streamed with COPY into the session's staging table for the table and applied by one
+    ``UPDATE ... FROM`` limited to the batch's id range, while the rows are still locked.
+
+    The transaction commits without waiting for its WAL to reach the disk (``synchronous_commit = off``,
+    for this transaction only): the batch is recorded as done only by the caller's next commit (the
+    progress in ``KeyRotationRun``, or the run's end), which is synchronous and so flushes this one's WAL
+    first. A crash before that loses at most batches not yet recorded, which the resumed run does again
+    (their rows still hold tokens under a key that is still configured).
     """
-    index_columns = target.index.needs if target.index else ()
+    if target.index is not None and index_key:
+        return _process_batch_with_indexes(
+            target, target.index, cursor_after, batch_size, keys, index_key, report, upto
+        )
+    positions = len(target.encrypted)
+    own_transaction = not connection.in_atomic_block
+    with worker_pool.paused_gc(), transaction.atomic(), connection.cursor() as cursor:
+        _begin_batch(cursor, target, list(target.encrypted), own_transaction=own_transaction)
+        locked = _lock_rows(cursor, target, list(target.encrypted), cursor_after, batch_size, upto)
+        if not locked.ids:
+            return None
+        ids, cells = locked.ids, locked.cells
+        tokens = [cell for cell in cells if cell != _NULL]
+        try:
+            fresh = reencrypt_many(keys, tokens)
+        except BulkInvalidToken as exc:
+            cell = [at for at, value in enumerate(cells) if value != _NULL][exc.index]
+            raise UndecryptableDuringRotation(
+                target.table, int(ids[cell // positions]), target.encrypted[cell % positions]
+            ) from None
+        if len(tokens) != len(cells):
+            replacements = iter(fresh)
+            fresh = [_NULL if cell == _NULL else next(replacements) for cell in cells]
+        if tokens:
+            # Fernet tokens are URL-safe base64: nothing in them needs escaping in COPY's text format, and
+            # bytea's input reads them as they are (no backslash).
+            rows = zip(ids, *(fresh[column::positions] for column in range(positions)), strict=True)
+            _apply(cursor, target, list(target.encrypted), b"\n".join(map(b"\t".join, rows)) + b"\n", ids)
+        report.add(target.label, len(ids), len(tokens), 0, os.getpid())
+        pause_point("keys.rotation_batch")  # the kill tests stop a worker here, before the batch commits
+        return int(ids[-1])
+
+
+def _process_batch_with_indexes(
+    target: Target,
+    index: IndexSpec,
+    cursor_after: int,
+    batch_size: int,
+    keys: list[bytes],
+    index_key: str,
+    report: RotationReport,
+    upto: int | None,
+) -> int | None:
+    """``_process_batch`` when the blind indexes are recomputed too: the index's source columns are read
+    (as Python values: text columns may hold anything) beside the encrypted ones."""
+    index_columns = index.needs
     columns = list(dict.fromkeys([*target.encrypted, *index_columns]))
     positions = range(1, len(target.encrypted) + 1)
+    own_transaction = not connection.in_atomic_block
     with worker_pool.paused_gc(), transaction.atomic(), connection.cursor() as cursor:
-        rows = _lock_rows(cursor, target, columns, cursor_after, batch_size, upto)
+        index_names = [declared.column for declared in index.indexes]
+        _begin_batch(cursor, target, [*target.encrypted, *index_names], own_transaction=own_transaction)
+        cursor.execute(_lock_query(target, columns, cursor_after, batch_size, upto))
+        rows = cursor.fetchall()
         if not rows:
             return None
-        tokens = [row[position] for row in rows for position in positions if row[position] is not None]
+        tokens = [bytes(row[position]) for row in rows for position in positions if row[position] is not None]
         try:
             plaintexts, _ = decrypt_many(keys, tokens)
         except BulkInvalidToken as exc:
             row_id, column = _cell_at(rows, target.encrypted, exc.index)
             raise UndecryptableDuringRotation(target.table, row_id, column) from None
         fresh = iter(encrypt_many(keys[0], plaintexts))
+        plain = iter(plaintexts)
         lines: list[bytes] = []
-        index_names: list[str] = []
-        if target.index is not None and index_key:
-            plain = iter(plaintexts)
-            for row in rows:
-                values = dict(zip(columns, row[1:], strict=True))
-                new_tokens = []
-                for column in target.encrypted:
-                    if values[column] is None:
-                        new_tokens.append(_NULL)
-                    else:
-                        new_tokens.append(next(fresh))
-                        values[column] = next(plain).decode()
-                index_values = target.index.compute(values, index_key)
-                index_names = list(index_values)
-                lines.append(b"\t".join([b"%d" % row[0], *new_tokens, *map(_copy_text, index_values.values())]))
-        else:
-            # Fernet tokens are URL-safe base64: nothing in them needs escaping in COPY's text format,
-            # and bytea's input reads them as they are (no backslash).
-            for row in rows:
-                lines.append(
-                    b"\t".join([b"%d" % row[0], *[_NULL if row[p] is None else next(fresh) for p in positions]])
-                )
-        set_columns = [*target.encrypted, *index_names]
-        if set_columns:
-            listed = ", ".join(set_columns)
-            cursor.execute(f"DROP TABLE IF EXISTS pg_temp.{_STAGING}")
-            cursor.execute(
-                f"CREATE TEMPORARY TABLE {_STAGING} ON COMMIT DROP AS "  # noqa: S608 - identifiers from model metadata
-                f"SELECT id, {listed} FROM {target.table} WITH NO DATA"
+        for row in rows:
+            values = dict(zip(columns, row[1:], strict=True))
+            new_tokens = []
+            for column in target.encrypted:
+                if values[column] is None:
+                    new_tokens.append(_NULL)
+                else:
+                    new_tokens.append(next(fresh))
+                    values[column] = next(plain).decode()
+            index_values = index.compute(values, index_key)
+            lines.append(
+                b"\t".join([b"%d" % row[0], *new_tokens, *(_copy_text(index_values[name]) for name in index_names)])
             )
-            cursor.copy_expert(f"COPY {_STAGING} (id, {listed}) FROM STDIN", io.BytesIO(b"\n".join(lines) + b"\n"))
-            cursor.execute(
-                f"UPDATE {target.table} AS t SET {', '.join(f'{column} = v.{column}' for column in set_columns)} "  # noqa: S608
-                f"FROM {_STAGING} AS v WHERE t.id = v.id AND t.id BETWEEN %s AND %s",
-                [rows[0][0], rows[-1][0]],
-            )
+        _apply(cursor, target, [*target.encrypted, *index_names], b"\n".join(lines) + b"\n", [rows[0][0], rows[-1][0]])
         report.add(target.label, len(rows), len(tokens), len(rows) * len(index_names), os.getpid())
         pause_point("keys.rotation_batch")  # the kill tests stop a worker here, before the batch commits
         return rows[-1][0]
 
 
-# --- Planning and progress ---------------------------------------------------------------------------
+@dataclass
+class LockedRows:
+    """A batch's rows as ``_lock_rows`` read them: ids and encrypted cells as COPY's text wrote them."""
+
+    ids: list[bytes]  # each row's id, in order
+    cells: list[bytes]  # the encrypted columns, row after row (``\\N``: NULL)
+
+    def has_row(self, row_id: int) -> bool:
+        return b"%d" % row_id in self.ids
 
 
-@dataclass(frozen=True)
-class PlannedBatch:
-    label: str
-    first: int  # the batch is the rows with first <= id <= last
-    last: int
+def _lock_rows(
+    cursor, target: Target, columns: list[str], cursor_after: int, batch_size: int, upto: int | None
+) -> LockedRows:
+    """Lock and read the batch (``_lock_query``; the locks are held until the batch commits) as COPY text:
+    bytea in the escape format (``_begin_batch``), so a token (URL-safe base64) comes as its own bytes, and
+    anything else in a bytea column comes escaped and fails its HMAC. No field holds a tab or a newline
+    (ids, ``\\N``, escaped bytea), so the rows become one flat list, and the ids are taken out of it."""
+    text = io.BytesIO()
+    cursor.copy_expert(f"COPY ({_lock_query(target, columns, cursor_after, batch_size, upto)}) TO STDOUT", text)
+    data = text.getvalue()
+    if not data:
+        return LockedRows([], [])
+    cells = data[:-1].replace(b"\n", b"\t").split(b"\t")
+    width = 1 + len(columns)
+    ids = cells[0::width]
+    del cells[0::width]
+    return LockedRows(ids, cells)
 
 
-class TableProgress:
-    """What is done in one table, in the form kept in ``KeyRotationRun.cursors``.
+def _lock_query(target: Target, columns: list[str], cursor_after: int, batch_size: int, upto: int | None) -> str:
+    """The batch's rows, locked until it commits: rows after ``cursor_after``, either the next
+    ``batch_size`` of them or (a planned batch) those up to ``upto``. Ids are formatted as integers."""
+    select = f"SELECT id, {', '.join(columns)} FROM {target.table} WHERE id > {int(cursor_after)}"  # noqa: S608 - identifiers from model metadata
+    if upto is None:
+        return f"{select} ORDER BY id LIMIT {int(batch_size)} FOR NO KEY UPDATE"
+    return f"{select} AND id <= {int(upto)} ORDER BY id FOR NO KEY UPDATE"
 
-    ``prefix``: every row with ``id <= prefix`` is done (the single cursor of a one-process run).
-    ``done``: closed id ranges above ``prefix`` that are done too: batches that parallel workers
-    committed out of order. A resumed run plans batches only for the ids in neither.
-    """
 
-    def __init__(self, prefix: int, done: list[list[int]] | None = None):
-        self.prefix = prefix
-        self.done = sorted([int(first), int(last)] for first, last in (done or []) if int(last) > prefix)
-        self.pending: set[tuple[int, int]] = set()
+def _staging_table(target: Target, set_columns: list[str]) -> str:
+    return f"{_STAGING}_{len(set_columns)}_{target.table}"[:63]
 
-    def plan(self, cursor, target: Target, batch_size: int) -> list[PlannedBatch]:
-        """Batches of up to ``batch_size`` existing rows each, none spanning a range already done."""
-        batches: list[PlannedBatch] = []
-        chunk: list[int] = []
-        done = iter(self.done)
-        skip = next(done, None)
-        after = self.prefix
-        while True:
-            cursor.execute(f"SELECT id FROM {target.table} WHERE id > %s ORDER BY id LIMIT 50000", [after])  # noqa: S608
-            ids = [row[0] for row in cursor.fetchall()]
-            if not ids:
-                break
-            for row_id in ids:
-                while skip is not None and skip[1] < row_id:
-                    skip = next(done, None)
-                if skip is not None and skip[0] <= row_id:
-                    if chunk:  # a batch never straddles work already done
-                        batches.append(PlannedBatch(target.label, chunk[0], chunk[-1]))
-                        chunk = []
-                    continue
-                chunk.append(row_id)
-                if len(chunk) == batch_size:
-                    batches.append(PlannedBatch(target.label, chunk[0], chunk[-1]))
-                    chunk = []
-            after = ids[-1]
-        if chunk:
-            batches.append(PlannedBatch(target.label, chunk[0], chunk[-1]))
-        self.pending = {(batch.first, batch.last) for batch in batches}
-        return batches
 
-    def complete(self, first: int, last: int) -> None:
-        self.pending.discard((first, last))
-        self.done.append([first, last])
-        self.done.sort()
-        # The prefix moves over done ranges up to the first batch still pending: the plan covered every
-        # row above the prefix, so nothing below that batch is left.
-        lowest_pending = min((first for first, _ in self.pending), default=None)
-        while self.done and (lowest_pending is None or self.done[0][1] < lowest_pending):
-            self.prefix = max(self.prefix, self.done.pop(0)[1])
+def _begin_batch(cursor, target: Target, set_columns: list[str], *, own_transaction: bool) -> None:
+    """The batch's transaction settings, and the session's staging table for this table's new values
+    (kept for the session, emptied at each commit: no catalog rows written and removed per batch).
+    ``synchronous_commit`` is turned off only when the batch is its own transaction: inside a caller's
+    transaction (``SET LOCAL`` lasts until its end) the caller's commit stays synchronous."""
+    staging = (
+        f"CREATE TEMPORARY TABLE IF NOT EXISTS {_staging_table(target, set_columns)} ON COMMIT DELETE ROWS AS "  # noqa: S608 - identifiers from model metadata
+        f"SELECT id, {', '.join(set_columns)} FROM {target.table} WITH NO DATA"
+    )
+    settings_sql = "SET LOCAL bytea_output = 'escape'; SET LOCAL client_min_messages = warning; "
+    if own_transaction:
+        settings_sql = "SET LOCAL synchronous_commit = off; " + settings_sql
+    cursor.execute(settings_sql + staging)
+
+
+def _apply(cursor, target: Target, set_columns: list[str], copy_text: bytes, ids: list) -> None:
+    """COPY the batch's new values into the staging table and write them with one ``UPDATE ... FROM``
+    over the batch's id range (the rows it holds locked)."""
+    staging = _staging_table(target, set_columns)
+    listed = ", ".join(set_columns)
+    cursor.copy_expert(f"COPY {staging} (id, {listed}) FROM STDIN", io.BytesIO(copy_text))
+    cursor.execute(
+        f"UPDATE {target.table} AS t SET {', '.join(f'{column} = v.{column}' for column in set_columns)} "  # noqa: S608
+        f"FROM {staging} AS v WHERE t.id = v.id AND t.id BETWEEN %s AND %s",
+        [int(ids[0]), int(ids[-1])],
+    )
+
+
+# --- Progress --------------------------------------------------------------------------------------
 
 
 def _save_progress(run: KeyRotationRun, progress_by_label: dict[str, TableProgress], report: RotationReport) -> None:
@@ -451,13 +484,21 @@ class _Run:
         }
         return cls(run, report, todo, progress_by_label, **settings_of_run)
 
-    def plan(self) -> list[PlannedBatch]:
+    def plan(self, workers: int) -> list[PlannedBatch]:
+        """Every table's batches. A table that would make fewer batches than there are workers is cut into
+        one batch per worker instead (e.g. 5,000 members in batches of 5,000 would leave a worker idle)."""
+        planned: list[PlannedBatch] = []
         with connection.cursor() as cursor:
-            return [
-                batch
-                for target in self.todo
-                for batch in self.progress_by_label[target.label].plan(cursor, target, self.batch_size)
-            ]
+            for target in self.todo:
+                progress = self.progress_by_label[target.label]
+                batches = progress.plan(cursor, target, self.batch_size)
+                if 0 < len(batches) < workers and not progress.done:
+                    cursor.execute(f"SELECT count(*) FROM {target.table} WHERE id > %s", [progress.prefix])  # noqa: S608
+                    share = -(-cursor.fetchone()[0] // workers)
+                    if 0 < share < self.batch_size:
+                        batches = progress.plan(cursor, target, share)
+                planned.extend(batches)
+        return planned
 
     def on_done(self, batch: PlannedBatch, rows: int, values: int, indexes: int, pid: int) -> None:
         self.report.add(batch.label, rows, values, indexes, pid)
@@ -548,9 +589,10 @@ def keys_rotate(
             progress=progress,
         )
         started = time.perf_counter()
-        plan = rotation.plan()
+        parallel = worker_pool.parallel_possible()
+        plan = rotation.plan(requested if parallel else 1)
         report = rotation.report
-        report.workers = max(1, min(requested, len(plan))) if worker_pool.parallel_possible() else 1
+        report.workers = max(1, min(requested, len(plan))) if parallel else 1
         rotation.run_planned(plan, report.workers)
         rotation.run_rows_added_since_the_plan()
         report.seconds = time.perf_counter() - started

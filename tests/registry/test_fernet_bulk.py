@@ -16,7 +16,7 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from members import fernet_bulk
-from members.fernet_bulk import BulkInvalidToken, decrypt_many, decrypt_page, encrypt_many
+from members.fernet_bulk import BulkInvalidToken, decrypt_many, decrypt_page, encrypt_many, reencrypt_many
 
 KEY_A, KEY_B, KEY_C = Fernet.generate_key(), Fernet.generate_key(), Fernet.generate_key()
 # Every padded length from one to seven blocks, both sides of each block boundary, and UTF-8 text.
@@ -122,6 +122,68 @@ def test_a_token_fernet_rejects_stops_bulk_decryption_at_its_position(kind):
         decrypt_many([KEY_B, KEY_A], tokens)
     assert caught.value.index == 2
     assert "12345670" not in str(caught.value)
+
+
+# --- Key rotation's one-pass re-encryption ----------------------------------------------------------------
+
+
+def test_reencrypt_many_is_multifernet_rotate_for_a_batch():
+    """Tokens of every length, under any of the keys, come back under the first key with the same plaintext
+    (read by ``Fernet``), a fresh IV and the batch's timestamp, in order; as ``MultiFernet.rotate`` does."""
+    values = _values(300, seed=7)
+    rnd = random.Random(8)
+    keys = [KEY_A, KEY_B, KEY_C]
+    tokens = [Fernet(keys[rnd.randrange(3)]).encrypt(value) for value in values]
+    fresh = reencrypt_many(keys, tokens, now=1_700_000_000)
+    assert [Fernet(KEY_A).decrypt(token) for token in fresh] == values
+    assert [MultiFernet([Fernet(KEY_A)]).decrypt(token) for token in fresh] == [
+        MultiFernet([Fernet(KEY_A)]).decrypt(MultiFernet([Fernet(k) for k in keys]).rotate(token)) for token in tokens
+    ]
+    assert {Fernet(KEY_A).extract_timestamp(token) for token in fresh} == {1_700_000_000}
+    assert len(set(fresh)) == len(fresh) and not set(fresh) & set(tokens)
+    assert all(type(token) is bytes and b"=" not in token.rstrip(b"=") for token in fresh)
+    # Its own tokens rotate again, as stored (memoryview), as text, with one key.
+    again = reencrypt_many([KEY_B, KEY_A], [memoryview(t) if i % 2 else t.decode() for i, t in enumerate(fresh)])
+    assert [Fernet(KEY_B).decrypt(token) for token in again] == values
+    assert reencrypt_many([KEY_A], []) == []
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "ciphertext changed",
+        "mac changed",
+        "other key",
+        "version",
+        "truncated",
+        "partial block",
+        "not base64",
+        "empty",
+        "padding byte zero",
+        "padding bytes differ",
+        "padding too long",
+    ],
+)
+def test_a_token_fernet_rejects_stops_reencryption_at_its_position(kind):
+    good = encrypt_many(KEY_A, [b"123456701", b"123456702", b"123456703", b"123456704"])
+    bad = _broken(good[0])[kind]
+    tokens = [good[0], good[1], bad, good[2], good[3]]
+    with pytest.raises(BulkInvalidToken) as caught:
+        reencrypt_many([KEY_B, KEY_A], tokens)
+    assert caught.value.index == 2
+    assert "12345670" not in str(caught.value)
+
+
+def test_a_token_with_a_newline_is_read_alone():
+    """One translation serves the batch only when no token holds a newline; otherwise token by token, so a
+    newline inside one never shifts the others (base64 decoding skips it, as ``Fernet`` does)."""
+    tokens = encrypt_many(KEY_A, [b"first", b"second", b"third"])
+    wrapped = tokens[1][:20] + b"\n" + tokens[1][20:]
+    fresh = reencrypt_many([KEY_A], [tokens[0], wrapped, tokens[2]])
+    assert [Fernet(KEY_A).decrypt(token) for token in fresh] == [b"first", b"second", b"third"]
+    with pytest.raises(BulkInvalidToken) as caught:
+        reencrypt_many([KEY_A], [tokens[0], wrapped, _broken(tokens[2])["mac changed"]])
+    assert caught.value.index == 2
 
 
 @pytest.mark.parametrize("length", [0, 16, 32, 64, 65, 200])

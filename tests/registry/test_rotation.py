@@ -160,6 +160,42 @@ def test_a_value_no_key_can_decrypt_stops_the_rotation_and_is_never_reencrypted(
     assert _raw("members_member", "ssn", member.pk) == stranger
 
 
+@pytest.mark.parametrize(
+    "stored",
+    [b"not\ta\ntoken\\", b"\x00\x80\xff" + b"A" * 97, b"", b"gAAAAAB" + b"=" * 93],
+    ids=["tab-newline-backslash", "not ascii", "empty", "base64 padding only"],
+)
+def test_bytes_that_are_no_token_stop_the_rotation_naming_their_cell(stored):
+    """The batch reads its rows as COPY text (bytea escaped): whatever bytes a column holds, a cell that is
+    no token is named by row and column, and nothing of the batch is written."""
+    first, member, last = factories.MemberFactory.create_batch(3, tin="12-3456789")
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE members_member SET tin = %s WHERE id = %s", [stored, member.pk])
+    before = {m.pk: _raw("members_member", "ssn", m.pk) for m in (first, member, last)}
+    with pytest.raises(UndecryptableDuringRotation) as caught:
+        keys_rotate(batch_size=10, rotate_indexes=False)
+    assert (caught.value.row_id, caught.value.column) == (member.pk, "tin")
+    assert _raw("members_member", "tin", member.pk) == stored
+    assert {m.pk: _raw("members_member", "ssn", m.pk) for m in (first, member, last)} == before
+
+
+def test_a_fresh_plan_covers_every_id_once_in_batches_of_at_most_the_batch_size(csr):
+    members = factories.MemberFactory.create_batch(11)
+    Member.objects.filter(pk__in=[members[3].pk, members[4].pk, members[8].pk]).delete()  # gaps in the ids
+    target = next(t for t in rotation.targets(with_indexes=False) if t.label == "members.member")
+    prefix = members[0].pk
+    with connection.cursor() as cursor:
+        planned = rotation.TableProgress(prefix).plan(cursor, target, 3)
+        cursor.execute("SELECT id FROM members_member WHERE id > %s ORDER BY id", [prefix])
+        ids = [row[0] for row in cursor.fetchall()]
+    assert planned[0].first == prefix + 1 and planned[-1].last == ids[-1]
+    assert all(earlier.last + 1 == later.first for earlier, later in zip(planned, planned[1:], strict=False))
+    per_batch = [[i for i in ids if batch.first <= i <= batch.last] for batch in planned]
+    assert [len(rows) for rows in per_batch] == [3] * (len(ids) // 3) + ([len(ids) % 3] if len(ids) % 3 else [])
+    with connection.cursor() as cursor:
+        assert rotation.TableProgress(ids[-1]).plan(cursor, target, 3) == []
+
+
 def test_the_command_and_the_task_report_counts(csr, capsys):
     factories.MemberFactory.create_batch(3)
     call_command("rotate_keys", "--batch-size", "2")

@@ -203,7 +203,7 @@ def test_a_service_write_during_a_batch_waits_for_it_and_lands_under_the_new_key
 
     def lock_rows_then_let_a_service_write_collide(cursor, target, columns, cursor_after, batch_size, upto):
         rows = real_lock_rows(cursor, target, columns, cursor_after, batch_size, upto)
-        if target.table == "members_member" and any(row[0] == target_id for row in rows):
+        if target.table == "members_member" and rows.has_row(target_id):
             batch_locked.set()
             # pg_stat_activity shows another session's query only to its login (the owner in tests, whose
             # sessions act as the runtime role: tests/conftest.py), so watch as the login.
@@ -247,3 +247,17 @@ def test_a_service_write_during_a_batch_waits_for_it_and_lands_under_the_new_key
     stored = Member.objects.get(pk=target_id)
     assert stored.passport_number == "Z12345678"  # the service's write is not lost
     assert stored.ssn == members[5].ssn and stored.date_of_birth == members[5].date_of_birth  # nor the rotation's
+
+
+def test_a_table_smaller_than_a_batch_per_worker_is_shared_between_the_workers():
+    """14 members in batches of 100 would be one batch, one worker idle: the plan cuts such a table into one
+    batch per worker, and each worker commits its share."""
+    _plant()
+    old, new = _keys()
+    with _rotating():
+        report = keys_rotate(batch_size=100, workers=2, rotate_indexes=False)
+    assert report.workers == 2 and len(report.batches_by_process) == 2
+    assert report.per_table["members.member"]["rows"] == MEMBERS
+    tokens = _raw_tokens()
+    assert all(_under(new, token) and not _under(old, token) for token in tokens.values())
+    assert report.values_reencrypted == len(tokens)
