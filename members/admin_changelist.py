@@ -122,6 +122,30 @@ class _Column:
     method: Any  # that method
     empty: str  # what an empty value shows
     link: bool  # the cell links to the record
+    # For a plain text field: None. For a field with choices: its labels, escaped (what display_for_field
+    # shows). Other kinds of field go through display_for_field itself.
+    choices: dict | None = None
+    text: bool = False  # a plain text field: display_for_field shows the value itself, or ``empty``
+
+
+# Fields display_for_field shows as their value (``str``) or the empty marker: text without choices.
+_TEXT_FIELDS = (models.CharField, models.TextField)
+_NOT_TEXT = (models.URLField, models.FileField, models.FilePathField)
+
+
+def _display_kind(field: models.Field | None) -> dict:
+    """How a field column is shown without display_for_field's chain of isinstance tests (the same result)."""
+    if field is None:
+        return {}
+    flatchoices = getattr(field, "flatchoices", None)
+    if flatchoices:
+        try:
+            return {"choices": {value: conditional_escape(label) for value, label in flatchoices}}
+        except TypeError:  # unhashable (list-like) choices: display_for_field handles them
+            return {}
+    if isinstance(field, _TEXT_FIELDS) and not isinstance(field, _NOT_TEXT):
+        return {"text": True}
+    return {}
 
 
 def _columns(changelist) -> list[_Column] | None:
@@ -148,7 +172,7 @@ def _columns(changelist) -> list[_Column] | None:
             css += " nowrap"
         link = links is not None and (name in links or (not links and not columns))
         empty = getattr(method, "empty_value_display", empty_value_display)
-        columns.append(_Column(name, css, field, method, empty, link))
+        columns.append(_Column(name, css, field, method, empty, link, **_display_kind(field)))
     return columns if sum(1 for column in columns if column.link) <= 1 else None
 
 
@@ -171,7 +195,16 @@ def _change_url_parts(changelist) -> tuple[str, str] | None:
 
 def _cell(result, column: _Column, url: tuple[str, str]) -> str:
     css = column.css
-    if column.field is not None:
+    if column.text or column.choices is not None:
+        value = getattr(result, column.name)
+        if isinstance(value, str) and value.strip() == "":
+            value = ""
+        if column.choices is not None:
+            shown = column.choices.get(value, None)
+            shown = conditional_escape(column.empty) if shown is None else shown
+        else:
+            shown = conditional_escape(column.empty) if value is None or value == "" else escape(value)
+    elif column.field is not None:
         value = getattr(result, column.name)
         if isinstance(value, str) and value.strip() == "":
             value = ""

@@ -21,6 +21,11 @@ class MemberChangeList(ChangeList):
     def get_results(self, request):
         if self.query.strip() or request.GET.get(search_tokens.TOKEN_VAR):
             self.list_per_page = getattr(self.model_admin, "search_per_page", self.list_per_page)
+        # The rows load only the columns the list shows (``MemberAdmin.list_columns``), not the thirty
+        # other columns of a member; the actions' queryset (get_queryset) keeps every column.
+        columns = getattr(self.model_admin, "list_columns", None)
+        if columns and not self.is_popup:
+            self.queryset = self.queryset.only(*columns)
         super().get_results(request)
 
     def get_filters_params(self, params=None):

@@ -16,6 +16,7 @@ from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
+from members import admin_nav
 from members.admin_autocomplete import AccessLoggedAutocompleteJsonView
 from members.roles import ALL_ROLES
 from members.staff_tools import tools_for
@@ -31,7 +32,17 @@ class MemberGuardAdminSite(admin.AdminSite):
     index_title = "Member records, Red Flags, disclosures"
 
     def has_permission(self, request) -> bool:
-        return has_staff_role(request.user)
+        # Asked twice per page (the view's guard and each_context): one query per request, not two.
+        user = request.user
+        checked = getattr(request, "_memberguard_staff_role", None)
+        if checked is None or checked[0] is not user:
+            checked = (user, has_staff_role(user))
+            request._memberguard_staff_role = checked
+        return checked[1]
+
+    def get_app_list(self, request, app_label=None):
+        # Built once per permission set, not on every page (members/admin_nav.py).
+        return admin_nav.cached_app_list(self, request, app_label, super().get_app_list)
 
     def index(self, request, extra_context=None):
         # The staff pages outside the model lists (members/staff_tools.py), those this user may open.

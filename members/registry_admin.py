@@ -172,6 +172,9 @@ class MemberAdmin(DirectActionCheckbox, admin.ModelAdmin):
     show_full_result_count = False
     paginator = MemberPaginator
     list_per_page = 100
+    # What a row of the list reads (MemberChangeList): the columns above, and what masked_tax_id and
+    # the row's label (Member.__str__) read.
+    list_columns = ("member_number", "legal_name", "kind", "status", "ssn_last4", "phone", "email", "mailing_city")
     search_per_page = 25  # a searched list: ranked, best first (MemberChangeList)
     # No CSV download: member data leaves the co-op only through the disclosure gate (disclosures.services);
     # the former "Export selected as CSV (masked)" action was a second path out (issue 11 item 4).

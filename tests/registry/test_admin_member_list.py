@@ -263,3 +263,19 @@ def test_the_status_action_goes_through_the_service(client, csr):
     member.refresh_from_db()
     assert member.status == Member.Status.FORMER
     assert AuditEvent.objects.filter(action="member.status_changed", object_id=str(member.pk), actor=csr).exists()
+
+
+def test_the_rows_load_only_the_columns_the_list_shows(client, csr):
+    factories.MemberFactory.create_batch(3)
+    client.force_login(csr)
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(MEMBERS)
+    assert response.status_code == 200 and len(response.context["cl"].result_list) == 3
+    rows = [
+        q["sql"]
+        for q in captured.captured_queries
+        if q["sql"].startswith("SELECT") and "ORDER BY" in q["sql"] and 'FROM "members_member"' in q["sql"]
+    ]
+    assert rows, "the list's own query was not seen"
+    for column in ("mailing_line1", "employer_name", "name_search", "phone_index"):
+        assert all(f'"members_member"."{column}"' not in sql for sql in rows), column
