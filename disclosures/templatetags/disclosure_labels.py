@@ -3,12 +3,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from django import template
-from django.utils import dateformat, timezone
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 from django.utils.text import Truncator
 
 from disclosures import labels
+from disclosures.models import DisclosureLogEntry
 
 register = template.Library()
 
@@ -32,6 +33,9 @@ _WITHHELD = mark_safe("<br><strong>notice withheld by order</strong>")  # noqa: 
 
 @register.simple_tag
 def disclosure_log_rows(entries: Iterable) -> str:
+    # Labels are lazy (translatable) strings: resolved once per page, not once per row.
+    outcomes = {value: str(label) for value, label in DisclosureLogEntry.Outcome.choices}
+    kinds: dict[str, str] = {}
     rows = []
     for e in entries:
         if e.reason:
@@ -42,15 +46,19 @@ def disclosure_log_rows(entries: Iterable) -> str:
                 e.format.upper(),
                 Truncator(e.file_sha256).chars(13),
             )
+        kind = kinds.get(e.basis_kind)
+        if kind is None:
+            kind = kinds[e.basis_kind] = str(labels.basis_kind_label(e.basis_kind))
         rows.append(
             format_html(
                 _ROW,
                 e.seq,
-                dateformat.format(timezone.localtime(e.at), "Y-m-d H:i"),
+                # The template's ``date:"Y-m-d H:i"`` in the current time zone, without its per-call set-up.
+                timezone.localtime(e.at).strftime("%Y-%m-%d %H:%M"),
                 e.actor_label,
-                e.get_outcome_display(),
+                outcomes.get(e.outcome, e.outcome),
                 e.recipient_label,
-                labels.basis_kind_label(e.basis_kind),
+                kind,
                 labels.reference_label(e.basis_ref),
                 _WITHHELD if e.notice_withheld else "",
                 e.member_count,
