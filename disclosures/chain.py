@@ -338,6 +338,11 @@ def _stream_blocks(sql: str, consume: Callable[[bytes], None]) -> None:
             consume(row)
         except BaseException as exc:  # noqa: BLE001 - raised once the COPY has ended
             error = exc
+    _joined(thread, failure, error)
+
+
+def _joined(thread: threading.Thread, failure: list[BaseException], error: BaseException | None) -> None:
+    """Wait for the COPY's thread; raise what went wrong in it first, then what went wrong here."""
     thread.join()
     if failure:
         raise failure[0]
@@ -380,11 +385,7 @@ def _stream(sql: str, consume: Callable[[list[bytes]], None]) -> None:
                 consume(lines)
             except BaseException as exc:  # noqa: BLE001 - raised once the COPY has ended
                 error = exc
-    thread.join()
-    if failure:
-        raise failure[0]
-    if error is not None:
-        raise error
+    _joined(thread, failure, error)
     if pending:
         raise ValueError("the disclosure log's COPY output ended inside a row")
 

@@ -96,22 +96,23 @@ def _broken(good: bytes) -> dict[str, bytes]:
     }
 
 
-@pytest.mark.parametrize(
-    "kind",
-    [
-        "ciphertext changed",
-        "mac changed",
-        "other key",
-        "version",
-        "truncated",
-        "partial block",
-        "not base64",
-        "empty",
-        "padding byte zero",
-        "padding bytes differ",
-        "padding too long",
-    ],
-)
+# Every way ``_broken`` breaks a token.
+BROKEN_KINDS = [
+    "ciphertext changed",
+    "mac changed",
+    "other key",
+    "version",
+    "truncated",
+    "partial block",
+    "not base64",
+    "empty",
+    "padding byte zero",
+    "padding bytes differ",
+    "padding too long",
+]
+
+
+@pytest.mark.parametrize("kind", BROKEN_KINDS)
 def test_a_token_fernet_rejects_stops_bulk_decryption_at_its_position(kind):
     good = encrypt_many(KEY_A, [b"123456701", b"123456702", b"123456703", b"123456704"])
     bad = _broken(good[0])[kind]
@@ -148,22 +149,7 @@ def test_reencrypt_many_is_multifernet_rotate_for_a_batch():
     assert reencrypt_many([KEY_A], []) == []
 
 
-@pytest.mark.parametrize(
-    "kind",
-    [
-        "ciphertext changed",
-        "mac changed",
-        "other key",
-        "version",
-        "truncated",
-        "partial block",
-        "not base64",
-        "empty",
-        "padding byte zero",
-        "padding bytes differ",
-        "padding too long",
-    ],
-)
+@pytest.mark.parametrize("kind", BROKEN_KINDS)
 def test_a_token_fernet_rejects_stops_reencryption_at_its_position(kind):
     good = encrypt_many(KEY_A, [b"123456701", b"123456702", b"123456703", b"123456704"])
     bad = _broken(good[0])[kind]
