@@ -122,8 +122,8 @@ class _Column:
     method: Any  # that method
     empty: str  # what an empty value shows
     link: bool  # the cell links to the record
-    # For a plain text field: None. For a field with choices: its labels, escaped (what display_for_field
-    # shows). Other kinds of field go through display_for_field itself.
+    # For a field with choices: its labels (what display_for_field shows); else None. Other kinds of field
+    # than text and choices go through display_for_field itself.
     choices: dict | None = None
     text: bool = False  # a plain text field: display_for_field shows the value itself, or ``empty``
 
@@ -140,7 +140,7 @@ def _display_kind(field: models.Field | None) -> dict:
     flatchoices = getattr(field, "flatchoices", None)
     if flatchoices:
         try:
-            return {"choices": {value: conditional_escape(label) for value, label in flatchoices}}
+            return {"choices": dict(flatchoices)}
         except TypeError:  # unhashable (list-like) choices: display_for_field handles them
             return {}
     if isinstance(field, _TEXT_FIELDS) and not isinstance(field, _NOT_TEXT):
@@ -195,20 +195,16 @@ def _change_url_parts(changelist) -> tuple[str, str] | None:
 
 def _cell(result, column: _Column, url: tuple[str, str]) -> str:
     css = column.css
-    if column.text or column.choices is not None:
+    if column.field is not None:
         value = getattr(result, column.name)
         if isinstance(value, str) and value.strip() == "":
             value = ""
-        if column.choices is not None:
-            shown = column.choices.get(value, None)
-            shown = conditional_escape(column.empty) if shown is None else shown
+        if column.choices is not None:  # as display_for_field shows a field with choices
+            shown = column.choices.get(value, column.empty)
+        elif column.text:  # as display_for_field shows plain text
+            shown = column.empty if value is None or value == "" else value
         else:
-            shown = conditional_escape(column.empty) if value is None or value == "" else escape(value)
-    elif column.field is not None:
-        value = getattr(result, column.name)
-        if isinstance(value, str) and value.strip() == "":
-            value = ""
-        shown = display_for_field(value, column.field, column.empty, avoid_link=column.link)
+            shown = display_for_field(value, column.field, column.empty, avoid_link=column.link)
     else:
         value = column.method(result)
         if isinstance(value, str) and value.strip() == "":

@@ -9,6 +9,8 @@ declared field is loaded without a change here.
 
 Every COPY goes through ``copy_rows`` (tests make it fail on purpose to prove a failing batch leaves
 nothing behind).
+A COPY in text format elsewhere (the key rotation's staging rows, the release notices) escapes its
+values with ``copy_text``.
 """
 
 from __future__ import annotations
@@ -38,6 +40,14 @@ def copy_rows(
     not_null = [column for column in columns if column not in nullable]
     options = f", FORCE_NOT_NULL ({', '.join(not_null)})" if not_null else ""
     cursor.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv{options})", buffer)
+
+
+def copy_text(value: str) -> str:
+    """``value`` in COPY's *text* format (for the COPYs that do not go through ``copy_rows``' CSV: the
+    rotation's staging rows, the release notices): backslash, tab, newline and carriage return escaped.
+    ``str.replace``, not ``str.translate`` with a table, which walks each character in Python (it cost
+    0.25 ms a notice)."""
+    return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
 
 
 def insert_new(

@@ -58,8 +58,9 @@ _TO_STANDARD = bytes.maketrans(b"-_", b"+/")
 _TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
 
 
-def _primed_states(key: bytes) -> tuple[Any, Any]:
-    """HMAC-SHA256's inner and outer SHA-256 states after the padded key (RFC 2104), to be copied per message."""
+def hmac_sha256_states(key: bytes) -> tuple[Any, Any]:
+    """HMAC-SHA256's inner and outer SHA-256 states after the padded key (RFC 2104), to be copied per message
+    (here, in ``members.crypto``'s blind indexes and in ``members.hashchain``'s verifier)."""
     block = key.ljust(64, b"\0") if len(key) <= 64 else hashlib.sha256(key).digest().ljust(64, b"\0")
     return hashlib.sha256(bytes(byte ^ 0x36 for byte in block)), hashlib.sha256(bytes(byte ^ 0x5C for byte in block))
 
@@ -68,7 +69,7 @@ def primed_hmac_sha256(key: bytes) -> Callable[[bytes], bytes]:
     """``body -> HMAC-SHA256(key, body)`` (RFC 2104) from SHA-256 states primed with the padded key once:
     a third of ``hmac.digest``'s cost, which sets up an OpenSSL HMAC context on every call. Fernet's
     tokens here, and every blind index (``members.crypto``), are signed this way."""
-    inner, outer = _primed_states(key)
+    inner, outer = hmac_sha256_states(key)
 
     def mac(body: bytes) -> bytes:
         state = inner.copy()
@@ -256,7 +257,7 @@ class _Signer:
     """Fernet's last step for one key and one batch: ``header + IV + ciphertext``, signed, in standard base64."""
 
     def __init__(self, signing_key: bytes, header: bytes):
-        inner, outer = _primed_states(signing_key)
+        inner, outer = hmac_sha256_states(signing_key)
         self.copy_inner, self.copy_outer, self.header = inner.copy, outer.copy, header
 
     def tokens(self, ivs: bytes, columns: list[bytes]) -> list[bytes]:
@@ -346,7 +347,7 @@ def _verified_standard(keys: list[tuple[bytes, bytes]], tokens: Sequence[bytes])
             except (binascii.Error, ValueError):
                 raise BulkInvalidToken(i) from None
         raise
-    states = [_primed_states(signing_key) for signing_key, _ in keys]
+    states = [hmac_sha256_states(signing_key) for signing_key, _ in keys]
     (inner, outer), older = states[0], list(enumerate(states))[1:]
     copy_inner, copy_outer, compare = inner.copy, outer.copy, hmac.compare_digest
     bodies: list[bytes] = []

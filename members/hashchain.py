@@ -35,6 +35,8 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
 
+from members.fernet_bulk import hmac_sha256_states
+
 GENESIS = "0" * 64
 
 # One lock for every chain: pg_advisory_xact_lock's key ("MGCHAIN" as a number; any constant will do).
@@ -150,14 +152,6 @@ def verify_rows(rows: Iterable[tuple], *, key: bytes, report: ChainReport | None
     return report
 
 
-def _keyed_states(key: bytes):
-    """The SHA-256 states of HMAC's inner and outer padded key (for keys of at most one block)."""
-    if len(key) > 64:
-        key = hashlib.sha256(key).digest()
-    key = key.ljust(64, b"\0")
-    return hashlib.sha256(bytes(b ^ 0x36 for b in key)), hashlib.sha256(bytes(b ^ 0x5C for b in key))
-
-
 class MessageVerifier:
     """Verifies a chain fed one entry at a time as ``(seq, prev_hash, entry_hash, content)`` in ``seq``
     order (hashes as hex bytes), where ``content`` is the entry's canonical bytes built by a fast path
@@ -178,7 +172,7 @@ class MessageVerifier:
         # HMAC-SHA256 (RFC 2104) with the key's inner and outer pads hashed once: each entry continues
         # copies of those two states instead of setting the key up again, which is half of what a call
         # to hmac.digest costs (test_platform_audit* and tests/disclosures check it against hmac).
-        self._inner, self._outer = _keyed_states(key)
+        self._inner, self._outer = hmac_sha256_states(key)
         self.report = report or ChainReport()
         self.limit = limit
         self.expected_seq = 1

@@ -49,6 +49,7 @@ from django.utils import timezone
 
 from members import crypto, identifiers, worker_pool
 from members.audit import audit_record
+from members.bulk_load import copy_text
 from members.faults import pause_point
 from members.fernet_bulk import BulkInvalidToken, decrypt_many, encrypt_many, reencrypt_many
 from members.identifiers import BlindIndex
@@ -143,13 +144,12 @@ class RotationReport:
 # --- One batch ---------------------------------------------------------------------------------------
 
 _NULL = b"\\N"
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 _STAGING = "mg_rotation_batch"
 
 
 def _copy_text(value) -> bytes:
     """A text value in COPY's text format."""
-    return _NULL if value is None else str(value).translate(_COPY_ESCAPES).encode()
+    return _NULL if value is None else copy_text(str(value)).encode()
 
 
 def _cell_at(rows: list[tuple], encrypted: tuple[str, ...], index: int) -> tuple[int, str]:
