@@ -175,10 +175,13 @@ def copy_into_indexed_seconds(tables: Sequence[tuple[str, str, Sequence]]) -> fl
 
 
 def server_cpu_seconds() -> float:
-    """CPU seconds this connection's PostgreSQL backend has used so far (user + system), read from
-    ``/proc`` when the server runs on this machine (as on the benchmark machines); ``nan`` otherwise.
-    With ``time.process_time`` for the benchmark's own process, it says what a run cost in CPU, which a
-    shared machine's load does not move the way it moves wall time."""
+    """CPU seconds (user + system) the PostgreSQL server this connection talks to has used so far in all its
+    processes: its postmaster's children, the running ones and, through the postmaster's own count, those
+    that have ended (a verifier's second connection closes before the run is timed). Read from ``/proc`` when
+    the server runs on this machine (as on the benchmark machines); ``nan`` otherwise. With
+    ``time.process_time`` for the benchmark's own process, it says what a run cost in CPU, which a shared
+    machine's load does not move the way it moves wall time; other sessions on the server count too, so
+    read it on a quiet server."""
     import math
     import os
 
@@ -186,11 +189,26 @@ def server_cpu_seconds() -> float:
         cursor.execute("SELECT pg_backend_pid()")
         pid = cursor.fetchone()[0]
     try:
-        with open(f"/proc/{pid}/stat") as handle:
-            fields = handle.read().rsplit(")", 1)[1].split()
+        postmaster = int(_stat(pid)[1])
+        main = _stat(postmaster)
     except OSError:
         return math.nan
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    ticks = int(main[13]) + int(main[14])  # children that ended (and were waited for)
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                fields = _stat(int(entry))
+            except OSError:
+                continue  # ended meanwhile
+            if int(fields[1]) == postmaster:
+                ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _stat(pid: int) -> list[str]:
+    """``/proc/<pid>/stat`` after the command name: state, ppid, ... (utime is [11], cutime [13])."""
+    with open(f"/proc/{pid}/stat") as handle:
+        return handle.read().rsplit(")", 1)[1].split()
 
 
 def as_token(value) -> bytes:

@@ -389,12 +389,14 @@ def _block_path():
 
     verifier = hashchain.MessageVerifier(chain.chain_key())
     reader = chain._BlockReader(verifier)
+    rows = chain._BlockRows(reader._block)
     buffer = io.BytesIO()
     with connection.cursor() as cursor:
-        cursor.copy_expert(chain._BLOCKS % {"table": "disclosures_disclosurelogentry"}, buffer)
+        cursor.copy_expert(chain._block_sql("disclosures_disclosurelogentry"), buffer)
     data = buffer.getvalue()
     for start in range(0, len(data), 7):  # in small pieces: a block split across writes is put back together
-        reader(data[start : start + 7])
+        rows.write(data[start : start + 7])
+    rows.finish()
     reader.finish()
     return verifier
 
