@@ -497,18 +497,21 @@ _NO_JIT = "SET LOCAL jit = off"
 _PARALLEL_FROM = 20 * _BLOCK
 
 
-def _block_sql(source: str, first: int = 0, step: int = 1) -> str:
-    """The block path's COPY of ``source``: every ``step``-th block from the ``first``-th."""
+def _bounds(source: str) -> tuple[int | None, int | None, int]:
+    """The chain's first and last sequence numbers and its entry count, in this connection's snapshot."""
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT min(seq), max(seq), count(*) FROM {source}")  # noqa: S608 - the model's or the bench's table
         lo, hi, n = cursor.fetchone()
-    return _blocks_copy(source, lo, hi, n, first, step)
+    return lo, hi, n
 
 
-def _blocks_copy(source: str, lo: int | None, hi: int | None, n: int, first: int, step: int) -> str:
-    number = lambda value: "NULL" if value is None else str(int(value))  # noqa: E731
-    bounds = {"lo": number(lo), "hi": number(hi), "n": int(n)}
-    return _BLOCKS % {"table": source, "block": _BLOCK, "first": first, "step": step, **bounds}
+def _block_sql(
+    source: str, bounds: tuple[int | None, int | None, int] | None = None, first: int = 0, step: int = 1
+) -> str:
+    """The block path's COPY of ``source``: every ``step``-th block from the ``first``-th."""
+    lo, hi, n = bounds or _bounds(source)
+    number = {"lo": "NULL" if lo is None else int(lo), "hi": "NULL" if hi is None else int(hi), "n": int(n)}
+    return _BLOCKS % {"table": source, "block": _BLOCK, "first": first, "step": step, **number}
 
 
 @contextlib.contextmanager
@@ -517,15 +520,14 @@ def _block_sources(source: str, *, shared: bool) -> Iterator[list[tuple[Any, str
     transaction (``shared``: its snapshot can be exported) and the chain is long, another connection's on the
     same snapshot, each COPY taking every other block."""
     raw = connection.connection
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT min(seq), max(seq), count(*) FROM {source}")  # noqa: S608 - the model's or the bench's table
-        lo, hi, n = cursor.fetchone()
-        snapshot = None
-        if shared and n >= _PARALLEL_FROM:
+    bounds = _bounds(source)
+    snapshot = None
+    if shared and bounds[2] >= _PARALLEL_FROM:
+        with connection.cursor() as cursor:
             cursor.execute("SELECT pg_export_snapshot()")
             (snapshot,) = cursor.fetchone()
     if snapshot is None:
-        yield [(raw, _blocks_copy(source, lo, hi, n, 0, 1))]
+        yield [(raw, _block_sql(source, bounds))]
         return
     other = connections.create_connection(DEFAULT_DB_ALIAS)
     try:
@@ -536,10 +538,10 @@ def _block_sources(source: str, *, shared: bool) -> Iterator[list[tuple[Any, str
                 cursor.execute("SET TRANSACTION SNAPSHOT %s", [snapshot])
                 cursor.execute(_NO_JIT)
         except DatabaseError:  # e.g. no connection slot left: one COPY does it all, only slower
-            yield [(raw, _blocks_copy(source, lo, hi, n, 0, 1))]
+            yield [(raw, _block_sql(source, bounds))]
             return
         yield [
-            (driver, _blocks_copy(source, lo, hi, n, index, _STREAMS))
+            (driver, _block_sql(source, bounds, index, _STREAMS))
             for index, driver in enumerate((raw, other.connection))
         ]
     finally:
