@@ -1,6 +1,6 @@
-"""A real Celery worker killed (SIGKILL) in the middle of a batch: a retention purge, a key rotation and
-the shared SSN/TIN scan. Re-running finishes the work with each effect exactly once and the audit rows
-consistent with what happened (issue 18 item 3).
+"""A real Celery worker killed (SIGKILL) in the middle of a batch: a retention purge, a key rotation,
+the shared SSN/TIN scan and the writing of a release's notices to its members. Re-running finishes the
+work with each effect exactly once and the audit rows consistent with what happened (issue 18 item 3).
 
 Each test starts a worker process on the real Redis broker against the test database (committed rows:
 transactional tests), makes it stop inside a batch's transaction at a named point (members/faults.py),
@@ -190,3 +190,46 @@ def test_a_worker_killed_mid_shared_ssn_scan_leaves_nothing_and_the_rerun_flags_
     assert again["members_flagged"] == 0 and again["members_already_flagged"] == 5
     assert Flag.objects.filter(code="B5_SSN_SHARED").count() == 5
     assert len(_audit("redflags.tax_id_scan")) == 2  # each completed scan has its row; the killed one none
+
+
+def test_a_worker_killed_writing_a_releases_notices_leaves_none_and_the_sweep_writes_each_once(
+    broker, tmp_path, make_user
+):
+    from disclosures import services as disclosures
+    from disclosures.models import DataCategory, Purpose, Recipient, ReleaseNoticeDue
+    from members import roles
+    from members.notices.models import Notice
+    from tests.disclosures.conftest import written_consent
+
+    officer = make_user("privacy-kill", role=roles.PRIVACY_OFFICER)
+    csr = make_user("csr-kill", role=roles.CSR)
+    partner = disclosures.recipient_create(actor=officer, name="HomeWarm Offers", kind=Recipient.Kind.NON_AFFILIATED)
+    members = MemberFactory.create_batch(3)
+    for member in members:
+        written_consent(csr, member, partner)
+    # The release commits (its own transaction) and leaves its task on the broker for the worker below.
+    disclosures.disclosure_export(
+        actor=officer, recipient=partner, categories=[DataCategory.CONTACT], purpose=Purpose.MARKETING
+    ).read_all()
+    due = ReleaseNoticeDue.objects.get()
+
+    _kill_at("disclosures.release_notices_write", "disclosures.release_notices_write", tmp_path, due_id=due.pk)
+
+    # The notices and the due row's completion are one transaction: the kill left none of it.
+    due.refresh_from_db()
+    assert due.done_at is None and due.notices == 0
+    assert not Notice.objects.filter(kind="data_released").exists()
+    assert not _audit("notice.queued")
+
+    assert disclosures.release_notices_sweep(grace_seconds=0) == 1  # the beat's sweep (or its next run)
+
+    notices = Notice.objects.filter(kind="data_released")
+    assert sorted(notice.member_id for notice in notices) == sorted(member.pk for member in members)
+    due.refresh_from_db()
+    assert due.done_at is not None and due.notices == len(members)
+    assert len(_audit("notice.queued")) == 1
+    # Exactly once: another sweep, and the task run again, write nothing more.
+    assert disclosures.release_notices_sweep(grace_seconds=0) == 0
+    assert disclosures.release_notices_write(due_id=due.pk) is None
+    assert Notice.objects.filter(kind="data_released").count() == len(members)
+    assert len(_audit("notice.queued")) == 1

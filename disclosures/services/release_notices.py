@@ -23,6 +23,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from disclosures.models import DisclosureLogEntry, ReleaseNoticeDue
+from members.faults import pause_point
 from members.notices.services import notices_data_released
 
 logger = logging.getLogger(__name__)
@@ -78,6 +79,7 @@ def release_notices_write(*, due_id: int) -> int | None:
             release_key=f"disclosure:{entry.seq}",
             detail={"disclosure_seq": entry.seq},
         )
+        pause_point("disclosures.release_notices_write")  # the kill tests stop a worker here, before it commits
         due.done_at = timezone.now()
         due.notices = count
         due.save(update_fields=["done_at", "notices"])

@@ -20,7 +20,14 @@ from members import hashchain
 from tests.db_owner import tamper
 from tests.disclosures.test_chain import _append, _truncate_log_from_another_connection
 
-pytestmark = pytest.mark.django_db
+
+@pytest.fixture(autouse=True)
+def _committed_database(django_db_setup, django_db_blocker):
+    """The test database without a test transaction around the test: every connection here commits, as a
+    real one does. (With one, the test's own connection may hold the chains' lock: after a transactional
+    test, the suite's set-up writes the roles back in it, and an append from a thread would wait forever.)"""
+    with django_db_blocker.unblock():
+        yield
 
 
 def _in_own_connection(work: Callable[[], object]) -> object:
