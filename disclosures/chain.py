@@ -397,14 +397,13 @@ def _stream_blocks(sources: list[tuple[Any, str]], reader: _BlockReader) -> None
             reader._block(block)
         except BaseException as exc:  # noqa: BLE001 - raised once the COPYs have ended
             error = exc
-    for thread in threads[1:]:
+    _joined(threads, failure, error)
+
+
+def _joined(threads: list[threading.Thread], failure: list[BaseException], error: BaseException | None) -> None:
+    """Wait for the COPYs' threads; raise what went wrong in them first, then what went wrong here."""
+    for thread in threads:
         thread.join()
-    _joined(threads[0], failure, error)
-
-
-def _joined(thread: threading.Thread, failure: list[BaseException], error: BaseException | None) -> None:
-    """Wait for the COPY's thread; raise what went wrong in it first, then what went wrong here."""
-    thread.join()
     if failure:
         raise failure[0]
     if error is not None:
@@ -446,7 +445,7 @@ def _stream(sql: str, consume: Callable[[list[bytes]], None]) -> None:
                 consume(lines)
             except BaseException as exc:  # noqa: BLE001 - raised once the COPY has ended
                 error = exc
-    _joined(thread, failure, error)
+    _joined([thread], failure, error)
     if pending:
         raise ValueError("the disclosure log's COPY output ended inside a row")
 

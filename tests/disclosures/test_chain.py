@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 import pytest
 from django.core.management import call_command
@@ -154,18 +155,37 @@ def test_a_different_key_cannot_verify_the_chain(settings):
     assert not report.ok
 
 
-def _truncate_log_from_another_connection() -> None:
-    """The threads commit for real (each has its own connection); TRUNCATE bypasses the row triggers."""
+def in_own_connection(work: Callable[[], object]) -> object:
+    """Run ``work`` in a thread with its own database connection (autocommit, outside the test's
+    transaction), closed afterwards; its result, or what it raised."""
+    result: list[object] = []
+    errors: list[BaseException] = []
 
-    def run():
-        with as_owner(triggers=False), connection.cursor() as cursor:
-            cursor.execute("TRUNCATE disclosures_disclosurelogentry")
-            cursor.execute("DELETE FROM members_chainanchor WHERE chain = 'disclosures'")
-        connections.close_all()
+    def run() -> None:
+        try:
+            result.append(work())
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the test's thread
+            errors.append(exc)
+        finally:
+            connections.close_all()
 
     thread = threading.Thread(target=run)
     thread.start()
     thread.join()
+    if errors:
+        raise errors[0]
+    return result[0]
+
+
+def _truncate_log_from_another_connection() -> None:
+    """The threads commit for real (each has its own connection); TRUNCATE bypasses the row triggers."""
+
+    def truncate() -> None:
+        with as_owner(triggers=False), connection.cursor() as cursor:
+            cursor.execute("TRUNCATE disclosures_disclosurelogentry")
+            cursor.execute("DELETE FROM members_chainanchor WHERE chain = 'disclosures'")
+
+    in_own_connection(truncate)
 
 
 def test_concurrent_appends_never_fork_the_chain():

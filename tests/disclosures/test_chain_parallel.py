@@ -8,9 +8,6 @@ entries, with blocks of two entries so a short chain has blocks in both COPYs, a
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
-
 import pytest
 from django.db import connections, transaction
 
@@ -18,7 +15,7 @@ from disclosures import chain
 from disclosures.chain import verify_chain
 from members import hashchain
 from tests.db_owner import tamper
-from tests.disclosures.test_chain import _append, _truncate_log_from_another_connection
+from tests.disclosures.test_chain import _append, _truncate_log_from_another_connection, in_own_connection
 
 
 @pytest.fixture(autouse=True)
@@ -28,27 +25,6 @@ def _committed_database(django_db_setup, django_db_blocker):
     test, the suite's set-up writes the roles back in it, and an append from a thread would wait forever.)"""
     with django_db_blocker.unblock():
         yield
-
-
-def _in_own_connection(work: Callable[[], object]) -> object:
-    """Run ``work`` in a thread with its own database connection (autocommit, outside the test's transaction)."""
-    result: list[object] = []
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            result.append(work())
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the test's thread
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    thread.join()
-    if errors:
-        raise errors[0]
-    return result[0]
 
 
 @pytest.fixture
@@ -74,12 +50,12 @@ def small_blocks(monkeypatch):
 
 
 def _committed(n: int) -> list:
-    return _in_own_connection(lambda: _append(n))
+    return in_own_connection(lambda: _append(n))
 
 
 def test_a_long_chain_is_read_over_two_connections_and_verifies(small_blocks):
     entries = _committed(9)  # blocks {1}, {2,3}, {4,5}, {6,7}, {8,9}: three in one COPY, two in the other
-    report = _in_own_connection(verify_chain)
+    report = in_own_connection(verify_chain)
     assert small_blocks == [2]
     assert report.ok, report.problems
     assert (report.entries, report.head_seq, report.head_hash) == (9, 9, entries[-1].entry_hash)
@@ -88,10 +64,10 @@ def test_a_long_chain_is_read_over_two_connections_and_verifies(small_blocks):
 def test_an_entry_altered_in_either_copy_is_found(small_blocks):
     _committed(9)
     # seq 4 is in block 2 (the first COPY's), seq 7 in block 3 (the second's)
-    _in_own_connection(
+    in_own_connection(
         lambda: tamper("UPDATE disclosures_disclosurelogentry SET recipient_label = 'someone else' WHERE seq IN (4, 7)")
     )
-    report = _in_own_connection(verify_chain)
+    report = in_own_connection(verify_chain)
     assert small_blocks == [2]
     assert not report.ok
     assert report.broken_seqs == [4, 7], report.problems
@@ -100,8 +76,8 @@ def test_an_entry_altered_in_either_copy_is_found(small_blocks):
 
 def test_a_deleted_entry_falls_back_to_the_row_path_and_is_reported(small_blocks):
     entries = _committed(9)
-    _in_own_connection(lambda: tamper("DELETE FROM disclosures_disclosurelogentry WHERE seq = %s", [entries[5].seq]))
-    report = _in_own_connection(verify_chain)
+    in_own_connection(lambda: tamper("DELETE FROM disclosures_disclosurelogentry WHERE seq = %s", [entries[5].seq]))
+    report = in_own_connection(verify_chain)
     assert small_blocks == [2, "rows"]
     assert not report.ok
     assert 7 in report.broken_seqs, report.problems  # the entry after the gap
@@ -110,14 +86,14 @@ def test_a_deleted_entry_falls_back_to_the_row_path_and_is_reported(small_blocks
 
 def test_a_short_chain_and_a_callers_transaction_use_one_copy(small_blocks):
     _committed(3)
-    assert _in_own_connection(verify_chain).ok
+    assert in_own_connection(verify_chain).ok
     _committed(8)
 
     def in_a_callers_transaction():
         with transaction.atomic():  # the caller's: its snapshot cannot be shared
             return verify_chain()
 
-    assert _in_own_connection(in_a_callers_transaction).ok
+    assert in_own_connection(in_a_callers_transaction).ok
     assert small_blocks == [1, 1]
 
 
@@ -130,17 +106,17 @@ def test_both_copies_read_the_snapshot_the_verification_began_with(small_blocks,
         """The verifier's ``connections``: an append commits just before it opens its second connection."""
 
         def create_connection(self, alias):
-            _in_own_connection(lambda: _append(1))  # committed now, by a third connection
+            in_own_connection(lambda: _append(1))  # committed now, by a third connection
             return connections.create_connection(alias)
 
     monkeypatch.setattr(chain, "connections", AppendFirst())
-    report = _in_own_connection(verify_chain)
+    report = in_own_connection(verify_chain)
     assert small_blocks == [2]
     assert report.ok, report.problems
     assert (report.entries, report.head_seq, report.head_hash) == (8, 8, entries[-1].entry_hash)
-    assert _in_own_connection(lambda: hashchain.anchored_head("disclosures"))[0] == 9  # the append did commit
+    assert in_own_connection(lambda: hashchain.anchored_head("disclosures"))[0] == 9  # the append did commit
     monkeypatch.setattr(chain, "connections", connections)
-    assert _in_own_connection(verify_chain).entries == 9
+    assert in_own_connection(verify_chain).entries == 9
 
 
 def test_no_second_connection_means_one_copy_not_a_failure(small_blocks, monkeypatch):
@@ -161,7 +137,7 @@ def test_no_second_connection_means_one_copy_not_a_failure(small_blocks, monkeyp
             return wrapper
 
     monkeypatch.setattr(chain, "connections", Refused())
-    report = _in_own_connection(verify_chain)
+    report = in_own_connection(verify_chain)
     assert report.ok, report.problems
     assert report.entries == 8
     assert small_blocks == [1]
