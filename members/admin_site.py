@@ -18,12 +18,8 @@ from django.utils.http import url_has_allowed_host_and_scheme
 
 from members import admin_nav
 from members.admin_autocomplete import AccessLoggedAutocompleteJsonView
-from members.roles import ALL_ROLES
+from members.roles import has_staff_role
 from members.staff_tools import tools_for
-
-
-def has_staff_role(user) -> bool:
-    return bool(user.is_active and user.is_staff and user.groups.filter(name__in=ALL_ROLES).exists())
 
 
 class MemberGuardAdminSite(admin.AdminSite):

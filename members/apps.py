@@ -1,7 +1,7 @@
 from django.apps import AppConfig
 from django.db.models.signals import post_migrate
 
-from members import registry_roles, roles
+from members import registry_roles, roles, staff_tools
 
 
 class MembersConfig(AppConfig):
@@ -17,3 +17,12 @@ class MembersConfig(AppConfig):
         # app's post_migrate (it is cheap) rather than only ours, which comes before later apps'.
         post_migrate.connect(roles.sync_after_migrate, dispatch_uid="memberguard-sync-roles")
         registry_roles.grant_registry_permissions()
+        # The CSR's lookup for a call (members/find.py), first among the staff tools on the admin's index.
+        staff_tools.register(
+            staff_tools.StaffTool(
+                "Find a member",
+                "member-find",
+                "members.view_member",
+                "Name, phone, address, member or account number: the best matches first, masked.",
+            )
+        )

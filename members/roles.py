@@ -18,6 +18,12 @@ AUDITOR = "Auditor"
 
 ALL_ROLES = (CSR, BILLING, RED_FLAG_ANALYST, PROGRAM_ADMINISTRATOR, PRIVACY_OFFICER, AUDITOR)
 
+
+def has_staff_role(user) -> bool:
+    """An active staff login holding at least one MemberGuard role (a portal login never does)."""
+    return bool(user.is_active and user.is_staff and user.groups.filter(name__in=ALL_ROLES).exists())
+
+
 # Permissions per role. Codenames for models that do not exist yet are ignored by sync_roles and
 # attached once their app migrates.
 ROLE_PERMISSIONS: dict[str, set[str]] = {

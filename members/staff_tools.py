@@ -10,10 +10,12 @@ what.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import wraps
 
+from django.core.exceptions import PermissionDenied
 from django.urls import NoReverseMatch, reverse
 
-from members.roles import ALL_ROLES, ROLE_PERMISSIONS
+from members.roles import ALL_ROLES, ROLE_PERMISSIONS, has_staff_role
 
 
 @dataclass(frozen=True)
@@ -55,3 +57,24 @@ def roles_with(permission: str) -> list[str]:
 def permission_for(url_name: str) -> str | None:
     """The permission a registered page needs, by its URL name (``namespace:name``)."""
     return next((tool.permission for tool in TOOLS if tool.url_name == url_name), None)
+
+
+def staff_permission_required(permission: str):
+    """A staff page's guard: anonymous visitors go to sign in; a login without a staff role, or whose role
+    lacks ``permission``, gets the 403 page (which names the roles that hold it)."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapped(request, *args, **kwargs):
+            if not request.user.is_authenticated:
+                # Imported here: this module loads with the admin site, before the auth models are ready.
+                from django.contrib.auth.views import redirect_to_login
+
+                return redirect_to_login(request.get_full_path())
+            if not (has_staff_role(request.user) and request.user.has_perm(permission)):
+                raise PermissionDenied
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorator

@@ -6,8 +6,8 @@ from django.shortcuts import redirect, render
 from django.urls import Resolver404, resolve
 
 from members import staff_tools
-from members.admin_site import has_staff_role
 from members.models import Member
+from members.roles import has_staff_role
 
 
 @login_required

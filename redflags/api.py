@@ -14,8 +14,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import Account
-from members.admin_site import has_staff_role
 from members.models import Member
+from members.roles import has_staff_role
 from redflags.models import ConsumerReportAlert, IdentityTheftNotice, RiskAssessment
 from redflags.services import notices
 

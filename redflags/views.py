@@ -8,35 +8,18 @@ from __future__ import annotations
 
 import csv
 import io
-from functools import wraps
 
 from django import forms
-from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
-from members.admin_site import has_staff_role
 from members.csv_cells import csv_safe
 from members.models import Member
+from members.staff_tools import staff_permission_required
 from redflags import selectors
 from redflags.services.caller_verification import caller_verification_passed, caller_verify
-
-
-def staff_permission_required(permission: str):
-    def decorator(view):
-        @wraps(view)
-        def wrapped(request, *args, **kwargs):
-            if not request.user.is_authenticated:
-                return redirect_to_login(request.get_full_path())
-            if not (has_staff_role(request.user) and request.user.has_perm(permission)):
-                raise PermissionDenied
-            return view(request, *args, **kwargs)
-
-        return wrapped
-
-    return decorator
 
 
 class CallerVerificationForm(forms.Form):

@@ -115,6 +115,8 @@ EXPECTED: dict[str, set[str]] = {
     # Without ?first_day/&last_day the downloads answer 400 before looking at the caller (no data in it).
     "api/usage/accounts/<int:account_id>/intervals.csv": SIGNED_IN,
     "api/usage/accounts/<int:account_id>/greenbutton.xml": SIGNED_IN,
+    # The CSR's lookup for a call (members/find.py): every role that reads the registry.
+    "staff/find/": STAFF,
     # Red Flags pages and API.
     "redflags/caller-verification/": only(CSR),
     "redflags/annual-review/": only(PA),
