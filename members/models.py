@@ -171,11 +171,11 @@ class Member(models.Model):
             # indexes (pg_trgm) serve those, and similarity() ranks the results (members/selectors.py).
             GinIndex(fields=["name_search"], name="member_name_trgm_idx", opclasses=["gin_trgm_ops"]),
             GinIndex(fields=["member_number"], name="member_number_trgm_idx", opclasses=["gin_trgm_ops"]),
-            # Rows without a phone (or, below, a mailing line) have no trigram to find: left out, so the
-            # search's phone branch says ``phone <> ''`` (members/selectors.py) to use the index.
-            GinIndex(
-                fields=["phone"], name="member_phone_trgm_idx", opclasses=["gin_trgm_ops"], condition=~Q(phone="")
-            ),
+            # member_phone_tail_idx on REVERSE(phone) text_pattern_ops WHERE phone <> '', created in SQL by
+            # migration 0014 (the same Django bug). A phone is searched by its ending (the last seven or ten
+            # digits: members/selectors.py); reversed, the ending is a prefix, which a b-tree finds in a few
+            # pages. A trigram index could not: a co-op's numbers share their area code and exchanges, so
+            # every trigram of "555-0042" matched most rows.
             # and member_mailing_trgm_idx on UPPER(mailing_line1) WHERE mailing_line1 <> '', created in SQL by
             # migrations 0007 and 0012 (Django 5.2 parenthesises OpClass(Upper(...)) wrongly for GIN).
             models.Index(fields=["status"], name="member_status_idx"),

@@ -21,7 +21,6 @@ from members.validation import US_STATES
 
 # The phone and mailing-address trigram indexes leave out rows without a value (migration 0012): a LIKE
 # through them must say so, or the planner cannot prove the index applies.
-_HAS_PHONE = ~Q(phone="")
 _HAS_MAILING_LINE = ~Q(mailing_line1="")
 _NUMBER_LIKE = re.compile(r"^[0-9()\-. +]+$")
 _LICENCE_TERM = re.compile(r"^(?:licen[cs]e\s*:?\s*)?([A-Za-z]{2})\s*[:/ ]\s*([A-Za-z0-9\- ]{4,24})$")
@@ -226,10 +225,19 @@ def _number_search(queryset: QuerySet[Member], term: str, user) -> SearchResult:
         candidates.where(Q(ssn_last4=digits))
     if len(digits) in (10, 11) or (looks_like_phone and len(digits) > 7):
         candidates.where(Q(pk__in=[member.pk for member in members_matching("phone", term)]))
-        candidates.where(Q(phone__endswith=digits[-10:]) & _HAS_PHONE)
+        _phone_ending(candidates, digits[-10:])
     elif len(digits) == 7:
-        candidates.where(Q(phone__endswith=digits) & _HAS_PHONE)  # a local number without its area code
+        _phone_ending(candidates, digits)  # a local number without its area code
     return candidates.result()
+
+
+def _phone_ending(candidates: _Candidates, digits: str) -> None:
+    """Members whose phone ends with ``digits``: the reversed number starts with them reversed, a range of
+    the b-tree member_phone_tail_idx (``REVERSE(phone) text_pattern_ops WHERE phone <> ''``)."""
+    candidates.raw(
+        "SELECT id FROM members_member WHERE REVERSE(phone) LIKE %s AND phone <> '' LIMIT %s",
+        [f"{digits[::-1]}%", SEARCH_CANDIDATE_CAP + 1],
+    )
 
 
 def _partial_numbers(candidates: _Candidates, fragment: str) -> None:
