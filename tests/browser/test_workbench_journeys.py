@@ -188,3 +188,31 @@ def test_csr_marks_a_member_former_only_after_confirming_with_a_reason(page_for,
     assert "1 changed" in page.locator(".messagelist").inner_text()
     member.refresh_from_db()
     assert member.status == Member.Status.FORMER
+
+
+def test_csr_finds_a_caller_by_phone_on_a_phone_sized_screen_and_opens_the_record(
+    page_for, make_user, shot, assert_no_horizontal_scroll, assert_accessible
+):
+    """Find a member (members/find.py): typed, posted, the best match first and masked, one tap to the record."""
+    member = _member_with_accounts()
+    member.phone = "+12175550142"
+    member.save(update_fields=["phone"])
+    csr = _staff(make_user, "casey-csr", roles.CSR)
+    for width in (1366, 390):
+        page = page_for(csr, width=width)
+        page.goto("/admin/")
+        page.get_by_role("link", name="Find a member").click()
+        page.get_by_label("Search").fill("(217) 555-0142")
+        page.get_by_role("button", name="Find").click()
+        page.wait_for_load_state()
+        assert "_qt=" in page.url and "0142" not in page.url  # the term was posted, not put in the URL
+        rows = page.locator("table tbody tr")
+        assert rows.count() == 1
+        assert "Ada Whitfield" in rows.first.inner_text() and member.member_number in rows.first.inner_text()
+        assert "1 member matches" in page.locator("main").inner_text()
+        assert_no_horizontal_scroll(page)
+        assert_accessible(page)
+        shot(page, "workbench-find-a-member")
+        page.get_by_role("link", name=member.member_number).click()
+        page.wait_for_load_state()
+        assert f"/admin/members/member/{member.pk}/change/" in page.url
