@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import pgtrigger
 from django.conf import settings
-from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 
 from members.fields import EncryptedCharField, EncryptedTextField
@@ -94,8 +93,9 @@ class Account(models.Model):
         ordering = ["account_number"]
         indexes = [
             models.Index(fields=["status"], name="account_status_idx"),
-            # Staff search by part of an account number (LIKE '%00123%').
-            GinIndex(fields=["account_number"], name="account_number_trgm_idx", opclasses=["gin_trgm_ops"]),
+            # Staff search by the start or the end of an account number (members/selectors.py): the start through
+            # the pattern index Django makes for the unique field; the end through account_number_tail_idx on
+            # REVERSE(account_number) text_pattern_ops, created in SQL by migration 0011.
         ]
 
     def __str__(self) -> str:

@@ -36,7 +36,7 @@ class MemberChangeList(ChangeList):
 
 SEARCH_HELP = (
     "Any word of the name (accents optional) or \u201cLast, First\u201d; a phone number in any format or its "
-    "last seven digits; part of a member or account number; words of the mailing or service address; an "
+    "last seven digits; the start or end of a member or account number; words of the mailing or service address; an "
     "e-mail address; the last four of the SSN/TIN; a full SSN/TIN or licence (IL:D1234567) if your role allows."
 )
 
@@ -45,7 +45,7 @@ def no_match_hint() -> str:
     """What to try when a search found nobody (the term itself is not repeated: it may be an identifier)."""
     return (
         "No member matched that search. Try one word of the name (\u201cWhitfield\u201d), \u201cLast, First\u201d, "
-        "the phone number's last seven digits, part of the member or account number, or the street name."
+        "the phone number's last seven digits, the start or end of the member or account number, or the street name."
     )
 
 

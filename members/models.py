@@ -170,7 +170,9 @@ class Member(models.Model):
             # Staff search matches any part of a name, number, phone or address (LIKE '%WORD%'): trigram
             # indexes (pg_trgm) serve those, and similarity() ranks the results (members/selectors.py).
             GinIndex(fields=["name_search"], name="member_name_trgm_idx", opclasses=["gin_trgm_ops"]),
-            GinIndex(fields=["member_number"], name="member_number_trgm_idx", opclasses=["gin_trgm_ops"]),
+            # member_number_tail_idx on REVERSE(member_number) text_pattern_ops, created in SQL by migration
+            # 0015: the search finds a number by its last digits as a prefix of the reversed number, and by
+            # its first characters through the pattern index Django makes for the unique field.
             # member_phone_tail_idx on REVERSE(phone) text_pattern_ops WHERE phone <> '', created in SQL by
             # migration 0014 (the same Django bug). A phone is searched by its ending (the last seven or ten
             # digits: members/selectors.py); reversed, the ending is a prefix, which a b-tree finds in a few

@@ -241,16 +241,28 @@ def _phone_ending(candidates: _Candidates, digits: str) -> None:
 
 
 def _partial_numbers(candidates: _Candidates, fragment: str) -> None:
-    """Members whose member number, or one of whose account numbers, contains ``fragment``."""
+    """Members whose member number, or one of whose account numbers, starts or ends with ``fragment``.
+
+    Staff type a number whole, its first characters (``M04319``) or its last digits without the leading
+    zeros (``431977``). Both are ranges of a b-tree: the number's own pattern index for the start, and
+    one on the reversed number for the end (members migration 0015, accounts migration 0011). A trigram
+    index served "anywhere in the number" before, but digits make few distinct trigrams, each shared by
+    most numbers, so a seven-digit fragment read most of the index (docs/registry.md).
+    """
     if len(fragment) < 3:
         candidates.where(Q(member_number=fragment.upper()))
         return
-    fragment = fragment.upper()
-    candidates.where(Q(member_number__contains=fragment))
+    escaped = _like_escape(fragment.upper())
+    ends = [f"{escaped}%", f"{escaped[::-1]}%"]
+    candidates.raw(
+        "SELECT id FROM members_member WHERE member_number LIKE %s OR REVERSE(member_number) LIKE %s LIMIT %s",
+        [*ends, SEARCH_CANDIDATE_CAP + 1],
+    )
     # Accounts live a layer above; the member registry reads only their numbers, by table.
     candidates.raw(
-        "SELECT member_id FROM accounts_account WHERE account_number LIKE %s LIMIT %s",
-        [f"%{_like_escape(fragment)}%", SEARCH_CANDIDATE_CAP + 1],
+        "SELECT member_id FROM accounts_account WHERE account_number LIKE %s OR REVERSE(account_number) LIKE %s "
+        "LIMIT %s",
+        [*ends, SEARCH_CANDIDATE_CAP + 1],
     )
 
 

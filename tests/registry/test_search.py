@@ -74,6 +74,21 @@ def test_partial_member_and_account_numbers(signed_in):
     assert found(signed_in, "987123") == [account.member_id]
 
 
+def test_a_number_is_found_by_its_start_or_its_end_not_by_digits_in_its_middle(signed_in):
+    """Staff type a number whole, its first characters or its last digits; the middle is not searched
+    (docs/registry.md: b-trees on the number and on the reversed number, not a trigram index)."""
+    member = factories.MemberFactory(member_number="M0431977")
+    holder = factories.MemberFactory(member_number="M0000002")
+    account = factories.AccountFactory(member=holder, account_number="A0987123")
+    assert found(signed_in, "M0431977") == [member.pk]
+    assert found(signed_in, "m043") == [member.pk]
+    assert member.pk in found(signed_in, "1977")  # four digits are also an SSN's last four
+    assert found(signed_in, "a0987") == [account.member_id]
+    assert found(signed_in, "123") == [account.member_id]
+    assert found(signed_in, "4319") == []  # digits in the middle of M0431977
+    assert found(signed_in, "8712") == []  # and of A0987123
+
+
 def test_mailing_and_service_address_words(signed_in):
     by_mail = factories.MemberFactory(mailing_line1="12 Oak Hollow Rd")
     by_service = factories.MemberFactory(mailing_line1="PO Box 7")

@@ -125,6 +125,8 @@ def test_the_import_scan_compares_shared_indexes_through_the_partial_blind_index
         ("12 Oak", "member_mailing_trgm_idx"),
         ("Smith", "member_mailing_trgm_idx"),
         ("6789", "member_ssn_last4_idx"),
+        ("431977", "member_number_tail_idx"),  # a member number's last digits: a range of the reversed number
+        ("431977", "account_number_tail_idx"),  # and an account number's
     ],
 )
 def test_the_staff_search_uses_the_partial_indexes(term, index):
