@@ -30,9 +30,14 @@ def mask_tin(last4: str) -> str:
 
 def mask_tax_id(member: Member) -> str:
     """``***-**-6789`` for a person's SSN, ``**-***6789`` for a business TIN, from ``ssn_last4`` only."""
-    if not member.ssn_last4:
+    return mask_tax_id_of(member.kind, member.ssn_last4)
+
+
+def mask_tax_id_of(kind: str, last4: str) -> str:
+    """:func:`mask_tax_id` from the two columns it reads (for lists that read plain values)."""
+    if not last4:
         return NOT_ON_FILE
-    return mask_tin(member.ssn_last4) if member.kind == Member.Kind.BUSINESS else mask_ssn(member.ssn_last4)
+    return mask_tin(last4) if kind == Member.Kind.BUSINESS else mask_ssn(last4)
 
 
 def mask_presence(has_value: bool, prefix: str = "") -> str:

@@ -15,7 +15,7 @@ from functools import wraps
 from django.core.exceptions import PermissionDenied
 from django.urls import NoReverseMatch, reverse
 
-from members.roles import ALL_ROLES, ROLE_PERMISSIONS, has_staff_role
+from members.roles import ALL_ROLES, ROLE_PERMISSIONS, staff_may
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ def staff_permission_required(permission: str):
                 from django.contrib.auth.views import redirect_to_login
 
                 return redirect_to_login(request.get_full_path())
-            if not (has_staff_role(request.user) and request.user.has_perm(permission)):
+            if not staff_may(request.user, permission):
                 raise PermissionDenied
             return view(request, *args, **kwargs)
 
