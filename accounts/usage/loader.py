@@ -37,6 +37,12 @@ class LoadStats:
     unchanged: int = 0
     corrections: int = 0
 
+    def add(self, other: LoadStats) -> None:
+        self.inserted += other.inserted
+        self.changed += other.changed
+        self.unchanged += other.unchanged
+        self.corrections += other.corrections
+
 
 def ensure_partitions(cursor, months: set[date]) -> None:
     for month in sorted(months):
@@ -186,48 +192,81 @@ _ROLLUP_NEW_SOME = (
 
 
 def load(parsed: ParsedReadings, *, batch_id: int) -> LoadStats:
-    """Merge ``parsed.groups`` into usage_meter_day; must run inside transaction.atomic()."""
-    stats = LoadStats()
-    if not parsed.groups:
-        return stats
-    if not connection.in_atomic_block:
-        raise RuntimeError("loader.load must run inside transaction.atomic()")
-    buffer, months, first, last = staging_buffer(parsed.groups)
-    bounds = {"first": first, "last": last, "batch": batch_id}
-    with connection.cursor() as cursor:
-        ensure_partitions(cursor, months)
-        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [INGEST_LOCK_KEY])
-        cursor.execute(_STAGE_DDL)
-        cursor.cursor.copy_expert(
-            "COPY usage_stage (meter_id, day, channel, interval_minutes, total_wh, vals, quality, estimated, missing)"
-            " FROM STDIN",
-            buffer,
-        )
-        staged = len(parsed.groups)
-        cursor.execute("ANALYZE usage_stage")
-        cursor.execute(_FIND_EXISTING, bounds)
-        cursor.execute("SELECT count(*) FROM usage_hit")
-        existing = cursor.fetchone()[0]
-        if existing:
-            cursor.execute(_SLOTS)
-            cursor.execute(_MERGED)
-            cursor.execute(_RECORD_CORRECTIONS, bounds)
-            stats.corrections = cursor.rowcount
-            cursor.execute(_APPLY_MERGED, bounds)
-            stats.changed = cursor.rowcount
-            stats.unchanged = existing - stats.changed
-            cursor.execute(_INSERT_NEW)
-            stats.inserted = cursor.rowcount
-            cursor.execute(_ROLLUP_DELTA.format(new_rows=_ROLLUP_NEW_SOME))
-        else:
-            cursor.execute(_INSERT_ALL)
-            stats.inserted = cursor.rowcount
-            cursor.execute("DROP TABLE IF EXISTS usage_merged")
-            cursor.execute(
-                "CREATE TEMP TABLE usage_merged (meter_id bigint, day date, channel smallint,"
-                " interval_minutes smallint, total_wh integer, old_total integer, estimated integer,"
-                " old_estimated integer, missing integer, old_missing integer) ON COMMIT DROP"
+    """Merge ``parsed.groups`` into usage_meter_day in one round; must run inside transaction.atomic()."""
+    merge = Merge(batch_id=batch_id)
+    merge.round(parsed.groups)
+    return merge.stats
+
+
+class Merge:
+    """One file's merge, in rounds (``pipeline``: each round while the parse of the rest goes on).
+
+    Rounds must hold disjoint groups (no meter-day in two rounds): each row's merge depends only on its
+    own staged and stored values, and the rollup deltas add up, so any split gives the same rows,
+    corrections, rollups and counts as one round. All rounds run in the caller's one transaction; the
+    ingest lock is taken by the first and held to its end.
+    """
+
+    def __init__(self, *, batch_id: int):
+        self.batch_id = batch_id
+        self.stats = LoadStats()
+        self.rounds = 0
+        self._months: set[date] = set()
+
+    def round(self, groups: dict[int, list]) -> None:
+        """Merge ``groups`` (key -> [values, quality]) into usage_meter_day; adds to ``self.stats``."""
+        if not groups:
+            return
+        if not connection.in_atomic_block:
+            raise RuntimeError("loader.load must run inside transaction.atomic()")
+        buffer, months, first, last = staging_buffer(groups)
+        bounds = {"first": first, "last": last, "batch": self.batch_id}
+        with connection.cursor() as cursor:
+            ensure_partitions(cursor, months - self._months)
+            self._months |= months
+            if not self.rounds:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [INGEST_LOCK_KEY])
+            self.rounds += 1
+            cursor.execute(_STAGE_DDL)
+            cursor.cursor.copy_expert(
+                "COPY usage_stage (meter_id, day, channel, interval_minutes, total_wh, vals, quality, estimated,"
+                " missing) FROM STDIN",
+                buffer,
             )
-            cursor.execute(_ROLLUP_DELTA.format(new_rows=_ROLLUP_NEW_ALL))
-        assert stats.inserted + existing == staged  # noqa: S101  (the merge accounts for every staged row)
-    return stats
+            cursor.execute("ANALYZE usage_stage")
+            cursor.execute(_FIND_EXISTING, bounds)
+            cursor.execute("SELECT count(*) FROM usage_hit")
+            existing = cursor.fetchone()[0]
+            done = _merge_existing(cursor, bounds, existing) if existing else _insert_all(cursor)
+            assert done.inserted + existing == len(groups)  # noqa: S101  (the merge accounts for every staged row)
+        self.stats.add(done)
+
+
+def _merge_existing(cursor, bounds: dict, existing: int) -> LoadStats:
+    """Some staged rows exist: merge those slot by slot, insert the rest."""
+    done = LoadStats()
+    cursor.execute(_SLOTS)
+    cursor.execute(_MERGED)
+    cursor.execute(_RECORD_CORRECTIONS, bounds)
+    done.corrections = cursor.rowcount
+    cursor.execute(_APPLY_MERGED, bounds)
+    done.changed = cursor.rowcount
+    done.unchanged = existing - done.changed
+    cursor.execute(_INSERT_NEW)
+    done.inserted = cursor.rowcount
+    cursor.execute(_ROLLUP_DELTA.format(new_rows=_ROLLUP_NEW_SOME))
+    return done
+
+
+def _insert_all(cursor) -> LoadStats:
+    """No staged row exists yet: insert them all."""
+    cursor.execute(_INSERT_ALL)
+    done = LoadStats(inserted=cursor.rowcount)
+    cursor.execute("DROP TABLE IF EXISTS usage_merged")
+    cursor.execute(
+        "CREATE TEMP TABLE usage_merged (meter_id bigint, day date, channel smallint,"
+        " interval_minutes smallint, total_wh integer, old_total integer, estimated integer,"
+        " old_estimated integer, missing integer, old_missing integer) ON COMMIT DROP"
+    )
+    cursor.execute(_ROLLUP_DELTA.format(new_rows=_ROLLUP_NEW_ALL))
+    return done
