@@ -1,10 +1,12 @@
 """Writes to meter usage: ingest a file, manage monthly partitions, drop months, rebuild rollups.
 
-Ingest parses outside the transaction (the slow, CPU-bound part) and loads inside one: the batch
-row, every meter-day, every correction, the rollup deltas and the audit row commit together or not
-at all. A file that is malformed as a whole is recorded as a rejected batch (with an audit row) and
-nothing else. Dropping a month removes its partition (a catalog operation, not a row-by-row
-delete), the month's rollups and corrections, and leaves an audit row saying what was destroyed.
+Ingest parses in a thread (the slow, CPU-bound part) while this thread loads what is parsed so far,
+in rounds, inside one transaction (``pipeline``): the batch row, every meter-day, every correction,
+the rollup deltas and the audit row commit together or not at all. A file that is malformed as a
+whole (found at its header or half-way through) rolls that transaction back and is recorded as a
+rejected batch (with an audit row) and nothing else. Dropping a month removes its partition (a
+catalog operation, not a row-by-row delete), the month's rollups and corrections, and leaves an
+audit row saying what was destroyed.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import re
 import time
 from dataclasses import dataclass
 from datetime import date
+from functools import partial
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
@@ -23,7 +26,8 @@ from django.utils import timezone
 from accounts.models import Meter
 from accounts.usage import loader
 from accounts.usage.models import Correction, IngestBatch, MeterMonth, UsagePointMapping
-from accounts.usage.parsers import parse_file
+from accounts.usage.parsers import ChunkDone, chosen_format, parse_file
+from accounts.usage.pipeline import ParseThread
 from accounts.usage.readings import BAD_ROWS_KEPT, METER_SHIFT, MalformedFile, ParsedReadings
 from accounts.usage.selectors import usage_point_mapping_index
 from accounts.usage.signals import usage_loaded
@@ -73,71 +77,114 @@ def _ingest_file(
 ) -> IngestBatch:
     started = time.perf_counter()
     digest = hashlib.sha256(data).hexdigest()
+    reject = partial(
+        _record_rejection,
+        data_sha256=digest,
+        source=source,
+        filename=filename,
+        file_format=file_format or "",
+        actor=actor,
+        actor_label=actor_label,
+        started=started,
+    )
     meters = meter_ids_by_number() if meters is None else meters
     resolver = UsagePointResolver(meters=meters, mappings=usage_point_mapping_index())
     try:
-        parsed = parse_file(data, meters, file_format=file_format, filename=filename, resolver=resolver)
+        chosen = chosen_format(data, file_format, filename)
     except MalformedFile as exc:
-        return _record_rejection(
-            data_sha256=digest,
-            source=source,
-            filename=filename,
-            file_format=file_format or "",
-            actor=actor,
-            actor_label=actor_label,
-            reason=str(exc),
-            started=started,
-        )
-    with transaction.atomic():
-        batch = IngestBatch.objects.create(
-            actor=signed_in_user(actor),
-            actor_label=actor_label or actor_name(actor),
-            source=source,
-            filename=filename[:255],
-            sha256=digest,
-            file_format=parsed.file_format,
-            status=IngestBatch.Status.LOADED,
-        )
-        stats = loader.load(parsed, batch_id=batch.pk)
-        _fill_batch(batch, parsed, stats, started)
-        batch.save(
-            update_fields=[
-                "readings_received",
-                "meter_days_inserted",
-                "meter_days_changed",
-                "meter_days_unchanged",
-                "corrections",
-                "bad_row_count",
-                "bad_rows",
-                "warning_count",
-                "warnings",
-                "readings_not_loaded",
-                "not_loaded",
-                "elapsed_ms",
-            ]
-        )
-        audit_record(
-            actor=actor,
-            actor_label=batch.actor_label,
-            action="usage.file_ingested",
-            obj=batch,
-            detail={
-                # Filename and digest stay on the batch row: the audit guard (rightly) refuses digit runs.
-                "format": parsed.file_format,
-                "readings": parsed.readings,
-                "inserted": stats.inserted,
-                "changed": stats.changed,
-                "corrections": stats.corrections,
-                "bad_rows": parsed.bad_row_count,
-                "warnings": parsed.warning_count,
-                "readings_not_loaded": parsed.readings_not_loaded,
-            },
-        )
-        if stats.inserted or stats.changed:
-            meter_ids = sorted({key >> METER_SHIFT for key in parsed.groups})
-            usage_loaded.send(sender=IngestBatch, batch_id=batch.pk, meter_ids=meter_ids)
+        return reject(reason=str(exc))
+    try:
+        with transaction.atomic():
+            batch = IngestBatch.objects.create(
+                actor=signed_in_user(actor),
+                actor_label=actor_label or actor_name(actor),
+                source=source,
+                filename=filename[:255],
+                sha256=digest,
+                file_format=chosen,
+                status=IngestBatch.Status.LOADED,
+            )
+            parsed, stats = _parse_and_load(data, meters, chosen, filename, resolver, batch.pk)
+            _fill_batch(batch, parsed, stats, started)
+            batch.save(
+                update_fields=[
+                    "file_format",
+                    "readings_received",
+                    "meter_days_inserted",
+                    "meter_days_changed",
+                    "meter_days_unchanged",
+                    "corrections",
+                    "bad_row_count",
+                    "bad_rows",
+                    "warning_count",
+                    "warnings",
+                    "readings_not_loaded",
+                    "not_loaded",
+                    "elapsed_ms",
+                ]
+            )
+            audit_record(
+                actor=actor,
+                actor_label=batch.actor_label,
+                action="usage.file_ingested",
+                obj=batch,
+                detail={
+                    # Filename and digest stay on the batch row: the audit guard (rightly) refuses digit runs.
+                    "format": parsed.file_format,
+                    "readings": parsed.readings,
+                    "inserted": stats.inserted,
+                    "changed": stats.changed,
+                    "corrections": stats.corrections,
+                    "bad_rows": parsed.bad_row_count,
+                    "warnings": parsed.warning_count,
+                    "readings_not_loaded": parsed.readings_not_loaded,
+                },
+            )
+            if stats.inserted or stats.changed:
+                meter_ids = sorted({key >> METER_SHIFT for key in parsed.groups})
+                usage_loaded.send(sender=IngestBatch, batch_id=batch.pk, meter_ids=meter_ids)
+    except _Refused as refused:
+        # The transaction above rolled back: the batch row and every round merged before the parse
+        # came to the bad part are gone; the rejection is recorded on its own.
+        return reject(reason=refused.reason)
     logger.info("usage batch %s loaded: %s readings, %s bad rows", batch.pk, parsed.readings, parsed.bad_row_count)
     return batch
+
+
+class _Refused(Exception):
+    """The file as a whole was refused (a ``MalformedFile`` from choosing its format or parsing it)."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _parse_and_load(
+    data: bytes,
+    meters: dict[str, int],
+    file_format: str,
+    filename: str,
+    resolver: UsagePointResolver,
+    batch_id: int,
+) -> tuple[ParsedReadings, loader.LoadStats]:
+    """Parse in a thread while this one merges each round of finished meter-days (``pipeline``), in the
+    caller's transaction. ``_Refused`` when the parse finds the file malformed."""
+
+    def parse(on_chunk: ChunkDone) -> ParsedReadings:
+        return parse_file(
+            data, meters, file_format=file_format, filename=filename, resolver=resolver, on_chunk=on_chunk
+        )
+
+    merge = loader.Merge(batch_id=batch_id)
+    try:
+        with ParseThread(parse) as parsing:
+            for groups in parsing.rounds():
+                merge.round(groups)
+    except MalformedFile as exc:
+        raise _Refused(str(exc)) from None
+    if parsing.parsed is None:
+        raise RuntimeError("the parse thread ended without a result")
+    return parsing.parsed, merge.stats
 
 
 def _digits_masked(text: str) -> str:
