@@ -228,10 +228,13 @@ class Merge:
                 cursor.execute("SELECT pg_advisory_xact_lock(%s)", [INGEST_LOCK_KEY])
             self.rounds += 1
             cursor.execute(_STAGE_DDL)
+            # One read of the whole buffer: psycopg2 takes the GIL for every read (8 kB by default), and
+            # while the parse thread runs each of those waits for its turn (up to 5 ms).
             cursor.cursor.copy_expert(
                 "COPY usage_stage (meter_id, day, channel, interval_minutes, total_wh, vals, quality, estimated,"
                 " missing) FROM STDIN",
                 buffer,
+                size=max(len(buffer.getbuffer()), 8192),
             )
             cursor.execute("ANALYZE usage_stage")
             cursor.execute(_FIND_EXISTING, bounds)
