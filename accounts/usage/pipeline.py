@@ -7,8 +7,9 @@ the server's share of an ingest runs beside the Python parse instead of after it
 A meter-day is finished when every slot of its day holds a reading: any later row for it can only be
 a duplicate, which the parser reports without touching the group (``parsers._group_columns``,
 ``_slow_chunk``). So each finished group goes to the loader once, at the end of the chunk that
-finished it, and whatever is still unfinished when the parse ends goes in the last round. A CSV file
-is handed over chunk by chunk (``parsers.ChunkDone``); an ESPI file all at its end.
+finished it, and whatever is still unfinished when the parse ends goes in the last round. Used for
+CSV files, handed over chunk by chunk (``parsers.ChunkDone``); an ESPI file is parsed in one piece,
+so the ingest parses it in its own thread and merges it in one round.
 
 The caller's thread holds the one transaction; the parse thread never touches the database. It never
 waits for the caller either (the queue is unbounded: it holds keys' groups that the parse keeps in

@@ -167,16 +167,21 @@ def _parse_and_load(
     resolver: UsagePointResolver,
     batch_id: int,
 ) -> tuple[ParsedReadings, loader.LoadStats]:
-    """Parse in a thread while this one merges each round of finished meter-days (``pipeline``), in the
+    """A CSV file is parsed in a thread while this one merges each round of finished meter-days
+    (``pipeline``); an ESPI file (one round at its end anyway) is parsed here, then merged. All in the
     caller's transaction. ``_Refused`` when the parse finds the file malformed."""
 
-    def parse(on_chunk: ChunkDone) -> ParsedReadings:
+    def parse(on_chunk: ChunkDone | None = None) -> ParsedReadings:
         return parse_file(
             data, meters, file_format=file_format, filename=filename, resolver=resolver, on_chunk=on_chunk
         )
 
     merge = loader.Merge(batch_id=batch_id)
     try:
+        if file_format != "csv":
+            parsed = parse()
+            merge.round(parsed.groups)
+            return parsed, merge.stats
         with ParseThread(parse) as parsing:
             for groups in parsing.rounds():
                 merge.round(groups)
