@@ -108,7 +108,6 @@ def _ingest_file(
             _fill_batch(batch, parsed, stats, started)
             batch.save(
                 update_fields=[
-                    "file_format",
                     "readings_received",
                     "meter_days_inserted",
                     "meter_days_changed",
