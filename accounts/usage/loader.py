@@ -61,7 +61,9 @@ def staging_buffer(groups: dict[int, list]) -> tuple[io.BytesIO, set[date], date
             text_values = ",".join("NULL" if v is None else str(v) for v in values)
             total = sum(v for v in values if v is not None)
         else:
-            text_values = ",".join(map(str, values))
+            # "[1, 2, 3]" -> "1, 2, 3" (PostgreSQL's array input skips the spaces): repr of a list of ints
+            # is a third faster than joining str()s, and this runs beside the parse, sharing its GIL.
+            text_values = repr(values)[1:-1]
             total = sum(values)
         count = len(flags)
         actual = flags.count(_A)
