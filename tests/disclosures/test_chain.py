@@ -62,6 +62,44 @@ def test_an_untouched_chain_verifies():
     assert report.entries == 5 and report.head_seq == 5
 
 
+@pytest.mark.parametrize(
+    "member_ids",
+    [[], [7], [3, 1, 2], [2**40, 5, 2**63 - 1], list(range(1, 20_001))],
+    ids=["none", "one", "unsorted", "bigint", "twenty-thousand"],
+)
+def test_member_ids_are_stored_exactly_as_listed_and_hashed(member_ids):
+    """The ids go to PostgreSQL as one array literal: the row holds the same array, in the same order, the
+    instance keeps its list, and the entry's hash recomputes from the row."""
+    (entry,) = _append_ids(member_ids)
+    assert entry.member_ids == member_ids and isinstance(entry.member_ids, list)
+    stored = DisclosureLogEntry.objects.get(pk=entry.pk)
+    assert stored.member_ids == member_ids and stored.member_count == len(member_ids)
+    assert DisclosureLogEntry.objects.filter(member_ids__contains=member_ids[-1:]).count() == 1
+    assert verify_chain().ok
+
+
+def _append_ids(member_ids: list[int]) -> list[DisclosureLogEntry]:
+    with transaction.atomic():
+        return [
+            chain_append(
+                actor=None,
+                actor_label="test",
+                outcome="released",
+                recipient=None,
+                recipient_label="r",
+                basis_kind="consent",
+                basis_ref="consent:1",
+                purpose="marketing",
+                member_ids=member_ids,
+                categories=["A1_contact"],
+                fields=["member_number"],
+                format="csv",
+                row_count=len(member_ids),
+                file_sha256="ab" * 32,
+            )
+        ]
+
+
 def test_the_database_refuses_to_update_a_log_entry():
     (entry,) = _append(1)
     with pytest.raises(DatabaseError), transaction.atomic():
