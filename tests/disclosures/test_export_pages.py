@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import csv
 import io
+import threading
 
 import pytest
-from django.db import connection
+from django.db import OperationalError, connection
 from django.test.utils import CaptureQueriesContext
 
-from disclosures import services
+from disclosures import rendering, services
 from disclosures.models import DataCategory as C
 from disclosures.models import DisclosureLogEntry, Purpose
 from disclosures.services import export_rows
@@ -42,9 +43,13 @@ def gated(csr, partner, recipient):
     return members, sorted(consented)
 
 
-def _export(actor, partner):
+def _export(actor, partner, member_ids=None):
     return services.disclosure_export(
-        actor=actor, recipient=partner, categories=[C.CONTACT, C.BILLING], purpose=Purpose.MARKETING
+        actor=actor,
+        recipient=partner,
+        categories=[C.CONTACT, C.BILLING],
+        purpose=Purpose.MARKETING,
+        member_ids=member_ids,
     )
 
 
@@ -80,7 +85,128 @@ def test_each_page_bounds_the_consent_subquery_by_the_page_keyset(privacy_office
     with CaptureQueriesContext(connection) as queries:
         export = _export(privacy_officer, partner)
         export.read_all()
-    pages = [q["sql"] for q in queries.captured_queries if 'FROM "members_member"' in q["sql"] and "LIMIT 3" in q["sql"]]
+    sqls = [query["sql"] for query in queries.captured_queries]
+    pages = [sql for sql in sqls if 'FROM "members_member"' in sql and "LIMIT 3" in sql]
     assert len(pages) == -(-len(consented) // 3) + (len(consented) % 3 == 0)
     for sql in pages:
         assert '"member_id" > ' in sql.split("EXISTS", 1)[1], sql
+
+
+# --- The next page read ahead on a thread (export_rows._PageAhead) --------------------------------------
+
+
+class _Reads:
+    """Records which thread runs each page's query, and on which driver connection."""
+
+    def __init__(self):
+        self.threads: list[str] = []
+        self.driver_connections: list[int] = []
+
+    def __call__(self, execute, sql, params, many, context):
+        if 'FROM "members_member"' in sql and "LIMIT" in sql:
+            self.threads.append(threading.current_thread().name)
+            self.driver_connections.append(id(context["connection"].connection))
+        return execute(sql, params, many, context)
+
+
+def test_the_pages_after_the_first_are_read_ahead_on_the_release_connection(
+    privacy_officer, partner, gated, monkeypatch
+):
+    members, consented = gated
+    monkeypatch.setattr(export_rows, "EXPORT_PAGE_SIZE", 2)
+    reads = _Reads()
+    before = threading.active_count()
+    with connection.execute_wrapper(reads):
+        export = _export(privacy_officer, partner)
+        data = export.read_all()
+    assert len(_numbers(data)) == len(consented) and export.entry.member_ids == consented
+    # Four pages: the first read here, the rest ahead, all on this test's connection (its transaction).
+    assert reads.threads == [threading.current_thread().name] + ["export-page-ahead"] * 3
+    assert set(reads.driver_connections) == {id(connection.connection)}
+    assert threading.active_count() == before
+    assert connection._thread_sharing_count == 0
+
+
+def test_the_page_read_ahead_sees_the_release_transaction_own_uncommitted_writes(
+    csr, privacy_officer, partner, monkeypatch
+):
+    """Everything here is inside the test's transaction, never committed: a second connection would see
+    none of these members. The pages read ahead find them all."""
+    monkeypatch.setattr(export_rows, "EXPORT_PAGE_SIZE", 1)
+    members = MemberFactory.create_batch(4)
+    for member in members:
+        written_consent(csr, member, partner, categories=(C.CONTACT, C.BILLING))
+    export = _export(privacy_officer, partner)
+    assert _numbers(export.read_all()) == [m.member_number for m in members]
+
+
+def test_a_failed_page_read_ahead_aborts_the_release_and_logs_no_release(privacy_officer, partner, gated, monkeypatch):
+    """A real database error in the read-ahead thread (a statement timeout on the third page): the release's
+    transaction rolls back (no released entry, no notices due, no release audit row), the error reaches the
+    reader, the thread is joined, and the log says which members' rows had left before it."""
+    from disclosures.models import ReleaseNoticeDue
+    from members.models import AuditEvent
+
+    members, consented = gated
+    monkeypatch.setattr(export_rows, "EXPORT_PAGE_SIZE", 2)
+    monkeypatch.setattr(rendering, "CHUNK_ROWS", 1)  # each row leaves as it is rendered
+    pages = 0
+
+    def slow_third_page(execute, sql, params, many, context):
+        nonlocal pages
+        if 'FROM "members_member"' in sql and "LIMIT 2" in sql:
+            pages += 1
+            if pages == 3:
+                assert threading.current_thread().name == "export-page-ahead"
+                with context["connection"].cursor() as cursor:  # the release's own session
+                    cursor.execute("SET LOCAL statement_timeout = '50ms'")
+                sql = "SELECT pg_sleep(1), * FROM (" + sql + ") AS page"  # noqa: S608 - Django's own SQL
+        return execute(sql, params, many, context)
+
+    before = threading.active_count()
+    export = _export(privacy_officer, partner)
+    received = []
+    with connection.execute_wrapper(slow_third_page), pytest.raises(OperationalError, match="statement timeout"):
+        for chunk in export.chunks():
+            received.append(chunk)
+    assert threading.active_count() == before and connection._thread_sharing_count == 0
+    assert not DisclosureLogEntry.objects.filter(outcome="released").exists()
+    assert not ReleaseNoticeDue.objects.exists()
+    assert not AuditEvent.objects.filter(action="disclosure.released").exists()
+    interrupted = DisclosureLogEntry.objects.get(outcome="interrupted")
+    # The third page was read while the second was decrypted, so no row of the second page left.
+    assert interrupted.member_ids == consented[:2]
+    first_page = [m.member_number for m in members if m.pk in consented[:2]]
+    sent = _numbers(b"".join(received))  # (the stream holds its latest chunk back until the next is ready)
+    assert sent and sent == first_page[: len(sent)]
+
+
+def test_a_consent_revoked_mid_release_stops_every_page_read_after_it(
+    csr, privacy_officer, partner, gated, monkeypatch
+):
+    """Consent is checked when a member's page is read, in the release's transaction; the read-ahead reads a
+    page one page earlier than before, i.e. while the page before it is decrypted. Revoked once the first
+    row is out: the second page (already read with the first) still carries its member, the third page
+    (read after the revocation) does not, and that member is logged as withheld at the moment of release.
+    (The release names its members, as the left-out are logged only then.)"""
+    from disclosures.models import Consent
+
+    members, consented = gated
+    monkeypatch.setattr(export_rows, "EXPORT_PAGE_SIZE", 2)
+    monkeypatch.setattr(rendering, "CHUNK_ROWS", 1)
+    by_pk = {m.pk: m for m in members}
+    second_page, third_page = consented[2], consented[4]
+
+    export = _export(privacy_officer, partner, member_ids=consented)
+    chunks = export.chunks()
+    received = next(chunks)
+    for pk in (second_page, third_page):
+        consent = Consent.objects.get(member_id=pk, recipient=partner, revoked_at=None)
+        services.consent_revoke(actor=csr, consent=consent, channel="written")
+    received += b"".join(chunks)
+
+    released = [pk for pk in consented if pk != third_page]
+    assert _numbers(received) == [by_pk[pk].member_number for pk in released]
+    assert export.entry.member_ids == released and export.entry.row_count == len(released)
+    refused = DisclosureLogEntry.objects.get(outcome="refused")
+    assert refused.member_ids == [third_page] and "moment of release" in refused.reason and "revoked" in refused.reason
