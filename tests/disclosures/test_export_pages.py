@@ -210,3 +210,50 @@ def test_a_consent_revoked_mid_release_stops_every_page_read_after_it(
     assert export.entry.member_ids == released and export.entry.row_count == len(released)
     refused = DisclosureLogEntry.objects.get(outcome="refused")
     assert refused.member_ids == [third_page] and "moment of release" in refused.reason and "revoked" in refused.reason
+
+
+# --- Tokens read as escape-format text (export_rows._TokenText, _token_bytes) ---------------------------
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        b"gAAAAABn-_token_with_every_base64url_character_0123456789=",
+        bytes(range(256)),
+        b"\\\\000\\x80",
+        b"",
+    ],
+    ids=["token", "every-byte", "backslashes-and-digits", "empty"],
+)
+def test_a_column_read_as_escape_text_gives_back_its_exact_bytes(value):
+    """Whatever a column holds (a token, or bytes no token holds: NUL, high bytes, backslashes), the
+    decrypter gets exactly the column's bytes, as it did when the column was read as bytea."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT encode(%s::bytea, 'escape')", [value])
+        (text,) = cursor.fetchone()
+    assert export_rows._token_bytes(text) == value
+
+
+def test_stored_tokens_decrypt_or_fail_exactly_as_before(csr, privacy_officer, partner, gated, monkeypatch):
+    """A byte no token holds, after the token, is skipped by Fernet's lenient base64 as it always was (the
+    decrypter still gets that byte: the escape format is undone); a changed character fails the release
+    with InvalidToken, and nothing is logged as released."""
+    from cryptography.fernet import InvalidToken
+
+    from tests.db_owner import tamper
+
+    members, consented = gated
+    by_pk = {m.pk: m for m in members}
+    monkeypatch.setattr(export_rows, "EXPORT_PAGE_SIZE", 2)
+    tamper("UPDATE members_member SET ssn = ssn || '\\x80'::bytea WHERE id = %s", [consented[3]])
+    rows = list(csv.DictReader(io.StringIO(_export(privacy_officer, partner).read_all().decode())))
+    assert [row["ssn"] for row in rows] == [by_pk[pk].ssn for pk in consented]
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT ssn FROM members_member WHERE id = %s", [consented[5]])
+        token = bytearray(cursor.fetchone()[0])
+    token[40] = ord("A") if token[40] != ord("A") else ord("B")
+    tamper("UPDATE members_member SET ssn = %s WHERE id = %s", [bytes(token), consented[5]])
+    with pytest.raises(InvalidToken):
+        _export(privacy_officer, partner).read_all()
+    assert DisclosureLogEntry.objects.filter(outcome="released").count() == 1  # the first release only
