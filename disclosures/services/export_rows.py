@@ -8,12 +8,10 @@ Each reader appends the ids of the members it yielded to ``sink``, which the log
 from __future__ import annotations
 
 import re
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import Exists, F, Field, Func, OuterRef, QuerySet, Sum, TextField
 from django.utils import timezone
 from fernet_fields.fields import EncryptedField
@@ -136,74 +134,17 @@ def member_rows(plan: Plan, sink: list[int]) -> Iterator[list]:
                         row[index] = model_field.to_python(next(plaintexts).decode())
         return rows
 
-    # Keyset pagination (pk > last, LIMIT n): memory stays at two pages whatever the export's size, and
-    # unlike a server-side cursor nothing is left open if the download is abandoned half-way. The next page
-    # is read while this one is decrypted (_PageAhead), and is in hand before this page's first row leaves.
-    page = page_after(0)
+    # Keyset pagination (pk > last, LIMIT n): memory stays at one page whatever the export's size, and
+    # unlike a server-side cursor nothing is left open if the download is abandoned half-way.
+    last_pk = 0
     while True:
-        ahead = _PageAhead(page_after, page[-1][0]) if len(page) == EXPORT_PAGE_SIZE else None
-        try:
-            rows = decrypted(page)
-        finally:
-            if ahead is not None:
-                ahead.join()
-        following = ahead.result() if ahead is not None else None
-        for source, row in zip(page, rows, strict=True):
+        page = page_after(last_pk)
+        for source, row in zip(page, decrypted(page), strict=True):
             sink.append(source[0])
             yield row
-        if following is None:
+        if len(page) < EXPORT_PAGE_SIZE:
             return
-        page = following
-
-
-class _PageAhead:
-    """The next keyset page, read on a thread while the caller decrypts the current one.
-
-    The thread runs the page's query on the release's own Django connection (the same session, so the same
-    transaction: it sees what the release's transaction sees, its own writes included, and a consent
-    revoked and committed before the query ran, exactly as when the caller reads the page itself). psycopg2
-    waits for the server without the GIL, so PostgreSQL reads the page while this process decrypts. Only
-    one query is ever in flight on the connection: the caller issues none between starting the read and
-    ``join()``, which it calls on every path (a ``finally``) before any row leaves ``member_rows``, so no
-    other code (the renderer, the download's consumer) runs meanwhile either. ``result()`` re-raises what
-    the read raised, in the caller's thread, which aborts the release like a failed page read always has.
-    """
-
-    def __init__(self, read: Callable[[int], list[tuple]], after: int):
-        self._db = connections[DEFAULT_DB_ALIAS]
-        self._page: list[tuple] = []
-        self._error: BaseException | None = None
-        self._db.inc_thread_sharing()
-        self._thread = threading.Thread(target=self._run, args=(read, after), name="export-page-ahead", daemon=True)
-        try:
-            self._thread.start()
-        except BaseException:
-            self._db.dec_thread_sharing()
-            raise
-
-    def _run(self, read: Callable[[int], list[tuple]], after: int) -> None:
-        connections[DEFAULT_DB_ALIAS] = self._db  # this thread's queries go to the release's connection
-        try:
-            self._page = read(after)
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread by result()
-            self._error = exc
-        finally:
-            del connections[DEFAULT_DB_ALIAS]
-
-    def join(self) -> None:
-        """Wait for the read; again if the wait itself is interrupted: the connection is in use until then."""
-        try:
-            self._thread.join()
-        except BaseException:
-            self._thread.join()
-            raise
-        finally:
-            self._db.dec_thread_sharing()
-
-    def result(self) -> list[tuple]:
-        if self._error is not None:
-            raise self._error
-        return self._page
+        last_pk = page[-1][0]
 
 
 def usage_rows(plan: Plan, sink: list[int], *, start: date | None, end: date | None) -> Iterator[list]:

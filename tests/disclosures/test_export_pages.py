@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import io
-import threading
 
 import pytest
 from django.db import OperationalError, connection
@@ -92,58 +91,13 @@ def test_each_page_bounds_the_consent_subquery_by_the_page_keyset(privacy_office
         assert '"member_id" > ' in sql.split("EXISTS", 1)[1], sql
 
 
-# --- The next page read ahead on a thread (export_rows._PageAhead) --------------------------------------
+# --- Failures and revocations in the middle of a paged release ---------------------------------------
 
 
-class _Reads:
-    """Records which thread runs each page's query, and on which driver connection."""
-
-    def __init__(self):
-        self.threads: list[str] = []
-        self.driver_connections: list[int] = []
-
-    def __call__(self, execute, sql, params, many, context):
-        if 'FROM "members_member"' in sql and "LIMIT" in sql:
-            self.threads.append(threading.current_thread().name)
-            self.driver_connections.append(id(context["connection"].connection))
-        return execute(sql, params, many, context)
-
-
-def test_the_pages_after_the_first_are_read_ahead_on_the_release_connection(
-    privacy_officer, partner, gated, monkeypatch
-):
-    members, consented = gated
-    monkeypatch.setattr(export_rows, "EXPORT_PAGE_SIZE", 2)
-    reads = _Reads()
-    before = threading.active_count()
-    with connection.execute_wrapper(reads):
-        export = _export(privacy_officer, partner)
-        data = export.read_all()
-    assert len(_numbers(data)) == len(consented) and export.entry.member_ids == consented
-    # Four pages: the first read here, the rest ahead, all on this test's connection (its transaction).
-    assert reads.threads == [threading.current_thread().name] + ["export-page-ahead"] * 3
-    assert set(reads.driver_connections) == {id(connection.connection)}
-    assert threading.active_count() == before
-    assert connection._thread_sharing_count == 0
-
-
-def test_the_page_read_ahead_sees_the_release_transaction_own_uncommitted_writes(
-    csr, privacy_officer, partner, monkeypatch
-):
-    """Everything here is inside the test's transaction, never committed: a second connection would see
-    none of these members. The pages read ahead find them all."""
-    monkeypatch.setattr(export_rows, "EXPORT_PAGE_SIZE", 1)
-    members = MemberFactory.create_batch(4)
-    for member in members:
-        written_consent(csr, member, partner, categories=(C.CONTACT, C.BILLING))
-    export = _export(privacy_officer, partner)
-    assert _numbers(export.read_all()) == [m.member_number for m in members]
-
-
-def test_a_failed_page_read_ahead_aborts_the_release_and_logs_no_release(privacy_officer, partner, gated, monkeypatch):
-    """A real database error in the read-ahead thread (a statement timeout on the third page): the release's
-    transaction rolls back (no released entry, no notices due, no release audit row), the error reaches the
-    reader, the thread is joined, and the log says which members' rows had left before it."""
+def test_a_failed_page_read_aborts_the_release_and_logs_no_release(privacy_officer, partner, gated, monkeypatch):
+    """A real database error on the third page (a statement timeout): the release's transaction rolls back
+    (no released entry, no notices due, no release audit row), the error reaches the reader, and the log
+    says which members' rows had left before it."""
     from disclosures.models import ReleaseNoticeDue
     from members.models import AuditEvent
 
@@ -157,38 +111,32 @@ def test_a_failed_page_read_ahead_aborts_the_release_and_logs_no_release(privacy
         if 'FROM "members_member"' in sql and "LIMIT 2" in sql:
             pages += 1
             if pages == 3:
-                assert threading.current_thread().name == "export-page-ahead"
                 with context["connection"].cursor() as cursor:  # the release's own session
                     cursor.execute("SET LOCAL statement_timeout = '50ms'")
                 sql = "SELECT pg_sleep(1), * FROM (" + sql + ") AS page"  # noqa: S608 - Django's own SQL
         return execute(sql, params, many, context)
 
-    before = threading.active_count()
     export = _export(privacy_officer, partner)
     received = []
     with connection.execute_wrapper(slow_third_page), pytest.raises(OperationalError, match="statement timeout"):
         for chunk in export.chunks():
             received.append(chunk)
-    assert threading.active_count() == before and connection._thread_sharing_count == 0
     assert not DisclosureLogEntry.objects.filter(outcome="released").exists()
     assert not ReleaseNoticeDue.objects.exists()
     assert not AuditEvent.objects.filter(action="disclosure.released").exists()
     interrupted = DisclosureLogEntry.objects.get(outcome="interrupted")
-    # The third page was read while the second was decrypted, so no row of the second page left.
-    assert interrupted.member_ids == consented[:2]
-    first_page = [m.member_number for m in members if m.pk in consented[:2]]
+    assert interrupted.member_ids == consented[:4]  # the first two pages' rows had left
+    first_pages = [m.member_number for m in members if m.pk in consented[:4]]
     sent = _numbers(b"".join(received))  # (the stream holds its latest chunk back until the next is ready)
-    assert sent and sent == first_page[: len(sent)]
+    assert sent and sent == first_pages[: len(sent)]
 
 
 def test_a_consent_revoked_mid_release_stops_every_page_read_after_it(
     csr, privacy_officer, partner, gated, monkeypatch
 ):
-    """Consent is checked when a member's page is read, in the release's transaction; the read-ahead reads a
-    page one page earlier than before, i.e. while the page before it is decrypted. Revoked once the first
-    row is out: the second page (already read with the first) still carries its member, the third page
-    (read after the revocation) does not, and that member is logged as withheld at the moment of release.
-    (The release names its members, as the left-out are logged only then.)"""
+    """Consent is checked when a member's page is read, in the release's transaction. Revoked once the first
+    row is out, before the second page is read: neither member is sent, and both are logged as withheld at
+    the moment of release. (The release names its members, as the left-out are logged only then.)"""
     from disclosures.models import Consent
 
     members, consented = gated
@@ -205,11 +153,12 @@ def test_a_consent_revoked_mid_release_stops_every_page_read_after_it(
         services.consent_revoke(actor=csr, consent=consent, channel="written")
     received += b"".join(chunks)
 
-    released = [pk for pk in consented if pk != third_page]
+    released = [pk for pk in consented if pk not in (second_page, third_page)]
     assert _numbers(received) == [by_pk[pk].member_number for pk in released]
     assert export.entry.member_ids == released and export.entry.row_count == len(released)
     refused = DisclosureLogEntry.objects.get(outcome="refused")
-    assert refused.member_ids == [third_page] and "moment of release" in refused.reason and "revoked" in refused.reason
+    assert refused.member_ids == [second_page, third_page]
+    assert "moment of release" in refused.reason and "revoked" in refused.reason
 
 
 # --- Tokens read as escape-format text (export_rows._TokenText, _token_bytes) ---------------------------
