@@ -95,15 +95,7 @@ def _ingest_file(
         return reject(reason=str(exc))
     try:
         with transaction.atomic():
-            batch = IngestBatch.objects.create(
-                actor=signed_in_user(actor),
-                actor_label=actor_label or actor_name(actor),
-                source=source,
-                filename=filename[:255],
-                sha256=digest,
-                file_format=chosen,
-                status=IngestBatch.Status.LOADED,
-            )
+            batch = _new_batch(actor, actor_label, source, filename, digest, chosen, status=IngestBatch.Status.LOADED)
             parsed, stats = _parse_and_load(data, meters, chosen, filename, resolver, batch.pk)
             _fill_batch(batch, parsed, stats, started)
             batch.save(
@@ -211,6 +203,21 @@ def _fill_batch(batch: IngestBatch, parsed: ParsedReadings, stats: loader.LoadSt
     batch.elapsed_ms = int((time.perf_counter() - started) * 1000)
 
 
+def _new_batch(
+    actor: Actor, actor_label: str, source: str, filename: str, sha256: str, file_format: str, **fields
+) -> IngestBatch:
+    """The batch row, loaded or rejected: who sent which file, in which format."""
+    return IngestBatch.objects.create(
+        actor=signed_in_user(actor),
+        actor_label=actor_label or actor_name(actor),
+        source=source,
+        filename=filename[:255],
+        sha256=sha256,
+        file_format=file_format,
+        **fields,
+    )
+
+
 def _record_rejection(
     *,
     data_sha256: str,
@@ -223,13 +230,13 @@ def _record_rejection(
     started: float,
 ) -> IngestBatch:
     with transaction.atomic():
-        batch = IngestBatch.objects.create(
-            actor=signed_in_user(actor),
-            actor_label=actor_label or actor_name(actor),
-            source=source,
-            filename=filename[:255],
-            sha256=data_sha256,
-            file_format=file_format,
+        batch = _new_batch(
+            actor,
+            actor_label,
+            source,
+            filename,
+            data_sha256,
+            file_format,
             status=IngestBatch.Status.REJECTED,
             rejection_reason=reason[:2000],
             elapsed_ms=int((time.perf_counter() - started) * 1000),
