@@ -19,8 +19,8 @@ from members.identifiers import BlindIndex, deferred, member_index_for
 from members.models import AuditEvent, Member, RevealGrant, User
 from members.validation import US_STATES
 
-# The phone and mailing-address trigram indexes leave out rows without a value (migration 0012): a LIKE
-# through them must say so, or the planner cannot prove the index applies.
+# The mailing-address trigram index and the phone's b-tree leave out rows without a value (migrations 0012,
+# 0014): a query through them must say so, or the planner cannot prove the index applies.
 _HAS_MAILING_LINE = ~Q(mailing_line1="")
 _NUMBER_LIKE = re.compile(r"^[0-9()\-. +]+$")
 _LICENCE_TERM = re.compile(r"^(?:licen[cs]e\s*:?\s*)?([A-Za-z]{2})\s*[:/ ]\s*([A-Za-z0-9\- ]{4,24})$")
@@ -174,8 +174,9 @@ class _Candidates:
         self.paths.append((sql, list(params)))
 
     def raw(self, sql: str, params: list) -> None:
-        """A path of other tables giving member ids (one column, ``LIMIT`` cap + 1, one row per match):
-        the searched queryset's filters apply to them in the final query."""
+        """A path in SQL giving member ids (one column, ``LIMIT`` cap + 1, one row per match): another
+        table's, or an index expression the ORM cannot spell; the searched queryset's filters apply to
+        them in the final query."""
         self.paths.append((sql, params))
 
     def _ids(self) -> set[int]:

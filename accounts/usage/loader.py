@@ -24,7 +24,7 @@ from datetime import date
 
 from django.db import connection
 
-from accounts.usage.readings import DAYCODE_MASK, ParsedReadings, day_of_daycode, decode_key
+from accounts.usage.readings import DAYCODE_MASK, day_of_daycode, decode_key
 
 INGEST_LOCK_KEY = 4_242_001
 _A, _E, _M, _NONE = ord("A"), ord("E"), ord("M"), 0
@@ -193,13 +193,6 @@ _ROLLUP_NEW_SOME = (
 )
 
 
-def load(parsed: ParsedReadings, *, batch_id: int) -> LoadStats:
-    """Merge ``parsed.groups`` into usage_meter_day in one round; must run inside transaction.atomic()."""
-    merge = Merge(batch_id=batch_id)
-    merge.round(parsed.groups)
-    return merge.stats
-
-
 class Merge:
     """One file's merge, in rounds (``pipeline``: each round while the parse of the rest goes on).
 
@@ -220,7 +213,7 @@ class Merge:
         if not groups:
             return
         if not connection.in_atomic_block:
-            raise RuntimeError("loader.load must run inside transaction.atomic()")
+            raise RuntimeError("a merge round must run inside transaction.atomic()")
         buffer, months, first, last = staging_buffer(groups)
         bounds = {"first": first, "last": last, "batch": self.batch_id}
         with connection.cursor() as cursor:
