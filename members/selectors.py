@@ -9,8 +9,9 @@ import re
 from dataclasses import dataclass
 
 from django.core.exceptions import EmptyResultSet, FieldDoesNotExist, PermissionDenied
-from django.db import connection, transaction
-from django.db.models import BooleanField, ExpressionWrapper, F, FloatField, Func, Q, QuerySet, Value
+from django.db import connection
+from django.db.models import BooleanField, ExpressionWrapper, FloatField, Q, QuerySet
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from members.actors import Actor, signed_in_user
@@ -19,9 +20,6 @@ from members.identifiers import BlindIndex, deferred, member_index_for
 from members.models import AuditEvent, Member, RevealGrant, User
 from members.validation import US_STATES
 
-# The mailing-address trigram index and the phone's b-tree leave out rows without a value (migrations 0012,
-# 0014): a query through them must say so, or the planner cannot prove the index applies.
-_HAS_MAILING_LINE = ~Q(mailing_line1="")
 _NUMBER_LIKE = re.compile(r"^[0-9()\-. +]+$")
 _LICENCE_TERM = re.compile(r"^(?:licen[cs]e\s*:?\s*)?([A-Za-z]{2})\s*[:/ ]\s*([A-Za-z0-9\- ]{4,24})$")
 # Columns a list page never needs: loading them would decrypt every row (members/identifiers.py).
@@ -70,11 +68,6 @@ def members_matching(kind: str, value, *, exclude_member_id: int | None = None) 
     return [member for member in candidates if _stored_canonical(index, member) == wanted]
 
 
-def _exact(queryset, kind: str, term: str):
-    # The blind index is truncated on purpose (docs/keys.md), so candidates are confirmed.
-    return queryset.filter(pk__in=[member.pk for member in members_matching(kind, term)])
-
-
 def is_identifier_term(term: str) -> bool:
     """Whether a search term is a full SSN/TIN or a licence (state:number): such a term never goes in a
     URL (it would sit in browser history, proxy and access logs); it is searched by POST or by a
@@ -108,6 +101,16 @@ class SearchResult:
     more_than: int | None = None
 
 
+@dataclass(frozen=True)
+class Lookup:
+    """The first rows of a staff search (the CSR's Find a member), best first: the requested columns of each
+    member, then its ``search_rank``; ``matched`` counts the ranked candidates; ``more_than`` as above."""
+
+    rows: list[tuple]
+    matched: int
+    more_than: int | None = None
+
+
 def member_search(queryset: QuerySet[Member], term: str, user) -> QuerySet[Member]:
     """The members of :func:`member_search_results`, for callers that show no "more than" note."""
     return member_search_results(queryset, term, user).members
@@ -130,106 +133,172 @@ def member_search_results(queryset: QuerySet[Member], term: str, user) -> Search
     term = nfkc(term)
     if not term:
         return SearchResult(queryset)
+    return _candidates_for(queryset, term, user).result()
+
+
+def member_lookup(term: str, user, *, columns: tuple[str, ...], limit: int) -> Lookup:
+    """The ``limit`` best members for ``term`` (the search above, over the whole registry) with how many
+    matched, in one statement: the candidates, their ranking, the count and the first rows (members/find.py).
+    ``columns`` are the member table's own columns; an empty term finds nobody."""
+    term = nfkc(term)
+    if not term:
+        return Lookup([], 0)
+    return _candidates_for(Member.objects.all(), term, user).page(columns, limit)
+
+
+def _candidates_for(queryset: QuerySet[Member], term: str, user) -> _Candidates:
+    """The ways of matching a non-empty term, by its shape; PermissionDenied for an identifier the role may
+    not search by."""
     if "@" in term:
-        return SearchResult(_ranked(_exact(queryset, "email", term)))
+        return _Candidates(queryset).with_ids(members_matching("email", term))
     licence = _LICENCE_TERM.match(term)
     if licence and any(ch.isdigit() for ch in licence.group(2)) and licence.group(1).upper() in US_STATES:
         if not user.has_perm("members.search_identifiers"):
             raise PermissionDenied("Your role may not search by licence number.")
-        found = members_matching("licence", (licence.group(2), licence.group(1)))
-        return SearchResult(_ranked(queryset.filter(pk__in=[member.pk for member in found])))
+        return _Candidates(queryset).with_ids(members_matching("licence", (licence.group(2), licence.group(1))))
     if _NUMBER_LIKE.match(term) and term.isascii():
         return _number_search(queryset, term, user)
     return _word_search(queryset, term)
 
 
-def _ranked(queryset: QuerySet[Member], rank=None) -> QuerySet[Member]:
-    return queryset.annotate(search_rank=rank if rank is not None else Value(1.0, output_field=FloatField()))
+_MEMBERS = Member._meta.db_table
+# Every candidate statement runs with these, for itself only (``SET LOCAL`` in the statement's own implicit
+# transaction): no sequential scan, whatever a LIMIT makes the planner think (``_Candidates``), and no JIT
+# compilation, which a forbidden scan's cost would set off for a statement that takes milliseconds.
+PLAN_SETTINGS = "SET LOCAL enable_seqscan = off; SET LOCAL jit = off; "
 
 
 class _Candidates:
     """Member ids gathered from several capped index paths in one statement, remembering whether any path
     was cut short.
 
-    Each path is ``... LIMIT cap + 1`` with no sort. Given a LIMIT, PostgreSQL may prefer a sequential scan
-    that stops at the cap: quick when the matches are spread through the table, but a member or account
-    number is loaded in order, so its matches sit together and such a scan read 80,000 rows before the
-    first ("00012": 143 ms). The statement runs with ``enable_seqscan`` off (for itself only), so every
-    path is a trigram or b-tree index scan, whatever the LIMIT.
+    Each path is ``... LIMIT cap + 1`` with no sort, written in SQL: composed with the ORM, the paths and
+    the ranked query cost a name search about 4 ms of Python, most of a lookup's. Given a LIMIT, PostgreSQL
+    may prefer a sequential scan that stops at the cap: quick when the matches are spread through the table,
+    but a member or account number is loaded in order, so its matches sit together and such a scan read
+    80,000 rows before the first ("00012": 143 ms). The statement runs with ``enable_seqscan`` off
+    (``PLAN_SETTINGS``), so every path is a trigram or b-tree index scan, whatever the LIMIT.
     """
 
     def __init__(self, queryset: QuerySet[Member]):
         self.searched = queryset
-        self.queryset = queryset.order_by()  # no sort: each path stops at the cap in index order
         self.paths: list[tuple[str, list]] = []
         self.capped = False
+        self.rank: tuple[str, list] = ("1.0", [])
+        self.within: tuple[str, list] | None = ("", [])
+        query = queryset.order_by().values_list("pk", flat=True).query
+        if query.where:  # the searched list's own filters (the admin's status and kind): paths stay within them
+            try:
+                sql, params = query.sql_with_params()
+            except EmptyResultSet:  # ``.none()``: nothing to search
+                self.within = None
+            else:
+                self.within = (f" AND {_MEMBERS}.id IN ({sql})", list(params))
 
-    def where(self, condition: Q) -> None:
-        """Members of the searched queryset (its filters kept) matching ``condition``, up to the cap."""
-        query = self.queryset.filter(condition).values_list("pk", flat=True)[: SEARCH_CANDIDATE_CAP + 1].query
-        try:
-            sql, params = query.sql_with_params()
-        except EmptyResultSet:  # e.g. ``pk__in=[]``: this path finds nobody
+    def where(self, condition: str, params: list) -> None:
+        """Members of the searched queryset (its filters kept) matching ``condition`` (SQL on the member
+        table), up to the cap."""
+        if self.within is None:
             return
-        self.paths.append((sql, list(params)))
+        restriction, restriction_params = self.within
+        self.paths.append(
+            (
+                f"SELECT {_MEMBERS}.id FROM {_MEMBERS} WHERE {condition}{restriction} LIMIT %s",  # noqa: S608
+                [*params, *restriction_params, SEARCH_CANDIDATE_CAP + 1],
+            )
+        )
+
+    def with_ids(self, members: list[Member]) -> _Candidates:
+        """The members an exact match (blind index, confirmed) found."""
+        if members:
+            self.where(f"{_MEMBERS}.id = ANY(%s)", [[member.pk for member in members]])
+        return self
 
     def raw(self, sql: str, params: list) -> None:
         """A path in SQL giving member ids (one column, ``LIMIT`` cap + 1, one row per match): another
-        table's, or an index expression the ORM cannot spell; the searched queryset's filters apply to
-        them in the final query."""
+        table's, or an index expression; the searched queryset's filters apply to them in the final query."""
         self.paths.append((sql, params))
+
+    def _union(self) -> tuple[str, list]:
+        # Each piece is a literal above with its values as parameters.
+        union = " UNION ALL ".join(
+            f"(SELECT {number} AS path, found.id FROM ({sql}) AS found(id))"  # noqa: S608
+            for number, (sql, _) in enumerate(self.paths)
+        )
+        return union, [param for _, path_params in self.paths for param in path_params]
+
+    def _run(self, sql: str, params: list) -> list[tuple]:
+        with connection.cursor() as cursor:
+            cursor.execute(PLAN_SETTINGS + sql, params)
+            rows = cursor.fetchall()
+            if connection.in_atomic_block:  # SET LOCAL would last until the caller's transaction ends
+                cursor.execute("RESET enable_seqscan; RESET jit")
+        return rows
 
     def _ids(self) -> set[int]:
         if not self.paths:
             return set()
-        # Each piece is SQL Django compiled or a literal above, with its values as parameters.
-        union = " UNION ALL ".join(
-            f"(SELECT {number} AS path, found.* FROM ({sql}) AS found)"  # noqa: S608
-            for number, (sql, _) in enumerate(self.paths)
-        )
-        params = [param for _, path_params in self.paths for param in path_params]
-        already_atomic = connection.in_atomic_block
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute("SET LOCAL enable_seqscan = off")
-            cursor.execute(union, params)
-            rows = cursor.fetchall()
-            if already_atomic:  # SET LOCAL would last until the caller's transaction ends
-                cursor.execute("RESET enable_seqscan")
+        union, params = self._union()
         per_path: dict[int, int] = {}
         ids: set[int] = set()
-        for number, member_id in rows:
+        for number, member_id in self._run(union, params):
             per_path[number] = per_path.get(number, 0) + 1
             if per_path[number] <= SEARCH_CANDIDATE_CAP:
                 ids.add(member_id)
         self.capped = self.capped or any(count > SEARCH_CANDIDATE_CAP for count in per_path.values())
         return ids
 
-    def result(self, rank=None) -> SearchResult:
+    def result(self) -> SearchResult:
         """The candidates in the searched queryset's own order (the caller sorts by ``search_rank``)."""
         ids = self._ids()
         members = self.searched.filter(pk__in=sorted(ids)) if ids else self.searched.none()
-        return SearchResult(_ranked(members, rank), SEARCH_CANDIDATE_CAP if self.capped else None)
+        rank_sql, rank_params = self.rank
+        ranked = members.annotate(search_rank=RawSQL(rank_sql, rank_params, output_field=FloatField()))
+        return SearchResult(ranked, SEARCH_CANDIDATE_CAP if self.capped else None)
+
+    def page(self, columns: tuple[str, ...], limit: int) -> Lookup:
+        """The best ``limit`` candidates (``search_rank`` descending, then member number) with how many there
+        are, gathered, capped and ranked in one statement; the searched queryset's filters are the
+        registry's (``member_lookup``)."""
+        if not self.paths:
+            return Lookup([], 0)
+        union, params = self._union()
+        rank_sql, rank_params = self.rank
+        selected = ", ".join(f"{_MEMBERS}.{connection.ops.quote_name(column)}" for column in columns)
+        sql = (
+            f"WITH found AS ({union}),"  # noqa: S608 - literals above, values as parameters
+            " numbered AS (SELECT path, id, row_number() OVER (PARTITION BY path) AS n FROM found)"
+            f" SELECT {selected}, {rank_sql} AS search_rank, count(*) OVER () AS matched,"
+            " (SELECT max(n) FROM numbered) > %s AS capped"
+            f" FROM {_MEMBERS} WHERE {_MEMBERS}.id IN (SELECT id FROM numbered WHERE n <= %s)"
+            f" ORDER BY search_rank DESC NULLS LAST, {_MEMBERS}.member_number LIMIT %s"
+        )
+        rows = self._run(sql, [*params, *rank_params, SEARCH_CANDIDATE_CAP, SEARCH_CANDIDATE_CAP, limit])
+        if not rows:
+            return Lookup([], 0)
+        return Lookup(
+            [row[:-2] for row in rows], rows[0][-2], SEARCH_CANDIDATE_CAP if rows[0][-1] else None
+        )
 
 
-def _number_search(queryset: QuerySet[Member], term: str, user) -> SearchResult:
+def _number_search(queryset: QuerySet[Member], term: str, user) -> _Candidates:
     """Digits with the punctuation phone numbers and SSNs are written with."""
     digits = re.sub(r"[^0-9]", "", term)
     looks_like_phone = "(" in term or term.startswith("+") or "." in term
     if _is_full_tax_id(term):
         if not user.has_perm("members.search_identifiers"):
             raise PermissionDenied("Your role may not search by full SSN/TIN.")
-        found = members_matching("ssn", digits)
-        return SearchResult(_ranked(queryset.filter(pk__in=[member.pk for member in found])))
+        return _Candidates(queryset).with_ids(members_matching("ssn", digits))
     candidates = _Candidates(queryset)
     _partial_numbers(candidates, digits)
     if len(digits) == 4 and not looks_like_phone:
-        candidates.where(Q(ssn_last4=digits))
+        candidates.where(f"{_MEMBERS}.ssn_last4 = %s", [digits])
     if len(digits) in (10, 11) or (looks_like_phone and len(digits) > 7):
-        candidates.where(Q(pk__in=[member.pk for member in members_matching("phone", term)]))
+        candidates.with_ids(members_matching("phone", term))
         _phone_ending(candidates, digits[-10:])
     elif len(digits) == 7:
         _phone_ending(candidates, digits)  # a local number without its area code
-    return candidates.result()
+    return candidates
 
 
 def _phone_ending(candidates: _Candidates, digits: str) -> None:
@@ -251,7 +320,7 @@ def _partial_numbers(candidates: _Candidates, fragment: str) -> None:
     most numbers, so a seven-digit fragment read most of the index (docs/registry.md).
     """
     if len(fragment) < 3:
-        candidates.where(Q(member_number=fragment.upper()))
+        candidates.where(f"{_MEMBERS}.member_number = %s", [fragment.upper()])
         return
     escaped = _like_escape(fragment.upper())
     ends = [f"{escaped}%", f"{escaped[::-1]}%"]
@@ -267,29 +336,33 @@ def _partial_numbers(candidates: _Candidates, fragment: str) -> None:
     )
 
 
-def _word_search(queryset: QuerySet[Member], term: str) -> SearchResult:
+def _word_search(queryset: QuerySet[Member], term: str) -> _Candidates:
     """Every word of the term in the name (any order), or in the mailing or a service address."""
     if "," in term:  # "Last, First" -> the words of "First Last"
         last, first = term.split(",", 1)
         term = f"{first} {last}"
     folded = fold_for_search(term)
     words = folded.split()
-    if not words:
-        return SearchResult(_ranked(queryset.none()))
-    by_name = Q()
-    by_address = _HAS_MAILING_LINE
-    for word in words:
-        by_name &= Q(name_search__contains=word)
-        by_address &= Q(mailing_line1__icontains=word)
     candidates = _Candidates(queryset)
-    candidates.where(by_name)
-    candidates.where(by_address)
-    candidates.where(Q(member_number=folded))
+    if not words:
+        return candidates
+    patterns = [f"%{_like_escape(word)}%" for word in words]
+    # Each word its own LIKE: the trigram indexes (on name_search, and on UPPER(mailing_line1) for rows with
+    # a mailing line, migration 0013) take every one of them in one scan; a query through the partial index
+    # must say ``mailing_line1 <> ''``, or the planner cannot prove the index applies.
+    candidates.where(" AND ".join([f"{_MEMBERS}.name_search::text LIKE %s"] * len(words)), patterns)
+    candidates.where(
+        f"NOT ({_MEMBERS}.mailing_line1 = '') AND "
+        + " AND ".join([f"UPPER({_MEMBERS}.mailing_line1::text) LIKE UPPER(%s)"] * len(words)),
+        patterns,
+    )
+    candidates.where(f"{_MEMBERS}.member_number = %s", [folded])
     if len(words) == 1 and any(ch.isdigit() for ch in folded):  # a number is one word ("M000", "A0000123")
         _partial_numbers(candidates, folded)
     _service_address_members(candidates, words)
     # Ranked over the capped candidates only (a few hundred rows at most), never over every match.
-    return candidates.result(Func(F("name_search"), Value(folded), function="similarity", output_field=FloatField()))
+    candidates.rank = (f"similarity({_MEMBERS}.name_search, %s)", [folded])
+    return candidates
 
 
 def _service_address_members(candidates: _Candidates, words: list[str]) -> None:
