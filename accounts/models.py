@@ -36,7 +36,8 @@ class Premise(models.Model):
         indexes = [
             models.Index(fields=["address_index"], name="premise_address_bi_idx"),
             # premise_service_trgm_idx on UPPER(service_line1), for staff search by service address, is
-            # created in SQL by migration 0006 (Django 5.2 parenthesises OpClass(Upper(...)) wrongly for GIN).
+            # created in SQL by migration 0006 (Django 5.2 parenthesises OpClass(Upper(...)) wrongly for GIN),
+            # its pending list kept to 64 kB by 0012 (members migration 0016 says why).
         ]
         permissions = [("view_field_notes", "Can see gate codes, dog warnings and meter-reading notes")]
 
