@@ -21,7 +21,9 @@ Endpoints, each with signed-in users of the role that uses it:
 
 ``LOAD_SCENARIOS`` runs only some of them (``LOAD_SCENARIOS=portal.`` for the portal's two; see
 ``selected_scenarios``), and only their fixtures are built. Each run also reports
-``<scenario>_server_cpu_ms_per_request``: the CPU gunicorn's processes spent per request.
+``<scenario>_server_cpu_ms_per_request``: the CPU gunicorn's processes spent per request, and beside it
+``_database_cpu_ms_per_request`` (the PostgreSQL server's processes) and ``_load_tool_cpu_ms_per_request``
+(locust's): the three share the machine's cores, so together they say how near a run was to using them up.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import json
 import math
 import os
 import random
+import resource
 import runpy
 import socket
 import subprocess
@@ -49,6 +52,7 @@ from django.contrib.sessions.backends.db import SessionStore
 from django.db import transaction
 
 from members import roles
+from members.bench_floors import server_cpu_seconds as database_cpu_seconds
 from members.models import Member, User
 from members.signin.records import both_factors_records
 from portal.bench import portal_load_sessions
@@ -220,6 +224,13 @@ def server_cpu_seconds(pid: int) -> float:
     return total
 
 
+def _cpu_now(gunicorn_pid: int) -> tuple[float, float, float]:
+    """CPU seconds so far of gunicorn, of the PostgreSQL server (every process: members.bench_floors) and of
+    the load generator (locust runs as a child process this one waits for)."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return server_cpu_seconds(gunicorn_pid), database_cpu_seconds(), children.ru_utime + children.ru_stime
+
+
 def _staff(username: str, role: str) -> User:
     """The load test's staff login, made once. Its password is set only when the login is created: setting
     it again changes the session hash and signs out every session made before (the member search's session
@@ -362,12 +373,15 @@ def bench_load(quick: bool = False) -> dict[str, float]:
             results[f"load.floor_signin_page_{key}"] = floor[key]
         for name, sessions in scenarios.items():
             warm(port, sessions)
-            cpu_before = server_cpu_seconds(process.pid)
+            before = _cpu_now(process.pid)
             measured = run_at(rate, seconds, port, sessions)
-            cpu_used = server_cpu_seconds(process.pid) - cpu_before
+            used = [after - earlier for after, earlier in zip(_cpu_now(process.pid), before, strict=True)]
             for key in ("p50_ms", "p95_ms", "p99_ms", "errors", "achieved_rps"):
                 results[f"{name}_{key}"] = measured[key]
-            results[f"{name}_server_cpu_ms_per_request"] = 1000 * cpu_used / max(1.0, measured["requests"])
+            # Where each request's CPU went, on the cores the three share: the web tier, the database server,
+            # and the load generator itself.
+            for label, seconds_used in zip(("server", "database", "load_tool"), used, strict=True):
+                results[f"{name}_{label}_cpu_ms_per_request"] = 1000 * seconds_used / max(1.0, measured["requests"])
             results[f"{name}_max_rps_p95_under_100ms"] = max_rate(port, sessions, start=rate, seconds=step_seconds)
     finally:
         process.terminate()

@@ -253,7 +253,8 @@ class _Candidates:
         ids = self._ids()
         members = self.searched.filter(pk__in=sorted(ids)) if ids else self.searched.none()
         rank_sql, rank_params = self.rank
-        ranked = members.annotate(search_rank=RawSQL(rank_sql, rank_params, output_field=FloatField()))
+        # A literal of this module's with its values as parameters.
+        ranked = members.annotate(search_rank=RawSQL(rank_sql, rank_params, output_field=FloatField()))  # noqa: S611
         return SearchResult(ranked, SEARCH_CANDIDATE_CAP if self.capped else None)
 
     def page(self, columns: tuple[str, ...], limit: int) -> Lookup:
@@ -276,9 +277,7 @@ class _Candidates:
         rows = self._run(sql, [*params, *rank_params, SEARCH_CANDIDATE_CAP, SEARCH_CANDIDATE_CAP, limit])
         if not rows:
             return Lookup([], 0)
-        return Lookup(
-            [row[:-2] for row in rows], rows[0][-2], SEARCH_CANDIDATE_CAP if rows[0][-1] else None
-        )
+        return Lookup([row[:-2] for row in rows], rows[0][-2], SEARCH_CANDIDATE_CAP if rows[0][-1] else None)
 
 
 def _number_search(queryset: QuerySet[Member], term: str, user) -> _Candidates:
