@@ -1,6 +1,9 @@
 from __future__ import annotations
 
 import datetime
+import random
+
+import pytest
 
 from accounts.usage import parsers
 from accounts.usage.demo import seed_usage
@@ -68,3 +71,70 @@ def test_a_bad_row_after_a_blank_line_keeps_its_true_line_number():
     lines = day_lines("MTR-1", DAY)[:3]
     parsed = parsers.parse_csv(csv_bytes([lines[0], "", lines[1].replace("MTR-1", "MTR-X"), lines[2]]), {"MTR-1": 1})
     assert parsed.bad_rows == [(4, "unknown meter 'MTR-X'")]
+
+
+def _mixed_file_lines() -> list[str]:
+    """Clean meter-days (some in order, some shuffled, both channels, several days, two interval lengths,
+    every quality spelling) with bad rows sprinkled in, so small chunks are partly fast, partly redone."""
+    rng = random.Random(7)
+    next_day = DAY + datetime.timedelta(days=1)
+    lines: list[str] = []
+    for number in ("MTR-1", "MTR-2", "MTR-3"):
+        for day in (DAY, next_day):
+            values = [rng.choice([0, 7, 250, 250_000, rng.randrange(300)]) for _ in range(96)]
+            quality = rng.choice(["actual", "Estimated", "EDITED"])
+            block = day_lines(number, day, values, quality=quality)
+            if number == "MTR-2":
+                rng.shuffle(block)  # out of slot order: placed slot by slot
+            lines += block
+        lines += day_lines(number, DAY, [300_000 + n for n in range(24)], minutes=60)  # legal only hourly
+        lines += day_lines(number, DAY, list(range(96)), channel="RECEIVED", style="utc")
+    bad = {
+        5: lambda line: line.replace("MTR-1", "MTR-X"),
+        40: lambda line: line.replace(",actual,", ",Actual ,"),
+        130: lambda line: line.rsplit(",", 1)[0] + ",sideways",
+        100: lambda line: line.replace(",900,", ",901,"),
+        260: lambda line: ",".join(line.split(",")[:3] + ["250001"] + line.split(",")[4:]),
+        330: lambda line: ",".join(line.split(",")[:3] + ["-1"] + line.split(",")[4:]),
+        400: lambda line: ",".join(line.split(",")[:3] + ["12.5"] + line.split(",")[4:]),
+        470: lambda line: ",".join(line.split(",")[:3] + ["", "missing"] + line.split(",")[5:]),
+        540: lambda line: line + ",extra",
+    }
+    for index, spoil in bad.items():
+        lines[index] = spoil(lines[index])
+    lines.insert(600, lines[601])  # a duplicate reading
+    lines.insert(700, lines[650].replace(",900,", ",3600,"))  # an hourly start that is not on the hour
+    lines.append(day_lines("MTR-3", DAY, [300_000] * 96)[0])  # over the 15-minute limit after an hourly 300000
+    return lines
+
+
+@pytest.mark.parametrize("chunk_chars", [300, 2000, 4 << 20])
+def test_fast_chunks_and_row_by_row_agree_on_a_mixed_file_with_bad_rows(monkeypatch, chunk_chars):
+    meters = {"MTR-1": 1, "MTR-2": 2, "MTR-3": 3}
+    data = csv_bytes(_mixed_file_lines())
+    monkeypatch.setattr(parsers, "CSV_CHUNK_CHARS", chunk_chars)
+    fast_chunks = []
+    real_fast_chunk = parsers._fast_chunk
+    monkeypatch.setattr(
+        parsers, "_fast_chunk", lambda *args: fast_chunks.append(real_fast_chunk(*args)) or fast_chunks[-1]
+    )
+    fast = parsers.parse_csv(data, meters)
+    monkeypatch.setattr(parsers, "_fast_chunk", lambda *args: False)
+    slow = parsers.parse_csv(data, meters)
+    assert fast.groups == slow.groups and fast.readings == slow.readings and fast.bad_rows == slow.bad_rows
+    assert slow.readings == len(_mixed_file_lines()) == 939 and len(slow.groups) == 12
+    assert slow.bad_rows == [
+        (7, "unknown meter 'MTR-X'"),
+        (42, "quality 'Actual ' is not actual, estimated, missing or edited"),
+        (102, "duration_s '901' is not 300, 900, 1800, 3600, 43200 or 86400 seconds"),
+        (132, "channel 'sideways' is not delivered or received"),
+        (262, "impossible value 250001 Wh for the interval (0 to 250000)"),
+        (332, "impossible value -1 Wh for the interval (0 to 250000)"),
+        (402, "value_wh '12.5' is not a whole number of watt-hours"),
+        (542, "expected 6 columns, found 7"),
+        (604, "duplicate reading in this file (same meter, channel and start)"),
+        (702, "start is not on the 60-minute grid of the local day"),
+        (940, "impossible value 300000 Wh for the interval (0 to 250000)"),
+    ]
+    if chunk_chars == 300:
+        assert fast_chunks.count(True) > 50 and fast_chunks.count(False) >= 10  # both paths really ran
