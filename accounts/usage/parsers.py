@@ -108,18 +108,22 @@ class _CsvState:
         self.result = ParsedReadings(file_format="csv")
         self.placer = _Placer(timezone.now())
         self.meter_keys = {number: meter_id << METER_SHIFT for number, meter_id in meters.items()}
-        self._columns: dict[str, tuple[dict, dict]] = {}
+        self._columns: dict[str, tuple[dict, dict, int]] = {}
 
-    def columns_cache(self, duration: str, cache: dict, changed: bool) -> tuple[dict, dict]:
-        """start -> day bits and start -> slot, derived from the placer's cache for one duration."""
+    def columns_cache(self, duration: str, cache: dict) -> tuple[dict, dict]:
+        """start -> day bits and start -> slot, derived from the placer's cache for one duration.
+
+        Rebuilt whenever that cache has grown since: starts are also placed by ``_slow_chunk`` and by a
+        fast chunk that gives up, and a later clean chunk may hold nothing but those."""
         found = self._columns.get(duration)
-        if found is None or changed:
+        if found is None or found[2] != len(cache):
             good = {start: placed for start, placed in cache.items() if not isinstance(placed, str)}
             found = self._columns[duration] = (
                 {start: placed[0] for start, placed in good.items()},
                 {start: placed[1] for start, placed in good.items()},
+                len(cache),
             )
-        return found
+        return found[0], found[1]
 
 
 def parse_csv(data: bytes, meters: dict[str, int], on_chunk: ChunkDone | None = None) -> ParsedReadings:
@@ -257,7 +261,7 @@ def _map_columns(columns: tuple, state: _CsvState) -> _Columns | None:
     placed_unique = [cache[start] for start in unique]
     if any(isinstance(placed, str) for placed in placed_unique):
         return None
-    daybits_of, slot_of = state.columns_cache(duration, cache, bool(new))
+    daybits_of, slot_of = state.columns_cache(duration, cache)
     meter_keys = list(map(state.meter_keys.get, numbers))
     channel_bits = list(map(CHANNELS.get, channels))
     quality_codes = list(map(QUALITIES.get, qualities))

@@ -75,36 +75,44 @@ def test_a_bad_row_after_a_blank_line_keeps_its_true_line_number():
 
 def _mixed_file_lines() -> list[str]:
     """Clean meter-days (some in order, some shuffled, both channels, several days, two interval lengths,
-    every quality spelling) with bad rows sprinkled in, so small chunks are partly fast, partly redone."""
+    every quality spelling) with bad rows sprinkled in, so small chunks are partly fast, partly redone.
+    MTR-1 and MTR-3 repeat a few values (the fast path converts each distinct text once), MTR-2's are all
+    different (converted one by one); 300000 Wh is legal for an hour, not for a quarter-hour."""
     rng = random.Random(7)
     next_day = DAY + datetime.timedelta(days=1)
     lines: list[str] = []
     for number in ("MTR-1", "MTR-2", "MTR-3"):
         for day in (DAY, next_day):
-            values = [rng.choice([0, 7, 250, 250_000, rng.randrange(300)]) for _ in range(96)]
-            quality = rng.choice(["actual", "Estimated", "EDITED"])
-            block = day_lines(number, day, values, quality=quality)
+            if number == "MTR-2":
+                values = [rng.randrange(1000 * n, 1000 * n + 1000) for n in range(96)]
+            else:
+                values = [rng.choice([0, 7, 250, 250_000]) for _ in range(96)]
+            block = day_lines(number, day, values, quality=rng.choice(["actual", "Estimated", "EDITED"]))
             if number == "MTR-2":
                 rng.shuffle(block)  # out of slot order: placed slot by slot
             lines += block
-        lines += day_lines(number, DAY, [300_000 + n for n in range(24)], minutes=60)  # legal only hourly
-        lines += day_lines(number, DAY, list(range(96)), channel="RECEIVED", style="utc")
-    bad = {
-        5: lambda line: line.replace("MTR-1", "MTR-X"),
-        40: lambda line: line.replace(",actual,", ",Actual ,"),
-        130: lambda line: line.rsplit(",", 1)[0] + ",sideways",
-        100: lambda line: line.replace(",900,", ",901,"),
-        260: lambda line: ",".join(line.split(",")[:3] + ["250001"] + line.split(",")[4:]),
-        330: lambda line: ",".join(line.split(",")[:3] + ["-1"] + line.split(",")[4:]),
-        400: lambda line: ",".join(line.split(",")[:3] + ["12.5"] + line.split(",")[4:]),
-        470: lambda line: ",".join(line.split(",")[:3] + ["", "missing"] + line.split(",")[5:]),
-        540: lambda line: line + ",extra",
+        hourly = [300_000] * 24 if number != "MTR-2" else [300_000 + n for n in range(24)]
+        lines += day_lines(number, DAY, hourly, minutes=60)
+        lines += day_lines(number, DAY, [rng.choice([1, 2, 3]) for _ in range(96)], channel="RECEIVED", style="utc")
+    value_is = {
+        260: "250001",  # over the limit, among repeated values
+        280: "-1",
+        330: "-1",  # among values that do not repeat
+        350: "250001",
+        400: "12.5",
     }
-    for index, spoil in bad.items():
-        lines[index] = spoil(lines[index])
+    for index, value in value_is.items():
+        fields = lines[index].split(",")
+        lines[index] = ",".join([*fields[:3], value, *fields[4:]])
+    lines[5] = lines[5].replace("MTR-1", "MTR-X")
+    lines[40] = lines[40].replace(",actual,", ",Actual ,")
+    lines[100] = lines[100].replace(",900,", ",901,")
+    lines[130] = lines[130].rsplit(",", 1)[0] + ",sideways"
+    lines[470] = ",".join([*lines[470].split(",")[:3], "", "missing", "delivered"])  # missing, no value: good
+    lines[540] += ",extra"
     lines.insert(600, lines[601])  # a duplicate reading
     lines.insert(700, lines[650].replace(",900,", ",3600,"))  # an hourly start that is not on the hour
-    lines.append(day_lines("MTR-3", DAY, [300_000] * 96)[0])  # over the 15-minute limit after an hourly 300000
+    lines.append(day_lines("MTR-3", DAY, [300_000] * 96)[0])  # a quarter-hour after hours of 300000
     return lines
 
 
@@ -129,7 +137,9 @@ def test_fast_chunks_and_row_by_row_agree_on_a_mixed_file_with_bad_rows(monkeypa
         (102, "duration_s '901' is not 300, 900, 1800, 3600, 43200 or 86400 seconds"),
         (132, "channel 'sideways' is not delivered or received"),
         (262, "impossible value 250001 Wh for the interval (0 to 250000)"),
+        (282, "impossible value -1 Wh for the interval (0 to 250000)"),
         (332, "impossible value -1 Wh for the interval (0 to 250000)"),
+        (352, "impossible value 250001 Wh for the interval (0 to 250000)"),
         (402, "value_wh '12.5' is not a whole number of watt-hours"),
         (542, "expected 6 columns, found 7"),
         (604, "duplicate reading in this file (same meter, channel and start)"),
@@ -138,3 +148,17 @@ def test_fast_chunks_and_row_by_row_agree_on_a_mixed_file_with_bad_rows(monkeypa
     ]
     if chunk_chars == 300:
         assert fast_chunks.count(True) > 50 and fast_chunks.count(False) >= 10  # both paths really ran
+
+
+def test_a_clean_chunk_of_starts_first_placed_by_a_redone_chunk_is_parsed(monkeypatch):
+    """Chunk 1 is fast; chunk 2 (a row of eight fields) is redone row by row and places slots 20-39 but 25;
+    chunk 3 (another meter: slot 0 and those) is clean and has no start the parse has not placed."""
+    first, second = day_lines("MTR-1", DAY), day_lines("MTR-2", DAY)
+    lines = [*first[:20], *first[20:40], second[0], *second[20:25], *second[26:40]]
+    assert len({len(line) for line in lines}) == 1
+    monkeypatch.setattr(parsers, "CSV_CHUNK_CHARS", 19 * (len(lines[0]) + 1) + 1)  # 20 lines a chunk
+    lines[25] = lines[25].replace(",actual,", ",a,b,ct,")  # same length, so the chunks stay 20 lines
+    parsed = parsers.parse_csv(csv_bytes(lines), {"MTR-1": 1, "MTR-2": 2})
+    assert parsed.bad_rows == [(27, "expected 6 columns, found 8")] and parsed.readings == 60
+    monkeypatch.setattr(parsers, "_fast_chunk", lambda *args: False)
+    assert parsed.groups == parsers.parse_csv(csv_bytes(lines), {"MTR-1": 1, "MTR-2": 2}).groups
