@@ -109,6 +109,7 @@ class _CsvState:
         self.placer = _Placer(timezone.now())
         self.meter_keys = {number: meter_id << METER_SHIFT for number, meter_id in meters.items()}
         self._columns: dict[str, tuple[dict, dict, int]] = {}
+        self._whole: dict[int, dict[str, int]] = {}  # limit -> value text -> its int, checked against the limit
 
     def columns_cache(self, duration: str, cache: dict) -> tuple[dict, dict]:
         """start -> day bits and start -> slot, derived from the placer's cache for one duration.
@@ -124,6 +125,28 @@ class _CsvState:
                 len(cache),
             )
         return found[0], found[1]
+
+    def whole_numbers(self, values: list[str], limit: int) -> list[int]:
+        """``values`` as ints; ValueError if any is not a whole number from 0 to ``limit``.
+
+        Interval values repeat a lot (a few thousand distinct Wh figures in a day file), so each distinct
+        text is converted and checked once and then looked up, which costs less than half of ``int`` per value.
+        Where they hardly repeat (daily reads), a cache would only grow: each is converted."""
+        known = self._whole.get(limit)
+        if known is None:
+            known = self._whole[limit] = {}
+        new = set(values).difference(known)
+        if len(new) > len(values) >> 2:
+            numbers = list(map(int, values))
+            if min(numbers) < 0 or max(numbers) > limit:
+                raise ValueError("out of range")
+            return numbers
+        for text in new:
+            number = int(text)
+            if number < 0 or number > limit:
+                raise ValueError("out of range")
+            known[text] = number
+        return list(map(known.__getitem__, values))
 
 
 def parse_csv(data: bytes, meters: dict[str, int], on_chunk: ChunkDone | None = None) -> ParsedReadings:
@@ -227,7 +250,7 @@ class _Columns(NamedTuple):
     keys: list[int]  # group keys (see METER_SHIFT)
     slots: list[int]
     wh: list[int]
-    quality_codes: list[int]
+    quality_codes: bytes
     starts: list[str]
     placed: dict[str, tuple | str]  # the placer's cache for the chunk's one duration: start -> placement
 
@@ -246,13 +269,14 @@ def _fast_chunk(columns: tuple, first_line: int, state: _CsvState) -> bool:
 
 
 def _map_columns(columns: tuple, state: _CsvState) -> _Columns | None:
-    """The six text columns as keys, slots, values and quality codes, each by one C-level ``map``; None
+    """The six text columns as keys, slots, values and quality codes, each by C-level ``map``s; None
     when any row is doubtful (mixed durations, a bad start, an unknown meter, channel or quality, a
-    missing, non-integer or impossible value)."""
+    missing, non-integer or impossible value). Lookups use ``__getitem__`` so a doubtful row raises
+    (KeyError, ValueError) instead of leaving a None that would need a scan of its own."""
     numbers, starts, durations, values, qualities, channels = columns
-    if len(set(durations)) != 1:
-        return None
     duration = durations[0]
+    if durations.count(duration) != len(durations):
+        return None
     cache = state.placer.for_duration(duration)
     unique = set(starts)
     new = unique.difference(cache)
@@ -262,19 +286,24 @@ def _map_columns(columns: tuple, state: _CsvState) -> _Columns | None:
     if any(isinstance(placed, str) for placed in placed_unique):
         return None
     daybits_of, slot_of = state.columns_cache(duration, cache)
-    meter_keys = list(map(state.meter_keys.get, numbers))
-    channel_bits = list(map(CHANNELS.get, channels))
-    quality_codes = list(map(QUALITIES.get, qualities))
-    if None in meter_keys or None in channel_bits or None in quality_codes or _MISSING in quality_codes:
-        return None
     try:
-        wh = list(map(int, values))
-    except ValueError:
+        quality_codes = bytes(map(QUALITIES.__getitem__, qualities))
+        channel_bits = bytes(map(CHANNELS.__getitem__, channels))
+        wh = state.whole_numbers(values, placed_unique[0][3])
+        days = {placed[0] for placed in placed_unique}
+        if len(days) == 1:
+            # One day in the chunk (the usual day file): meter and day OR-ed once per meter, not per row.
+            daybits = days.pop()
+            meter_day = {number: state.meter_keys[number] | daybits for number in set(numbers)}
+            keys = list(map(or_, map(meter_day.__getitem__, numbers), channel_bits))
+        else:
+            meter_keys = map(state.meter_keys.__getitem__, numbers)
+            keys = list(map(or_, map(or_, meter_keys, map(daybits_of.__getitem__, starts)), channel_bits))
+    except (KeyError, ValueError):
         return None
-    if min(wh) < 0 or max(wh) > placed_unique[0][3]:
+    if _MISSING in quality_codes:
         return None
     slots = list(map(slot_of.__getitem__, starts))
-    keys = list(map(or_, map(or_, meter_keys, map(daybits_of.__getitem__, starts)), channel_bits))
     return _Columns(keys, slots, wh, quality_codes, starts, cache)
 
 
