@@ -17,7 +17,7 @@ from __future__ import annotations
 import csv
 import gc
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from itertools import groupby, islice
 from operator import or_
@@ -247,7 +247,8 @@ _RANGES: dict[int, list[int]] = {}
 class _Columns(NamedTuple):
     """A chunk's rows mapped column-wise; position i of each list is row i of the chunk."""
 
-    keys: list[int]  # group keys (see METER_SHIFT)
+    meter_days: list[int]  # group keys without the channel bit (see METER_SHIFT)
+    channel_bits: bytes
     slots: list[int]
     wh: list[int]
     quality_codes: bytes
@@ -295,28 +296,43 @@ def _map_columns(columns: tuple, state: _CsvState) -> _Columns | None:
             # One day in the chunk (the usual day file): meter and day OR-ed once per meter, not per row.
             daybits = days.pop()
             meter_day = {number: state.meter_keys[number] | daybits for number in set(numbers)}
-            keys = list(map(or_, map(meter_day.__getitem__, numbers), channel_bits))
+            meter_days = list(map(meter_day.__getitem__, numbers))
         else:
-            meter_keys = map(state.meter_keys.__getitem__, numbers)
-            keys = list(map(or_, map(or_, meter_keys, map(daybits_of.__getitem__, starts)), channel_bits))
+            meter_days = list(map(or_, map(state.meter_keys.__getitem__, numbers), map(daybits_of.__getitem__, starts)))
     except (KeyError, ValueError):
         return None
     if _MISSING in quality_codes:
         return None
     slots = list(map(slot_of.__getitem__, starts))
-    return _Columns(keys, slots, wh, quality_codes, starts, cache)
+    return _Columns(meter_days, channel_bits, slots, wh, quality_codes, starts, cache)
+
+
+def _runs(meter_days: list[int], channel_bits: bytes) -> Iterator[tuple[int, int, int]]:
+    """(group key, first row, row after the last) of each run of rows with one key. The channel is added
+    per run, not per row: a run of one meter-day is split only where its channel changes (a solar
+    meter's received rows right after its delivered ones)."""
+    index = 0
+    for meter_day, run in groupby(meter_days):
+        stop = index + len(list(run))
+        channel = channel_bits[index]
+        if channel_bits.count(channel, index, stop) == stop - index:
+            yield meter_day | channel, index, stop
+        else:
+            for channel, rows in groupby(channel_bits[index:stop]):
+                end = index + len(list(rows))
+                yield meter_day | channel, index, end
+                index = end
+        index = stop
 
 
 def _group_columns(mapped: _Columns, first_line: int, result: ParsedReadings) -> None:
     """Runs of equal keys into their groups: a whole meter-day in slot order is sliced in one step,
     anything else is placed slot by slot (a slot already filled by this file is a duplicate row)."""
-    keys, slots, wh, quality_codes, starts, placed = mapped
-    result.readings += len(keys)
+    meter_days, channel_bits, slots, wh, quality_codes, starts, placed = mapped
+    result.readings += len(slots)
     groups = result.groups
-    index = 0
-    for key, run in groupby(keys):
-        length = len(list(run))
-        stop = index + length
+    for key, index, stop in _runs(meter_days, channel_bits):
+        length = stop - index
         slots_in_day = placed[starts[index]][2]
         group = groups.get(key)
         whole = _RANGES.get(slots_in_day)
@@ -335,7 +351,6 @@ def _group_columns(mapped: _Columns, first_line: int, result: ParsedReadings) ->
                     continue
                 flags[slot] = quality_codes[position]
                 group_values[slot] = wh[position]
-        index = stop
 
 
 def _slow_chunk(chunk: list[list[str]], first_line: int, state: _CsvState) -> None:

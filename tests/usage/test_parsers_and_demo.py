@@ -112,13 +112,15 @@ def _mixed_file_lines() -> list[str]:
     lines[540] += ",extra"
     lines.insert(600, lines[601])  # a duplicate reading
     lines.insert(700, lines[650].replace(",900,", ",3600,"))  # an hourly start that is not on the hour
+    for channel in ("delivered", "received"):  # one meter-day's channels back to back, as a solar meter sends
+        lines += day_lines("MTR-4", DAY, [rng.choice([1, 2, 3]) for _ in range(96)], channel=channel)
     lines.append(day_lines("MTR-3", DAY, [300_000] * 96)[0])  # a quarter-hour after hours of 300000
     return lines
 
 
 @pytest.mark.parametrize("chunk_chars", [300, 2000, 4 << 20])
 def test_fast_chunks_and_row_by_row_agree_on_a_mixed_file_with_bad_rows(monkeypatch, chunk_chars):
-    meters = {"MTR-1": 1, "MTR-2": 2, "MTR-3": 3}
+    meters = {"MTR-1": 1, "MTR-2": 2, "MTR-3": 3, "MTR-4": 4}
     data = csv_bytes(_mixed_file_lines())
     monkeypatch.setattr(parsers, "CSV_CHUNK_CHARS", chunk_chars)
     fast_chunks = []
@@ -130,7 +132,7 @@ def test_fast_chunks_and_row_by_row_agree_on_a_mixed_file_with_bad_rows(monkeypa
     monkeypatch.setattr(parsers, "_fast_chunk", lambda *args: False)
     slow = parsers.parse_csv(data, meters)
     assert fast.groups == slow.groups and fast.readings == slow.readings and fast.bad_rows == slow.bad_rows
-    assert slow.readings == len(_mixed_file_lines()) == 939 and len(slow.groups) == 12
+    assert slow.readings == len(_mixed_file_lines()) == 1131 and len(slow.groups) == 14
     assert slow.bad_rows == [
         (7, "unknown meter 'MTR-X'"),
         (42, "quality 'Actual ' is not actual, estimated, missing or edited"),
@@ -144,7 +146,7 @@ def test_fast_chunks_and_row_by_row_agree_on_a_mixed_file_with_bad_rows(monkeypa
         (542, "expected 6 columns, found 7"),
         (604, "duplicate reading in this file (same meter, channel and start)"),
         (702, "start is not on the 60-minute grid of the local day"),
-        (940, "impossible value 300000 Wh for the interval (0 to 250000)"),
+        (1132, "impossible value 300000 Wh for the interval (0 to 250000)"),
     ]
     if chunk_chars == 300:
         assert fast_chunks.count(True) > 50 and fast_chunks.count(False) >= 10  # both paths really ran
