@@ -17,7 +17,7 @@ from __future__ import annotations
 import csv
 import gc
 import io
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from itertools import groupby, islice
 from operator import or_
@@ -247,8 +247,7 @@ _RANGES: dict[int, list[int]] = {}
 class _Columns(NamedTuple):
     """A chunk's rows mapped column-wise; position i of each list is row i of the chunk."""
 
-    meter_days: list[int]  # group keys without the channel bit (see METER_SHIFT)
-    channel_bits: bytes
+    runs: list[tuple[int, int, int]]  # (group key, first row, row after the last), see ``_runs``
     slots: list[int]
     wh: list[int]
     quality_codes: bytes
@@ -292,46 +291,52 @@ def _map_columns(columns: tuple, state: _CsvState) -> _Columns | None:
         channel_bits = bytes(map(CHANNELS.__getitem__, channels))
         wh = state.whole_numbers(values, placed_unique[0][3])
         days = {placed[0] for placed in placed_unique}
-        if len(days) == 1:
-            # One day in the chunk (the usual day file): meter and day OR-ed once per meter, not per row.
-            daybits = days.pop()
-            meter_day = {number: state.meter_keys[number] | daybits for number in set(numbers)}
-            meter_days = list(map(meter_day.__getitem__, numbers))
+        if len(days) == 1:  # the usual day file: runs of one meter number are runs of one meter-day
+            runs = _runs(numbers, channel_bits, state.meter_keys, days.pop())
         else:
-            meter_days = list(map(or_, map(state.meter_keys.__getitem__, numbers), map(daybits_of.__getitem__, starts)))
+            meter_days = map(or_, map(state.meter_keys.__getitem__, numbers), map(daybits_of.__getitem__, starts))
+            runs = _runs(list(meter_days), channel_bits)
     except (KeyError, ValueError):
         return None
     if _MISSING in quality_codes:
         return None
     slots = list(map(slot_of.__getitem__, starts))
-    return _Columns(meter_days, channel_bits, slots, wh, quality_codes, starts, cache)
+    return _Columns(runs, slots, wh, quality_codes, starts, cache)
 
 
-def _runs(meter_days: list[int], channel_bits: bytes) -> Iterator[tuple[int, int, int]]:
-    """(group key, first row, row after the last) of each run of rows with one key. The channel is added
-    per run, not per row: a run of one meter-day is split only where its channel changes (a solar
-    meter's received rows right after its delivered ones)."""
+def _runs(
+    rows: list, channel_bits: bytes, meter_keys: dict[str, int] | None = None, daybits: int = 0
+) -> list[tuple[int, int, int]]:
+    """(group key, first row, row after the last) of each run of equal ``rows``: meter-day keys, or, in a
+    chunk of one day (``meter_keys`` given), meter numbers, so the meter is looked up once a run rather
+    than once a row (KeyError for an unknown one). The channel is added per run too: a run is split
+    only where its channel changes (a solar meter's received rows right after its delivered ones).
+    Two numbers of one meter in a row make two runs of one key, which grouping handles like any
+    meter-day given in pieces."""
+    runs = []
     index = 0
-    for meter_day, run in groupby(meter_days):
+    for row, run in groupby(rows):
         stop = index + len(list(run))
+        meter_day = row if meter_keys is None else meter_keys[row] | daybits
         channel = channel_bits[index]
         if channel_bits.count(channel, index, stop) == stop - index:
-            yield meter_day | channel, index, stop
+            runs.append((meter_day | channel, index, stop))
         else:
-            for channel, rows in groupby(channel_bits[index:stop]):
-                end = index + len(list(rows))
-                yield meter_day | channel, index, end
+            for channel, same in groupby(channel_bits[index:stop]):
+                end = index + len(list(same))
+                runs.append((meter_day | channel, index, end))
                 index = end
         index = stop
+    return runs
 
 
 def _group_columns(mapped: _Columns, first_line: int, result: ParsedReadings) -> None:
     """Runs of equal keys into their groups: a whole meter-day in slot order is sliced in one step,
     anything else is placed slot by slot (a slot already filled by this file is a duplicate row)."""
-    meter_days, channel_bits, slots, wh, quality_codes, starts, placed = mapped
+    runs, slots, wh, quality_codes, starts, placed = mapped
     result.readings += len(slots)
     groups = result.groups
-    for key, index, stop in _runs(meter_days, channel_bits):
+    for key, index, stop in runs:
         length = stop - index
         slots_in_day = placed[starts[index]][2]
         group = groups.get(key)

@@ -164,3 +164,15 @@ def test_a_clean_chunk_of_starts_first_placed_by_a_redone_chunk_is_parsed(monkey
     assert parsed.bad_rows == [(27, "expected 6 columns, found 8")] and parsed.readings == 60
     monkeypatch.setattr(parsers, "_fast_chunk", lambda *args: False)
     assert parsed.groups == parsers.parse_csv(csv_bytes(lines), {"MTR-1": 1, "MTR-2": 2}).groups
+
+
+def test_a_meter_day_sent_under_two_numbers_of_one_meter_is_one_group_either_way(monkeypatch):
+    meters = {"MTR-1": 1, "MTR-1-OLD": 1}
+    lines = day_lines("MTR-1", DAY)
+    lines[48:] = [line.replace("MTR-1,", "MTR-1-OLD,") for line in lines[48:]]
+    lines.append(lines[50].replace("MTR-1-OLD,", "MTR-1,"))  # the same reading again, under the other number
+    fast = parsers.parse_csv(csv_bytes(lines), meters)
+    monkeypatch.setattr(parsers, "_fast_chunk", lambda *args: False)
+    slow = parsers.parse_csv(csv_bytes(lines), meters)
+    assert fast.groups == slow.groups and len(fast.groups) == 1 and fast.readings == slow.readings == 97
+    assert fast.bad_rows == slow.bad_rows == [(98, "duplicate reading in this file (same meter, channel and start)")]
