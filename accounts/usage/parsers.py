@@ -93,8 +93,11 @@ class _Placer:
         return result
 
 
-CSV_CHUNK_ROWS = 65536  # quoted files (csv.reader path)
-CSV_CHUNK_CHARS = 4 << 20  # unquoted files
+# A chunk's text, its fields and the columns mapped from them should stay in the CPU's cache while they
+# are worked on: half a megabyte (~8,000 rows) parsed a day file with ~20 % less CPU than 4 MB chunks did
+# (measured on 2 MB L2 caches; 256 kB to 1 MB were alike, smaller ones pay per-chunk costs).
+CSV_CHUNK_ROWS = 8192  # quoted files (csv.reader path)
+CSV_CHUNK_CHARS = 512 << 10  # unquoted files
 
 # Called with the result so far after each chunk of a CSV file (``pipeline``: hands finished meter-days
 # to the loader while the rest is parsed). It may raise to stop the parse.
@@ -174,7 +177,7 @@ def _nothing(result: ParsedReadings) -> None:
 def _parse_unquoted(text: str, meters: dict[str, int], on_chunk: ChunkDone) -> ParsedReadings:
     """No quoting anywhere (the normal case): plain splitting is several times faster than csv.reader
     and gives the same rows; line numbers are exact because no field can span lines. The text is cut
-    into ~4 MB chunks at line ends; a chunk whose field count is six per line is split in one call and
+    into ~512 kB chunks at line ends; a chunk whose field count is six per line is split in one call and
     sliced into columns."""
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
