@@ -253,7 +253,8 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 # Sign-in is django-allauth's (accounts, password reset, e-mail verification, reauthentication, MFA);
 # docs/configuration.md "Sign-in". Its rate limits and our throttle both see the real client address.
-AUTHENTICATION_BACKENDS = ["allauth.account.auth_backends.AuthenticationBackend"]
+# allauth's backend, loading the signed-in user by one fixed statement (members/signin/backends.py).
+AUTHENTICATION_BACKENDS = ["members.signin.backends.AuthenticationBackend"]
 # Proxies in front of the app that append to X-Forwarded-For (the production TLS proxy: 1). 0: trust none.
 TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
 ALLAUTH_TRUSTED_PROXY_COUNT = TRUSTED_PROXY_COUNT
@@ -318,6 +319,8 @@ LOGIN_ACCOUNT_MAX_DELAY_SECONDS = env_int("LOGIN_ACCOUNT_MAX_DELAY_SECONDS", 60)
 LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "account_login"
+# Django's database sessions, read by one fixed statement (config/sessions.py).
+SESSION_ENGINE = "config.sessions"
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 60 * 60 * 8)
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 
