@@ -224,6 +224,20 @@ def server_cpu_seconds(pid: int) -> float:
     return total
 
 
+def cpu_probe_ms() -> float:
+    """CPU milliseconds of a fixed piece of Python (the best of three): how fast this machine's cores are
+    at the moment. On these shared virtual machines the same loop took 0.32 s and 0.55 s minutes apart, and a
+    run's latencies moved with it, so each scenario is bracketed by the probe; compare runs only beside it."""
+    best = math.inf
+    for _ in range(3):
+        started = time.process_time()
+        total = 0
+        for number in range(1_000_000):
+            total += number * number
+        best = min(best, time.process_time() - started)
+    return 1000 * best
+
+
 def _cpu_now(gunicorn_pid: int) -> tuple[float, float, float]:
     """CPU seconds so far of gunicorn, of the PostgreSQL server (every process: members.bench_floors) and of
     the load generator (locust runs as a child process this one waits for)."""
@@ -368,11 +382,13 @@ def bench_load(quick: bool = False) -> dict[str, float]:
         # about 4 ms, so each scenario's figure can be read beside what the client itself adds.
         floor_sessions: list[Session] = [{"cookie": "", "paths": [FLOOR_PATH]}]
         warm(port, floor_sessions)
+        results["load.floor_signin_page_cpu_probe_ms"] = cpu_probe_ms()
         floor = run_at(rate, seconds, port, floor_sessions)
         for key in ("p50_ms", "p95_ms", "p99_ms", "errors"):
             results[f"load.floor_signin_page_{key}"] = floor[key]
         for name, sessions in scenarios.items():
             warm(port, sessions)
+            results[f"{name}_cpu_probe_ms_before"] = cpu_probe_ms()
             before = _cpu_now(process.pid)
             measured = run_at(rate, seconds, port, sessions)
             used = [after - earlier for after, earlier in zip(_cpu_now(process.pid), before, strict=True)]
@@ -382,6 +398,7 @@ def bench_load(quick: bool = False) -> dict[str, float]:
             # and the load generator itself.
             for label, seconds_used in zip(("server", "database", "load_tool"), used, strict=True):
                 results[f"{name}_{label}_cpu_ms_per_request"] = 1000 * seconds_used / max(1.0, measured["requests"])
+            results[f"{name}_cpu_probe_ms_after"] = cpu_probe_ms()
             results[f"{name}_max_rps_p95_under_100ms"] = max_rate(port, sessions, start=rate, seconds=step_seconds)
     finally:
         process.terminate()
