@@ -35,6 +35,7 @@ from accounts.usage.services import (
     usage_point_mapping_update,
 )
 from members.audit import audit_record
+from members.roles import may
 
 # Largest file accepted over HTTP (a day of 15-minute reads for 100,000 meters is ~600 MB, so the
 # MDMS splits its daily extract; the management command has no limit).
@@ -120,13 +121,13 @@ def _account_for_reader(request, account_id: int, *, purpose: dict) -> Account:
     Staff reads leave an audit row (who looked at whose usage, which period).
     """
     user = request.user
-    if user.has_perm("usage.view_account_usage"):
+    if may(user, "usage.view_account_usage"):
         account = get_object_or_404(Account, pk=account_id)
         with transaction.atomic():
             audit_record(actor=user, action="usage.viewed", obj=account, detail=purpose)
         return account
-    member = getattr(user, "member", None)
-    account = Account.objects.filter(pk=account_id, member=member).first() if member is not None else None
+    # A member's own account, in one query (the login's member record is not loaded for it).
+    account = Account.objects.filter(pk=account_id, member__user=user).first()
     if account is not None:
         return account
     if user.is_staff:

@@ -7,7 +7,7 @@ import pytest
 from django.contrib.auth.models import Group, Permission
 
 from members import roles
-from members.roles import has_staff_role, staff_may
+from members.roles import has_staff_role, may, staff_may
 
 pytestmark = pytest.mark.django_db
 
@@ -60,3 +60,17 @@ def test_the_guard_asks_one_query(make_user, django_assert_num_queries):
     fresh = type(csr).objects.get(pk=csr.pk)
     with django_assert_num_queries(1):
         assert staff_may(fresh, "members.view_member") is True
+
+
+def test_may_answers_as_has_perm_for_every_login_and_permission(make_user):
+    for login in _logins(make_user):
+        for permission in PERMISSIONS:
+            expected = type(login).objects.get(pk=login.pk).has_perm(permission)
+            assert may(type(login).objects.get(pk=login.pk), permission) == expected, (login.username, permission)
+
+
+def test_may_asks_at_most_one_query(make_user, django_assert_max_num_queries):
+    csr = make_user("csr-may-one-query", role=roles.CSR)
+    fresh = type(csr).objects.get(pk=csr.pk)
+    with django_assert_max_num_queries(1):
+        assert may(fresh, "members.view_member") is True
