@@ -41,7 +41,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -265,6 +265,7 @@ def _usage_fixture() -> list[Session]:
     from members.models import Member
 
     rng = random.Random(7)  # noqa: S311 - synthetic data
+    opened = datetime.combine(FIRST_DAY - timedelta(days=365), datetime.min.time(), tzinfo=UTC)
     with transaction.atomic():
         members = []
         for index in range(50):
@@ -288,8 +289,11 @@ def _usage_fixture() -> list[Session]:
                 Meter.objects.get_or_create(meter_number=number, defaults={"premise": premise})
                 Account.objects.get_or_create(
                     account_number=f"LA{index:04d}{slot}",
-                    defaults={"member": member, "premise": premise, "status": "open"},
+                    defaults={"member": member, "premise": premise, "status": "open", "opened_at": opened},
                 )
+        # Usage is read within the account's tenure: an account without an opening date answered every
+        # request with no points (the runs before 2026-12-01 measured that empty answer).
+        Account.objects.filter(member__in=members, opened_at__isnull=True).update(opened_at=opened)
     usage_partitions_ensure(months_ahead=0, today=FIRST_DAY)
     from accounts.usage.models import IngestBatch
 

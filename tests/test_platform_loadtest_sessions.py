@@ -24,3 +24,19 @@ def test_a_session_made_before_a_second_scenario_asks_for_the_same_login_still_r
 
         assert response.status_code == 200, response.get("Location")
         assert b"Sign in" not in response.content
+
+
+def test_the_usage_api_scenario_reads_a_month_of_points_not_an_empty_answer(client):
+    """Usage is read within the account's tenure; the fixture's accounts once had no opening date, and the
+    usage API's load runs measured an answer with no points."""
+    from config.loadtest import _usage_fixture
+
+    sessions = _usage_fixture()
+    session = sessions[0]
+    name, value = session["cookie"].split("=", 1)
+    client.cookies[name] = value
+
+    response = client.get(session["paths"][0])
+
+    assert response.status_code == 200
+    assert len(response.json()["points"]) == 30
