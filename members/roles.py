@@ -30,20 +30,15 @@ def staff_may(user, permission: str) -> bool:
     """``has_staff_role(user) and user.has_perm(permission)`` in one query (a staff page's guard).
 
     ``has_perm`` loads every permission the user holds, by two queries, to answer for one; a staff page
-    asks once per request. The question is one fixed statement (``_staff_may_sql``): built with the ORM it
+    asks once per request. The question is one fixed statement (``_role_and_grant``): built with the ORM it
     cost about 2.8 ms of Python per request, a fifth of the CSR's lookup (members/find.py). The answer is
     the same for every user and permission (tests/registry/test_staff_may.py compares the two for each
     role).
     """
     if not (user.is_authenticated and user.is_active and user.is_staff):
         return False
-    from django.db import connection  # the auth models are not ready when this module loads
-
-    app_label, _, codename = permission.partition(".")
-    with connection.cursor() as cursor:
-        cursor.execute(_staff_may_sql(), [user.pk, list(ALL_ROLES), app_label, codename, user.pk, user.pk])
-        role, holds = cursor.fetchone()
-    return bool(role and (holds or user.is_superuser))
+    role, holds = _role_and_grant(user, permission)
+    return role and (holds or user.is_superuser)
 
 
 def may(user, permission: str) -> bool:
@@ -55,17 +50,23 @@ def may(user, permission: str) -> bool:
         return False
     if user.is_superuser:
         return True
+    return _role_and_grant(user, permission)[1]
+
+
+def _role_and_grant(user, permission: str) -> tuple[bool, bool]:
+    """Whether the login holds a MemberGuard role, and whether ``permission`` is granted to it directly or
+    through one of its groups: one fixed statement (``_role_and_grant_sql``)."""
     from django.db import connection  # the auth models are not ready when this module loads
 
     app_label, _, codename = permission.partition(".")
     with connection.cursor() as cursor:
-        cursor.execute(_staff_may_sql(), [user.pk, list(ALL_ROLES), app_label, codename, user.pk, user.pk])
-        _role, holds = cursor.fetchone()
-    return bool(holds)
+        cursor.execute(_role_and_grant_sql(), [user.pk, list(ALL_ROLES), app_label, codename, user.pk, user.pk])
+        role, holds = cursor.fetchone()
+    return bool(role), bool(holds)
 
 
 @functools.cache
-def _staff_may_sql() -> str:
+def _role_and_grant_sql() -> str:
     """Whether the user holds a role, and whether the permission is granted to them directly or through one
     of their groups (as ``ModelBackend`` reads it); the tables' names come from the models."""
     from django.contrib.auth import get_user_model

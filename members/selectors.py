@@ -219,13 +219,19 @@ class _Candidates:
         table's, or an index expression; the searched queryset's filters apply to them in the final query."""
         self.paths.append((sql, params))
 
-    def _union(self) -> tuple[str, list]:
+    def _numbered(self) -> tuple[str, list]:
+        """The paths' members as ``numbered`` (path, id, n), the cap's one rule for both readers: a member is
+        a candidate when ``n <= cap``; a path was cut short when its ``n`` passes the cap."""
         # Each piece is a literal above with its values as parameters.
         union = " UNION ALL ".join(
             f"(SELECT {number} AS path, found.id FROM ({sql}) AS found(id))"  # noqa: S608
             for number, (sql, _) in enumerate(self.paths)
         )
-        return union, [param for _, path_params in self.paths for param in path_params]
+        return (
+            f"WITH found AS ({union}),"  # noqa: S608 - the paths above, values as parameters
+            " numbered AS (SELECT path, id, row_number() OVER (PARTITION BY path) AS n FROM found)",
+            [param for _, path_params in self.paths for param in path_params],
+        )
 
     def _run(self, sql: str, params: list) -> list[tuple]:
         with connection.cursor() as cursor:
@@ -238,15 +244,13 @@ class _Candidates:
     def _ids(self) -> set[int]:
         if not self.paths:
             return set()
-        union, params = self._union()
-        per_path: dict[int, int] = {}
-        ids: set[int] = set()
-        for number, member_id in self._run(union, params):
-            per_path[number] = per_path.get(number, 0) + 1
-            if per_path[number] <= SEARCH_CANDIDATE_CAP:
-                ids.add(member_id)
-        self.capped = self.capped or any(count > SEARCH_CANDIDATE_CAP for count in per_path.values())
-        return ids
+        numbered, params = self._numbered()
+        rows = self._run(
+            f"{numbered} SELECT DISTINCT id, (SELECT max(n) FROM numbered) > %s FROM numbered WHERE n <= %s",  # noqa: S608
+            [*params, SEARCH_CANDIDATE_CAP, SEARCH_CANDIDATE_CAP],
+        )
+        self.capped = bool(rows) and rows[0][1]
+        return {member_id for member_id, _ in rows}
 
     def result(self) -> SearchResult:
         """The candidates in the searched queryset's own order (the caller sorts by ``search_rank``)."""
@@ -263,13 +267,12 @@ class _Candidates:
         registry's (``member_lookup``)."""
         if not self.paths:
             return Lookup([], 0)
-        union, params = self._union()
+        numbered, params = self._numbered()
         rank_sql, rank_params = self.rank
         selected = ", ".join(f"{_MEMBERS}.{connection.ops.quote_name(column)}" for column in columns)
         sql = (
-            f"WITH found AS ({union}),"  # noqa: S608 - literals above, values as parameters
-            " numbered AS (SELECT path, id, row_number() OVER (PARTITION BY path) AS n FROM found)"
-            f" SELECT {selected}, {rank_sql} AS search_rank, count(*) OVER () AS matched,"
+            f"{numbered} SELECT {selected},"  # noqa: S608 - literals above, values as parameters
+            f" {rank_sql} AS search_rank, count(*) OVER () AS matched,"
             " (SELECT max(n) FROM numbered) > %s AS capped"
             f" FROM {_MEMBERS} WHERE {_MEMBERS}.id IN (SELECT id FROM numbered WHERE n <= %s)"
             f" ORDER BY search_rank DESC NULLS LAST, {_MEMBERS}.member_number LIMIT %s"
