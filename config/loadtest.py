@@ -51,6 +51,7 @@ from django.contrib.auth.models import Group
 from django.contrib.sessions.backends.db import SessionStore
 from django.db import transaction
 
+from config.load_pacing import ARRIVALS
 from members import roles
 from members.bench_floors import server_cpu_seconds as database_cpu_seconds
 from members.models import Member, User
@@ -59,7 +60,9 @@ from portal.bench import portal_load_sessions
 
 BASE_DIR = Path(settings.BASE_DIR)
 TARGET_MS = 100.0
-PER_USER_RPS = 10.0
+# Requests/s per locust user, by arrival process: a Poisson user's gaps are often shorter than an answer,
+# and a user has one request out at a time, so Poisson arrivals need more, slower users to leave on time.
+PER_USER_RPS = {"even": 10.0, "poisson": 2.0}
 FLOOR_PATH = "/auth/login/"  # the sign-in page: no session, no query, a template (about 4 ms of server time)
 
 
@@ -151,28 +154,32 @@ def SESSION_EXTRA(user: User) -> dict:  # noqa: N802 - what the configured sign-
 
 def run_at(rate: float, seconds: int, port: int, sessions: list[Session]) -> dict[str, float]:
     """Drive the sessions' paths at ``rate`` requests/s for ``seconds`` with locust; p50/p95/p99 (ms), errors, rate."""
-    # Ten requests/s per locust user: every user runs in locust's one process, so a hundred users (one per
-    # request/s) queued behind each other there and a 4 ms page read p50 110 ms at 100/s (17 ms with ten).
-    # A user at 10/s still holds its pace for answers up to 100 ms, the target; slower answers lower the
-    # achieved rate, which max_rate counts as a miss.
-    users = max(1, math.ceil(rate / PER_USER_RPS))
+    # Ten requests/s per locust user, each on its own slot of the 100 ms period (config/load_pacing.py: the
+    # users' phases once coincided, and 100/s arrived as bursts of ten). A user at 10/s holds its pace for
+    # answers up to 100 ms, the target; slower answers make requests leave late (``send_lateness_ms_p95``)
+    # and lower the achieved rate, which max_rate counts as a miss.
+    users = max(1, math.ceil(rate / PER_USER_RPS[arrivals()]))
     with tempfile.TemporaryDirectory() as folder:
         prefix = str(Path(folder) / "load")
         # In a file, not the environment: 10,000 portal sessions are over a megabyte, and one environment
         # string may not exceed 128 kB (the exec would fail with E2BIG).
         sessions_file = Path(folder) / "sessions.json"
         sessions_file.write_text(json.dumps(sessions))
+        lateness_file = Path(folder) / "lateness.json"
         env = {
-            **os.environ,
+            **locust_environment(rate, users),
             "LOAD_SESSIONS_FILE": str(sessions_file),
-            "LOAD_PER_USER_RPS": str(rate / users),
+            "LOAD_LATENESS_FILE": str(lateness_file),
         }
         command = [sys.executable, "-m", "locust", "-f", str(BASE_DIR / "config" / "locustfile.py"), "--headless"]
         command += ["--host", f"http://127.0.0.1:{port}", "-u", str(users), "-r", str(users), "-t", f"{seconds}s"]
         command += ["--csv", prefix, "--only-summary", "--loglevel", "ERROR", "--stop-timeout", "5"]
-        ran = subprocess.run(command, env=env, capture_output=True, text=True, check=False, timeout=seconds + 120)  # noqa: S603
+        ran = subprocess.run(  # noqa: S603 - our own command line
+            command, cwd=BASE_DIR, env=env, capture_output=True, text=True, check=False, timeout=seconds + 120
+        )
         with open(f"{prefix}_stats.csv", newline="") as handle:
             row = next(r for r in csv.DictReader(handle) if r["Name"] == "Aggregated")
+        lateness = sorted(json.loads(lateness_file.read_text())) if lateness_file.exists() else []
     if row["50%"] == "N/A":
         raise RuntimeError(f"locust made no request: {ran.stderr[-2000:]}")
     return {
@@ -182,7 +189,29 @@ def run_at(rate: float, seconds: int, port: int, sessions: list[Session]) -> dic
         "errors": float(row["Failure Count"]),
         "requests": float(row["Request Count"]),
         "achieved_rps": float(row["Requests/s"]),
+        # How late requests left against their schedule (config/load_pacing.py): near 0 while the server
+        # keeps up; locust's latencies count from when a request left, so this is the part they leave out.
+        "send_lateness_ms_p95": lateness[int(0.95 * (len(lateness) - 1))] if lateness else math.nan,
     }
+
+
+def locust_environment(rate: float, users: int) -> dict[str, str]:
+    """What a locustfile's users need to share ``rate`` requests/s between ``users`` (config/load_pacing.py):
+    ``LOAD_ARRIVALS`` (even, the default, or poisson) passes through from this process's environment."""
+    return {
+        **os.environ,
+        "LOAD_PER_USER_RPS": str(rate / users),
+        "LOAD_USERS": str(users),
+        "LOAD_ARRIVALS": arrivals(),
+    }
+
+
+def arrivals() -> str:
+    """``LOAD_ARRIVALS``: ``even`` (the default: a fixed rate, one request every 1/rate s) or ``poisson``."""
+    chosen = os.environ.get("LOAD_ARRIVALS", "even")
+    if chosen not in ARRIVALS:
+        raise ValueError(f"LOAD_ARRIVALS must be one of {', '.join(ARRIVALS)}, not {chosen!r}")
+    return chosen
 
 
 def max_rate(port: int, sessions: list[Session], *, start: float, seconds: int) -> float:
@@ -376,6 +405,7 @@ def bench_load(quick: bool = False) -> dict[str, float]:
         else:
             scenarios[name] = builders[name]()
     results: dict[str, float] = {"load.gunicorn_workers": workers, "load.rate_rps": rate}
+    results["load.arrivals_poisson"] = float(arrivals() == "poisson")  # 0: evenly spaced (config/load_pacing.py)
     if (
         "registry.member_search" in scenarios or "registry.admin_member_search" in scenarios
     ):  # what the searches ran against (BENCH_REGISTRY_KEEP=1 leaves 100,000)
@@ -396,7 +426,7 @@ def bench_load(quick: bool = False) -> dict[str, float]:
             before = _cpu_now(process.pid)
             measured = run_at(rate, seconds, port, sessions)
             used = [after - earlier for after, earlier in zip(_cpu_now(process.pid), before, strict=True)]
-            for key in ("p50_ms", "p95_ms", "p99_ms", "errors", "achieved_rps"):
+            for key in ("p50_ms", "p95_ms", "p99_ms", "errors", "achieved_rps", "send_lateness_ms_p95"):
                 results[f"{name}_{key}"] = measured[key]
             # Where each request's CPU went, on the cores the three share: the web tier, the database server,
             # and the load generator itself.

@@ -129,11 +129,11 @@ def _plan(folder: Path) -> Path:
 
 def _locust(plan: Path, port: int, rate: float, seconds: int, prefix: str) -> dict[str, float]:
     users = max(1, int(rate))
-    env = {**os.environ, "SOAK_PLAN": str(plan), "LOAD_PER_USER_RPS": str(rate / users)}
+    env = {**loadtest.locust_environment(rate, users), "SOAK_PLAN": str(plan)}
     command = [sys.executable, "-m", "locust", "-f", str(BASE_DIR / "config" / "soak_locustfile.py"), "--headless"]
     command += ["--host", f"http://127.0.0.1:{port}", "-u", str(users), "-r", str(users), "-t", f"{seconds}s"]
     command += ["--csv", prefix, "--only-summary", "--loglevel", "ERROR", "--stop-timeout", "10"]
-    subprocess.run(command, env=env, capture_output=True, text=True, check=False, timeout=seconds + 180)  # noqa: S603
+    subprocess.run(command, cwd=BASE_DIR, env=env, capture_output=True, text=True, check=False, timeout=seconds + 180)  # noqa: S603
     results: dict[str, float] = {}
     with open(f"{prefix}_stats.csv", newline="") as handle:
         for row in csv.DictReader(handle):

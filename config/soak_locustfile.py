@@ -9,19 +9,22 @@ import json
 import os
 import random
 
-from locust import HttpUser, constant_throughput, task
+# Locust runs this file with its own folder first on sys.path (config/, not the project), so the pacing
+# module is imported by its own name: importing the config package would start Celery's app here.
+from load_pacing import PacedUser, Pacing  # type: ignore[import-not-found]
+from locust import HttpUser, task
 
 with open(os.environ["SOAK_PLAN"], encoding="utf-8") as _handle:
     PLAN = json.load(_handle)
-_PER_USER = float(os.environ.get("LOAD_PER_USER_RPS", "1"))
 _MONTH_DAY = PLAN["month_day"]
 
 
-class Mixed(HttpUser):
-    wait_time = constant_throughput(_PER_USER)
+class Mixed(PacedUser, HttpUser):
+    pacing = Pacing.from_environment()
 
     def on_start(self) -> None:
         self.rng = random.Random(id(self))  # noqa: S311 - choosing requests, not secrets
+        self.start_pacing()
 
     def _expect(self, name: str, response, *ok: int) -> None:
         if response.status_code not in ok:
