@@ -331,8 +331,12 @@ def test_a_bad_request_changes_nothing(client, alice):
 class TestStaffSeeAgeing:
     def _aged(self, alice, days_ago: int) -> CorrectionRequest:
         request = correction_request_submit(actor=alice.user, member=alice, topic="billing", requested_correction="x")
+        # Submitted at local noon ``days_ago`` calendar days ago: the age is counted in the co-op's calendar
+        # days, and ``now - 40 x 24 h`` is 39 of them when a daylight-saving change lies between and the
+        # local time is within an hour of midnight (this test failed at 23:25 CST on 30 November).
+        submitted_on = timezone.localdate() - dt.timedelta(days=days_ago)
         CorrectionRequest.objects.filter(pk=request.pk).update(
-            submitted_at=timezone.now() - dt.timedelta(days=days_ago),
+            submitted_at=timezone.make_aware(dt.datetime.combine(submitted_on, dt.time(12))),
             due_on=timezone.localdate() - dt.timedelta(days=days_ago - 30),
         )
         return request
