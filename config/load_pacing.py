@@ -36,17 +36,22 @@ ARRIVALS = ("even", "poisson")
 MAX_BEHIND_S = 1.0
 
 
+def checked_arrivals(arrivals: str) -> str:
+    """``arrivals`` if it names an arrival process (``LOAD_ARRIVALS``), else a ValueError saying which do."""
+    if arrivals not in ARRIVALS:
+        raise ValueError(f"LOAD_ARRIVALS must be one of {', '.join(ARRIVALS)}, not {arrivals!r}")
+    return arrivals
+
+
 class Pacing:
     """One schedule per user for ``users`` users each at ``per_user_rps``."""
 
     def __init__(self, per_user_rps: float, users: int, arrivals: str = "even", *, seed: int = 0):
         if per_user_rps <= 0 or users < 1:
             raise ValueError(f"pacing needs a positive rate and at least one user, got {per_user_rps}/s x {users}")
-        if arrivals not in ARRIVALS:
-            raise ValueError(f"LOAD_ARRIVALS must be one of {', '.join(ARRIVALS)}, not {arrivals!r}")
         self.period = 1.0 / per_user_rps
         self.users = users
-        self.arrivals = arrivals
+        self.arrivals = checked_arrivals(arrivals)
         self.epoch = time.monotonic()
         self._numbers = itertools.count()
         self._seed = seed

@@ -51,8 +51,9 @@ from django.contrib.auth.models import Group
 from django.contrib.sessions.backends.db import SessionStore
 from django.db import transaction
 
-from config.load_pacing import ARRIVALS
+from config.load_pacing import checked_arrivals
 from members import roles
+from members.bench import percentile
 from members.bench_floors import server_cpu_seconds as database_cpu_seconds
 from members.models import Member, User
 from members.signin.records import both_factors_records
@@ -174,12 +175,10 @@ def run_at(rate: float, seconds: int, port: int, sessions: list[Session]) -> dic
         command = [sys.executable, "-m", "locust", "-f", str(BASE_DIR / "config" / "locustfile.py"), "--headless"]
         command += ["--host", f"http://127.0.0.1:{port}", "-u", str(users), "-r", str(users), "-t", f"{seconds}s"]
         command += ["--csv", prefix, "--only-summary", "--loglevel", "ERROR", "--stop-timeout", "5"]
-        ran = subprocess.run(  # noqa: S603 - our own command line
-            command, cwd=BASE_DIR, env=env, capture_output=True, text=True, check=False, timeout=seconds + 120
-        )
+        ran = subprocess.run(command, env=env, capture_output=True, text=True, check=False, timeout=seconds + 120)  # noqa: S603
         with open(f"{prefix}_stats.csv", newline="") as handle:
             row = next(r for r in csv.DictReader(handle) if r["Name"] == "Aggregated")
-        lateness = sorted(json.loads(lateness_file.read_text())) if lateness_file.exists() else []
+        lateness = json.loads(lateness_file.read_text()) if lateness_file.exists() else []
     if row["50%"] == "N/A":
         raise RuntimeError(f"locust made no request: {ran.stderr[-2000:]}")
     return {
@@ -191,7 +190,7 @@ def run_at(rate: float, seconds: int, port: int, sessions: list[Session]) -> dic
         "achieved_rps": float(row["Requests/s"]),
         # How late requests left against their schedule (config/load_pacing.py): near 0 while the server
         # keeps up; locust's latencies count from when a request left, so this is the part they leave out.
-        "send_lateness_ms_p95": lateness[int(0.95 * (len(lateness) - 1))] if lateness else math.nan,
+        "send_lateness_ms_p95": percentile(lateness, 95) if lateness else math.nan,
     }
 
 
@@ -208,10 +207,7 @@ def locust_environment(rate: float, users: int) -> dict[str, str]:
 
 def arrivals() -> str:
     """``LOAD_ARRIVALS``: ``even`` (the default: a fixed rate, one request every 1/rate s) or ``poisson``."""
-    chosen = os.environ.get("LOAD_ARRIVALS", "even")
-    if chosen not in ARRIVALS:
-        raise ValueError(f"LOAD_ARRIVALS must be one of {', '.join(ARRIVALS)}, not {chosen!r}")
-    return chosen
+    return checked_arrivals(os.environ.get("LOAD_ARRIVALS", "even"))
 
 
 def max_rate(port: int, sessions: list[Session], *, start: float, seconds: int) -> float:

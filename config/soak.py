@@ -133,7 +133,7 @@ def _locust(plan: Path, port: int, rate: float, seconds: int, prefix: str) -> di
     command = [sys.executable, "-m", "locust", "-f", str(BASE_DIR / "config" / "soak_locustfile.py"), "--headless"]
     command += ["--host", f"http://127.0.0.1:{port}", "-u", str(users), "-r", str(users), "-t", f"{seconds}s"]
     command += ["--csv", prefix, "--only-summary", "--loglevel", "ERROR", "--stop-timeout", "10"]
-    subprocess.run(command, cwd=BASE_DIR, env=env, capture_output=True, text=True, check=False, timeout=seconds + 180)  # noqa: S603
+    subprocess.run(command, env=env, capture_output=True, text=True, check=False, timeout=seconds + 180)  # noqa: S603
     results: dict[str, float] = {}
     with open(f"{prefix}_stats.csv", newline="") as handle:
         for row in csv.DictReader(handle):
